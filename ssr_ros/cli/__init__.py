@@ -1,0 +1,1 @@
+"""The ``ssr`` command line."""

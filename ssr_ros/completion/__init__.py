@@ -1,0 +1,1 @@
+"""Scene completion: the SSR 3D U-Net, the differentiable renderer, training and inference."""

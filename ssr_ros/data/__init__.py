@@ -1,0 +1,1 @@
+"""Data sources and sinks: the synthetic scene generator, dataset readers, rosbag2 I/O."""

@@ -1,0 +1,1 @@
+"""Metrics: completion IoU, semantic mIoU/mAcc, mesh accuracy/completeness/F-score, timing."""

@@ -1,0 +1,78 @@
+"""The RGB-D ``Frame``: what readers yield, the node assembles, and the map integrates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssr_ros.errors import InvalidFrame
+from ssr_ros.geometry.camera import CameraIntrinsics
+from ssr_ros.geometry.pose import validate_pose
+
+
+@dataclass
+class Frame:
+    """One synchronised RGB-D observation with its camera pose.
+
+    depth: (H, W) float32 metres along the optical axis; 0, NaN and Inf are invalid.
+    rgb: (H, W, 3) uint8 sRGB, or None.
+    labels: (H, W) integer class ids of the taxonomy (2D semantics), or None.
+    label_probs: (H, W, C) float32 per-class probabilities, or None (alternative to labels).
+    intrinsics: pinhole intrinsics of all images (same size).
+    T_world_cam: (4, 4) float64 camera-to-world pose, OpenCV optical camera frame.
+    stamp_ns: acquisition time, integer nanoseconds (ROS time).
+    frame_id: the camera's TF frame or a dataset frame name.
+    """
+
+    depth: np.ndarray
+    intrinsics: CameraIntrinsics
+    T_world_cam: np.ndarray
+    rgb: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    label_probs: np.ndarray | None = None
+    stamp_ns: int = 0
+    frame_id: str = "camera"
+
+    def validate(self) -> "Frame":
+        """Check shapes, dtypes and the pose; raise InvalidFrame / InvalidPose naming the problem.
+
+        Depth is converted to float32 in place; at least one valid depth pixel is required.
+        """
+        shape = self.intrinsics.shape
+        depth = np.asarray(self.depth)
+        if depth.ndim != 2:
+            raise InvalidFrame(f"depth must be a 2-D image, got shape {depth.shape}")
+        if depth.shape != shape:
+            raise InvalidFrame(
+                f"depth is {depth.shape[1]}x{depth.shape[0]} but the intrinsics are "
+                f"{self.intrinsics.width}x{self.intrinsics.height}"
+            )
+        self.depth = depth.astype(np.float32, copy=False)
+        if self.rgb is not None:
+            rgb = np.asarray(self.rgb)
+            if rgb.shape != shape + (3,) or rgb.dtype != np.uint8:
+                raise InvalidFrame(
+                    f"rgb must be uint8 of shape {shape + (3,)}, got {rgb.dtype} {rgb.shape}"
+                )
+        if self.labels is not None:
+            labels = np.asarray(self.labels)
+            if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
+                raise InvalidFrame(
+                    f"labels must be an integer image of shape {shape}, got {labels.dtype} {labels.shape}"
+                )
+        if self.label_probs is not None:
+            probs = np.asarray(self.label_probs)
+            if probs.ndim != 3 or probs.shape[:2] != shape:
+                raise InvalidFrame(
+                    f"label_probs must have shape {shape} + (C,), got {probs.shape}"
+                )
+        self.T_world_cam = validate_pose(self.T_world_cam, "T_world_cam")
+        if not np.any(self.valid_depth_mask()):
+            raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")
+        return self
+
+    def valid_depth_mask(self) -> np.ndarray:
+        """(H, W) bool: finite, strictly positive depth."""
+        depth = np.asarray(self.depth)
+        return np.isfinite(depth) & (depth > 0)
