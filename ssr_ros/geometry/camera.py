@@ -61,6 +61,38 @@ class CameraIntrinsics:
             raise InvalidIntrinsics(f"camera matrix must have K[2,2] = 1, got {K[2, 2]}")
         return cls(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), width, height)
 
+    @classmethod
+    def from_camera_info(
+        cls,
+        width: int,
+        height: int,
+        k: "np.ndarray | list[float]",
+        d: "np.ndarray | list[float]" = (),
+        distortion_model: str = "",
+        ignore_distortion: bool = False,
+    ) -> "CameraIntrinsics":
+        """Build from the fields of a sensor_msgs/CameraInfo (``k`` row-major 3x3, ``d``).
+
+        Images are assumed rectified: non-zero distortion coefficients raise
+        InvalidIntrinsics (ssr_ros does not undistort) unless ``ignore_distortion`` is set,
+        in which case the caller is expected to warn. An all-zero ``k`` (an uncalibrated
+        camera) is refused.
+        """
+        k = np.asarray(k, dtype=np.float64).reshape(-1)
+        if k.size != 9:
+            raise InvalidIntrinsics(f"CameraInfo.k must have 9 entries, got {k.size}")
+        if not np.any(k):
+            raise InvalidIntrinsics("CameraInfo.k is all zeros: the camera is not calibrated")
+        d = np.asarray(d, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(d)):
+            raise InvalidIntrinsics(f"CameraInfo.d has non-finite coefficients {d.tolist()}")
+        if np.any(d != 0) and not ignore_distortion:
+            raise InvalidIntrinsics(
+                f"distortion model '{distortion_model}' with coefficients {d.tolist()} is not "
+                "supported; publish rectified images (all-zero d) or set ignore_distortion"
+            )
+        return cls.from_matrix(k.reshape(3, 3), width, height)
+
     @property
     def matrix(self) -> np.ndarray:
         """(3, 3) float64 camera matrix K."""

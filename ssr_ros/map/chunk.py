@@ -1,0 +1,57 @@
+"""Dense chunks: the contract between the sparse map and the completion network.
+
+A chunk is an axis-aligned box of ``size = (X, Y, Z)`` voxels whose voxel ``[0, 0, 0]`` is
+the map's global voxel ``origin_voxel``. Global voxel ``v`` (integer 3-vector) is the cube
+``[v * voxel_size, (v + 1) * voxel_size)`` of the map frame, centre ``(v + 0.5) * voxel_size``.
+Arrays are indexed ``[i, j, k]`` = voxel ``origin_voxel + (i, j, k)`` (x, y, z order), so a
+chunk of C channels is ``(X, Y, Z, C)``; the network permutes to ``(C, X, Y, Z)`` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class DenseChunk:
+    """Everything the map knows about a box of voxels, as dense tensors on the map's device.
+
+    origin_voxel: (3,) int64 global index of voxel [0, 0, 0].
+    voxel_size: edge length of a voxel, metres.
+    truncation: TSDF truncation distance, metres.
+    tsdf: (X, Y, Z) float32 metres in [-truncation, truncation]; voxels without fused
+        measurements hold +truncation (the "unknown" value; see ``observed``).
+    weight: (X, Y, Z) float32 fused integration weight, 0 where never observed.
+    observed: (X, Y, Z) bool, weight above the map's observed threshold.
+    color: (X, Y, Z, 3) float32 RGB in [0, 1], 0 where unknown.
+    semantics: (X, Y, Z, N) float32 per-class probabilities over the N taxonomy classes
+        (id 0 = unknown included), all zeros where the voxel has no semantic evidence.
+    predicted: (X, Y, Z) bool, voxels whose values were written by the completion network.
+    """
+
+    origin_voxel: torch.Tensor
+    voxel_size: float
+    truncation: float
+    tsdf: torch.Tensor
+    weight: torch.Tensor
+    observed: torch.Tensor
+    color: torch.Tensor
+    semantics: torch.Tensor
+    predicted: torch.Tensor
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        return tuple(self.tsdf.shape)  # type: ignore[return-value]
+
+    @property
+    def device(self) -> torch.device:
+        return self.tsdf.device
+
+    def voxel_centers(self) -> torch.Tensor:
+        """(X, Y, Z, 3) float32 map-frame centres of the chunk's voxels, metres."""
+        X, Y, Z = self.size
+        axes = [torch.arange(n, device=self.device, dtype=torch.float32) for n in (X, Y, Z)]
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+        return (grid + self.origin_voxel.to(torch.float32) + 0.5) * self.voxel_size
