@@ -17,6 +17,7 @@ works (``ssr_ros.map``'s ``SemanticTSDF`` in the package, a fake in tests).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -181,10 +182,9 @@ def predict_region(
 def _to(chunk: DenseChunk, device: torch.device) -> DenseChunk:
     if chunk.device == device:
         return chunk
-    return DenseChunk(
-        origin_voxel=chunk.origin_voxel, voxel_size=chunk.voxel_size, truncation=chunk.truncation,
-        tsdf=chunk.tsdf.to(device), weight=chunk.weight.to(device), observed=chunk.observed.to(device),
-        color=chunk.color.to(device), semantics=chunk.semantics.to(device), predicted=chunk.predicted.to(device),
+    return dataclasses.replace(
+        chunk, tsdf=chunk.tsdf.to(device), observed=chunk.observed.to(device),
+        color=chunk.color.to(device), semantics=chunk.semantics.to(device),
     )
 
 

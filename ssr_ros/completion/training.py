@@ -64,7 +64,9 @@ class SceneDataConfig:
     image_width: int = param(160, "captured image width, pixels", low=8, high=4096)
     image_height: int = param(120, "captured image height, pixels", low=8, high=4096)
     render_stride: int = param(2, "losses use every n-th pixel of the frames (renders at 1/n)", low=1, high=16)
+    frame_rate: float = param(1.5, "frames per second along the camera path (lower = frames farther apart)", low=0.01, high=1000.0)
     keep_fraction: float = param(0.5, "fraction of frames fused into the (incomplete) input", low=0.05, high=1.0)
+    drop_segment_frames: int = param(4, "frames are kept or dropped in contiguous segments of this length", low=1, high=10000)
     voxel_size: float = param(0.05, "voxel edge, metres", low=0.005, high=1.0)
     truncation_voxels: float = param(3.0, "TSDF truncation, voxels", low=1.0, high=16.0)
     chunk_size: int = param(32, "training chunk side, voxels (multiple of 2^(levels-1))", low=16, high=256)
@@ -266,7 +268,8 @@ def select_views(views: ViewSet, chunk: DenseChunk, min_overlap: float) -> torch
     return order[fraction[order] >= min_overlap]
 
 
-def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig, rng: random.Random) -> list[ChunkSample]:
+def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig, rng: random.Random,
+                  config_uses_semantics: bool = False) -> list[ChunkSample]:
     """Cut up to ``chunks_per_scene`` chunks with observed input and some views seeing them."""
     size = config.chunk_size
     stride = max(size // 2, 1)
@@ -289,7 +292,7 @@ def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig,
         if len(view_ids) == 0:
             continue
         samples.append(ChunkSample(
-            chunk=_compact(chunk, keep_semantics=False),
+            chunk=_compact(chunk, keep_semantics=config_uses_semantics),
             reference_tsdf=reference.tsdf.cpu().clone(),
             reference_known=reference.observed.cpu().clone(),
             views=views,
@@ -300,6 +303,7 @@ def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig,
 
 
 def _compact(chunk: DenseChunk, keep_semantics: bool) -> DenseChunk:
+    """A CPU copy of the base fields only (semantics dropped unless the network reads them)."""
     semantics = chunk.semantics.cpu().clone() if keep_semantics else chunk.semantics.new_zeros((0,)).cpu()
     return DenseChunk(
         origin_voxel=chunk.origin_voxel.cpu().clone(), voxel_size=chunk.voxel_size, truncation=chunk.truncation,
@@ -488,7 +492,7 @@ def prepare_samples(
         scene = provider(int(seed), config.data)
         labels = pseudo_labels(scene.frames, config.data.label_source, segmenter)
         views = build_view_set(scene.frames, scene.kept, labels, config.data.render_stride)
-        samples.extend(sample_chunks(scene, views, config.data, rng))
+        samples.extend(sample_chunks(scene, views, config.data, rng, config.network.use_semantics_input))
     return samples
 
 
