@@ -10,6 +10,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${1:-$ROOT/.venv}
+mkdir -p "$(dirname "$VENV")"
+VENV=$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")
 PYTHON=${PYTHON:-python3}
 BUILD=$ROOT/build/interfaces
 STAMPS=$VENV/.ssr_ros_stamps
