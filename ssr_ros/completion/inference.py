@@ -115,39 +115,39 @@ def blend_weights(chunk_size: int, overlap: int, device: torch.device | str = "c
 
 
 @torch.no_grad()
-def predict_region(
+def predict_chunks(
     model: torch.nn.Module,
     chunk_map: ChunkMap,
-    min_voxel: Sequence[int],
-    max_voxel: Sequence[int],
+    origins: Sequence[Sequence[int]],
     chunk_size: int = 32,
     overlap: int = 8,
     batch_size: int = 4,
     device: torch.device | str | None = None,
 ) -> RegionPrediction:
-    """Run ``model`` (an :class:`~ssr_ros.completion.network.SSRUNet`) over a region.
+    """Run ``model`` (an :class:`~ssr_ros.completion.network.SSRUNet`) on cubic chunks at ``origins``.
 
-    min_voxel, max_voxel: global voxel bounds, max exclusive. Returns predictions for exactly
-    that box on the map's device.
+    Overlapping chunks are blended with :func:`blend_weights` (``overlap`` voxels of ramp).
+    Returns predictions on the bounding box of the chunks, on the map's device; voxels that
+    no chunk covers have NaN TSDF (the map writes nothing there) and zero confidence.
     """
     from ssr_ros.completion.network import chunk_inputs
 
     config = model.config
+    if not origins:
+        raise InvalidInput("predict_chunks needs at least one chunk origin")
     if chunk_size % config.size_multiple:
         raise InvalidInput(f"chunk_size {chunk_size} must be a multiple of {config.size_multiple} for this network")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    lo = torch.tensor([int(v) for v in min_voxel], dtype=torch.int64)
-    extent = torch.tensor([int(h) - int(l) for l, h in zip(min_voxel, max_voxel)], dtype=torch.int64)
-    origins = chunk_origins(min_voxel, max_voxel, chunk_size, overlap)
-    reach = (torch.tensor(origins, dtype=torch.int64) - lo).amax(0) + chunk_size  # padded box
-    shape = tuple(int(v) for v in reach)
+    origin_table = torch.tensor([[int(v) for v in o] for o in origins], dtype=torch.int64)
+    lo = origin_table.amin(0)
+    shape = tuple(int(v) for v in (origin_table.amax(0) - lo + chunk_size))
     n = config.num_classes
     weight_sum = tsdf_sum = color_sum = probs_sum = None
     ramp = None
-    for start in range(0, len(origins), batch_size):
-        batch_origins = origins[start : start + batch_size]
-        chunks = [chunk_map.extract_chunk(torch.tensor(o, dtype=torch.int64), (chunk_size,) * 3) for o in batch_origins]
+    for start in range(0, len(origin_table), batch_size):
+        batch_origins = origin_table[start : start + batch_size]
+        chunks = [chunk_map.extract_chunk(o.clone(), (chunk_size,) * 3) for o in batch_origins]
         if weight_sum is None:
             out_device = chunks[0].device
             weight_sum = torch.zeros(shape, device=out_device)
@@ -161,22 +161,50 @@ def predict_region(
         tsdf = out.tsdf.to(out_device)
         rgb = out.color.permute(0, 2, 3, 4, 1).to(out_device) if out.color is not None else None
         for b, o in enumerate(batch_origins):
-            s = tuple(slice(int(o[a]) - int(lo[a]), int(o[a]) - int(lo[a]) + chunk_size) for a in range(3))
+            s = tuple(slice(int(o[a] - lo[a]), int(o[a] - lo[a]) + chunk_size) for a in range(3))
             weight_sum[s] += ramp
             tsdf_sum[s] += ramp * tsdf[b]
             probs_sum[s] += ramp[..., None] * probs[b]
             if rgb is not None:
                 color_sum[s] += ramp[..., None] * rgb[b]
-    crop = tuple(slice(0, int(e)) for e in extent)
-    w = weight_sum[crop].clamp(min=1e-12)
-    semantics_probs = probs_sum[crop] / w[..., None]
+    covered = weight_sum > 0
+    w = weight_sum.clamp(min=1e-12)
+    semantics_probs = probs_sum / w[..., None]
     return RegionPrediction(
         origin_voxel=lo.to(weight_sum.device),
-        tsdf=tsdf_sum[crop] / w,
-        color=color_sum[crop] / w[..., None],
+        tsdf=torch.where(covered, tsdf_sum / w, torch.full_like(w, float("nan"))),
+        color=color_sum / w[..., None],
         semantics_probs=semantics_probs,
         confidence=semantics_probs.amax(-1),
     )
+
+
+def crop(prediction: RegionPrediction, min_voxel: Sequence[int], max_voxel: Sequence[int]) -> RegionPrediction:
+    """The part of ``prediction`` inside [min_voxel, max_voxel) (which it must contain)."""
+    start = [int(m) - int(o) for m, o in zip(min_voxel, prediction.origin_voxel.tolist())]
+    s = tuple(slice(a, a + int(h) - int(m)) for a, m, h in zip(start, min_voxel, max_voxel))
+    return RegionPrediction(
+        origin_voxel=torch.tensor([int(v) for v in min_voxel], dtype=torch.int64, device=prediction.tsdf.device),
+        tsdf=prediction.tsdf[s], color=prediction.color[s], semantics_probs=prediction.semantics_probs[s],
+        confidence=prediction.confidence[s],
+    )
+
+
+def predict_region(
+    model: torch.nn.Module,
+    chunk_map: ChunkMap,
+    min_voxel: Sequence[int],
+    max_voxel: Sequence[int],
+    chunk_size: int = 32,
+    overlap: int = 8,
+    batch_size: int = 4,
+    device: torch.device | str | None = None,
+) -> RegionPrediction:
+    """Tile [min_voxel, max_voxel) (global voxels, max exclusive) with overlapping chunks, run
+    :func:`predict_chunks` and return exactly that box."""
+    origins = chunk_origins(min_voxel, max_voxel, chunk_size, overlap)
+    prediction = predict_chunks(model, chunk_map, origins, chunk_size, overlap, batch_size, device)
+    return crop(prediction, min_voxel, max_voxel)
 
 
 def _to(chunk: DenseChunk, device: torch.device) -> DenseChunk:
@@ -200,6 +228,21 @@ def write_predictions(chunk_map: ChunkMap, prediction: RegionPrediction, min_con
     chunk_map.write_predictions(
         prediction.origin_voxel, prediction.tsdf, prediction.color, prediction.semantics_probs, confidence
     )
+
+
+def complete_chunks(
+    model: torch.nn.Module | None,
+    chunk_map: ChunkMap,
+    origins: Sequence[Sequence[int]],
+    config: CompletionConfig | None = None,
+) -> RegionPrediction | None:
+    """Predict the chunks at ``origins`` (e.g. from the completion scheduler) and write them back."""
+    if model is None or not origins:
+        return None
+    config = (config or CompletionConfig()).validate()
+    prediction = predict_chunks(model, chunk_map, origins, config.chunk_size, config.overlap, config.batch_size)
+    write_predictions(chunk_map, prediction, config.min_confidence)
+    return prediction
 
 
 def complete_region(

@@ -55,7 +55,7 @@ class FakeMap:
         self.writes.append((origin_voxel.clone(), tuple(tsdf.shape)))
         o = [int(v) for v in origin_voxel]
         region = tuple(slice(o[a], o[a] + tsdf.shape[a]) for a in range(3))
-        free = ~self.observed[region]
+        free = ~self.observed[region] & torch.isfinite(tsdf)  # NaN = no prediction
         self.pred_tsdf[region] = torch.where(free, tsdf, self.pred_tsdf[region])
         self.pred_confidence[region] = torch.where(free, confidence, self.pred_confidence[region])
         self.predicted[region] |= free
@@ -114,3 +114,16 @@ def test_none_model_writes_nothing_and_bad_config_is_refused():
     assert fake.writes == []
     with pytest.raises(ConfigError, match="overlap"):
         CompletionConfig(chunk_size=16, overlap=16).validate()
+
+
+def test_scheduled_chunks_blend_where_they_overlap_and_leave_gaps_unpredicted():
+    from ssr_ros.completion.inference import complete_chunks
+
+    fake = FakeMap()
+    model = _model()
+    config = CompletionConfig(chunk_size=16, overlap=4)
+    prediction = complete_chunks(model, fake, [(0, 0, 0), (12, 0, 0), (24, 8, 0)], config)
+    assert prediction.tsdf.shape == (40, 24, 16)
+    covered = torch.isfinite(prediction.tsdf)
+    assert covered[:28, :16].all() and not covered[:24, 16:].any()
+    assert (prediction.confidence[covered] > 0).all()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import make_chunk
+from chunk_fixtures import make_chunk
 from ssr_ros.completion.network import (
     COMPLETION_MODELS,
     SSRUNet,

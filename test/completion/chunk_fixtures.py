@@ -1,4 +1,4 @@
-"""Shared fixtures for the completion tests: small synthetic chunks."""
+"""Small synthetic chunks shared by the completion tests."""
 
 import torch
 
