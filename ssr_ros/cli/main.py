@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "ssr_ros.cli.play_command",
     "ssr_ros.cli.train_command",
     "ssr_ros.cli.train_segmenter_command",
+    "ssr_ros.cli.evaluate_completion_command",
 ]
 
 

@@ -68,28 +68,26 @@ class SegmenterTrainingConfig:
 
 
 def scene_images(seed: int, data: SegmenterDataConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB (V, H, W, 3) in [0, 1] and labels (V, H, W) of a generated scene's path and virtual views."""
+    """RGB (V, H, W, 3) in [0, 1] and exact labels (V, H, W) of a generated scene's path and virtual views."""
     from ssr_ros.completion.renderer import widened_intrinsics
-    from ssr_ros.completion.scenes import camera_intrinsics
-    from ssr_ros.data.synthetic.layout import generate_scene
-    from ssr_ros.data.synthetic.trajectory import TrajectoryConfig, generate_trajectory
+    from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
 
     scene = generate_scene(seed)
     n = data.frames_per_scene + data.virtual_views_per_scene
-    trajectory = generate_trajectory(scene, TrajectoryConfig(num_frames=n, frame_rate=data.frame_rate), seed=seed)
-    intrinsics = camera_intrinsics(data.image_width, data.image_height)
-    wide = widened_intrinsics(intrinsics, data.virtual_fov_scale)
+    sequence = SyntheticSequence(scene, SequenceConfig(
+        width=data.image_width, height=data.image_height,
+        trajectory=TrajectoryConfig(num_frames=n, frame_rate=data.frame_rate)), seed=seed)
+    wide = widened_intrinsics(sequence.intrinsics, data.virtual_fov_scale)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E6]))
     lo, hi = scene.interior_bounds()
     rgb, labels = [], []
-    for i, T in enumerate(trajectory.poses):
-        K = intrinsics
-        if i >= data.frames_per_scene:  # virtual: pull back inside the room, widen the view
+    for i, T in enumerate(sequence.trajectory.poses):
+        if i < data.frames_per_scene:
+            view = sequence.view(i).rendering
+        else:  # virtual: pulled back along the optical axis (inside the room), wider view
             T = np.array(T, dtype=np.float64)
-            back = T[:3, 3] - T[:3, 2] * rng.uniform(0.0, data.pull_back)
-            T[:3, 3] = np.clip(back, lo + 0.1, hi - 0.1)
-            K = wide
-        view = scene.render(T, K)
+            T[:3, 3] = np.clip(T[:3, 3] - T[:3, 2] * rng.uniform(0.0, data.pull_back), lo + 0.1, hi - 0.1)
+            view = scene.render(T, wide)
         rgb.append(torch.from_numpy(np.asarray(view.rgb).astype(np.float32) / 255.0))
         labels.append(torch.from_numpy(np.asarray(view.class_ids).astype(np.int64)))
     return torch.stack(rgb), torch.stack(labels)

@@ -163,6 +163,8 @@ class TrainingScene:
     input_map: fused from the kept frames only (incomplete).
     reference_map: fused from all frames (more complete; the 3D term's target).
     min_voxel, max_voxel: global voxel box of the scene (max exclusive).
+    gt_labels: exact per-frame class images where the source has them (synthetic data), else
+        None; ``frames[i].labels`` are the labels a 2D predictor would give (may be noisy).
     """
 
     name: str
@@ -172,6 +174,7 @@ class TrainingScene:
     reference_map: ChunkSource
     min_voxel: tuple[int, int, int]
     max_voxel: tuple[int, int, int]
+    gt_labels: list[np.ndarray] | None = None
 
 
 SceneProvider = Callable[[int, SceneDataConfig], TrainingScene]
@@ -458,22 +461,25 @@ def _distributed() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def pseudo_labels(frames: Sequence[Frame], source: str, segmenter: torch.nn.Module | None) -> list[np.ndarray | None]:
-    """2D pseudo-labels of recorded frames for the semantic loss."""
+def pseudo_labels(scene: TrainingScene, source: str, segmenter: torch.nn.Module | None) -> list[np.ndarray | None]:
+    """2D pseudo-labels of a scene's recorded frames for the semantic loss.
+
+    'gt': exact labels (``scene.gt_labels``, else the frames' own labels); 'noisy': the
+    frames' labels (for synthetic sequences, the 2D-predictor noise model); 'segmenter':
+    the 2D segmenter applied to the recorded color.
+    """
     if source == "gt":
-        return [f.labels for f in frames]
-    if source == "segmenter":
-        out = []
-        for f in frames:
-            rgb = torch.from_numpy(np.asarray(f.rgb).astype(np.float32) / 255.0)
-            out.append(segmenter.predict_probs(rgb).argmax(-1).numpy())
-        return out
+        return list(scene.gt_labels) if scene.gt_labels is not None else [f.labels for f in scene.frames]
     if source == "noisy":
-        try:
-            from ssr_ros.data.synthetic.predictor import predict_labels  # 2D predictor noise model
-        except ImportError as error:
-            raise ConfigError("label_source='noisy' needs the synthetic 2D predictor model (ssr_ros.data.synthetic.predictor)") from error
-        return [predict_labels(f) for f in frames]
+        return [f.labels for f in scene.frames]
+    if source == "segmenter":
+        if segmenter is None:
+            raise ConfigError("label_source='segmenter' needs data.segmenter_weights")
+        out = []
+        for f in scene.frames:
+            rgb = torch.from_numpy(np.asarray(f.rgb).astype(np.float32) / 255.0).to(next(segmenter.parameters()).device)
+            out.append(segmenter.predict_probs(rgb).argmax(-1).cpu().numpy())
+        return out
     raise ConfigError(f"unknown label_source {source!r}")
 
 
@@ -490,7 +496,7 @@ def prepare_samples(
         iterator = tqdm(seeds, desc="scenes", unit="scene")
     for seed in iterator:
         scene = provider(int(seed), config.data)
-        labels = pseudo_labels(scene.frames, config.data.label_source, segmenter)
+        labels = pseudo_labels(scene, config.data.label_source, segmenter)
         views = build_view_set(scene.frames, scene.kept, labels, config.data.render_stride)
         samples.extend(sample_chunks(scene, views, config.data, rng, config.network.use_semantics_input))
     return samples
