@@ -72,6 +72,7 @@ class SceneDataConfig:
     chunk_size: int = param(32, "training chunk side, voxels (multiple of 2^(levels-1))", low=16, high=256)
     chunks_per_scene: int = param(16, "chunks cut from each scene", low=1, high=10000)
     min_observed_fraction: float = param(0.01, "chunks need this fraction of observed input voxels", low=0.0, high=1.0)
+    min_completion_fraction: float = param(0.0, "chunks need this fraction of voxels known to the reference but not the input", low=0.0, high=1.0)
     views_per_chunk: int = param(3, "recorded views rendered per chunk and step", low=0, high=64)
     min_view_overlap: float = param(0.05, "a view is used if this fraction of its pixels sees the chunk", low=0.0, high=1.0)
     virtual_views_per_chunk: int = param(1, "virtual views rendered per chunk and step", low=0, high=64)
@@ -106,6 +107,7 @@ class LossWeights:
     virtual_semantic: float = param(0.25, "cross-entropy against the segmenter on rendered virtual views", low=0.0, high=100.0)
     tsdf_3d: float = param(1.0, "L1 against the TSDF fused from all frames (normalised by truncation)", low=0.0, high=100.0)
     surface_points: float = param(0.5, "|TSDF| at recorded surface points (normalised by truncation)", low=0.0, high=100.0)
+    observed_3d_weight: float = param(0.25, "relative weight of input-observed voxels in the 3D term", low=0.0, high=10.0)
 
 
 @dataclass
@@ -291,6 +293,8 @@ def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig,
         if chunk.observed.float().mean() < config.min_observed_fraction:
             continue
         reference = scene.reference_map.extract_chunk(o, (size,) * 3)
+        if (reference.observed & ~chunk.observed).float().mean() < config.min_completion_fraction:
+            continue
         view_ids = select_views(views, chunk, config.min_view_overlap)
         if len(view_ids) == 0:
             continue
@@ -370,7 +374,13 @@ def chunk_losses(
     terms: dict[str, torch.Tensor] = {}
 
     if weights.tsdf_3d > 0:
-        terms["tsdf_3d"] = tsdf_l1_3d(tsdf, sample.reference_tsdf.to(device), sample.reference_known.to(device), truncation)
+        # Voxels the input did not observe carry the completion signal; observed ones (which
+        # write-back never replaces) only need to stay consistent, so they weigh less.
+        reference = sample.reference_tsdf.to(device)
+        known = sample.reference_known.to(device)
+        seen = chunk.observed.to(device)
+        terms["tsdf_3d"] = (tsdf_l1_3d(tsdf, reference, known & ~seen, truncation)
+                            + weights.observed_3d_weight * tsdf_l1_3d(tsdf, reference, known & seen, truncation))
 
     views = sample.views
     if data.views_per_chunk > 0 and len(sample.view_ids) > 0:
