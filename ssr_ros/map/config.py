@@ -26,12 +26,16 @@ class TSDFConfig:
         "measurements more)",
         choices=["constant", "inverse_square"],
     )
+    weight_dropoff: bool = param(
+        True, "behind the measured surface, let the weight fall linearly from 1 at one voxel to 0 "
+        "at the truncation distance (reduces the bulging of surfaces seen at grazing angles)",
+    )
     max_weight: float = param(
         100.0, "cap of the fused TSDF weight; lower values let the map follow change faster",
         low=1.0, high=10000.0,
     )
     observed_min_weight: float = param(
-        1.0, "fused weight from which a voxel counts as observed (and is never overwritten by a "
+        0.5, "fused weight from which a voxel counts as observed (and is never overwritten by a "
         "prediction)", low=0.0, high=10000.0,
     )
     space_carving: bool = param(

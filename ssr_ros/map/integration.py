@@ -160,6 +160,7 @@ class FusionParams:
     max_weight: float
     inverse_square: bool
     semantic_max_weight: float
+    weight_dropoff: bool = True
 
 
 def _voxel_offsets(block_size: int, device: torch.device) -> torch.Tensor:
@@ -221,6 +222,11 @@ def integrate_blocks(
         w = 1.0 / (d * d)
     else:
         w = torch.ones_like(d)
+    if params.weight_dropoff:
+        # behind the surface the measurement is less certain: the weight falls linearly from
+        # one voxel behind to zero at -truncation
+        dropoff = (params.truncation + sdf) / (params.truncation - params.voxel_size)
+        w = torch.where(sdf < -params.voxel_size, w * dropoff, w)
     w = torch.where(update, w, torch.zeros_like(w))
     weight_sum = weight_old + w
     safe_sum = torch.where(update, weight_sum, torch.ones_like(weight_sum))

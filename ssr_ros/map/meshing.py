@@ -127,7 +127,7 @@ def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = 
     volume = tsdf.reshape(K * n, n, n).cpu().numpy()
     if not (volume.min() < 0.0 < volume.max()):
         return {}
-    verts, faces, _, _ = marching_cubes(volume, level=0.0, gradient_direction="ascent", allow_degenerate=False)
+    verts, faces, _, _ = marching_cubes(volume, level=0.0, gradient_direction="descent", allow_degenerate=False)
     if faces.shape[0] == 0:
         return {}
     # cube of each triangle (floor of its centroid), then keep cubes inside one block with 8 known corners

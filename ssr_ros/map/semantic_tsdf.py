@@ -210,7 +210,7 @@ class SemanticTSDF:
             slots = torch.nonzero(active).squeeze(1)
         params = integration.FusionParams(
             cfg.voxel_size, cfg.block_size, cfg.truncation, cfg.max_weight,
-            cfg.weighting == "inverse_square", cfg.semantic_max_weight,
+            cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
         )
         if self._native is not None:
             changed = self._native.integrate_blocks(

@@ -26,7 +26,9 @@ def test_frontal_plane_tsdf_sign_and_magnitude():
     values = tsdf_map.query(points)
     expected = 2.0 - z  # positive in front (free space), negative behind
     assert torch.allclose(values["tsdf"], torch.tensor(expected, dtype=torch.float32), atol=2e-3)
-    assert values["observed"].all()
+    assert values["observed"][torch.tensor(z <= 2.04)].all()
+    # the weight drops off linearly from one voxel behind the surface
+    assert (values["weight"][torch.tensor(z <= 2.04)] == 1).all() and values["weight"][-1] < 0.75
     assert (values["label"] == 2).all()
 
 
