@@ -111,7 +111,7 @@ def bench_open3d(intrinsics, frames, voxel_size, trunc_voxels, max_depth):
     }
 
 
-def bench_ssr(intrinsics, frames, voxel_size, trunc_voxels, max_depth, semantics=None, backend="auto", carving=True):
+def bench_ssr(intrinsics, frames, voxel_size, trunc_voxels, max_depth, semantics=None, backend="auto", carving=True, limit=None):
     config = TSDFConfig(
         voxel_size=voxel_size, truncation_voxels=trunc_voxels, max_depth=max_depth, min_depth=0.05,
         backend=backend, space_carving=carving,
@@ -126,7 +126,7 @@ def bench_ssr(intrinsics, frames, voxel_size, trunc_voxels, max_depth, semantics
         np.put_along_axis(probs, synthetic_labels(shape)[..., None], 0.8, axis=-1)
     items = [
         Frame((d.astype(np.float32) / 1000.0), intrinsics, p, rgb=c, labels=labels, label_probs=probs)
-        for d, c, p in frames
+        for d, c, p in frames[:limit]
     ]
     tsdf_map.integrate(items[0])
     start = time.perf_counter()
@@ -149,6 +149,7 @@ def bench_ssr(intrinsics, frames, voxel_size, trunc_voxels, max_depth, semantics
         "incremental_mesh_s": incremental_time,
         "incremental_blocks": len(incremental.blocks),
         "backend": tsdf_map.backend,
+        "frames": len(items),
     }
 
 
@@ -169,70 +170,99 @@ def machine() -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=100, help="frames per sequence (7-Scenes has 500)")
-    parser.add_argument("--voxel-sizes", type=float, nargs="+", default=[0.05, 0.02])
-    parser.add_argument("--trunc-voxels", type=float, default=4.0)
-    parser.add_argument("--sequences", nargs="+", default=["7scenes", "shelf"])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if not shared_data().is_dir():
-        raise SystemExit(f"no data at {shared_data()}; set SSR_SHARED_DIR")
+def run_child(args) -> None:
+    """Run every configuration in this process and print the results as JSON."""
+    import json
+
     native.load()
-    load_before = os.getloadavg()[0]
     rows = []
     for sequence in args.sequences:
         intrinsics, frames = load_sequence(sequence, args.frames)
         max_depth = 4.0 if sequence == "7scenes" else 2.0
         for voxel in args.voxel_sizes:
             o3d_result = bench_open3d(intrinsics, frames, voxel, args.trunc_voxels, max_depth)
+            common = (intrinsics, frames, voxel, args.trunc_voxels, max_depth)
             runs = {
-                "depth+color": bench_ssr(intrinsics, frames, voxel, args.trunc_voxels, max_depth),
-                "depth+color, no carving": bench_ssr(intrinsics, frames, voxel, args.trunc_voxels, max_depth, carving=False),
-                "depth+color, torch kernel": bench_ssr(intrinsics, frames, voxel, args.trunc_voxels, max_depth, backend="torch"),
-                "+ 20-class labels": bench_ssr(intrinsics, frames, voxel, args.trunc_voxels, max_depth, semantics="labels"),
-                "+ 21-class probabilities": bench_ssr(intrinsics, frames, voxel, args.trunc_voxels, max_depth, semantics="probs"),
+                "depth+color": bench_ssr(*common),
+                "depth+color, no carving": bench_ssr(*common, carving=False),
+                "depth+color, torch kernel": bench_ssr(*common, backend="torch", limit=20),
+                "+ 20-class labels": bench_ssr(*common, semantics="labels"),
+                "+ 21-class probabilities": bench_ssr(*common, semantics="probs"),
             }
-            rows.append((sequence, len(frames), voxel, o3d_result, runs))
-            print(f"{sequence} {voxel} m: open3d {o3d_result['fps']:.1f} fps | "
-                  + " | ".join(f"{k} {v['fps']:.1f} fps ({v['backend']})" for k, v in runs.items()), flush=True)
+            rows.append({"sequence": sequence, "frames": len(frames), "voxel": voxel, "open3d": o3d_result, "runs": runs})
+            print(f"[{torch.get_num_threads()} threads] {sequence} {voxel} m: open3d {o3d_result['fps']:.1f} fps | "
+                  + " | ".join(f"{k} {v['fps']:.1f}" for k, v in runs.items()), file=sys.stderr, flush=True)
+    print(json.dumps({"threads": torch.get_num_threads(), "machine": machine(), "rows": rows}))
+
+
+def main() -> None:
+    import json
+    import subprocess
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=100, help="frames per sequence (7-Scenes has 500, shelf 50)")
+    parser.add_argument("--voxel-sizes", type=float, nargs="+", default=[0.05, 0.02])
+    parser.add_argument("--trunc-voxels", type=float, default=4.0)
+    parser.add_argument("--sequences", nargs="+", default=["7scenes", "shelf"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="OpenMP / torch thread counts to run (each in a fresh process, for both libraries)")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not shared_data().is_dir():
+        raise SystemExit(f"no data at {shared_data()}; set SSR_SHARED_DIR")
+    if args.child:
+        run_child(args)
+        return
+    native.load()  # build the kernel once, outside the timed children
+    load_before = os.getloadavg()[0]
+    results = []
+    for threads in args.threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), SSR_SHARED_DIR=str(shared_data().parent))
+        command = [sys.executable, __file__, "--child", "--frames", str(args.frames), "--trunc-voxels", str(args.trunc_voxels),
+                   "--voxel-sizes", *map(str, args.voxel_sizes), "--sequences", *args.sequences]
+        out = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
     load_after = os.getloadavg()[0]
-    write_results(args, rows, load_before, load_after)
+    write_results(args, results, load_before, load_after)
 
 
-def write_results(args, rows, load_before, load_after) -> None:
+def write_results(args, results, load_before, load_after) -> None:
     lines = [
         "# Integration benchmark: ssr_ros SemanticTSDF vs Open3D VoxelBlockGrid",
         "",
-        f"Machine: {machine()}.",
-        f"Command: `SSR_SHARED_DIR=/path/to/shared python benchmarks/bench_integration.py --frames {args.frames}`"
-        + (f" --threads {args.threads}" if args.threads else "") + ".",
+        f"Machine: {results[0]['machine'].split(' (', 1)[0]} ({results[0]['machine'].split(' (', 1)[1].split(')')[0]}), "
+        f"no GPU; torch {torch.__version__} CPU, Open3D 0.20 CPU, Python {platform.python_version()}.",
+        f"Command: `SSR_SHARED_DIR=/path/to/shared python benchmarks/bench_integration.py` "
+        f"(--frames {args.frames}; each thread count runs in a fresh process with OMP_NUM_THREADS set, for both libraries).",
         f"Truncation {args.trunc_voxels:g} voxels, blocks of 8^3 voxels, depth cut-off 4 m (7-Scenes) / 2 m (shelf).",
-        f"Load average before / after the run: {load_before:.2f} / {load_after:.2f} (the CPU is shared: expect +-15 % noise).",
+        f"Load average before / after: {load_before:.2f} / {load_after:.2f}. The 2-core CPU is shared with other jobs:",
+        "repeated runs differ by 10-30 %; compare the two libraries within one row group (same process, same minutes).",
         "",
-        "fps = frames integrated per second (first frame not timed); Open3D integrates depth + color",
+        "fps = frames integrated per second, first frame not timed. Open3D integrates depth + color",
         "(float32 TSDF, weight, RGB: 20 B/voxel). ssr_ros stores 15 B/voxel (float16 TSDF and weight,",
-        "uint8 RGB, top-2 class evidence) plus 48 B per block. 'mesh' is a full marching-cubes",
-        "extraction of the final map; 'incr.' re-meshes after one more frame (changed blocks only).",
+        "uint8 RGB, top-2 class evidence) + 48 B per block; 'B/voxel' is memory_bytes() / allocated voxels.",
+        "'mesh s' is a full marching-cubes extraction of the final map; 'incr.' re-meshes after one more",
+        "frame (the changed blocks and their lower neighbours only). The torch-kernel row runs 20 frames.",
         "",
-        "| sequence | frames | voxel | run | fps | ratio vs Open3D | blocks | B/voxel | mesh s | incr. mesh s (blocks) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| threads | sequence | frames | voxel | run | fps | vs Open3D | blocks | B/voxel | mesh s | incr. mesh s (blocks) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for sequence, n, voxel, o3d_result, runs in rows:
-        lines.append(
-            f"| {sequence} | {n} | {voxel:g} m | Open3D VoxelBlockGrid | {o3d_result['fps']:.1f} | 1.00 | "
-            f"{o3d_result['blocks']} | {o3d_result['bytes_per_voxel']} | {o3d_result['mesh_s']:.3f} | - |"
-        )
-        for name, r in runs.items():
+    for result in results:
+        threads = result["threads"]
+        for row in result["rows"]:
+            o3d_result = row["open3d"]
+            prefix = f"| {threads} | {row['sequence']} | {row['frames']} | {row['voxel']:g} m"
             lines.append(
-                f"| {sequence} | {n} | {voxel:g} m | ssr_ros {name} ({r['backend']}) | {r['fps']:.1f} | "
-                f"{r['fps'] / o3d_result['fps']:.2f} | {r['blocks']} | {r['bytes_per_voxel']:.2f} | "
-                f"{r['mesh_s']:.3f} | {r['incremental_mesh_s']:.3f} ({r['incremental_blocks']}) |"
+                f"{prefix} | Open3D VoxelBlockGrid | {o3d_result['fps']:.1f} | 1.00 | {o3d_result['blocks']} | "
+                f"{o3d_result['bytes_per_voxel']} | {o3d_result['mesh_s']:.3f} | - |"
             )
+            for name, r in row["runs"].items():
+                lines.append(
+                    f"{prefix} | ssr_ros {name} ({r['backend']}) | {r['fps']:.1f} | "
+                    f"{r['fps'] / o3d_result['fps']:.2f} | {r['blocks']} | {r['bytes_per_voxel']:.2f} | "
+                    f"{r['mesh_s']:.3f} | {r['incremental_mesh_s']:.3f} ({r['incremental_blocks']}) |"
+                )
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
 

@@ -31,8 +31,9 @@ def load():
         from torch.utils.cpp_extension import load as load_extension
 
         flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"]
-        if _cpu_has("f16c"):
-            flags.append("-mf16c")
+        for feature, flag in (("f16c", "-mf16c"), ("sse4_1", "-msse4.1")):
+            if _cpu_has(feature):  # hardware float16 conversion and rounding instructions
+                flags.append(flag)
 
         _MODULE = load_extension(
             name="ssr_map_native",
