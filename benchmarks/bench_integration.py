@@ -231,8 +231,7 @@ def write_results(args, results, load_before, load_after) -> None:
     lines = [
         "# Integration benchmark: ssr_ros SemanticTSDF vs Open3D VoxelBlockGrid",
         "",
-        f"Machine: {results[0]['machine'].split(' (', 1)[0]} ({results[0]['machine'].split(' (', 1)[1].split(')')[0]}), "
-        f"no GPU; torch {torch.__version__} CPU, Open3D 0.20 CPU, Python {platform.python_version()}.",
+        f"Machine: {results[0]['machine'].replace(f' ({torch.get_num_threads()} threads)', '')}.",
         f"Command: `SSR_SHARED_DIR=/path/to/shared python benchmarks/bench_integration.py` "
         f"(--frames {args.frames}; each thread count runs in a fresh process with OMP_NUM_THREADS set, for both libraries).",
         f"Truncation {args.trunc_voxels:g} voxels, blocks of 8^3 voxels, depth cut-off 4 m (7-Scenes) / 2 m (shelf).",
