@@ -13,7 +13,7 @@ import torch
 
 from ssr_ros.completion.renderer import look_at
 from ssr_ros.completion.training import TrainingScene
-from ssr_ros.geometry import CameraIntrinsics, Frame
+from ssr_ros.geometry import CameraIntrinsics, Frame  # noqa: F401 (re-exported for tests)
 from ssr_ros.map.chunk import DenseChunk
 
 # (lo, hi, rgb, class id): floor, two walls, a table top and a cabinet.
