@@ -13,6 +13,7 @@ A chunk side must be a multiple of ``2 ** (levels - 1)`` (16 for the default 5 l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -222,7 +223,7 @@ class SSRUNet(nn.Module):
         # The TSDF head predicts a residual on top of the (clipped) input TSDF, so an
         # untrained network already reproduces the observed surfaces.
         tsdf_raw = self.tsdf_decoder(latent, skips)[:, 0]
-        tsdf = torch.tanh(tsdf_raw + _atanh_input(geometry[:, 0])) * truncation
+        tsdf = torch.tanh(tsdf_raw + _residual_base(geometry[:, 0], geometry[:, 1])) * truncation
         semantic_logits = self.semantic_decoder(latent, skips)
         color_out = torch.sigmoid(self.color_decoder(latent, skips)) if self.color_decoder is not None else None
         return CompletionOutput(tsdf=tsdf, color=color_out, semantic_logits=semantic_logits)
@@ -233,8 +234,15 @@ class SSRUNet(nn.Module):
         return self(geometry, color, chunks[0].truncation)
 
 
-def _atanh_input(normalised_tsdf: torch.Tensor) -> torch.Tensor:
-    return torch.atanh(normalised_tsdf.clamp(-0.95, 0.95))
+UNKNOWN_PRIOR = 0.5
+"""Normalised TSDF an untrained network predicts in unobserved voxels: free (above the
+half-voxel occupancy level) but where tanh is still steep, so training moves it quickly."""
+
+
+def _residual_base(normalised_tsdf: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Pre-tanh value the TSDF head adds its output to: the input where observed, else the prior."""
+    observed_base = torch.atanh(normalised_tsdf.clamp(-0.95, 0.95))
+    return torch.where(observed > 0.5, observed_base, torch.full_like(observed_base, math.atanh(UNKNOWN_PRIOR)))
 
 
 def chunk_inputs(chunks: Sequence[DenseChunk], config: SSRUNetConfig) -> tuple[torch.Tensor, torch.Tensor | None]:

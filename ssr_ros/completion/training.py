@@ -38,9 +38,9 @@ from ssr_ros.completion.inference import resolve_device
 from ssr_ros.completion.losses import (
     color_l1,
     depth_l1,
+    masked_mean,
     semantic_cross_entropy,
     surface_point_l1,
-    tsdf_l1_3d,
 )
 from ssr_ros.completion.network import CompletionOutput, SSRUNet, SSRUNetConfig, chunk_inputs
 from ssr_ros.completion.renderer import _sample, _to_grid, look_at, render_chunk, widened_intrinsics
@@ -107,6 +107,7 @@ class LossWeights:
     virtual_semantic: float = param(0.25, "cross-entropy against the segmenter on rendered virtual views", low=0.0, high=100.0)
     tsdf_3d: float = param(1.0, "L1 against the TSDF fused from all frames (normalised by truncation)", low=0.0, high=100.0)
     surface_points: float = param(0.5, "|TSDF| at recorded surface points (normalised by truncation)", low=0.0, high=100.0)
+    surface_band_3d_weight: float = param(4.0, "extra weight of reference voxels within the truncation band in the 3D term", low=0.0, high=100.0)
     observed_3d_weight: float = param(0.25, "relative weight of input-observed voxels in the 3D term", low=0.0, high=10.0)
 
 
@@ -376,11 +377,15 @@ def chunk_losses(
     if weights.tsdf_3d > 0:
         # Voxels the input did not observe carry the completion signal; observed ones (which
         # write-back never replaces) only need to stay consistent, so they weigh less.
+        # Surfaces are a small minority of the known voxels (most are carved free space), so
+        # voxels inside the reference's truncation band weigh (1 + surface_band_3d_weight).
         reference = sample.reference_tsdf.to(device)
         known = sample.reference_known.to(device)
         seen = chunk.observed.to(device)
-        terms["tsdf_3d"] = (tsdf_l1_3d(tsdf, reference, known & ~seen, truncation)
-                            + weights.observed_3d_weight * tsdf_l1_3d(tsdf, reference, known & seen, truncation))
+        band = 1.0 + weights.surface_band_3d_weight * (reference.abs() < 0.99 * truncation).to(tsdf.dtype)
+        error = band * (tsdf - reference).abs() / truncation
+        terms["tsdf_3d"] = (masked_mean(error, known & ~seen)
+                            + weights.observed_3d_weight * masked_mean(error, known & seen))
 
     views = sample.views
     if data.views_per_chunk > 0 and len(sample.view_ids) > 0:
