@@ -26,6 +26,10 @@ of them (metres) are hidden contact faces (a cabinet's back on a wall, a leg's f
 floor) and are left out of the GT mesh."""
 
 
+OCCUPANCY_TOLERANCE = 1e-3
+"""Relative margin that settles float round-off for surfaces exactly half a voxel from centres."""
+
+
 @dataclass
 class GTVolume:
     """Dense ground truth on a voxel grid.
@@ -34,8 +38,10 @@ class GTVolume:
     voxel_size: edge length, metres.
     sdf: (X, Y, Z) float32 signed distance of voxel centres to the surface, metres
         (negative inside walls and furniture).
-    occupied: (X, Y, Z) bool, ``sdf <= voxel_size / 2``: the centre is inside a solid or
-        within half a voxel of one (the surface voxels plus the solid interior).
+    occupied: (X, Y, Z) bool, ``sdf < voxel_size / 2``: the centre is inside a solid or
+        closer than half a voxel to one (the solid interior plus the voxels the surface cuts
+        through; a surface lying exactly on a voxel face, like a grid-aligned wall, belongs
+        to the voxels on the solid side).
     class_ids: (X, Y, Z) int32 taxonomy class of occupied voxels (nearest box), 0 elsewhere.
     instance_ids: (X, Y, Z) int32 object instance of occupied voxels, 0 elsewhere.
     in_room: (X, Y, Z) bool, centre within one voxel of the room interior (the part of the
@@ -113,7 +119,7 @@ def gt_volume(scene, voxel_size: float, bounds: tuple | None = None, device: tor
     sdf, nearest = union_sdf(centers, t["centers"], t["half_extents"], t["rotations"])
     sdf = sdf.cpu().numpy().reshape(shape)
     nearest = nearest.cpu().numpy().reshape(shape)
-    occupied = sdf <= voxel_size / 2
+    occupied = sdf < voxel_size / 2 * (1 - OCCUPANCY_TOLERANCE)
     class_ids = np.where(occupied, scene.boxes.class_ids[nearest], 0).astype(np.int32)
     instance_ids = np.where(occupied, scene.boxes.instance_ids[nearest], 0).astype(np.int32)
     c = centers.cpu().numpy().reshape(shape + (3,))
@@ -162,20 +168,28 @@ def gt_mesh(scene, resolution: float = 0.05) -> GTMesh:
     if not (resolution > 0 and np.isfinite(resolution)):
         raise InvalidInput(f"mesh resolution must be positive and finite, got {resolution}")
     boxes = scene.boxes
+    corners = boxes.corners()  # (N, 8, 3)
+    room_lo, room_hi = scene.interior_bounds()
+    room_corners = np.array([[x, y, z] for x in (room_lo[0], room_hi[0]) for y in (room_lo[1], room_hi[1]) for z in (room_lo[2], room_hi[2])])
     verts, faces, vbox, vaxis, quad_centres, quad_normals, quad_box = [], [], [], [], [], [], []
     offset = 0
     for b in range(len(boxes)):
         h, R, c = boxes.half_extents[b], boxes.rotations[b], boxes.centers[b]
+        # other solids (and the room boundary) in this box's frame, for grid lines along their edges
+        others_local = (np.concatenate([corners[np.arange(len(boxes)) != b].reshape(-1, 8, 3), room_corners[None]]) - c) @ R
+        others_lo, others_hi = others_local.min(axis=1), others_local.max(axis=1)
         for axis in range(3):
             a1, a2 = (axis + 1) % 3, (axis + 2) % 3
-            n1 = max(1, int(np.ceil(2 * h[a1] / resolution)))
-            n2 = max(1, int(np.ceil(2 * h[a2] / resolution)))
-            g1 = np.linspace(-h[a1], h[a1], n1 + 1)
-            g2 = np.linspace(-h[a2], h[a2], n2 + 1)
-            G1, G2 = np.meshgrid(g1, g2, indexing="ij")
             for sign in (-1.0, 1.0):
+                plane = sign * h[axis]
+                near = (others_lo[:, axis] <= plane + CONTACT_DISTANCE + 1e-6) & (others_hi[:, axis] >= plane - 1e-6)
+                near[-1] = True  # the room boundary always cuts
+                g1 = _grid_lines(h[a1], resolution, np.concatenate([others_lo[near, a1], others_hi[near, a1]]))
+                g2 = _grid_lines(h[a2], resolution, np.concatenate([others_lo[near, a2], others_hi[near, a2]]))
+                n1, n2 = len(g1) - 1, len(g2) - 1
+                G1, G2 = np.meshgrid(g1, g2, indexing="ij")
                 local = np.zeros((n1 + 1, n2 + 1, 3))
-                local[..., axis] = sign * h[axis]
+                local[..., axis] = plane
                 local[..., a1], local[..., a2] = G1, G2
                 world = local.reshape(-1, 3) @ R.T + c
                 idx = np.arange((n1 + 1) * (n2 + 1)).reshape(n1 + 1, n2 + 1) + offset
@@ -209,7 +223,6 @@ def gt_mesh(scene, resolution: float = 0.05) -> GTMesh:
         own = torch.as_tensor(tri_box[start : start + step])
         d[torch.arange(len(own)), own] = float("inf")
         blocked[start : start + step] = (d.min(dim=1).values <= 0).numpy()
-    room_lo, room_hi = scene.interior_bounds()
     outside = np.any((probe < room_lo) | (probe > room_hi), axis=1)
     keep = ~blocked & ~outside
     faces_kept = faces_all[keep]
@@ -225,6 +238,15 @@ def gt_mesh(scene, resolution: float = 0.05) -> GTMesh:
         vertex_instance=boxes.instance_ids[box_of_vertex].astype(np.int32),
         vertex_colors=colors,
     )
+
+
+def _grid_lines(half: float, resolution: float, cuts: np.ndarray) -> np.ndarray:
+    """Sorted coordinates in [-half, half]: a uniform grid of at most ``resolution`` plus ``cuts``."""
+    n = max(1, int(np.ceil(2 * half / resolution)))
+    lines = np.concatenate([np.linspace(-half, half, n + 1), cuts[(cuts > -half) & (cuts < half)]])
+    lines = np.unique(np.round(lines, 9))
+    keep = np.concatenate([[True], np.diff(lines) > 1e-6])
+    return lines[keep]
 
 
 def _vertex_colors(scene, vertices: np.ndarray, box: np.ndarray, axis: np.ndarray) -> np.ndarray:
