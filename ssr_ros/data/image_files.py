@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ssr_ros.errors import DatasetError, InvalidPose
-from ssr_ros.geometry.pose import validate_pose
+from ssr_ros.geometry.pose import ROTATION_TOLERANCE, validate_pose
 
 
 def read_color(path: Path) -> np.ndarray:
@@ -58,9 +58,9 @@ def write_png(path: Path, array: np.ndarray) -> None:
 
     array = np.ascontiguousarray(array)
     if array.dtype == np.uint16:
-        image = Image.fromarray(array.astype("<u2").view(np.uint16), mode="I;16") if array.ndim == 2 else None
-        if image is None:
+        if array.ndim != 2:
             raise DatasetError(f"cannot write {array.shape} uint16 array to '{path}'; expected (H, W)")
+        image = Image.fromarray(array.astype(np.uint16))  # mode I;16
     elif array.dtype == np.uint8:
         image = Image.fromarray(array)
     else:
@@ -87,7 +87,8 @@ rather than refused: datasets store poses with 6-7 digits (7-Scenes: errors up t
 
 
 def repair_pose(T: np.ndarray, name: str) -> np.ndarray:
-    """``T`` with its rotation block replaced by the nearest rotation (SVD), when it is close.
+    """``T`` with its rotation block replaced by the nearest rotation (SVD) when it is close to
+    one but outside ``validate_pose``'s tolerance; poses within that tolerance stay untouched.
 
     Raises InvalidPose naming ``name`` when the block is farther than
     ``DATASET_ROTATION_TOLERANCE`` from a rotation or the matrix is otherwise broken.
@@ -96,7 +97,7 @@ def repair_pose(T: np.ndarray, name: str) -> np.ndarray:
     if T.shape == (4, 4) and np.all(np.isfinite(T)):
         R = T[:3, :3]
         error = np.max(np.abs(R.T @ R - np.eye(3)))
-        if error <= DATASET_ROTATION_TOLERANCE and np.linalg.det(R) > 0:
+        if ROTATION_TOLERANCE < error <= DATASET_ROTATION_TOLERANCE and np.linalg.det(R) > 0:
             U, _, Vt = np.linalg.svd(R)
             T[:3, :3] = U @ Vt
     return validate_pose(T, name)
@@ -126,5 +127,5 @@ def resize_to(array: np.ndarray, height: int, width: int, nearest: bool) -> np.n
     resample = Image.NEAREST if nearest else Image.BILINEAR
     if array.dtype == np.uint8:
         return np.asarray(Image.fromarray(array).resize((width, height), resample))
-    image = Image.fromarray(array.astype(np.int32), mode="I").resize((width, height), resample)
+    image = Image.fromarray(array.astype(np.int32)).resize((width, height), resample)
     return np.asarray(image).astype(array.dtype)
