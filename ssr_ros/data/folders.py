@@ -11,7 +11,7 @@ camera-to-world poses (OpenCV optical frame) and nanosecond stamps.
 | ``TUMFolder`` | ``rgb.txt``, ``depth.txt``, ``groundtruth.txt`` (TUM RGB-D; depth / 5000) |
 | ``ReplicaFolder`` | ``results/frameXXXXXX.jpg``, ``results/depthXXXXXX.png`` (/ 6553.5), ``traj.txt`` (NICE-SLAM layout), ``cam_params.json`` here or in the parent |
 
-``open_folder(path)`` recognises the layout. ``write_scannet_folder(frames, root)`` writes
+``open_folder(path)`` recognises the layout. ``ScanNetFolderWriter`` / ``write_scannet_folder`` write
 the ScanNet layout losslessly (PNG color, uint16 millimetre depth, label PNGs, 4x4 poses,
 ``timestamps.txt``), which ``ScanNetFolder`` reads back.
 """
@@ -436,28 +436,44 @@ def open_folder(path: str | Path, **options) -> FolderSequence:
     )
 
 
-def write_scannet_folder(frames, root: str | Path) -> int:
-    """Write frames in the ScanNet layout (lossless); returns the number written.
+class ScanNetFolderWriter:
+    """Write frames one by one in the ScanNet layout (lossless)::
+
+        with ScanNetFolderWriter("out/scene") as writer:
+            for frame in frames:
+                writer.write(frame)
 
     ``color/<i>.png``, ``depth/<i>.png`` (uint16 mm), ``label/<i>.png`` (uint8, or uint16
-    above 255), ``pose/<i>.txt``, ``intrinsic/intrinsic_{depth,color}.txt`` (4x4, from the
-    first frame) and ``timestamps.txt`` (``<i> <stamp_ns>``).
+    above 255), ``pose/<i>.txt`` (4x4, 17 digits: exact), ``intrinsic/intrinsic_{depth,color}.txt``
+    (4x4, one camera) and ``timestamps.txt`` (``<i> <stamp_ns>``, written on close).
     """
-    root = Path(root)
-    for sub in ("color", "depth", "pose", "intrinsic"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    stamps = []
-    count = 0
-    for i, frame in enumerate(frames):
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.num_frames = 0
+        self._stamps: list[str] = []
+        self._intrinsics: CameraIntrinsics | None = None
+
+    def __enter__(self) -> "ScanNetFolderWriter":
+        for sub in ("color", "depth", "pose", "intrinsic"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        (self.root / "timestamps.txt").write_text("".join(line + "\n" for line in self._stamps))
+
+    def write(self, frame: Frame) -> None:
         frame.validate()
-        if i == 0:
+        i = self.num_frames
+        root = self.root
+        if self._intrinsics is None:
             K4 = np.eye(4)
             K4[:3, :3] = frame.intrinsics.matrix
             for name in ("intrinsic_depth.txt", "intrinsic_color.txt"):
-                np.savetxt(root / "intrinsic" / name, K4, fmt="%.10g")
-            first_K = frame.intrinsics
-        elif frame.intrinsics != first_K:
-            raise DatasetError(f"frame {i} has intrinsics {frame.intrinsics}, but the folder layout holds one camera ({first_K})")
+                np.savetxt(root / "intrinsic" / name, K4, fmt="%.17g")
+            self._intrinsics = frame.intrinsics
+        elif frame.intrinsics != self._intrinsics:
+            raise DatasetError(f"frame {i} has intrinsics {frame.intrinsics}, but a ScanNet folder holds one camera ({self._intrinsics})")
         if frame.rgb is not None:
             write_png(root / "color" / f"{i}.png", np.asarray(frame.rgb, dtype=np.uint8))
         write_png(root / "depth" / f"{i}.png", depth_to_16uc1(frame.depth))
@@ -466,7 +482,13 @@ def write_scannet_folder(frames, root: str | Path) -> int:
             labels = np.asarray(frame.labels)
             write_png(root / "label" / f"{i}.png", labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16))
         np.savetxt(root / "pose" / f"{i}.txt", frame.T_world_cam, fmt="%.17g")
-        stamps.append(f"{i} {int(frame.stamp_ns)}")
-        count += 1
-    (root / "timestamps.txt").write_text("\n".join(stamps) + "\n")
-    return count
+        self._stamps.append(f"{i} {int(frame.stamp_ns)}")
+        self.num_frames += 1
+
+
+def write_scannet_folder(frames, root: str | Path) -> int:
+    """Write an iterable of frames with ``ScanNetFolderWriter``; returns the number written."""
+    with ScanNetFolderWriter(root) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.num_frames

@@ -5,7 +5,7 @@
 - ``mesh``: accuracy, completeness, precision, recall, F-score at 5 cm (area sampling);
 - ``timing``: frames per second, CDRNet's eta_3D = FPS x mIoU x F-score;
 - ``grid``: aligning dense volumes on the map's global voxel grid;
-- ``report``: everything at once for a reconstruction against a ground truth.
+- ``report``: everything at once for a reconstruction against a ground truth (``ssr evaluate``).
 """
 
 from ssr_ros.evaluation.completion import CompletionScores, completion_report, completion_scores

@@ -71,11 +71,12 @@ class GTVolume:
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
         return ((grid + self.origin_voxel + 0.5) * self.voxel_size).astype(np.float32)
 
-    def save(self, path: str | Path) -> None:
-        """Write a compressed ``.npz`` with every field."""
+    def save(self, path: str | Path, **extra: np.ndarray) -> None:
+        """Write a compressed ``.npz`` with every field, plus ``extra`` arrays (e.g. ``visible``)."""
         np.savez_compressed(
             path, origin_voxel=self.origin_voxel, voxel_size=np.float64(self.voxel_size), sdf=self.sdf,
             occupied=self.occupied, class_ids=self.class_ids, instance_ids=self.instance_ids, in_room=self.in_room,
+            **extra,
         )
 
     @classmethod

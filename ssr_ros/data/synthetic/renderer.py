@@ -1,10 +1,10 @@
 """Vectorised ray casting of a ``Scene``: depth, color, class, instance and normals.
 
 One ray per pixel centre (the OpenCV pinhole model of ``CameraIntrinsics``). The room shell
-is hit analytically (the ray's exit from the interior box); every other box is tested only
-against the pixels of its projected bounding rectangle, as one flat batch of
-(pixel, box) pairs, and the nearest hit per pixel is found with a scatter-min. No Python
-loop runs over pixels; the only loop is over chunks of pairs to bound memory.
+is hit analytically (the ray's exit from the interior box, one pass over all pixels);
+every other box is slab-tested only against the pixels of its projected bounding
+rectangle, updating the depth buffer in place. No Python loop runs over pixels; the only
+loop is over the boxes (tens), each step a handful of tensor operations on its rectangle.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class RenderedView:
 
 
 def _safe_inverse(d: torch.Tensor) -> torch.Tensor:
-    tiny = torch.full_like(d, 1e-12)
-    return 1.0 / torch.where(d.abs() < 1e-12, torch.where(d < 0, -tiny, tiny), d)
+    """1 / d with exact zeros replaced by 1e-12 (the slab test only needs the magnitude)."""
+    return 1.0 / torch.where(d == 0, 1e-12, d)
 
 
 def _box_rectangles(corners_world: np.ndarray, T_world_cam: np.ndarray, K: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
@@ -76,11 +76,12 @@ def render_view(
     T_world_cam: np.ndarray,
     intrinsics: CameraIntrinsics,
     device: torch.device | str = "cpu",
-    max_pairs_per_chunk: int = 2_000_000,
+    exclude_boxes: tuple[int, ...] = (),
 ) -> RenderedView:
     """Render ``scene`` from camera pose ``T_world_cam`` ((4, 4) camera-to-world, OpenCV optical).
 
-    Works on any torch ``device``; results come back as NumPy arrays.
+    ``exclude_boxes`` leaves boxes out (e.g. the ceiling, for a view into the room from
+    above). Works on any torch ``device``; results come back as NumPy arrays.
     """
     T = validate_pose(T_world_cam, "T_world_cam")
     boxes = scene.boxes
@@ -95,7 +96,7 @@ def render_view(
     zbuf = torch.full((P,), float("inf"), device=device)
     index = torch.full((P,), -1, dtype=torch.int64, device=device)
     interior_lo, interior_hi = scene.interior_bounds()
-    inside = bool(np.all(T[:3, 3] > interior_lo) and np.all(T[:3, 3] < interior_hi))
+    inside = bool(np.all(T[:3, 3] > interior_lo) and np.all(T[:3, 3] < interior_hi)) and not exclude_boxes
     shell_ids = np.array(sorted(scene.shell.values()), dtype=np.int64)
     if inside:
         # Exit point of each ray from the interior box = the inner face of a shell slab.
@@ -116,50 +117,29 @@ def render_view(
     else:
         candidates = np.arange(len(boxes))
 
+    candidates = np.setdiff1d(candidates, np.asarray(exclude_boxes, dtype=np.int64))
     rect, visible = _box_rectangles(boxes.corners()[candidates], T, intrinsics)
     candidates, rect = candidates[visible], rect[visible]
-    widths = rect[:, 2] - rect[:, 0] + 1
-    counts = widths * (rect[:, 3] - rect[:, 1] + 1)
-    hit_pixels, hit_boxes, hit_t = [], [], []
-    start = 0
-    while start < len(candidates):
-        stop = start + 1
-        total = counts[start]
-        while stop < len(candidates) and total + counts[stop] <= max_pairs_per_chunk:
-            total += counts[stop]
-            stop += 1
-        sel = slice(start, stop)
-        start = stop
-        box_local = torch.as_tensor(np.arange(stop - sel.start), device=device)
-        cnt = torch.as_tensor(counts[sel], device=device)
-        pair_box = torch.repeat_interleave(box_local, cnt)
-        offsets = torch.cumsum(cnt, 0) - cnt
-        k = torch.arange(int(total), device=device) - offsets[pair_box]
-        r = torch.as_tensor(rect[sel], device=device)
-        w = torch.as_tensor(widths[sel], device=device)
-        pix = (r[pair_box, 1] + k // w[pair_box]) * W + r[pair_box, 0] + k % w[pair_box]
-        global_box = torch.as_tensor(candidates[sel], device=device)
-        Rb = rotations[global_box]
-        o_local = torch.einsum("nj,nji->ni", origin[None] - centers[global_box], Rb)  # R^T (o - c)
-        d_local = torch.einsum("mj,mji->mi", dirs[pix], Rb[pair_box])
-        inv = _safe_inverse(d_local)
-        h = halves[global_box][pair_box]
-        o = o_local[pair_box]
+    # One pass per box over the pixels of its projected rectangle (views into the buffers):
+    # few boxes, many pixels each, so the Python loop costs little and no gather is needed.
+    dirs_image = dirs.reshape(H, W, 3)
+    zbuf_image = zbuf.reshape(H, W)
+    index_image = index.reshape(H, W)
+    o_local_all = torch.einsum("nj,nji->ni", origin[None] - centers, rotations)  # R^T (o - c)
+    for b, (u0, v0, u1, v1) in zip(candidates.tolist(), rect.tolist()):
+        d_local = dirs_image[v0 : v1 + 1, u0 : u1 + 1] @ rotations[b]  # R^T d, (h, w, 3)
+        inv = 1.0 / torch.where(d_local == 0, 1e-12, d_local)
+        o, h = o_local_all[b], halves[b]
         t1 = (-h - o) * inv
         t2 = (h - o) * inv
-        t_near = torch.minimum(t1, t2).max(dim=1).values
-        t_far = torch.maximum(t1, t2).min(dim=1).values
-        hit = (t_near <= t_far) & (t_near > NEAR_PLANE)
-        if hit.any():
-            hp, hb, ht = pix[hit], global_box[pair_box[hit]], t_near[hit]
-            zbuf.scatter_reduce_(0, hp, ht, reduce="amin", include_self=True)
-            hit_pixels.append(hp)
-            hit_boxes.append(hb)
-            hit_t.append(ht)
-    if hit_pixels:
-        hp, hb, ht = torch.cat(hit_pixels), torch.cat(hit_boxes), torch.cat(hit_t)
-        win = ht == zbuf[hp]
-        index.scatter_reduce_(0, hp[win], hb[win], reduce="amax", include_self=True)
+        t_near = torch.minimum(t1, t2).amax(dim=-1)
+        t_far = torch.maximum(t1, t2).amin(dim=-1)
+        z_view = zbuf_image[v0 : v1 + 1, u0 : u1 + 1]
+        closer = (t_near <= t_far) & (t_near > NEAR_PLANE) & (t_near < z_view)
+        z_view.copy_(torch.where(closer, t_near, z_view))
+        i_view = index_image[v0 : v1 + 1, u0 : u1 + 1]
+        i_view.copy_(torch.where(closer, b, i_view))
+    zbuf, index = zbuf_image.reshape(-1), index_image.reshape(-1)
 
     return _shade_pixels(scene, origin, dirs, zbuf, index, intrinsics, device)
 
