@@ -10,6 +10,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${1:-$ROOT/.venv}
+mkdir -p "$(dirname "$VENV")"
+VENV=$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")
 PYTHON=${PYTHON:-python3}
 BUILD=$ROOT/build/interfaces
 STAMPS=$VENV/.ssr_ros_stamps
@@ -26,21 +28,16 @@ mkdir -p "$STAMPS"
 deps_hash=$(cat "$ROOT/setup.py" "$ROOT/scripts/setup_env.sh" | sha1sum | cut -c1-16)
 if [ ! -f "$STAMPS/deps-$deps_hash" ]; then
   log "installing PyTorch 2.13.0 (CPU), ROS 2 wheels and dependencies"
-  "$PY" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-  # Pinned here and only here: any other request pulls a multi-GB CUDA build.
-  "$PY" -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-  "$PY" -c "import torch" || { echo "PyTorch 2.13.0 failed to install" >&2; exit 1; }
-  extras=$("$PY" - "$ROOT/setup.py" <<'PYEOF'
-import ast, sys
-tree = ast.parse(open(sys.argv[1]).read())
-lists = {t.id: [e.value for e in node.value.elts]
-         for node in tree.body if isinstance(node, ast.Assign)
-         for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.List)}
-print(" ".join(lists["ROS_WHEELS"] + lists["INTERFACE_BUILD_WHEELS"]))
-PYEOF
-)
-  # shellcheck disable=SC2086
-  "$PY" -m pip install --quiet $extras open3d-cpu pytest pytest-timeout hypothesis 2>&1 | grep -v "is ignored" || true
+  pip_install() {
+    "$PY" -m pip install --quiet "$@" >"$STAMPS/pip.log" 2>&1 \
+      || { grep -v "is ignored" "$STAMPS/pip.log" | tail -30 >&2; echo "pip install $* failed" >&2; exit 1; }
+  }
+  pip_install --upgrade pip
+  # Pinned here and only here: any other torch request pulls a multi-GB CUDA build.
+  pip_install "torch==2.13.0"
+  # The package itself (editable, with the `ssr` command), its dependencies, the ROS 2
+  # wheels, the interface build tooling, Open3D and the test tools, all from setup.py.
+  pip_install --no-build-isolation -e "$ROOT[ros,interfaces,open3d,test]"
   rm -f "$STAMPS"/deps-*
   touch "$STAMPS/deps-$deps_hash"
 fi
@@ -81,11 +78,5 @@ if [ ! -f "$STAMPS/interfaces-$iface_hash" ]; then
   touch "$STAMPS/interfaces-$iface_hash"
 fi
 
-# --- 3. the package itself -----------------------------------------------------------------
-if ! "$PY" -c "import ssr_ros, sys; sys.exit(0 if ssr_ros.__path__[0].startswith('$ROOT') else 1)" >/dev/null 2>&1 \
-   || [ ! -x "$VENV/bin/ssr" ]; then
-  log "installing ssr_ros (editable)"
-  "$PY" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT" 2>&1 | grep -v "is ignored" || true
-fi
 "$PY" -c "import ssr_ros.msg, ssr_ros.srv" || { echo "generated interfaces cannot be imported" >&2; exit 1; }
 log "ready: $VENV"

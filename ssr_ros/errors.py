@@ -39,3 +39,7 @@ class MapFileError(SsrError, OSError):
 
 class DatasetError(SsrError, OSError):
     """A dataset folder or rosbag2 file that is missing pieces or cannot be parsed."""
+
+
+class PoseUnavailable(SsrError, LookupError):
+    """No camera pose is known for a frame's time stamp (too old, too new, or a gap)."""

@@ -1,0 +1,114 @@
+"""Triangle meshes -> visualization_msgs Marker (TRIANGLE_LIST) / MarkerArray for RViz.
+
+RViz draws a TRIANGLE_LIST marker from unindexed vertices (3 per triangle) with one color
+per vertex. Large meshes are split into several markers of at most ``max_triangles``
+triangles each, so that no single message grows beyond what DDS and RViz handle well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Point
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ssr_ros.errors import InconsistentMessage
+from ssr_ros.ros.conversions.time import ns_to_stamp
+
+DEFAULT_MAX_TRIANGLES = 65_536
+
+
+def _check_mesh(vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vertices = np.asarray(vertices, dtype=np.float64)
+    triangles = np.asarray(triangles)
+    colors = np.asarray(colors)
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise InconsistentMessage(f"vertices must have shape (N, 3), got {vertices.shape}")
+    if triangles.ndim != 2 or triangles.shape[1] != 3 or not np.issubdtype(triangles.dtype, np.integer):
+        raise InconsistentMessage(f"triangles must be integer (M, 3), got {triangles.dtype} {triangles.shape}")
+    if colors.shape != (vertices.shape[0], 3) or colors.dtype != np.uint8:
+        raise InconsistentMessage(
+            f"colors must be uint8 of shape ({vertices.shape[0]}, 3), got {colors.dtype} {colors.shape}"
+        )
+    if triangles.size and (triangles.min() < 0 or triangles.max() >= vertices.shape[0]):
+        raise InconsistentMessage(
+            f"triangle indices span [{triangles.min()}, {triangles.max()}] but there are {vertices.shape[0]} vertices"
+        )
+    return vertices, triangles, colors
+
+
+def mesh_to_marker(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    colors: np.ndarray,
+    frame_id: str,
+    stamp_ns: int = 0,
+    namespace: str = "mesh",
+    marker_id: int = 0,
+    alpha: float = 1.0,
+) -> Marker:
+    """One TRIANGLE_LIST marker: vertices (N, 3) metres, triangles (M, 3), colors (N, 3) uint8."""
+    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
+    corners = triangles.reshape(-1)
+    marker = Marker()
+    marker.header.frame_id = frame_id
+    marker.header.stamp = ns_to_stamp(stamp_ns)
+    marker.ns = namespace
+    marker.id = int(marker_id)
+    marker.type = Marker.TRIANGLE_LIST
+    marker.action = Marker.ADD
+    marker.pose.orientation.w = 1.0
+    marker.scale.x = marker.scale.y = marker.scale.z = 1.0
+    marker.color.a = float(alpha)
+    marker.frame_locked = True
+    marker.points = [Point(x=x, y=y, z=z) for x, y, z in vertices[corners].tolist()]
+    rgba = colors[corners].astype(np.float32) / 255.0
+    marker.colors = [ColorRGBA(r=r, g=g, b=b, a=float(alpha)) for r, g, b in rgba.tolist()]
+    return marker
+
+
+def mesh_to_marker_array(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    colors: np.ndarray,
+    frame_id: str,
+    stamp_ns: int = 0,
+    namespace: str = "mesh",
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    alpha: float = 1.0,
+) -> MarkerArray:
+    """MarkerArray: a DELETEALL marker (clears what an earlier array showed), then
+    ceil(M / max_triangles) TRIANGLE_LIST markers with ids 0, 1, ..."""
+    if max_triangles < 1:
+        raise InconsistentMessage(f"max_triangles must be >= 1, got {max_triangles}")
+    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
+    clear = Marker()
+    clear.header.frame_id = frame_id
+    clear.header.stamp = ns_to_stamp(stamp_ns)
+    clear.ns = namespace
+    clear.action = Marker.DELETEALL
+    markers = [clear]
+    for part, start in enumerate(range(0, triangles.shape[0], max_triangles)):
+        chunk = triangles[start : start + max_triangles]
+        used, local = np.unique(chunk.reshape(-1), return_inverse=True)
+        markers.append(
+            mesh_to_marker(
+                vertices[used], local.reshape(-1, 3), colors[used], frame_id, stamp_ns, namespace, part, alpha
+            )
+        )
+    array = MarkerArray()
+    array.markers = markers
+    return array
+
+
+def marker_to_mesh(marker: Marker) -> tuple[np.ndarray, np.ndarray]:
+    """Unindexed triangle corners (3M, 3) float64 and their colors (3M, 3) uint8 of a TRIANGLE_LIST."""
+    if marker.type != Marker.TRIANGLE_LIST:
+        raise InconsistentMessage(f"marker type {marker.type} is not TRIANGLE_LIST ({Marker.TRIANGLE_LIST})")
+    if len(marker.points) % 3:
+        raise InconsistentMessage(f"TRIANGLE_LIST has {len(marker.points)} points, not a multiple of 3")
+    corners = np.array([(p.x, p.y, p.z) for p in marker.points], dtype=np.float64).reshape(-1, 3)
+    if len(marker.colors) not in (0, len(marker.points)):
+        raise InconsistentMessage(f"TRIANGLE_LIST has {len(marker.colors)} colors for {len(marker.points)} points")
+    colors = np.array([(c.r, c.g, c.b) for c in marker.colors], dtype=np.float64).reshape(-1, 3)
+    return corners, np.round(colors * 255.0).astype(np.uint8)

@@ -1,0 +1,67 @@
+"""PoseBuffer: exact hits, interpolation, and refusals with reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from ssr_ros.errors import InvalidPose, PoseUnavailable
+from ssr_ros.geometry.trajectory import PoseBuffer
+
+S = 1_000_000_000
+
+
+def pose(yaw_deg: float, x: float) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler("z", yaw_deg, degrees=True).as_matrix()
+    T[0, 3] = x
+    return T
+
+
+def test_stamp_within_tolerance_returns_the_buffered_pose():
+    buffer = PoseBuffer(tolerance_s=0.01)
+    buffer.add(1 * S, pose(10, 1.0))
+    np.testing.assert_allclose(buffer.lookup(1 * S + 5_000_000), pose(10, 1.0))
+
+
+@settings(max_examples=50, deadline=None)
+@given(alpha=st.floats(0.0, 1.0), yaw0=st.floats(-170, 170), yaw1=st.floats(-170, 170))
+def test_interpolation_is_linear_in_translation_and_slerp_in_rotation(alpha, yaw0, yaw1):
+    buffer = PoseBuffer(max_gap_s=1.0, tolerance_s=0.0)
+    buffer.add(0, pose(yaw0, 0.0))
+    buffer.add(S // 2, pose(yaw1, 2.0))
+    T = buffer.lookup(int(alpha * S / 2))
+    expected = Rotation.from_euler("z", yaw0, degrees=True) * Rotation.from_euler(
+        "z", alpha * (((yaw1 - yaw0) + 180) % 360 - 180), degrees=True
+    )
+    np.testing.assert_allclose(T[:3, :3], expected.as_matrix(), atol=1e-6)
+    assert T[0, 3] == pytest.approx(2.0 * int(alpha * S / 2) / (S / 2), abs=1e-9)
+
+
+def test_refusals_say_why():
+    buffer = PoseBuffer(max_gap_s=0.5, tolerance_s=0.0)
+    with pytest.raises(PoseUnavailable, match="no camera pose received yet"):
+        buffer.lookup(0)
+    buffer.add(10 * S, pose(0, 0))
+    buffer.add(11 * S, pose(0, 1))
+    with pytest.raises(PoseUnavailable, match="older than the oldest pose"):
+        buffer.lookup(9 * S)
+    with pytest.raises(PoseUnavailable, match="newer than the latest pose"):
+        buffer.lookup(12 * S)
+    with pytest.raises(PoseUnavailable, match="1.000 s apart"):
+        buffer.lookup(10 * S + S // 2)
+
+
+def test_capacity_evicts_the_oldest_and_invalid_poses_are_refused():
+    buffer = PoseBuffer(capacity=3, tolerance_s=0.0)
+    for i in range(5):
+        buffer.add(i * S, pose(0, i))
+    assert len(buffer) == 3
+    with pytest.raises(PoseUnavailable, match="older"):
+        buffer.lookup(1 * S)
+    with pytest.raises(InvalidPose):
+        buffer.add(9 * S, np.full((4, 4), np.nan))
+    assert len(buffer) == 3
