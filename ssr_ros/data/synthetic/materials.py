@@ -83,64 +83,14 @@ def albedo(
     world: (P, 3) world-frame points (floors tile in world coordinates).
     """
     out = base.clone()
-    s = scale.clamp(min=1e-3)
-
-    def blend(t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        t = t.clamp(0, 1)[:, None]
-        return base[mask] * (1 - t) + secondary[mask] * t
-
-    mask = material == Material.PAINT
-    if mask.any():
-        n = _value_noise(u[mask] / s[mask], v[mask] / s[mask], seed[mask])
-        out[mask] = base[mask] * (0.93 + 0.1 * n[:, None])
-    mask = material == Material.WOOD
-    if mask.any():
-        warp = _value_noise(u[mask] / (4 * s[mask]), v[mask] / s[mask], seed[mask])
-        grain = 0.5 + 0.5 * torch.sin((v[mask] / s[mask] + 3.0 * warp) * 6.2832)
-        out[mask] = blend(grain**3, mask)
-    mask = material == Material.TILES
-    if mask.any():
-        tx = world[mask, 0] / s[mask]
-        ty = world[mask, 1] / s[mask]
-        fx, fy = torch.frac(tx), torch.frac(ty)
-        checker = torch.remainder(torch.floor(tx) + torch.floor(ty), 2)
-        tile = blend(0.25 * checker + 0.15 * _hash(torch.floor(tx) * 3.1 + torch.floor(ty) * 7.7 + seed[mask]), mask)
-        grout = ((fx < 0.04) | (fx > 0.96) | (fy < 0.04) | (fy > 0.96))[:, None]
-        out[mask] = torch.where(grout, tile * 0.45, tile)
-    mask = material == Material.FABRIC
-    if mask.any():
-        weave = torch.sin(u[mask] * 400.0) * torch.sin(v[mask] * 400.0)
-        blotch = _value_noise(u[mask] / s[mask], v[mask] / s[mask], seed[mask])
-        out[mask] = blend(blotch * 0.6, mask) * (0.94 + 0.06 * weave[:, None])
-    mask = material == Material.PAINTING
-    if mask.any():
-        uu, vv, sd = u[mask] / s[mask], v[mask] / s[mask], seed[mask]
-        channels = [
-            0.5 + 0.5 * torch.sin(uu * (2.0 + k) + vv * (1.3 + 0.7 * k) + sd * (3.0 + k) + 2.1 * _value_noise(uu, vv, sd + k))
-            for k in range(3)
-        ]
-        out[mask] = torch.stack(channels, dim=-1) * 0.8 + 0.1
-    mask = material == Material.GLASS
-    if mask.any():
-        height = (world[mask, 2] - 0.8).clamp(0, 1.5) / 1.5
-        sky = torch.stack([0.55 + 0.25 * height, 0.7 + 0.2 * height, 0.95 * torch.ones_like(height)], dim=-1)
-        clouds = _value_noise(u[mask] / s[mask], v[mask] / s[mask], seed[mask])[:, None]
-        out[mask] = (sky * (1 - 0.35 * clouds) + 0.35 * clouds).clamp(0, 1)
-    mask = material == Material.BOOKS
-    if mask.any():
-        band = torch.floor(u[mask] / s[mask] + seed[mask])
-        color = torch.stack([_hash(band * 1.3 + k * 17.0 + seed[mask]) for k in range(3)], dim=-1)
-        edge = (torch.frac(u[mask] / s[mask] + seed[mask]) < 0.08)[:, None]
-        out[mask] = torch.where(edge, color * 0.3, 0.15 + 0.75 * color)
-    mask = material == Material.METAL
-    if mask.any():
-        streak = _value_noise(u[mask] / s[mask], v[mask] * 200.0, seed[mask])
-        out[mask] = blend(streak * 0.5, mask)
-    mask = material == Material.CARPET
-    if mask.any():
-        speckle = _hash(torch.floor(world[mask, 0] * 300.0) * 0.37 + torch.floor(world[mask, 1] * 300.0) * 1.91 + seed[mask])
-        blotch = _value_noise(world[mask, 0] / s[mask], world[mask, 1] / s[mask], seed[mask])
-        out[mask] = blend(0.4 * blotch + 0.3 * speckle, mask)
+    present = torch.nonzero(torch.bincount(material, minlength=len(Material)))[:, 0]
+    for kind in present.tolist():
+        idx = torch.nonzero(material == kind)[:, 0]
+        colour = _pattern(
+            Material(kind), base.index_select(0, idx), secondary.index_select(0, idx), scale.index_select(0, idx).clamp(min=1e-3),
+            seed.index_select(0, idx), u.index_select(0, idx), v.index_select(0, idx), world.index_select(0, idx),
+        )
+        out.index_copy_(0, idx, colour)
     return out.clamp(0, 1)
 
 
@@ -153,3 +103,52 @@ def shade(albedo_rgb: torch.Tensor, world: torch.Tensor, normals: torch.Tensor, 
     to_light = to_light / to_light.norm(dim=-1, keepdim=True).clamp(min=1e-6)
     lambert = (to_light * normals).sum(dim=-1).clamp(min=0)
     return (albedo_rgb * (0.5 + 0.55 * lambert)[:, None]).clamp(0, 1)
+
+
+def _pattern(kind: Material, base, secondary, s, seed, u, v, world) -> torch.Tensor:
+    """(P, 3) albedo of P points that all have material ``kind`` (arguments as in ``albedo``)."""
+
+    def blend(t: torch.Tensor) -> torch.Tensor:
+        t = t.clamp(0, 1)[:, None]
+        return base * (1 - t) + secondary * t
+
+    if kind == Material.PAINT:
+        return base * (0.93 + 0.1 * _value_noise(u / s, v / s, seed)[:, None])
+    if kind == Material.WOOD:
+        warp = _value_noise(u / (4 * s), v / s, seed)
+        grain = 0.5 + 0.5 * torch.sin((v / s + 3.0 * warp) * 6.2832)
+        return blend(grain**3)
+    if kind == Material.TILES:
+        tx, ty = world[:, 0] / s, world[:, 1] / s
+        fx, fy = torch.frac(tx), torch.frac(ty)
+        checker = torch.remainder(torch.floor(tx) + torch.floor(ty), 2)
+        tile = blend(0.25 * checker + 0.15 * _hash(torch.floor(tx) * 3.1 + torch.floor(ty) * 7.7 + seed))
+        grout = ((fx < 0.04) | (fx > 0.96) | (fy < 0.04) | (fy > 0.96))[:, None]
+        return torch.where(grout, tile * 0.45, tile)
+    if kind == Material.FABRIC:
+        weave = torch.sin(u * 400.0) * torch.sin(v * 400.0)
+        return blend(_value_noise(u / s, v / s, seed) * 0.6) * (0.94 + 0.06 * weave[:, None])
+    if kind == Material.PAINTING:
+        uu, vv = u / s, v / s
+        channels = [
+            0.5 + 0.5 * torch.sin(uu * (2.0 + k) + vv * (1.3 + 0.7 * k) + seed * (3.0 + k) + 2.1 * _value_noise(uu, vv, seed + k))
+            for k in range(3)
+        ]
+        return torch.stack(channels, dim=-1) * 0.8 + 0.1
+    if kind == Material.GLASS:
+        height = (world[:, 2] - 0.8).clamp(0, 1.5) / 1.5
+        sky = torch.stack([0.55 + 0.25 * height, 0.7 + 0.2 * height, 0.95 * torch.ones_like(height)], dim=-1)
+        clouds = _value_noise(u / s, v / s, seed)[:, None]
+        return (sky * (1 - 0.35 * clouds) + 0.35 * clouds).clamp(0, 1)
+    if kind == Material.BOOKS:
+        band = torch.floor(u / s + seed)
+        color = torch.stack([_hash(band * 1.3 + k * 17.0 + seed) for k in range(3)], dim=-1)
+        edge = (torch.frac(u / s + seed) < 0.08)[:, None]
+        return torch.where(edge, color * 0.3, 0.15 + 0.75 * color)
+    if kind == Material.METAL:
+        return blend(_value_noise(u / s, v * 200.0, seed) * 0.5)
+    if kind == Material.CARPET:
+        speckle = _hash(torch.floor(world[:, 0] * 300.0) * 0.37 + torch.floor(world[:, 1] * 300.0) * 1.91 + seed)
+        blotch = _value_noise(world[:, 0] / s, world[:, 1] / s, seed)
+        return blend(0.4 * blotch + 0.3 * speckle)
+    return base
