@@ -150,3 +150,79 @@ def test_not_a_bag_and_bad_options(tmp_path):
         RosbagWriter(tmp_path / "other", storage="zip")
     with pytest.raises(DatasetError, match="already exists"):
         RosbagWriter(tmp_path / "bag")
+
+
+@pytest.mark.ros
+def test_messages_deserialize_with_the_real_ros_2_type_support(tmp_path):
+    """What `ros2 bag play` publishes is the recorded CDR; ROS 2's own decoder must accept it."""
+    pytest.importorskip("rclpy", reason="rclpy is not installed")
+    from rclpy.serialization import deserialize_message
+    from rosbags.rosbag2 import Reader
+
+    sensor_msgs = pytest.importorskip("sensor_msgs.msg")
+    geometry_msgs = pytest.importorskip("geometry_msgs.msg")
+    types = {"sensor_msgs/msg/Image": sensor_msgs.Image, "sensor_msgs/msg/CameraInfo": sensor_msgs.CameraInfo,
+             "geometry_msgs/msg/PoseStamped": geometry_msgs.PoseStamped}
+    try:
+        from tf2_msgs.msg import TFMessage
+
+        types["tf2_msgs/msg/TFMessage"] = TFMessage
+    except ImportError:
+        pass
+    frames = small_frames()
+    write_bag(frames, tmp_path / "bag", storage="mcap")
+    decoded = 0
+    with Reader(tmp_path / "bag") as reader:
+        for connection, _, raw in reader.messages():
+            if connection.msgtype not in types:
+                continue
+            msg = deserialize_message(bytes(raw), types[connection.msgtype])
+            assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec in {f.stamp_ns for f in frames}
+            decoded += 1
+    assert decoded >= 4 * len(frames)
+
+
+def test_pose_from_a_tf_chain_with_a_static_link(tmp_path):
+    """map -> base_link (dynamic, /tf) -> camera (static, /tf_static) composes to the camera pose."""
+    from ssr_ros.geometry.pose import invert_pose, quaternion_from_matrix
+
+    frames = small_frames()
+    store = typestore()
+    T_base_cam = np.eye(4)
+    T_base_cam[:3, :3] = [[0, 0, 1], [-1, 0, 0], [0, -1, 0]]  # optical frame on a z-up body
+    T_base_cam[:3, 3] = [0.1, 0.0, 0.3]
+
+    def tf_message(parent, child, T, stamp):
+        t, q = quaternion_from_matrix(T)
+        ts = store.types["geometry_msgs/msg/TransformStamped"](
+            header=store.types["std_msgs/msg/Header"](stamp=store.types["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=parent),
+            child_frame_id=child,
+            transform=store.types["geometry_msgs/msg/Transform"](
+                translation=store.types["geometry_msgs/msg/Vector3"](x=t[0], y=t[1], z=t[2]),
+                rotation=store.types["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3])),
+        )
+        return store.types["tf2_msgs/msg/TFMessage"](transforms=[ts])
+
+    from rosbags.rosbag2 import Writer
+
+    with RosbagWriter(tmp_path / "src") as writer:
+        for f in frames:
+            writer.write(f)
+    with Writer(tmp_path / "bag", version=8) as out:
+        from rosbags.rosbag2 import Reader
+
+        with Reader(tmp_path / "src") as reader:
+            keep = [c for c in reader.connections if c.topic not in ("/tf", "/camera/pose")]
+            conns = {c.topic: out.add_connection(c.topic, c.msgtype, typestore=store) for c in keep}
+            for c, t, raw in reader.messages(connections=keep):
+                out.write(conns[c.topic], t, raw)
+        tf = out.add_connection("/tf", "tf2_msgs/msg/TFMessage", typestore=store)
+        static = out.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=store)
+        out.write(static, frames[0].stamp_ns, store.serialize_cdr(tf_message("base_link", "camera_color_optical_frame", T_base_cam, frames[0].stamp_ns), "tf2_msgs/msg/TFMessage"))
+        for f in frames:
+            T_map_base = f.T_world_cam @ invert_pose(T_base_cam)
+            out.write(tf, f.stamp_ns, store.serialize_cdr(tf_message("map", "base_link", T_map_base, f.stamp_ns), "tf2_msgs/msg/TFMessage"))
+    read = read_bag(tmp_path / "bag")
+    assert len(read) == len(frames)
+    for a, b in zip(frames, read):
+        np.testing.assert_allclose(b.T_world_cam, a.T_world_cam, atol=1e-9)
