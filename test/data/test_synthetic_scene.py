@@ -155,3 +155,19 @@ def test_trajectories_are_smooth_valid_and_in_free_space(kind):
         assert np.ptp(positions[:, 2]) < 1e-9
     else:
         assert 1.2 < positions[:, 2].mean() < 1.8
+
+
+def test_classes_come_from_the_taxonomy_file(tmp_path):
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "name: tiny\nclasses:\n  - {id: 0, name: unknown, color: [0, 0, 0]}\n  - {id: 1, name: floor, color: [0, 255, 0]}\n"
+        "  - {id: 2, name: chair, color: [255, 0, 0]}\n  - {id: 3, name: wall, color: [0, 0, 255]}\n"
+    )
+    taxonomy = ClassTaxonomy.load(path)
+    scene = generate_scene(2, SceneConfig(room_type="office"), taxonomy)
+    assert set(np.unique(scene.boxes.class_ids)) <= {0, 1, 2, 3}
+    assert scene.boxes.class_ids[scene.shell["floor"]] == 1 and scene.boxes.class_ids[scene.shell["x_min"]] == 3
+    assert 2 in scene.boxes.class_ids, "offices have chairs"
+    assert scene.gt_volume(0.2).class_ids.max() <= 3
