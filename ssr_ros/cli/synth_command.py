@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--room-type", default="", help="bedroom, living_room, office, kitchen or bathroom (default: by seed)")
     parser.add_argument("--format", choices=["bag", "folder", "both"], default="bag", help="what to write (default: bag)")
     parser.add_argument("--storage", choices=["sqlite3", "mcap"], default="sqlite3", help="rosbag2 storage (default: sqlite3)")
+    parser.add_argument("--compress", action="store_true", help="zstd-compress each bag message (rosbag2 'message' mode)")
     parser.add_argument("--no-depth-noise", action="store_true", help="exact depth (still millimetre-quantised)")
     parser.add_argument("--no-label-noise", action="store_true", help="ground-truth labels instead of the 2D predictor model")
     parser.add_argument("--voxel-size", type=float, default=0.05, help="GT volume voxel size, metres (default: 0.05)")
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     volume = None if args.no_gt else scene.gt_volume(args.voxel_size)
     visible = None if volume is None else np.zeros(volume.shape, dtype=bool)
 
-    bag = RosbagWriter(bag_path, storage=args.storage) if args.format in ("bag", "both") else None
+    bag = RosbagWriter(bag_path, storage=args.storage, compress=args.compress) if args.format in ("bag", "both") else None
     folder = ScanNetFolderWriter(folder_path) if args.format in ("folder", "both") else None
     samples = []
     sample_at = {0, len(sequence) // 2, len(sequence) - 1}

@@ -13,7 +13,8 @@ Per frame, all stamped with the frame's ``stamp_ns`` (header stamp and bag log t
 
 Sensor messages carry ``frame_id = camera_color_optical_frame``. Bags are written with the
 ``rosbags`` library in rosbag2 format version 8 (readable by ``ros2 bag`` since Iron), in
-``sqlite3`` or ``mcap`` storage, with ROS 2 Kilted message definitions.
+``sqlite3`` or ``mcap`` storage, with ROS 2 Kilted message definitions; ``compress=True``
+compresses each message with zstd (rosbag2's ``message`` compression mode).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class RosbagWriter:
         depth_encoding: str = "16UC1",
         world_frame: str = MAP_FRAME,
         camera_frame: str = CAMERA_FRAME,
+        compress: bool = False,
     ):
         if storage not in STORAGE_PLUGINS:
             raise InvalidInput(f"bag storage '{storage}' not supported; expected one of {list(STORAGE_PLUGINS)}")
@@ -99,6 +101,7 @@ class RosbagWriter:
         self.depth_encoding = depth_encoding
         self.world_frame = world_frame
         self.camera_frame = camera_frame
+        self.compress = compress
         self.num_frames = 0
         self._writer = None
 
@@ -109,6 +112,10 @@ class RosbagWriter:
         plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+        if self.compress:
+            from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
+
+            self._writer.set_compression(CompressionMode.MESSAGE, CompressionFormat.ZSTD)
         self._writer.open()
         add = lambda topic, msgtype: self._writer.add_connection(topic, msgtype, typestore=self._store)  # noqa: E731
         self._conn = {
@@ -195,9 +202,11 @@ class RosbagWriter:
         self.num_frames += 1
 
 
-def write_bag(frames, path: str | Path, storage: str = "sqlite3", topics: CameraTopics = DEFAULT_TOPICS, depth_encoding: str = "16UC1") -> int:
+def write_bag(
+    frames, path: str | Path, storage: str = "sqlite3", topics: CameraTopics = DEFAULT_TOPICS, depth_encoding: str = "16UC1", compress: bool = False
+) -> int:
     """Write an iterable of frames to a new bag; returns the number of frames written."""
-    with RosbagWriter(path, storage=storage, topics=topics, depth_encoding=depth_encoding) as writer:
+    with RosbagWriter(path, storage=storage, topics=topics, depth_encoding=depth_encoding, compress=compress) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.num_frames

@@ -69,6 +69,16 @@ def test_bag_has_the_driver_topics_encodings_and_frames(tmp_path):
     assert stamp.sec * 10**9 + stamp.nanosec == frames[0].stamp_ns == seen[DEFAULT_TOPICS.depth][2]
 
 
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_compressed_bag_round_trip(tmp_path, storage):
+    frames = small_frames()
+    write_bag(frames, tmp_path / "plain", storage=storage)
+    write_bag(frames, tmp_path / "zstd", storage=storage, compress=True)
+    assert_same_frames(frames, read_bag(tmp_path / "zstd"))
+    size = lambda p: sum(f.stat().st_size for f in p.iterdir())  # noqa: E731
+    assert size(tmp_path / "zstd") < 0.8 * size(tmp_path / "plain")
+
+
 def test_32fc1_depth_round_trip(tmp_path):
     frames = small_frames()
     write_bag(frames, tmp_path / "bag", depth_encoding="32FC1")
