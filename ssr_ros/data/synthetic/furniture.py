@@ -225,7 +225,7 @@ def desk(rng: np.random.Generator) -> ObjectTemplate:
         _part((0, -d / 2 + 0.02, h * 0.6), (w / 2 - 0.04, 0.01, h * 0.25), "desk", Material.WOOD, colors, 0.05),
     ]
     for k in range(3):
-        parts.append(_part((w / 2 - 0.22, d / 2 - 0.01, (h - 0.04) * (k + 0.5) / 3), (0.005 + 0.01, 0.012, 0.012), "desk", Material.METAL, handle, 0.02))
+        parts.append(_part((w / 2 - 0.22, d / 2 - 0.01, (h - 0.04) * (k + 0.5) / 3), (0.015, 0.012, 0.012), "desk", Material.METAL, handle, 0.02))
     return ObjectTemplate("desk", parts, (w, d, h), "wall", support_height=h)
 
 

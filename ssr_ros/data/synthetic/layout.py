@@ -62,7 +62,7 @@ class _Builder:
         self.rows: list[tuple] = []  # (center, half, R, class, instance, material, color, secondary, scale, seed)
         self.objects: list[SceneObject] = []
         self.occupied: list[tuple[np.ndarray, np.ndarray]] = []  # AABBs that block placement
-        self.supports: list[tuple[np.ndarray, np.ndarray, float]] = []  # (lo_xy, hi_xy, z) surfaces
+        self.supports: list[tuple[np.ndarray, np.ndarray, float, float]] = []  # (centre_xy, half_xy, yaw, z) tops
         self.seats: list[tuple[np.ndarray, float]] = []  # chair spots (xy, yaw)
         self.shell: dict[str, int] = {}
 
@@ -235,10 +235,9 @@ class _Builder:
                     cw = rng.uniform(0.3, 0.42)
                     x = sx * (width / 2 + 0.05 + cw / 2 - 0.08)
                     part = Part((x, 0.12, (top + 0.05) / 2), (cw / 2, 0.03, (top - 0.05) / 2), "curtain", Material.FABRIC, cloth[0], cloth[1], 0.25)
-                    obj = self.add_object("curtain", [part], origin, yaw, object_class="curtain")
+                    self.add_object("curtain", [part], origin, yaw, object_class="curtain")
                     clo, chi = self.footprint(ObjectTemplate("c", [], (cw, 0.2, top), "wall"), origin + yaw_rotation(yaw) @ np.array([x, 0.1, 0.0]), yaw)
                     self.occupied.append((clo, chi))
-                    del obj
             return
 
     # -- furniture ---------------------------------------------------------------------

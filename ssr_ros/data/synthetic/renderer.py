@@ -128,7 +128,7 @@ def render_view(
     o_local_all = torch.einsum("nj,nji->ni", origin[None] - centers, rotations)  # R^T (o - c)
     for b, (u0, v0, u1, v1) in zip(candidates.tolist(), rect.tolist()):
         d_local = dirs_image[v0 : v1 + 1, u0 : u1 + 1] @ rotations[b]  # R^T d, (h, w, 3)
-        inv = 1.0 / torch.where(d_local == 0, 1e-12, d_local)
+        inv = _safe_inverse(d_local)
         o, h = o_local_all[b], halves[b]
         t1 = (-h - o) * inv
         t2 = (h - o) * inv
