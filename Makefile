@@ -15,7 +15,7 @@ demo: setup
 	$(VENV)/bin/ssr demo
 
 benchmark: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_integration.py
 
 clean:
 	rm -rf build $(VENV) .pytest_cache

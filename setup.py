@@ -42,6 +42,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["ssr_ros", "ssr_ros.*"]),
+    package_data={"ssr_ros.map.native": ["*.cpp"]},
     install_requires=[
         "torch>=2.2,<3",
         "numpy>=1.24",
@@ -53,6 +54,7 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "pillow>=10",
+        "ninja>=1.10",  # builds the compiled map integration kernel on first use
     ],
     extras_require={
         "ros": ROS_WHEELS,

@@ -10,8 +10,9 @@ from scipy.spatial.transform import Rotation
 
 from ssr_ros.errors import InvalidPose
 
-ROTATION_TOLERANCE = 1e-4
-"""Largest |R^T R - I| entry accepted for a rotation block (float32 poses pass)."""
+ROTATION_TOLERANCE = 2e-3
+"""Largest |R^T R - I| entry accepted for a rotation block: float32 poses and the
+slightly non-orthonormal poses stored by real datasets (7-Scenes: about 4e-4) pass."""
 
 
 def validate_pose(T: np.ndarray, name: str = "pose") -> np.ndarray:
