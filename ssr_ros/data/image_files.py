@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ssr_ros.errors import DatasetError, InvalidPose
-from ssr_ros.geometry.pose import ROTATION_TOLERANCE, validate_pose
+from ssr_ros.geometry.pose import validate_pose
 
 
 def read_color(path: Path) -> np.ndarray:
@@ -88,7 +88,7 @@ rather than refused: datasets store poses with 6-7 digits (7-Scenes: errors up t
 
 def repair_pose(T: np.ndarray, name: str) -> np.ndarray:
     """``T`` with its rotation block replaced by the nearest rotation (SVD) when it is close to
-    one but outside ``validate_pose``'s tolerance; poses within that tolerance stay untouched.
+    one but visibly off (beyond float64 round-off); exact rotations stay untouched bit for bit.
 
     Raises InvalidPose naming ``name`` when the block is farther than
     ``DATASET_ROTATION_TOLERANCE`` from a rotation or the matrix is otherwise broken.
@@ -97,7 +97,7 @@ def repair_pose(T: np.ndarray, name: str) -> np.ndarray:
     if T.shape == (4, 4) and np.all(np.isfinite(T)):
         R = T[:3, :3]
         error = np.max(np.abs(R.T @ R - np.eye(3)))
-        if ROTATION_TOLERANCE < error <= DATASET_ROTATION_TOLERANCE and np.linalg.det(R) > 0:
+        if 1e-9 < error <= DATASET_ROTATION_TOLERANCE and np.linalg.det(R) > 0:
             U, _, Vt = np.linalg.svd(R)
             T[:3, :3] = U @ Vt
     return validate_pose(T, name)
