@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gt-volume", help="GT volume .npz (default: <gt>/gt_volume.npz)")
     parser.add_argument("--gt-mesh", help="GT mesh (default: <gt>/gt_mesh.ply)")
     parser.add_argument("--volume", help="reconstruction volume .npz (origin_voxel, voxel_size, occupied|tsdf, class_ids|semantics[, observed])")
-    parser.add_argument("--mesh", help="reconstruction mesh (PLY, OBJ, ...)")
+    parser.add_argument("--mesh", help="reconstruction mesh (PLY; OBJ and others need trimesh)")
     parser.add_argument("--threshold", type=float, default=0.05, help="mesh F-score threshold, metres (default: 0.05)")
     parser.add_argument("--fps", type=float, default=None, help="frames per second of the run, for eta_3D")
     parser.add_argument("--points", type=int, default=200_000, help="surface samples per mesh (default: 200000)")

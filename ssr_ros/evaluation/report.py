@@ -40,17 +40,39 @@ def load_volume(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(vertices, faces) of a PLY/OBJ/... mesh (faces None for a point cloud)."""
-    import trimesh
+    """(vertices, faces) of a mesh file (faces None for a point cloud).
 
-    try:
-        geometry = trimesh.load(str(path), process=False)
-    except Exception as error:  # trimesh raises many types for bad files
-        raise DatasetError(f"mesh file '{path}' cannot be read: {error}") from error
-    if isinstance(geometry, trimesh.Scene):
-        geometry = trimesh.util.concatenate(list(geometry.geometry.values()))
-    vertices = np.asarray(geometry.vertices, dtype=np.float64)
-    faces = np.asarray(geometry.faces, dtype=np.int64) if hasattr(geometry, "faces") and len(geometry.faces) else None
+    PLY is read with ``plyfile``; other formats (OBJ, OFF, GLB, ...) need ``trimesh``.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".ply":
+        from plyfile import PlyData
+
+        try:
+            ply = PlyData.read(str(path))
+            vertex = ply["vertex"]
+            vertices = np.stack([vertex["x"], vertex["y"], vertex["z"]], axis=1).astype(np.float64)
+            faces = None
+            if "face" in ply and ply["face"].count:
+                name = ply["face"].properties[0].name
+                faces = np.stack([np.asarray(f, dtype=np.int64) for f in ply["face"][name]])
+                if faces.ndim != 2 or faces.shape[1] != 3:
+                    raise ValueError(f"faces must be triangles, got shape {faces.shape}")
+        except (OSError, KeyError, ValueError, IndexError) as error:
+            raise DatasetError(f"mesh file '{path}' cannot be read: {error}") from error
+    else:
+        try:
+            import trimesh
+        except ImportError:
+            raise DatasetError(f"mesh file '{path}': only PLY is read without trimesh (pip install trimesh)") from None
+        try:
+            geometry = trimesh.load(str(path), process=False)
+        except Exception as error:  # trimesh raises many types for bad files
+            raise DatasetError(f"mesh file '{path}' cannot be read: {error}") from error
+        if isinstance(geometry, trimesh.Scene):
+            geometry = trimesh.util.concatenate(list(geometry.geometry.values()))
+        vertices = np.asarray(geometry.vertices, dtype=np.float64)
+        faces = np.asarray(geometry.faces, dtype=np.int64) if hasattr(geometry, "faces") and len(geometry.faces) else None
     if len(vertices) == 0:
         raise DatasetError(f"mesh file '{path}' has no vertices")
     return vertices, faces
