@@ -29,6 +29,13 @@ class DenseChunk:
     semantics: (X, Y, Z, N) float32 per-class probabilities over the N taxonomy classes
         (id 0 = unknown included), all zeros where the voxel has no semantic evidence.
     predicted: (X, Y, Z) bool, voxels whose values were written by the completion network.
+
+    Optional (filled by ``SemanticTSDF.extract_chunk``, None elsewhere), what the network
+    wrote earlier into the predicted voxels:
+    predicted_tsdf: (X, Y, Z) float32 metres, NaN where not predicted.
+    predicted_color: (X, Y, Z, 3) float32 in [0, 1], 0 where not predicted.
+    predicted_label: (X, Y, Z) int64 class id, 0 where not predicted.
+    predicted_confidence: (X, Y, Z) float32 in [0, 1], 0 where not predicted.
     """
 
     origin_voxel: torch.Tensor
@@ -40,6 +47,10 @@ class DenseChunk:
     color: torch.Tensor
     semantics: torch.Tensor
     predicted: torch.Tensor
+    predicted_tsdf: torch.Tensor | None = None
+    predicted_color: torch.Tensor | None = None
+    predicted_label: torch.Tensor | None = None
+    predicted_confidence: torch.Tensor | None = None
 
     @property
     def size(self) -> tuple[int, int, int]:

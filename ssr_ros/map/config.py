@@ -1,0 +1,76 @@
+"""``TSDFConfig``: every parameter of the semantic TSDF map, declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ssr_ros.config import param, validate_config
+from ssr_ros.errors import ConfigError
+
+
+@dataclass
+class TSDFConfig:
+    """Parameters of :class:`~ssr_ros.map.SemanticTSDF` (units: metres unless stated)."""
+
+    voxel_size: float = param(0.05, "edge length of a voxel, metres", low=0.002, high=1.0)
+    block_size: int = param(8, "voxels along each edge of an allocation block", choices=[4, 8, 16])
+    truncation_voxels: float = param(
+        4.0, "TSDF truncation distance in voxels (truncation = truncation_voxels * voxel_size)",
+        low=1.0, high=16.0,
+    )
+    min_depth: float = param(0.1, "depth below this is ignored, metres", low=0.0, high=100.0)
+    max_depth: float = param(5.0, "depth above this is ignored, metres", low=0.01, high=100.0)
+    weighting: str = param(
+        "constant",
+        "weight of one measurement: 'constant' (1) or 'inverse_square' (1 / depth^2, trusts near "
+        "measurements more)",
+        choices=["constant", "inverse_square"],
+    )
+    weight_dropoff: bool = param(
+        True, "behind the measured surface, let the weight fall linearly from 1 at one voxel to 0 "
+        "at the truncation distance (reduces the bulging of surfaces seen at grazing angles)",
+    )
+    max_weight: float = param(
+        100.0, "cap of the fused TSDF weight; lower values let the map follow change faster",
+        low=1.0, high=10000.0,
+    )
+    observed_min_weight: float = param(
+        0.5, "fused weight from which a voxel counts as observed (and is never overwritten by a "
+        "prediction)", low=0.0, high=10000.0,
+    )
+    space_carving: bool = param(
+        True, "also integrate allocated blocks seen in front of the measured surface, so free "
+        "space clears voxels of objects that moved away",
+    )
+    semantic_max_weight: float = param(
+        100.0, "cap of a voxel's total semantic evidence; older votes are scaled down past it",
+        low=1.0, high=10000.0,
+    )
+    allocation_stride: int = param(
+        4, "pixel stride used to find the blocks a depth image touches (1 = every pixel)",
+        low=1, high=16,
+    )
+    backend: str = param(
+        "auto",
+        "integration kernel: 'torch' (any device), 'native' (compiled C++ for CPU tensors), "
+        "'auto' (native on CPU when it builds, torch otherwise)",
+        choices=["auto", "torch", "native"],
+    )
+
+    @property
+    def truncation(self) -> float:
+        """Truncation distance in metres."""
+        return self.truncation_voxels * self.voxel_size
+
+    @property
+    def block_extent(self) -> float:
+        """Edge length of a block in metres."""
+        return self.block_size * self.voxel_size
+
+    def validate(self) -> "TSDFConfig":
+        validate_config(self)
+        if self.min_depth >= self.max_depth:
+            raise ConfigError(
+                f"min_depth={self.min_depth} must be smaller than max_depth={self.max_depth}"
+            )
+        return self

@@ -1,0 +1,247 @@
+"""Incremental marching cubes over the block-sparse grid, with per-vertex color and semantics.
+
+Each block owns the cubes whose lowest corner is one of its voxels, so meshing block ``b``
+reads its ``B^3`` voxels plus the first layer of its +x/+y/+z neighbours: a
+``(B + 1)^3`` grid of voxel centres. Neighbouring blocks evaluate the shared faces from the
+same voxel values, so the surface has no cracks at block borders. A cube is meshed only when
+its eight corners are known (fused weight > 0, or predicted when ``include_predicted``).
+
+The dirty blocks of all changed regions are stacked along x into one volume and meshed by
+one call of scikit-image's Lewiner marching cubes; triangles of cubes that straddle two
+stacked blocks or touch unknown voxels are dropped afterwards. When a block changes, the
+blocks at -x/-y/-z (whose cubes read its voxels) are re-meshed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ssr_ros.map.semantic_evidence import evidence_label
+from ssr_ros.map.voxel_access import locate_voxels
+
+
+@dataclass
+class BlockMesh:
+    """The triangles of one block (or of the whole map when ``index`` is None).
+
+    vertices: (N, 3) float32 metres, map frame. triangles: (M, 3) int64 indices into
+    ``vertices``, counter-clockwise seen from free space (normals point out of the surface).
+    colors: (N, 3) uint8 RGB. labels: (N,) int64 class ids. confidence: (N,) float32 in [0, 1].
+    observed: (N,) bool, the nearest voxel is observed. predicted: (N,) bool, the nearest voxel
+    was written by the completion network.
+    """
+
+    index: tuple[int, int, int] | None
+    vertices: np.ndarray
+    triangles: np.ndarray
+    colors: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray
+    observed: np.ndarray
+    predicted: np.ndarray
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def num_triangles(self) -> int:
+        return int(self.triangles.shape[0])
+
+    @classmethod
+    def empty(cls, index=None) -> "BlockMesh":
+        return cls(
+            index, np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64), np.zeros((0, 3), np.uint8),
+            np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, bool), np.zeros(0, bool),
+        )
+
+    @classmethod
+    def concatenate(cls, meshes: list["BlockMesh"]) -> "BlockMesh":
+        if not meshes:
+            return cls.empty()
+        offsets = np.cumsum([0] + [m.num_vertices for m in meshes[:-1]])
+        return cls(
+            None,
+            np.concatenate([m.vertices for m in meshes]),
+            np.concatenate([m.triangles + o for m, o in zip(meshes, offsets)]),
+            np.concatenate([m.colors for m in meshes]),
+            np.concatenate([m.labels for m in meshes]),
+            np.concatenate([m.confidence for m in meshes]),
+            np.concatenate([m.observed for m in meshes]),
+            np.concatenate([m.predicted for m in meshes]),
+        )
+
+
+@dataclass
+class MeshUpdate:
+    """What changed since the previous ``update_mesh`` call.
+
+    blocks: new meshes of the blocks whose mesh changed (non-empty), keyed by block index.
+    vanished: (K, 3) int64 indices of blocks that had a mesh and now have none.
+    update_counter: the map's update counter this update reflects.
+    """
+
+    blocks: dict[tuple[int, int, int], BlockMesh] = field(default_factory=dict)
+    vanished: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    update_counter: int = 0
+
+    @property
+    def changed(self) -> np.ndarray:
+        """(K, 3) int64 indices of the blocks in ``blocks``."""
+        if not self.blocks:
+            return np.zeros((0, 3), np.int64)
+        return np.array(list(self.blocks.keys()), dtype=np.int64)
+
+
+NEIGHBOURS_BELOW = torch.tensor(
+    [[-dx, -dy, -dz] for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)][1:], dtype=torch.int64
+)
+
+
+def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = True) -> dict[tuple, BlockMesh]:
+    """Marching-cubes meshes of the given blocks (K, 3); blocks without triangles are left out."""
+    from skimage.measure import marching_cubes
+
+    K = int(block_coords.shape[0])
+    if K == 0:
+        return {}
+    B = tsdf_map.block_size
+    n = B + 1
+    device = tsdf_map.device
+    r = torch.arange(n, device=device)
+    grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)  # (n^3, 3)
+    voxels = (block_coords[:, None, :] * B + grid[None]).reshape(-1, 3)
+    slot, local = locate_voxels(tsdf_map.hash, B, voxels)
+    found = slot >= 0
+    s, l = slot.clamp(min=0), local
+    blocks = tsdf_map.blocks
+    weight = torch.where(found, blocks.weight[s, l].to(torch.float32), torch.zeros(1, device=device))
+    known = weight > 0
+    if include_predicted:
+        known |= weight < 0
+    tsdf = torch.where(known, blocks.tsdf[s, l].to(torch.float32), torch.ones(1, device=device))
+    known_np = known.reshape(K, n, n, n).cpu().numpy()
+    volume = tsdf.reshape(K * n, n, n).cpu().numpy()
+    if not (volume.min() < 0.0 < volume.max()):
+        return {}
+    verts, faces, _, _ = marching_cubes(volume, level=0.0, gradient_direction="descent", allow_degenerate=False)
+    if faces.shape[0] == 0:
+        return {}
+    # cube of each triangle (floor of its centroid), then keep cubes inside one block with 8 known corners
+    centroid = verts[faces].mean(axis=1)
+    cube = np.floor(centroid).astype(np.int64)
+    block_of_face = cube[:, 0] // n
+    cube[:, 0] -= block_of_face * n
+    cube = np.clip(cube, 0, n - 1)
+    inside = (cube < B).all(axis=1)
+    cube = np.minimum(cube, B - 1)
+    corners_known = np.ones(faces.shape[0], dtype=bool)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            for dz in (0, 1):
+                corners_known &= known_np[block_of_face, cube[:, 0] + dx, cube[:, 1] + dy, cube[:, 2] + dz]
+    keep = inside & corners_known
+    faces, block_of_face = faces[keep], block_of_face[keep]
+    if faces.shape[0] == 0:
+        return {}
+
+    # per-vertex attributes: color interpolated along the cube edge, the rest from the nearest voxel
+    block_of_vertex = np.floor(verts[:, 0] / n).astype(np.int64)
+    local_v = verts.copy()
+    local_v[:, 0] -= block_of_vertex * n
+    coords_np = block_coords.cpu().numpy()
+    global_v = coords_np[block_of_vertex] * B + local_v  # voxel units, voxel centres at integers
+    positions = ((global_v + 0.5) * tsdf_map.voxel_size).astype(np.float32)
+    nearest = np.clip(np.rint(local_v).astype(np.int64), 0, B)
+    flat = ((block_of_vertex * n + nearest[:, 0]) * n + nearest[:, 1]) * n + nearest[:, 2]
+    flat_t = torch.from_numpy(flat).to(device)
+    vs, vl = s[flat_t], l[flat_t]
+    label, confidence = evidence_label(blocks.sem_label[vs, vl], blocks.sem_count[vs, vl])
+    v_weight = weight[flat_t]
+    observed = tsdf_map._observed(v_weight)
+    predicted = v_weight < 0
+    lo = np.clip(np.floor(local_v).astype(np.int64), 0, B)
+    hi = np.clip(lo + 1, 0, B)
+    frac = (local_v - lo).astype(np.float32)
+    color_grid = torch.where(found[:, None], blocks.color[s, l], torch.zeros(1, 3, dtype=torch.uint8, device=device))
+    color_grid = color_grid.reshape(K, n, n, n, 3).cpu().numpy().astype(np.float32)
+    axis = np.argmax(np.abs(frac - np.rint(frac)), axis=1)  # the edge direction of the vertex
+    step = np.zeros_like(lo)
+    step[np.arange(lo.shape[0]), axis] = 1
+    t = frac[np.arange(lo.shape[0]), axis][:, None]
+    a = color_grid[block_of_vertex, lo[:, 0], lo[:, 1], lo[:, 2]]
+    end = np.minimum(lo + step, B)
+    b = color_grid[block_of_vertex, end[:, 0], end[:, 1], end[:, 2]]
+    colors = np.clip(np.rint(a * (1 - t) + b * t), 0, 255).astype(np.uint8)
+    label_np = label.cpu().numpy()
+    conf_np = confidence.cpu().numpy().astype(np.float32)
+    obs_np = observed.cpu().numpy()
+    pred_np = predicted.cpu().numpy()
+    del hi
+
+    result: dict[tuple, BlockMesh] = {}
+    order = np.argsort(block_of_face, kind="stable")
+    faces, block_of_face = faces[order], block_of_face[order]
+    bounds = np.searchsorted(block_of_face, np.arange(K + 1))
+    for k in np.unique(block_of_face):  # one iteration per block with triangles
+        f = faces[bounds[k] : bounds[k + 1]]
+        used, inverse = np.unique(f.reshape(-1), return_inverse=True)
+        index = tuple(int(c) for c in coords_np[k])
+        result[index] = BlockMesh(
+            index, positions[used], inverse.reshape(-1, 3).astype(np.int64), colors[used],
+            label_np[used], conf_np[used], obs_np[used], pred_np[used],
+        )
+    return result
+
+
+class IncrementalMesher:
+    """Keeps the per-block meshes of a map and re-meshes only what changed."""
+
+    def __init__(self, tsdf_map) -> None:
+        self.map = tsdf_map
+        self.meshes: dict[tuple, BlockMesh] = {}
+        self.last_counter = 0
+        self._vanished_on_reset: list[tuple] = []
+        self._include_predicted: bool | None = None
+
+    def on_reset(self) -> None:
+        self._vanished_on_reset.extend(self.meshes.keys())
+        self.meshes = {}
+
+    def update(self, include_predicted: bool = True) -> MeshUpdate:
+        tsdf_map = self.map
+        since = self.last_counter
+        if self._include_predicted is not None and include_predicted != self._include_predicted:
+            since = 0  # a different layer selection invalidates every block mesh
+        self._include_predicted = include_predicted
+        changed = tsdf_map.changed_blocks(since)
+        if changed.shape[0]:
+            below = (changed[:, None, :] + NEIGHBOURS_BELOW.to(changed.device)[None]).reshape(-1, 3)
+            candidates = torch.unique(torch.cat([changed, below]), dim=0)
+            candidates = candidates[tsdf_map.hash.lookup(candidates) >= 0]
+        else:
+            candidates = changed
+        new_meshes = mesh_blocks(tsdf_map, candidates, include_predicted)
+        update = MeshUpdate(update_counter=tsdf_map.update_counter)
+        vanished = list(self._vanished_on_reset)
+        self._vanished_on_reset = []
+        for coords in candidates.cpu().numpy():
+            index = tuple(int(c) for c in coords)
+            mesh = new_meshes.get(index)
+            if mesh is None:
+                if self.meshes.pop(index, None) is not None:
+                    vanished.append(index)
+            else:
+                self.meshes[index] = mesh
+                update.blocks[index] = mesh
+        vanished = [v for v in dict.fromkeys(vanished) if v not in self.meshes]
+        update.vanished = np.array(vanished, dtype=np.int64).reshape(-1, 3)
+        self.last_counter = tsdf_map.update_counter
+        return update
+
+    def full_mesh(self) -> BlockMesh:
+        keys = sorted(self.meshes.keys())
+        return BlockMesh.concatenate([self.meshes[k] for k in keys])

@@ -1,0 +1,125 @@
+"""Per-voxel storage of the map: dense tensors indexed by block slot, 15 bytes per voxel.
+
+Layout (structure of arrays, slot-major, ``V = block_size**3`` voxels per block, voxel
+``(i, j, k)`` of a block at local index ``n = i + B * (j + B * k)``, x fastest):
+
+============  ===================  =======  ==================================================
+tensor        shape / dtype        bytes    meaning
+============  ===================  =======  ==================================================
+tsdf          (S, V) float16       2        signed distance / truncation, in [-1, 1]; 1 = unknown
+weight        (S, V) float16       2        fused weight >= 0; a negative value marks a voxel
+                                            written by the completion network (predicted)
+color         (S, V, 3) uint8      3        fused RGB
+sem_label     (S, V, 2) uint8      2        the two strongest class ids (top-2 heavy hitters)
+sem_count     (S, V, 3) float16    6        evidence of those two classes and total evidence
+============  ===================  =======  ==================================================
+
+15 bytes per voxel, plus per block: its coordinates (3 x int64), a modification stamp (int64)
+and the hash entry (2 x int64), i.e. 48 bytes per block = 0.09 byte per voxel at B = 8.
+"""
+
+from __future__ import annotations
+
+import torch
+
+LAYERS = {
+    # name: (trailing shape, dtype, initial value)
+    "tsdf": ((), torch.float16, 1.0),
+    "weight": ((), torch.float16, 0.0),
+    "color": ((3,), torch.uint8, 0),
+    "sem_label": ((2,), torch.uint8, 0),
+    "sem_count": ((3,), torch.float16, 0.0),
+}
+PER_BLOCK_BYTES = 3 * 8 + 8 + 2 * 8
+"""Block coordinates, modification stamp and the two int64 hash entries."""
+
+
+class VoxelBlocks:
+    """Growable slot-major voxel storage; ``num_blocks`` slots are in use."""
+
+    def __init__(self, block_size: int, device: torch.device | str, capacity: int = 256) -> None:
+        self.block_size = block_size
+        self.voxels_per_block = block_size**3
+        self.device = torch.device(device)
+        self.num_blocks = 0
+        self.layers: dict[str, torch.Tensor] = {}
+        self.block_coords = torch.empty(0, 3, dtype=torch.int64, device=self.device)
+        self.block_stamp = torch.empty(0, dtype=torch.int64, device=self.device)
+        self._allocate(capacity)
+
+    def _new_layer(self, name: str, capacity: int) -> torch.Tensor:
+        trailing, dtype, initial = LAYERS[name]
+        return torch.full(
+            (capacity, self.voxels_per_block) + trailing, initial, dtype=dtype, device=self.device
+        )
+
+    def _allocate(self, capacity: int) -> None:
+        for name in LAYERS:
+            self.layers[name] = self._new_layer(name, capacity)
+        self.block_coords = torch.zeros(capacity, 3, dtype=torch.int64, device=self.device)
+        self.block_stamp = torch.zeros(capacity, dtype=torch.int64, device=self.device)
+
+    @property
+    def capacity(self) -> int:
+        return int(self.block_stamp.numel())
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        layers = self.__dict__.get("layers", {})
+        if name in layers:
+            return layers[name]
+        raise AttributeError(name)
+
+    def add_blocks(self, coords: torch.Tensor, stamp: int) -> None:
+        """Append blocks (K, 3) at slots ``num_blocks .. num_blocks + K - 1`` (fresh voxels)."""
+        count = int(coords.shape[0])
+        if count == 0:
+            return
+        needed = self.num_blocks + count
+        if needed > self.capacity:
+            capacity = max(needed, 2 * self.capacity)
+            for name in LAYERS:
+                grown = self._new_layer(name, capacity)
+                grown[: self.num_blocks] = self.layers[name][: self.num_blocks]
+                self.layers[name] = grown
+            coords_grown = torch.zeros(capacity, 3, dtype=torch.int64, device=self.device)
+            coords_grown[: self.num_blocks] = self.block_coords[: self.num_blocks]
+            stamp_grown = torch.zeros(capacity, dtype=torch.int64, device=self.device)
+            stamp_grown[: self.num_blocks] = self.block_stamp[: self.num_blocks]
+            self.block_coords, self.block_stamp = coords_grown, stamp_grown
+        self.block_coords[self.num_blocks : needed] = coords.to(self.device, torch.int64)
+        self.block_stamp[self.num_blocks : needed] = stamp
+        self.num_blocks = needed
+
+    def truncate(self, num_blocks: int) -> None:
+        """Drop the blocks at slots >= num_blocks, resetting their voxels (used for rollback)."""
+        for name, (_, _, initial) in LAYERS.items():
+            self.layers[name][num_blocks : self.num_blocks] = initial
+        self.num_blocks = num_blocks
+
+    def clear(self) -> None:
+        self.truncate(0)
+
+    @staticmethod
+    def bytes_per_voxel_payload() -> int:
+        total = 0
+        for trailing, dtype, _ in LAYERS.values():
+            count = 1
+            for n in trailing:
+                count *= n
+            total += count * torch.tensor([], dtype=dtype).element_size()
+        return total
+
+    def used_bytes(self) -> int:
+        """Bytes held by the allocated blocks (voxel payload + per-block bookkeeping)."""
+        return self.num_blocks * (
+            self.voxels_per_block * self.bytes_per_voxel_payload() + PER_BLOCK_BYTES
+        )
+
+    def reserved_bytes(self) -> int:
+        """Bytes of the tensors including spare capacity."""
+        total = sum(t.numel() * t.element_size() for t in self.layers.values())
+        return total + self.capacity * PER_BLOCK_BYTES
+
+    def used(self, name: str) -> torch.Tensor:
+        """The in-use part (num_blocks, V, ...) of a layer."""
+        return self.layers[name][: self.num_blocks]
