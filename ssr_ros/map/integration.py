@@ -58,14 +58,14 @@ class Projection:
         return [x for row in self.R for x in row] + list(self.t) + [self.fx, self.fy, self.cx, self.cy]
 
 
-def clean_depth(depth: torch.Tensor, min_depth: float, max_depth: float) -> tuple[torch.Tensor, int]:
+def clean_depth(depth: torch.Tensor, min_depth: float, max_depth: float) -> tuple[torch.Tensor, bool]:
     """Depth with every pixel outside [min_depth, max_depth] (NaN, Inf, 0 included) set to 0.
 
-    Returns (clean (H, W) float32, number of finite positive pixels of the input).
+    Returns (clean (H, W) float32, whether the input has any finite positive pixel).
     """
-    finite_positive = torch.isfinite(depth) & (depth > 0)
+    has_valid = bool((torch.isfinite(depth) & (depth > 0)).any())
     keep = (depth >= min_depth) & (depth <= max_depth)
-    return torch.where(keep, depth, torch.zeros_like(depth)), int(finite_positive.sum())
+    return torch.where(keep, depth, torch.zeros_like(depth)), has_valid
 
 
 def _camera_to_world_points(depth: torch.Tensor, proj_world_cam: "Projection", stride: int) -> torch.Tensor:
@@ -130,9 +130,12 @@ def carving_blocks(
     depth: torch.Tensor,
     proj: "Projection",
     block_extent: float,
+    min_depth: float = 0.0,
+    max_depth: float = float("inf"),
 ) -> torch.Tensor:
-    """(N,) bool: allocated blocks whose centre projects onto a valid pixel and which reach in
-    front of the depth measured there (part of the block may be free space)."""
+    """(N,) bool: allocated blocks whose centre projects onto a pixel with depth in
+    [min_depth, max_depth] and which reach in front of that depth (part of the block may be
+    free space). ``depth`` may be raw or cleaned."""
     if block_coords.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=depth.device)
     c = (block_coords.to(torch.float32) + 0.5) * block_extent
@@ -147,7 +150,7 @@ def carving_blocks(
     inside = (z > 1e-6) & (u >= 0) & (u < proj.width) & (v >= 0) & (v < proj.height)
     index = (v.clamp(0, proj.height - 1) * proj.width + u.clamp(0, proj.width - 1)).to(torch.int64)
     d = depth.reshape(-1)[index]
-    return inside & (d > 0) & (z - radius < d)
+    return inside & (d > 0) & (d >= min_depth) & (d <= max_depth) & (z - radius < d)
 
 
 @dataclass(frozen=True)

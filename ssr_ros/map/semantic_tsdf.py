@@ -175,15 +175,16 @@ class SemanticTSDF:
             tuple(float(x) for x in pose32[:3, 3]),
             proj.fx, proj.fy, proj.cx, proj.cy, proj.width, proj.height,
         )
-        if self._native is not None:
-            clean, valid_count, touched = self._native.prepare_frame(
+        if self._native is not None:  # the kernels apply the depth range on the fly
+            clean = depth
+            has_valid, touched = self._native.prepare_frame(
                 depth, proj_wc.flat(), cfg.min_depth, cfg.max_depth, cfg.truncation,
                 cfg.block_extent, cfg.allocation_stride,
             )
         else:
-            clean, valid_count = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
+            clean, has_valid = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
             touched = None
-        if valid_count == 0:
+        if not has_valid:
             raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")
         if touched is None:
             touched = integration.touched_blocks(
@@ -202,7 +203,8 @@ class SemanticTSDF:
             self.blocks.add_blocks(unpack_block_keys(new_keys), stamp)
         if cfg.space_carving and previous > 0:
             seen = integration.carving_blocks(
-                self.blocks.block_coords[:previous], clean, proj, cfg.block_extent
+                self.blocks.block_coords[:previous], clean, proj, cfg.block_extent,
+                cfg.min_depth, cfg.max_depth,
             )
             active = torch.zeros(self.num_blocks, dtype=torch.bool, device=self.device)
             active[slots] = True
@@ -217,8 +219,8 @@ class SemanticTSDF:
                 self.blocks.layers["tsdf"], self.blocks.layers["weight"], self.blocks.layers["color"],
                 self.blocks.layers["sem_label"], self.blocks.layers["sem_count"], self.blocks.block_coords,
                 slots, clean, rgb, sem_labels, sem_weights, proj.flat(), proj.width, proj.height,
-                cfg.voxel_size, cfg.block_size, cfg.truncation, cfg.max_weight,
-                cfg.weighting == "inverse_square", cfg.semantic_max_weight,
+                cfg.min_depth, cfg.max_depth, cfg.voxel_size, cfg.block_size, cfg.truncation, cfg.max_weight,
+                cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
             )
         else:
             changed = integration.integrate_blocks(

@@ -30,10 +30,15 @@ def load():
     try:
         from torch.utils.cpp_extension import load as load_extension
 
+        flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"]
+        for feature, flag in (("f16c", "-mf16c"), ("sse4_1", "-msse4.1")):
+            if _cpu_has(feature):  # hardware float16 conversion and rounding instructions
+                flags.append(flag)
+
         _MODULE = load_extension(
             name="ssr_map_native",
             sources=[str(SOURCE)],
-            extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"],
+            extra_cflags=flags,
             extra_ldflags=["-fopenmp"],
             verbose=False,
         )
@@ -41,6 +46,14 @@ def load():
         _ERROR = f"{type(error).__name__}: {error}"
         _MODULE = None
     return _MODULE
+
+
+def _cpu_has(flag: str) -> bool:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return any(line.startswith("flags") and f" {flag}" in line for line in handle)
+    except OSError:
+        return False
 
 
 def build_error() -> str | None:

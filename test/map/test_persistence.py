@@ -1,0 +1,103 @@
+"""Save/load round trip, refused files, and PLY export readable by Open3D and plyfile."""
+
+import numpy as np
+import pytest
+import torch
+from plyfile import PlyData
+
+from scenes import Box, Plane, frame_of, map_state, same_state, small_camera
+from test_chunks import predicted_sphere
+from ssr_ros.errors import MapFileError
+from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
+
+CAM = small_camera()
+
+
+@pytest.fixture
+def scene_map():
+    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.04, max_weight=50.0), num_classes=21)
+    shapes = [Plane((0, 0, 1), 2.0, label=5), Box((-0.3, -0.3, 1.6), (0.3, 0.3, 1.9), label=7)]
+    tsdf_map.integrate(frame_of(shapes, CAM, np.eye(4)))
+    tsdf_map.write_predictions(torch.tensor([40, 0, 40]), predicted_sphere(), torch.rand(16, 16, 16, 3))
+    return tsdf_map
+
+
+def test_save_load_round_trip_is_exact(scene_map, tmp_path):
+    path = tmp_path / "maps" / "scene.ssrmap"
+    scene_map.save(path)
+    loaded = SemanticTSDF.load(path, device="cpu")
+    assert same_state(map_state(scene_map), map_state(loaded))
+    assert loaded.config == scene_map.config and loaded.num_classes == 21
+    points = torch.rand(500, 3) * torch.tensor([1.6, 1.6, 1.0]) + torch.tensor([-0.8, -0.8, 1.4])
+    a, b = scene_map.query(points), loaded.query(points)
+    for key in a:
+        assert torch.equal(torch.nan_to_num(a[key], nan=-7.0), torch.nan_to_num(b[key], nan=-7.0)), key
+    assert loaded.mesh().num_triangles == scene_map.mesh().num_triangles
+    assert [p.name for p in path.parent.iterdir()] == ["scene.ssrmap"]  # no temporary left behind
+
+
+def test_foreign_corrupt_and_truncated_files_are_refused(scene_map, tmp_path):
+    path = tmp_path / "scene.ssrmap"
+    scene_map.save(path)
+    raw = path.read_bytes()
+    foreign = tmp_path / "foreign.ply"
+    foreign.write_bytes(b"ply\nformat ascii 1.0\nend_header\n")
+    with pytest.raises(MapFileError, match="not an ssr_ros map"):
+        SemanticTSDF.load(foreign)
+    corrupt = tmp_path / "corrupt.ssrmap"
+    flipped = bytearray(raw)
+    flipped[-100] ^= 0xFF
+    corrupt.write_bytes(bytes(flipped))
+    with pytest.raises(MapFileError, match="checksum"):
+        SemanticTSDF.load(corrupt)
+    truncated = tmp_path / "truncated.ssrmap"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(MapFileError, match="truncated"):
+        SemanticTSDF.load(truncated)
+    with pytest.raises(MapFileError, match="cannot read"):
+        SemanticTSDF.load(tmp_path / "missing.ssrmap")
+
+
+def test_failed_save_keeps_the_previous_file(scene_map, tmp_path, monkeypatch):
+    path = tmp_path / "scene.ssrmap"
+    scene_map.save(path)
+    before = path.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ssr_ros.map.map_file.os.fsync", broken_fsync)
+    with pytest.raises(MapFileError, match="No space"):
+        scene_map.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["scene.ssrmap"]
+
+
+def test_mesh_ply_opens_in_open3d_with_labels(scene_map, tmp_path):
+    o3d = pytest.importorskip("open3d")
+    mesh = scene_map.mesh()
+    path = tmp_path / "mesh.ply"
+    export_mesh_ply(path, mesh)
+    loaded = o3d.io.read_triangle_mesh(str(path))
+    assert len(loaded.vertices) == mesh.num_vertices and len(loaded.triangles) == mesh.num_triangles
+    assert np.allclose(np.asarray(loaded.vertex_colors), mesh.colors / 255.0, atol=1e-6)
+    ply = PlyData.read(str(path))
+    assert np.array_equal(ply["vertex"]["label"], mesh.labels)
+    assert np.array_equal(ply["vertex"]["predicted"].astype(bool), mesh.predicted)
+    export_mesh_ply(tmp_path / "labels.ply", mesh, color_by="label")
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    palette = ClassTaxonomy.load().colors
+    v = PlyData.read(str(tmp_path / "labels.ply"))["vertex"]
+    assert np.array_equal(np.stack([v["red"], v["green"], v["blue"]], 1), palette[mesh.labels])
+
+
+def test_voxel_ply_holds_surface_voxels(scene_map, tmp_path):
+    o3d = pytest.importorskip("open3d")
+    path = tmp_path / "voxels.ply"
+    count = export_voxels_ply(path, scene_map, which="surface")
+    cloud = o3d.io.read_point_cloud(str(path))
+    assert len(cloud.points) == count > 0
+    v = PlyData.read(str(path))["vertex"]
+    assert (np.abs(v["tsdf"]) < scene_map.voxel_size).all()
+    assert set(np.unique(v["label"])) >= {5, 7}
