@@ -32,8 +32,8 @@ from ssr_ros.taxonomy import ClassTaxonomy
 LOG = logging.getLogger("ssr_ros.pipeline")
 
 SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels")
-"""What ``save`` can write: map.npz, mesh.ply, mesh_semantic.ply, voxels.ply."""
-MAP_FILE = "map.npz"
+"""What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply."""
+MAP_FILE = "map.ssrmap"
 
 
 @dataclass
@@ -262,7 +262,7 @@ class MappingPipeline:
         return written
 
     def load(self, path: str | Path) -> None:
-        """Replace the map by a saved one (a map file or a directory holding map.npz).
+        """Replace the map by a saved one (a map file or a directory holding map.ssrmap).
 
         The current map is kept when loading fails (MapFileError). Voxel size, block size and
         class count come from the file.

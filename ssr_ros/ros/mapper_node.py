@@ -12,7 +12,8 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   incremental), ``~/mesh_markers`` (MarkerArray, RGB or class colors), ``~/voxels``
   (PointCloud2 with label/confidence/observed), ``~/voxel_map`` (ssr_ros/SemanticVoxelMap),
   ``~/occupancy`` (nav_msgs/OccupancyGrid), ``/diagnostics`` (counts and timings);
-- services: ``~/save_map``, ``~/load_map``, ``~/reset_map``.
+- services: ``~/save_map``, ``~/load_map``, ``~/reset_map``, and ``~/complete`` (std_srvs/Trigger:
+  complete every changed chunk now, whatever the distance, e.g. before saving).
 
 Frames that cannot be used (bad encoding, size mismatch, no camera_info, no pose, stamps
 going backwards, invalid depth) are dropped, counted by reason and logged throttled; the
@@ -36,6 +37,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from ssr_ros.errors import InvalidPose, PoseUnavailable, SsrError
@@ -103,7 +105,7 @@ class MapperNode(Node):
         self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion)
 
         # --- sensors
-        sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=10)
+        sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
         self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos)
         inputs = [("depth", s.topics.depth)]
         if s.topics.color:
@@ -130,6 +132,7 @@ class MapperNode(Node):
         self.create_service(SaveMap, "~/save_map", self._on_save)
         self.create_service(LoadMap, "~/load_map", self._on_load)
         self.create_service(ResetMap, "~/reset_map", self._on_reset)
+        self.create_service(Trigger, "~/complete", self._on_complete)
         self._marker_parts = 0
 
         # --- workers
@@ -172,6 +175,7 @@ class MapperNode(Node):
             self._drop("InvalidPose", str(error))
 
     def _lookup_pose_topic(self, frame_id: str, stamp_ns: int) -> np.ndarray:
+        self.poses.wait_until_covered(stamp_ns - int(self.settings.pose_tolerance_s * 1e9), self.settings.pose_wait_s)
         return self.poses.lookup(stamp_ns)
 
     def _lookup_tf(self, frame_id: str, stamp_ns: int) -> np.ndarray:
@@ -298,7 +302,9 @@ class MapperNode(Node):
         status.message = f"{self.counters['frames_integrated']} frames integrated, {dropped} dropped"
         values = {**{k: v for k, v in self.counters.items()},
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
-                  "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"]}
+                  "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
+                  "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],
+                  "frame_queue": self._frames.qsize()}
         for name, timing in stats["timings"].items():
             values[f"{name}_mean_ms"] = f"{timing['mean_s'] * 1e3:.2f}"
             values[f"{name}_count"] = timing["count"]
@@ -331,6 +337,19 @@ class MapperNode(Node):
         stats = self.pipeline.stats()
         response.success = True
         response.message = f"loaded {stats['num_blocks']} blocks at {stats['voxel_size']:.3f} m from {request.path}"
+        return response
+
+    def _on_complete(self, _request, response):
+        if not self.pipeline.completion_enabled:
+            response.success, response.message = False, "completion is off (completion.type none or no weights)"
+            return response
+        try:
+            chunks = self.pipeline.complete(everything=True)
+        except Exception as error:  # noqa: BLE001 - report, keep the node alive
+            response.success, response.message = False, f"completion failed: {error!r}"
+            return response
+        self.publish_mesh_update()
+        response.success, response.message = True, f"completed {chunks} chunk(s)"
         return response
 
     def _on_reset(self, _request, response):
