@@ -9,73 +9,44 @@ map bit-for-bit unchanged.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import OccupancyGrid
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from scipy.spatial import cKDTree
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image
 
 from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS, write_bag
 from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, generate_scene
-from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.ros.bag_player import play_bag
 from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
 from ssr_ros.ros.conversions.image import numpy_to_image
 from ssr_ros.ros.conversions.point_cloud import msg_to_semantic_cloud
 from ssr_ros.ros.conversions.pose import matrix_to_pose_stamped
 from ssr_ros.ros.conversions.semantic_map import FLAG_OBSERVED, FLAG_PREDICTED, map_msg_to_boxes
-from ssr_ros.ros.conversions.semantic_mesh import MeshAssembler, msg_to_update
+from ssr_ros.ros.mapper_client import MapperProcess
 from ssr_ros.srv import LoadMap, ResetMap, SaveMap
 from std_srvs.srv import Trigger
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NUM_FRAMES = 24
-TIMEOUT_S = 120.0
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class NodeUnderTest:
-    """The node process plus a local client node that feeds it and listens to it."""
+class NodeUnderTest(MapperProcess):
+    """The node process, plus publishers to feed it single frames."""
 
     def __init__(self, context, tmp: Path, scene, frames, weights: Path):
+        super().__init__(context, {
+            "completion.type": "ssr_unet", "completion.weights": str(weights), "completion.chunk_size": 16,
+            "completion.overlap": 4, "scheduler.period_s": 3600.0, "scheduler.radius": 20.0,
+            "scheduler.max_chunks_per_run": 64, "sensor_qos": "reliable", "frame_queue_size": 100,
+            "sync_queue_size": 100, "mesh_period_s": 0.5, "voxel_period_s": 1.0, "warn_throttle_s": 0.0,
+            "device": "cpu", "completion.device": "cpu",
+        }, client_name="mapper_test_client")
         self.tmp, self.scene, self.frames = tmp, scene, frames
-        args = [
-            "-p", "completion.type:=ssr_unet", "-p", f"completion.weights:={weights}", "-p", "completion.chunk_size:=16",
-            "-p", "completion.overlap:=4", "-p", "scheduler.period_s:=3600.0", "-p", "scheduler.radius:=20.0",
-            "-p", "scheduler.max_chunks_per_run:=64", "-p", "sensor_qos:=reliable", "-p", "frame_queue_size:=100", "-p", "sync_queue_size:=100",
-            "-p", "mesh_period_s:=0.5", "-p", "voxel_period_s:=1.0", "-p", "warn_throttle_s:=0.0",
-            "-p", "device:=cpu", "-p", "completion.device:=cpu",
-        ]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ssr_ros.ros.mapper_node", "--ros-args", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.log: list[str] = []
-        threading.Thread(target=lambda: self.log.extend(self.process.stdout), daemon=True).start()
-        self.node = rclpy.create_node("mapper_test_client", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.diagnostics: dict[str, str] = {}
-        self.mesh = MeshAssembler()
-        self.latest: dict[str, object] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.node.create_subscription(SemanticMesh, "/ssr_mapper/mesh", self._on_mesh, QoSProfile(
-            depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        for name, msg_type in [("voxels", PointCloud2), ("voxel_map", SemanticVoxelMap), ("occupancy", OccupancyGrid)]:
-            self.node.create_subscription(msg_type, f"/ssr_mapper/{name}",
-                                          lambda m, n=name: self.latest.__setitem__(n, m), LATCHED)
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.pub = {
             "color": self.node.create_publisher(Image, DEFAULT_TOPICS.color, qos),
@@ -84,52 +55,6 @@ class NodeUnderTest:
             "info": self.node.create_publisher(CameraInfo, DEFAULT_TOPICS.camera_info, qos),
             "pose": self.node.create_publisher(PoseStamped, DEFAULT_TOPICS.pose, qos),
         }
-        self._spinning = True
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while self._spinning:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def _on_diagnostics(self, msg):
-        for status in msg.status:
-            if status.name.startswith("ssr_mapper"):
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-
-    def _on_mesh(self, msg):
-        self.mesh.apply(msg_to_update(msg)[0])
-
-    def counter(self, key: str) -> int:
-        return int(self.diagnostics.get(key, 0))
-
-    def wait_for(self, predicate, what: str, timeout: float = TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"node exited with {self.process.returncode}:\n{''.join(self.log[-40:])}")
-            if predicate():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; diagnostics {self.diagnostics}\n{''.join(self.log[-40:])}")
-
-    def wait_idle(self):
-        """Until every queued frame is integrated and completion has nothing pending."""
-        def idle():
-            return self.counter("frame_queue") == 0 and self.counter("pending_chunks") == 0
-        self.wait_for(idle, "the node to become idle")
-        time.sleep(1.5)  # one more completion period and diagnostics tick
-        self.wait_for(idle, "the node to stay idle")
-
-    def call(self, service_type, name, request):
-        client = self.node.create_client(service_type, f"/ssr_mapper/{name}")
-        assert client.wait_for_service(timeout_sec=TIMEOUT_S), f"service {name} not available"
-        future = client.call_async(request)
-        deadline = time.monotonic() + TIMEOUT_S
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert future.done(), f"no response from {name}"
-        return future.result()
 
     def publish_frame(self, frame, depth=None, color=None, stamp_ns=None, labels=True, depth_encoding="16UC1",
                       color_encoding="rgb8", pose=True, info=True, depth_msg=None):
@@ -148,17 +73,6 @@ class NodeUnderTest:
         self.pub["color"].publish(numpy_to_image(color, color_encoding, stamp, frame_id))
         if labels:
             self.pub["labels"].publish(numpy_to_image(frame.labels.astype(np.uint8), "mono8", stamp, frame_id))
-
-    def close(self):
-        self._spinning = False
-        self._thread.join(timeout=5)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.executor.shutdown()
-        self.node.destroy_node()
 
 
 def map_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -202,7 +116,7 @@ def mapper(ros_context, tmp_path_factory):
     under_test = NodeUnderTest(ros_context, tmp, scene, frames, weights)
     # A frame before any camera_info must be dropped for that reason.
     under_test.wait_for(lambda: under_test.pub["depth"].get_subscription_count() > 0, "the node's subscriptions")
-    under_test.wait_for(lambda: bool(under_test.diagnostics), "diagnostics")
+    under_test.wait_ready()
     under_test.publish_frame(frames[0], stamp_ns=frames[0].stamp_ns - 1_000_000, info=False)
     under_test.wait_for(lambda: under_test.counter("dropped.InvalidIntrinsics") == 1, "the no-camera_info drop")
     report = play_bag(under_test.node, tmp / "bag", rate=1.0, wait_for_subscribers_s=30)
