@@ -19,6 +19,9 @@ COMMAND_MODULES = [
     "ssr_ros.cli.play_command",
     "ssr_ros.cli.synth_command",
     "ssr_ros.cli.evaluate_command",
+    "ssr_ros.cli.params_command",
+    "ssr_ros.cli.train_command",
+    "ssr_ros.cli.train_segmenter_command",
 ]
 
 
