@@ -33,6 +33,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -86,6 +87,11 @@ class MapperNode(Node):
         self._running = True
         s = self.settings
         log = self.get_logger()
+        # Inputs never wait behind a slow publication or service call: each kind of work has
+        # its own callback group, and the executor has a thread for each.
+        self._input_group = ReentrantCallbackGroup()
+        self._output_group = MutuallyExclusiveCallbackGroup()
+        self._service_group = MutuallyExclusiveCallbackGroup()
 
         # --- pose
         tf2 = _tf2()
@@ -100,13 +106,15 @@ class MapperNode(Node):
             lookup = self._lookup_tf
         else:
             msg_type, self._pose_to_matrix = POSE_TYPES[s.pose_type]
-            self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100))
+            self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
+                                     callback_group=self._input_group)
             lookup = self._lookup_pose_topic
         self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion)
 
         # --- sensors
         sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
-        self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos)
+        self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos,
+                                 callback_group=self._input_group)
         inputs = [("depth", s.topics.depth)]
         if s.topics.color:
             inputs.append(("color", s.topics.color))
@@ -125,15 +133,14 @@ class MapperNode(Node):
 
         self.occupancy_pub = self.create_publisher(OccupancyGrid, "~/occupancy", LATCHED)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(s.mesh_period_s, self.publish_mesh_update)
-        self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True))
-        self.create_timer(s.voxel_period_s, self.publish_voxels)
-        self.create_timer(1.0, self.publish_diagnostics)
-        self.create_service(SaveMap, "~/save_map", self._on_save)
-        self.create_service(LoadMap, "~/load_map", self._on_load)
-        self.create_service(ResetMap, "~/reset_map", self._on_reset)
-        self.create_service(Trigger, "~/complete", self._on_complete)
-        self._marker_parts = 0
+        self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
+        self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
+        self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
+        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+        for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
+                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete)]:
+            self.create_service(service_type, name, handler, callback_group=self._service_group)
+        self._mesh_publication = threading.Lock()
 
         # --- workers
         self._integrator = threading.Thread(target=self._integration_loop, name="ssr_integration", daemon=True)
@@ -154,14 +161,16 @@ class MapperNode(Node):
         except ImportError:
             message_filters = None
         if message_filters is not None:
-            subscribers = [message_filters.Subscriber(self, Image, topic, qos_profile=qos) for _, topic in inputs]
+            subscribers = [message_filters.Subscriber(self, Image, topic, qos_profile=qos, callback_group=self._input_group)
+                           for _, topic in inputs]
             self._sync = message_filters.ApproximateTimeSynchronizer(subscribers, s.sync_queue_size, s.sync_slop_s)
             self._sync.registerCallback(self._on_images)
             return
         self._sync = ApproximateTimeSync(len(inputs), self._on_images, s.sync_queue_size, s.sync_slop_s)
         for index, (_, topic) in enumerate(inputs):
             self.create_subscription(
-                Image, topic, lambda msg, i=index: self._sync.add(i, stamp_to_ns(msg.header.stamp), msg), qos
+                Image, topic, lambda msg, i=index: self._sync.add(i, stamp_to_ns(msg.header.stamp), msg), qos,
+                callback_group=self._input_group,
             )
 
     def _on_pose(self, msg) -> None:
@@ -261,6 +270,12 @@ class MapperNode(Node):
         return self._last_stamp_ns or self.get_clock().now().nanoseconds
 
     def publish_mesh_update(self, full: bool = False) -> None:
+        """Publish changed blocks (or every block with clear_all); serialised so that a
+        consumer never sees an incremental update computed before a reset arrive after it."""
+        with self._mesh_publication:
+            self._publish_mesh_update(full)
+
+    def _publish_mesh_update(self, full: bool) -> None:
         update = self.pipeline.mesh_update()
         if full:
             blocks = self.pipeline.block_meshes()
@@ -369,7 +384,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:
         executor.spin()

@@ -9,17 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ssr_ros.config import param, validate_config
+from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS
 
 
 @dataclass
 class TopicsConfig:
     """Input topic names (defaults match a RealSense driver and ``ssr synth`` bags)."""
 
-    color: str = param("/camera/color/image_raw", "color image (rgb8, bgr8, rgba8, bgra8, mono8); empty = depth only")
-    depth: str = param("/camera/aligned_depth_to_color/image_raw", "depth image registered to color (16UC1 mm or 32FC1 m)")
-    camera_info: str = param("/camera/color/camera_info", "CameraInfo of the (rectified) depth/color images")
-    labels: str = param("/camera/semantic/labels", "2D semantic label image (mono8/mono16 class ids); empty = none")
-    pose: str = param("/camera/pose", "camera pose topic when pose_source is 'topic'")
+    color: str = param(DEFAULT_TOPICS.color, "color image (rgb8, bgr8, rgba8, bgra8, mono8); empty = depth only")
+    depth: str = param(DEFAULT_TOPICS.depth, "depth image registered to color (16UC1 mm or 32FC1 m)")
+    camera_info: str = param(DEFAULT_TOPICS.camera_info, "CameraInfo of the (rectified) depth/color images")
+    labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); empty = none")
+    pose: str = param(DEFAULT_TOPICS.pose, "camera pose topic when pose_source is 'topic'")
 
 
 @dataclass

@@ -43,7 +43,7 @@ class NodeUnderTest(MapperProcess):
             "completion.type": "ssr_unet", "completion.weights": str(weights), "completion.chunk_size": 16,
             "completion.overlap": 4, "scheduler.period_s": 3600.0, "scheduler.radius": 20.0,
             "scheduler.max_chunks_per_run": 64, "sensor_qos": "reliable", "frame_queue_size": 100,
-            "sync_queue_size": 100, "mesh_period_s": 0.5, "voxel_period_s": 1.0, "warn_throttle_s": 0.0,
+            "sync_queue_size": 100, "pose_wait_s": 5.0, "mesh_period_s": 0.5, "voxel_period_s": 1.0, "warn_throttle_s": 0.0,
             "device": "cpu", "completion.device": "cpu",
         }, client_name="mapper_test_client")
         self.tmp, self.scene, self.frames = tmp, scene, frames
