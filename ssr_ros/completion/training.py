@@ -610,46 +610,54 @@ def train(
 
         iterator = tqdm(iterator, desc="train", unit="step", initial=first_step, total=steps)
     train_start = time.time()
-    for step in iterator:
-        model.train()
-        batch = [train_samples[i] for i in torch.randint(len(train_samples), (config.optim.batch_size,), generator=generator).tolist()]
-        geometry, color = chunk_inputs([_to_device(s.chunk, device) for s in batch], config.network)
-        prediction = trained(geometry, color, batch[0].chunk.truncation)
-        totals = []
-        term_sums: dict[str, float] = {}
-        for b, sample in enumerate(batch):
-            terms = chunk_losses(prediction, b, sample, config, generator, segmenter, device)
-            totals.append(weighted_total(terms, config.losses))
-            for k, v in terms.items():
-                term_sums[k] = term_sums.get(k, 0.0) + float(v.detach()) / len(batch)
-        loss = torch.stack(totals).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-        done = step + 1
-        if is_main and (done % config.optim.log_every == 0 or done == steps):
-            record = {"step": done, "loss": round(losses[-1], 5), **{k: round(v, 5) for k, v in term_sums.items()},
-                      "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - train_start, 2)}
-            log.write(record)
-            if hasattr(iterator, "set_postfix"):
-                iterator.set_postfix(loss=f"{losses[-1]:.4f}")
-        if is_main and val_samples and (done % config.optim.validate_every == 0 or done == steps):
-            metrics = validate(model, val_samples, config, device)
-            validation.append({"step": done, **metrics})
-            log.write({"event": "validation", "step": done, **metrics})
-        if is_main and (done % config.optim.checkpoint_every == 0 or done == steps):
-            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, done, config)
+    interrupted = False
+    try:
+        for step in iterator:
+            model.train()
+            batch = [train_samples[i] for i in torch.randint(len(train_samples), (config.optim.batch_size,), generator=generator).tolist()]
+            geometry, color = chunk_inputs([_to_device(s.chunk, device) for s in batch], config.network)
+            prediction = trained(geometry, color, batch[0].chunk.truncation)
+            totals = []
+            term_sums: dict[str, float] = {}
+            for b, sample in enumerate(batch):
+                terms = chunk_losses(prediction, b, sample, config, generator, segmenter, device)
+                totals.append(weighted_total(terms, config.losses))
+                for k, v in terms.items():
+                    term_sums[k] = term_sums.get(k, 0.0) + float(v.detach()) / len(batch)
+            loss = torch.stack(totals).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            done = step + 1
+            if is_main and (done % config.optim.log_every == 0 or done == steps):
+                record = {"step": done, "loss": round(losses[-1], 5), **{k: round(v, 5) for k, v in term_sums.items()},
+                          "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - train_start, 2)}
+                log.write(record)
+                if hasattr(iterator, "set_postfix"):
+                    iterator.set_postfix(loss=f"{losses[-1]:.4f}")
+            if is_main and val_samples and (done % config.optim.validate_every == 0 or done == steps):
+                metrics = validate(model, val_samples, config, device)
+                validation.append({"step": done, **metrics})
+                log.write({"event": "validation", "step": done, **metrics})
+            if is_main and (done % config.optim.checkpoint_every == 0 or done == steps):
+                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, done, config)
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGINT) ends training early but keeps the work: checkpoint and weights.
+        interrupted = True
+        if is_main:
+            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, first_step + len(losses), config)
+            log.write({"event": "interrupted", "step": first_step + len(losses)})
 
     weights_path = None
     if is_main:
         from ssr_ros.completion.weights import save_model
 
         weights_path = save_model(model, out_dir / "model.pt", metadata={
-            "command": command, "steps": steps, "train_seeds": json.dumps(list(config.data.train_seeds)),
+            "command": command, "steps": first_step + len(losses), "interrupted": interrupted, "train_seeds": json.dumps(list(config.data.train_seeds)),
             "val_seeds": json.dumps(list(config.data.val_seeds)), "device": str(device), "world_size": world,
             "train_seconds": round(time.time() - train_start, 1), "final_loss": losses[-1] if losses else float("nan"),
         })
@@ -698,3 +706,24 @@ def validate(model: SSRUNet, samples: Sequence[ChunkSample], config: TrainingCon
     metrics["val_unobserved_iou"] = round(inter / union, 4) if union else float("nan")
     metrics["val_unobserved_iou_fusion"] = round(inter0 / union0, 4) if union0 else float("nan")
     return metrics
+
+
+def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write the network of a training checkpoint as a weights file (see ``weights.save_model``).
+
+    For runs stopped before their last step without the interrupt handler (e.g. killed).
+    """
+    from ssr_ros.completion.weights import save_model
+    from ssr_ros.config import config_from_dict
+
+    checkpoint_path = Path(checkpoint_path)
+    if not checkpoint_path.is_file():
+        raise MapFileError(f"checkpoint '{checkpoint_path}' not found")
+    try:
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        config = config_from_dict(TrainingConfig, json.loads(state["config"]))
+    except Exception as error:  # noqa: BLE001 - any damage means the same to the user
+        raise MapFileError(f"checkpoint '{checkpoint_path}' cannot be read: {error}") from error
+    model = SSRUNet(config.network)
+    model.load_state_dict(state["model"])
+    return save_model(model, out_path, metadata={"steps": int(state["step"]), "from_checkpoint": str(checkpoint_path), **(metadata or {})})

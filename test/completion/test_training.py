@@ -11,13 +11,14 @@ from ssr_ros.completion.training import (
     SceneDataConfig,
     TrainingConfig,
     build_view_set,
+    export_checkpoint,
     prepare_samples,
     select_views,
     strided_intrinsics,
     train,
 )
 from ssr_ros.completion.network import SSRUNetConfig
-from ssr_ros.completion.weights import load_model
+from ssr_ros.completion.weights import load_model, weights_metadata
 from ssr_ros.geometry import CameraIntrinsics
 
 
@@ -81,6 +82,9 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     assert len(result.losses) == 4
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "resume" and r["step"] == 10 for r in records)
+    exported = export_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "exported.pt", {"note": "test"})
+    assert load_model(exported).config == config.network
+    assert weights_metadata(exported)["steps"] == 14
 
 
 def test_virtual_views_use_the_segmenter_on_rendered_color(tmp_path):
@@ -96,3 +100,24 @@ def test_virtual_views_use_the_segmenter_on_rendered_color(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert any("virtual_semantic" in r for r in records)
     assert all(torch.isfinite(torch.tensor(result.losses)))
+
+
+def test_interrupt_keeps_checkpoint_and_weights(tmp_path, monkeypatch):
+    import ssr_ros.completion.training as training
+
+    calls = {"n": 0}
+    original = training.chunk_losses
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 6:  # batch of 2: interrupted during the 4th step
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "chunk_losses", interrupting)
+    config = _config(tmp_path, steps=50)
+    result = train(config, provider=analytic_scene, progress=False)
+    assert len(result.losses) == 3
+    assert weights_metadata(result.weights_path)["interrupted"] is True
+    assert weights_metadata(result.weights_path)["steps"] == 3
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
