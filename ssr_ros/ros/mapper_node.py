@@ -378,9 +378,11 @@ class MapperNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
+    from rclpy.exceptions import InvalidParameterValueException
+
     try:
         node = MapperNode()
-    except SsrError as error:
+    except (SsrError, InvalidParameterValueException) as error:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
