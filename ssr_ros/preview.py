@@ -31,18 +31,22 @@ def map_bounds(tsdf_map) -> tuple[np.ndarray, np.ndarray]:
     return coords.min(axis=0) * extent, (coords.max(axis=0) + 1) * extent
 
 
-def overview_poses(tsdf_map, count: int = 3, elevation_deg: float = 40.0) -> list[np.ndarray]:
-    """Cameras around the map looking at its centre from above, spread in azimuth."""
+def overview_poses(tsdf_map, count: int = 3) -> list[np.ndarray]:
+    """Cameras inside the map's bounds, high up near the corners, looking at the floor centre.
+
+    For a room this shows the interior (the side the sensor saw) rather than the back of the
+    walls; views go round the corners in turn.
+    """
     lo, hi = map_bounds(tsdf_map)
     centre = (lo + hi) / 2
-    radius = max(float(np.linalg.norm(hi[:2] - lo[:2])) * 0.75, 1.0)
-    elevation = np.radians(elevation_deg)
+    extent = hi - lo
+    target = np.array([centre[0], centre[1], lo[2] + 0.25 * extent[2]])
+    corners = [(-1, -1), (1, 1), (1, -1), (-1, 1)]
     poses = []
     for k in range(count):
-        azimuth = np.radians(225.0) + 2 * np.pi * k / max(count, 1)
-        eye = centre + radius * np.array([np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation),
-                                          np.sin(elevation)])
-        poses.append(look_at(eye, centre))
+        sx, sy = corners[k % len(corners)]
+        eye = np.array([centre[0] + sx * 0.3 * extent[0], centre[1] + sy * 0.3 * extent[1], lo[2] + 0.85 * extent[2]])
+        poses.append(look_at(eye, target))
     return poses
 
 

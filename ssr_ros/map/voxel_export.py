@@ -157,3 +157,30 @@ def occupancy_projection(tsdf_map, min_z: float, max_z: float) -> OccupancyGrid2
     return OccupancyGrid2D(
         (float(lo[0]) * voxel, float(lo[1]) * voxel), voxel, grid.reshape(height, width).cpu().numpy()
     )
+
+
+def dense_volume(tsdf_map, origin_voxel, size) -> dict[str, np.ndarray]:
+    """The map on a dense box, observed and predicted layers combined, for evaluation.
+
+    Returns ``origin_voxel`` (3,), ``voxel_size``, ``tsdf`` (X, Y, Z) metres (+truncation where
+    unknown), ``class_ids`` (X, Y, Z) int64 (fused label where observed, the network's label
+    where predicted, 0 elsewhere), ``observed`` and ``predicted`` (X, Y, Z) bool: the format of
+    :mod:`ssr_ros.evaluation.report`.
+    """
+    chunk = tsdf_map.extract_chunk(origin_voxel, size)
+    predicted = chunk.predicted
+    tsdf = chunk.tsdf
+    if chunk.predicted_tsdf is not None:
+        tsdf = torch.where(predicted, chunk.predicted_tsdf, tsdf)
+    has_evidence = chunk.semantics.sum(dim=-1) > 0
+    labels = torch.where(has_evidence, chunk.semantics.argmax(dim=-1), torch.zeros_like(has_evidence, dtype=torch.int64))
+    if chunk.predicted_label is not None:
+        labels = torch.where(predicted, chunk.predicted_label.to(torch.int64), labels)
+    return {
+        "origin_voxel": chunk.origin_voxel.cpu().numpy(),
+        "voxel_size": np.float64(tsdf_map.voxel_size),
+        "tsdf": tsdf.cpu().numpy(),
+        "class_ids": labels.cpu().numpy(),
+        "observed": chunk.observed.cpu().numpy(),
+        "predicted": predicted.cpu().numpy(),
+    }

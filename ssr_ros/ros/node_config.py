@@ -39,8 +39,8 @@ class NodeConfig:
     sensor_qos: str = param("sensor_data", "QoS of the inputs: 'sensor_data' (best effort) or 'reliable'",
                             choices=["sensor_data", "reliable"])
     sync_slop_s: float = param(0.02, "largest stamp difference of images of one frame, seconds", low=0.0, high=1.0)
-    sync_queue_size: int = param(10, "messages per input kept for synchronisation", low=1, high=1000)
-    frame_queue_size: int = param(2, "synchronised frames waiting for integration (oldest dropped)", low=1, high=100)
+    sync_queue_size: int = param(10, "messages per input kept for synchronisation", low=1, high=100000)
+    frame_queue_size: int = param(2, "synchronised frames waiting for integration (oldest dropped)", low=1, high=100000)
     depth_scale: float = param(0.001, "metres per unit of 16UC1 depth", low=1e-6, high=1.0)
     ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
     mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
