@@ -217,7 +217,7 @@ class SemanticTSDF:
         in two calls, the same steps and arithmetic as the torch path."""
         cfg = self.config
         previous = self.num_blocks
-        status, slots, new_keys, sorted_keys, sorted_slots = self._native.plan_frame(
+        status, slots, new_coords, sorted_keys, sorted_slots = self._native.plan_frame(
             depth, proj_wc.flat(), proj.flat(), cfg.min_depth, cfg.max_depth, cfg.truncation,
             cfg.block_extent, cfg.allocation_stride, self.hash.sorted_keys, self.hash.sorted_slots,
             self.blocks.block_coords, previous, cfg.space_carving,
@@ -231,8 +231,8 @@ class SemanticTSDF:
         self.update_counter += 1
         stamp = self.update_counter
         self.hash.sorted_keys, self.hash.sorted_slots = sorted_keys, sorted_slots
-        if new_keys.numel():
-            self.blocks.add_blocks(unpack_block_keys(new_keys), stamp)
+        if new_coords.shape[0]:
+            self.blocks.add_blocks(new_coords, stamp)
         layers = self.blocks.layers
         self._native.integrate_blocks(
             layers["tsdf"], layers["weight"], layers["color"], layers["sem_label"], layers["sem_count"],
@@ -242,7 +242,7 @@ class SemanticTSDF:
             self.blocks.block_stamp, stamp,
         )
         self.frames_integrated += 1
-        return {"blocks_allocated": int(new_keys.numel()), "blocks_integrated": int(slots.numel())}
+        return {"blocks_allocated": int(new_coords.shape[0]), "blocks_integrated": int(slots.numel())}
 
     # ------------------------------------------------------------------ dirty tracking
     def allocated_block_coords(self) -> torch.Tensor:

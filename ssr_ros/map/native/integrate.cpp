@@ -148,22 +148,43 @@ static std::tuple<bool, std::vector<int64_t>> touched_blocks(
   const float fx = float(pose_wc[12]), fy = float(pose_wc[13]), cx = float(pose_wc[14]), cy = float(pose_wc[15]);
   const float trunc = float(truncation), extent = float(block_extent);
   std::vector<int64_t> lo, hi;
-  lo.reserve(3 * (H / stride + 1) * (W / stride + 1));
-  hi.reserve(lo.capacity());
+  const int64_t row_points = (W + stride - 1) / stride;
+  // per row: the block range of every grid point in vectorisable loops, then the valid points,
+  // skipping a point whose range repeats the previous one (neighbours mostly share blocks)
+  std::vector<float> row_d(static_cast<size_t>(row_points)), box(static_cast<size_t>(6 * row_points));
+  int64_t last[6] = {0, 0, 0, -1, -1, -1};
   for (int64_t v = 0; v < H; v += stride) {
-    for (int64_t u = 0; u < W; u += stride) {
-      const float raw = d_in[v * W + u];
-      const float d = (raw >= lo_d && raw <= hi_d) ? raw : 0.f;
-      if (!(d > 0.f)) continue;
-      float uf = float(u), vf = float(v);
-      float x = (uf - cx) / fx * d;
-      float y = (vf - cy) / fy * d;
-      float p[3];
-      for (int r = 0; r < 3; ++r) p[r] = R[3 * r] * x + R[3 * r + 1] * y + R[3 * r + 2] * d + t[r];
+    const float* d_row = d_in + v * W;
+    for (int64_t q = 0; q < row_points; ++q) {
+      const float raw = d_row[q * stride];
+      row_d[size_t(q)] = (raw >= lo_d && raw <= hi_d) ? raw : 0.f;
+    }
+    const float vf = float(v);
+    const float y_ray = (vf - cy) / fy;
+    float* out_lo[3] = {box.data(), box.data() + row_points, box.data() + 2 * row_points};
+    float* out_hi[3] = {box.data() + 3 * row_points, box.data() + 4 * row_points, box.data() + 5 * row_points};
+    for (int64_t q = 0; q < row_points; ++q) {
+      const float d = row_d[size_t(q)];
+      const float uf = float(q * stride);
+      const float x = (uf - cx) / fx * d;
+      const float y = y_ray * d;
       for (int r = 0; r < 3; ++r) {
-        lo.push_back(int64_t(std::floor((p[r] - trunc) / extent)));
-        hi.push_back(int64_t(std::floor((p[r] + trunc) / extent)));
+        const float p = R[3 * r] * x + R[3 * r + 1] * y + R[3 * r + 2] * d + t[r];
+        out_lo[r][q] = std::floor((p - trunc) / extent);
+        out_hi[r][q] = std::floor((p + trunc) / extent);
       }
+    }
+    for (int64_t q = 0; q < row_points; ++q) {
+      if (!(row_d[size_t(q)] > 0.f)) continue;
+      int64_t cur[6];
+      for (int r = 0; r < 3; ++r) {
+        cur[r] = int64_t(out_lo[r][q]);
+        cur[3 + r] = int64_t(out_hi[r][q]);
+      }
+      if (std::equal(cur, cur + 6, last)) continue;
+      std::copy(cur, cur + 6, last);
+      lo.insert(lo.end(), cur, cur + 3);
+      hi.insert(hi.end(), cur + 3, cur + 6);
     }
   }
   const int64_t P = int64_t(lo.size() / 3);
@@ -216,12 +237,13 @@ std::tuple<bool, torch::Tensor> prepare_frame(
 }
 
 // Everything before the voxel update, for SemanticTSDF.integrate on CPU. Returns
-// (status, slots, new_keys, sorted_keys, sorted_slots): status 0 = ok, 1 = no finite positive
+// (status, slots, new_coords, sorted_keys, sorted_slots): status 0 = ok, 1 = no finite positive
 // depth pixel, 2 = touched block coordinates out of the key range (slots then holds the touched
 // coordinates, for the error message). On status 0, slots are the blocks to integrate in
 // ascending order (touched ones and, with carving, previously allocated blocks whose centre
 // projects onto a valid pixel and which reach in front of its depth, as
-// integration.carving_blocks), new_keys the keys allocated now (slots num_blocks...), and
+// integration.carving_blocks), new_coords the (K, 3) blocks allocated now (slots num_blocks...,
+// in key order), and
 // sorted_keys / sorted_slots the updated hash (the input tensors when nothing was added).
 std::tuple<int64_t, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> plan_frame(
     torch::Tensor depth, std::vector<double> pose_wc, std::vector<double> proj, double min_depth,
@@ -250,7 +272,7 @@ std::tuple<int64_t, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> 
   const int64_t* sk = skeys_c.data_ptr<int64_t>();
   const int64_t* ss = sslots_c.data_ptr<int64_t>();
   std::vector<int64_t> slots(static_cast<size_t>(M));
-  std::vector<int64_t> fresh;
+  std::vector<int64_t> fresh, fresh_coords;
   {
     const int64_t* pos = sk;
     for (int64_t i = 0; i < M; ++i) {
@@ -260,11 +282,12 @@ std::tuple<int64_t, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> 
       } else {
         slots[size_t(i)] = num_blocks + int64_t(fresh.size());
         fresh.push_back(keys[size_t(i)]);
+        fresh_coords.insert(fresh_coords.end(), touched.begin() + 3 * i, touched.begin() + 3 * i + 3);
       }
     }
   }
   const int64_t K = int64_t(fresh.size());
-  torch::Tensor new_keys = torch::from_blob(fresh.data(), {K}, opts).clone();
+  torch::Tensor new_coords = torch::from_blob(fresh_coords.data(), {K, 3}, opts).clone();
   torch::Tensor out_keys = sorted_keys, out_slots = sorted_slots;
   if (K > 0) {
     out_keys = torch::empty({N + K}, opts);
@@ -319,7 +342,7 @@ std::tuple<int64_t, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> 
   for (int64_t s = 0; s < total; ++s)
     if (active[size_t(s)]) result.push_back(s);
   auto slots_out = torch::from_blob(result.data(), {int64_t(result.size())}, opts).clone();
-  return {0, slots_out, new_keys, out_keys, out_slots};
+  return {0, slots_out, new_coords, out_keys, out_slots};
 }
 
 // One vote of the leader / challenger evidence update (see semantic_evidence.py).
