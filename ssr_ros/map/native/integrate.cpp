@@ -76,55 +76,6 @@ inline void floats_to_halves(const float* in, uint16_t* out, int n) {
 #endif
 }
 
-// Run body(begin, end) over [0, count) in chunks of `chunk`, on up to `threads` threads
-// (the caller included). Chunks are claimed from a shared counter; the caller returns once
-// every chunk is done and waits only for chunks another thread has already claimed.
-struct ChunkQueue {
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  int64_t count = 0, chunk = 1, chunks = 0;
-  std::function<void(int64_t, int64_t)> body;
-  std::mutex mutex;
-  std::condition_variable finished;
-
-  // Claim and run chunks until none is left; true if this call completed the last one.
-  void drain() {
-    for (;;) {
-      const int64_t c = next.fetch_add(1);
-      if (c >= chunks) return;
-      body(c * chunk, std::min(count, (c + 1) * chunk));
-      if (done.fetch_add(1) + 1 == chunks) {
-        std::lock_guard<std::mutex> lock(mutex);
-        finished.notify_all();
-      }
-    }
-  }
-};
-
-void parallel_chunks(int64_t count, int64_t chunk, int threads, const std::function<void(int64_t, int64_t)>& body) {
-  const int64_t chunks = (count + chunk - 1) / chunk;
-  if (threads <= 1 || chunks <= 1) {
-    body(0, count);
-    return;
-  }
-  auto queue = std::make_shared<ChunkQueue>();
-  queue->count = count;
-  queue->chunk = chunk;
-  queue->chunks = chunks;
-  queue->body = body;
-  const int helpers = int(std::min<int64_t>(threads, chunks)) - 1;
-  for (int h = 0; h < helpers; ++h) {
-    try {
-      std::thread([queue] { queue->drain(); }).detach();  // a late helper finds nothing to claim
-    } catch (const std::system_error&) {
-      break;  // no thread: the caller does the work
-    }
-  }
-  queue->drain();
-  std::unique_lock<std::mutex> lock(queue->mutex);
-  queue->finished.wait(lock, [&] { return queue->done.load() == chunks; });
-}
-
 int kernel_threads() { return std::max(1, at::get_num_threads()); }
 
 }  // namespace
@@ -402,7 +353,7 @@ struct Scratch {
 };
 
 template <int B>
-bool fuse_block(const Fusion& f, int64_t slot, Scratch<B * B * B>& s) {
+bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& s) {
   constexpr int V = B * B * B;
   const int64_t bx = f.coord_ptr[3 * slot] * B, by = f.coord_ptr[3 * slot + 1] * B, bz = f.coord_ptr[3 * slot + 2] * B;
   float rx[3][B], ry[3][B], rz[3][B];  // R[r][c] * coordinate, per voxel row/column/layer
@@ -453,7 +404,7 @@ bool fuse_block(const Fusion& f, int64_t slot, Scratch<B * B * B>& s) {
   }
   if (count == 0) return false;
   // pass 2: TSDF and weight of the whole block, kept where no update applies
-  const int64_t base = slot * V;
+  const int64_t base = row * V;  // storage row: the block's slot, or 0 in a private copy
   halves_to_floats(f.tsdf_ptr + base, s.told, V);
   halves_to_floats(f.weight_ptr + base, s.wst, V);
   bool any_predicted = false;
@@ -518,10 +469,113 @@ bool fuse_block(const Fusion& f, int64_t slot, Scratch<B * B * B>& s) {
   return true;
 }
 
+// Blocks are spread over the calling thread and helper threads. Each block has a state:
+// free -> (caller) owned -> done, or free -> (helper) working -> committing -> done. A helper
+// fuses a private copy of its block and writes it back only if the caller has not taken the
+// block over meanwhile; the caller, once the queue is empty, takes over every block a helper
+// has not finished (a helper preempted by another process costs no waiting) and only waits
+// for write-backs in progress (a few microseconds). Helpers keep the tensors they read alive,
+// so a helper that resumes after the call has returned only discards its work.
+enum : uint8_t { kFree = 0, kOwned = 1, kWorking = 2, kCommitting = 3, kDone = 4 };
+
+struct Job {
+  Fusion f;
+  int B = 8;
+  int64_t M = 0, chunk = 1;
+  std::vector<torch::Tensor> keep;  // storage read by helpers
+  const int64_t* slot_ptr = nullptr;
+  std::unique_ptr<std::atomic<uint8_t>[]> state;
+  std::unique_ptr<uint8_t[]> changed;
+  std::atomic<int64_t> next{0};
+};
+
 template <int B>
-void fuse_blocks(const Fusion& f, const int64_t* slot_ptr, bool* changed_ptr, int64_t begin, int64_t end) {
+struct BlockCopy {  // one block's voxels, the layers of VoxelBlocks
+  static constexpr int V = B * B * B;
+  at::Half tsdf[V], weight[V], count[3 * V];
+  uint8_t color[3 * V], label[2 * V];
+
+  void load(const Fusion& f, int64_t slot) {
+    std::copy_n(f.tsdf_ptr + slot * V, V, tsdf);
+    std::copy_n(f.weight_ptr + slot * V, V, weight);
+    std::copy_n(f.count_ptr + 3 * slot * V, 3 * V, count);
+    std::copy_n(f.color_ptr + 3 * slot * V, 3 * V, color);
+    std::copy_n(f.label_ptr + 2 * slot * V, 2 * V, label);
+  }
+  void store(const Fusion& f, int64_t slot) const {
+    std::copy_n(tsdf, V, f.tsdf_ptr + slot * V);
+    std::copy_n(weight, V, f.weight_ptr + slot * V);
+    std::copy_n(count, 3 * V, f.count_ptr + 3 * slot * V);
+    std::copy_n(color, 3 * V, f.color_ptr + 3 * slot * V);
+    std::copy_n(label, 2 * V, f.label_ptr + 2 * slot * V);
+  }
+};
+
+template <int B>
+void caller_fuse(Job& job, int64_t b, Scratch<B * B * B>& scratch) {
+  const int64_t slot = job.slot_ptr[b];
+  job.changed[b] = fuse_block<B>(job.f, slot, slot, scratch);
+  job.state[b].store(kDone, std::memory_order_release);
+}
+
+template <int B>
+void helper_run(const std::shared_ptr<Job>& job) {
+  auto scratch = std::make_unique<Scratch<B * B * B>>();
+  auto copy = std::make_unique<BlockCopy<B>>();
+  Fusion local = job->f;
+  local.tsdf_ptr = copy->tsdf;
+  local.weight_ptr = copy->weight;
+  local.count_ptr = copy->count;
+  local.color_ptr = copy->color;
+  local.label_ptr = copy->label;
+  for (;;) {
+    const int64_t begin = job->next.fetch_add(job->chunk);
+    if (begin >= job->M) return;
+    const int64_t end = std::min(job->M, begin + job->chunk);
+    for (int64_t b = begin; b < end; ++b) {
+      uint8_t expected = kFree;
+      if (!job->state[b].compare_exchange_strong(expected, kWorking)) continue;
+      const int64_t slot = job->slot_ptr[b];
+      copy->load(job->f, slot);
+      const bool any = fuse_block<B>(local, slot, 0, *scratch);
+      expected = kWorking;
+      if (!job->state[b].compare_exchange_strong(expected, kCommitting)) continue;  // taken over
+      if (any) copy->store(job->f, slot);
+      job->changed[b] = any;
+      job->state[b].store(kDone, std::memory_order_release);
+    }
+  }
+}
+
+template <int B>
+void caller_run(const std::shared_ptr<Job>& job, int helpers) {
+  for (int h = 0; h < helpers; ++h) {
+    try {
+      std::thread([job] { helper_run<B>(job); }).detach();
+    } catch (const std::system_error&) {
+      break;  // no thread: the caller does the work
+    }
+  }
   Scratch<B * B * B> scratch;
-  for (int64_t b = begin; b < end; ++b) changed_ptr[b] = fuse_block<B>(f, slot_ptr[b], scratch);
+  for (;;) {
+    const int64_t begin = job->next.fetch_add(job->chunk);
+    if (begin >= job->M) break;
+    const int64_t end = std::min(job->M, begin + job->chunk);
+    for (int64_t b = begin; b < end; ++b) {
+      uint8_t expected = kFree;
+      if (job->state[b].compare_exchange_strong(expected, kOwned)) caller_fuse<B>(*job, b, scratch);
+    }
+  }
+  for (int64_t b = 0; b < job->M; ++b) {  // take over what helpers have not finished
+    uint8_t seen = job->state[b].load(std::memory_order_acquire);
+    while (seen == kFree || seen == kWorking) {
+      if (job->state[b].compare_exchange_weak(seen, kOwned)) {
+        caller_fuse<B>(*job, b, scratch);
+        seen = kDone;
+      }
+    }
+    while (job->state[b].load(std::memory_order_acquire) != kDone) std::this_thread::yield();
+  }
 }
 
 }  // namespace
@@ -581,15 +635,23 @@ torch::Tensor integrate_blocks(
   f.inverse_square = inverse_square;
   f.weight_dropoff = weight_dropoff;
 
-  // Threads only pay off for enough blocks; chunks of a few blocks balance a busy CPU.
+  // Helper threads only pay off for enough blocks; small chunks balance a busy CPU.
+  auto job = std::make_shared<Job>();
+  job->f = f;
+  job->B = int(B);
+  job->M = M;
+  job->chunk = std::max<int64_t>(1, (int64_t(1) << 12) / (B * B * B));
+  job->slot_ptr = slot_ptr;
+  job->state.reset(new std::atomic<uint8_t>[size_t(M)]);
+  for (int64_t b = 0; b < M; ++b) job->state[b].store(kFree, std::memory_order_relaxed);
+  job->changed.reset(new uint8_t[size_t(M)]());
   const int64_t voxels = M * B * B * B;
-  const int threads = voxels >= (int64_t(1) << 15) ? kernel_threads() : 1;
-  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 13) / (B * B * B));
-  parallel_chunks(M, chunk, threads, [&](int64_t begin, int64_t end) {
-    if (B == 8) fuse_blocks<8>(f, slot_ptr, changed_ptr, begin, end);
-    else if (B == 4) fuse_blocks<4>(f, slot_ptr, changed_ptr, begin, end);
-    else fuse_blocks<16>(f, slot_ptr, changed_ptr, begin, end);
-  });
+  const int helpers = voxels >= (int64_t(1) << 15) ? int(std::min<int64_t>(kernel_threads(), M / job->chunk)) - 1 : 0;
+  if (helpers > 0) job->keep = {tsdf, weight, color, sem_label, sem_count, coords_c, slots_c, depth, rgb_c, lab_c, lw_c};
+  if (B == 8) caller_run<8>(job, helpers);
+  else if (B == 4) caller_run<4>(job, helpers);
+  else caller_run<16>(job, helpers);
+  for (int64_t b = 0; b < M; ++b) changed_ptr[b] = job->changed[b] != 0;
   if (block_stamp.has_value()) {
     TORCH_CHECK(block_stamp->is_contiguous() && block_stamp->scalar_type() == torch::kInt64, "block_stamp must be contiguous int64");
     int64_t* st = block_stamp->data_ptr<int64_t>();
