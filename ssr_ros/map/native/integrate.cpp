@@ -473,16 +473,17 @@ bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& 
 // free -> (caller) owned -> done, or free -> (helper) working -> committing -> done. A helper
 // fuses a private copy of its block and writes it back only if the caller has not taken the
 // block over meanwhile; the caller, once the queue is empty, takes over every block a helper
-// has not finished (a helper preempted by another process costs no waiting) and only waits
-// for write-backs in progress (a few microseconds). Helpers keep the tensors they read alive,
-// so a helper that resumes after the call has returned only discards its work.
+// has not finished (a helper preempted by another process leaves no work behind), then closes
+// the job and waits until no helper is inside a block, so nothing touches the tensors after
+// the call; a helper that starts late finds the job closed.
 enum : uint8_t { kFree = 0, kOwned = 1, kWorking = 2, kCommitting = 3, kDone = 4 };
+constexpr int64_t kClosed = int64_t(1) << 40;
 
 struct Job {
   Fusion f;
   int B = 8;
   int64_t M = 0, chunk = 1;
-  std::vector<torch::Tensor> keep;  // storage read by helpers
+  std::atomic<int64_t> gate{0};  // helpers inside a block, plus kClosed once the caller is done
   const int64_t* slot_ptr = nullptr;
   std::unique_ptr<std::atomic<uint8_t>[]> state;
   std::unique_ptr<uint8_t[]> changed;
@@ -533,16 +534,23 @@ void helper_run(const std::shared_ptr<Job>& job) {
     if (begin >= job->M) return;
     const int64_t end = std::min(job->M, begin + job->chunk);
     for (int64_t b = begin; b < end; ++b) {
+      if (job->gate.fetch_add(1) >= kClosed) {
+        job->gate.fetch_sub(1);
+        return;
+      }
       uint8_t expected = kFree;
-      if (!job->state[b].compare_exchange_strong(expected, kWorking)) continue;
-      const int64_t slot = job->slot_ptr[b];
-      copy->load(job->f, slot);
-      const bool any = fuse_block<B>(local, slot, 0, *scratch);
-      expected = kWorking;
-      if (!job->state[b].compare_exchange_strong(expected, kCommitting)) continue;  // taken over
-      if (any) copy->store(job->f, slot);
-      job->changed[b] = any;
-      job->state[b].store(kDone, std::memory_order_release);
+      if (job->state[b].compare_exchange_strong(expected, kWorking)) {
+        const int64_t slot = job->slot_ptr[b];
+        copy->load(job->f, slot);
+        const bool any = fuse_block<B>(local, slot, 0, *scratch);
+        expected = kWorking;
+        if (job->state[b].compare_exchange_strong(expected, kCommitting)) {  // else taken over
+          if (any) copy->store(job->f, slot);
+          job->changed[b] = any;
+          job->state[b].store(kDone, std::memory_order_release);
+        }
+      }
+      job->gate.fetch_sub(1);
     }
   }
 }
@@ -576,6 +584,8 @@ void caller_run(const std::shared_ptr<Job>& job, int helpers) {
     }
     while (job->state[b].load(std::memory_order_acquire) != kDone) std::this_thread::yield();
   }
+  job->gate.fetch_add(kClosed);
+  while (job->gate.load() != kClosed) std::this_thread::yield();
 }
 
 }  // namespace
@@ -647,7 +657,6 @@ torch::Tensor integrate_blocks(
   job->changed.reset(new uint8_t[size_t(M)]());
   const int64_t voxels = M * B * B * B;
   const int helpers = voxels >= (int64_t(1) << 15) ? int(std::min<int64_t>(kernel_threads(), M / job->chunk)) - 1 : 0;
-  if (helpers > 0) job->keep = {tsdf, weight, color, sem_label, sem_count, coords_c, slots_c, depth, rgb_c, lab_c, lw_c};
   if (B == 8) caller_run<8>(job, helpers);
   else if (B == 4) caller_run<4>(job, helpers);
   else caller_run<16>(job, helpers);
