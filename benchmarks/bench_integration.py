@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -255,7 +256,7 @@ def write_results(args, results, load_before, load_after) -> None:
     lines = [
         "# Integration benchmark: ssr_ros SemanticTSDF vs Open3D VoxelBlockGrid",
         "",
-        f"Machine: {results[0]['machine'].replace(f' ({torch.get_num_threads()} threads)', '')}.",
+        f"Machine: {re.sub(r' [(][0-9]+ threads[)]', '', results[0]['machine'])}.",
         f"Command: `SSR_SHARED_DIR=/path/to/shared python benchmarks/bench_integration.py` "
         f"(--frames {args.frames} --repeat {args.repeat}; each thread count runs in a fresh process with OMP_NUM_THREADS set, "
         "for both libraries).",

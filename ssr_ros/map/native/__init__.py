@@ -1,4 +1,4 @@
-"""Compiled CPU kernels (C++ / OpenMP) for frame integration, built on first use.
+"""Compiled CPU kernels (C++, own helper threads) for frame integration, built on first use.
 
 ``load()`` compiles ``integrate.cpp`` with ``torch.utils.cpp_extension`` into the torch
 extension cache the first time it is called (about a minute) and returns the module, or None
