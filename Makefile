@@ -12,7 +12,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(VENV)/bin/ssr demo
+	$(VENV)/bin/ssr demo --out out/demo
 
 benchmark: setup
 	$(PY) benchmarks/bench_integration.py

@@ -48,7 +48,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "pyyaml>=6",
-        "rosbags>=0.10",
+        "rosbags>=0.11",
         "scikit-image>=0.22",
         "plyfile>=1.0",
         "tqdm>=4.60",

@@ -17,6 +17,11 @@ from ssr_ros.errors import SsrError
 COMMAND_MODULES = [
     "ssr_ros.cli.demo_command",
     "ssr_ros.cli.play_command",
+    "ssr_ros.cli.synth_command",
+    "ssr_ros.cli.evaluate_command",
+    "ssr_ros.cli.params_command",
+    "ssr_ros.cli.train_command",
+    "ssr_ros.cli.train_segmenter_command",
 ]
 
 

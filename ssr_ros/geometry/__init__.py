@@ -8,6 +8,7 @@ from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import (
     invert_pose,
+    look_at,
     matrix_from_quaternion,
     quaternion_from_matrix,
     validate_pose,
@@ -17,6 +18,7 @@ __all__ = [
     "CameraIntrinsics",
     "Frame",
     "invert_pose",
+    "look_at",
     "matrix_from_quaternion",
     "quaternion_from_matrix",
     "validate_pose",

@@ -76,3 +76,24 @@ def quaternion_from_matrix(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if q[3] < 0:
         q = -q
     return T[:3, 3].copy(), q
+
+
+def look_at(position: np.ndarray, target: np.ndarray, roll: float = 0.0) -> np.ndarray:
+    """(4, 4) camera-to-world pose at ``position`` with the optical axis towards ``target``.
+
+    World z is up; image "down" (camera y) points as close to world -z as possible, then the
+    camera is rolled by ``roll`` radians about its optical axis.
+    """
+    z = np.asarray(target, float) - np.asarray(position, float)
+    z /= np.linalg.norm(z)
+    up = np.array([0.0, 0.0, 1.0])
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-6:
+        x = np.array([1.0, 0.0, 0.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c, s = np.cos(roll), np.sin(roll)
+    x, y = c * x + s * y, -s * x + c * y
+    T = np.eye(4)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, y, z, position
+    return T

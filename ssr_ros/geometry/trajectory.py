@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
@@ -34,6 +35,7 @@ class PoseBuffer:
         self._stamps: list[int] = []
         self._poses: list[np.ndarray] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -55,6 +57,19 @@ class PoseBuffer:
             self._poses.insert(index, T)
             if len(self._stamps) > self._capacity:
                 del self._stamps[0], self._poses[0]
+            self._arrived.notify_all()
+
+    def wait_until_covered(self, stamp_ns: int, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for a pose at or after ``stamp_ns`` (poses may arrive after
+        the images they belong to); returns whether one is there."""
+        deadline = time.monotonic() + timeout_s
+        with self._arrived:
+            while not self._stamps or self._stamps[-1] < stamp_ns:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._arrived.wait(remaining)
+            return True
 
     def lookup(self, stamp_ns: int) -> np.ndarray:
         """Pose at ``stamp_ns``: nearest within tolerance, else interpolated across a short gap."""

@@ -413,6 +413,10 @@ class SemanticTSDF:
         self._mesher.update(include_predicted)
         return self._mesher.full_mesh()
 
+    def block_meshes(self) -> list:
+        """The per-block meshes as of the last ``update_mesh`` call, sorted by block index."""
+        return [self._mesher.meshes[k] for k in sorted(self._mesher.meshes)]
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write the whole map atomically (temp file + rename); see :mod:`ssr_ros.map.map_file`."""

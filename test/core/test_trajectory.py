@@ -65,3 +65,14 @@ def test_capacity_evicts_the_oldest_and_invalid_poses_are_refused():
     with pytest.raises(InvalidPose):
         buffer.add(9 * S, np.full((4, 4), np.nan))
     assert len(buffer) == 3
+
+
+def test_waiting_for_a_late_pose_returns_when_it_arrives():
+    import threading
+
+    buffer = PoseBuffer(tolerance_s=0.0)
+    buffer.add(0, pose(0, 0))
+    assert not buffer.wait_until_covered(S, timeout_s=0.05)
+    threading.Timer(0.05, lambda: buffer.add(S, pose(0, 1))).start()
+    assert buffer.wait_until_covered(S, timeout_s=5.0)
+    assert buffer.lookup(S)[0, 3] == 1.0

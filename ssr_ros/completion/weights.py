@@ -1,0 +1,134 @@
+"""Saving and loading network weights: a versioned dict read with ``torch.load(weights_only=True)``.
+
+File layout (a plain dict of primitives and tensors, so no code is unpickled)::
+
+    {"format": "ssr_ros.weights", "version": 1, "model_type": "ssr_unet" | "segmenter2d",
+     "config": {field: value, ...}, "state_dict": {...}, "metadata": {str: str|int|float}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssr_ros.config import config_from_dict
+from ssr_ros.errors import ConfigError, MapFileError
+
+FORMAT = "ssr_ros.weights"
+VERSION = 1
+MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+DEFAULT_WEIGHTS = "ssr_unet_small.pt"
+
+
+def _model_classes() -> dict[str, tuple[type, type]]:
+    from ssr_ros.completion.network import SSRUNet, SSRUNetConfig
+    from ssr_ros.completion.segmenter import Segmenter2d, SegmenterConfig
+
+    return {"ssr_unet": (SSRUNet, SSRUNetConfig), "segmenter2d": (Segmenter2d, SegmenterConfig)}
+
+
+def _model_type(model: torch.nn.Module) -> str:
+    for name, (cls, _) in _model_classes().items():
+        if isinstance(model, cls):
+            return name
+    raise MapFileError(f"cannot save a {type(model).__name__}; expected one of {sorted(_model_classes())}")
+
+
+def default_weights_path() -> Path:
+    """The packaged default completion weights (source checkout, else ROS share directory)."""
+    candidate = MODELS_DIR / DEFAULT_WEIGHTS
+    if candidate.exists():
+        return candidate
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        shared = Path(get_package_share_directory("ssr_ros")) / "models" / DEFAULT_WEIGHTS
+        if shared.exists():
+            return shared
+    except Exception:  # noqa: BLE001 - no ament index or package not installed
+        pass
+    return candidate
+
+
+def save_model(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (config + float32 weights) to ``path``; returns the path."""
+    path = Path(path)
+    clean_metadata = {}
+    for key, value in (metadata or {}).items():
+        if not isinstance(value, (str, int, float, bool)):
+            value = str(value)
+        clean_metadata[str(key)] = value
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_type": _model_type(model),
+        "config": dataclasses.asdict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": clean_metadata,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(document, tmp)
+        tmp.replace(path)
+    except OSError as error:
+        raise MapFileError(f"cannot write weights '{path}': {error.strerror or error}") from error
+    return path
+
+
+def read_weights(path: str | Path) -> dict[str, Any]:
+    """Read and check a weights file's dict; raises MapFileError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise MapFileError(
+            f"weights file '{path}' not found; train one with 'ssr train CONFIG' or set completion.weights"
+        )
+    try:
+        document = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch.load fails in many ways on a damaged file
+        raise MapFileError(f"weights file '{path}' is corrupt or not a PyTorch weights file: {error}") from error
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise MapFileError(f"weights file '{path}' is not an ssr_ros weights file (no format '{FORMAT}')")
+    if document.get("version") != VERSION:
+        raise MapFileError(
+            f"weights file '{path}' has format version {document.get('version')!r}; this ssr_ros reads version {VERSION}"
+        )
+    for key in ("model_type", "config", "state_dict"):
+        if key not in document:
+            raise MapFileError(f"weights file '{path}' lacks '{key}'")
+    return document
+
+
+def load_model(
+    path: str | Path, device: torch.device | str = "cpu", expected_type: str | None = None
+) -> torch.nn.Module:
+    """Rebuild the model stored in ``path`` on ``device`` in eval mode.
+
+    ``expected_type`` ('ssr_unet' or 'segmenter2d') refuses a file holding the other kind.
+    """
+    document = read_weights(path)
+    model_type = document["model_type"]
+    classes = _model_classes()
+    if model_type not in classes:
+        raise MapFileError(f"weights file '{path}' holds unknown model type {model_type!r}; expected {sorted(classes)}")
+    if expected_type is not None and model_type != expected_type:
+        raise MapFileError(f"weights file '{path}' holds a {model_type!r} model, expected {expected_type!r}")
+    model_cls, config_cls = classes[model_type]
+    try:
+        config = config_from_dict(config_cls, document["config"])
+    except ConfigError as error:
+        raise MapFileError(f"weights file '{path}' has an invalid config: {error}") from error
+    model = model_cls(config)
+    try:
+        model.load_state_dict(document["state_dict"])
+    except RuntimeError as error:
+        raise MapFileError(f"weights file '{path}' does not match its config: {error}") from error
+    return model.to(device).eval()
+
+
+def weights_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata dict stored with the weights (training command, data, metrics...)."""
+    return dict(read_weights(path).get("metadata", {}))

@@ -1,0 +1,306 @@
+"""The mapping pipeline: fusion, scheduled completion, meshing and saving behind one object.
+
+Both the ROS node (``ssr_ros.ros.mapper_node``) and the offline ``ssr reconstruct`` drive this
+class, so there is one copy of the logic. It is thread-safe: the node integrates frames in one
+thread while completion runs in another. Completion holds the map lock only to extract chunks
+and to write predictions back, never while the network runs, so integration is not blocked by
+inference.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssr_ros.completion.inference import CompletionConfig, complete_region, resolve_device
+from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
+from ssr_ros.config import param, validate_config
+from ssr_ros.errors import ConfigError, MapFileError
+from ssr_ros.geometry import Frame
+from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
+from ssr_ros.map.meshing import BlockMesh, MeshUpdate
+from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
+from ssr_ros.taxonomy import ClassTaxonomy
+
+LOG = logging.getLogger("ssr_ros.pipeline")
+
+SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels")
+"""What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply."""
+MAP_FILE = "map.ssrmap"
+
+
+@dataclass
+class PipelineConfig:
+    """Everything the mapping pipeline needs; the node and ``ssr reconstruct`` share it."""
+
+    device: str = param("auto", "map device: 'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:N'")
+    taxonomy: str = param("", "class taxonomy yaml; empty = the packaged ScanNet-20 taxonomy")
+    map: TSDFConfig = field(default_factory=TSDFConfig)
+    completion: CompletionConfig = field(default_factory=CompletionConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+    def validate(self) -> "PipelineConfig":
+        validate_config(self)
+        self.map.validate()
+        self.completion.validate()
+        return self
+
+
+@dataclass
+class StageTimer:
+    """Count, total and last duration of one pipeline stage, seconds."""
+
+    count: int = 0
+    total_s: float = 0.0
+    last_s: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total_s += seconds
+        self.last_s = seconds
+
+    @property
+    def mean_s(self) -> float:
+        return self.total_s / self.count if self.count else 0.0
+
+
+def load_completion_model(config: CompletionConfig) -> torch.nn.Module | None:
+    """The network for ``config`` or None for fusion only.
+
+    ``type: none`` gives None. An explicit ``weights`` path must load (MapFileError
+    otherwise); when the packaged default weights are missing the pipeline logs a warning
+    and maps without completion.
+    """
+    if config.type == "none":
+        return None
+    from ssr_ros.completion.weights import default_weights_path, load_model
+
+    device = resolve_device(config.device)
+    if config.weights:
+        return load_model(config.weights, device, expected_type="ssr_unet")
+    path = default_weights_path()
+    if not Path(path).exists():
+        LOG.warning("default completion weights %s not found; mapping without completion", path)
+        return None
+    return load_model(path, device, expected_type="ssr_unet")
+
+
+class _LockedChunkAccess:
+    """The map as completion sees it: extraction and write-back under the pipeline lock."""
+
+    def __init__(self, pipeline: "MappingPipeline") -> None:
+        self._pipeline = pipeline
+
+    def extract_chunk(self, origin_voxel, size):
+        with self._pipeline.lock:
+            return self._pipeline.map.extract_chunk(origin_voxel, size)
+
+    def write_predictions(self, *args, **kwargs):
+        pipeline = self._pipeline
+        with pipeline.lock:
+            pipeline._collect_changes()  # integration changes up to now feed the scheduler
+            written = pipeline.map.write_predictions(*args, **kwargs)
+            pipeline._seen_counter = pipeline.map.update_counter  # our own writes do not
+            return written
+
+
+class MappingPipeline:
+    """Fuse frames, complete chunks near the camera, mesh, save and load; thread-safe."""
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        taxonomy: ClassTaxonomy | None = None,
+        model: torch.nn.Module | None | str = "from_config",
+    ) -> None:
+        self.config = (config or PipelineConfig()).validate()
+        self.taxonomy = taxonomy or ClassTaxonomy.load(self.config.taxonomy or None)
+        self.device = resolve_device(self.config.device)
+        self.map = SemanticTSDF(self.config.map, self.taxonomy.num_classes, self.device)
+        self.model = load_completion_model(self.config.completion) if model == "from_config" else model
+        completion = self.config.completion
+        self.scheduler = CompletionScheduler(
+            self.config.scheduler, completion.chunk_size, completion.overlap, self.config.map.block_size
+        )
+        self.lock = threading.RLock()
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "save")}
+        self.frames_integrated = 0
+        self.chunks_completed = 0
+        self.last_camera_position: np.ndarray | None = None
+        self.last_stamp_ns: int | None = None
+        self._seen_counter = 0
+
+    @property
+    def completion_enabled(self) -> bool:
+        return self.model is not None
+
+    # ------------------------------------------------------------------ fusion
+    def integrate(self, frame: Frame) -> dict[str, int]:
+        """Fuse one frame; InvalidFrame / InvalidPose leave the map untouched."""
+        start = time.perf_counter()
+        with self.lock:
+            result = self.map.integrate(frame)
+            self.frames_integrated += 1
+            self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
+            self.last_stamp_ns = frame.stamp_ns
+        self.timers["integrate"].add(time.perf_counter() - start)
+        return result
+
+    # ------------------------------------------------------------------ completion
+    def _collect_changes(self) -> None:
+        """Feed blocks changed since the last look to the scheduler (call under the lock)."""
+        changed = self.map.changed_blocks(self._seen_counter)
+        self._seen_counter = self.map.update_counter
+        self.scheduler.mark_changed(changed.cpu().numpy())
+
+    def complete(self, camera_position: np.ndarray | None = None, everything: bool = False) -> int:
+        """Run the network on the chunks the scheduler picks; returns how many were completed.
+
+        ``camera_position`` defaults to the last integrated frame's; ``everything`` completes
+        every dirty chunk regardless of distance and per-run limit (offline reconstruction).
+        """
+        if self.model is None:
+            return 0
+        with self.lock:
+            self._collect_changes()
+            position = self.last_camera_position if camera_position is None else camera_position
+            if everything:
+                origins = [self.scheduler.chunk_origin(cell) for cell in self.scheduler.pending]
+                self.scheduler.clear()
+            else:
+                origins = self.scheduler.select(position, self.map.voxel_size)
+        if not origins:
+            return 0
+        start = time.perf_counter()
+        access = _LockedChunkAccess(self)
+        size = self.config.completion.chunk_size
+        for origin in origins:
+            complete_region(self.model, access, origin, [o + size for o in origin], self.config.completion)
+        self.chunks_completed += len(origins)
+        self.timers["complete"].add(time.perf_counter() - start)
+        return len(origins)
+
+    # ------------------------------------------------------------------ outputs
+    def mesh_update(self) -> MeshUpdate:
+        """Meshes of the blocks changed since the previous call, and the blocks that vanished."""
+        start = time.perf_counter()
+        with self.lock:
+            update = self.map.update_mesh()
+        self.timers["mesh"].add(time.perf_counter() - start)
+        return update
+
+    def full_mesh(self) -> BlockMesh:
+        with self.lock:
+            return self.map.mesh()
+
+    def block_meshes(self) -> list[BlockMesh]:
+        """The current mesh of every block (after bringing it up to date)."""
+        with self.lock:
+            self.map.update_mesh()
+            return self.map.block_meshes()
+
+    @property
+    def block_extent(self) -> float:
+        """Edge length of a map block, metres."""
+        return self.map.voxel_size * self.map.block_size
+
+    def surface_voxels(self) -> dict[str, np.ndarray]:
+        """Occupied voxels with color, label, confidence, observed/predicted flags."""
+        with self.lock:
+            return select_voxels(self.map, "surface")
+
+    def voxel_blocks(self, block_coords=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Dense per-block voxel layers (all blocks, or the given ones)."""
+        with self.lock:
+            return block_layers(self.map, block_coords)
+
+    def occupancy(self, min_z: float, max_z: float) -> OccupancyGrid2D:
+        """2D occupancy of the height band [min_z, max_z]."""
+        with self.lock:
+            return occupancy_projection(self.map, min_z, max_z)
+
+    def save(self, directory: str | Path, formats: list[str] | tuple[str, ...] = ()) -> list[Path]:
+        """Write the requested ``SAVE_FORMATS`` (all when empty) into ``directory``; returns the files.
+
+        Each file is written atomically; MapFileError names what could not be written.
+        """
+        formats = list(formats) or list(SAVE_FORMATS)
+        unknown = [f for f in formats if f not in SAVE_FORMATS]
+        if unknown:
+            raise ConfigError(f"unknown save format(s) {unknown}; expected any of {list(SAVE_FORMATS)}")
+        directory = Path(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MapFileError(f"cannot create output directory '{directory}': {error.strerror}") from error
+        start = time.perf_counter()
+        written = []
+        with self.lock:
+            mesh = self.map.mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
+            for fmt in formats:
+                if fmt == "map":
+                    path = directory / MAP_FILE
+                    self.map.save(path)
+                elif fmt == "mesh":
+                    path = directory / "mesh.ply"
+                    export_mesh_ply(path, mesh, self.taxonomy, color_by="rgb")
+                elif fmt == "mesh_semantic":
+                    path = directory / "mesh_semantic.ply"
+                    export_mesh_ply(path, mesh, self.taxonomy, color_by="label")
+                else:
+                    path = directory / "voxels.ply"
+                    export_voxels_ply(path, self.map, which="surface", taxonomy=self.taxonomy)
+                written.append(path.resolve())
+        self.timers["save"].add(time.perf_counter() - start)
+        return written
+
+    def load(self, path: str | Path) -> None:
+        """Replace the map by a saved one (a map file or a directory holding map.ssrmap).
+
+        The current map is kept when loading fails (MapFileError). Voxel size, block size and
+        class count come from the file.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / MAP_FILE
+        loaded = SemanticTSDF.load(path, self.device)
+        if loaded.num_classes != self.taxonomy.num_classes:
+            raise MapFileError(
+                f"map '{path}' has {loaded.num_classes} classes but the taxonomy "
+                f"'{self.taxonomy.name}' has {self.taxonomy.num_classes}"
+            )
+        with self.lock:
+            self.map = loaded
+            self.scheduler.clear()
+            self._seen_counter = 0
+            self.frames_integrated = loaded.frames_integrated
+
+    def reset(self) -> int:
+        """Clear the map; returns how many blocks were dropped."""
+        with self.lock:
+            dropped = self.map.num_blocks
+            self.map.reset()
+            self.scheduler.clear()
+            self._seen_counter = self.map.update_counter
+            self.last_stamp_ns = None
+            return dropped
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            stats = dict(self.map.stats())
+        stats.update(
+            frames_integrated=self.frames_integrated,
+            chunks_completed=self.chunks_completed,
+            completion_enabled=self.completion_enabled,
+            pending_chunks=len(self.scheduler.pending),
+            timings={name: {"count": t.count, "mean_s": t.mean_s, "last_s": t.last_s, "total_s": t.total_s}
+                     for name, t in self.timers.items()},
+        )
+        return stats

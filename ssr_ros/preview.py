@@ -1,0 +1,127 @@
+"""PNG previews of a map: rendered views in fused color, in class colors, and by provenance.
+
+Views are ray cast from the map itself (:meth:`SemanticTSDF.raycast`), shaded by the surface
+normal so shape reads at a glance. The provenance view shows *observed* surface in grey and
+*predicted* surface (written by the completion network) in orange. A contact sheet puts the
+views side by side with a legend of the classes in sight.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssr_ros.geometry import CameraIntrinsics, look_at
+from ssr_ros.taxonomy import ClassTaxonomy
+
+OBSERVED_RGB = np.array([170, 170, 170], dtype=np.float32)
+PREDICTED_RGB = np.array([255, 140, 0], dtype=np.float32)
+BACKGROUND_RGB = np.array([30, 30, 30], dtype=np.uint8)
+LIGHT = np.array([0.3, -0.4, 0.85])
+
+
+def map_bounds(tsdf_map) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum and maximum corner (metres) of the allocated blocks."""
+    coords = tsdf_map.allocated_block_coords().cpu().numpy()
+    if coords.size == 0:
+        return np.zeros(3), np.zeros(3)
+    extent = tsdf_map.voxel_size * tsdf_map.block_size
+    return coords.min(axis=0) * extent, (coords.max(axis=0) + 1) * extent
+
+
+def overview_poses(tsdf_map, count: int = 3) -> list[np.ndarray]:
+    """Cameras inside the map's bounds, high up near the corners, looking at the floor centre.
+
+    For a room this shows the interior (the side the sensor saw) rather than the back of the
+    walls; views go round the corners in turn.
+    """
+    lo, hi = map_bounds(tsdf_map)
+    centre = (lo + hi) / 2
+    extent = hi - lo
+    target = np.array([centre[0], centre[1], lo[2] + 0.25 * extent[2]])
+    corners = [(-1, -1), (1, 1), (1, -1), (-1, 1)]
+    poses = []
+    for k in range(count):
+        sx, sy = corners[k % len(corners)]
+        eye = np.array([centre[0] + sx * 0.3 * extent[0], centre[1] + sy * 0.3 * extent[1], lo[2] + 0.85 * extent[2]])
+        poses.append(look_at(eye, target))
+    return poses
+
+
+def _shade(colors: np.ndarray, normals: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    lambert = np.abs(normals @ (LIGHT / np.linalg.norm(LIGHT)))
+    shaded = colors.astype(np.float32) * (0.35 + 0.65 * lambert[..., None])
+    out = np.where(hit[..., None], np.clip(shaded, 0, 255), BACKGROUND_RGB).astype(np.uint8)
+    return out
+
+
+def render_view(tsdf_map, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics, T_world_cam: np.ndarray) -> dict[str, np.ndarray]:
+    """(H, W, 3) uint8 images 'color', 'semantic', 'provenance' and the (H, W) int64 'label'."""
+    with torch.no_grad():
+        images = tsdf_map.raycast(intrinsics, T_world_cam, max_depth=50.0)
+    hit = images["hit"].cpu().numpy()
+    normals = images["normal"].cpu().numpy()
+    labels = images["label"].cpu().numpy()
+    predicted = images["predicted"].cpu().numpy()
+    provenance = np.where(predicted[..., None], PREDICTED_RGB, OBSERVED_RGB)
+    return {
+        "color": _shade(images["color"].cpu().numpy(), normals, hit),
+        "semantic": _shade(taxonomy.colorize(labels), normals, hit),
+        "provenance": _shade(provenance, normals, hit),
+        "label": np.where(hit, labels, -1),
+    }
+
+
+def write_previews(
+    tsdf_map, taxonomy: ClassTaxonomy, out_dir: str | Path, poses: list[np.ndarray] | None = None,
+    width: int = 480, height: int = 360, fov_deg: float = 70.0,
+) -> list[Path]:
+    """Render views and write ``preview_{color,semantic,provenance}_K.png`` and ``previews.png``.
+
+    Returns the written paths (the contact sheet last).
+    """
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    poses = poses if poses is not None else overview_poses(tsdf_map)
+    focal = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
+    intrinsics = CameraIntrinsics(focal, focal, (width - 1) / 2, (height - 1) / 2, width, height)
+    views = [render_view(tsdf_map, taxonomy, intrinsics, T) for T in poses]
+    written = []
+    for k, view in enumerate(views):
+        for kind in ("color", "semantic", "provenance"):
+            path = out_dir / f"preview_{kind}_{k}.png"
+            Image.fromarray(view[kind]).save(path)
+            written.append(path)
+    written.append(_contact_sheet(views, taxonomy, out_dir / "previews.png"))
+    return written
+
+
+def _contact_sheet(views: list[dict[str, np.ndarray]], taxonomy: ClassTaxonomy, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows = len(views)
+    fig, axes = plt.subplots(rows, 3, figsize=(12, 3.2 * rows + 0.8), squeeze=False)
+    titles = {"color": "fused color", "semantic": "semantic classes", "provenance": "observed (grey) / predicted (orange)"}
+    for r, view in enumerate(views):
+        for c, kind in enumerate(("color", "semantic", "provenance")):
+            axes[r][c].imshow(view[kind])
+            axes[r][c].set_axis_off()
+            if r == 0:
+                axes[r][c].set_title(titles[kind], fontsize=10)
+    seen = sorted({int(v) for view in views for v in np.unique(view["label"]) if v > 0})
+    handles = [Patch(color=np.array(taxonomy.classes[i].color) / 255.0, label=taxonomy.classes[i].name)
+               for i in seen if i < taxonomy.num_classes]
+    handles += [Patch(color=OBSERVED_RGB / 255.0, label="observed"), Patch(color=PREDICTED_RGB / 255.0, label="predicted")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

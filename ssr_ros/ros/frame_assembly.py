@@ -1,0 +1,78 @@
+"""Turn synchronised sensor messages, the latest CameraInfo and a pose into a core ``Frame``.
+
+Every refusal is a specific exception whose class name the node uses as the drop reason:
+UnsupportedEncoding, InconsistentMessage (sizes disagree), InvalidIntrinsics (camera_info
+missing or unusable), PoseUnavailable / InvalidPose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+
+from ssr_ros.errors import InvalidIntrinsics
+from ssr_ros.geometry import CameraIntrinsics, Frame
+from ssr_ros.ros.conversions.camera_info import camera_info_to_intrinsics
+from ssr_ros.ros.conversions.image import (
+    check_same_size,
+    color_image_to_rgb,
+    depth_image_to_metres,
+    label_image_to_ids,
+)
+from ssr_ros.ros.conversions.time import stamp_to_ns
+
+
+class FrameAssembler:
+    """Builds Frames; ``pose_lookup(frame_id, stamp_ns) -> T_map_cam`` supplies the pose."""
+
+    def __init__(self, pose_lookup: Callable[[str, int], np.ndarray], depth_scale: float = 0.001,
+                 ignore_distortion: bool = False) -> None:
+        self._pose_lookup = pose_lookup
+        self._depth_scale = depth_scale
+        self._ignore_distortion = ignore_distortion
+        self._camera_info: CameraInfo | None = None
+        self._intrinsics: CameraIntrinsics | None = None
+        self._intrinsics_error: Exception | None = None
+
+    def set_camera_info(self, msg: CameraInfo) -> None:
+        """Remember the latest CameraInfo; an unusable one is kept as the reason frames drop."""
+        self._camera_info = msg
+        try:
+            self._intrinsics = camera_info_to_intrinsics(msg, self._ignore_distortion)
+            self._intrinsics_error = None
+        except InvalidIntrinsics as error:
+            self._intrinsics = None
+            self._intrinsics_error = error
+
+    @property
+    def intrinsics(self) -> CameraIntrinsics | None:
+        return self._intrinsics
+
+    def assemble(self, depth: Image, color: Image | None = None, labels: Image | None = None) -> Frame:
+        if self._intrinsics is None:
+            if self._intrinsics_error is not None:
+                raise self._intrinsics_error
+            raise InvalidIntrinsics("no camera_info received yet")
+        intrinsics = self._intrinsics
+        if (depth.width, depth.height) != (intrinsics.width, intrinsics.height):
+            raise InvalidIntrinsics(
+                f"depth image is {depth.width}x{depth.height} but camera_info says "
+                f"{intrinsics.width}x{intrinsics.height}"
+            )
+        metres = depth_image_to_metres(depth, self._depth_scale)
+        rgb = None
+        if color is not None:
+            check_same_size(depth, color, "color image")
+            rgb = color_image_to_rgb(color)
+        ids = None
+        if labels is not None:
+            check_same_size(depth, labels, "label image")
+            ids = label_image_to_ids(labels)
+        stamp_ns = stamp_to_ns(depth.header.stamp)
+        T_map_cam = self._pose_lookup(depth.header.frame_id, stamp_ns)
+        return Frame(
+            depth=metres, intrinsics=intrinsics, T_world_cam=T_map_cam, rgb=rgb, labels=ids,
+            stamp_ns=stamp_ns, frame_id=depth.header.frame_id,
+        ).validate()

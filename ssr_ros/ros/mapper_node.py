@@ -1,0 +1,408 @@
+"""The ``mapper`` node: RGB-D (+ labels) and poses in; semantic meshes, voxels and maps out.
+
+A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
+
+- inputs (sensor-data QoS): color, depth, camera_info, optional label image; synchronised
+  by stamp (message_filters' ApproximateTimeSynchronizer where installed, the tested
+  equivalent ``ApproximateTimeSync`` otherwise); the camera pose from TF (tf2_ros, where
+  installed) or from a pose topic (PoseStamped, TransformStamped or Odometry);
+- a worker thread integrates frames; another runs completion every ``scheduler.period_s``
+  on the dirtiest chunks near the camera, never blocking integration;
+- outputs (transient-local, so a late RViz still sees them): ``~/mesh`` (ssr_ros/SemanticMesh,
+  incremental), ``~/mesh_markers`` (MarkerArray, RGB or class colors), ``~/voxels``
+  (PointCloud2 with label/confidence/observed), ``~/voxel_map`` (ssr_ros/SemanticVoxelMap),
+  ``~/occupancy`` (nav_msgs/OccupancyGrid), ``~/integrated`` (std_msgs/Header of each frame
+  once it is in the map), ``/diagnostics`` (counts and timings);
+- services: ``~/save_map``, ``~/load_map``, ``~/reset_map``, and ``~/complete`` (std_srvs/Trigger:
+  complete every changed chunk now, whatever the distance, e.g. before saving).
+
+Frames that cannot be used (bad encoding, size mismatch, no camera_info, no pose, stamps
+going backwards, invalid depth) are dropped, counted by reason and logged throttled; the
+node keeps running and the map is unchanged by them.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from ssr_ros.errors import InvalidPose, PoseUnavailable, SsrError
+from ssr_ros.geometry.trajectory import PoseBuffer
+from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
+from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+from ssr_ros.ros.conversions.marker import mesh_to_marker_array
+from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
+from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
+from ssr_ros.ros.conversions.pose import odometry_to_matrix, pose_stamped_to_matrix, transform_stamped_to_matrix
+from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
+from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
+from ssr_ros.ros.conversions.time import stamp_to_ns
+from ssr_ros.ros.frame_assembly import FrameAssembler
+from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
+from ssr_ros.ros.node_config import NodeConfig
+from ssr_ros.ros.parameters import declare_config, read_config
+from ssr_ros.ros.time_sync import ApproximateTimeSync
+from ssr_ros.srv import LoadMap, ResetMap, SaveMap
+
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+POSE_TYPES = {"PoseStamped": (PoseStamped, pose_stamped_to_matrix),
+              "TransformStamped": (TransformStamped, transform_stamped_to_matrix),
+              "Odometry": (Odometry, odometry_to_matrix)}
+
+
+def _tf2():
+    try:
+        import tf2_ros
+
+        return tf2_ros
+    except ImportError:
+        return None
+
+
+class MapperNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("ssr_mapper", **kwargs)
+        declare_config(self, NodeConfig)
+        declare_config(self, PipelineConfig)
+        self.settings: NodeConfig = read_config(self, NodeConfig)
+        self.pipeline = MappingPipeline(read_config(self, PipelineConfig))
+        self.counters: Counter[str] = Counter()
+        self._last_stamp_ns: int | None = None
+        self._running = True
+        s = self.settings
+        log = self.get_logger()
+        # Inputs never wait behind a slow publication or service call: each kind of work has
+        # its own callback group, and the executor has a thread for each.
+        self._input_group = ReentrantCallbackGroup()
+        self._output_group = MutuallyExclusiveCallbackGroup()
+        self._service_group = MutuallyExclusiveCallbackGroup()
+
+        # --- pose
+        tf2 = _tf2()
+        source = s.pose_source if s.pose_source != "auto" else ("tf" if tf2 else "topic")
+        if source == "tf" and tf2 is None:
+            raise SsrError("pose_source 'tf' needs tf2_ros, which is not installed; use pose_source 'topic'")
+        self.pose_source = source
+        self.poses = PoseBuffer(s.pose_max_gap_s, s.pose_tolerance_s)
+        if source == "tf":
+            self._tf_buffer = tf2.Buffer()
+            self._tf_listener = tf2.TransformListener(self._tf_buffer, self)
+            lookup = self._lookup_tf
+        else:
+            msg_type, self._pose_to_matrix = POSE_TYPES[s.pose_type]
+            self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
+                                     callback_group=self._input_group)
+            lookup = self._lookup_pose_topic
+        self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion)
+
+        # --- sensors
+        sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
+        self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos,
+                                 callback_group=self._input_group)
+        inputs = [("depth", s.topics.depth)]
+        if s.topics.color:
+            inputs.append(("color", s.topics.color))
+        if s.topics.labels:
+            inputs.append(("labels", s.topics.labels))
+        self._input_names = [name for name, _ in inputs]
+        self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
+        self._setup_sync(inputs, sensor_qos)
+
+        # --- outputs
+        self.mesh_pub = self.create_publisher(SemanticMesh, "~/mesh", LATCHED)
+        self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED)
+        self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
+        self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
+        from nav_msgs.msg import OccupancyGrid
+
+        self.occupancy_pub = self.create_publisher(OccupancyGrid, "~/occupancy", LATCHED)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
+        self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
+        self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
+        self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
+        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+        for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
+                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete)]:
+            self.create_service(service_type, name, handler, callback_group=self._service_group)
+        self._mesh_publication = threading.Lock()
+
+        # --- workers
+        self._integrator = threading.Thread(target=self._integration_loop, name="ssr_integration", daemon=True)
+        self._integrator.start()
+        self._completer = threading.Thread(target=self._completion_loop, name="ssr_completion", daemon=True)
+        self._completer.start()
+        log.info(
+            f"mapping on {self.pipeline.device} (voxel {self.pipeline.map.voxel_size:.3f} m, "
+            f"completion {'on' if self.pipeline.completion_enabled else 'off'}), pose from {source}, "
+            f"inputs {', '.join(f'{n}={t}' for n, t in inputs)}"
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _setup_sync(self, inputs, qos) -> None:
+        s = self.settings
+        try:
+            import message_filters
+        except ImportError:
+            message_filters = None
+        if message_filters is not None:
+            subscribers = [message_filters.Subscriber(self, Image, topic, qos_profile=qos, callback_group=self._input_group)
+                           for _, topic in inputs]
+            self._sync = message_filters.ApproximateTimeSynchronizer(subscribers, s.sync_queue_size, s.sync_slop_s)
+            self._sync.registerCallback(self._on_images)
+            return
+        self._sync = ApproximateTimeSync(len(inputs), self._on_images, s.sync_queue_size, s.sync_slop_s)
+        for index, (_, topic) in enumerate(inputs):
+            self.create_subscription(
+                Image, topic, lambda msg, i=index: self._sync.add(i, stamp_to_ns(msg.header.stamp), msg), qos,
+                callback_group=self._input_group,
+            )
+
+    def _on_pose(self, msg) -> None:
+        frame_id = msg.header.frame_id
+        if frame_id and frame_id != self.settings.map_frame:
+            self._drop("pose_frame", f"pose in frame '{frame_id}' but map_frame is '{self.settings.map_frame}'")
+            return
+        try:
+            self.poses.add(stamp_to_ns(msg.header.stamp), self._pose_to_matrix(msg))
+        except InvalidPose as error:
+            self._drop("InvalidPose", str(error))
+
+    def _lookup_pose_topic(self, frame_id: str, stamp_ns: int) -> np.ndarray:
+        self.poses.wait_until_covered(stamp_ns - int(self.settings.pose_tolerance_s * 1e9), self.settings.pose_wait_s)
+        return self.poses.lookup(stamp_ns)
+
+    def _lookup_tf(self, frame_id: str, stamp_ns: int) -> np.ndarray:
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            transform = self._tf_buffer.lookup_transform(
+                self.settings.map_frame, frame_id, Time(nanoseconds=stamp_ns),
+                timeout=Duration(nanoseconds=int(self.settings.tf_timeout_s * 1e9)),
+            )
+        except Exception as error:  # tf2 raises LookupException, ExtrapolationException, ...
+            raise PoseUnavailable(f"no transform {self.settings.map_frame} <- {frame_id}: {error}") from error
+        return transform_stamped_to_matrix(transform)
+
+    def _on_images(self, *images: Image) -> None:
+        self.counters["frames_received"] += 1
+        by_name = dict(zip(self._input_names, images))
+        try:
+            self._frames.put_nowait(by_name)
+        except queue.Full:
+            try:
+                self._frames.get_nowait()
+            except queue.Empty:
+                pass
+            self._frames.put_nowait(by_name)
+            self._drop("queue_overflow", "integration is slower than the camera; dropped the oldest frame")
+
+    def _drop(self, reason: str, message: str) -> None:
+        self.counters[f"dropped.{reason}"] += 1
+        self.get_logger().warning(f"frame dropped ({reason}): {message}",
+                                  throttle_duration_sec=self.settings.warn_throttle_s)
+
+    # ------------------------------------------------------------------ workers
+    def _integration_loop(self) -> None:
+        while self._running:
+            try:
+                images = self._frames.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.process_images(images)
+
+    def process_images(self, images: dict[str, Image]) -> bool:
+        """Assemble and integrate one synchronised set; returns True when the map took it."""
+        depth = images["depth"]
+        stamp_ns = stamp_to_ns(depth.header.stamp)
+        if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
+            self._drop("stamp_not_increasing", f"stamp {stamp_ns * 1e-9:.3f} s is not after the last "
+                       f"integrated frame ({self._last_stamp_ns * 1e-9:.3f} s)")
+            return False
+        try:
+            frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"))
+            self.pipeline.integrate(frame)
+        except SsrError as error:
+            self._drop(type(error).__name__, str(error))
+            return False
+        except Exception as error:  # noqa: BLE001 - a bug must not kill the node
+            self._drop("internal_error", repr(error))
+            return False
+        self._last_stamp_ns = stamp_ns
+        self.counters["frames_integrated"] += 1
+        self.integrated_pub.publish(depth.header)
+        return True
+
+    def _completion_loop(self) -> None:
+        period = self.pipeline.config.scheduler.period_s
+        while self._running:
+            time.sleep(max(period, 0.05))
+            if not self.pipeline.completion_enabled:
+                continue
+            try:
+                self.pipeline.complete()
+            except Exception as error:  # noqa: BLE001 - keep mapping without completion
+                self.counters["completion_errors"] += 1
+                self.get_logger().error(f"completion failed: {error!r}", throttle_duration_sec=self.settings.warn_throttle_s)
+
+    def stop(self) -> None:
+        self._running = False
+        self._integrator.join(timeout=5)
+        self._completer.join(timeout=5)
+
+    # ------------------------------------------------------------------ outputs
+    def _stamp_ns(self) -> int:
+        return self._last_stamp_ns or self.get_clock().now().nanoseconds
+
+    def publish_mesh_update(self, full: bool = False) -> None:
+        """Publish changed blocks (or every block with clear_all); serialised so that a
+        consumer never sees an incremental update computed before a reset arrive after it."""
+        with self._mesh_publication:
+            self._publish_mesh_update(full)
+
+    def _publish_mesh_update(self, full: bool) -> None:
+        update = self.pipeline.mesh_update()
+        if full:
+            blocks = self.pipeline.block_meshes()
+            arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), clear_all=True)
+        else:
+            if not update.blocks and not len(update.vanished):
+                return
+            arrays = MeshUpdateArrays(
+                self.pipeline.block_extent, mesh_blocks_to_arrays(update.blocks.values()), update.vanished
+            )
+        frame_id, stamp = self.settings.map_frame, self._stamp_ns()
+        self.mesh_pub.publish(update_to_msg(arrays, frame_id, stamp))
+        if self.marker_pub.get_subscription_count() or full:
+            mesh = self.pipeline.full_mesh()
+            colors = mesh.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(mesh.labels)
+            self.marker_pub.publish(mesh_to_marker_array(
+                mesh.vertices, mesh.triangles, colors, frame_id, stamp, "ssr_mesh", self.settings.marker_max_triangles
+            ))
+
+    def publish_voxels(self) -> None:
+        frame_id, stamp = self.settings.map_frame, self._stamp_ns()
+        voxels = self.pipeline.surface_voxels()
+        self.voxel_pub.publish(semantic_cloud_to_msg(
+            voxels["points"], voxels["colors"], voxels["labels"], voxels["confidence"], voxels["observed"], frame_id, stamp
+        ))
+        coords, layers = self.pipeline.voxel_blocks()
+        self.voxel_map_pub.publish(boxes_to_map_msg(
+            voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
+            self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
+        ))
+        grid = self.pipeline.occupancy(self.settings.occupancy_min_z, self.settings.occupancy_max_z)
+        self.occupancy_pub.publish(occupancy_to_msg(grid, frame_id, stamp))
+
+    def publish_diagnostics(self) -> None:
+        stats = self.pipeline.stats()
+        status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
+        dropped = sum(v for k, v in self.counters.items() if k.startswith("dropped.")) + getattr(self._sync, "dropped", 0)
+        status.level = DiagnosticStatus.OK if dropped == 0 else DiagnosticStatus.WARN
+        status.message = f"{self.counters['frames_integrated']} frames integrated, {dropped} dropped"
+        unsynchronised = getattr(self._sync, "dropped", 0)
+        values = {**{k: v for k, v in self.counters.items()}, **({"dropped.unsynchronised": unsynchronised} if unsynchronised else {}),
+                  "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
+                  "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
+                  "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],
+                  "frame_queue": self._frames.qsize()}
+        for name, timing in stats["timings"].items():
+            values[f"{name}_mean_ms"] = f"{timing['mean_s'] * 1e3:.2f}"
+            values[f"{name}_count"] = timing["count"]
+        status.values = [KeyValue(key=str(k), value=str(v)) for k, v in sorted(values.items())]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self.diagnostics_pub.publish(array)
+
+    # ------------------------------------------------------------------ services
+    def _on_save(self, request, response):
+        try:
+            files = self.pipeline.save(request.path, list(request.formats))
+        except SsrError as error:
+            response.success, response.message = False, str(error)
+            return response
+        response.success = True
+        response.files = [str(f) for f in files]
+        response.message = f"wrote {len(files)} file(s) to {request.path}"
+        return response
+
+    def _on_load(self, request, response):
+        try:
+            self.pipeline.load(request.path)
+        except SsrError as error:
+            response.success, response.message = False, f"{error} (current map kept)"
+            return response
+        self._last_stamp_ns = None
+        self.publish_mesh_update(full=True)
+        stats = self.pipeline.stats()
+        response.success = True
+        response.message = f"loaded {stats['num_blocks']} blocks at {stats['voxel_size']:.3f} m from {request.path}"
+        return response
+
+    def _on_complete(self, _request, response):
+        if not self.pipeline.completion_enabled:
+            response.success, response.message = False, "completion is off (completion.type none or no weights)"
+            return response
+        try:
+            chunks = self.pipeline.complete(everything=True)
+        except Exception as error:  # noqa: BLE001 - report, keep the node alive
+            response.success, response.message = False, f"completion failed: {error!r}"
+            return response
+        self.publish_mesh_update()
+        response.success, response.message = True, f"completed {chunks} chunk(s)"
+        return response
+
+    def _on_reset(self, _request, response):
+        dropped = self.pipeline.reset()
+        self._last_stamp_ns = None
+        self.publish_mesh_update(full=True)
+        response.success = True
+        response.message = f"cleared {dropped} blocks"
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    from rclpy.exceptions import InvalidParameterValueException
+
+    try:
+        node = MapperNode()
+    except (SsrError, InvalidParameterValueException) as error:
+        print(f"ssr_mapper: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

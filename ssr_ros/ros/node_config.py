@@ -1,0 +1,57 @@
+"""Parameters of the mapper node's ROS side (topics, frames, QoS, publication rates).
+
+Kept free of rclpy so that documentation and the ``ssr params`` listing work anywhere; the map,
+completion and scheduler parameters come from :class:`ssr_ros.pipeline.PipelineConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ssr_ros.config import param, validate_config
+from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS
+
+
+@dataclass
+class TopicsConfig:
+    """Input topic names (defaults match a RealSense driver and ``ssr synth`` bags)."""
+
+    color: str = param(DEFAULT_TOPICS.color, "color image (rgb8, bgr8, rgba8, bgra8, mono8); empty = depth only")
+    depth: str = param(DEFAULT_TOPICS.depth, "depth image registered to color (16UC1 mm or 32FC1 m)")
+    camera_info: str = param(DEFAULT_TOPICS.camera_info, "CameraInfo of the (rectified) depth/color images")
+    labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); empty = none")
+    pose: str = param(DEFAULT_TOPICS.pose, "camera pose topic when pose_source is 'topic'")
+
+
+@dataclass
+class NodeConfig:
+    """ROS-side behaviour of the mapper node (the map itself is configured by PipelineConfig)."""
+
+    map_frame: str = param("map", "fixed frame of the map (REP 105); poses are expressed in it")
+    pose_source: str = param("auto", "'tf' (tf2_ros), 'topic' (the pose topic), 'auto' (tf where tf2_ros is installed)",
+                             choices=["auto", "tf", "topic"])
+    pose_type: str = param("PoseStamped", "message type of the pose topic",
+                           choices=["PoseStamped", "TransformStamped", "Odometry"])
+    pose_max_gap_s: float = param(0.5, "largest gap between two poses that is interpolated, seconds", low=0.001, high=60.0)
+    pose_wait_s: float = param(0.5, "how long a frame waits for a pose that has not arrived yet, seconds", low=0.0, high=10.0)
+    pose_tolerance_s: float = param(0.005, "a pose this close in time to a frame is used as is, seconds", low=0.0, high=1.0)
+    tf_timeout_s: float = param(0.05, "how long to wait for a TF transform, seconds", low=0.0, high=5.0)
+    sensor_qos: str = param("sensor_data", "QoS of the inputs: 'sensor_data' (best effort) or 'reliable'",
+                            choices=["sensor_data", "reliable"])
+    sync_slop_s: float = param(0.02, "largest stamp difference of images of one frame, seconds", low=0.0, high=1.0)
+    sync_queue_size: int = param(10, "messages per input kept for synchronisation", low=1, high=100000)
+    frame_queue_size: int = param(2, "synchronised frames waiting for integration (oldest dropped)", low=1, high=100000)
+    depth_scale: float = param(0.001, "metres per unit of 16UC1 depth", low=1e-6, high=1.0)
+    ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
+    mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
+    full_mesh_period_s: float = param(10.0, "seconds between full mesh republications (late subscribers)", low=0.5, high=3600.0)
+    voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy publications", low=0.1, high=3600.0)
+    mesh_color_by: str = param("rgb", "marker mesh colors: fused 'rgb' or class 'label' colors", choices=["rgb", "label"])
+    marker_max_triangles: int = param(65536, "triangles per RViz marker before splitting", low=1, high=10_000_000)
+    occupancy_min_z: float = param(0.1, "lowest height projected into the occupancy grid, metres", low=-100.0, high=100.0)
+    occupancy_max_z: float = param(1.8, "highest height projected into the occupancy grid, metres", low=-100.0, high=100.0)
+    warn_throttle_s: float = param(5.0, "at most one warning per reason in this many seconds", low=0.0, high=3600.0)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+
+    def validate(self) -> "NodeConfig":
+        return validate_config(self)

@@ -1,0 +1,129 @@
+"""Chunked inference over a map region: tiling, blending, write-back through the map contract."""
+
+import pytest
+import torch
+
+from ssr_ros.completion.inference import (
+    CompletionConfig,
+    blend_weights,
+    chunk_origins,
+    complete_region,
+    predict_region,
+)
+from ssr_ros.completion.network import SSRUNet, SSRUNetConfig
+from ssr_ros.errors import ConfigError
+from ssr_ros.map.chunk import DenseChunk
+
+NUM_CLASSES = 5
+
+
+class FakeMap:
+    """A dense voxel grid offering the map's chunk contract (extract_chunk / write_predictions)."""
+
+    def __init__(self, shape=(40, 24, 20), voxel_size=0.05, truncation=0.15):
+        self.shape = shape
+        self.voxel_size = voxel_size
+        self.truncation = truncation
+        g = torch.Generator().manual_seed(0)
+        k = torch.arange(shape[2], dtype=torch.float32)
+        self.tsdf = ((k + 0.5 - 5) * voxel_size).clamp(-truncation, truncation).expand(*shape).clone()
+        self.observed = torch.rand(shape, generator=g) > 0.5
+        self.tsdf[~self.observed] = truncation
+        self.color = torch.rand(*shape, 3, generator=g)
+        self.semantics = torch.zeros(*shape, NUM_CLASSES)
+        self.predicted = torch.zeros(shape, dtype=torch.bool)
+        self.pred_tsdf = torch.full(shape, float("nan"))
+        self.pred_confidence = torch.zeros(shape)
+        self.writes = []
+
+    def extract_chunk(self, origin_voxel, size):
+        o = [int(v) for v in origin_voxel]
+        def take(array, fill):
+            out = torch.full(tuple(size) + array.shape[3:], fill, dtype=array.dtype)
+            src = tuple(slice(max(o[a], 0), min(o[a] + size[a], self.shape[a])) for a in range(3))
+            dst = tuple(slice(s.start - o[a], s.stop - o[a]) for a, s in enumerate(src))
+            out[dst] = array[src]
+            return out
+        observed = take(self.observed, False)
+        return DenseChunk(
+            origin_voxel=torch.tensor(o), voxel_size=self.voxel_size, truncation=self.truncation,
+            tsdf=take(self.tsdf, self.truncation), weight=observed.float(), observed=observed,
+            color=take(self.color, 0.0), semantics=take(self.semantics, 0.0), predicted=take(self.predicted, False),
+        )
+
+    def write_predictions(self, origin_voxel, tsdf, color, semantics_probs, confidence=None):
+        self.writes.append((origin_voxel.clone(), tuple(tsdf.shape)))
+        o = [int(v) for v in origin_voxel]
+        region = tuple(slice(o[a], o[a] + tsdf.shape[a]) for a in range(3))
+        free = ~self.observed[region] & torch.isfinite(tsdf)  # NaN = no prediction
+        self.pred_tsdf[region] = torch.where(free, tsdf, self.pred_tsdf[region])
+        self.pred_confidence[region] = torch.where(free, confidence, self.pred_confidence[region])
+        self.predicted[region] |= free
+
+
+def _model():
+    torch.manual_seed(0)
+    return SSRUNet(SSRUNetConfig(num_classes=NUM_CLASSES, base_width=4, max_width=8, levels=3))
+
+
+def test_chunk_origins_cover_the_region_with_the_requested_overlap():
+    origins = chunk_origins((0, 0, 0), (40, 16, 10), chunk_size=16, overlap=4)
+    xs = sorted({o[0] for o in origins})
+    assert xs == [0, 12, 24] and sorted({o[1] for o in origins}) == [0] and sorted({o[2] for o in origins}) == [0]
+    assert max(xs) + 16 >= 40
+
+
+def test_blend_weights_ramp_from_faces_and_are_one_inside():
+    w = blend_weights(16, 4)
+    assert w.shape == (16, 16, 16)
+    assert torch.isclose(w[0, 8, 8], torch.tensor(0.2)) and w[8, 8, 8] == 1
+    assert (w > 0).all()
+
+
+def test_blended_prediction_equals_a_single_chunk_where_the_network_is_translation_invariant():
+    # With overlap 0 and chunk = region, the region prediction is exactly the network output.
+    fake = FakeMap(shape=(16, 16, 16))
+    model = _model().eval()
+    prediction = predict_region(model, fake, (0, 0, 0), (16, 16, 16), chunk_size=16, overlap=0)
+    direct = model.predict_chunks([fake.extract_chunk(torch.zeros(3), (16, 16, 16))])
+    assert torch.allclose(prediction.tsdf, direct.tsdf[0], atol=1e-6)
+    assert torch.allclose(prediction.semantics_probs.sum(-1), torch.ones(16, 16, 16), atol=1e-5)
+
+
+def test_overlapping_chunks_blend_into_a_full_region_and_write_back_keeps_observed():
+    fake = FakeMap()
+    model = _model()
+    config = CompletionConfig(chunk_size=16, overlap=4, batch_size=3)
+    prediction = complete_region(model, fake, (2, 0, 0), (38, 24, 20), config)
+    assert prediction.tsdf.shape == (36, 24, 20)
+    assert prediction.semantics_probs.shape == (36, 24, 20, NUM_CLASSES)
+    assert prediction.color.shape == (36, 24, 20, 3)
+    assert torch.isfinite(prediction.tsdf).all()
+    assert prediction.tsdf.abs().max() <= fake.truncation
+    assert ((prediction.confidence > 0) & (prediction.confidence <= 1)).all()
+    assert len(fake.writes) == 1 and fake.writes[0][1] == (36, 24, 20)
+    assert int(fake.writes[0][0][0]) == 2
+    region = (slice(2, 38), slice(None), slice(None))
+    assert not (fake.predicted[region] & fake.observed[region]).any()
+    assert fake.predicted[region].sum() == (~fake.observed[region]).sum()
+
+
+def test_none_model_writes_nothing_and_bad_config_is_refused():
+    fake = FakeMap()
+    assert complete_region(None, fake, (0, 0, 0), (8, 8, 8)) is None
+    assert fake.writes == []
+    with pytest.raises(ConfigError, match="overlap"):
+        CompletionConfig(chunk_size=16, overlap=16).validate()
+
+
+def test_scheduled_chunks_blend_where_they_overlap_and_leave_gaps_unpredicted():
+    from ssr_ros.completion.inference import complete_chunks
+
+    fake = FakeMap()
+    model = _model()
+    config = CompletionConfig(chunk_size=16, overlap=4)
+    prediction = complete_chunks(model, fake, [(0, 0, 0), (12, 0, 0), (24, 8, 0)], config)
+    assert prediction.tsdf.shape == (40, 24, 16)
+    covered = torch.isfinite(prediction.tsdf)
+    assert covered[:28, :16].all() and not covered[:24, 16:].any()
+    assert (prediction.confidence[covered] > 0).all()
