@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--gt", help="ground truth: an 'ssr synth' gt/ directory (volume + mesh) or a mesh file "
                        "in the poses' world frame (mesh scores)")
     group.add_argument("--threshold", type=float, default=0.05, help="mesh F-score threshold, metres (default: 0.05)")
+    group.add_argument("--gt-points", type=int, default=200_000, help="surface samples per mesh for the mesh scores (default: 200000)")
     group.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[reconstruct] {recording.kind} '{recording.path}': {what}; map on {pipeline.device}, "
           f"{config.map.voxel_size} m voxels, completion {'on' if pipeline.completion_enabled else 'off'}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
-                                    previews=not args.no_previews, ground_truth=gt, threshold=args.threshold,
+                                    previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
                                     progress=not args.no_progress)
     summary = reconstruct(pipeline, recording, out, options)
     frames = summary["frames"]
@@ -139,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"[reconstruct] mesh vs {label}: F-score {scores['fscore']:.3f} @ {scores['threshold'] * 100:.0f} cm "
                       f"(precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, "
                       f"accuracy {scores['accuracy'] * 100:.1f} cm, completeness {scores['completeness'] * 100:.1f} cm)")
-    print(f"[reconstruct] wrote {out / 'summary.json'}, {out / 'mesh.ply'}, previews in {out / 'previews'}")
+    print(f"[reconstruct] wrote {out / 'summary.json'}, {out / 'mesh.ply'}"
+          + ("" if args.no_previews else f", previews in {out / 'previews'}"))
     if summary["interrupted"]:
         return 130
     return 0
