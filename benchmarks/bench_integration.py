@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -153,6 +154,14 @@ def bench_ssr(intrinsics, frames, voxel_size, trunc_voxels, max_depth, semantics
     }
 
 
+def median_run(results: list[dict]) -> dict:
+    """The run with the median fps (the lower middle one for an even count), with all fps."""
+    ordered = sorted(results, key=lambda r: r["fps"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["all_fps"] = [r["fps"] for r in results]
+    return chosen
+
+
 def machine() -> str:
     import open3d as o3d
 
@@ -180,15 +189,24 @@ def run_child(args) -> None:
         intrinsics, frames = load_sequence(sequence, args.frames)
         max_depth = 4.0 if sequence == "7scenes" else 2.0
         for voxel in args.voxel_sizes:
-            o3d_result = bench_open3d(intrinsics, frames, voxel, args.trunc_voxels, max_depth)
             common = (intrinsics, frames, voxel, args.trunc_voxels, max_depth)
-            runs = {
-                "depth+color": bench_ssr(*common),
-                "depth+color, no carving": bench_ssr(*common, carving=False),
-                "depth+color, torch kernel": bench_ssr(*common, backend="torch", limit=20),
-                "+ 20-class labels": bench_ssr(*common, semantics="labels"),
-                "+ 21-class probabilities": bench_ssr(*common, semantics="probs"),
+            configs = {
+                "depth+color": dict(),
+                "depth+color, no carving": dict(carving=False),
+                "depth+color, torch kernel": dict(backend="torch", limit=20),
+                "+ 20-class labels": dict(semantics="labels"),
+                "+ 21-class probabilities": dict(semantics="probs"),
             }
+            # the CPU is shared: run Open3D and the ssr_ros depth+color configurations in turn,
+            # --repeat times, and keep the run with the median fps of each
+            o3d_runs, ssr_runs = [], {name: [] for name in configs}
+            for repeat in range(args.repeat):
+                o3d_runs.append(bench_open3d(intrinsics, frames, voxel, args.trunc_voxels, max_depth))
+                for name, kwargs in configs.items():
+                    if repeat == 0 or name.startswith("depth+color") and "torch" not in name:
+                        ssr_runs[name].append(bench_ssr(*common, **kwargs))
+            o3d_result = median_run(o3d_runs)
+            runs = {name: median_run(results) for name, results in ssr_runs.items()}
             rows.append({"sequence": sequence, "frames": len(frames), "voxel": voxel, "open3d": o3d_result, "runs": runs})
             print(f"[{torch.get_num_threads()} threads] {sequence} {voxel} m: open3d {o3d_result['fps']:.1f} fps | "
                   + " | ".join(f"{k} {v['fps']:.1f}" for k, v in runs.items()), file=sys.stderr, flush=True)
@@ -204,6 +222,8 @@ def main() -> None:
     parser.add_argument("--voxel-sizes", type=float, nargs="+", default=[0.05, 0.02])
     parser.add_argument("--trunc-voxels", type=float, default=4.0)
     parser.add_argument("--sequences", nargs="+", default=["7scenes", "shelf"])
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of Open3D and of the depth+color configurations per row (median reported)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="OpenMP / torch thread counts to run (each in a fresh process, for both libraries)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
@@ -220,6 +240,7 @@ def main() -> None:
     for threads in args.threads:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), SSR_SHARED_DIR=str(shared_data().parent))
         command = [sys.executable, __file__, "--child", "--frames", str(args.frames), "--trunc-voxels", str(args.trunc_voxels),
+                   "--repeat", str(args.repeat),
                    "--voxel-sizes", *map(str, args.voxel_sizes), "--sequences", *args.sequences]
         out = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
@@ -227,16 +248,23 @@ def main() -> None:
     write_results(args, results, load_before, load_after)
 
 
+def all_fps(result: dict) -> str:
+    return " / ".join(f"{fps:.0f}" for fps in result.get("all_fps", [result["fps"]]))
+
+
 def write_results(args, results, load_before, load_after) -> None:
     lines = [
         "# Integration benchmark: ssr_ros SemanticTSDF vs Open3D VoxelBlockGrid",
         "",
-        f"Machine: {results[0]['machine'].replace(f' ({torch.get_num_threads()} threads)', '')}.",
+        f"Machine: {re.sub(r' [(][0-9]+ threads[)]', '', results[0]['machine'])}.",
         f"Command: `SSR_SHARED_DIR=/path/to/shared python benchmarks/bench_integration.py` "
-        f"(--frames {args.frames}; each thread count runs in a fresh process with OMP_NUM_THREADS set, for both libraries).",
+        f"(--frames {args.frames} --repeat {args.repeat}; each thread count runs in a fresh process with OMP_NUM_THREADS set, "
+        "for both libraries).",
         f"Truncation {args.trunc_voxels:g} voxels, blocks of 8^3 voxels, depth cut-off 4 m (7-Scenes) / 2 m (shelf).",
         f"Load average before / after: {load_before:.2f} / {load_after:.2f}. The 2-core CPU is shared with other jobs:",
-        "repeated runs differ by 10-30 %; compare the two libraries within one row group (same process, same minutes).",
+        "repeated runs differ by 10-30 %, so Open3D and the ssr_ros depth+color runs take turns, each "
+        f"{args.repeat} times, and the run with the median fps is reported ('runs' lists every fps);",
+        "the semantic and torch-kernel rows run once. Compare the two libraries within one row group.",
         "",
         "fps = frames integrated per second, first frame not timed. Open3D integrates depth + color",
         "(float32 TSDF, weight, RGB: 20 B/voxel). ssr_ros stores 15 B/voxel (float16 TSDF and weight,",
@@ -244,8 +272,8 @@ def write_results(args, results, load_before, load_after) -> None:
         "'mesh s' is a full marching-cubes extraction of the final map; 'incr.' re-meshes after one more",
         "frame (the changed blocks and their lower neighbours only). The torch-kernel row runs 20 frames.",
         "",
-        "| threads | sequence | frames | voxel | run | fps | vs Open3D | blocks | B/voxel | mesh s | incr. mesh s (blocks) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| threads | sequence | frames | voxel | run | fps | vs Open3D | runs (fps) | blocks | B/voxel | mesh s | incr. mesh s (blocks) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         threads = result["threads"]
@@ -253,13 +281,13 @@ def write_results(args, results, load_before, load_after) -> None:
             o3d_result = row["open3d"]
             prefix = f"| {threads} | {row['sequence']} | {row['frames']} | {row['voxel']:g} m"
             lines.append(
-                f"{prefix} | Open3D VoxelBlockGrid | {o3d_result['fps']:.1f} | 1.00 | {o3d_result['blocks']} | "
+                f"{prefix} | Open3D VoxelBlockGrid | {o3d_result['fps']:.1f} | 1.00 | {all_fps(o3d_result)} | {o3d_result['blocks']} | "
                 f"{o3d_result['bytes_per_voxel']} | {o3d_result['mesh_s']:.3f} | - |"
             )
             for name, r in row["runs"].items():
                 lines.append(
                     f"{prefix} | ssr_ros {name} ({r['backend']}) | {r['fps']:.1f} | "
-                    f"{r['fps'] / o3d_result['fps']:.2f} | {r['blocks']} | {r['bytes_per_voxel']:.2f} | "
+                    f"{r['fps'] / o3d_result['fps']:.2f} | {all_fps(r)} | {r['blocks']} | {r['bytes_per_voxel']:.2f} | "
                     f"{r['mesh_s']:.3f} | {r['incremental_mesh_s']:.3f} ({r['incremental_blocks']}) |"
                 )
     args.output.write_text("\n".join(lines) + "\n")

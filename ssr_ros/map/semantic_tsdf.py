@@ -30,7 +30,7 @@ from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import validate_pose
 from ssr_ros.map import integration
-from ssr_ros.map.block_hash import BlockHash, check_coord_range, pack_block_keys
+from ssr_ros.map.block_hash import BlockHash, check_coord_range, pack_block_keys, unpack_block_keys
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_evidence import evidence_to_probs
@@ -175,21 +175,14 @@ class SemanticTSDF:
             tuple(float(x) for x in pose32[:3, 3]),
             proj.fx, proj.fy, proj.cx, proj.cy, proj.width, proj.height,
         )
-        if self._native is not None:  # the kernels apply the depth range on the fly
-            clean = depth
-            has_valid, touched = self._native.prepare_frame(
-                depth, proj_wc.flat(), cfg.min_depth, cfg.max_depth, cfg.truncation,
-                cfg.block_extent, cfg.allocation_stride,
-            )
-        else:
-            clean, has_valid = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
-            touched = None
+        if self._native is not None:
+            return self._integrate_native(frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc)
+        clean, has_valid = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
         if not has_valid:
             raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")
-        if touched is None:
-            touched = integration.touched_blocks(
-                clean, proj_wc, cfg.truncation, cfg.block_extent, cfg.allocation_stride
-            )
+        touched = integration.touched_blocks(
+            clean, proj_wc, cfg.truncation, cfg.block_extent, cfg.allocation_stride
+        )
         check_coord_range(touched)
 
         # --- from here on the map changes
@@ -198,8 +191,6 @@ class SemanticTSDF:
         previous = self.num_blocks
         slots, new_keys = self.hash.insert_keys(pack_block_keys(touched))
         if new_keys.numel():
-            from ssr_ros.map.block_hash import unpack_block_keys
-
             self.blocks.add_blocks(unpack_block_keys(new_keys), stamp)
         if cfg.space_carving and previous > 0:
             seen = integration.carving_blocks(
@@ -214,21 +205,44 @@ class SemanticTSDF:
             cfg.voxel_size, cfg.block_size, cfg.truncation, cfg.max_weight,
             cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
         )
-        if self._native is not None:
-            changed = self._native.integrate_blocks(
-                self.blocks.layers["tsdf"], self.blocks.layers["weight"], self.blocks.layers["color"],
-                self.blocks.layers["sem_label"], self.blocks.layers["sem_count"], self.blocks.block_coords,
-                slots, clean, rgb, sem_labels, sem_weights, proj.flat(), proj.width, proj.height,
-                cfg.min_depth, cfg.max_depth, cfg.voxel_size, cfg.block_size, cfg.truncation, cfg.max_weight,
-                cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
-            )
-        else:
-            changed = integration.integrate_blocks(
-                self.blocks, slots, clean, rgb, sem_labels, sem_weights, proj, params
-            )
+        changed = integration.integrate_blocks(
+            self.blocks, slots, clean, rgb, sem_labels, sem_weights, proj, params
+        )
         self.blocks.block_stamp[slots[changed]] = stamp
         self.frames_integrated += 1
         return {"blocks_allocated": int(new_keys.numel()), "blocks_integrated": int(slots.numel())}
+
+    def _integrate_native(self, frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc) -> dict[str, int]:
+        """integrate() with the compiled kernels: allocation, hash insertion, carving and fusion
+        in two calls, the same steps and arithmetic as the torch path."""
+        cfg = self.config
+        previous = self.num_blocks
+        status, slots, new_coords, sorted_keys, sorted_slots = self._native.plan_frame(
+            depth, proj_wc.flat(), proj.flat(), cfg.min_depth, cfg.max_depth, cfg.truncation,
+            cfg.block_extent, cfg.allocation_stride, self.hash.sorted_keys, self.hash.sorted_slots,
+            self.blocks.block_coords, previous, cfg.space_carving,
+        )
+        if status == 1:
+            raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")
+        if status == 2:
+            check_coord_range(slots)  # raises, naming the range
+
+        # --- from here on the map changes
+        self.update_counter += 1
+        stamp = self.update_counter
+        self.hash.sorted_keys, self.hash.sorted_slots = sorted_keys, sorted_slots
+        if new_coords.shape[0]:
+            self.blocks.add_blocks(new_coords, stamp)
+        layers = self.blocks.layers
+        self._native.integrate_blocks(
+            layers["tsdf"], layers["weight"], layers["color"], layers["sem_label"], layers["sem_count"],
+            self.blocks.block_coords, slots, depth, rgb, sem_labels, sem_weights, proj.flat(), proj.width,
+            proj.height, cfg.min_depth, cfg.max_depth, cfg.voxel_size, cfg.block_size, cfg.truncation,
+            cfg.max_weight, cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
+            self.blocks.block_stamp, stamp,
+        )
+        self.frames_integrated += 1
+        return {"blocks_allocated": int(new_coords.shape[0]), "blocks_integrated": int(slots.numel())}
 
     # ------------------------------------------------------------------ dirty tracking
     def allocated_block_coords(self) -> torch.Tensor:

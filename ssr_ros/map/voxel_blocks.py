@@ -20,6 +20,8 @@ and the hash entry (2 x int64), i.e. 48 bytes per block = 0.09 byte per voxel at
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 LAYERS = {
@@ -32,6 +34,25 @@ LAYERS = {
 }
 PER_BLOCK_BYTES = 3 * 8 + 8 + 2 * 8
 """Block coordinates, modification stamp and the two int64 hash entries."""
+
+
+@contextmanager
+def _one_thread(device: torch.device):
+    """Run the enclosed CPU tensor ops on one thread.
+
+    Filling and copying the layers is memory-bound, so more threads gain little, while every
+    OpenMP parallel region leaves its workers spinning for milliseconds afterwards, taking a
+    core from the integration that follows on a small or busy CPU.
+    """
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class VoxelBlocks:
@@ -54,8 +75,9 @@ class VoxelBlocks:
         )
 
     def _allocate(self, capacity: int) -> None:
-        for name in LAYERS:
-            self.layers[name] = self._new_layer(name, capacity)
+        with _one_thread(self.device):
+            for name in LAYERS:
+                self.layers[name] = self._new_layer(name, capacity)
         self.block_coords = torch.zeros(capacity, 3, dtype=torch.int64, device=self.device)
         self.block_stamp = torch.zeros(capacity, dtype=torch.int64, device=self.device)
 
@@ -77,10 +99,11 @@ class VoxelBlocks:
         needed = self.num_blocks + count
         if needed > self.capacity:
             capacity = max(needed, 2 * self.capacity)
-            for name in LAYERS:
-                grown = self._new_layer(name, capacity)
-                grown[: self.num_blocks] = self.layers[name][: self.num_blocks]
-                self.layers[name] = grown
+            with _one_thread(self.device):
+                for name in LAYERS:
+                    grown = self._new_layer(name, capacity)
+                    grown[: self.num_blocks] = self.layers[name][: self.num_blocks]
+                    self.layers[name] = grown
             coords_grown = torch.zeros(capacity, 3, dtype=torch.int64, device=self.device)
             coords_grown[: self.num_blocks] = self.block_coords[: self.num_blocks]
             stamp_grown = torch.zeros(capacity, dtype=torch.int64, device=self.device)

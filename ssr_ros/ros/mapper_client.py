@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,8 @@ class MapperProcess:
             [sys.executable, "-m", "ssr_ros.ros.mapper_node", "--ros-args", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        # The node process must not outlive its client, whatever happens to the client.
+        self._reaper = weakref.finalize(self, _stop_process, self.process)
         self.log: list[str] = []
         threading.Thread(target=lambda: self.log.extend(self.process.stdout), daemon=True).start()
         self.node = rclpy.create_node(client_name, context=context)
@@ -121,10 +124,17 @@ class MapperProcess:
     def close(self) -> None:
         self._spinning = False
         self._thread.join(timeout=5)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        self._reaper()
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    """Terminate the node process (SIGTERM, then SIGKILL after 15 s)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -11,7 +11,8 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
 - outputs (transient-local, so a late RViz still sees them): ``~/mesh`` (ssr_ros/SemanticMesh,
   incremental), ``~/mesh_markers`` (MarkerArray, RGB or class colors), ``~/voxels``
   (PointCloud2 with label/confidence/observed), ``~/voxel_map`` (ssr_ros/SemanticVoxelMap),
-  ``~/occupancy`` (nav_msgs/OccupancyGrid), ``/diagnostics`` (counts and timings);
+  ``~/occupancy`` (nav_msgs/OccupancyGrid), ``~/integrated`` (std_msgs/Header of each frame
+  once it is in the map), ``/diagnostics`` (counts and timings);
 - services: ``~/save_map``, ``~/load_map``, ``~/reset_map``, and ``~/complete`` (std_srvs/Trigger:
   complete every changed chunk now, whatever the distance, e.g. before saving).
 
@@ -38,6 +39,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
@@ -133,6 +135,7 @@ class MapperNode(Node):
 
         self.occupancy_pub = self.create_publisher(OccupancyGrid, "~/occupancy", LATCHED)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
         self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
         self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
@@ -246,6 +249,7 @@ class MapperNode(Node):
             return False
         self._last_stamp_ns = stamp_ns
         self.counters["frames_integrated"] += 1
+        self.integrated_pub.publish(depth.header)
         return True
 
     def _completion_loop(self) -> None:
@@ -312,10 +316,11 @@ class MapperNode(Node):
     def publish_diagnostics(self) -> None:
         stats = self.pipeline.stats()
         status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
-        dropped = sum(v for k, v in self.counters.items() if k.startswith("dropped."))
+        dropped = sum(v for k, v in self.counters.items() if k.startswith("dropped.")) + getattr(self._sync, "dropped", 0)
         status.level = DiagnosticStatus.OK if dropped == 0 else DiagnosticStatus.WARN
         status.message = f"{self.counters['frames_integrated']} frames integrated, {dropped} dropped"
-        values = {**{k: v for k, v in self.counters.items()},
+        unsynchronised = getattr(self._sync, "dropped", 0)
+        values = {**{k: v for k, v in self.counters.items()}, **({"dropped.unsynchronised": unsynchronised} if unsynchronised else {}),
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
                   "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
                   "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],

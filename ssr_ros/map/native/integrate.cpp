@@ -1,17 +1,30 @@
 // Compiled CPU kernels of ssr_ros.map.integration (same arithmetic, operation by operation).
 //
-// prepare_frame: clean the depth image, count valid pixels and list the blocks within the
-//                truncation distance of the points on the allocation stride grid.
+// plan_frame: clean the depth image on the fly, list the blocks within the truncation distance
+//             of the points on the allocation stride grid, insert them into the sorted-key block
+//             hash and add the allocated blocks seen in front of the surface (space carving).
 // integrate_blocks: project every voxel of the given blocks and fuse TSDF, weight, color and
 //                   semantic evidence in place.
+//
+// The voxel loop runs in two vectorisable passes per block (projection and depth look-up, then
+// the TSDF / weight / color update for the whole block with a select), and blocks are spread
+// over worker threads that claim small chunks from a shared counter. Workers wait passively
+// and the calling thread never waits for work nobody has claimed, so a busy CPU slows the
+// kernel down but cannot stall it behind a descheduled thread.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #ifdef __F16C__
@@ -21,8 +34,10 @@
 namespace {
 
 constexpr int64_t kBitmapLimit = int64_t(1) << 25;
+constexpr int kCoordBits = 21;
+constexpr int64_t kCoordOffset = int64_t(1) << (kCoordBits - 1);
 
-inline float round_even(float x) { return std::nearbyint(x); }
+inline float round_even(float x) { return std::rint(x); }  // default rounding: to nearest even
 
 // float16 <-> float32 with round-to-nearest-even (hardware F16C when compiled for it).
 inline float half_to_float(const at::Half& h) {
@@ -41,10 +56,34 @@ inline at::Half float_to_half(float f) {
 #endif
 }
 
+// n (a multiple of 8) halves <-> floats.
+inline void halves_to_floats(const at::Half* in, float* out, int n) {
+#if defined(__F16C__) && defined(__AVX__)
+  for (int i = 0; i < n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+#else
+  for (int i = 0; i < n; ++i) out[i] = half_to_float(in[i]);
+#endif
+}
+
+inline void floats_to_halves(const float* in, uint16_t* out, int n) {
+#if defined(__F16C__) && defined(__AVX__)
+  for (int i = 0; i < n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+#else
+  for (int i = 0; i < n; ++i) out[i] = float_to_half(in[i]).x;
+#endif
+}
+
+int kernel_threads() { return std::max(1, at::get_num_threads()); }
+
 }  // namespace
 
-std::tuple<bool, torch::Tensor> prepare_frame(
-    torch::Tensor depth, std::vector<double> pose_wc, double min_depth, double max_depth,
+// Clean depth (on the fly), whether any pixel is finite and positive, and the sorted unique
+// blocks within `truncation` of the points on the stride grid (as integration.touched_blocks).
+static std::tuple<bool, std::vector<int64_t>> touched_blocks(
+    const torch::Tensor& depth, const std::vector<double>& pose_wc, double min_depth, double max_depth,
     double truncation, double block_extent, int64_t stride) {
   TORCH_CHECK(depth.dim() == 2 && depth.scalar_type() == torch::kFloat32 && depth.is_contiguous(),
               "depth must be a contiguous (H, W) float32 tensor");
@@ -60,27 +99,48 @@ std::tuple<bool, torch::Tensor> prepare_frame(
   const float fx = float(pose_wc[12]), fy = float(pose_wc[13]), cx = float(pose_wc[14]), cy = float(pose_wc[15]);
   const float trunc = float(truncation), extent = float(block_extent);
   std::vector<int64_t> lo, hi;
-  lo.reserve(3 * (H / stride + 1) * (W / stride + 1));
-  hi.reserve(lo.capacity());
+  const int64_t row_points = (W + stride - 1) / stride;
+  // per row: the block range of every grid point in vectorisable loops, then the valid points,
+  // skipping a point whose range repeats the previous one (neighbours mostly share blocks)
+  std::vector<float> row_d(static_cast<size_t>(row_points)), box(static_cast<size_t>(6 * row_points));
+  int64_t last[6] = {0, 0, 0, -1, -1, -1};
   for (int64_t v = 0; v < H; v += stride) {
-    for (int64_t u = 0; u < W; u += stride) {
-      const float raw = d_in[v * W + u];
-      const float d = (raw >= lo_d && raw <= hi_d) ? raw : 0.f;
-      if (!(d > 0.f)) continue;
-      float uf = float(u), vf = float(v);
-      float x = (uf - cx) / fx * d;
-      float y = (vf - cy) / fy * d;
-      float p[3];
-      for (int r = 0; r < 3; ++r) p[r] = R[3 * r] * x + R[3 * r + 1] * y + R[3 * r + 2] * d + t[r];
+    const float* d_row = d_in + v * W;
+    for (int64_t q = 0; q < row_points; ++q) {
+      const float raw = d_row[q * stride];
+      row_d[size_t(q)] = (raw >= lo_d && raw <= hi_d) ? raw : 0.f;
+    }
+    const float vf = float(v);
+    const float y_ray = (vf - cy) / fy;
+    float* out_lo[3] = {box.data(), box.data() + row_points, box.data() + 2 * row_points};
+    float* out_hi[3] = {box.data() + 3 * row_points, box.data() + 4 * row_points, box.data() + 5 * row_points};
+    for (int64_t q = 0; q < row_points; ++q) {
+      const float d = row_d[size_t(q)];
+      const float uf = float(q * stride);
+      const float x = (uf - cx) / fx * d;
+      const float y = y_ray * d;
       for (int r = 0; r < 3; ++r) {
-        lo.push_back(int64_t(std::floor((p[r] - trunc) / extent)));
-        hi.push_back(int64_t(std::floor((p[r] + trunc) / extent)));
+        const float p = R[3 * r] * x + R[3 * r + 1] * y + R[3 * r + 2] * d + t[r];
+        out_lo[r][q] = std::floor((p - trunc) / extent);
+        out_hi[r][q] = std::floor((p + trunc) / extent);
       }
+    }
+    for (int64_t q = 0; q < row_points; ++q) {
+      if (!(row_d[size_t(q)] > 0.f)) continue;
+      int64_t cur[6];
+      for (int r = 0; r < 3; ++r) {
+        cur[r] = int64_t(out_lo[r][q]);
+        cur[3 + r] = int64_t(out_hi[r][q]);
+      }
+      if (std::equal(cur, cur + 6, last)) continue;
+      std::copy(cur, cur + 6, last);
+      lo.insert(lo.end(), cur, cur + 3);
+      hi.insert(hi.end(), cur + 3, cur + 6);
     }
   }
   const int64_t P = int64_t(lo.size() / 3);
-  auto opts = torch::TensorOptions().dtype(torch::kInt64);
-  if (P == 0) return {has_valid, torch::empty({0, 3}, opts)};
+  std::vector<int64_t> out;
+  if (P == 0) return {has_valid, out};
   int64_t bmin[3], bmax[3];
   for (int r = 0; r < 3; ++r) {
     bmin[r] = std::numeric_limits<int64_t>::max();
@@ -92,7 +152,6 @@ std::tuple<bool, torch::Tensor> prepare_frame(
       bmax[r] = std::max(bmax[r], hi[3 * i + r]);
     }
   const int64_t dims[3] = {bmax[0] - bmin[0] + 1, bmax[1] - bmin[1] + 1, bmax[2] - bmin[2] + 1};
-  std::vector<int64_t> out;
   if (dims[0] * dims[1] * dims[2] <= kBitmapLimit) {
     std::vector<uint8_t> bitmap(size_t(dims[0] * dims[1] * dims[2]), 0);
     for (int64_t i = 0; i < P; ++i)
@@ -116,8 +175,125 @@ std::tuple<bool, torch::Tensor> prepare_frame(
     all.erase(std::unique(all.begin(), all.end()), all.end());
     for (auto& c : all) out.insert(out.end(), c.begin(), c.end());
   }
+  return {has_valid, out};
+}
+
+std::tuple<bool, torch::Tensor> prepare_frame(
+    torch::Tensor depth, std::vector<double> pose_wc, double min_depth, double max_depth,
+    double truncation, double block_extent, int64_t stride) {
+  auto [has_valid, out] = touched_blocks(depth, pose_wc, min_depth, max_depth, truncation, block_extent, stride);
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
   auto coords = torch::from_blob(out.data(), {int64_t(out.size() / 3), 3}, opts).clone();
   return {has_valid, coords};
+}
+
+// Everything before the voxel update, for SemanticTSDF.integrate on CPU. Returns
+// (status, slots, new_coords, sorted_keys, sorted_slots): status 0 = ok, 1 = no finite positive
+// depth pixel, 2 = touched block coordinates out of the key range (slots then holds the touched
+// coordinates, for the error message). On status 0, slots are the blocks to integrate in
+// ascending order (touched ones and, with carving, previously allocated blocks whose centre
+// projects onto a valid pixel and which reach in front of its depth, as
+// integration.carving_blocks), new_coords the (K, 3) blocks allocated now (slots num_blocks...,
+// in key order), and
+// sorted_keys / sorted_slots the updated hash (the input tensors when nothing was added).
+std::tuple<int64_t, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> plan_frame(
+    torch::Tensor depth, std::vector<double> pose_wc, std::vector<double> proj, double min_depth,
+    double max_depth, double truncation, double block_extent, int64_t stride, torch::Tensor sorted_keys,
+    torch::Tensor sorted_slots, torch::Tensor block_coords, int64_t num_blocks, bool space_carving) {
+  TORCH_CHECK(proj.size() == 16, "projection must have 16 entries");
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  auto [has_valid, touched] = touched_blocks(depth, pose_wc, min_depth, max_depth, truncation, block_extent, stride);
+  const int64_t M = int64_t(touched.size() / 3);
+  auto empty = torch::empty({0}, opts);
+  if (!has_valid) return {1, empty, empty, sorted_keys, sorted_slots};
+  for (int64_t i = 0; i < 3 * M; ++i) {
+    if (touched[size_t(i)] < -kCoordOffset || touched[size_t(i)] >= kCoordOffset) {
+      auto coords = torch::from_blob(touched.data(), {M, 3}, opts).clone();
+      return {2, coords, empty, sorted_keys, sorted_slots};
+    }
+  }
+  // touched is in lexicographic order, so are its keys
+  std::vector<int64_t> keys(static_cast<size_t>(M));
+  for (int64_t i = 0; i < M; ++i)
+    keys[size_t(i)] = ((touched[3 * i] + kCoordOffset) << (2 * kCoordBits)) |
+                      ((touched[3 * i + 1] + kCoordOffset) << kCoordBits) | (touched[3 * i + 2] + kCoordOffset);
+  auto skeys_c = sorted_keys.contiguous();
+  auto sslots_c = sorted_slots.contiguous();
+  const int64_t N = skeys_c.numel();
+  const int64_t* sk = skeys_c.data_ptr<int64_t>();
+  const int64_t* ss = sslots_c.data_ptr<int64_t>();
+  std::vector<int64_t> slots(static_cast<size_t>(M));
+  std::vector<int64_t> fresh, fresh_coords;
+  {
+    const int64_t* pos = sk;
+    for (int64_t i = 0; i < M; ++i) {
+      pos = std::lower_bound(pos, sk + N, keys[size_t(i)]);
+      if (pos != sk + N && *pos == keys[size_t(i)]) {
+        slots[size_t(i)] = ss[pos - sk];
+      } else {
+        slots[size_t(i)] = num_blocks + int64_t(fresh.size());
+        fresh.push_back(keys[size_t(i)]);
+        fresh_coords.insert(fresh_coords.end(), touched.begin() + 3 * i, touched.begin() + 3 * i + 3);
+      }
+    }
+  }
+  const int64_t K = int64_t(fresh.size());
+  torch::Tensor new_coords = torch::from_blob(fresh_coords.data(), {K, 3}, opts).clone();
+  torch::Tensor out_keys = sorted_keys, out_slots = sorted_slots;
+  if (K > 0) {
+    out_keys = torch::empty({N + K}, opts);
+    out_slots = torch::empty({N + K}, opts);
+    int64_t* ok = out_keys.data_ptr<int64_t>();
+    int64_t* os = out_slots.data_ptr<int64_t>();
+    int64_t a = 0, b = 0, o = 0;
+    while (a < N || b < K) {
+      if (b >= K || (a < N && sk[a] < fresh[size_t(b)])) {
+        ok[o] = sk[a];
+        os[o++] = ss[a++];
+      } else {
+        ok[o] = fresh[size_t(b)];
+        os[o++] = num_blocks + b++;
+      }
+    }
+  }
+  const int64_t total = num_blocks + K;
+  std::vector<uint8_t> active(size_t(total), 0);
+  for (int64_t i = 0; i < M; ++i) active[size_t(slots[size_t(i)])] = 1;
+  if (space_carving && num_blocks > 0) {
+    auto coords_c = block_coords.contiguous();
+    TORCH_CHECK(coords_c.size(0) >= num_blocks, "block_coords holds fewer than num_blocks rows");
+    const int64_t* bc = coords_c.data_ptr<int64_t>();
+    const float* dp = depth.data_ptr<float>();
+    float R[9], t[3];
+    for (int i = 0; i < 9; ++i) R[i] = float(proj[i]);
+    for (int i = 0; i < 3; ++i) t[i] = float(proj[9 + i]);
+    const float fx = float(proj[12]), fy = float(proj[13]), cx = float(proj[14]), cy = float(proj[15]);
+    const int64_t H = depth.size(0), W = depth.size(1);
+    const float Wf = float(W), Hf = float(H), extent = float(block_extent);
+    const float radius = float(0.8660254 * block_extent), eps = float(1e-6);
+    const float lo_d = float(min_depth), hi_d = float(max_depth);
+    for (int64_t s = 0; s < num_blocks; ++s) {
+      if (active[size_t(s)]) continue;
+      const float c0 = (float(bc[3 * s]) + 0.5f) * extent;
+      const float c1 = (float(bc[3 * s + 1]) + 0.5f) * extent;
+      const float c2 = (float(bc[3 * s + 2]) + 0.5f) * extent;
+      const float z = R[6] * c0 + R[7] * c1 + R[8] * c2 + t[2];
+      if (!(z > eps)) continue;
+      const float x = R[0] * c0 + R[1] * c1 + R[2] * c2 + t[0];
+      const float y = R[3] * c0 + R[4] * c1 + R[5] * c2 + t[1];
+      const float u = round_even(fx * x / z + cx);
+      const float v = round_even(fy * y / z + cy);
+      if (!(u >= 0.f && u < Wf && v >= 0.f && v < Hf)) continue;
+      const float d = dp[int64_t(v) * W + int64_t(u)];
+      if (d > 0.f && d >= lo_d && d <= hi_d && z - radius < d) active[size_t(s)] = 1;
+    }
+  }
+  std::vector<int64_t> result;
+  result.reserve(size_t(total));
+  for (int64_t s = 0; s < total; ++s)
+    if (active[size_t(s)]) result.push_back(s);
+  auto slots_out = torch::from_blob(result.data(), {int64_t(result.size())}, opts).clone();
+  return {0, slots_out, new_coords, out_keys, out_slots};
 }
 
 // One vote of the leader / challenger evidence update (see semantic_evidence.py).
@@ -149,134 +325,359 @@ static inline void update_evidence(int64_t& l1, int64_t& l2, float& c1, float& c
   }
 }
 
+namespace {
+
+struct Fusion {
+  float R[9], t[3], fx, fy, cx, cy, Wf, Hf, lo_d, hi_d, vs, trunc, neg_trunc, max_w, sem_max, dropoff_den;
+  int32_t width;
+  bool inverse_square, weight_dropoff;
+  const int64_t* coord_ptr;
+  at::Half* tsdf_ptr;
+  at::Half* weight_ptr;
+  uint8_t* color_ptr;
+  uint8_t* label_ptr;
+  at::Half* count_ptr;
+  const float* depth_ptr;
+  const uint8_t* rgb_ptr;
+  const int64_t* lab_ptr;
+  const float* lw_ptr;
+  int64_t K;
+};
+
+// Per-thread scratch for one block of V voxels.
+template <int V>
+struct Scratch {
+  alignas(64) float z[V], sdf[V], d[V], told[V], wst[V], wold[V], w[V], wsum[V], out[V];
+  alignas(64) int32_t pix[V];
+  alignas(64) uint8_t upd[V];
+};
+
+template <int B>
+bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& s) {
+  constexpr int V = B * B * B;
+  const int64_t bx = f.coord_ptr[3 * slot] * B, by = f.coord_ptr[3 * slot + 1] * B, bz = f.coord_ptr[3 * slot + 2] * B;
+  float rx[3][B], ry[3][B], rz[3][B];  // R[r][c] * coordinate, per voxel row/column/layer
+  for (int q = 0; q < B; ++q) {
+    const float px = (float(bx + q) + 0.5f) * f.vs;
+    const float py = (float(by + q) + 0.5f) * f.vs;
+    const float pz = (float(bz + q) + 0.5f) * f.vs;
+    for (int r = 0; r < 3; ++r) {
+      rx[r][q] = f.R[3 * r] * px;
+      ry[r][q] = f.R[3 * r + 1] * py;
+      rz[r][q] = f.R[3 * r + 2] * pz;
+    }
+  }
+  // pass 1: projection of every voxel (x fastest), nearest pixel, depth, sdf, update mask
+  const float* dp = f.depth_ptr;
+  int count = 0;
+  for (int k = 0; k < B; ++k) {
+    for (int j = 0; j < B; ++j) {
+      const float a0 = ry[0][j], a1 = ry[1][j], a2 = ry[2][j];
+      const float b0 = rz[0][k], b1 = rz[1][k], b2 = rz[2][k];
+      float* zo = s.z + (k * B + j) * B;
+      int32_t* po = s.pix + (k * B + j) * B;
+      for (int i = 0; i < B; ++i) {
+        const float z = rx[2][i] + a2 + b2 + f.t[2];
+        const float xc = rx[0][i] + a0 + b0 + f.t[0];
+        const float yc = rx[1][i] + a1 + b1 + f.t[1];
+        const bool front = z > 0.f;
+        const float sz = front ? z : 1.f;
+        const float u = round_even(f.fx * xc / sz + f.cx);
+        const float v = round_even(f.fy * yc / sz + f.cy);
+        const bool inside = front && u >= 0.f && u < f.Wf && v >= 0.f && v < f.Hf;
+        const int32_t iu = int32_t(inside ? u : -1.f), iv = int32_t(inside ? v : 0.f);
+        zo[i] = z;
+        po[i] = iv * f.width + iu;  // -1 outside the image
+      }
+    }
+  }
+  for (int n = 0; n < V; ++n) {
+    const int32_t p = s.pix[n];
+    const float raw = dp[p < 0 ? 0 : p];
+    const float d = (p >= 0 && raw >= f.lo_d && raw <= f.hi_d) ? raw : 0.f;  // as clean_depth() does
+    const float sdf = d - s.z[n];
+    const bool upd = d > 0.f && sdf >= f.neg_trunc;
+    s.d[n] = d;
+    s.sdf[n] = sdf;
+    s.upd[n] = upd;
+    count += upd;
+  }
+  if (count == 0) return false;
+  // pass 2: TSDF and weight of the whole block, kept where no update applies
+  const int64_t base = row * V;  // storage row: the block's slot, or 0 in a private copy
+  halves_to_floats(f.tsdf_ptr + base, s.told, V);
+  halves_to_floats(f.weight_ptr + base, s.wst, V);
+  bool any_predicted = false;
+  for (int n = 0; n < V; ++n) {
+    const float sdf = s.sdf[n], d = s.d[n];
+    const bool predicted = s.wst[n] < 0.f;
+    any_predicted |= predicted && s.upd[n];
+    const float weight_old = predicted ? 0.f : s.wst[n];
+    const float observation = std::min(sdf / f.trunc, 1.0f);
+    float w = f.inverse_square ? 1.0f / (d * d) : 1.0f;
+    if (f.weight_dropoff) w = sdf < -f.vs ? w * ((f.trunc + sdf) / f.dropoff_den) : w;
+    const float weight_sum = weight_old + w;
+    const float tsdf_new = (s.told[n] * weight_old + observation * w) / weight_sum;
+    s.told[n] = s.upd[n] ? tsdf_new : s.told[n];
+    s.out[n] = s.upd[n] ? std::min(weight_sum, f.max_w) : s.wst[n];
+    s.wold[n] = weight_old;
+    s.w[n] = w;
+    s.wsum[n] = weight_sum;
+  }
+  floats_to_halves(s.told, reinterpret_cast<uint16_t*>(f.tsdf_ptr + base), V);
+  floats_to_halves(s.out, reinterpret_cast<uint16_t*>(f.weight_ptr + base), V);
+  if (f.rgb_ptr) {
+    uint8_t* col = f.color_ptr + 3 * base;
+    for (int n = 0; n < V; ++n) {
+      if (!s.upd[n]) continue;
+      const int64_t pixel = s.pix[n];
+      const float wo = s.wold[n], w = s.w[n], ws = s.wsum[n];
+      for (int c = 0; c < 3; ++c) {
+        const float old = float(col[3 * n + c]);
+        const float obs = float(f.rgb_ptr[3 * pixel + c]);
+        float value = round_even((old * wo + obs * w) / ws);
+        value = std::min(std::max(value, 0.f), 255.f);
+        col[3 * n + c] = uint8_t(value);
+      }
+    }
+  }
+  if (any_predicted || f.lab_ptr) {
+    for (int n = 0; n < V; ++n) {
+      if (!s.upd[n]) continue;
+      const bool predicted = s.wst[n] < 0.f;
+      if (!predicted && !f.lab_ptr) continue;
+      const int64_t idx = base + n, pixel = s.pix[n];
+      const float w = s.w[n];
+      float c1 = half_to_float(f.count_ptr[3 * idx]), c2 = half_to_float(f.count_ptr[3 * idx + 1]), total = half_to_float(f.count_ptr[3 * idx + 2]);
+      int64_t l1 = f.label_ptr[2 * idx], l2 = f.label_ptr[2 * idx + 1];
+      if (predicted) { c1 = 0.f; c2 = 0.f; total = 0.f; }
+      if (f.lab_ptr && s.sdf[n] < f.trunc) {
+        for (int64_t q = 0; q < f.K; ++q) {
+          const int64_t vote = f.lab_ptr[pixel * f.K + q];
+          const float strength = f.lw_ptr ? w * f.lw_ptr[pixel * f.K + q] : w;
+          const float vote_w = vote > 0 ? strength : 0.f;
+          update_evidence(l1, l2, c1, c2, total, vote, vote_w, f.sem_max);
+        }
+      }
+      f.label_ptr[2 * idx] = uint8_t(l1);
+      f.label_ptr[2 * idx + 1] = uint8_t(l2);
+      f.count_ptr[3 * idx] = float_to_half(c1);
+      f.count_ptr[3 * idx + 1] = float_to_half(c2);
+      f.count_ptr[3 * idx + 2] = float_to_half(total);
+    }
+  }
+  return true;
+}
+
+// Blocks are spread over the calling thread and helper threads. Each block has a state:
+// free -> (caller) owned -> done, or free -> (helper) working -> committing -> done. A helper
+// fuses a private copy of its block and writes it back only if the caller has not taken the
+// block over meanwhile; the caller, once the queue is empty, takes over every block a helper
+// has not finished (a helper preempted by another process leaves no work behind), then closes
+// the job and waits until no helper is inside a block, so nothing touches the tensors after
+// the call; a helper that starts late finds the job closed.
+enum : uint8_t { kFree = 0, kOwned = 1, kWorking = 2, kCommitting = 3, kDone = 4 };
+constexpr int64_t kClosed = int64_t(1) << 40;
+
+struct Job {
+  Fusion f;
+  int B = 8;
+  int64_t M = 0, chunk = 1;
+  std::atomic<int64_t> gate{0};  // helpers inside a block, plus kClosed once the caller is done
+  const int64_t* slot_ptr = nullptr;
+  std::unique_ptr<std::atomic<uint8_t>[]> state;
+  std::unique_ptr<uint8_t[]> changed;
+  std::atomic<int64_t> next{0};
+};
+
+template <int B>
+struct BlockCopy {  // one block's voxels, the layers of VoxelBlocks
+  static constexpr int V = B * B * B;
+  at::Half tsdf[V], weight[V], count[3 * V];
+  uint8_t color[3 * V], label[2 * V];
+
+  void load(const Fusion& f, int64_t slot) {
+    std::copy_n(f.tsdf_ptr + slot * V, V, tsdf);
+    std::copy_n(f.weight_ptr + slot * V, V, weight);
+    std::copy_n(f.count_ptr + 3 * slot * V, 3 * V, count);
+    std::copy_n(f.color_ptr + 3 * slot * V, 3 * V, color);
+    std::copy_n(f.label_ptr + 2 * slot * V, 2 * V, label);
+  }
+  void store(const Fusion& f, int64_t slot) const {
+    std::copy_n(tsdf, V, f.tsdf_ptr + slot * V);
+    std::copy_n(weight, V, f.weight_ptr + slot * V);
+    std::copy_n(count, 3 * V, f.count_ptr + 3 * slot * V);
+    std::copy_n(color, 3 * V, f.color_ptr + 3 * slot * V);
+    std::copy_n(label, 2 * V, f.label_ptr + 2 * slot * V);
+  }
+};
+
+template <int B>
+void caller_fuse(Job& job, int64_t b, Scratch<B * B * B>& scratch) {
+  const int64_t slot = job.slot_ptr[b];
+  job.changed[b] = fuse_block<B>(job.f, slot, slot, scratch);
+  job.state[b].store(kDone, std::memory_order_release);
+}
+
+template <int B>
+void helper_run(const std::shared_ptr<Job>& job) {
+  auto scratch = std::make_unique<Scratch<B * B * B>>();
+  auto copy = std::make_unique<BlockCopy<B>>();
+  Fusion local = job->f;
+  local.tsdf_ptr = copy->tsdf;
+  local.weight_ptr = copy->weight;
+  local.count_ptr = copy->count;
+  local.color_ptr = copy->color;
+  local.label_ptr = copy->label;
+  for (;;) {
+    const int64_t begin = job->next.fetch_add(job->chunk);
+    if (begin >= job->M) return;
+    const int64_t end = std::min(job->M, begin + job->chunk);
+    for (int64_t b = begin; b < end; ++b) {
+      if (job->gate.fetch_add(1) >= kClosed) {
+        job->gate.fetch_sub(1);
+        return;
+      }
+      uint8_t expected = kFree;
+      if (job->state[b].compare_exchange_strong(expected, kWorking)) {
+        const int64_t slot = job->slot_ptr[b];
+        copy->load(job->f, slot);
+        const bool any = fuse_block<B>(local, slot, 0, *scratch);
+        expected = kWorking;
+        if (job->state[b].compare_exchange_strong(expected, kCommitting)) {  // else taken over
+          if (any) copy->store(job->f, slot);
+          job->changed[b] = any;
+          job->state[b].store(kDone, std::memory_order_release);
+        }
+      }
+      job->gate.fetch_sub(1);
+    }
+  }
+}
+
+template <int B>
+void caller_run(const std::shared_ptr<Job>& job, int helpers) {
+  for (int h = 0; h < helpers; ++h) {
+    try {
+      std::thread([job] { helper_run<B>(job); }).detach();
+    } catch (const std::system_error&) {
+      break;  // no thread: the caller does the work
+    }
+  }
+  Scratch<B * B * B> scratch;
+  for (;;) {
+    const int64_t begin = job->next.fetch_add(job->chunk);
+    if (begin >= job->M) break;
+    const int64_t end = std::min(job->M, begin + job->chunk);
+    for (int64_t b = begin; b < end; ++b) {
+      uint8_t expected = kFree;
+      if (job->state[b].compare_exchange_strong(expected, kOwned)) caller_fuse<B>(*job, b, scratch);
+    }
+  }
+  for (int64_t b = 0; b < job->M; ++b) {  // take over what helpers have not finished
+    uint8_t seen = job->state[b].load(std::memory_order_acquire);
+    while (seen == kFree || seen == kWorking) {
+      if (job->state[b].compare_exchange_weak(seen, kOwned)) {
+        caller_fuse<B>(*job, b, scratch);
+        seen = kDone;
+      }
+    }
+    while (job->state[b].load(std::memory_order_acquire) != kDone) std::this_thread::yield();
+  }
+  job->gate.fetch_add(kClosed);
+  while (job->gate.load() != kClosed) std::this_thread::yield();
+}
+
+}  // namespace
+
+// Fuse a frame into the voxels of `slots`; returns which of them changed and, when
+// block_stamp is given, writes `stamp` into the stamp of every changed block.
 torch::Tensor integrate_blocks(
     torch::Tensor tsdf, torch::Tensor weight, torch::Tensor color, torch::Tensor sem_label,
     torch::Tensor sem_count, torch::Tensor block_coords, torch::Tensor slots, torch::Tensor depth,
     c10::optional<torch::Tensor> rgb, c10::optional<torch::Tensor> sem_labels,
     c10::optional<torch::Tensor> sem_weights, std::vector<double> proj, int64_t width, int64_t height, double min_depth, double max_depth,
     double voxel_size, int64_t block_size, double truncation, double max_weight, bool inverse_square,
-    double semantic_max_weight, bool weight_dropoff) {
+    double semantic_max_weight, bool weight_dropoff, c10::optional<torch::Tensor> block_stamp, int64_t stamp) {
   TORCH_CHECK(proj.size() == 16, "projection must have 16 entries");
   TORCH_CHECK(tsdf.is_contiguous() && weight.is_contiguous() && color.is_contiguous() &&
                   sem_label.is_contiguous() && sem_count.is_contiguous() && depth.is_contiguous(),
               "tensors must be contiguous");
+  TORCH_CHECK(width * height < (int64_t(1) << 31), "image too large");
   const int64_t M = slots.numel();
-  const int64_t B = block_size, V = B * B * B;
+  const int64_t B = block_size;
   TORCH_CHECK(B == 4 || B == 8 || B == 16, "block_size must be 4, 8 or 16");
-  const int shift = B == 4 ? 2 : (B == 8 ? 3 : 4);
   auto changed = torch::zeros({M}, torch::TensorOptions().dtype(torch::kBool));
   if (M == 0) return changed;
   auto slots_c = slots.contiguous();
   const int64_t* slot_ptr = slots_c.data_ptr<int64_t>();
   auto coords_c = block_coords.contiguous();
-  const int64_t* coord_ptr = coords_c.data_ptr<int64_t>();
-  at::Half* tsdf_ptr = tsdf.data_ptr<at::Half>();
-  at::Half* weight_ptr = weight.data_ptr<at::Half>();
-  uint8_t* color_ptr = color.data_ptr<uint8_t>();
-  uint8_t* label_ptr = sem_label.data_ptr<uint8_t>();
-  at::Half* count_ptr = sem_count.data_ptr<at::Half>();
-  const float* depth_ptr = depth.data_ptr<float>();
+  Fusion f;
+  f.coord_ptr = coords_c.data_ptr<int64_t>();
+  f.tsdf_ptr = tsdf.data_ptr<at::Half>();
+  f.weight_ptr = weight.data_ptr<at::Half>();
+  f.color_ptr = color.data_ptr<uint8_t>();
+  f.label_ptr = sem_label.data_ptr<uint8_t>();
+  f.count_ptr = sem_count.data_ptr<at::Half>();
+  f.depth_ptr = depth.data_ptr<float>();
   torch::Tensor rgb_c, lab_c, lw_c;
-  const uint8_t* rgb_ptr = nullptr;
-  const int64_t* lab_ptr = nullptr;
-  const float* lw_ptr = nullptr;
-  int64_t K = 0;
-  if (rgb.has_value()) { rgb_c = rgb->contiguous(); rgb_ptr = rgb_c.data_ptr<uint8_t>(); }
+  f.rgb_ptr = nullptr;
+  f.lab_ptr = nullptr;
+  f.lw_ptr = nullptr;
+  f.K = 0;
+  if (rgb.has_value()) { rgb_c = rgb->contiguous(); f.rgb_ptr = rgb_c.data_ptr<uint8_t>(); }
   if (sem_labels.has_value()) {
     lab_c = sem_labels->to(torch::kInt64).contiguous();
-    lab_ptr = lab_c.data_ptr<int64_t>();
-    K = lab_c.size(-1);
-    if (sem_weights.has_value()) { lw_c = sem_weights->to(torch::kFloat32).contiguous(); lw_ptr = lw_c.data_ptr<float>(); }
+    f.lab_ptr = lab_c.data_ptr<int64_t>();
+    f.K = lab_c.size(-1);
+    if (sem_weights.has_value()) { lw_c = sem_weights->to(torch::kFloat32).contiguous(); f.lw_ptr = lw_c.data_ptr<float>(); }
   }
   bool* changed_ptr = changed.data_ptr<bool>();
-  float R[9], t[3];
-  for (int i = 0; i < 9; ++i) R[i] = float(proj[i]);
-  for (int i = 0; i < 3; ++i) t[i] = float(proj[9 + i]);
-  const float fx = float(proj[12]), fy = float(proj[13]), cx = float(proj[14]), cy = float(proj[15]);
-  const float vs = float(voxel_size), trunc = float(truncation), neg_trunc = float(-truncation);
-  const float max_w = float(max_weight), sem_max = float(semantic_max_weight);
-  const float dropoff_den = float(truncation - voxel_size);
-  const float Wf = float(width), Hf = float(height);
-  const float lo_d = float(min_depth), hi_d = float(max_depth);
+  for (int i = 0; i < 9; ++i) f.R[i] = float(proj[i]);
+  for (int i = 0; i < 3; ++i) f.t[i] = float(proj[9 + i]);
+  f.fx = float(proj[12]); f.fy = float(proj[13]); f.cx = float(proj[14]); f.cy = float(proj[15]);
+  f.vs = float(voxel_size); f.trunc = float(truncation); f.neg_trunc = float(-truncation);
+  f.max_w = float(max_weight); f.sem_max = float(semantic_max_weight);
+  f.dropoff_den = float(truncation - voxel_size);
+  f.Wf = float(width); f.Hf = float(height);
+  f.width = int32_t(width);
+  f.lo_d = float(min_depth); f.hi_d = float(max_depth);
+  f.inverse_square = inverse_square;
+  f.weight_dropoff = weight_dropoff;
 
-  at::parallel_for(0, M, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t slot = slot_ptr[b];
-      const int64_t bx = coord_ptr[3 * slot] * B, by = coord_ptr[3 * slot + 1] * B, bz = coord_ptr[3 * slot + 2] * B;
-      bool any = false;
-      float rx[3][16], ry[3][16], rz[3][16];  // R[r][c] * coordinate, per voxel row/column/layer
-      for (int64_t q = 0; q < B; ++q) {
-        const float px = (float(bx + q) + 0.5f) * vs;
-        const float py = (float(by + q) + 0.5f) * vs;
-        const float pz = (float(bz + q) + 0.5f) * vs;
-        for (int r = 0; r < 3; ++r) {
-          rx[r][q] = R[3 * r] * px;
-          ry[r][q] = R[3 * r + 1] * py;
-          rz[r][q] = R[3 * r + 2] * pz;
-        }
-      }
-      for (int64_t n = 0; n < V; ++n) {
-        const int64_t i = n & (B - 1), j = (n >> shift) & (B - 1), k = n >> (2 * shift);
-        const float z = rx[2][i] + ry[2][j] + rz[2][k] + t[2];
-        if (!(z > 0.f)) continue;
-        const float xc = rx[0][i] + ry[0][j] + rz[0][k] + t[0];
-        const float yc = rx[1][i] + ry[1][j] + rz[1][k] + t[1];
-        const float u = round_even(fx * xc / z + cx);
-        const float v = round_even(fy * yc / z + cy);
-        if (!(u >= 0.f && u < Wf && v >= 0.f && v < Hf)) continue;
-        const int64_t pixel = int64_t(v) * width + int64_t(u);
-        const float raw = depth_ptr[pixel];
-        const float d = (raw >= lo_d && raw <= hi_d) ? raw : 0.f;  // as clean_depth() does
-        if (!(d > 0.f)) continue;
-        const float sdf = d - z;
-        if (!(sdf >= neg_trunc)) continue;
-        any = true;
-        const int64_t idx = slot * V + n;
-        const float tsdf_old = half_to_float(tsdf_ptr[idx]);
-        const float weight_stored = half_to_float(weight_ptr[idx]);
-        const bool predicted = weight_stored < 0.f;
-        const float weight_old = predicted ? 0.f : weight_stored;
-        const float observation = std::min(sdf / trunc, 1.0f);
-        float w = inverse_square ? 1.0f / (d * d) : 1.0f;
-        if (weight_dropoff && sdf < -vs) w = w * ((trunc + sdf) / dropoff_den);
-        const float weight_sum = weight_old + w;
-        tsdf_ptr[idx] = float_to_half((tsdf_old * weight_old + observation * w) / weight_sum);
-        weight_ptr[idx] = float_to_half(std::min(weight_sum, max_w));
-        if (rgb_ptr) {
-          for (int c = 0; c < 3; ++c) {
-            const float old = float(color_ptr[3 * idx + c]);
-            const float obs = float(rgb_ptr[3 * pixel + c]);
-            float value = round_even((old * weight_old + obs * w) / weight_sum);
-            value = std::min(std::max(value, 0.f), 255.f);
-            color_ptr[3 * idx + c] = uint8_t(value);
-          }
-        }
-        if (predicted || lab_ptr) {
-          float c1 = half_to_float(count_ptr[3 * idx]), c2 = half_to_float(count_ptr[3 * idx + 1]), total = half_to_float(count_ptr[3 * idx + 2]);
-          int64_t l1 = label_ptr[2 * idx], l2 = label_ptr[2 * idx + 1];
-          if (predicted) { c1 = 0.f; c2 = 0.f; total = 0.f; }
-          if (lab_ptr && sdf < trunc) {
-            for (int64_t s = 0; s < K; ++s) {
-              const int64_t vote = lab_ptr[pixel * K + s];
-              const float strength = lw_ptr ? w * lw_ptr[pixel * K + s] : w;
-              const float vote_w = vote > 0 ? strength : 0.f;
-              update_evidence(l1, l2, c1, c2, total, vote, vote_w, sem_max);
-            }
-          }
-          label_ptr[2 * idx] = uint8_t(l1);
-          label_ptr[2 * idx + 1] = uint8_t(l2);
-          count_ptr[3 * idx] = float_to_half(c1);
-          count_ptr[3 * idx + 1] = float_to_half(c2);
-          count_ptr[3 * idx + 2] = float_to_half(total);
-        }
-      }
-      changed_ptr[b] = any;
-    }
-  });
+  // Helper threads only pay off for enough blocks; small chunks balance a busy CPU.
+  auto job = std::make_shared<Job>();
+  job->f = f;
+  job->B = int(B);
+  job->M = M;
+  job->chunk = std::max<int64_t>(1, (int64_t(1) << 12) / (B * B * B));
+  job->slot_ptr = slot_ptr;
+  job->state.reset(new std::atomic<uint8_t>[size_t(M)]);
+  for (int64_t b = 0; b < M; ++b) job->state[b].store(kFree, std::memory_order_relaxed);
+  job->changed.reset(new uint8_t[size_t(M)]());
+  const int64_t voxels = M * B * B * B;
+  const int helpers = voxels >= (int64_t(1) << 15) ? int(std::min<int64_t>(kernel_threads(), M / job->chunk)) - 1 : 0;
+  if (B == 8) caller_run<8>(job, helpers);
+  else if (B == 4) caller_run<4>(job, helpers);
+  else caller_run<16>(job, helpers);
+  for (int64_t b = 0; b < M; ++b) changed_ptr[b] = job->changed[b] != 0;
+  if (block_stamp.has_value()) {
+    TORCH_CHECK(block_stamp->is_contiguous() && block_stamp->scalar_type() == torch::kInt64, "block_stamp must be contiguous int64");
+    int64_t* st = block_stamp->data_ptr<int64_t>();
+    for (int64_t b = 0; b < M; ++b)
+      if (changed_ptr[b]) st[slot_ptr[b]] = stamp;
+  }
   return changed;
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("prepare_frame", &prepare_frame, "clean depth, count valid pixels, list touched blocks");
-  m.def("integrate_blocks", &integrate_blocks, "fuse a frame into the voxels of the given blocks");
+  m.def("plan_frame", &plan_frame, "touched blocks, hash insertion and space carving of one frame");
+  m.def("integrate_blocks", &integrate_blocks, "fuse a frame into the voxels of the given blocks",
+        py::arg("tsdf"), py::arg("weight"), py::arg("color"), py::arg("sem_label"), py::arg("sem_count"),
+        py::arg("block_coords"), py::arg("slots"), py::arg("depth"), py::arg("rgb"), py::arg("sem_labels"),
+        py::arg("sem_weights"), py::arg("proj"), py::arg("width"), py::arg("height"), py::arg("min_depth"),
+        py::arg("max_depth"), py::arg("voxel_size"), py::arg("block_size"), py::arg("truncation"),
+        py::arg("max_weight"), py::arg("inverse_square"), py::arg("semantic_max_weight"),
+        py::arg("weight_dropoff"), py::arg("block_stamp") = py::none(), py::arg("stamp") = 0);
 }
