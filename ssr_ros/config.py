@@ -124,3 +124,49 @@ def load_yaml_config(cls: type, path: str | Path, section: str | None = None) ->
     if not isinstance(document, dict):
         raise ConfigError(f"config '{path}' section {section!r} must be a mapping")
     return config_from_dict(cls, document)
+
+
+def nest_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"map.voxel_size": 0.05}`` -> ``{"map": {"voxel_size": 0.05}}`` (nested keys merge)."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        parts = str(key).split(".")
+        node = nested
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"option '{key}' nests under '{part}', which is a value, not a group")
+            node = child
+        if isinstance(value, Mapping):
+            node.setdefault(parts[-1], {}).update(nest_dotted(value))
+        else:
+            node[parts[-1]] = value
+    return nested
+
+
+def read_parameter_file(path: str | Path, node: str = "ssr_mapper") -> dict[str, Any]:
+    """The parameters of a ROS 2 parameter yaml (``<node>: ros__parameters: {...}``), nested.
+
+    Also accepts ``/**: ros__parameters:`` and a plain mapping of (dotted or nested) options,
+    so one file serves the node and the offline commands.
+    """
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read config '{path}': {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config '{path}' is not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"config '{path}' must be a mapping")
+    for key in (node, f"/{node}", "/**"):
+        section = document.get(key)
+        if isinstance(section, dict) and "ros__parameters" in section:
+            document = section["ros__parameters"] or {}
+            break
+    else:
+        if any(isinstance(v, dict) and "ros__parameters" in v for v in document.values()):
+            raise ConfigError(f"config '{path}' has no parameters for node '{node}' (found {sorted(document)})")
+    if not isinstance(document, dict):
+        raise ConfigError(f"config '{path}': ros__parameters must be a mapping")
+    return nest_dotted(document)

@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "ssr_ros.cli.play_command",
     "ssr_ros.cli.synth_command",
     "ssr_ros.cli.evaluate_command",
+    "ssr_ros.cli.reconstruct_command",
+    "ssr_ros.cli.render_command",
     "ssr_ros.cli.params_command",
     "ssr_ros.cli.train_command",
     "ssr_ros.cli.train_segmenter_command",

@@ -186,7 +186,9 @@ class RosbagReader:
 
         self.depth_topic = pick(depth_topic, DEFAULT_TOPICS.depth, [t for t in images if "depth" in t], "depth")
         if self.depth_topic is None:
-            raise DatasetError(f"bag '{path}': cannot tell the depth topic among images {images}; pass depth_topic")
+            listing = ", ".join(f"{t} ({m})" for t, m in sorted(available.items())) or "none"
+            what = "no depth image topic" if not [t for t in images if "depth" in t] else "several depth image topics"
+            raise DatasetError(f"bag '{path}' has {what}; pass the depth topic. Its topics: {listing}")
         self.labels_topic = pick(labels_topic, DEFAULT_TOPICS.labels, [t for t in images if "label" in t or "semantic" in t], "labels")
         color_candidates = [t for t in images if t not in (self.depth_topic, self.labels_topic) and any(k in t for k in ("color", "rgb", "image"))]
         self.color_topic = pick(color_topic, DEFAULT_TOPICS.color, color_candidates, "color")
@@ -224,6 +226,17 @@ class RosbagReader:
             return {c.topic: c.msgtype for c in reader.connections}
         finally:
             reader.close()
+
+    def message_count(self, topic: str | None) -> int | None:
+        """How many messages the bag holds on ``topic`` (from its index; None when unknown)."""
+        if topic is None:
+            return None
+        reader = self._open()
+        try:
+            counts = [c.msgcount for c in reader.connections if c.topic == topic]
+        finally:
+            reader.close()
+        return sum(counts) if counts and all(n is not None for n in counts) else None
 
     def _check_image(self, sample: _Sample, topic: str) -> None:
         """Refuse an image whose encoding does not suit its role or whose size is inconsistent."""

@@ -1,0 +1,147 @@
+"""``ssr reconstruct``: a rosbag2 or a dataset folder through the mapping pipeline, offline.
+
+Runs the same :class:`ssr_ros.pipeline.MappingPipeline` as the ROS node (fusion, completion,
+meshing, saving) without ROS, via :func:`ssr_ros.reconstruction.reconstruct`, and writes to
+``--out``: ``map.ssrmap`` (loadable by the node's load_map service and ``ssr render``),
+``mesh.ply``, ``mesh_semantic.ply``, ``voxels.ply``, ``previews/`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reconstruct",
+        help="reconstruct a rosbag2 or a ScanNet / 7-Scenes / TUM / Replica folder (no ROS needed)",
+        description="Fuse the frames of a recording into a semantic TSDF, complete unseen space, and write the map, "
+        "meshes (fused color and class colors), PNG previews and summary.json (frames used/dropped, timings, "
+        "memory, and metrics with --gt). Uses the same pipeline as the ROS node. Ctrl-C stops and still saves "
+        "what was built.",
+        epilog="examples:\n  ssr reconstruct run/bag --out out/bag --gt run/gt\n"
+        "  ssr reconstruct data/7scenes/seq-01 --out out/kitchen --stride 2 --voxel-size 0.02\n"
+        "  ssr reconstruct replica/office0 --out out/office0 --gt replica/office0_mesh.ply --no-completion",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", help="rosbag2 directory (or its .db3 / .mcap file) or a dataset folder")
+    parser.add_argument("--out", required=True, help="output directory (created)")
+    parser.add_argument("--kind", default="auto", choices=["auto", "rosbag2", "scannet", "7scenes", "tum", "replica"],
+                        help="input format (default: recognised from the files)")
+    parser.add_argument("--config", help="parameter yaml, e.g. the node's config/mapping.yaml "
+                        "(ssr_mapper: ros__parameters: map.voxel_size ...); the flags below override it")
+    group = parser.add_argument_group("map")
+    group.add_argument("--voxel-size", type=float, help="voxel edge, metres (default: 0.05 or the config's)")
+    group.add_argument("--truncation", type=float, help="TSDF truncation distance, metres (default: 4 voxels)")
+    group.add_argument("--max-depth", type=float, help="ignore depth beyond this, metres (default: 5)")
+    group.add_argument("--device", help="'auto' (cuda when available), 'cpu', 'cuda', 'cuda:N'")
+    group.add_argument("--taxonomy", help="class taxonomy yaml (default: the packaged ScanNet-20)")
+    group.add_argument("--model", help="completion weights .pt (default: the packaged model, if present)")
+    group.add_argument("--no-completion", action="store_true", help="fusion only; no network")
+    group = parser.add_argument_group("frames")
+    group.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
+    group.add_argument("--limit", type=int, help="use at most N frames (after the stride)")
+    group.add_argument("--depth-scale", type=float, help="metres per unit of 16-bit depth (default: the format's)")
+    group = parser.add_argument_group("rosbag2 topics (default: recognised by message type and name)")
+    group.add_argument("--depth-topic")
+    group.add_argument("--color-topic")
+    group.add_argument("--camera-info-topic")
+    group.add_argument("--labels-topic", help="2D semantic labels (mono8/mono16 class ids)")
+    group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
+    group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
+                       help="pose topic or /tf (default: a pose topic when the bag has one)")
+    group.add_argument("--world-frame", help="fixed frame of the poses (default: map)")
+    group = parser.add_argument_group("dataset folders")
+    group.add_argument("--labels-folder", help="ScanNet: folder of per-frame label PNGs (default: label-filt/ or label/)")
+    group = parser.add_argument_group("outputs")
+    group.add_argument("--gt", help="ground truth: an 'ssr synth' gt/ directory (volume + mesh) or a mesh file "
+                       "in the poses' world frame (mesh scores)")
+    group.add_argument("--threshold", type=float, default=0.05, help="mesh F-score threshold, metres (default: 0.05)")
+    group.add_argument("--gt-points", type=int, default=200_000, help="surface samples per mesh for the mesh scores (default: 200000)")
+    group.add_argument("--no-previews", action="store_true", help="skip the PNG previews")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def pipeline_config_from_args(args: argparse.Namespace):
+    """PipelineConfig from ``--config`` (node parameter yaml) and the flags; also the yaml's topics.*"""
+    from ssr_ros.config import config_from_dict, read_parameter_file
+    from ssr_ros.pipeline import PipelineConfig
+
+    values = read_parameter_file(args.config) if args.config else {}
+    groups = {f.name for f in dataclasses.fields(PipelineConfig)}
+    topics = values.get("topics", {}) if isinstance(values.get("topics"), dict) else {}
+    values = {k: v for k, v in values.items() if k in groups}  # the node's ROS-side options do not apply
+    map_values = values.setdefault("map", {})
+    completion = values.setdefault("completion", {})
+    if args.voxel_size is not None:
+        map_values["voxel_size"] = args.voxel_size
+    if args.truncation is not None:
+        map_values["truncation_voxels"] = args.truncation / map_values.get("voxel_size", 0.05)
+    if args.max_depth is not None:
+        map_values["max_depth"] = args.max_depth
+    if args.device:
+        values["device"] = args.device
+        completion["device"] = args.device
+    if args.taxonomy:
+        values["taxonomy"] = str(args.taxonomy)
+    if args.no_completion:
+        completion["type"] = "none"
+    elif args.model:
+        completion["type"] = "ssr_unet"
+        completion["weights"] = str(Path(args.model))
+    return config_from_dict(PipelineConfig, values), topics
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssr_ros.errors import ConfigError
+    from ssr_ros.evaluation.report import format_table
+    from ssr_ros.pipeline import MappingPipeline
+    from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
+
+    if args.stride < 1:
+        raise ConfigError(f"--stride {args.stride} must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit {args.limit} must be at least 1")
+    config, topics = pipeline_config_from_args(args)
+    out = check_writable(args.out)  # before anything slow
+    recording = open_recording(
+        args.input, args.kind,
+        depth_topic=args.depth_topic or topics.get("depth"), color_topic=args.color_topic or topics.get("color"),
+        camera_info_topic=args.camera_info_topic or topics.get("camera_info"),
+        labels_topic=args.labels_topic or topics.get("labels"), pose_topic=args.pose_topic or topics.get("pose"),
+        pose_source=args.pose_source, world_frame=args.world_frame, depth_scale=args.depth_scale,
+        label_dir=args.labels_folder,
+    )
+    gt = load_ground_truth(args.gt) if args.gt else None
+    pipeline = MappingPipeline(config)
+    what = f"{recording.total} frames" if recording.total is not None else "frames"
+    print(f"[reconstruct] {recording.kind} '{recording.path}': {what}; map on {pipeline.device}, "
+          f"{config.map.voxel_size} m voxels, completion {'on' if pipeline.completion_enabled else 'off'}", flush=True)
+    options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
+                                    previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
+                                    progress=not args.no_progress)
+    summary = reconstruct(pipeline, recording, out, options)
+    frames = summary["frames"]
+    speed = summary["speed"]
+    print(f"[reconstruct] integrated {frames['integrated']} of {frames['read']} frames"
+          + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
+          + (f", {speed['integrate_fps']:.1f} frames/s" if speed["integrate_fps"] else "")
+          + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")
+    metrics = summary.get("metrics")
+    if metrics:
+        if "completion" in metrics:
+            print(format_table(metrics))
+        for key, label in (("mesh", "whole GT surface"), ("mesh_seen", "GT surface the frames saw")):
+            scores = metrics.get(key) if "completion" not in metrics else None
+            if scores:
+                print(f"[reconstruct] mesh vs {label}: F-score {scores['fscore']:.3f} @ {scores['threshold'] * 100:.0f} cm "
+                      f"(precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, "
+                      f"accuracy {scores['accuracy'] * 100:.1f} cm, completeness {scores['completeness'] * 100:.1f} cm)")
+    print(f"[reconstruct] wrote {out / 'summary.json'}, {out / 'mesh.ply'}"
+          + ("" if args.no_previews else f", previews in {out / 'previews'}"))
+    if summary["interrupted"]:
+        return 130
+    return 0

@@ -1,0 +1,433 @@
+"""Offline reconstruction: a recording (rosbag2 or dataset folder) through the mapping pipeline.
+
+This is the library behind ``ssr reconstruct``; it holds no fusion, completion or saving logic
+of its own but drives :class:`ssr_ros.pipeline.MappingPipeline`, the object the ROS node uses:
+
+1. :func:`open_recording` recognises the input (a rosbag2 directory / ``.db3`` / ``.mcap`` or a
+   ScanNet, 7-Scenes, TUM or Replica folder) and gives a :class:`Recording`;
+2. :func:`reconstruct` integrates its frames (stride / limit, frames with invalid depth or pose
+   skipped and counted by reason), completes the map, saves it (``map.ssrmap``, ``mesh.ply``,
+   ``mesh_semantic.ply``, ``voxels.ply``), renders previews, scores it against ground truth and
+   writes ``summary.json``. Ctrl-C (KeyboardInterrupt) during integration or completion stops
+   that stage; what was built is still saved and the summary says ``interrupted``.
+
+Ground truth (:func:`load_ground_truth`): a ``ssr synth`` GT directory (``gt_volume.npz`` and
+``gt_mesh.ply``: completion, semantics and mesh scores) or a mesh file in the frame of the
+poses (mesh scores only, e.g. the Replica GT mesh). For a mesh, the GT surface is also scored
+on the part the used frames saw (``mesh_seen``), see :class:`SurfaceVisibility`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssr_ros.config import config_to_dict
+from ssr_ros.errors import ConfigError, DatasetError, InvalidFrame, InvalidPose, MapFileError
+from ssr_ros.evaluation.mesh import DEFAULT_THRESHOLD, MeshScores, mesh_scores, sample_surface
+from ssr_ros.geometry import Frame
+from ssr_ros.pipeline import MappingPipeline
+
+FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica")
+INPUT_KINDS = ("auto", "rosbag2", *FOLDER_KINDS)
+"""What ``open_recording`` reads; ``auto`` recognises the layout."""
+
+SUMMARY_FILE = "summary.json"
+
+
+# ---------------------------------------------------------------------------- inputs
+@dataclass
+class SkippedFrame:
+    """A frame of the recording that cannot be used, and why."""
+
+    reason: str
+
+
+@dataclass
+class Recording:
+    """An opened recording: its kind, the reader, and how many frames it holds (None if unknown)."""
+
+    kind: str
+    path: Path
+    reader: Any
+    total: int | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def frames(self, stride: int = 1, limit: int | None = None) -> Iterator[Frame | SkippedFrame]:
+        """Every ``stride``-th frame, at most ``limit`` of them; unusable ones as ``SkippedFrame``."""
+        if stride < 1:
+            raise ConfigError(f"stride={stride} must be at least 1")
+        emitted = 0
+        if self.kind == "rosbag2":
+            for index, frame in enumerate(self.reader):
+                if limit is not None and emitted >= limit:
+                    return
+                if index % stride:
+                    continue
+                emitted += 1
+                yield frame
+            return
+        for index in range(0, len(self.reader), stride):
+            if limit is not None and emitted >= limit:
+                return
+            emitted += 1
+            try:
+                yield self.reader.frame(index)
+            except DatasetError as error:
+                # an invalid pose file is one bad frame; a missing / unreadable file is not
+                if isinstance(error.__cause__, (InvalidPose, InvalidFrame)):
+                    yield SkippedFrame(f"invalid pose or depth ({type(error.__cause__).__name__})")
+                else:
+                    raise
+
+    def frames_to_use(self, stride: int = 1, limit: int | None = None) -> int | None:
+        """How many frames ``frames(stride, limit)`` yields (None when the total is unknown)."""
+        if self.total is None:
+            return limit
+        count = (self.total + stride - 1) // stride
+        return count if limit is None else min(count, limit)
+
+
+def is_rosbag(path: Path) -> bool:
+    """A rosbag2 directory (metadata.yaml or an .mcap inside) or its .db3 / .mcap file."""
+    if path.is_file():
+        return path.suffix in (".db3", ".mcap")
+    return path.is_dir() and ((path / "metadata.yaml").exists() or any(path.glob("*.mcap")))
+
+
+def open_recording(
+    path: str | Path,
+    kind: str = "auto",
+    *,
+    color_topic: str | None = None,
+    depth_topic: str | None = None,
+    camera_info_topic: str | None = None,
+    labels_topic: str | None = None,
+    pose_topic: str | None = None,
+    pose_source: str = "auto",
+    world_frame: str | None = None,
+    depth_scale: float | None = None,
+    label_dir: str | None = None,
+) -> Recording:
+    """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
+
+    Topic arguments apply to bags (default: recognised by message type and name), ``label_dir``
+    to ScanNet folders (default: ``label-filt/`` or ``label/`` when present); ``depth_scale``
+    (metres per unit of 16-bit depth) overrides the format's default.
+    """
+    from ssr_ros.data import folders
+    from ssr_ros.data.rosbag_reader import RosbagReader
+
+    path = Path(path)
+    if kind not in INPUT_KINDS:
+        raise ConfigError(f"input kind '{kind}' is unknown; expected one of {list(INPUT_KINDS)}")
+    if not path.exists():
+        raise DatasetError(f"input '{path}' does not exist")
+    if kind == "auto":
+        kind = "rosbag2" if is_rosbag(path) else "folder"
+    if kind == "rosbag2":
+        options: dict[str, Any] = dict(color_topic=color_topic, depth_topic=depth_topic, camera_info_topic=camera_info_topic,
+                                       labels_topic=labels_topic, pose_topic=pose_topic, pose_source=pose_source)
+        if world_frame:
+            options["world_frame"] = world_frame
+        if depth_scale is not None:
+            options["depth_scale"] = depth_scale
+        reader = RosbagReader(path, **options)
+        topics = {"depth": reader.depth_topic, "color": reader.color_topic, "labels": reader.labels_topic,
+                  "camera_info": reader.camera_info_topic, "pose": reader.pose_topic or "/tf"}
+        return Recording("rosbag2", reader.path, reader, reader.message_count(reader.depth_topic), {"topics": topics})
+    if label_dir is not None and kind not in ("folder", "scannet"):
+        raise ConfigError(f"a label folder is only read for ScanNet layouts, not '{kind}'")
+    classes = {"scannet": folders.ScanNetFolder, "7scenes": folders.SevenScenesFolder,
+               "tum": folders.TUMFolder, "replica": folders.ReplicaFolder}
+    if kind == "folder":
+        reader = folders.open_folder(path)  # recognise the layout, then reopen with the options
+        kind = {v: k for k, v in classes.items()}[type(reader)]
+        if label_dir is not None and kind != "scannet":
+            raise ConfigError(f"a label folder is only read for ScanNet layouts; '{path}' is {kind}")
+    options = {}
+    if depth_scale is not None and kind != "replica":
+        options["depth_scale"] = depth_scale
+    if label_dir is not None:
+        options["label_dir"] = label_dir
+    reader = classes[kind](path, **options)
+    return Recording(kind, Path(path), reader, len(reader))
+
+
+# ---------------------------------------------------------------------------- ground truth
+@dataclass
+class GroundTruth:
+    """A GT volume (dict of the ``gt_volume.npz`` arrays) and/or mesh ``(vertices, faces)``."""
+
+    path: Path
+    volume: dict[str, np.ndarray] | None = None
+    mesh: tuple[np.ndarray, np.ndarray | None] | None = None
+
+
+def load_ground_truth(path: str | Path) -> GroundTruth:
+    """A ``ssr synth`` GT directory (gt_volume.npz [+ gt_mesh.ply]) or a mesh file (PLY/OBJ)."""
+    from ssr_ros.evaluation.report import load_mesh, load_volume
+
+    path = Path(path)
+    if path.is_dir():
+        volume_path, mesh_path = path / "gt_volume.npz", path / "gt_mesh.ply"
+        if not volume_path.exists() and not mesh_path.exists():
+            raise DatasetError(f"ground truth directory '{path}' holds neither gt_volume.npz nor gt_mesh.ply")
+        return GroundTruth(path, load_volume(volume_path) if volume_path.exists() else None,
+                           load_mesh(mesh_path) if mesh_path.exists() else None)
+    if not path.exists():
+        raise DatasetError(f"ground truth '{path}' does not exist")
+    return GroundTruth(path, None, load_mesh(path))
+
+
+class SurfaceVisibility:
+    """Which points of a GT surface the integrated frames saw.
+
+    A point counts as seen when it projects into a frame's image, lies in the map's depth range,
+    and is within ``tolerance`` metres of the depth measured at its pixel (so occluded points do
+    not count). points: (N, 3) float64 metres in the world frame of the poses.
+    """
+
+    def __init__(self, points: np.ndarray, tolerance: float, min_depth: float, max_depth: float) -> None:
+        self.points = np.asarray(points, dtype=np.float64)
+        self.seen = np.zeros(len(self.points), dtype=bool)
+        self.tolerance, self.min_depth, self.max_depth = float(tolerance), float(min_depth), float(max_depth)
+
+    def update(self, frame: Frame) -> None:
+        T = np.asarray(frame.T_world_cam, dtype=np.float64)
+        p = (self.points - T[:3, 3]) @ T[:3, :3]  # world -> camera: R^T (p - t)
+        z = p[:, 2]
+        K = frame.intrinsics
+        front = (z > self.min_depth) & (z < self.max_depth)
+        safe_z = np.where(front, z, 1.0)
+        u = np.round(K.fx * p[:, 0] / safe_z + K.cx).astype(np.int64)
+        v = np.round(K.fy * p[:, 1] / safe_z + K.cy).astype(np.int64)
+        inside = front & (u >= 0) & (u < K.width) & (v >= 0) & (v < K.height)
+        index = np.flatnonzero(inside)
+        measured = np.asarray(frame.depth, dtype=np.float64)[v[index], u[index]]
+        ok = np.isfinite(measured) & (measured > 0) & (np.abs(measured - z[index]) < self.tolerance)
+        self.seen[index[ok]] = True
+
+
+def seen_mesh_scores(pred_points: np.ndarray, gt_points: np.ndarray, seen: np.ndarray, threshold: float) -> MeshScores:
+    """Accuracy / precision against the whole GT surface, completeness / recall against its seen part."""
+    whole = mesh_scores(pred_points, gt_points, threshold)
+    part = mesh_scores(pred_points, gt_points[seen], threshold)
+    p, r = whole.precision, part.recall
+    fscore = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return MeshScores(whole.accuracy, part.completeness, p, r, fscore, threshold, whole.num_pred_points, part.num_gt_points)
+
+
+# ---------------------------------------------------------------------------- the run
+@dataclass
+class ReconstructionOptions:
+    """How ``reconstruct`` runs (the map itself is configured by the pipeline's PipelineConfig)."""
+
+    stride: int = 1
+    limit: int | None = None
+    complete: bool = True
+    previews: bool = True
+    formats: tuple[str, ...] = ()
+    ground_truth: GroundTruth | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    gt_points: int = 200_000
+    progress: bool = True
+
+
+def check_writable(directory: str | Path) -> Path:
+    """Create ``directory`` and make sure a file can be written there (MapFileError otherwise)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".ssr_write_test_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise MapFileError(f"output directory '{directory}' is not writable: {error.strerror or error}") from error
+    return directory
+
+
+def _peak_memory() -> dict[str, float]:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    memory = {"peak_rss_mb": rss / 1024.0 if sys.platform != "darwin" else rss / 2**20}
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        memory["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return memory
+
+
+def _say(message: str) -> None:
+    print(f"[reconstruct] {message}", file=sys.stderr, flush=True)
+
+
+def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | Path,
+                options: ReconstructionOptions | None = None) -> dict[str, Any]:
+    """Integrate ``recording`` into ``pipeline``, complete, save, preview, evaluate; returns the summary.
+
+    The summary (also written to ``out_dir/summary.json``) holds the frames used and dropped by
+    reason, wall times and pipeline timings per stage, frames/s, map size and memory, the
+    written files and, with ground truth, the metrics. Raises DatasetError when no frame could
+    be integrated (after writing the summary).
+    """
+    options = options or ReconstructionOptions()
+    out = check_writable(out_dir)
+    wall: dict[str, float] = {}
+    dropped: Counter = Counter()
+    interrupted: str | None = None
+    gt = options.ground_truth
+    visibility = None
+    if gt is not None and gt.mesh is not None and gt.volume is None:
+        vertices, faces = gt.mesh
+        points = vertices if faces is None else sample_surface(vertices, faces, options.gt_points, seed=1)
+        config = pipeline.config.map
+        visibility = SurfaceVisibility(points, max(2 * config.voxel_size, 0.05), config.min_depth, config.max_depth)
+
+    from tqdm import tqdm
+
+    total = recording.frames_to_use(options.stride, options.limit)
+    frames_read = 0
+    start = time.perf_counter()
+    bar = tqdm(total=total, unit="frame", desc="integrate", disable=not options.progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for item in recording.frames(options.stride, options.limit):
+            frames_read += 1
+            if isinstance(item, SkippedFrame):
+                dropped[item.reason] += 1
+            else:
+                try:
+                    pipeline.integrate(item)
+                except InvalidPose:
+                    dropped["invalid pose"] += 1
+                except InvalidFrame as error:
+                    dropped["invalid depth" if "depth" in str(error) else "invalid frame"] += 1
+                else:
+                    if visibility is not None:
+                        visibility.update(item)
+            bar.update(1)
+            if dropped:
+                bar.set_postfix(dropped=sum(dropped.values()), refresh=False)
+    except KeyboardInterrupt:
+        interrupted = "integration"
+    finally:
+        bar.close()
+    wall["integrate_s"] = time.perf_counter() - start
+    if interrupted:
+        _say(f"interrupted after {frames_read} frames; saving what was built")
+    for reason, count in getattr(recording.reader, "skipped", {}).items():
+        dropped[reason] += count
+
+    chunks = 0
+    if options.complete and pipeline.completion_enabled and not interrupted and pipeline.frames_integrated:
+        start = time.perf_counter()
+        _say("completing the map")
+        try:
+            chunks = pipeline.complete(everything=True)
+        except KeyboardInterrupt:
+            interrupted = "completion"
+            _say("completion interrupted; saving what was built")
+        wall["complete_s"] = time.perf_counter() - start
+
+    summary: dict[str, Any] = {
+        "input": {"kind": recording.kind, "path": str(recording.path), **recording.details},
+        "frames": {"in_recording": recording.total, "read": frames_read, "integrated": pipeline.frames_integrated,
+                   "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped),
+                   "stride": options.stride, "limit": options.limit},
+        "interrupted": interrupted,
+        "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks},
+        "config": config_to_dict(pipeline.config),
+    }
+    files: list[Path] = []
+    if pipeline.frames_integrated:
+        start = time.perf_counter()
+        files += pipeline.save(out, options.formats)
+        wall["save_s"] = time.perf_counter() - start
+        if options.previews:
+            from ssr_ros.preview import write_previews
+
+            start = time.perf_counter()
+            with pipeline.lock:
+                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh")
+            wall["previews_s"] = time.perf_counter() - start
+    stats = pipeline.stats()
+    integrate_s = stats["timings"]["integrate"]["total_s"]
+    fps = pipeline.frames_integrated / integrate_s if integrate_s > 0 else None
+    summary["speed"] = {
+        "integrate_fps": fps,
+        "end_to_end_fps": frames_read / wall["integrate_s"] if wall["integrate_s"] > 0 else None,
+        "wall_s": wall,
+        "pipeline_timings": stats.pop("timings"),
+    }
+    summary["map"] = stats
+    summary["memory"] = _peak_memory()
+    if gt is not None and pipeline.frames_integrated:
+        start = time.perf_counter()
+        summary["metrics"] = evaluate_against(pipeline, gt, visibility, options, fps)
+        wall["evaluate_s"] = time.perf_counter() - start
+    summary["files"] = sorted(str(p.relative_to(out.resolve())) if p.is_absolute() else str(p)
+                              for p in (Path(f).resolve() for f in files))
+    write_summary(out, summary)
+    if not pipeline.frames_integrated:
+        reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items()) or "the recording holds no frames"
+        raise DatasetError(f"no frame of '{recording.path}' could be integrated ({reasons})")
+    return summary
+
+
+def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: SurfaceVisibility | None,
+                     options: ReconstructionOptions, fps: float | None) -> dict[str, Any]:
+    """Metrics of the pipeline's map against ``gt`` (see ``load_ground_truth``)."""
+    from ssr_ros.evaluation.map_evaluation import evaluate_map
+
+    with pipeline.lock:
+        if gt.volume is not None:
+            gt_voxel = float(gt.volume["voxel_size"])
+            if not np.isclose(gt_voxel, pipeline.map.voxel_size):
+                raise ConfigError(f"ground truth '{gt.path}' has {gt_voxel} m voxels but the map {pipeline.map.voxel_size} m; "
+                                  f"reconstruct with --voxel-size {gt_voxel} (or regenerate the GT)")
+            return evaluate_map(pipeline.map, gt.volume, gt.mesh, pipeline.taxonomy.names, fps=fps, num_points=options.gt_points)
+        mesh = pipeline.map.mesh()
+    metrics: dict[str, Any] = {"gt": str(gt.path)}
+    if mesh.num_triangles == 0:
+        metrics["mesh"] = None
+        return metrics
+    pred = sample_surface(mesh.vertices, mesh.triangles, options.gt_points, seed=0)
+    metrics["mesh"] = mesh_scores(pred, visibility.points, options.threshold).as_dict()
+    metrics["mesh_seen"] = seen_mesh_scores(pred, visibility.points, visibility.seen, options.threshold).as_dict()
+    metrics["mesh_seen"]["seen_fraction"] = float(visibility.seen.mean())
+    if fps is not None:
+        metrics["timing"] = {"fps": fps}
+    return metrics
+
+
+def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write ``summary.json`` atomically."""
+    path = Path(out_dir) / SUMMARY_FILE
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
+        tmp.replace(path)
+    except OSError as error:
+        raise MapFileError(f"cannot write '{path}': {error.strerror or error}") from error
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
