@@ -136,6 +136,16 @@ class MappingPipeline:
         self.last_camera_position: np.ndarray | None = None
         self.last_stamp_ns: int | None = None
         self._seen_counter = 0
+        self._camera_up_sum = np.zeros(3)
+
+    def world_up(self) -> np.ndarray:
+        """The world's up direction as the integrated cameras saw it (their mean -y axis), or z.
+
+        Handheld and robot cameras are held roughly upright, so this recovers "up" for datasets
+        whose world frame is a camera's (7-Scenes, TUM) as well as for z-up maps.
+        """
+        norm = float(np.linalg.norm(self._camera_up_sum))
+        return self._camera_up_sum / norm if norm > 1e-9 else np.array([0.0, 0.0, 1.0])
 
     @property
     def completion_enabled(self) -> bool:
@@ -149,6 +159,7 @@ class MappingPipeline:
             result = self.map.integrate(frame)
             self.frames_integrated += 1
             self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
+            self._camera_up_sum -= np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 1]
             self.last_stamp_ns = frame.stamp_ns
         self.timers["integrate"].add(time.perf_counter() - start)
         return result

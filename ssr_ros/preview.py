@@ -32,22 +32,34 @@ def map_bounds(tsdf_map) -> tuple[np.ndarray, np.ndarray]:
     return coords.min(axis=0) * extent, (coords.max(axis=0) + 1) * extent
 
 
-def overview_poses(tsdf_map, count: int = 3) -> list[np.ndarray]:
+def overview_poses(tsdf_map, count: int = 3, up=None) -> list[np.ndarray]:
     """Cameras inside the map's bounds, high up near the corners, looking at the floor centre.
 
     For a room this shows the interior (the side the sensor saw) rather than the back of the
-    walls; views go round the corners in turn.
+    walls; views go round the corners in turn. ``up`` is the world's up direction (default z;
+    recordings whose world frame is a camera's, like 7-Scenes, pass the cameras' mean up).
     """
-    lo, hi = map_bounds(tsdf_map)
-    centre = (lo + hi) / 2
-    extent = hi - lo
-    target = np.array([centre[0], centre[1], lo[2] + 0.25 * extent[2]])
-    corners = [(-1, -1), (1, 1), (1, -1), (-1, 1)]
+    up = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, dtype=float) / np.linalg.norm(up)
+    # A frame whose third axis is `up`: bounds and placement are computed in it.
+    helper = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    a = np.cross(up, helper)
+    a /= np.linalg.norm(a)
+    R = np.stack([a, np.cross(up, a), up], axis=1)  # columns: the frame's axes in world coordinates
+    coords = tsdf_map.allocated_block_coords().cpu().numpy()
+    if coords.size == 0:
+        return [look_at(np.array([0.0, -2.0, 2.0]) @ R.T, np.zeros(3), up=up)][:count]
+    extent_block = tsdf_map.voxel_size * tsdf_map.block_size
+    corners = np.concatenate([coords, coords + 1]) * extent_block
+    local = corners @ R
+    lo, hi = local.min(axis=0), local.max(axis=0)
+    centre, extent = (lo + hi) / 2, hi - lo
+    target = R @ np.array([centre[0], centre[1], lo[2] + 0.25 * extent[2]])
+    signs = [(-1, -1), (1, 1), (1, -1), (-1, 1)]
     poses = []
     for k in range(count):
-        sx, sy = corners[k % len(corners)]
-        eye = np.array([centre[0] + sx * 0.3 * extent[0], centre[1] + sy * 0.3 * extent[1], lo[2] + 0.85 * extent[2]])
-        poses.append(look_at(eye, target))
+        sx, sy = signs[k % len(signs)]
+        eye = R @ np.array([centre[0] + sx * 0.3 * extent[0], centre[1] + sy * 0.3 * extent[1], lo[2] + 0.85 * extent[2]])
+        poses.append(look_at(eye, target, up=up))
     return poses
 
 
@@ -105,7 +117,7 @@ def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics
 
 def write_previews(
     tsdf_map, taxonomy: ClassTaxonomy, out_dir: str | Path, poses: list[np.ndarray] | None = None,
-    width: int = 480, height: int = 360, fov_deg: float = 70.0, method: str = "raycast",
+    width: int = 480, height: int = 360, fov_deg: float = 70.0, method: str = "raycast", up=None,
 ) -> list[Path]:
     """Render views and write ``preview_{color,semantic,provenance}_K.png`` and ``previews.png``.
 
@@ -116,7 +128,7 @@ def write_previews(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    poses = poses if poses is not None else overview_poses(tsdf_map)
+    poses = poses if poses is not None else overview_poses(tsdf_map, up=up)
     focal = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
     intrinsics = CameraIntrinsics(focal, focal, (width - 1) / 2, (height - 1) / 2, width, height)
     if method == "raycast":

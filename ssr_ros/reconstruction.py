@@ -357,7 +357,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
 
             start = time.perf_counter()
             with pipeline.lock:
-                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh")
+                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh",
+                                        up=pipeline.world_up())
             wall["previews_s"] = time.perf_counter() - start
     stats = pipeline.stats()
     integrate_s = stats["timings"]["integrate"]["total_s"]

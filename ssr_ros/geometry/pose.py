@@ -78,18 +78,19 @@ def quaternion_from_matrix(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return T[:3, 3].copy(), q
 
 
-def look_at(position: np.ndarray, target: np.ndarray, roll: float = 0.0) -> np.ndarray:
+def look_at(position: np.ndarray, target: np.ndarray, roll: float = 0.0, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """(4, 4) camera-to-world pose at ``position`` with the optical axis towards ``target``.
 
-    World z is up; image "down" (camera y) points as close to world -z as possible, then the
-    camera is rolled by ``roll`` radians about its optical axis.
+    ``up`` is the world's up direction (z by default, REP 103); image "down" (camera y) points
+    as close to -up as possible, then the camera is rolled by ``roll`` radians about its
+    optical axis.
     """
     z = np.asarray(target, float) - np.asarray(position, float)
     z /= np.linalg.norm(z)
-    up = np.array([0.0, 0.0, 1.0])
+    up = np.asarray(up, dtype=float) / np.linalg.norm(up)
     x = np.cross(z, up)
     if np.linalg.norm(x) < 1e-6:
-        x = np.array([1.0, 0.0, 0.0])
+        x = np.cross(z, np.roll(up, 1))
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     c, s = np.cos(roll), np.sin(roll)

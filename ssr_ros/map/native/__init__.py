@@ -9,6 +9,7 @@ same map (up to float16 rounding of rare ties).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def load():
             if _cpu_has(feature):  # float16 conversion, rounding and 8-wide vector instructions
                 flags.append(flag)
 
+        # The source hash in the name keeps builds of different versions (other checkouts,
+        # upgrades) from replacing each other in torch's shared extension cache.
+        digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
         _MODULE = load_extension(
-            name="ssr_map_native",
+            name=f"ssr_map_native_{digest}",
             sources=[str(SOURCE)],
             extra_cflags=flags,
             extra_ldflags=["-fopenmp"],
