@@ -19,7 +19,6 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ssr_ros.config import param, validate_config
 from ssr_ros.errors import ConfigError, InvalidInput

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.map.config import TSDFConfig
@@ -67,25 +66,12 @@ def save_map(tsdf_map, path: str | Path) -> None:
         "frames_integrated": tsdf_map.frames_integrated,
         "arrays": entries,
     }).encode("utf-8")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(MAGIC)
-                handle.write(struct.pack("<I", len(header)))
-                handle.write(header)
-                for array in arrays.values():
-                    handle.write(array.tobytes())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as error:
-        raise MapFileError(f"cannot write map '{path}': {error.strerror or error}") from error
+    with atomic_write(path, "map") as handle:
+        handle.write(MAGIC)
+        handle.write(struct.pack("<I", len(header)))
+        handle.write(header)
+        for array in arrays.values():
+            handle.write(array.tobytes())
 
 
 def load_map(cls, path: str | Path, device, backend: str | None = None):

@@ -8,15 +8,14 @@ centre, color, label, confidence, ``tsdf`` (metres), ``weight`` and the two flag
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from plyfile import PlyData, PlyElement
 
-from ssr_ros.errors import InvalidInput, MapFileError
+from ssr_ros.atomic_file import atomic_write
+from ssr_ros.errors import InvalidInput
 from ssr_ros.map.meshing import BlockMesh
 from ssr_ros.map.semantic_evidence import evidence_label
 
@@ -34,19 +33,8 @@ def _display_colors(rgb: np.ndarray, labels: np.ndarray, taxonomy, color_by: str
 
 
 def _write_atomic(path: Path, ply: PlyData) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                ply.write(handle)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as error:
-        raise MapFileError(f"cannot write PLY '{path}': {error.strerror or error}") from error
+    with atomic_write(path, "PLY") as handle:
+        ply.write(handle)
 
 
 def _vertex_element(points, colors, labels, confidence, observed, predicted, extra=()) -> PlyElement:

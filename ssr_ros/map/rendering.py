@@ -9,7 +9,6 @@ a dense copy when the caller substitutes one.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ssr_ros.geometry.camera import CameraIntrinsics

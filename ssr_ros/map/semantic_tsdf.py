@@ -18,7 +18,6 @@ has no fused weight; the first measurement that reaches it replaces the predicti
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 

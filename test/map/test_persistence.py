@@ -66,7 +66,7 @@ def test_failed_save_keeps_the_previous_file(scene_map, tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("ssr_ros.map.map_file.os.fsync", broken_fsync)
+    monkeypatch.setattr("ssr_ros.atomic_file.os.fsync", broken_fsync)
     with pytest.raises(MapFileError, match="No space"):
         scene_map.save(path)
     assert path.read_bytes() == before
