@@ -110,15 +110,20 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def load_yaml_config(cls: type, path: str | Path, section: str | None = None) -> Any:
-    """Load ``cls`` from a yaml file, optionally from one top-level ``section``."""
-    path = Path(path)
+def _read_yaml(path: Path) -> Any:
+    """The parsed yaml document of ``path`` (``{}`` when empty); ConfigError when unreadable."""
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except OSError as error:
         raise ConfigError(f"cannot read config '{path}': {error.strerror}") from error
     except yaml.YAMLError as error:
         raise ConfigError(f"config '{path}' is not valid YAML: {error}") from error
+
+
+def load_yaml_config(cls: type, path: str | Path, section: str | None = None) -> Any:
+    """Load ``cls`` from a yaml file, optionally from one top-level ``section``."""
+    path = Path(path)
+    document = _read_yaml(path)
     if section is not None:
         document = document.get(section, {}) if isinstance(document, dict) else None
     if not isinstance(document, dict):
@@ -151,12 +156,7 @@ def read_parameter_file(path: str | Path, node: str = "ssr_mapper") -> dict[str,
     so one file serves the node and the offline commands.
     """
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except OSError as error:
-        raise ConfigError(f"cannot read config '{path}': {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config '{path}' is not valid YAML: {error}") from error
+    document = _read_yaml(path)
     if not isinstance(document, dict):
         raise ConfigError(f"config '{path}' must be a mapping")
     for key in (node, f"/{node}", "/**"):

@@ -9,8 +9,9 @@ import numpy as np
 import yaml
 
 from ssr_ros.errors import ConfigError
+from ssr_ros.package_files import SOURCE_ROOT, find_package_file
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = SOURCE_ROOT / "config"
 """The ``config/`` directory of a source checkout (see ``config_path`` for installs)."""
 
 UNKNOWN_ID = 0
@@ -23,17 +24,9 @@ def config_path(relative: str) -> Path:
     Looks in the source checkout first, then in the ROS share directory
     (``share/ssr_ros/config``) of an installed package.
     """
-    candidate = CONFIG_DIR / relative
-    if candidate.exists():
-        return candidate
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        shared = Path(get_package_share_directory("ssr_ros")) / "config" / relative
-        if shared.exists():
-            return shared
-    except Exception:  # noqa: BLE001 - ament index absent or package not installed
-        pass
+    found = find_package_file("config", relative)
+    if found is not None:
+        return found
     raise ConfigError(f"config file '{relative}' not found under {CONFIG_DIR} or share/ssr_ros/config")
 
 

@@ -16,10 +16,11 @@ import torch
 
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, MapFileError
+from ssr_ros.package_files import SOURCE_ROOT, find_package_file
 
 FORMAT = "ssr_ros.weights"
 VERSION = 1
-MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+MODELS_DIR = SOURCE_ROOT / "models"
 DEFAULT_WEIGHTS = "ssr_unet_small.pt"
 
 
@@ -39,18 +40,7 @@ def _model_type(model: torch.nn.Module) -> str:
 
 def default_weights_path() -> Path:
     """The packaged default completion weights (source checkout, else ROS share directory)."""
-    candidate = MODELS_DIR / DEFAULT_WEIGHTS
-    if candidate.exists():
-        return candidate
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        shared = Path(get_package_share_directory("ssr_ros")) / "models" / DEFAULT_WEIGHTS
-        if shared.exists():
-            return shared
-    except Exception:  # noqa: BLE001 - no ament index or package not installed
-        pass
-    return candidate
+    return find_package_file("models", DEFAULT_WEIGHTS) or MODELS_DIR / DEFAULT_WEIGHTS
 
 
 def save_model(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
