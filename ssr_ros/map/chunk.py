@@ -36,6 +36,9 @@ class DenseChunk:
     predicted_color: (X, Y, Z, 3) float32 in [0, 1], 0 where not predicted.
     predicted_label: (X, Y, Z) int64 class id, 0 where not predicted.
     predicted_confidence: (X, Y, Z) float32 in [0, 1], 0 where not predicted.
+    free: (X, Y, Z) bool, voxels without fused values that a camera ray crossed in front of
+        a measured surface (seen free beyond the truncation band), or None where the map
+        keeps no free-space record. Completion never puts surface there.
     """
 
     origin_voxel: torch.Tensor
@@ -51,6 +54,11 @@ class DenseChunk:
     predicted_color: torch.Tensor | None = None
     predicted_label: torch.Tensor | None = None
     predicted_confidence: torch.Tensor | None = None
+    free: torch.Tensor | None = None
+
+    def known(self) -> torch.Tensor:
+        """(X, Y, Z) bool: observed (fused) or seen free; the rest is unknown space."""
+        return self.observed if self.free is None else self.observed | self.free
 
     @property
     def size(self) -> tuple[int, int, int]:
