@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssr_ros.completion.inference import CompletionConfig, complete_region, resolve_device
+from ssr_ros.completion.inference import CompletionConfig, complete_chunks, resolve_device
 from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
 from ssr_ros.config import param, validate_config
 from ssr_ros.errors import ConfigError, MapFileError
@@ -125,6 +125,7 @@ class MappingPipeline:
         self.device = resolve_device(self.config.device)
         self.map = SemanticTSDF(self.config.map, self.taxonomy.num_classes, self.device)
         self.model = load_completion_model(self.config.completion) if model == "from_config" else model
+        self.contract_notes = self._check_contract()
         completion = self.config.completion
         self.scheduler = CompletionScheduler(
             self.config.scheduler, completion.chunk_size, completion.overlap, self.config.map.block_size
@@ -146,6 +147,21 @@ class MappingPipeline:
         """
         norm = float(np.linalg.norm(self._camera_up_sum))
         return self._camera_up_sum / norm if norm > 1e-9 else np.array([0.0, 0.0, 1.0])
+
+    def _check_contract(self) -> list[str]:
+        """Check the completion model's contract against this map; ConfigError if they cannot work together."""
+        contract = getattr(self.model, "contract", None)
+        if contract is None:
+            return []
+        from ssr_ros.completion.contract import check_contract
+
+        notes = check_contract(
+            contract, self.config.map.voxel_size, self.config.map.truncation, self.taxonomy.names,
+            self.config.completion.chunk_size, self.model.config.size_multiple,
+        )
+        for note in notes:
+            LOG.info("completion: %s", note)
+        return notes
 
     @property
     def completion_enabled(self) -> bool:
@@ -190,10 +206,8 @@ class MappingPipeline:
         if not origins:
             return 0
         start = time.perf_counter()
-        access = _LockedChunkAccess(self)
-        size = self.config.completion.chunk_size
-        for origin in origins:
-            complete_region(self.model, access, origin, [o + size for o in origin], self.config.completion)
+        # All scheduled chunks in one call: batched through the network, overlaps blended.
+        complete_chunks(self.model, _LockedChunkAccess(self), origins, self.config.completion)
         self.chunks_completed += len(origins)
         self.timers["complete"].add(time.perf_counter() - start)
         return len(origins)

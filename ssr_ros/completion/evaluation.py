@@ -55,12 +55,13 @@ def evaluate_seed(model: torch.nn.Module | None, seed: int, config: EvaluationCo
     """Scores of fusion only and (if ``model``) fusion + network on one generated room."""
     from ssr_ros.completion.inference import predict_region, write_predictions
     from ssr_ros.completion.scenes import fuse, synthetic_sequence
+    from ssr_ros.map.config import TSDFConfig
     from ssr_ros.evaluation.completion import completion_report
     from ssr_ros.evaluation.semantics import semantic_report
 
     scene, sequence = synthetic_sequence(seed, config)
     frames = list(sequence)
-    tsdf_map = fuse(frames, config.voxel_size, config.truncation_voxels)
+    tsdf_map = fuse(frames, TSDFConfig(voxel_size=config.voxel_size, truncation_voxels=config.truncation_voxels, max_depth=6.0))
     gt = scene.gt_volume(config.voxel_size)
     lo = np.asarray(gt.origin_voxel, dtype=np.int64)
     shape = gt.shape

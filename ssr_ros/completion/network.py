@@ -244,21 +244,34 @@ def _residual_base(normalised_tsdf: torch.Tensor, observed: torch.Tensor) -> tor
     return torch.where(observed > 0.5, observed_base, torch.full_like(observed_base, math.atanh(UNKNOWN_PRIOR)))
 
 
-def chunk_inputs(chunks: Sequence[DenseChunk], config: SSRUNetConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+def chunk_inputs(
+    chunks: Sequence[DenseChunk],
+    config: SSRUNetConfig,
+    truncation: float | None = None,
+    geometry_input: str = "known",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Network inputs of a batch of chunks.
 
-    Returns geometry (B, 2, X, Y, Z): TSDF / truncation clipped to [-1, 1] (unknown = +1) and
-    the observed mask; color (B, 3 [+ N], X, Y, Z): RGB [+ class probabilities] zeroed where
-    unobserved, or None for the depth-only variant. On the chunks' device.
+    Returns geometry (B, 2, X, Y, Z): TSDF / ``truncation`` (the model's, metres; default the
+    chunks' own) clipped to [-1, 1] (unknown = +1), and the geometry mask: ``'known'`` =
+    observed or seen free (so the network tells observed surface, observed free space and
+    unknown space apart), ``'observed'`` = fused voxels only (weights of format version 1);
+    color (B, 3 [+ N], X, Y, Z): RGB [+ class probabilities] zeroed where unobserved, or None
+    for the depth-only variant. On the chunks' device.
     """
     if not chunks:
         raise InvalidInput("chunk_inputs needs at least one chunk")
     sizes = {tuple(c.tsdf.shape) for c in chunks}
     if len(sizes) != 1:
         raise InvalidInput(f"all chunks of a batch must have one size, got {sorted(sizes)}")
+    if geometry_input not in ("known", "observed"):
+        raise InvalidInput(f"geometry_input {geometry_input!r}; expected 'known' or 'observed'")
     geometry = torch.stack(
         [
-            torch.stack([(c.tsdf / c.truncation).clamp(-1.0, 1.0), c.observed.to(c.tsdf.dtype)])
+            torch.stack([
+                (c.tsdf / (truncation or c.truncation)).clamp(-1.0, 1.0),
+                (c.known() if geometry_input == "known" else c.observed).to(c.tsdf.dtype),
+            ])
             for c in chunks
         ]
     )

@@ -23,14 +23,11 @@ def kept_frames(num_frames: int, keep_fraction: float, segment: int, rng: np.ran
     return [i for s in chosen for i in segments[s]]
 
 
-def fuse(frames, voxel_size: float, truncation_voxels: float, num_classes: int = 21, max_depth: float = 6.0):
-    """A :class:`~ssr_ros.map.SemanticTSDF` with ``frames`` integrated."""
-    from ssr_ros.map.config import TSDFConfig
+def fuse(frames, map_config, num_classes: int = 21):
+    """A :class:`~ssr_ros.map.SemanticTSDF` (configured by ``map_config``, a TSDFConfig) with ``frames`` integrated."""
     from ssr_ros.map.semantic_tsdf import SemanticTSDF
 
-    tsdf_map = SemanticTSDF(
-        TSDFConfig(voxel_size=voxel_size, truncation_voxels=truncation_voxels, max_depth=max_depth), num_classes=num_classes
-    )
+    tsdf_map = SemanticTSDF(map_config, num_classes=num_classes)
     for frame in frames:
         tsdf_map.integrate(frame)
     return tsdf_map
@@ -64,7 +61,7 @@ def synthetic_scene(seed: int, data):
         gt_labels.append(np.asarray(view.rendering.class_ids, np.int64))
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x55A]))
     kept = kept_frames(len(frames), data.keep_fraction, data.drop_segment_frames, rng)
-    input_map = fuse([frames[i] for i in kept], data.voxel_size, data.truncation_voxels)
-    reference_map = fuse(frames, data.voxel_size, data.truncation_voxels)
+    input_map = fuse([frames[i] for i in kept], data.map)
+    reference_map = fuse(frames, data.map)
     lo, hi = scene_voxel_bounds(scene, data.voxel_size)
     return TrainingScene(f"synthetic-{seed}", frames, kept, input_map, reference_map, lo, hi, gt_labels)

@@ -34,6 +34,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
+from ssr_ros.completion.contract import INPUT_KNOWN, ModelContract
 from ssr_ros.completion.inference import resolve_device
 from ssr_ros.completion.losses import (
     color_l1,
@@ -48,6 +49,7 @@ from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.geometry import CameraIntrinsics, Frame
 from ssr_ros.map.chunk import DenseChunk
+from ssr_ros.map.config import TSDFConfig
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -67,8 +69,7 @@ class SceneDataConfig:
     frame_rate: float = param(1.5, "frames per second along the camera path (lower = frames farther apart)", low=0.01, high=1000.0)
     keep_fraction: float = param(0.5, "fraction of frames fused into the (incomplete) input", low=0.05, high=1.0)
     drop_segment_frames: int = param(4, "frames are kept or dropped in contiguous segments of this length", low=1, high=10000)
-    voxel_size: float = param(0.05, "voxel edge, metres", low=0.005, high=1.0)
-    truncation_voxels: float = param(3.0, "TSDF truncation, voxels", low=1.0, high=16.0)
+    map: TSDFConfig = field(default_factory=TSDFConfig)
     chunk_size: int = param(32, "training chunk side, voxels (multiple of 2^(levels-1))", low=16, high=256)
     chunks_per_scene: int = param(16, "chunks cut from each scene", low=1, high=10000)
     min_observed_fraction: float = param(0.01, "chunks need this fraction of observed input voxels", low=0.0, high=1.0)
@@ -80,6 +81,7 @@ class SceneDataConfig:
     virtual_distance: list = param([1.0, 2.0], "virtual cameras are pulled back [min, max] metres from a surface")
     label_source: str = param("gt", "2D pseudo-labels of recorded frames: 'gt', 'noisy' (2D predictor model) or 'segmenter'", choices=["gt", "noisy", "segmenter"])
     segmenter_weights: str = param("", "2D segmenter weights (.pt) for 'segmenter' labels and virtual views; empty = none")
+    workers: int = param(1, "processes that render and fuse scenes in parallel (1 = in this process)", low=1, high=256)
 
     def validate(self) -> "SceneDataConfig":
         validate_config(self)
@@ -93,8 +95,12 @@ class SceneDataConfig:
         return self
 
     @property
+    def voxel_size(self) -> float:
+        return self.map.voxel_size
+
+    @property
     def truncation(self) -> float:
-        return self.truncation_voxels * self.voxel_size
+        return self.map.truncation
 
 
 @dataclass
@@ -317,6 +323,7 @@ def _compact(chunk: DenseChunk, keep_semantics: bool) -> DenseChunk:
         origin_voxel=chunk.origin_voxel.cpu().clone(), voxel_size=chunk.voxel_size, truncation=chunk.truncation,
         tsdf=chunk.tsdf.cpu().clone(), weight=chunk.weight.cpu().clone(), observed=chunk.observed.cpu().clone(),
         color=chunk.color.cpu().clone(), semantics=semantics, predicted=chunk.predicted.cpu().clone(),
+        free=chunk.free.cpu().clone() if chunk.free is not None else None,
     )
 
 
@@ -498,23 +505,68 @@ def pseudo_labels(scene: TrainingScene, source: str, segmenter: torch.nn.Module 
     raise ConfigError(f"unknown label_source {source!r}")
 
 
+def scene_samples(
+    seed: int, config: TrainingConfig, provider: SceneProvider, segmenter: torch.nn.Module | None, rng_seed: int
+) -> list[ChunkSample]:
+    """Build the scene of ``seed`` and cut its chunk samples (CPU tensors)."""
+    scene = provider(int(seed), config.data)
+    labels = pseudo_labels(scene, config.data.label_source, segmenter)
+    views = build_view_set(scene.frames, scene.kept, labels, config.data.render_stride)
+    rng = random.Random(rng_seed)
+    return sample_chunks(scene, views, config.data, rng, config.network.use_semantics_input)
+
+
+def _scene_samples_job(job: tuple) -> list[ChunkSample]:
+    seed, config, provider, rng_seed = job
+    torch.set_num_threads(1)
+    return scene_samples(seed, config, provider, None, rng_seed)
+
+
 def prepare_samples(
     seeds: Sequence[int], config: TrainingConfig, provider: SceneProvider, segmenter: torch.nn.Module | None,
     rng: random.Random, progress: bool = False,
 ) -> list[ChunkSample]:
-    """Build scenes for ``seeds`` and cut their chunk samples."""
-    samples = []
-    iterator = seeds
+    """Build scenes for ``seeds`` and cut their chunk samples; ``data.workers`` processes in parallel
+    (parallel workers cannot run the segmenter, so 'segmenter' labels are built in this process)."""
+    rng_seeds = [rng.randrange(2**31) for _ in seeds]
+    parallel = config.data.workers > 1 and len(seeds) > 1 and config.data.label_source != "segmenter"
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(seeds, desc="scenes", unit="scene")
-    for seed in iterator:
-        scene = provider(int(seed), config.data)
-        labels = pseudo_labels(scene, config.data.label_source, segmenter)
-        views = build_view_set(scene.frames, scene.kept, labels, config.data.render_stride)
-        samples.extend(sample_chunks(scene, views, config.data, rng, config.network.use_semantics_input))
+        bar = tqdm(total=len(seeds), desc="scenes", unit="scene")
+    samples: list[ChunkSample] = []
+    if parallel:
+        import multiprocessing
+
+        jobs = [(int(seed), config, provider, r) for seed, r in zip(seeds, rng_seeds)]
+        with multiprocessing.get_context("spawn").Pool(min(config.data.workers, len(seeds))) as pool:
+            for scene_list in pool.imap(_scene_samples_job, jobs):
+                samples.extend(scene_list)
+                if progress:
+                    bar.update(1)
+    else:
+        for seed, r in zip(seeds, rng_seeds):
+            samples.extend(scene_samples(int(seed), config, provider, segmenter, r))
+            if progress:
+                bar.update(1)
+    if progress:
+        bar.close()
     return samples
+
+
+def training_contract(config: TrainingConfig) -> ModelContract:
+    """What a model trained with ``config`` expects of a map (stored with its weights)."""
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    names: tuple[str, ...] = ()
+    taxonomy = ClassTaxonomy.load(None)
+    if taxonomy.num_classes == config.network.num_classes:
+        names = tuple(taxonomy.names)
+    return ModelContract(
+        voxel_size=config.data.map.voxel_size, truncation=config.data.map.truncation,
+        chunk_size=config.data.chunk_size, num_classes=config.network.num_classes, class_names=names,
+        geometry_input=INPUT_KNOWN,
+    )
 
 
 def load_segmenter(path: str, device: torch.device) -> torch.nn.Module | None:
@@ -615,7 +667,7 @@ def train(
         for step in iterator:
             model.train()
             batch = [train_samples[i] for i in torch.randint(len(train_samples), (config.optim.batch_size,), generator=generator).tolist()]
-            geometry, color = chunk_inputs([_to_device(s.chunk, device) for s in batch], config.network)
+            geometry, color = chunk_inputs([_to_device(s.chunk, device) for s in batch], config.network, geometry_input=INPUT_KNOWN)
             prediction = trained(geometry, color, batch[0].chunk.truncation)
             totals = []
             term_sums: dict[str, float] = {}
@@ -656,7 +708,7 @@ def train(
     if is_main:
         from ssr_ros.completion.weights import save_model
 
-        weights_path = save_model(model, out_dir / "model.pt", metadata={
+        weights_path = save_model(model, out_dir / "model.pt", contract=training_contract(config), metadata={
             "command": command, "steps": first_step + len(losses), "interrupted": interrupted, "train_seeds": json.dumps(list(config.data.train_seeds)),
             "val_seeds": json.dumps(list(config.data.val_seeds)), "device": str(device), "world_size": world,
             "train_seconds": round(time.time() - train_start, 1), "final_loss": losses[-1] if losses else float("nan"),
@@ -691,7 +743,7 @@ def validate(model: SSRUNet, samples: Sequence[ChunkSample], config: TrainingCon
     inter = union = 0.0
     inter0 = union0 = 0.0
     for sample in samples:
-        geometry, color = chunk_inputs([_to_device(sample.chunk, device)], config.network)
+        geometry, color = chunk_inputs([_to_device(sample.chunk, device)], config.network, geometry_input=INPUT_KNOWN)
         prediction = model(geometry, color, sample.chunk.truncation)
         terms = chunk_losses(prediction, 0, sample, config, generator, None, device)
         for k, v in terms.items():
@@ -726,4 +778,5 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, metadat
         raise MapFileError(f"checkpoint '{checkpoint_path}' cannot be read: {error}") from error
     model = SSRUNet(config.network)
     model.load_state_dict(state["model"])
-    return save_model(model, out_path, metadata={"steps": int(state["step"]), "from_checkpoint": str(checkpoint_path), **(metadata or {})})
+    return save_model(model, out_path, contract=training_contract(config),
+                      metadata={"steps": int(state["step"]), "from_checkpoint": str(checkpoint_path), **(metadata or {})})

@@ -2,8 +2,14 @@
 
 File layout (a plain dict of primitives and tensors, so no code is unpickled)::
 
-    {"format": "ssr_ros.weights", "version": 1, "model_type": "ssr_unet" | "segmenter2d",
-     "config": {field: value, ...}, "state_dict": {...}, "metadata": {str: str|int|float}}
+    {"format": "ssr_ros.weights", "version": 2, "model_type": "ssr_unet" | "segmenter2d",
+     "config": {field: value, ...}, "state_dict": {...}, "metadata": {str: str|int|float},
+     "contract": {voxel_size, truncation, chunk_size, num_classes, class_names, geometry_input,
+                  gravity, calibration: {...}}}      # completion models only
+
+Version 1 files (no contract) still load; their contract is the one they were trained with
+(:data:`~ssr_ros.completion.contract.LEGACY_CONTRACT`). A loaded completion model carries
+its contract as ``model.contract``.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from typing import Any
 
 import torch
 
+from ssr_ros.completion.contract import LEGACY_CONTRACT, ModelContract
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.package_files import SOURCE_ROOT, find_package_file
 
 FORMAT = "ssr_ros.weights"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MODELS_DIR = SOURCE_ROOT / "models"
 DEFAULT_WEIGHTS = "ssr_unet_small.pt"
 
@@ -43,9 +51,18 @@ def default_weights_path() -> Path:
     return find_package_file("models", DEFAULT_WEIGHTS) or MODELS_DIR / DEFAULT_WEIGHTS
 
 
-def save_model(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` (config + float32 weights) to ``path``; returns the path."""
+def save_model(
+    model: torch.nn.Module, path: str | Path, metadata: dict[str, Any] | None = None, contract: ModelContract | None = None
+) -> Path:
+    """Write ``model`` (config + float32 weights) to ``path``; returns the path.
+
+    A completion model needs a contract: ``contract`` or the model's own ``model.contract``.
+    """
     path = Path(path)
+    model_type = _model_type(model)
+    contract = contract or getattr(model, "contract", None)
+    if model_type == "ssr_unet" and contract is None:
+        raise MapFileError("a completion model is saved with its contract (voxel size, truncation, classes)")
     clean_metadata = {}
     for key, value in (metadata or {}).items():
         if not isinstance(value, (str, int, float, bool)):
@@ -54,11 +71,13 @@ def save_model(model: torch.nn.Module, path: str | Path, metadata: dict[str, Any
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "model_type": _model_type(model),
+        "model_type": model_type,
         "config": dataclasses.asdict(model.config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": clean_metadata,
     }
+    if contract is not None:
+        document["contract"] = contract.to_dict()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -82,7 +101,7 @@ def read_weights(path: str | Path) -> dict[str, Any]:
         raise MapFileError(f"weights file '{path}' is corrupt or not a PyTorch weights file: {error}") from error
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise MapFileError(f"weights file '{path}' is not an ssr_ros weights file (no format '{FORMAT}')")
-    if document.get("version") != VERSION:
+    if document.get("version") not in READABLE_VERSIONS:
         raise MapFileError(
             f"weights file '{path}' has format version {document.get('version')!r}; this ssr_ros reads version {VERSION}"
         )
@@ -116,7 +135,19 @@ def load_model(
         model.load_state_dict(document["state_dict"])
     except RuntimeError as error:
         raise MapFileError(f"weights file '{path}' does not match its config: {error}") from error
+    if model_type == "ssr_unet":
+        model.contract = read_contract(document, path)
     return model.to(device).eval()
+
+
+def read_contract(document: dict[str, Any], path: str | Path = "") -> ModelContract:
+    """The contract of a completion weights document (the legacy one for version 1 files)."""
+    if "contract" not in document:
+        return ModelContract(num_classes=int(document["config"].get("num_classes", 21)), **LEGACY_CONTRACT)
+    try:
+        return ModelContract.from_dict(document["contract"])
+    except ConfigError as error:
+        raise MapFileError(f"weights file '{path}': {error}") from error
 
 
 def weights_metadata(path: str | Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from ssr_ros.completion.inference import (
     blend_weights,
     chunk_origins,
     complete_region,
+    predict_chunks,
     predict_region,
 )
 from ssr_ros.completion.network import SSRUNet, SSRUNetConfig
@@ -94,18 +95,26 @@ def test_overlapping_chunks_blend_into_a_full_region_and_write_back_keeps_observ
     fake = FakeMap()
     model = _model()
     config = CompletionConfig(chunk_size=16, overlap=4, batch_size=3)
-    prediction = complete_region(model, fake, (2, 0, 0), (38, 24, 20), config)
+    prediction = predict_region(model, fake, (2, 0, 0), (38, 24, 20), 16, 4, 3)
     assert prediction.tsdf.shape == (36, 24, 20)
     assert prediction.semantics_probs.shape == (36, 24, 20, NUM_CLASSES)
     assert prediction.color.shape == (36, 24, 20, 3)
     assert torch.isfinite(prediction.tsdf).all()
     assert prediction.tsdf.abs().max() <= fake.truncation
     assert ((prediction.confidence > 0) & (prediction.confidence <= 1)).all()
+    assert torch.equal(prediction.observed, fake.observed[2:38])
+    # Write-back with the gate open as far as it goes: every unobserved surface voxel the
+    # network predicts is written, nothing observed is touched.
+    wide_open = CompletionConfig(chunk_size=16, overlap=4, batch_size=3, min_confidence=1e-6, max_distance=10.0,
+                                 min_enclosure=0)
+    gated = complete_region(model, fake, (2, 0, 0), (38, 24, 20), wide_open)
     assert len(fake.writes) == 1 and fake.writes[0][1] == (36, 24, 20)
     assert int(fake.writes[0][0][0]) == 2
     region = (slice(2, 38), slice(None), slice(None))
     assert not (fake.predicted[region] & fake.observed[region]).any()
-    assert fake.predicted[region].sum() == (~fake.observed[region]).sum()
+    surface = ~fake.observed[region] & (prediction.tsdf <= 0.5 * fake.voxel_size)
+    assert surface.any() and fake.predicted[region][surface].all()
+    assert torch.isfinite(gated.tsdf).sum() == fake.predicted[region].sum()
 
 
 def test_none_model_writes_nothing_and_bad_config_is_refused():
@@ -122,8 +131,11 @@ def test_scheduled_chunks_blend_where_they_overlap_and_leave_gaps_unpredicted():
     fake = FakeMap()
     model = _model()
     config = CompletionConfig(chunk_size=16, overlap=4)
-    prediction = complete_chunks(model, fake, [(0, 0, 0), (12, 0, 0), (24, 8, 0)], config)
+    prediction = predict_chunks(model, fake, [(0, 0, 0), (12, 0, 0), (24, 8, 0)], 16, 4, 2)
     assert prediction.tsdf.shape == (40, 24, 16)
     covered = torch.isfinite(prediction.tsdf)
     assert covered[:28, :16].all() and not covered[:24, 16:].any()
     assert (prediction.confidence[covered] > 0).all()
+    gated = complete_chunks(model, fake, [(0, 0, 0), (12, 0, 0), (24, 8, 0)], config)
+    assert not torch.isfinite(gated.tsdf[~covered]).any()
+    assert len(fake.writes) == 1  # one batched, blended write for all scheduled chunks

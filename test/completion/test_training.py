@@ -4,6 +4,8 @@ import json
 
 import torch
 
+from ssr_ros.map.config import TSDFConfig
+
 from analytic_scene import analytic_scene
 from ssr_ros.completion.training import (
     LossWeights,
@@ -25,8 +27,8 @@ from ssr_ros.geometry import CameraIntrinsics
 def _config(tmp_path, steps=40):
     return TrainingConfig(
         network=SSRUNetConfig(base_width=4, max_width=16, levels=3),
-        data=SceneDataConfig(train_seeds=[0], val_seeds=[1], frames_per_scene=8, voxel_size=0.1,
-                             truncation_voxels=3.0, chunk_size=16, chunks_per_scene=3, views_per_chunk=2,
+        data=SceneDataConfig(train_seeds=[0], val_seeds=[1], frames_per_scene=8,
+                             map=TSDFConfig(voxel_size=0.1, truncation_voxels=3.0), chunk_size=16, chunks_per_scene=3, views_per_chunk=2,
                              render_stride=2, virtual_views_per_chunk=0),
         losses=LossWeights(),
         optim=OptimConfig(steps=steps, batch_size=2, learning_rate=3e-3, log_every=5, validate_every=20,

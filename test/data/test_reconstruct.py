@@ -163,8 +163,11 @@ def test_model_path_is_used(synth, tmp_path):
     from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
     from ssr_ros.completion.weights import save_model
 
+    from ssr_ros.completion.contract import ModelContract
+
     model = build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1))
-    save_model(model, tmp_path / "tiny.pt")
+    contract = ModelContract(voxel_size=0.1, truncation=0.4, chunk_size=32, num_classes=21)
+    save_model(model, tmp_path / "tiny.pt", contract=contract)
     out = tmp_path / "out"
     assert main(["reconstruct", str(synth / "bag"), "--out", str(out), "--model", str(tmp_path / "tiny.pt"), "--limit", "3",
                  "--no-progress", "--no-previews", "--voxel-size", "0.1"]) == 0

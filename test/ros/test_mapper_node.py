@@ -100,13 +100,18 @@ def mapper(ros_context, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mapper")
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    # An untrained network whose TSDF residual head is zeroed: it reproduces the fused TSDF
-    # (so geometry checks stay meaningful) while still writing predicted voxels and labels.
+    from ssr_ros.completion.contract import ModelContract
+
+    # An untrained network whose TSDF residual head is a constant: it keeps the fused TSDF where
+    # observed (so geometry checks stay meaningful) and predicts surface in every unknown voxel,
+    # of which the write-back gate keeps those enclosed by observed space near observed surface.
     model = build_ssr_unet(preset_config("small", levels=3))
     with torch.no_grad():
         for parameter in model.tsdf_decoder.parameters():
             parameter.zero_()
-    weights = save_model(model, tmp / "identity_unet.pt")
+        model.tsdf_decoder.head[-1].bias.fill_(-3.0)
+    contract = ModelContract(voxel_size=0.05, truncation=0.2, chunk_size=32, num_classes=model.config.num_classes)
+    weights = save_model(model, tmp / "surface_unet.pt", contract=contract)
     scene = generate_scene(seed=3)
     config = SequenceConfig(width=160, height=120)
     config.trajectory.num_frames = NUM_FRAMES

@@ -1,0 +1,112 @@
+"""Which of the network's predictions reach the map: the write-back gate.
+
+A completion network predicts every voxel of a chunk, including space where it has nothing
+to go on: behind walls, under the floor, above the ceiling, or space the camera looked
+through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only when
+
+- it is unknown to the map: not observed by fusion and not seen free along a camera ray;
+- its calibrated occupancy probability reaches ``min_confidence``;
+- it lies within ``max_distance`` of an observed surface (completion extends what was seen);
+- it is *enclosed* by what the cameras saw: along at least ``min_enclosure`` of the six axis
+  directions, observed or seen-free space lies within ``enclosure_radius``. Space behind a
+  wall, under the floor or above the ceiling has known space on one side only; a floor under
+  a table or a wall behind a cupboard has it on five or six.
+
+Predicted free voxels are written only next to kept surface voxels (so the kept surface can
+be meshed against them), and never right behind an observed surface, where a free value
+would create a false back face against the observed band.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ssr_ros.completion.contract import Calibration
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds of the gate, in metres and probabilities (from ``CompletionConfig``)."""
+
+    min_confidence: float
+    max_distance: float
+    min_enclosure: int
+    enclosure_radius: float
+
+
+@dataclass
+class GateResult:
+    """keep: (X, Y, Z) bool voxels to write; probability: (X, Y, Z) P(occupied);
+    surface: (X, Y, Z) bool predicted surface before gating; enclosure: (X, Y, Z) int directions."""
+
+    keep: torch.Tensor
+    probability: torch.Tensor
+    surface: torch.Tensor
+    enclosure: torch.Tensor
+
+
+def known_ahead(mask: torch.Tensor, axis: int, reach: int) -> torch.Tensor:
+    """(X, Y, Z) bool: ``mask`` holds somewhere in the next ``reach`` voxels along +``axis``."""
+    n = mask.shape[axis]
+    counts = torch.cumsum(mask.to(torch.int32), dim=axis)
+    ahead_index = torch.clamp(torch.arange(n, device=mask.device) + reach, max=n - 1)
+    shape = [1, 1, 1]
+    shape[axis] = n
+    ahead = torch.take_along_dim(counts, ahead_index.view(shape).expand_as(counts), dim=axis)
+    return (ahead - counts) > 0
+
+
+def enclosure_count(known: torch.Tensor, reach: int) -> torch.Tensor:
+    """(X, Y, Z) int: of the six axis directions, how many reach ``known`` within ``reach`` voxels."""
+    total = torch.zeros(known.shape, dtype=torch.int32, device=known.device)
+    for axis in range(3):
+        total += known_ahead(known, axis, reach).to(torch.int32)
+        total += known_ahead(known.flip(axis), axis, reach).flip(axis).to(torch.int32)
+    return total
+
+
+def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """(X, Y, Z) bool: voxels within Chebyshev distance ``radius`` of ``mask`` (separable max pooling)."""
+    if radius <= 0:
+        return mask
+    x = mask[None, None].to(torch.float32)
+    k = 2 * radius + 1
+    x = F.max_pool3d(x, (k, 1, 1), stride=1, padding=(radius, 0, 0))
+    x = F.max_pool3d(x, (1, k, 1), stride=1, padding=(0, radius, 0))
+    x = F.max_pool3d(x, (1, 1, k), stride=1, padding=(0, 0, radius))
+    return x[0, 0] > 0.5
+
+
+def gate(
+    tsdf: torch.Tensor,
+    observed: torch.Tensor,
+    observed_tsdf: torch.Tensor,
+    free: torch.Tensor,
+    voxel_size: float,
+    model_truncation: float,
+    calibration: Calibration,
+    settings: GateSettings,
+) -> GateResult:
+    """Decide which predicted voxels of a region to write (see the module docstring).
+
+    tsdf: (X, Y, Z) predicted TSDF, metres (NaN = no prediction); observed: fused voxels;
+    observed_tsdf: their fused TSDF, metres; free: voxels seen free along camera rays.
+    """
+    valid = torch.isfinite(tsdf)
+    filled = torch.where(valid, tsdf, torch.full_like(tsdf, model_truncation))
+    probability = calibration.occupancy_probability(filled, model_truncation) * valid
+    known = observed | free
+    unknown = valid & ~known
+    surface = unknown & (filled <= 0.5 * voxel_size)
+    observed_surface = observed & (observed_tsdf.abs() < voxel_size)
+    near = dilate(observed_surface, max(0, int(round(settings.max_distance / voxel_size))))
+    reach = max(1, int(round(settings.enclosure_radius / voxel_size)))
+    enclosure = enclosure_count(known, reach)
+    kept_surface = (surface & (probability >= settings.min_confidence) & near
+                    & (enclosure >= settings.min_enclosure))
+    behind_observed = dilate(observed & (observed_tsdf < 0), 1)
+    free_next_to_kept = unknown & ~surface & dilate(kept_surface, 1) & ~behind_observed
+    return GateResult(kept_surface | free_next_to_kept, probability, surface, enclosure)

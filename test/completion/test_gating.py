@@ -1,0 +1,92 @@
+"""The write-back gate on analytic scenes: predictions stay inside what the cameras saw."""
+
+import torch
+
+from ssr_ros.completion.contract import Calibration
+from ssr_ros.completion.gating import GateSettings, dilate, enclosure_count, gate, known_ahead
+
+VOXEL = 0.05
+TRUNC = 0.15
+SETTINGS = GateSettings(min_confidence=0.5, max_distance=0.5, min_enclosure=5, enclosure_radius=1.5)
+CALIBRATION = Calibration(scale=8.0, bias=0.0, min_confidence=0.5, fitted_on="test")
+
+
+def room(shape=(60, 60, 40)):
+    """A box room seen from inside: walls at x = 10 and x = 50 (and y, z likewise), the interior
+    seen free, the walls observed with a truncation band, everything outside unknown."""
+    X, Y, Z = shape
+    idx = torch.stack(torch.meshgrid(*[torch.arange(n) for n in shape], indexing="ij"), -1)
+    lo, hi = torch.tensor([10, 10, 5]), torch.tensor([50, 50, 35])
+    inside_dist = torch.minimum(idx - lo, hi - idx).amin(-1).float()  # voxels to the nearest wall, + inside
+    sdf = inside_dist * VOXEL
+    observed = (sdf.abs() <= TRUNC)
+    free = (sdf > TRUNC)
+    observed_tsdf = torch.where(observed, sdf, torch.full_like(sdf, TRUNC))
+    return observed, observed_tsdf, free, sdf
+
+
+def test_known_ahead_and_enclosure_count_on_a_line():
+    mask = torch.zeros(10, 1, 1, dtype=torch.bool)
+    mask[7] = True
+    ahead = known_ahead(mask, 0, 3)[:, 0, 0]
+    assert ahead.tolist() == [False, False, False, False, True, True, True, False, False, False]
+    known = torch.zeros(9, 9, 9, dtype=torch.bool)
+    known[0], known[-1], known[:, 0], known[:, -1], known[:, :, 0] = True, True, True, True, True
+    count = enclosure_count(known, 8)
+    assert int(count[4, 4, 4]) == 5  # open only towards +z
+
+
+def test_dilate_is_a_chebyshev_ball():
+    mask = torch.zeros(9, 9, 9, dtype=torch.bool)
+    mask[4, 4, 4] = True
+    grown = dilate(mask, 2)
+    assert int(grown.sum()) == 125 and grown[2, 6, 2] and not grown[1, 4, 4]
+
+
+def test_surface_behind_walls_and_in_seen_free_space_is_refused_holes_are_filled():
+    observed, observed_tsdf, free, sdf = room()
+    # A hole in the wall x = 10 (the camera never saw it), a slab behind the wall x = 50,
+    # and a slab floating in the seen-free middle of the room.
+    hole = (slice(8, 13), slice(25, 31), slice(15, 21))
+    observed[hole] = False
+    free[hole] = False
+    tsdf = torch.full(observed.shape, TRUNC)
+    tsdf[hole] = sdf[hole].clamp(-TRUNC, TRUNC)          # the network continues the wall
+    tsdf[54:56, 20:40, 10:30] = -0.02                    # behind the wall x = 50
+    tsdf[30:32, 20:40, 10:30] = -0.02                    # in the seen-free middle
+    result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
+    hole_surface = torch.zeros_like(observed)
+    hole_surface[hole] = sdf[hole] <= 0.5 * VOXEL
+    assert result.keep[hole_surface].all()
+    assert not result.keep[54:56].any()
+    assert not result.keep[30:32].any()
+    assert not (result.keep & (observed | free)).any()
+
+
+def test_far_from_observed_surface_and_unlikely_predictions_are_refused():
+    observed, observed_tsdf, free, sdf = room()
+    unknown_box = (slice(15, 45), slice(15, 45), slice(10, 30))
+    free[unknown_box] = False  # a big unseen region inside the room, 5+ voxels from any wall
+    tsdf = torch.full(observed.shape, TRUNC)
+    tsdf[30, 22:38, 17:23] = -0.02                        # > 0.5 m from every observed surface
+    tsdf[15, 20:40, 10:30] = 0.02                         # near a wall but P(occupied) < 0.5
+    result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
+    assert not result.keep[30].any()
+    assert not result.keep[15].any()
+    near = torch.zeros_like(tsdf, dtype=torch.bool)
+    near[16, 20:40, 10:30] = True
+    tsdf2 = torch.where(near, torch.full_like(tsdf, -0.02), tsdf)
+    assert gate(tsdf2, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS).keep[near].all()
+
+
+def test_no_free_value_is_written_right_behind_an_observed_surface():
+    observed, observed_tsdf, free, sdf = room()
+    hole = (slice(8, 13), slice(25, 31), slice(15, 21))
+    observed[hole] = False
+    free[hole] = False
+    tsdf = torch.full(observed.shape, TRUNC)   # the network says "free" everywhere outside
+    tsdf[hole] = sdf[hole].clamp(-TRUNC, TRUNC)
+    result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
+    behind = dilate(observed & (observed_tsdf < 0), 1)
+    written_free = result.keep & (tsdf > 0.5 * VOXEL)
+    assert not (written_free & behind).any()
