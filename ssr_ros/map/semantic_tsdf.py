@@ -168,12 +168,7 @@ class SemanticTSDF:
         rgb = self._to_tensor(frame.rgb, torch.uint8) if frame.rgb is not None else None
         sem_labels, sem_weights = self._semantic_votes(frame)
         proj = integration.Projection.from_pose(frame.intrinsics, frame.T_world_cam)
-        pose32 = np.asarray(frame.T_world_cam, dtype=np.float32)
-        proj_wc = integration.Projection(
-            tuple(tuple(float(x) for x in row) for row in pose32[:3, :3]),
-            tuple(float(x) for x in pose32[:3, 3]),
-            proj.fx, proj.fy, proj.cx, proj.cy, proj.width, proj.height,
-        )
+        proj_wc = integration.Projection.camera_to_world(frame.intrinsics, frame.T_world_cam)
         if self._native is not None:
             return self._integrate_native(frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc)
         clean, has_valid = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
