@@ -36,9 +36,10 @@ class DenseChunk:
     predicted_color: (X, Y, Z, 3) float32 in [0, 1], 0 where not predicted.
     predicted_label: (X, Y, Z) int64 class id, 0 where not predicted.
     predicted_confidence: (X, Y, Z) float32 in [0, 1], 0 where not predicted.
-    free: (X, Y, Z) bool, voxels without fused values that a camera ray crossed in front of
-        a measured surface (seen free beyond the truncation band), or None where the map
-        keeps no free-space record. Completion never puts surface there.
+    free: (X, Y, Z) bool, voxels not observed by fusion that a camera ray crossed in front
+        of a measured surface (seen free beyond the truncation band, at the resolution of the
+        map's free-space cells), or None where the map keeps no free-space record. Completion
+        never puts surface there.
     """
 
     origin_voxel: torch.Tensor

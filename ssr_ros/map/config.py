@@ -50,6 +50,16 @@ class TSDFConfig:
         4, "pixel stride used to find the blocks a depth image touches (1 = every pixel)",
         low=1, high=16,
     )
+    free_space: bool = param(
+        True, "record the space camera rays crossed in front of the measured surface (beyond the "
+        "truncation band) in a coarse seen-free layer; completion never puts surface there",
+    )
+    free_space_cell_voxels: int = param(
+        2, "edge of a seen-free cell in voxels (2 = 10 cm cells at 5 cm voxels)", low=1, high=8,
+    )
+    free_space_pixel_stride: int = param(
+        4, "pixel stride of the rays marched through free space (1 = every pixel)", low=1, high=16,
+    )
     backend: str = param(
         "auto",
         "integration kernel: 'torch' (any device), 'native' (compiled C++ for CPU tensors), "

@@ -53,6 +53,20 @@ class Projection:
             intrinsics.width, intrinsics.height,
         )
 
+    @classmethod
+    def camera_to_world(cls, intrinsics, T_world_cam) -> "Projection":
+        """The camera-to-world rotation/translation of ``T_world_cam`` (float32) with the same
+        pinhole parameters: maps camera points to world points (unprojection side)."""
+        import numpy as np
+
+        T = np.asarray(T_world_cam, dtype=np.float32)
+        return cls(
+            tuple(tuple(float(x) for x in row) for row in T[:3, :3]),
+            tuple(float(x) for x in T[:3, 3]),
+            float(intrinsics.fx), float(intrinsics.fy), float(intrinsics.cx), float(intrinsics.cy),
+            intrinsics.width, intrinsics.height,
+        )
+
     def flat(self) -> list[float]:
         """[R (9, row-major), t (3), fx, fy, cx, cy] for the native kernel."""
         return [x for row in self.R for x in row] + list(self.t) + [self.fx, self.fy, self.cx, self.cy]

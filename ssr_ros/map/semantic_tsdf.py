@@ -13,7 +13,9 @@ Usage::
 Voxel ``v`` covers ``[v * s, (v + 1) * s)`` (centre ``(v + 0.5) * s``), block ``b`` covers
 voxels ``[b * B, (b + 1) * B)``. Each voxel is *observed* when its fused weight reaches
 ``config.observed_min_weight`` and *predicted* when the completion network wrote it (it then
-has no fused weight; the first measurement that reaches it replaces the prediction).
+has no fused weight; the first measurement that reaches it replaces the prediction). Beside
+the voxels, a coarse :class:`~ssr_ros.map.free_space.FreeSpaceLayer` records where camera rays
+crossed free space beyond the truncation band; predictions never put surface there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ssr_ros.map import integration
 from ssr_ros.map.block_hash import BlockHash, check_coord_range, pack_block_keys, unpack_block_keys
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.free_space import FreeSpaceLayer
 from ssr_ros.map.semantic_evidence import evidence_to_probs
 from ssr_ros.map.voxel_access import locate_voxels, read_voxels
 from ssr_ros.map.voxel_blocks import VoxelBlocks
@@ -53,6 +56,16 @@ class SemanticTSDF:
         self.device = torch.device(device)
         self.hash = BlockHash(self.device)
         self.blocks = VoxelBlocks(self.config.block_size, self.device)
+        self.free_space = (
+            FreeSpaceLayer(
+                self.config.voxel_size, self.config.free_space_cell_voxels,
+                self.config.free_space_pixel_stride, device=self.device,
+            )
+            if self.config.free_space
+            else None
+        )
+        """The seen-free layer (:class:`~ssr_ros.map.free_space.FreeSpaceLayer`), None when
+        ``config.free_space`` is off."""
         self.update_counter = 0
         self.frames_integrated = 0
         self._native = self._select_native()
@@ -160,7 +173,9 @@ class SemanticTSDF:
 
         Raises InvalidFrame / InvalidPose (map unchanged) for a non-finite or non-rigid pose,
         images whose sizes disagree with the intrinsics, label ids out of range, or a depth
-        image with no finite positive pixel. Returns counts: blocks allocated, blocks integrated.
+        image with no finite positive pixel. With ``config.free_space`` the frame's rays also
+        mark the cells they cross in front of the measured surface in :attr:`free_space`.
+        Returns counts: blocks allocated, blocks integrated.
         """
         self._check_frame(frame)
         cfg = self.config
@@ -168,12 +183,7 @@ class SemanticTSDF:
         rgb = self._to_tensor(frame.rgb, torch.uint8) if frame.rgb is not None else None
         sem_labels, sem_weights = self._semantic_votes(frame)
         proj = integration.Projection.from_pose(frame.intrinsics, frame.T_world_cam)
-        pose32 = np.asarray(frame.T_world_cam, dtype=np.float32)
-        proj_wc = integration.Projection(
-            tuple(tuple(float(x) for x in row) for row in pose32[:3, :3]),
-            tuple(float(x) for x in pose32[:3, 3]),
-            proj.fx, proj.fy, proj.cx, proj.cy, proj.width, proj.height,
-        )
+        proj_wc = integration.Projection.camera_to_world(frame.intrinsics, frame.T_world_cam)
         if self._native is not None:
             return self._integrate_native(frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc)
         clean, has_valid = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
@@ -183,6 +193,7 @@ class SemanticTSDF:
             clean, proj_wc, cfg.truncation, cfg.block_extent, cfg.allocation_stride
         )
         check_coord_range(touched)
+        seen_free = self._observe_free_space(clean, proj_wc)
 
         # --- from here on the map changes
         self.update_counter += 1
@@ -208,6 +219,8 @@ class SemanticTSDF:
             self.blocks, slots, clean, rgb, sem_labels, sem_weights, proj, params
         )
         self.blocks.block_stamp[slots[changed]] = stamp
+        if seen_free is not None:
+            self.free_space.mark(seen_free)
         self.frames_integrated += 1
         return {"blocks_allocated": int(new_keys.numel()), "blocks_integrated": int(slots.numel())}
 
@@ -225,6 +238,10 @@ class SemanticTSDF:
             raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")
         if status == 2:
             check_coord_range(slots)  # raises, naming the range
+        seen_free = None
+        if self.free_space is not None:
+            clean, _ = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
+            seen_free = self._observe_free_space(clean, proj_wc)
 
         # --- from here on the map changes
         self.update_counter += 1
@@ -240,8 +257,16 @@ class SemanticTSDF:
             cfg.max_weight, cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
             self.blocks.block_stamp, stamp,
         )
+        if seen_free is not None:
+            self.free_space.mark(seen_free)
         self.frames_integrated += 1
         return {"blocks_allocated": int(new_coords.shape[0]), "blocks_integrated": int(slots.numel())}
+
+    def _observe_free_space(self, clean: torch.Tensor, proj_wc: integration.Projection):
+        """The cells this frame sees free (layer unchanged until ``mark``), or None if disabled."""
+        if self.free_space is None:
+            return None
+        return self.free_space.observe(clean, proj_wc, self.config.truncation, self.config.min_depth)
 
     # ------------------------------------------------------------------ dirty tracking
     def allocated_block_coords(self) -> torch.Tensor:
@@ -274,7 +299,8 @@ class SemanticTSDF:
 
         Follows :class:`~ssr_ros.map.chunk.DenseChunk`: fused values only (tsdf = +truncation,
         weight 0, color 0, semantics 0 where nothing was fused); what the network wrote earlier
-        is in ``predicted`` and the ``predicted_*`` fields.
+        is in ``predicted`` and the ``predicted_*`` fields; ``free`` marks the voxels not
+        observed by fusion whose cell the free-space layer saw free (None when it is off).
         """
         voxels, size = self._chunk_voxels(origin_voxel, size)
         values = read_voxels(self.hash, self.blocks, voxels)
@@ -288,13 +314,17 @@ class SemanticTSDF:
         semantics = torch.where(predicted[:, None], torch.zeros_like(semantics), semantics)
         nan = torch.full_like(weight_stored, float("nan"))
         shape = size
+        observed = self._observed(weight_stored)
+        free = None
+        if self.free_space is not None:
+            free = (self.free_space.query(voxels) & ~observed).reshape(shape)
         return DenseChunk(
             origin_voxel=voxels[0].clone() if voxels.shape[0] else torch.zeros(3, dtype=torch.int64),
             voxel_size=self.voxel_size,
             truncation=trunc,
             tsdf=tsdf.reshape(shape),
             weight=weight_stored.clamp(min=0.0).reshape(shape),
-            observed=self._observed(weight_stored).reshape(shape),
+            observed=observed.reshape(shape),
             color=torch.where(fused[:, None], color, torch.zeros_like(color)).reshape(shape + (3,)),
             semantics=semantics.reshape(shape + (self.num_classes,)),
             predicted=predicted.reshape(shape),
@@ -302,6 +332,7 @@ class SemanticTSDF:
             predicted_color=torch.where(predicted[:, None], color, torch.zeros_like(color)).reshape(shape + (3,)),
             predicted_label=torch.where(predicted, values["label"], torch.zeros_like(values["label"])).reshape(shape),
             predicted_confidence=torch.where(predicted, values["confidence"], torch.zeros_like(nan)).reshape(shape),
+            free=free,
         )
 
     def _observed(self, weight_stored: torch.Tensor) -> torch.Tensor:
@@ -324,9 +355,11 @@ class SemanticTSDF:
         [0, 1] or None; semantics_probs: (X, Y, Z, N) class probabilities or None; confidence:
         (X, Y, Z) in [0, 1] or None (then the top probability). Observed voxels are never
         touched; unobserved ones (including voxels with some fused weight below
-        ``observed_min_weight``) take the prediction and the ``predicted`` flag. Blocks are
-        allocated where the prediction has a surface (|tsdf| < truncation). Returns the number
-        of voxels written.
+        ``observed_min_weight``) take the prediction and the ``predicted`` flag. A voxel a
+        camera saw free (see :attr:`free_space`) never takes a predicted surface: where its
+        predicted tsdf is below +truncation (surface or inside) it is left as it is, and no
+        block is allocated for it. Blocks are allocated where the accepted prediction has a
+        surface (|tsdf| < truncation). Returns the number of voxels written.
         """
         tsdf = torch.as_tensor(tsdf, device=self.device, dtype=torch.float32)
         if tsdf.dim() != 3:
@@ -350,6 +383,8 @@ class SemanticTSDF:
         flat_tsdf = tsdf.reshape(-1)
         valid = torch.isfinite(flat_tsdf)
         trunc = self.truncation
+        if self.free_space is not None and self.free_space.num_blocks:
+            valid &= ~(self.free_space.query(voxels) & (flat_tsdf < trunc))
         B = self.block_size
         surface = valid & (flat_tsdf.abs() < trunc)
         self.update_counter += 1
@@ -432,15 +467,18 @@ class SemanticTSDF:
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
-        """Forget every voxel; the next ``update_mesh`` reports all meshed blocks as vanished."""
+        """Forget every voxel and every seen-free cell; the next ``update_mesh`` reports all meshed blocks as vanished."""
         self.hash.clear()
         self.blocks.clear()
+        if self.free_space is not None:
+            self.free_space.reset()
         self.update_counter += 1
         self.frames_integrated = 0
         self._mesher.on_reset()
 
     def memory_bytes(self) -> int:
-        """Bytes used by the allocated blocks (voxel payload + block bookkeeping)."""
+        """Bytes used by the allocated blocks (voxel payload + block bookkeeping); the free-space
+        layer is counted apart (``stats()["free_space_bytes"]``)."""
         return self.blocks.used_bytes()
 
     def bytes_per_voxel(self) -> float:
@@ -461,6 +499,8 @@ class SemanticTSDF:
             "memory_bytes": self.memory_bytes(),
             "reserved_bytes": self.blocks.reserved_bytes(),
             "bytes_per_voxel": self.bytes_per_voxel(),
+            "free_cells": self.free_space.num_free_cells() if self.free_space is not None else 0,
+            "free_space_bytes": self.free_space.memory_bytes() if self.free_space is not None else 0,
             "frames_integrated": self.frames_integrated,
             "update_counter": self.update_counter,
             "voxel_size": self.voxel_size,
