@@ -129,6 +129,8 @@ class OptimConfig:
     log_every: int = param(10, "steps between log lines", low=1, high=100000)
     validate_every: int = param(200, "steps between validations", low=1, high=10_000_000)
     checkpoint_every: int = param(200, "steps between checkpoints", low=1, high=10_000_000)
+    max_seconds: float = param(0.0, "stop training (checkpoint and weights kept) after this many seconds of "
+                               "optimisation; 0 = run all steps", low=0.0, high=1e7)
 
 
 @dataclass
@@ -635,8 +637,17 @@ def train(
     model = SSRUNet(config.network).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay)
     steps = config.optim.steps
+    clock = {"start": time.time()}
+
+    def progress(s: int) -> float:
+        """Fraction of the run done: by steps, or by time when ``max_seconds`` ends it sooner."""
+        done = min(s, steps) / steps
+        if config.optim.max_seconds:
+            done = max(done, min(1.0, (time.time() - clock["start"]) / config.optim.max_seconds))
+        return done
+
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress(s)))
     )
     first_step = 0
     checkpoint_path = out_dir / "checkpoint.pt"
@@ -661,10 +672,21 @@ def train(
         from tqdm import tqdm
 
         iterator = tqdm(iterator, desc="train", unit="step", initial=first_step, total=steps)
-    train_start = time.time()
+    train_start = clock["start"] = time.time()
     interrupted = False
+    stopped_early = False
     try:
         for step in iterator:
+            if config.optim.max_seconds and time.time() - train_start > config.optim.max_seconds:
+                stopped_early = True
+                if is_main:
+                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, config)
+                    log.write({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
+                    if val_samples:
+                        metrics = validate(model, val_samples, config, device)
+                        validation.append({"step": step, **metrics})
+                        log.write({"event": "validation", "step": step, **metrics})
+                break
             model.train()
             batch = [train_samples[i] for i in torch.randint(len(train_samples), (config.optim.batch_size,), generator=generator).tolist()]
             geometry, color = chunk_inputs([_to_device(s.chunk, device) for s in batch], config.network, geometry_input=INPUT_KNOWN)
@@ -709,7 +731,7 @@ def train(
         from ssr_ros.completion.weights import save_model
 
         weights_path = save_model(model, out_dir / "model.pt", contract=training_contract(config), metadata={
-            "command": command, "steps": first_step + len(losses), "interrupted": interrupted, "train_seeds": json.dumps(list(config.data.train_seeds)),
+            "command": command, "steps": first_step + len(losses), "interrupted": interrupted, "time_limited": stopped_early, "train_seeds": json.dumps(list(config.data.train_seeds)),
             "val_seeds": json.dumps(list(config.data.val_seeds)), "device": str(device), "world_size": world,
             "train_seconds": round(time.time() - train_start, 1), "final_loss": losses[-1] if losses else float("nan"),
         })

@@ -1,0 +1,112 @@
+"""CUDA correctness of the map and the renderer, and completion latency on the GPU.
+
+Run on a CUDA machine (``scripts/train_gpu.sh`` runs it first): fuses a generated room on the
+CPU and on the GPU (torch kernels on both) and compares every voxel layer and the seen-free
+layer; renders one chunk on both devices and compares depth and features; then times the
+completion network (the packaged preset) on 32^3 and 64^3 chunks in float32 and float16.
+Prints a JSON document; exits non-zero when a comparison fails.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import torch
+
+
+def compare_maps() -> dict:
+    from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.completion.training import SceneDataConfig
+    from ssr_ros.map.config import TSDFConfig
+    from ssr_ros.map.semantic_tsdf import SemanticTSDF
+
+    data = SceneDataConfig(frames_per_scene=20, image_width=160, image_height=120)
+    _, sequence = synthetic_sequence(5, data)
+    frames = list(sequence)
+    maps = {}
+    for device in ("cpu", "cuda"):
+        m = SemanticTSDF(TSDFConfig(backend="torch"), num_classes=21, device=device)
+        for frame in frames:
+            m.integrate(frame)
+        maps[device] = m
+    cpu, gpu = maps["cpu"], maps["cuda"]
+    origin = cpu.allocated_block_coords().amin(0) * cpu.block_size
+    extent = (cpu.allocated_block_coords().amax(0) + 1) * cpu.block_size - origin
+    a = cpu.extract_chunk(origin, extent.tolist())
+    b = gpu.extract_chunk(origin.cuda(), extent.tolist())
+    result = {
+        "blocks_cpu": cpu.num_blocks, "blocks_cuda": gpu.num_blocks,
+        "tsdf_max_abs_diff": float((a.tsdf - b.tsdf.cpu()).abs().max()),
+        "observed_mismatch": int((a.observed != b.observed.cpu()).sum()),
+        "free_mismatch": int((a.free != b.free.cpu()).sum()) if a.free is not None else None,
+        "voxels": int(a.tsdf.numel()),
+    }
+    result["ok"] = (result["blocks_cpu"] == result["blocks_cuda"] and result["tsdf_max_abs_diff"] < 1e-2
+                    and result["observed_mismatch"] <= 1e-4 * result["voxels"]
+                    and (result["free_mismatch"] or 0) <= 1e-4 * result["voxels"])
+    return result
+
+
+def compare_renderer() -> dict:
+    from ssr_ros.completion.renderer import look_at, render_chunk
+    from ssr_ros.geometry import CameraIntrinsics
+
+    size = 32
+    idx = torch.stack(torch.meshgrid(*[torch.arange(size, dtype=torch.float32)] * 3, indexing="ij"), -1)
+    centre = torch.tensor([16.0, 16.0, 16.0])
+    tsdf = ((idx - centre).norm(dim=-1) - 9.0) * 0.05
+    features = torch.rand(4, size, size, size, generator=torch.Generator().manual_seed(0))
+    intrinsics = CameraIntrinsics(60.0, 60.0, 39.5, 29.5, 80, 60)
+    origin = torch.zeros(3)
+    pose = look_at(torch.tensor([0.8, -1.5, 1.2]), torch.tensor([0.8, 0.8, 0.8])).float()
+    out = {}
+    for device in ("cpu", "cuda"):
+        out[device] = render_chunk(tsdf.to(device), origin.to(device), 0.05, intrinsics, pose.to(device),
+                                   features=features.to(device))
+    hit = out["cpu"].hit & out["cuda"].hit.cpu()
+    result = {
+        "hit_mismatch": int((out["cpu"].hit != out["cuda"].hit.cpu()).sum()),
+        "depth_max_abs_diff": float((out["cpu"].depth - out["cuda"].depth.cpu())[hit].abs().max()),
+        "feature_max_abs_diff": float((out["cpu"].features - out["cuda"].features.cpu())[hit].abs().max()),
+        "hits": int(hit.sum()),
+    }
+    result["ok"] = result["hits"] > 100 and result["hit_mismatch"] <= 3 and result["depth_max_abs_diff"] < 1e-3
+    return result
+
+
+def completion_latency() -> dict:
+    from ssr_ros.completion.network import SSRUNet, preset_config
+
+    model = SSRUNet(preset_config("small")).cuda().eval()
+    result = {}
+    for size in (32, 64):
+        for dtype in (torch.float32, torch.float16):
+            geometry = torch.rand(1, 2, size, size, size, device="cuda")
+            color = torch.rand(1, 3, size, size, size, device="cuda")
+            with torch.no_grad(), torch.autocast("cuda", dtype=dtype, enabled=dtype == torch.float16):
+                for _ in range(3):
+                    model(geometry, color, 0.2)
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(20):
+                    model(geometry, color, 0.2)
+                torch.cuda.synchronize()
+            name = "fp16" if dtype == torch.float16 else "fp32"
+            result[f"chunk{size}_{name}_ms"] = round((time.perf_counter() - start) / 20 * 1000, 2)
+    return result
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        print("no CUDA device", file=sys.stderr)
+        return 2
+    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+              "map": compare_maps(), "renderer": compare_renderer(), "latency": completion_latency()}
+    print(json.dumps(report, indent=1))
+    return 0 if report["map"]["ok"] and report["renderer"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
