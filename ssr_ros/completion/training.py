@@ -145,6 +145,7 @@ class TrainingConfig:
     device: str = param("auto", "'auto', 'cpu', 'cuda' or 'cuda:N' (torchrun sets the rank's GPU)")
     seed: int = param(0, "random seed", low=0, high=2**31 - 1)
     threads: int = param(0, "CPU threads for torch (0 = torch default)", low=0, high=512)
+    init_weights: str = param("", "start from these weights (fine-tuning; same network shape); empty = random")
 
     def validate(self) -> "TrainingConfig":
         validate_config(self)
@@ -540,6 +541,9 @@ def prepare_samples(
     if parallel:
         import multiprocessing
 
+        # Samples hold many small tensors; passing them as file descriptors runs out of
+        # descriptors with hundreds of scenes, so share them through files instead.
+        torch.multiprocessing.set_sharing_strategy("file_system")
         jobs = [(int(seed), config, provider, r) for seed, r in zip(seeds, rng_seeds)]
         with multiprocessing.get_context("spawn").Pool(min(config.data.workers, len(seeds))) as pool:
             for scene_list in pool.imap(_scene_samples_job, jobs):
@@ -635,6 +639,13 @@ def train(
                "seconds": round(time.time() - start, 2)})
 
     model = SSRUNet(config.network).to(device)
+    if config.init_weights and not resume:
+        from ssr_ros.completion.weights import load_model
+
+        initial = load_model(config.init_weights, device, expected_type="ssr_unet")
+        if initial.config != model.config:
+            raise ConfigError(f"init_weights '{config.init_weights}' hold a network of another shape: {initial.config}")
+        model.load_state_dict(initial.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay)
     steps = config.optim.steps
     clock = {"start": time.time()}
