@@ -5,8 +5,8 @@ The completion network learned rooms with z up and walls along x and y. Many rec
 other direction. This module estimates it once for a recording and gives the rotation
 ``T_aligned_world`` into a gravity-aligned frame (z up, and optionally walls along x / y):
 
-1. the cameras' mean up axis (-y of the OpenCV optical frame): hand-held and robot cameras
-   are held roughly upright (:func:`mean_camera_up`);
+1. the cameras: hand-held and robot cameras are held roughly upright, with little roll, so up
+   is near their -y axes and perpendicular to their x axes (:func:`mean_camera_up`);
 2. refined by the floor: the largest plane among back-projected depth points whose normal is
    within ``max_floor_angle_deg`` of (1) and which lies below the cameras
    (:func:`fit_floor_plane`, a vectorised RANSAC followed by a least-squares fit);
@@ -100,30 +100,49 @@ def angle_deg(a: Any, b: Any) -> float:
 
 # ---------------------------------------------------------------------------- (1) cameras
 class CameraUpAccumulator:
-    """Running sum of the cameras' up axes (-y of the optical frame), in the poses' frame."""
+    """Up as the cameras see it, accumulated pose by pose (in the poses' frame).
+
+    Cameras are held with little roll, so their x axes are nearly horizontal whatever their
+    pitch, while their up axes (-y) lean forward when they look down. Up is therefore the unit
+    vector u minimising ``sum_i (x_i . u)^2 + mu * N * (1 - (u . y_mean)^2)``: as perpendicular to
+    every camera's x axis as it can be, with the mean up axis ``y_mean`` deciding what the x axes
+    leave open (all cameras facing one way). ``mu`` = 0.01.
+    """
+
+    PRIOR_WEIGHT = 0.01
 
     def __init__(self) -> None:
         self.total = np.zeros(3)
+        self.x_scatter = np.zeros((3, 3))
         self.count = 0
 
     def add(self, T_world_cam: np.ndarray) -> None:
         """T_world_cam: (4, 4) camera-to-world."""
-        self.total -= np.asarray(T_world_cam, dtype=np.float64)[:3, 1]
+        R = np.asarray(T_world_cam, dtype=np.float64)[:3, :3]
+        self.total -= R[:, 1]
+        self.x_scatter += np.outer(R[:, 0], R[:, 0])
         self.count += 1
 
-    def up(self) -> np.ndarray:
-        """(3,) unit mean up; InvalidInput when no pose was added or the axes cancel out."""
+    def mean_up_axis(self) -> np.ndarray:
+        """(3,) unit mean of the cameras' -y axes; InvalidInput when there is none or they cancel out."""
         if self.count == 0:
             raise InvalidInput("no camera pose to estimate 'up' from; expected at least one frame")
         if np.linalg.norm(self.total) < 1e-6 * self.count:
             raise InvalidInput(f"the up axes of the {self.count} cameras cancel out; cannot tell which way is up")
         return self.total / np.linalg.norm(self.total)
 
+    def up(self) -> np.ndarray:
+        """(3,) unit up (see the class docstring); InvalidInput as :meth:`mean_up_axis`."""
+        mean = self.mean_up_axis()
+        prior = self.PRIOR_WEIGHT * self.count * (np.eye(3) - np.outer(mean, mean))
+        vector = np.linalg.eigh(self.x_scatter + prior)[1][:, 0]
+        return vector * np.sign(vector @ mean)
+
 
 def mean_camera_up(T_world_cams: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-    """(3,) unit mean of the cameras' up axes (-y of the optical frame) in the world frame.
+    """(3,) unit up in the world frame as upright-held cameras see it (:class:`CameraUpAccumulator`).
 
-    T_world_cams: (N, 4, 4) camera-to-world poses. Cameras held roughly upright give "up".
+    T_world_cams: (N, 4, 4) camera-to-world poses.
     """
     poses = np.asarray(T_world_cams, dtype=np.float64).reshape(-1, 4, 4)
     accumulator = CameraUpAccumulator()
