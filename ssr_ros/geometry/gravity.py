@@ -43,7 +43,7 @@ class GravityConfig:
     mode: str = param(
         "z_up",
         "'z_up': the pose frame is gravity-aligned with z up (REP 105 map frame), mapped as is; "
-        "'estimate': estimate up from the first estimate_frames frames (cameras' mean up refined by "
+        "'estimate': estimate up from the first estimate_frames frames (the cameras' up refined by "
         "the floor plane) and map in a gravity-aligned frame; 'fixed': up is the 'up' vector",
         choices=list(GRAVITY_MODES),
     )
@@ -271,7 +271,7 @@ class UpEstimate:
 
 def estimate_up(T_world_cams: Sequence[np.ndarray] | np.ndarray, points: np.ndarray | None = None,
                 normals: np.ndarray | None = None, **floor_options: Any) -> UpEstimate:
-    """Up in the world frame of the poses: the cameras' mean up, refined by the floor plane.
+    """Up in the world frame of the poses: the cameras' up, refined by the floor plane.
 
     T_world_cams: (N, 4, 4) camera-to-world poses (N >= 1). points: (P, 3) world-frame points
     back-projected from depth (subsampled), or None for the cameras alone; normals: their (P, 3)
@@ -367,7 +367,7 @@ class GravityEstimate:
     up: np.ndarray
     yaw: float
     source: str
-    """'z_up', 'fixed', 'cameras' (mean camera up) or 'floor' (refined by the floor plane)."""
+    """'z_up', 'fixed', 'cameras' (the cameras alone) or 'floor' (refined by the floor plane)."""
     camera_up: np.ndarray | None = None
     floor: FloorPlane | None = None
     frames: int = 0

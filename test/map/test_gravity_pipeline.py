@@ -107,3 +107,21 @@ def test_z_up_maps_in_the_pose_frame_without_holding_frames(room_frames):
     assert np.array_equal(pipeline.T_aligned_world, np.eye(4)) and pipeline.T_world_map is None
     assert "blocks_integrated" in pipeline.integrate(room_frames[0])
     assert pipeline.frames_integrated == 1
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_up_of_a_real_kitchen_matches_the_datasets_gravity(shared_data):
+    """7-Scenes RedKitchen: the world frame is a camera's; the dataset ships its gravity direction."""
+    from ssr_ros.data.folders import SevenScenesFolder
+    from ssr_ros.geometry.gravity import angle_deg, estimate_alignment
+
+    folder = shared_data / "7scenes_tsdf_fusion" / "data"
+    if not (folder / "gravity-direction.txt").exists():
+        pytest.skip(f"{folder} has no gravity-direction.txt")
+    reader = SevenScenesFolder(folder)
+    frames = [reader.frame(index) for index in range(0, 150, 5)]
+    estimate = estimate_alignment(frames, GravityConfig(mode="estimate"))
+    up = -np.loadtxt(folder / "gravity-direction.txt")
+    assert estimate.source == "floor"
+    assert angle_deg(estimate.up, up) < 3.0
