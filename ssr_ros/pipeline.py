@@ -9,6 +9,7 @@ inference.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -22,8 +23,9 @@ import torch
 from ssr_ros.completion.inference import CompletionConfig, complete_chunks, resolve_device
 from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
 from ssr_ros.config import param, validate_config
-from ssr_ros.errors import ConfigError, MapFileError
-from ssr_ros.geometry import Frame
+from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
+from ssr_ros.geometry import Frame, transform_points
+from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, GravityEstimate, estimate_alignment
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
@@ -42,12 +44,14 @@ class PipelineConfig:
 
     device: str = param("auto", "map device: 'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:N'")
     taxonomy: str = param("", "class taxonomy yaml; empty = the packaged ScanNet-20 taxonomy")
+    gravity: GravityConfig = field(default_factory=GravityConfig)
     map: TSDFConfig = field(default_factory=TSDFConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
     def validate(self) -> "PipelineConfig":
         validate_config(self)
+        self.gravity.validate()
         self.map.validate()
         self.completion.validate()
         return self
@@ -112,7 +116,17 @@ class _LockedChunkAccess:
 
 
 class MappingPipeline:
-    """Fuse frames, complete chunks near the camera, mesh, save and load; thread-safe."""
+    """Fuse frames, complete chunks near the camera, mesh, save and load; thread-safe.
+
+    Frames: the map lives in a gravity-aligned frame ("aligned": z up) related to the frame of
+    the incoming poses ("world") by the rotation :attr:`T_aligned_world`
+    (``config.gravity``). With ``gravity.mode: z_up`` the two are the same. Otherwise the first
+    ``gravity.estimate_frames`` frames are held back (validated, not yet fused) until the
+    alignment is estimated from them (:func:`ssr_ros.geometry.gravity.estimate_alignment`), then
+    fused; every frame is fused with the pose ``T_aligned_world @ T_world_cam``, so the map, its
+    chunks and completion are all in the aligned frame. :meth:`settle_gravity` decides early
+    (fewer frames); :meth:`save` does so before writing.
+    """
 
     def __init__(
         self,
@@ -137,16 +151,67 @@ class MappingPipeline:
         self.last_camera_position: np.ndarray | None = None
         self.last_stamp_ns: int | None = None
         self._seen_counter = 0
-        self._camera_up_sum = np.zeros(3)
+        self._camera_up = CameraUpAccumulator()  # of the fused poses, map frame
+        gravity = self.config.gravity
+        self.gravity: GravityEstimate | None = None if gravity.needs_frames else estimate_alignment([], gravity)
+        self._held_frames: list[Frame] = []
 
     def world_up(self) -> np.ndarray:
-        """The world's up direction as the integrated cameras saw it (their mean -y axis), or z.
+        """The map frame's up direction as the fused cameras saw it (their mean -y axis), or z.
 
-        Handheld and robot cameras are held roughly upright, so this recovers "up" for datasets
-        whose world frame is a camera's (7-Scenes, TUM) as well as for z-up maps.
+        Hand-held and robot cameras are held roughly upright, so this recovers "up" for datasets
+        whose world frame is a camera's (7-Scenes, TUM) mapped with ``gravity.mode: z_up``; in a
+        gravity-aligned map it is close to z.
         """
-        norm = float(np.linalg.norm(self._camera_up_sum))
-        return self._camera_up_sum / norm if norm > 1e-9 else np.array([0.0, 0.0, 1.0])
+        try:
+            return self._camera_up.up()
+        except InvalidInput:
+            return Z_UP.copy()
+
+    @property
+    def T_aligned_world(self) -> np.ndarray | None:
+        """(4, 4) rotation from the poses' frame to the map's gravity-aligned frame (identity for
+        ``gravity.mode: z_up``); None while the first frames are still held for the estimate."""
+        return None if self.gravity is None else self.gravity.T_aligned_world.copy()
+
+    @property
+    def T_world_map(self) -> np.ndarray | None:
+        """(4, 4) rotation from the map frame back to the poses' frame; None when they are the same
+        (or while the alignment is still being estimated)."""
+        if self.gravity is None or self.gravity.is_identity:
+            return None
+        return self.gravity.T_aligned_world.T.copy()  # a pure rotation: its inverse is its transpose
+
+    @property
+    def held_frames(self) -> int:
+        """Frames held back until the gravity alignment is estimated."""
+        return len(self._held_frames)
+
+    def settle_gravity(self) -> GravityEstimate | None:
+        """Estimate the alignment now from the frames held so far and fuse them.
+
+        Nothing to do (returns the current estimate, None if no frame came yet) when the
+        alignment is already known. If the estimate fails (e.g. the cameras' up axes cancel
+        out), the map stays in the poses' frame and a warning is logged.
+        """
+        with self.lock:
+            if self.gravity is not None or not self._held_frames:
+                return self.gravity
+            frames, self._held_frames = self._held_frames, []
+            try:
+                self.gravity = estimate_alignment(frames, self.config.gravity)
+            except InvalidInput as error:
+                LOG.warning("gravity estimate failed (%s); mapping in the poses' frame", error)
+                self.gravity = GravityEstimate(np.eye(4), Z_UP.copy(), 0.0, "z_up", frames=len(frames),
+                                               details={"failed": str(error)})
+            LOG.info("gravity: up %s (%s), wall yaw %.1f deg from %d frames", np.round(self.gravity.up, 4).tolist(),
+                     self.gravity.source, np.degrees(self.gravity.yaw), len(frames))
+            for frame in frames:
+                try:
+                    self._fuse(frame)
+                except InvalidInput as error:  # validated when held; the map may still refuse it
+                    LOG.warning("held frame refused by the map: %s", error)
+            return self.gravity
 
     def _check_contract(self) -> list[str]:
         """Check the completion model's contract against this map; ConfigError if they cannot work together."""
@@ -169,15 +234,34 @@ class MappingPipeline:
 
     # ------------------------------------------------------------------ fusion
     def integrate(self, frame: Frame) -> dict[str, int]:
-        """Fuse one frame; InvalidFrame / InvalidPose leave the map untouched."""
+        """Fuse one frame (pose in the poses' frame); InvalidFrame / InvalidPose leave the map untouched.
+
+        While the gravity alignment is being estimated the frame is validated and held
+        (``{"held": 1}``); the frame that completes ``gravity.estimate_frames`` fuses them all.
+        """
         start = time.perf_counter()
         with self.lock:
-            result = self.map.integrate(frame)
-            self.frames_integrated += 1
-            self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
-            self._camera_up_sum -= np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 1]
-            self.last_stamp_ns = frame.stamp_ns
+            if self.gravity is None:
+                frame.validate()
+                self._held_frames.append(frame)
+                result = {"held": 1}
+                if len(self._held_frames) >= self.config.gravity.estimate_frames:
+                    self.settle_gravity()
+            else:
+                result = self._fuse(frame)
         self.timers["integrate"].add(time.perf_counter() - start)
+        return result
+
+    def _fuse(self, frame: Frame) -> dict[str, int]:
+        """Integrate ``frame`` into the map with its pose in the aligned frame (under the lock)."""
+        if not self.gravity.is_identity:
+            T = np.asarray(frame.T_world_cam, dtype=np.float64)
+            frame = dataclasses.replace(frame, T_world_cam=self.gravity.T_aligned_world @ T)
+        result = self.map.integrate(frame)
+        self.frames_integrated += 1
+        self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
+        self._camera_up.add(frame.T_world_cam)
+        self.last_stamp_ns = frame.stamp_ns
         return result
 
     # ------------------------------------------------------------------ completion
@@ -254,7 +338,10 @@ class MappingPipeline:
     def save(self, directory: str | Path, formats: list[str] | tuple[str, ...] = ()) -> list[Path]:
         """Write the requested ``SAVE_FORMATS`` (all when empty) into ``directory``; returns the files.
 
-        Each file is written atomically; MapFileError names what could not be written.
+        Frames: the map file is in the map's (gravity-aligned) frame; the meshes and the voxel
+        PLY are turned back into the poses' frame, so they overlay the recording. Frames still
+        held for the gravity estimate are fused first (:meth:`settle_gravity`). Each file is
+        written atomically; MapFileError names what could not be written.
         """
         formats = list(formats) or list(SAVE_FORMATS)
         unknown = [f for f in formats if f not in SAVE_FORMATS]
@@ -268,7 +355,11 @@ class MappingPipeline:
         start = time.perf_counter()
         written = []
         with self.lock:
+            self.settle_gravity()
+            T_world_map = self.T_world_map
             mesh = self.map.mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
+            if mesh is not None and T_world_map is not None:
+                mesh = dataclasses.replace(mesh, vertices=transform_points(T_world_map, mesh.vertices))
             for fmt in formats:
                 if fmt == "map":
                     path = directory / MAP_FILE
@@ -281,7 +372,7 @@ class MappingPipeline:
                     export_mesh_ply(path, mesh, self.taxonomy, color_by="label")
                 else:
                     path = directory / "voxels.ply"
-                    export_voxels_ply(path, self.map, which="surface", taxonomy=self.taxonomy)
+                    export_voxels_ply(path, self.map, which="surface", taxonomy=self.taxonomy, transform=T_world_map)
                 written.append(path.resolve())
         self.timers["save"].add(time.perf_counter() - start)
         return written
@@ -312,6 +403,7 @@ class MappingPipeline:
         with self.lock:
             dropped = self.map.num_blocks
             self.map.reset()
+            self._held_frames.clear()
             self.scheduler.clear()
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
@@ -325,6 +417,7 @@ class MappingPipeline:
             chunks_completed=self.chunks_completed,
             completion_enabled=self.completion_enabled,
             pending_chunks=len(self.scheduler.pending),
+            gravity_held_frames=len(self._held_frames),
             timings={name: {"count": t.count, "mean_s": t.mean_s, "last_s": t.last_s, "total_s": t.total_s}
                      for name, t in self.timers.items()},
         )

@@ -35,7 +35,8 @@ import numpy as np
 from ssr_ros.config import config_to_dict
 from ssr_ros.errors import ConfigError, DatasetError, InvalidFrame, InvalidPose, MapFileError
 from ssr_ros.evaluation.mesh import DEFAULT_THRESHOLD, MeshScores, mesh_scores, sample_surface
-from ssr_ros.geometry import Frame
+from ssr_ros.geometry import Frame, transform_points
+from ssr_ros.geometry.gravity import Z_UP
 from ssr_ros.pipeline import MappingPipeline
 
 FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica")
@@ -321,6 +322,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         interrupted = "integration"
     finally:
         bar.close()
+    pipeline.settle_gravity()  # fuse the frames held for the gravity estimate (short or interrupted runs)
     wall["integrate_s"] = time.perf_counter() - start
     if interrupted:
         _say(f"interrupted after {frames_read} frames; saving what was built")
@@ -346,6 +348,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "interrupted": interrupted,
         "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks},
         "config": config_to_dict(pipeline.config),
+        "gravity": gravity_summary(pipeline),
     }
     files: list[Path] = []
     if pipeline.frames_integrated:
@@ -357,8 +360,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
 
             start = time.perf_counter()
             with pipeline.lock:
-                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh",
-                                        up=pipeline.world_up())
+                up = Z_UP if pipeline.T_world_map is not None else pipeline.world_up()  # aligned: z is up
+                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh", up=up)
             wall["previews_s"] = time.perf_counter() - start
     stats = pipeline.stats()
     integrate_s = stats["timings"]["integrate"]["total_s"]
@@ -390,7 +393,11 @@ def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: Sur
     from ssr_ros.evaluation.map_evaluation import evaluate_map
 
     with pipeline.lock:
+        T_world_map = pipeline.T_world_map
         if gt.volume is not None:
+            if T_world_map is not None:
+                raise ConfigError(f"ground truth '{gt.path}' is a voxel volume in the poses' frame, compared voxel by voxel, "
+                                  f"but the map is gravity-aligned (rotated); reconstruct with --up z")
             gt_voxel = float(gt.volume["voxel_size"])
             if not np.isclose(gt_voxel, pipeline.map.voxel_size):
                 raise ConfigError(f"ground truth '{gt.path}' has {gt_voxel} m voxels but the map {pipeline.map.voxel_size} m; "
@@ -398,16 +405,30 @@ def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: Sur
             return evaluate_map(pipeline.map, gt.volume, gt.mesh, pipeline.taxonomy.names, fps=fps, num_points=options.gt_points)
         mesh = pipeline.map.mesh()
     metrics: dict[str, Any] = {"gt": str(gt.path)}
+    vertices = mesh.vertices if T_world_map is None else transform_points(T_world_map, mesh.vertices)  # GT: poses' frame
     if mesh.num_triangles == 0:
         metrics["mesh"] = None
         return metrics
-    pred = sample_surface(mesh.vertices, mesh.triangles, options.gt_points, seed=0)
+    pred = sample_surface(vertices, mesh.triangles, options.gt_points, seed=0)
     metrics["mesh"] = mesh_scores(pred, visibility.points, options.threshold).as_dict()
     metrics["mesh_seen"] = seen_mesh_scores(pred, visibility.points, visibility.seen, options.threshold).as_dict()
     metrics["mesh_seen"]["seen_fraction"] = float(visibility.seen.mean())
     if fps is not None:
         metrics["timing"] = {"fps": fps}
     return metrics
+
+
+def gravity_summary(pipeline: MappingPipeline) -> dict[str, Any]:
+    """The alignment for summary.json: up, how it was found, T_aligned_world, and which file is in which frame."""
+    if pipeline.gravity is None:
+        return {"mode": pipeline.config.gravity.mode, "estimated": False, "held_frames": pipeline.held_frames}
+    aligned = pipeline.T_world_map is not None
+    return {
+        "mode": pipeline.config.gravity.mode, **pipeline.gravity.as_dict(),
+        "frames": {"map.ssrmap": "aligned (z up): p_aligned = T_aligned_world @ p_world" if aligned else "world",
+                   "mesh.ply, mesh_semantic.ply, voxels.ply, metrics": "world (the recording's pose frame)",
+                   "previews": "aligned (z up)" if aligned else "world"},
+    }
 
 
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:

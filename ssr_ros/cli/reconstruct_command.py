@@ -40,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--taxonomy", help="class taxonomy yaml (default: the packaged ScanNet-20)")
     group.add_argument("--model", help="completion weights .pt (default: the packaged model, if present)")
     group.add_argument("--no-completion", action="store_true", help="fusion only; no network")
+    group = parser.add_argument_group("gravity (the map and completion work in a z-up frame; outputs go back to the recording's)")
+    group.add_argument("--up", type=parse_up,
+                       help="where up is in the recording's pose frame: 'auto' (estimate from the cameras and the floor; "
+                       "the default, except with a --gt volume, whose frame is z-up), 'z' (the poses are z-up: no "
+                       "alignment), 'x', '-y', ... or a vector 'ax,ay,az' (fixed)")
+    group.add_argument("--no-wall-alignment", action="store_true",
+                       help="do not turn the map about up to put the dominant walls along x and y")
     group = parser.add_argument_group("frames")
     group.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
     group.add_argument("--limit", type=int, help="use at most N frames (after the stride)")
@@ -65,8 +72,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def pipeline_config_from_args(args: argparse.Namespace):
-    """PipelineConfig from ``--config`` (node parameter yaml) and the flags; also the yaml's topics.*"""
+AXES = {"x": [1.0, 0.0, 0.0], "y": [0.0, 1.0, 0.0], "z": [0.0, 0.0, 1.0]}
+
+
+def parse_up(text: str) -> dict:
+    """``--up`` value -> gravity options: auto / z / [-]x|y|z / 'ax,ay,az'."""
+    text = text.strip().lower()
+    if text == "auto":
+        return {"mode": "estimate"}
+    if text in ("z", "+z"):
+        return {"mode": "z_up"}
+    sign, axis = (-1.0, text[1:]) if text.startswith("-") else (1.0, text.lstrip("+"))
+    if axis in AXES:
+        return {"mode": "fixed", "up": [sign * v for v in AXES[axis]]}
+    try:
+        vector = [float(v) for v in text.split(",")]
+    except ValueError:
+        vector = []
+    if len(vector) != 3 or not any(vector):
+        raise argparse.ArgumentTypeError(f"'{text}' is not auto, z, an axis like -y, or a vector 'ax,ay,az' (not all zero)")
+    return {"mode": "fixed", "up": vector}
+
+
+def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: str = "estimate"):
+    """PipelineConfig from ``--config`` (node parameter yaml) and the flags; also the yaml's topics.*
+
+    Gravity: ``--up`` wins, then the yaml's ``gravity.mode``, then ``default_gravity_mode``
+    (offline recordings often use a camera's frame as their world frame, so estimate).
+    """
     from ssr_ros.config import config_from_dict, read_parameter_file
     from ssr_ros.pipeline import PipelineConfig
 
@@ -87,6 +120,13 @@ def pipeline_config_from_args(args: argparse.Namespace):
         completion["device"] = args.device
     if args.taxonomy:
         values["taxonomy"] = str(args.taxonomy)
+    gravity = values.setdefault("gravity", {})
+    if getattr(args, "up", None) is not None:
+        gravity.update(args.up)
+    else:
+        gravity.setdefault("mode", default_gravity_mode)
+    if getattr(args, "no_wall_alignment", False):
+        gravity["align_walls"] = False
     if args.no_completion:
         completion["type"] = "none"
     elif args.model:
@@ -105,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stride {args.stride} must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit} must be at least 1")
-    config, topics = pipeline_config_from_args(args)
+    gt_is_volume = bool(args.gt) and (Path(args.gt) / "gt_volume.npz").exists()
+    config, topics = pipeline_config_from_args(args, "z_up" if gt_is_volume else "estimate")
     out = check_writable(args.out)  # before anything slow
     recording = open_recording(
         args.input, args.kind,
@@ -130,6 +171,11 @@ def run(args: argparse.Namespace) -> int:
           + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
           + (f", {speed['integrate_fps']:.1f} frames/s" if speed["integrate_fps"] else "")
           + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")
+    gravity = summary.get("gravity", {})
+    if gravity.get("source") not in (None, "z_up"):
+        print(f"[reconstruct] up in the recording's frame: {[round(v, 4) for v in gravity['up']]} ({gravity['source']}; "
+              f"{gravity['up_angle_to_world_z_deg']:.1f} deg from its z), wall yaw {gravity['wall_yaw_deg']:.1f} deg; "
+              "map.ssrmap is in the aligned frame, meshes and voxels.ply in the recording's")
     metrics = summary.get("metrics")
     if metrics:
         if "completion" in metrics:

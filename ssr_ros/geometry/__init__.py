@@ -11,6 +11,7 @@ from ssr_ros.geometry.pose import (
     look_at,
     matrix_from_quaternion,
     quaternion_from_matrix,
+    transform_points,
     validate_pose,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "look_at",
     "matrix_from_quaternion",
     "quaternion_from_matrix",
+    "transform_points",
     "validate_pose",
 ]

@@ -78,6 +78,14 @@ def quaternion_from_matrix(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return T[:3, 3].copy(), q
 
 
+def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N, 3) points mapped by the (4, 4) transform ``T`` (e.g. ``T_world_map``); keeps a float dtype."""
+    points = np.asarray(points)
+    T = np.asarray(T, dtype=np.float64)
+    out = points @ T[:3, :3].T + T[:3, 3]
+    return out.astype(points.dtype, copy=False) if np.issubdtype(points.dtype, np.floating) else out
+
+
 def look_at(position: np.ndarray, target: np.ndarray, roll: float = 0.0, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     """(4, 4) camera-to-world pose at ``position`` with the optical axis towards ``target``.
 

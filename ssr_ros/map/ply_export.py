@@ -16,6 +16,7 @@ from plyfile import PlyData, PlyElement
 
 from ssr_ros.atomic_file import atomic_write
 from ssr_ros.errors import InvalidInput
+from ssr_ros.geometry import transform_points
 from ssr_ros.map.meshing import BlockMesh
 from ssr_ros.map.semantic_evidence import evidence_label
 
@@ -67,9 +68,12 @@ def export_mesh_ply(path: str | Path, mesh: BlockMesh, taxonomy=None, color_by: 
 
 
 def export_voxels_ply(
-    path: str | Path, tsdf_map, which: str = "surface", taxonomy=None, color_by: str = "rgb"
+    path: str | Path, tsdf_map, which: str = "surface", taxonomy=None, color_by: str = "rgb",
+    transform: np.ndarray | None = None,
 ) -> int:
     """Write voxel centres as a PLY point cloud; returns the number of points.
+
+    transform: optional (4, 4) applied to the centres (map frame -> the frame to write in).
 
     which: 'surface' (known voxels within one voxel of the surface, |tsdf| < voxel_size),
     'observed' (observed voxels), 'known' (observed or predicted or with any weight).
@@ -94,6 +98,8 @@ def export_voxels_ply(
     ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
     voxels = blocks.block_coords[:n][slot] * B + ijk
     points = ((voxels.to(torch.float32) + 0.5) * tsdf_map.voxel_size).cpu().numpy()
+    if transform is not None:
+        points = transform_points(transform, points)
     labels, confidence = evidence_label(
         blocks.used("sem_label").reshape(-1, 2)[idx], blocks.used("sem_count").reshape(-1, 3)[idx]
     )

@@ -13,6 +13,13 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   (PointCloud2 with label/confidence/observed), ``~/voxel_map`` (ssr_ros/SemanticVoxelMap),
   ``~/occupancy`` (nav_msgs/OccupancyGrid), ``~/integrated`` (std_msgs/Header of each frame
   once it is in the map), ``/diagnostics`` (counts and timings);
+- frames: with ``gravity.mode: z_up`` (default) everything is in ``map_frame``. With
+  ``estimate`` / ``fixed`` the map lives in a gravity-aligned frame (the first
+  ``gravity.estimate_frames`` frames are held until it is estimated); ``~/voxels`` and
+  ``~/mesh_markers`` are turned back into ``map_frame``, while the outputs tied to the voxel
+  grid (``~/mesh`` blocks, ``~/voxel_map``, ``~/occupancy``) stay in the aligned frame and carry
+  ``<map_frame>_gravity_aligned`` as frame_id; saved meshes / voxel PLYs are in ``map_frame``,
+  the map file in the aligned frame;
 - services: ``~/save_map``, ``~/load_map``, ``~/reset_map``, and ``~/complete`` (std_srvs/Trigger:
   complete every changed chunk now, whatever the distance, e.g. before saving).
 
@@ -44,6 +51,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from ssr_ros.errors import InvalidPose, PoseUnavailable, SsrError
+from ssr_ros.geometry import transform_points
 from ssr_ros.geometry.trajectory import PoseBuffer
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
@@ -290,21 +298,39 @@ class MapperNode(Node):
             arrays = MeshUpdateArrays(
                 self.pipeline.block_extent, mesh_blocks_to_arrays(update.blocks.values()), update.vanished
             )
-        frame_id, stamp = self.settings.map_frame, self._stamp_ns()
-        self.mesh_pub.publish(update_to_msg(arrays, frame_id, stamp))
+        stamp = self._stamp_ns()
+        self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
         if self.marker_pub.get_subscription_count() or full:
             mesh = self.pipeline.full_mesh()
             colors = mesh.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(mesh.labels)
             self.marker_pub.publish(mesh_to_marker_array(
-                mesh.vertices, mesh.triangles, colors, frame_id, stamp, "ssr_mesh", self.settings.marker_max_triangles
+                self._to_map_frame(mesh.vertices), mesh.triangles, colors, self.settings.map_frame, stamp, "ssr_mesh",
+                self.settings.marker_max_triangles,
             ))
 
+    def _to_map_frame(self, points: np.ndarray) -> np.ndarray:
+        """Points of the (possibly gravity-aligned) map in ``map_frame``, the frame of the poses."""
+        T_world_map = self.pipeline.T_world_map
+        return points if T_world_map is None else transform_points(T_world_map, points)
+
+    def _map_grid_frame(self) -> str:
+        """frame_id of the outputs tied to the map's voxel grid (mesh blocks, voxel map, occupancy).
+
+        ``map_frame`` unless the map is gravity-aligned (gravity.mode estimate / fixed): then the
+        grid's axes are those of the aligned frame, named ``<map_frame>_gravity_aligned``
+        (rotation ``T_aligned_world`` about map_frame's origin, logged when estimated).
+        """
+        aligned = self.pipeline.T_world_map is not None
+        return f"{self.settings.map_frame}_gravity_aligned" if aligned else self.settings.map_frame
+
     def publish_voxels(self) -> None:
-        frame_id, stamp = self.settings.map_frame, self._stamp_ns()
+        stamp = self._stamp_ns()
         voxels = self.pipeline.surface_voxels()
         self.voxel_pub.publish(semantic_cloud_to_msg(
-            voxels["points"], voxels["colors"], voxels["labels"], voxels["confidence"], voxels["observed"], frame_id, stamp
+            self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
+            voxels["observed"], self.settings.map_frame, stamp,
         ))
+        frame_id = self._map_grid_frame()
         coords, layers = self.pipeline.voxel_blocks()
         self.voxel_map_pub.publish(boxes_to_map_msg(
             voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
@@ -324,7 +350,10 @@ class MapperNode(Node):
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
                   "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
                   "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],
-                  "frame_queue": self._frames.qsize()}
+                  "frame_queue": self._frames.qsize(), "gravity_held_frames": stats["gravity_held_frames"]}
+        if self.pipeline.gravity is not None and self.pipeline.config.gravity.aligns:
+            values["gravity_up"] = " ".join(f"{v:.4f}" for v in self.pipeline.gravity.up)
+            values["gravity_T_aligned_world"] = " ".join(f"{v:.6f}" for v in self.pipeline.gravity.T_aligned_world[:3, :3].ravel())
         for name, timing in stats["timings"].items():
             values[f"{name}_mean_ms"] = f"{timing['mean_s'] * 1e3:.2f}"
             values[f"{name}_count"] = timing["count"]
