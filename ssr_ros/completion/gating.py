@@ -12,9 +12,10 @@ through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only 
   wall, under the floor or above the ceiling has known space on one side only; a floor under
   a table or a wall behind a cupboard has it on five or six.
 
-Predicted free voxels are written only next to kept surface voxels (so the kept surface can
-be meshed against them), and never right behind an observed surface, where a free value
-would create a false back face against the observed band.
+Around a kept surface voxel its unknown neighbours are written too, whatever the network
+says there (so the kept surface can be meshed against them); a free value is never written
+right behind an observed surface, where it would create a false back face against the
+observed band.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ class GateSettings:
 @dataclass
 class GateResult:
     """keep: (X, Y, Z) bool voxels to write; probability: (X, Y, Z) P(occupied);
-    surface: (X, Y, Z) bool predicted surface before gating; enclosure: (X, Y, Z) int directions."""
+    surface: (X, Y, Z) bool predicted surface in unknown space before gating; enclosure:
+    (X, Y, Z) int directions; kept_surface: (X, Y, Z) bool surface voxels that passed."""
 
     keep: torch.Tensor
     probability: torch.Tensor
     surface: torch.Tensor
     enclosure: torch.Tensor
+    kept_surface: torch.Tensor
 
 
 def known_ahead(mask: torch.Tensor, axis: int, reach: int) -> torch.Tensor:
@@ -108,5 +111,5 @@ def gate(
     kept_surface = (surface & (probability >= settings.min_confidence) & near
                     & (enclosure >= settings.min_enclosure))
     behind_observed = dilate(observed & (observed_tsdf < 0), 1)
-    free_next_to_kept = unknown & ~surface & dilate(kept_surface, 1) & ~behind_observed
-    return GateResult(kept_surface | free_next_to_kept, probability, surface, enclosure)
+    around_kept = unknown & dilate(kept_surface, 1) & ~(behind_observed & ~surface)
+    return GateResult(kept_surface | around_kept, probability, surface, enclosure, kept_surface)

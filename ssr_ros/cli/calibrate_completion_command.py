@@ -1,0 +1,68 @@
+"""``ssr calibrate-completion``: fit the occupancy probability and confidence threshold of a network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+CALIBRATION_SEEDS = [1500, 1501, 1502, 1503, 1504, 1505]
+"""Generated rooms used for calibration: neither training (0-999), validation (1000-1499) nor
+evaluation (2000+) rooms."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calibrate-completion",
+        help="calibrate a completion network's confidence on held-out generated rooms",
+        description="Fuse held-out generated rooms, let the network predict them, fit P(occupied) "
+        "from its TSDF against the exact ground truth (Platt scaling), pick the confidence threshold at "
+        "which predicted surface reaches the target precision, and write the weights with that "
+        "calibration (the pipeline's write-back gate uses it when completion.min_confidence is 0).",
+    )
+    parser.add_argument("--weights", default="", help="weights to calibrate (default: the packaged model)")
+    parser.add_argument("--out", required=True, help="calibrated weights file to write (may equal --weights)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=CALIBRATION_SEEDS, help="calibration room seeds")
+    parser.add_argument("--frames", type=int, default=40, help="frames per room (default: 40)")
+    parser.add_argument("--width", type=int, default=160, help="image width (default: 160)")
+    parser.add_argument("--height", type=int, default=120, help="image height (default: 120)")
+    parser.add_argument("--target-precision", type=float, default=0.85,
+                        help="precision of predicted surface the threshold must reach (default: 0.85)")
+    parser.add_argument("--report", help="write the reliability table and precision curve here (JSON)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ssr_ros.completion.calibration import calibrate
+    from ssr_ros.completion.inference import CompletionConfig, gate_settings
+    from ssr_ros.completion.training import SceneDataConfig
+    from ssr_ros.completion.weights import default_weights_path, load_model, save_model, weights_metadata
+    from ssr_ros.map.config import TSDFConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = args.weights or str(default_weights_path())
+    model = load_model(path, expected_type="ssr_unet")
+    contract = model.contract
+    data = SceneDataConfig(frames_per_scene=args.frames, image_width=args.width, image_height=args.height,
+                           map=TSDFConfig(voxel_size=contract.voxel_size))
+    settings = gate_settings(CompletionConfig(), contract.calibration)
+    calibration, report = calibrate(model, args.seeds, data, settings, args.target_precision, progress=True)
+    save_model(model, args.out, metadata=weights_metadata(path), contract=contract.with_calibration(calibration))
+    print(f"P(occupied) = sigmoid({calibration.scale:.3f} * (-tsdf / truncation) + {calibration.bias:.3f})")
+    print("reliability (occupancy of candidate voxels):")
+    print("  bin        count  predicted  observed")
+    for row in report["reliability"]:
+        print(f"  {row['bin']:9s} {row['count']:7d}  {row['predicted']:9.3f}  {row['observed']:8.3f}")
+    if calibration.min_confidence < 1.0:
+        print(f"min_confidence {calibration.min_confidence:.2f}: predicted surface precision >= {args.target_precision:.2f}")
+    else:
+        print(f"no threshold reaches precision {args.target_precision:.2f} (best {report['best_precision']:.3f}); "
+              "min_confidence 1.0: the gate writes no predicted surface with these weights")
+    print(f"weights: {Path(args.out).resolve()}")
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
