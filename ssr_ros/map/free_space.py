@@ -111,71 +111,72 @@ class FreeSpaceLayer:
         metres. Raises InvalidInput when the cells fall outside the representable range.
         """
         device = depth.device
+        empty = torch.empty(0, 3, dtype=torch.int64, device=device)
         stride = self.pixel_stride
         sub = depth[::stride, ::stride]
         v, u = torch.nonzero(sub > 0, as_tuple=True)
+        if v.numel() == 0:
+            return FreeSpaceObservation(empty, empty)
         d = sub[v, u]
         p = proj_world_cam
-        # ray directions with unit depth (z = 1) in the camera; a point at depth t is t * ray
+        # ray directions with unit depth (z = 1) in the camera, then in the world in cell units:
+        # the point at depth t of a ray is (origin + t * direction) cells
         rx = ((u * stride).to(torch.float32) - p.cx) / p.fx
         ry = ((v * stride).to(torch.float32) - p.cy) / p.fy
-        surface_cells = self._cells(torch.stack([rx * d, ry * d, d], dim=1), p)
-        norm = torch.sqrt(rx * rx + ry * ry + 1.0)
+        R, tr = p.R, p.t
+        inv_cell = 1.0 / self.cell_size
+        direction = torch.stack(
+            [(R[i][0] * rx + R[i][1] * ry + R[i][2]) * inv_cell for i in range(3)], dim=1
+        )  # (P, 3)
+        origin = torch.tensor(tr, dtype=torch.float32, device=device) * inv_cell
+        surface_cells = torch.floor(torch.addcmul(origin, d[:, None], direction))
         # the sample farthest along the ray stays truncation + cell diagonal (Euclidean) short
         # of the measured point, so its whole cell is at least truncation in front of it
-        margin = truncation + math.sqrt(3.0) * self.cell_size
-        t_end = d - margin / norm
+        norm = torch.sqrt(rx * rx + ry * ry + 1.0)
+        t_end = d - (truncation + math.sqrt(3.0) * self.cell_size) / norm
         marching = t_end >= min_depth
-        rx, ry, norm, t_end = rx[marching], ry[marching], norm[marching], t_end[marching]
+        direction, norm, t_end = direction[marching], norm[marching], t_end[marching]
         step = 0.5 * self.cell_size  # largest spacing of samples along the ray, metres
-        count = torch.ceil((t_end - min_depth) * norm / step).to(torch.int64) + 1
-        spacing = (t_end - min_depth) / (count - 1).clamp(min=1).to(torch.float32)  # in depth
-        ray = torch.repeat_interleave(torch.arange(count.numel(), device=device), count)
-        first = torch.cumsum(count, 0) - count
-        k = (torch.arange(ray.numel(), device=device) - first[ray]).to(torch.float32)
-        t = min_depth + k * spacing[ray]
-        free_cells = self._cells(torch.stack([rx[ray] * t, ry[ray] * t, t], dim=1), p)
+        count = torch.ceil((t_end - min_depth) * norm / step) + 1
+        spacing = (t_end - min_depth) / (count - 1).clamp(min=1)  # in depth, per ray
+        ends = torch.floor(torch.cat([
+            torch.addcmul(origin, direction, torch.full_like(t_end, min_depth)[:, None]),
+            torch.addcmul(origin, direction, t_end[:, None]),
+        ]))
         radius = int(math.ceil(truncation / self.cell_size))
-        free_cells, band_cells = self._separate(free_cells, surface_cells, radius)
+        bounds = torch.cat([ends, surface_cells])
+        lo = bounds.min(0).values - radius
+        dims = bounds.max(0).values + radius - lo + 1
+        num_cells = int(dims.prod())
+        samples = int(count.max()) if count.numel() else 0
+        # ray-major samples (P, K); samples past a ray's end are masked
+        k = torch.arange(samples, device=device, dtype=torch.float32)
+        t = torch.addcmul(torch.full_like(spacing, min_depth)[:, None], spacing[:, None], k[None])
+        past_end = k[None] >= count[:, None]
+        cells = [torch.addcmul((origin[i] - lo[i]), t, direction[:, i : i + 1]).floor_() for i in range(3)]
+        if num_cells <= BITMAP_LIMIT:  # dedupe on a dense bitmap of the bounding box
+            linear = torch.addcmul(cells[1], cells[0], dims[1]).mul_(dims[2]).add_(cells[2])
+            linear = linear.masked_fill_(past_end, num_cells).to(torch.int64).reshape(-1)
+            seen = torch.zeros(num_cells + 1, dtype=torch.bool, device=device)
+            seen[linear] = True
+            seen = seen[:num_cells].reshape(tuple(int(n) for n in dims))
+            near = torch.zeros_like(seen)
+            rel = (surface_cells - lo).to(torch.int64)
+            near[rel[:, 0], rel[:, 1], rel[:, 2]] = True
+            near = _dilate(near, radius)
+            lo = lo.to(torch.int64)
+            free_cells, band_cells = torch.nonzero(seen & ~near) + lo, torch.nonzero(near) + lo
+        else:  # very large frustum: sort-based sets instead of a dense box
+            free = torch.stack([c[~past_end] for c in cells], dim=1) + lo
+            free_cells, band_cells = self._separate(free.to(torch.int64), surface_cells.to(torch.int64), radius)
         check_coord_range(torch.div(free_cells, FREE_BLOCK, rounding_mode="floor"))
         return FreeSpaceObservation(free_cells, band_cells)
 
-    def _cells(self, points_cam: torch.Tensor, proj_world_cam: Projection) -> torch.Tensor:
-        """(P, 3) camera points, metres -> (P, 3) int64 cell coordinates of their world positions
-        (through the voxel index, so cells align with the map's voxels exactly)."""
-        R, t = proj_world_cam.R, proj_world_cam.t
-        x, y, z = points_cam[:, 0], points_cam[:, 1], points_cam[:, 2]
-        world = torch.stack([
-            R[0][0] * x + R[0][1] * y + R[0][2] * z + t[0],
-            R[1][0] * x + R[1][1] * y + R[1][2] * z + t[1],
-            R[2][0] * x + R[2][1] * y + R[2][2] * z + t[2],
-        ], dim=1)
-        voxels = torch.floor(world / self.voxel_size).to(torch.int64)
-        return torch.div(voxels, self.cell_voxels, rounding_mode="floor")
-
     @staticmethod
     def _separate(free: torch.Tensor, surface: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unique free cells not within ``radius`` cells of a surface cell, and the unique cells
-        within that radius (the band), both (K, 3) int64."""
+        """Unique free cells (F, 3) not within ``radius`` cells of a surface cell (S, 3), and
+        the unique cells within that radius (the band), both (K, 3) int64, via sorted keys."""
         device = free.device
-        empty = torch.empty(0, 3, dtype=torch.int64, device=device)
-        if surface.shape[0] == 0:
-            return (torch.unique(free, dim=0) if free.shape[0] else empty), empty
-        everything = torch.cat([free, surface])
-        lo = everything.min(0).values - radius
-        dims = everything.max(0).values + radius - lo + 1
-        cells = int(dims.prod())
-        if cells <= BITMAP_LIMIT:
-            shape = tuple(int(n) for n in dims)
-            seen = torch.zeros(shape, dtype=torch.bool, device=device)
-            rel = free - lo
-            seen[rel[:, 0], rel[:, 1], rel[:, 2]] = True
-            near = torch.zeros(shape, dtype=torch.bool, device=device)
-            rel = surface - lo
-            near[rel[:, 0], rel[:, 1], rel[:, 2]] = True
-            near = _dilate(near, radius)
-            return torch.nonzero(seen & ~near) + lo, torch.nonzero(near) + lo
-        # very large frustum: sort-based sets instead of a dense box
         r = torch.arange(-radius, radius + 1, device=device)
         offsets = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)
         band_keys = torch.unique(pack_block_keys((surface[:, None, :] + offsets[None]).reshape(-1, 3)))
