@@ -134,13 +134,15 @@ class FreeSpaceLayer:
         # of the measured point, so its whole cell is at least truncation in front of it
         norm = torch.sqrt(rx * rx + ry * ry + 1.0)
         t_end = d - (truncation + math.sqrt(3.0) * self.cell_size) / norm
-        marching = t_end >= min_depth
-        direction, norm, t_end = direction[marching], norm[marching], t_end[marching]
+        level, t_start = self._ray_levels(u, v, min(p.fx, p.fy), min_depth)
+        marching = t_end >= t_start
+        direction, norm = direction[marching], norm[marching]
+        t_start, t_end, level = t_start[marching], t_end[marching], level[marching]
         step = 0.5 * self.cell_size  # largest spacing of samples along the ray, metres
-        count = torch.ceil((t_end - min_depth) * norm / step) + 1
-        spacing = (t_end - min_depth) / (count - 1).clamp(min=1)  # in depth, per ray
+        count = torch.ceil((t_end - t_start) * norm / step) + 1
+        spacing = (t_end - t_start) / (count - 1).clamp(min=1)  # in depth, per ray
         ends = torch.floor(torch.cat([
-            torch.addcmul(origin, direction, torch.full_like(t_end, min_depth)[:, None]),
+            torch.addcmul(origin, direction, t_start[:, None]),
             torch.addcmul(origin, direction, t_end[:, None]),
         ]))
         radius = int(math.ceil(truncation / self.cell_size))
@@ -148,29 +150,60 @@ class FreeSpaceLayer:
         lo = bounds.min(0).values - radius
         dims = bounds.max(0).values + radius - lo + 1
         num_cells = int(dims.prod())
-        samples = int(count.max()) if count.numel() else 0
-        # ray-major samples (P, K); samples past a ray's end are masked
-        k = torch.arange(samples, device=device, dtype=torch.float32)
-        t = torch.addcmul(torch.full_like(spacing, min_depth)[:, None], spacing[:, None], k[None])
-        past_end = k[None] >= count[:, None]
-        cells = [torch.addcmul((origin[i] - lo[i]), t, direction[:, i : i + 1]).floor_() for i in range(3)]
-        if num_cells <= BITMAP_LIMIT:  # dedupe on a dense bitmap of the bounding box
-            linear = torch.addcmul(cells[1], cells[0], dims[1]).mul_(dims[2]).add_(cells[2])
-            linear = linear.masked_fill_(past_end, num_cells).to(torch.int64).reshape(-1)
-            seen = torch.zeros(num_cells + 1, dtype=torch.bool, device=device)
-            seen[linear] = True
+        bitmap = num_cells <= BITMAP_LIMIT  # dedupe on a dense bitmap of the bounding box
+        seen = torch.zeros(num_cells + 1 if bitmap else 0, dtype=torch.bool, device=device)
+        sampled = []
+        for group in torch.unique(level).tolist():  # rays of one level march similar lengths
+            rays = torch.nonzero(level == group).squeeze(1)
+            ray_count = count[rays]
+            # ray-major samples (P, K); samples past a ray's end are masked
+            k = torch.arange(int(ray_count.max()), device=device, dtype=torch.float32)
+            t = torch.addcmul(t_start[rays, None], spacing[rays, None], k[None])
+            past_end = k[None] >= ray_count[:, None]
+            cells = [torch.addcmul(origin[i] - lo[i], t, direction[rays, i : i + 1]).floor_() for i in range(3)]
+            if bitmap:
+                linear = torch.addcmul(cells[1], cells[0], dims[1]).mul_(dims[2]).add_(cells[2])
+                seen[linear.masked_fill_(past_end, num_cells).to(torch.int64).reshape(-1)] = True
+            else:
+                sampled.append(torch.stack([c[~past_end] for c in cells], dim=1))
+        if bitmap:
             seen = seen[:num_cells].reshape(tuple(int(n) for n in dims))
             near = torch.zeros_like(seen)
-            rel = (surface_cells - lo).to(torch.int64)
-            near[rel[:, 0], rel[:, 1], rel[:, 2]] = True
+            rel = surface_cells - lo
+            near.view(-1)[torch.addcmul(rel[:, 1], rel[:, 0], dims[1]).mul_(dims[2]).add_(rel[:, 2]).to(torch.int64)] = True
             near = _dilate(near, radius)
             lo = lo.to(torch.int64)
             free_cells, band_cells = torch.nonzero(seen & ~near) + lo, torch.nonzero(near) + lo
         else:  # very large frustum: sort-based sets instead of a dense box
-            free = torch.stack([c[~past_end] for c in cells], dim=1) + lo
+            free = torch.cat(sampled) + lo if sampled else torch.zeros(0, 3, device=device)
             free_cells, band_cells = self._separate(free.to(torch.int64), surface_cells.to(torch.int64), radius)
         check_coord_range(torch.div(free_cells, FREE_BLOCK, rounding_mode="floor"))
         return FreeSpaceObservation(free_cells, band_cells)
+
+    def _ray_levels(
+        self, u: torch.Tensor, v: torch.Tensor, focal: float, min_depth: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level (P,) int64 and start depth (P,) float32 metres of the rays at stride-grid
+        column ``u`` / row ``v``.
+
+        Near the camera the rays of the stride grid are far denser than the cells, so rays march
+        only where the coarser grids stop being dense enough: the grid of every ``2^j``-th ray
+        (pixel spacing ``s_j = pixel_stride * 2^j``) is ``s_j * t / focal`` metres apart at depth
+        ``t``, at most half a cell up to ``T_j = cell_size / 2 * focal / s_j``. A ray of level
+        ``k`` (on the ``2^k`` grid but not on the ``2^(k+1)`` one) starts at ``T_(k+1)``; rays of
+        the top level start at ``min_depth``.
+        """
+        top = 0
+        while top < 12 and 0.5 * self.cell_size * focal / (self.pixel_stride * 2 ** (top + 1)) > min_depth:
+            top += 1
+        either = u | v
+        level = torch.zeros_like(u)
+        for j in range(1, top + 1):
+            level += (either & (2**j - 1)) == 0
+        reach = [0.5 * self.cell_size * focal / (self.pixel_stride * 2**j) for j in range(1, top + 2)]
+        start = torch.tensor(reach, dtype=torch.float32, device=u.device).clamp(min=min_depth)[level]
+        start = torch.where(level >= top, torch.full_like(start, min_depth), start)
+        return level, start
 
     @staticmethod
     def _separate(free: torch.Tensor, surface: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
