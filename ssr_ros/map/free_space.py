@@ -6,8 +6,9 @@ edge (cell ``c`` covers the global voxels ``[c * cell_voxels, (c + 1) * cell_vox
 saturating uint8 count of the frames that saw the cell free. A cell counts as seen free once
 the count reaches ``min_hits``.
 
-A frame marks a cell free when a ray of a valid pixel (every ``pixel_stride``-th pixel) passes
-through it, from ``min_depth`` to ``truncation + cell diagonal`` short of the measured point
+A frame marks a cell free when a ray of a valid pixel (every ``pixel_stride``-th pixel; near
+the camera, where those rays are much denser than the cells, only every 2nd, 4th, ... of them)
+passes through it, up to ``truncation + cell diagonal`` short of the measured point
 (so the whole cell lies at least ``truncation`` in front of the point the ray hit), and the
 cell is not within ``truncation`` of any measured point of the frame (rays that graze a
 surface pass close to *other* pixels' points). Pixels without a valid depth (0, NaN, beyond
@@ -73,7 +74,7 @@ class FreeSpaceLayer:
         self,
         voxel_size: float,
         cell_voxels: int = 2,
-        pixel_stride: int = 4,
+        pixel_stride: int = 8,
         min_hits: int = 1,
         device: str | torch.device = "cpu",
         capacity: int = 64,
