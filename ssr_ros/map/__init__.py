@@ -15,7 +15,8 @@ Public API::
 - Modules: ``config`` (TSDFConfig), ``block_hash`` (sorted-key block hash), ``voxel_blocks``
   (per-voxel storage, 15 B/voxel), ``semantic_evidence`` (top-2 class evidence),
   ``integration`` (torch kernels), ``native`` (compiled CPU kernels), ``meshing``,
-  ``rendering`` (query, raycast), ``map_file`` (save/load), ``ply_export``, ``chunk``.
+  ``rendering`` (query, raycast), ``map_file`` (save/load), ``ply_export``, ``chunk``,
+  ``free_space`` (the seen-free layer, ``tsdf.free_space``).
 """
 
 from ssr_ros.map.chunk import DenseChunk

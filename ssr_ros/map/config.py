@@ -58,7 +58,8 @@ class TSDFConfig:
         2, "edge of a seen-free cell in voxels (2 = 10 cm cells at 5 cm voxels)", low=1, high=8,
     )
     free_space_pixel_stride: int = param(
-        4, "pixel stride of the rays marched through free space (1 = every pixel)", low=1, high=16,
+        8, "pixel stride of the finest rays marched through free space (1 = every pixel); near "
+        "the camera only every 2nd, 4th, ... of them marches", low=1, high=16,
     )
     backend: str = param(
         "auto",

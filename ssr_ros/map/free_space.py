@@ -6,8 +6,9 @@ edge (cell ``c`` covers the global voxels ``[c * cell_voxels, (c + 1) * cell_vox
 saturating uint8 count of the frames that saw the cell free. A cell counts as seen free once
 the count reaches ``min_hits``.
 
-A frame marks a cell free when a ray of a valid pixel (every ``pixel_stride``-th pixel) passes
-through it, from ``min_depth`` to ``truncation + cell diagonal`` short of the measured point
+A frame marks a cell free when a ray of a valid pixel (every ``pixel_stride``-th pixel; near
+the camera, where those rays are much denser than the cells, only every 2nd, 4th, ... of them)
+passes through it, up to ``truncation + cell diagonal`` short of the measured point
 (so the whole cell lies at least ``truncation`` in front of the point the ray hit), and the
 cell is not within ``truncation`` of any measured point of the frame (rays that graze a
 surface pass close to *other* pixels' points). Pixels without a valid depth (0, NaN, beyond
@@ -73,7 +74,7 @@ class FreeSpaceLayer:
         self,
         voxel_size: float,
         cell_voxels: int = 2,
-        pixel_stride: int = 4,
+        pixel_stride: int = 8,
         min_hits: int = 1,
         device: str | torch.device = "cpu",
         capacity: int = 64,
@@ -111,71 +112,105 @@ class FreeSpaceLayer:
         metres. Raises InvalidInput when the cells fall outside the representable range.
         """
         device = depth.device
+        empty = torch.empty(0, 3, dtype=torch.int64, device=device)
         stride = self.pixel_stride
         sub = depth[::stride, ::stride]
         v, u = torch.nonzero(sub > 0, as_tuple=True)
+        if v.numel() == 0:
+            return FreeSpaceObservation(empty, empty)
         d = sub[v, u]
         p = proj_world_cam
-        # ray directions with unit depth (z = 1) in the camera; a point at depth t is t * ray
+        # ray directions with unit depth (z = 1) in the camera, then in the world in cell units:
+        # the point at depth t of a ray is (origin + t * direction) cells
         rx = ((u * stride).to(torch.float32) - p.cx) / p.fx
         ry = ((v * stride).to(torch.float32) - p.cy) / p.fy
-        surface_cells = self._cells(torch.stack([rx * d, ry * d, d], dim=1), p)
-        norm = torch.sqrt(rx * rx + ry * ry + 1.0)
+        R, tr = p.R, p.t
+        inv_cell = 1.0 / self.cell_size
+        direction = torch.stack(
+            [(R[i][0] * rx + R[i][1] * ry + R[i][2]) * inv_cell for i in range(3)], dim=1
+        )  # (P, 3)
+        origin = torch.tensor(tr, dtype=torch.float32, device=device) * inv_cell
+        surface_cells = torch.floor(torch.addcmul(origin, d[:, None], direction))
         # the sample farthest along the ray stays truncation + cell diagonal (Euclidean) short
         # of the measured point, so its whole cell is at least truncation in front of it
-        margin = truncation + math.sqrt(3.0) * self.cell_size
-        t_end = d - margin / norm
-        marching = t_end >= min_depth
-        rx, ry, norm, t_end = rx[marching], ry[marching], norm[marching], t_end[marching]
+        norm = torch.sqrt(rx * rx + ry * ry + 1.0)
+        t_end = d - (truncation + math.sqrt(3.0) * self.cell_size) / norm
+        level, t_start = self._ray_levels(u, v, min(p.fx, p.fy), min_depth)
+        marching = t_end >= t_start
+        direction, norm = direction[marching], norm[marching]
+        t_start, t_end, level = t_start[marching], t_end[marching], level[marching]
         step = 0.5 * self.cell_size  # largest spacing of samples along the ray, metres
-        count = torch.ceil((t_end - min_depth) * norm / step).to(torch.int64) + 1
-        spacing = (t_end - min_depth) / (count - 1).clamp(min=1).to(torch.float32)  # in depth
-        ray = torch.repeat_interleave(torch.arange(count.numel(), device=device), count)
-        first = torch.cumsum(count, 0) - count
-        k = (torch.arange(ray.numel(), device=device) - first[ray]).to(torch.float32)
-        t = min_depth + k * spacing[ray]
-        free_cells = self._cells(torch.stack([rx[ray] * t, ry[ray] * t, t], dim=1), p)
+        count = torch.ceil((t_end - t_start) * norm / step) + 1
+        spacing = (t_end - t_start) / (count - 1).clamp(min=1)  # in depth, per ray
+        ends = torch.floor(torch.cat([
+            torch.addcmul(origin, direction, t_start[:, None]),
+            torch.addcmul(origin, direction, t_end[:, None]),
+        ]))
         radius = int(math.ceil(truncation / self.cell_size))
-        free_cells, band_cells = self._separate(free_cells, surface_cells, radius)
+        bounds = torch.cat([ends, surface_cells])
+        lo = bounds.min(0).values - radius
+        dims = bounds.max(0).values + radius - lo + 1
+        num_cells = int(dims.prod())
+        bitmap = num_cells <= BITMAP_LIMIT  # dedupe on a dense bitmap of the bounding box
+        seen = torch.zeros(num_cells + 1 if bitmap else 0, dtype=torch.bool, device=device)
+        sampled = []
+        for group in torch.unique(level).tolist():  # rays of one level march similar lengths
+            rays = torch.nonzero(level == group).squeeze(1)
+            ray_count = count[rays]
+            # ray-major samples (P, K); samples past a ray's end are masked
+            k = torch.arange(int(ray_count.max()), device=device, dtype=torch.float32)
+            t = torch.addcmul(t_start[rays, None], spacing[rays, None], k[None])
+            past_end = k[None] >= ray_count[:, None]
+            cells = [torch.addcmul(origin[i] - lo[i], t, direction[rays, i : i + 1]).floor_() for i in range(3)]
+            if bitmap:
+                linear = torch.addcmul(cells[1], cells[0], dims[1]).mul_(dims[2]).add_(cells[2])
+                seen[linear.masked_fill_(past_end, num_cells).to(torch.int64).reshape(-1)] = True
+            else:
+                sampled.append(torch.stack([c[~past_end] for c in cells], dim=1))
+        if bitmap:
+            seen = seen[:num_cells].reshape(tuple(int(n) for n in dims))
+            near = torch.zeros_like(seen)
+            rel = surface_cells - lo
+            near.view(-1)[torch.addcmul(rel[:, 1], rel[:, 0], dims[1]).mul_(dims[2]).add_(rel[:, 2]).to(torch.int64)] = True
+            near = _dilate(near, radius)
+            lo = lo.to(torch.int64)
+            free_cells, band_cells = torch.nonzero(seen & ~near) + lo, torch.nonzero(near) + lo
+        else:  # very large frustum: sort-based sets instead of a dense box
+            free = torch.cat(sampled) + lo if sampled else torch.zeros(0, 3, device=device)
+            free_cells, band_cells = self._separate(free.to(torch.int64), surface_cells.to(torch.int64), radius)
         check_coord_range(torch.div(free_cells, FREE_BLOCK, rounding_mode="floor"))
         return FreeSpaceObservation(free_cells, band_cells)
 
-    def _cells(self, points_cam: torch.Tensor, proj_world_cam: Projection) -> torch.Tensor:
-        """(P, 3) camera points, metres -> (P, 3) int64 cell coordinates of their world positions
-        (through the voxel index, so cells align with the map's voxels exactly)."""
-        R, t = proj_world_cam.R, proj_world_cam.t
-        x, y, z = points_cam[:, 0], points_cam[:, 1], points_cam[:, 2]
-        world = torch.stack([
-            R[0][0] * x + R[0][1] * y + R[0][2] * z + t[0],
-            R[1][0] * x + R[1][1] * y + R[1][2] * z + t[1],
-            R[2][0] * x + R[2][1] * y + R[2][2] * z + t[2],
-        ], dim=1)
-        voxels = torch.floor(world / self.voxel_size).to(torch.int64)
-        return torch.div(voxels, self.cell_voxels, rounding_mode="floor")
+    def _ray_levels(
+        self, u: torch.Tensor, v: torch.Tensor, focal: float, min_depth: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level (P,) int64 and start depth (P,) float32 metres of the rays at stride-grid
+        column ``u`` / row ``v``.
+
+        Near the camera the rays of the stride grid are far denser than the cells, so rays march
+        only where the coarser grids stop being dense enough: the grid of every ``2^j``-th ray
+        (pixel spacing ``s_j = pixel_stride * 2^j``) is ``s_j * t / focal`` metres apart at depth
+        ``t``, at most half a cell up to ``T_j = cell_size / 2 * focal / s_j``. A ray of level
+        ``k`` (on the ``2^k`` grid but not on the ``2^(k+1)`` one) starts at ``T_(k+1)``; rays of
+        the top level start at ``min_depth``.
+        """
+        top = 0
+        while top < 12 and 0.5 * self.cell_size * focal / (self.pixel_stride * 2 ** (top + 1)) > min_depth:
+            top += 1
+        either = u | v
+        level = torch.zeros_like(u)
+        for j in range(1, top + 1):
+            level += (either & (2**j - 1)) == 0
+        reach = [0.5 * self.cell_size * focal / (self.pixel_stride * 2**j) for j in range(1, top + 2)]
+        start = torch.tensor(reach, dtype=torch.float32, device=u.device).clamp(min=min_depth)[level]
+        start = torch.where(level >= top, torch.full_like(start, min_depth), start)
+        return level, start
 
     @staticmethod
     def _separate(free: torch.Tensor, surface: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unique free cells not within ``radius`` cells of a surface cell, and the unique cells
-        within that radius (the band), both (K, 3) int64."""
+        """Unique free cells (F, 3) not within ``radius`` cells of a surface cell (S, 3), and
+        the unique cells within that radius (the band), both (K, 3) int64, via sorted keys."""
         device = free.device
-        empty = torch.empty(0, 3, dtype=torch.int64, device=device)
-        if surface.shape[0] == 0:
-            return (torch.unique(free, dim=0) if free.shape[0] else empty), empty
-        everything = torch.cat([free, surface])
-        lo = everything.min(0).values - radius
-        dims = everything.max(0).values + radius - lo + 1
-        cells = int(dims.prod())
-        if cells <= BITMAP_LIMIT:
-            shape = tuple(int(n) for n in dims)
-            seen = torch.zeros(shape, dtype=torch.bool, device=device)
-            rel = free - lo
-            seen[rel[:, 0], rel[:, 1], rel[:, 2]] = True
-            near = torch.zeros(shape, dtype=torch.bool, device=device)
-            rel = surface - lo
-            near[rel[:, 0], rel[:, 1], rel[:, 2]] = True
-            near = _dilate(near, radius)
-            return torch.nonzero(seen & ~near) + lo, torch.nonzero(near) + lo
-        # very large frustum: sort-based sets instead of a dense box
         r = torch.arange(-radius, radius + 1, device=device)
         offsets = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)
         band_keys = torch.unique(pack_block_keys((surface[:, None, :] + offsets[None]).reshape(-1, 3)))

@@ -2,7 +2,10 @@
 
 Layout: the 8-byte magic ``b"SSRTSDF\\0"``, a little-endian uint32 header length, a JSON
 header (format version, config, class count, counters and, per array, name / dtype / shape /
-byte offset / CRC-32), then the raw arrays. Writes go to a temporary file in the target
+byte offset / CRC-32), then the raw arrays: the voxel layers, block coordinates and stamps,
+the block hash and (version 2, when the map keeps one) the seen-free layer's
+``free_block_coords`` and ``free_hits``. Version 1 files (no seen-free layer) still load, with
+an empty seen-free layer. Writes go to a temporary file in the target
 directory that is renamed over the target, so readers never see a half-written map.
 """
 
@@ -19,11 +22,13 @@ import torch
 
 from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_from_dict
-from ssr_ros.errors import ConfigError, MapFileError
+from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
 from ssr_ros.map.config import TSDFConfig
 
 MAGIC = b"SSRTSDF\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 1 predates the seen-free layer; its maps load with that layer empty."""
 MAX_HEADER = 1 << 20
 
 
@@ -34,6 +39,8 @@ def _arrays(tsdf_map) -> dict[str, np.ndarray]:
     arrays["block_stamp"] = tsdf_map.blocks.block_stamp[:n]
     arrays["sorted_keys"] = tsdf_map.hash.sorted_keys
     arrays["sorted_slots"] = tsdf_map.hash.sorted_slots
+    if tsdf_map.free_space is not None:
+        arrays.update(tsdf_map.free_space.state())
     out = {}
     for name, tensor in arrays.items():
         tensor = tensor.detach().cpu().contiguous()
@@ -90,10 +97,10 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
         header = json.loads(raw[12 : 12 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MapFileError(f"map '{path}' has a corrupt header: {error}") from error
-    if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
+    if not isinstance(header, dict) or header.get("version") not in READABLE_VERSIONS:
         raise MapFileError(
             f"map '{path}' has format version {header.get('version') if isinstance(header, dict) else None!r}; "
-            f"this ssr_ros reads version {FORMAT_VERSION}"
+            f"this ssr_ros reads versions {list(READABLE_VERSIONS)}"
         )
     try:
         config_values = dict(header["config"])
@@ -131,7 +138,11 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
                 blocks.layers[name][:n] = tensor(name).to(device)
             blocks.block_stamp[:n] = tensor("block_stamp").to(device)
         tsdf_map.hash.load_state({"sorted_keys": tensor("sorted_keys"), "sorted_slots": tensor("sorted_slots")})
-    except (KeyError, RuntimeError) as error:
+        if tsdf_map.free_space is not None and "free_hits" in arrays:
+            tsdf_map.free_space.load_state(
+                {"free_block_coords": tensor("free_block_coords"), "free_hits": tensor("free_hits")}
+            )
+    except (KeyError, RuntimeError, InvalidInput) as error:
         raise MapFileError(f"map '{path}' arrays do not match its header: {error}") from error
     if len(tsdf_map.hash) != n:
         raise MapFileError(f"map '{path}' is corrupt: {len(tsdf_map.hash)} hash entries for {n} blocks")

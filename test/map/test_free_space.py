@@ -6,6 +6,9 @@ bottom and top edges; the side walls (2 m away) are outside the view.
 """
 
 import itertools
+import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from ssr_ros.geometry import Frame
 from ssr_ros.map import SemanticTSDF, TSDFConfig
 from ssr_ros.map import free_space as free_space_module
 from ssr_ros.map.free_space import FreeSpaceLayer
+from ssr_ros.map.map_file import MAGIC
 
 CAM = small_camera()
 WALL = 3.0
@@ -33,6 +37,7 @@ TRUNC = 4 * VOXEL
 
 
 def room_map(backend="torch", **overrides) -> SemanticTSDF:
+    overrides.setdefault("free_space_pixel_stride", 4)  # the test image is only 96x72
     config = TSDFConfig(voxel_size=VOXEL, truncation_voxels=4.0, backend=backend, **overrides)
     tsdf_map = SemanticTSDF(config, num_classes=21)
     tsdf_map.integrate(frame_of(ROOM, CAM, np.eye(4)))
@@ -95,7 +100,9 @@ def test_cells_between_camera_and_wall_are_free_and_nothing_else():
     assert tsdf_map.stats()["free_cells"] == int(free.sum()) == layer.num_free_cells()
 
 
-def test_default_stride_covers_the_near_room():
+def test_coarse_rays_near_the_camera_still_cover_every_cell():
+    # at 96x72 a stride of 4 pixels is 8 cm apart at 1.8 m; near the camera only every 2nd,
+    # 4th, ... ray marches, yet every cell in view up to 1.8 m is crossed
     layer = room_map().free_space
     cells = grid_cells((-25, -15, 2), (25, 15, 18))  # 0.2 m to 1.8 m
     corners = cell_corners(cells)
@@ -217,6 +224,54 @@ def test_reset_clears_the_layer():
     assert not tsdf_map.free_space.query(torch.tensor([[0, 0, 20]])).any()
     tsdf_map.integrate(frame_of(ROOM, CAM, np.eye(4)))
     assert tsdf_map.free_space.query(torch.tensor([[0, 0, 20]])).all()
+
+
+def test_save_load_keeps_the_layer(tmp_path):
+    tsdf_map = room_map()
+    tsdf_map.integrate(frame_of(ROOM, CAM, np.eye(4)))
+    tsdf_map.integrate(frame_of([Plane((0, 0, 1), 1.52)], CAM, np.eye(4)))
+    path = tmp_path / "room.ssrmap"
+    tsdf_map.save(path)
+    loaded = SemanticTSDF.load(path)
+    cells = grid_cells((-25, -15, -5), (25, 15, 40))
+    assert torch.equal(loaded.free_space.cell_hits(cells), tsdf_map.free_space.cell_hits(cells))
+    assert loaded.stats()["free_cells"] == tsdf_map.stats()["free_cells"] > 0
+    assert loaded.stats()["free_space_bytes"] == tsdf_map.stats()["free_space_bytes"]
+    # and it keeps working after the load
+    loaded.integrate(frame_of(ROOM, CAM, np.eye(4)))
+    assert int(loaded.free_space.cell_hits(torch.tensor([[0, 0, 8]]))) == 4
+
+
+def write_version_1(tsdf_map, path):
+    """The map as the version-1 format stored it: no seen-free arrays, no free-space options."""
+    from ssr_ros.map.map_file import _arrays
+
+    arrays = {k: v for k, v in _arrays(tsdf_map).items() if not k.startswith("free_")}
+    config = {k: v for k, v in json.loads(json.dumps(tsdf_map.config.__dict__)).items() if not k.startswith("free_space")}
+    entries, offset = [], 0
+    for name, array in arrays.items():
+        data = array.tobytes()
+        entries.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape),
+                        "offset": offset, "nbytes": len(data), "crc32": zlib.crc32(data)})
+        offset += len(data)
+    header = json.dumps({
+        "format": "ssr_ros semantic TSDF", "version": 1, "config": config,
+        "num_classes": tsdf_map.num_classes, "num_blocks": tsdf_map.num_blocks,
+        "update_counter": tsdf_map.update_counter, "frames_integrated": tsdf_map.frames_integrated,
+        "arrays": entries,
+    }).encode()
+    path.write_bytes(MAGIC + struct.pack("<I", len(header)) + header + b"".join(a.tobytes() for a in arrays.values()))
+
+
+def test_version_1_file_loads_with_an_empty_layer(tmp_path):
+    tsdf_map = room_map()
+    path = tmp_path / "old.ssrmap"
+    write_version_1(tsdf_map, path)
+    loaded = SemanticTSDF.load(path)
+    assert loaded.num_blocks == tsdf_map.num_blocks > 0
+    assert torch.equal(loaded.blocks.layers["tsdf"][: loaded.num_blocks], tsdf_map.blocks.layers["tsdf"][: tsdf_map.num_blocks])
+    assert loaded.free_space is not None and loaded.stats()["free_cells"] == 0
+    assert loaded.config.free_space_cell_voxels == TSDFConfig().free_space_cell_voxels
 
 
 def test_large_frustum_path_matches_the_bitmap_path(monkeypatch):
