@@ -330,10 +330,12 @@ class MappingPipeline:
         with self.lock:
             return block_layers(self.map, block_coords)
 
-    def occupancy(self, min_z: float, max_z: float) -> OccupancyGrid2D:
-        """2D occupancy of the height band [min_z, max_z]."""
+    def occupancy(self, min_z: float, max_z: float, include_predicted: bool = False,
+                  min_confidence: float = 0.0) -> OccupancyGrid2D:
+        """2D occupancy of the height band [min_z, max_z]: measured voxels only, unless
+        ``include_predicted`` (then predicted voxels of at least ``min_confidence`` count too)."""
         with self.lock:
-            return occupancy_projection(self.map, min_z, max_z)
+            return occupancy_projection(self.map, min_z, max_z, include_predicted, min_confidence)
 
     def save(self, directory: str | Path, formats: list[str] | tuple[str, ...] = ()) -> list[Path]:
         """Write the requested ``SAVE_FORMATS`` (all when empty) into ``directory``; returns the files.

@@ -131,15 +131,23 @@ class OccupancyGrid2D:
     data: np.ndarray
 
 
-def occupancy_projection(tsdf_map, min_z: float, max_z: float) -> OccupancyGrid2D:
+def occupancy_projection(
+    tsdf_map, min_z: float, max_z: float, include_predicted: bool = False, min_confidence: float = 0.0
+) -> OccupancyGrid2D:
     """Project the voxels whose centres lie in [min_z, max_z] onto the x-y plane.
 
-    A cell is occupied if any such voxel is occupied (observed or predicted), free if it
-    has known free voxels (tsdf > voxel_size / 2) and no occupied one, unknown otherwise.
+    A cell is occupied if any such voxel is occupied, free if it has known free voxels
+    (tsdf > voxel_size / 2) and no occupied one, unknown otherwise. Only measured (fused)
+    voxels count unless ``include_predicted``; then predicted voxels whose confidence
+    reaches ``min_confidence`` count too. An OccupancyGrid cannot say which cells were
+    predicted, so a planner gets predictions there only when it asks for them.
     """
     voxel = tsdf_map.voxel_size
     layers = _flat_layers(tsdf_map)
-    index = torch.nonzero(layers["known"]).squeeze(1)
+    usable = layers["known"] & ~layers["predicted"]
+    if include_predicted:
+        usable |= layers["predicted"] & (layers["confidence"] >= min_confidence)
+    index = torch.nonzero(usable).squeeze(1)
     if index.numel() == 0:
         return OccupancyGrid2D((0.0, 0.0), voxel, np.full((0, 0), -1, dtype=np.int8))
     centres = voxel_centres(tsdf_map, index)

@@ -336,7 +336,10 @@ class MapperNode(Node):
             voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
             self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
         ))
-        grid = self.pipeline.occupancy(self.settings.occupancy_min_z, self.settings.occupancy_max_z)
+        grid = self.pipeline.occupancy(
+            self.settings.occupancy_min_z, self.settings.occupancy_max_z,
+            self.settings.occupancy_include_predicted, self.settings.occupancy_min_confidence,
+        )
         self.occupancy_pub.publish(occupancy_to_msg(grid, frame_id, stamp))
 
     def publish_diagnostics(self) -> None:

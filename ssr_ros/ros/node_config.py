@@ -50,6 +50,11 @@ class NodeConfig:
     marker_max_triangles: int = param(65536, "triangles per RViz marker before splitting", low=1, high=10_000_000)
     occupancy_min_z: float = param(0.1, "lowest height projected into the occupancy grid, metres", low=-100.0, high=100.0)
     occupancy_max_z: float = param(1.8, "highest height projected into the occupancy grid, metres", low=-100.0, high=100.0)
+    occupancy_include_predicted: bool = param(
+        False, "let predicted voxels (completion) mark occupancy cells; off: the grid holds measured space only")
+    occupancy_min_confidence: float = param(
+        0.9, "with occupancy_include_predicted, only predicted voxels of at least this confidence count",
+        low=0.0, high=1.0)
     warn_throttle_s: float = param(5.0, "at most one warning per reason in this many seconds", low=0.0, high=3600.0)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
 
