@@ -140,6 +140,7 @@ class MappingPipeline:
         self.map = SemanticTSDF(self.config.map, self.taxonomy.num_classes, self.device)
         self.model = load_completion_model(self.config.completion) if model == "from_config" else model
         self.contract_notes = self._check_contract()
+        self.completion_withheld = self._withhold_uncalibrated_model()
         completion = self.config.completion
         self.scheduler = CompletionScheduler(
             self.config.scheduler, completion.chunk_size, completion.overlap, self.config.map.block_size
@@ -227,6 +228,22 @@ class MappingPipeline:
         for note in notes:
             LOG.info("completion: %s", note)
         return notes
+
+    def _withhold_uncalibrated_model(self) -> str:
+        """Drop a model whose calibration found no confidence at which its predicted surface is
+        precise enough (threshold 1): running it would cost time and write nothing. Returns why."""
+        contract = getattr(self.model, "contract", None)
+        if contract is None or not contract.calibrated or self.config.completion.min_confidence > 0:
+            return ""
+        calibration = contract.calibration
+        if calibration.min_confidence < 1.0:
+            return ""
+        reason = (f"the completion weights reach no {calibration.target_precision:.0%} precision of predicted "
+                  f"surface on held-out rooms ({calibration.fitted_on}); mapping with fusion only "
+                  "(set completion.min_confidence to run them anyway)")
+        LOG.warning("completion withheld: %s", reason)
+        self.model = None
+        return reason
 
     @property
     def completion_enabled(self) -> bool:
@@ -418,6 +435,7 @@ class MappingPipeline:
             frames_integrated=self.frames_integrated,
             chunks_completed=self.chunks_completed,
             completion_enabled=self.completion_enabled,
+            completion_withheld=self.completion_withheld,
             pending_chunks=len(self.scheduler.pending),
             gravity_held_frames=len(self._held_frames),
             timings={name: {"count": t.count, "mean_s": t.mean_s, "last_s": t.last_s, "total_s": t.total_s}

@@ -346,7 +346,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
                    "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped),
                    "stride": options.stride, "limit": options.limit},
         "interrupted": interrupted,
-        "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks},
+        "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks,
+                       "withheld": pipeline.completion_withheld},
         "config": config_to_dict(pipeline.config),
         "gravity": gravity_summary(pipeline),
     }

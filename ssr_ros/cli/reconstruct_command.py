@@ -161,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     what = f"{recording.total} frames" if recording.total is not None else "frames"
     print(f"[reconstruct] {recording.kind} '{recording.path}': {what}; map on {pipeline.device}, "
           f"{config.map.voxel_size} m voxels, completion {'on' if pipeline.completion_enabled else 'off'}", flush=True)
+    if pipeline.completion_withheld:
+        print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
                                     progress=not args.no_progress)
