@@ -37,3 +37,7 @@ def test_shipped_weights_load_and_complete_a_chunk():
     with torch.no_grad():
         out = model.predict_chunks([chunk])
     assert out.tsdf.shape == (1, 32, 32, 32) and torch.isfinite(out.tsdf).all()
+    # The shipped file says what map it expects and how far its predictions can be trusted.
+    contract = model.contract
+    assert (contract.voxel_size, contract.num_classes) == (0.05, 21) and contract.calibrated
+    assert 0.5 <= contract.calibration.min_confidence <= 1.0
