@@ -61,8 +61,8 @@ class EvaluationConfig:
         return validate_config(self)
 
 
-def _say(message: str) -> None:
-    print(f"[evaluate-completion] {message}", file=sys.stderr, flush=True)
+def _say(message: str, stage: str = "evaluate-completion") -> None:
+    print(f"[{stage}] {message}", file=sys.stderr, flush=True)
 
 
 def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.ndarray, num_classes: int) -> dict:
@@ -203,6 +203,110 @@ def comparison_tables(results: Sequence[dict]) -> str:
     per_seed = markdown_table([(f"{r['seed']} {METHOD_TITLES[m]}", r["methods"][m]) for r in results
                                for m in METHODS if m in r["methods"]], first="seed, method")
     return f"Mean over seeds {seeds}:\n\n{mean}\n\nPer seed:\n\n{per_seed}"
+
+
+@dataclass
+class RealFramesConfig:
+    """The real-frames check: a sparse stretch of a recording against the fusion of all of it."""
+
+    voxel_size: float = param(0.05, "map voxel edge, metres (the map's other settings are its defaults)", low=0.005, high=1.0)
+    sparse_frames: int = param(100, "the sparse run uses frames [0, sparse_frames) ...", low=1, high=1_000_000)
+    stride: int = param(5, "... every stride-th of them", low=1, high=10_000)
+    reference_frames: int = param(500, "the reference fuses frames [0, reference_frames), fusion only", low=1, high=1_000_000)
+    threshold: float = param(0.05, "precision / recall distance, metres", low=0.001, high=1.0)
+    num_points: int = param(200_000, "points sampled on each mesh", low=1000, high=10_000_000)
+
+    def validate(self) -> "RealFramesConfig":
+        return validate_config(self)
+
+
+def fuse_recording(recording, pipeline, stride: int, limit: int | None) -> int:
+    """Integrate every ``stride``-th frame of the first ``limit`` of ``recording``; returns how many were used."""
+    from ssr_ros.errors import InvalidFrame, InvalidPose
+    from ssr_ros.reconstruction import SkippedFrame
+
+    used = 0
+    count = None if limit is None else (limit + stride - 1) // stride
+    for frame in recording.frames(stride, count):
+        if isinstance(frame, SkippedFrame):
+            continue
+        try:
+            pipeline.integrate(frame)
+        except (InvalidFrame, InvalidPose):
+            continue
+        used += 1
+    return used
+
+
+def real_frames_reference(path, config: RealFramesConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh ``(vertices (V, 3), triangles (T, 3))`` of the fusion of the recording's first ``reference_frames``."""
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.map import TSDFConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.reconstruction import open_recording
+
+    config = (config or RealFramesConfig()).validate()
+    pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size),
+                                              completion=CompletionConfig(type="none")))
+    fuse_recording(open_recording(path), pipeline, 1, config.reference_frames)
+    mesh = pipeline.map.mesh(include_predicted=False)
+    return mesh.vertices, mesh.triangles
+
+
+def evaluate_real_frames(path, completion, config: RealFramesConfig | None = None, reference=None, progress: bool = True) -> dict:
+    """Fusion only vs fusion + completion on a sparse stretch of a real recording.
+
+    The map of every ``stride``-th of the first ``sparse_frames`` frames is built through
+    ``MappingPipeline`` (completion config ``completion``) and completed; its fusion-only mesh
+    (``mesh(include_predicted=False)``) and its completed mesh are scored against ``reference``
+    (``(vertices, triangles)``; default: :func:`real_frames_reference`, the fusion-only mesh of
+    the first ``reference_frames``): precision, recall and F-score at ``threshold``, accuracy,
+    completeness, triangle counts. path: anything ``ssr_ros.reconstruction.open_recording`` reads.
+    """
+    from ssr_ros.evaluation.mesh import mesh_scores, sample_surface
+    from ssr_ros.map import TSDFConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.reconstruction import open_recording
+
+    config = (config or RealFramesConfig()).validate()
+    seconds: dict[str, float] = {}
+    if reference is None:
+        if progress:
+            _say(f"fusing the first {config.reference_frames} frames of {path} (the reference)", "real-frames")
+        start = time.perf_counter()
+        reference = real_frames_reference(path, config)
+        seconds["reference"] = time.perf_counter() - start
+    reference_points = sample_surface(reference[0], reference[1], config.num_points, seed=1)
+    start = time.perf_counter()
+    pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size), completion=completion))
+    used = fuse_recording(open_recording(path), pipeline, config.stride, config.sparse_frames)
+    seconds["integrate"] = time.perf_counter() - start
+    if progress:
+        _say(f"integrated {used} frames; completing the map", "real-frames")
+    start = time.perf_counter()
+    chunks = pipeline.complete(everything=True)
+    seconds["complete"] = time.perf_counter() - start
+    meshes = {"fusion": pipeline.map.mesh(include_predicted=False), "completion": pipeline.map.mesh()}
+    result = {"path": str(path), "config": config.__dict__.copy(), "frames_used": used, "chunks_completed": chunks,
+              "completion_enabled": pipeline.completion_enabled,
+              "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
+    for name, mesh in meshes.items():
+        points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))
+        scores = mesh_scores(points, reference_points, config.threshold).as_dict()
+        scores["triangles"] = mesh.num_triangles
+        scores["predicted_vertices"] = int(mesh.predicted.sum())
+        result[name] = scores
+    result["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
+    return result
+
+
+def real_frames_table(result: dict) -> str:
+    """Markdown: one row each for fusion only and fusion + completion of :func:`evaluate_real_frames`."""
+    from ssr_ros.evaluation.comparison import Column, markdown_table
+
+    columns = (Column("precision", "prec", "%"), Column("recall", "recall", "%"), Column("fscore", "F@5cm", "%"),
+               Column("accuracy", "acc", "cm"), Column("triangles", "triangles", ""))
+    return markdown_table([("fusion only", result["fusion"]), ("fusion + completion", result["completion"])], columns)
 
 
 def chunk_latency(model: torch.nn.Module, chunk_size: int = 32, repeats: int = 5, threads: int | None = None) -> dict:
