@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -29,12 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _say(message: str) -> None:
+    print(f"[evaluate-completion] {message}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ssr_ros.completion.evaluation import (
-        EvaluationConfig, chunk_latency, comparison_tables, evaluate_seed, summarize, _say,
-    )
+    from ssr_ros.completion.evaluation import EvaluationConfig, chunk_latency, comparison_tables, evaluate_seed, summarize
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.completion.weights import default_weights_path
     from ssr_ros.config import config_to_dict, load_yaml_config

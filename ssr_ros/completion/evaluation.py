@@ -19,6 +19,9 @@ room's unobserved voxels (``tsdf <= voxel / 2``, the ground truth's ``sdf < voxe
 the boundary); semantic mIoU on GT surfaces, observed / unobserved / all; and, of the vertices a
 method made up (network: written by completion; Poisson: farther than one voxel from the fused
 mesh), the fraction within 5 cm of the GT surface and the fraction outside the room's box.
+
+:func:`evaluate_real_frames` is the same question on a real recording without ground truth: a
+sparse stretch of it, fusion only vs completed, against the fusion of many more frames.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ssr_ros.config import param, validate_config
+from ssr_ros.config import config_to_dict, param, validate_config
 
 METHODS = ("fusion", "poisson", "network")
 """Rows of the comparison, in table order."""
@@ -210,8 +213,8 @@ class RealFramesConfig:
     """The real-frames check: a sparse stretch of a recording against the fusion of all of it."""
 
     voxel_size: float = param(0.05, "map voxel edge, metres (the map's other settings are its defaults)", low=0.005, high=1.0)
-    sparse_frames: int = param(100, "the sparse run uses frames [0, sparse_frames) ...", low=1, high=1_000_000)
-    stride: int = param(5, "... every stride-th of them", low=1, high=10_000)
+    sparse_frames: int = param(100, "the sparse run draws from frames [0, sparse_frames)", low=1, high=1_000_000)
+    stride: int = param(5, "the sparse run uses every stride-th of those frames", low=1, high=10_000)
     reference_frames: int = param(500, "the reference fuses frames [0, reference_frames), fusion only", low=1, high=1_000_000)
     threshold: float = param(0.05, "precision / recall distance, metres", low=0.001, high=1.0)
     num_points: int = param(200_000, "points sampled on each mesh", low=1000, high=10_000_000)
@@ -287,7 +290,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     chunks = pipeline.complete(everything=True)
     seconds["complete"] = time.perf_counter() - start
     meshes = {"fusion": pipeline.map.mesh(include_predicted=False), "completion": pipeline.map.mesh()}
-    result = {"path": str(path), "config": config.__dict__.copy(), "frames_used": used, "chunks_completed": chunks,
+    result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
               "completion_enabled": pipeline.completion_enabled,
               "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
     for name, mesh in meshes.items():
