@@ -1,29 +1,47 @@
-"""Held-out evaluation of completion: fusion only vs fusion + network, on generated rooms.
+"""Held-out evaluation of completion against the baselines a user could pick, on generated rooms.
 
-For every seed: generate the room and its full RGB-D sequence, fuse *all* frames into the
-map (what the map holds online), run the network over the whole room in overlapping chunks
-and write its predictions back (observed voxels keep their fused values), then score both
-states against the generator's exact ground truth with ``ssr_ros.evaluation``:
+For every seed (rooms never used in training): generate the room and its RGB-D sequence, run
+it through :class:`ssr_ros.pipeline.MappingPipeline` exactly as a user's map is built
+(``integrate`` every frame, then ``complete(everything=True)``), and score three maps against
+the generator's exact ground truth:
 
-- completion IoU / precision / recall of occupied voxels (``tsdf <= voxel/2``, the same
-  rule as the ground truth's ``sdf <= voxel/2``) on the room's *unobserved* voxels (where
-  completion has to predict) and on observed ones;
-- semantic mIoU / mAcc of the voxel labels on ground-truth surfaces, observed and
-  unobserved (a voxel without a label counts as a miss);
-- chunk latency of the network on this machine's CPU.
+- ``fusion``: the same map without its predicted voxels (``map.mesh(include_predicted=False)``,
+  observed voxels only);
+- ``poisson``: the screened Poisson reconstruction of the fusion-only mesh
+  (:mod:`ssr_ros.evaluation.poisson`); its occupancy on unobserved voxels is the voxelised
+  Poisson surface (:func:`~ssr_ros.evaluation.poisson.mesh_occupancy`), its labels there the
+  nearest fused vertex's;
+- ``network``: the completed map (observed + predicted voxels, ``map.mesh()``).
+
+Scores (see :mod:`ssr_ros.evaluation.comparison`): mesh accuracy, completeness, precision,
+recall and F-score at 5 cm against points sampled on the GT mesh; occupied-voxel IoU on the
+room's unobserved voxels (``tsdf <= voxel / 2``, the ground truth's ``sdf < voxel / 2`` up to
+the boundary); semantic mIoU on GT surfaces, observed / unobserved / all; and, of the vertices a
+method made up (network: written by completion; Poisson: farther than one voxel from the fused
+mesh), the fraction within 5 cm of the GT surface and the fraction outside the room's box.
+
+:func:`evaluate_real_frames` is the same question on a real recording without ground truth: a
+sparse stretch of it, fusion only vs completed, against the fusion of many more frames.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from ssr_ros.config import param, validate_config
+from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.map.config import TSDFConfig
+
+METHODS = ("fusion", "poisson", "network")
+"""Rows of the comparison, in table order."""
+
+METHOD_TITLES = {"fusion": "fusion only", "poisson": "Poisson (of the fused mesh)", "network": "fusion + completion"}
 
 
 @dataclass
@@ -35,78 +53,265 @@ class EvaluationConfig:
     frame_rate: float = param(1.5, "frames per second along the path", low=0.01, high=1000.0)
     image_width: int = param(160, "image width, pixels", low=8, high=4096)
     image_height: int = param(120, "image height, pixels", low=8, high=4096)
-    voxel_size: float = param(0.05, "voxel edge, metres", low=0.005, high=1.0)
-    truncation_voxels: float = param(3.0, "TSDF truncation, voxels", low=1.0, high=16.0)
+    map: TSDFConfig = field(default_factory=TSDFConfig)
     chunk_size: int = param(32, "inference chunk side, voxels", low=16, high=256)
     overlap: int = param(8, "inference chunk overlap, voxels", low=0, high=128)
     batch_size: int = param(2, "chunks per network batch", low=1, high=256)
+    threshold: float = param(0.05, "mesh precision / recall distance, metres", low=0.001, high=1.0)
+    gt_points: int = param(200_000, "points sampled on each mesh for the mesh scores", low=1000, high=10_000_000)
 
     def validate(self) -> "EvaluationConfig":
         return validate_config(self)
 
-
-def _labels(semantics: torch.Tensor) -> np.ndarray:
-    """Argmax class of (X, Y, Z, N) probabilities, 0 where there is no evidence."""
-    has = semantics.sum(-1) > 0
-    return torch.where(has, semantics.argmax(-1), torch.zeros_like(has, dtype=torch.int64)).cpu().numpy()
+    @property
+    def voxel_size(self) -> float:
+        return self.map.voxel_size
 
 
-def evaluate_seed(model: torch.nn.Module | None, seed: int, config: EvaluationConfig) -> dict:
-    """Scores of fusion only and (if ``model``) fusion + network on one generated room."""
-    from ssr_ros.completion.inference import predict_region, write_predictions
-    from ssr_ros.completion.scenes import fuse, synthetic_sequence
-    from ssr_ros.map.config import TSDFConfig
+def _say(message: str, stage: str = "evaluate-completion") -> None:
+    print(f"[{stage}] {message}", file=sys.stderr, flush=True)
+
+
+def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.ndarray, num_classes: int) -> dict:
+    """Occupied-voxel IoU / precision / recall and semantic mIoU per region (observed, unobserved, all)."""
     from ssr_ros.evaluation.completion import completion_report
     from ssr_ros.evaluation.semantics import semantic_report
 
-    scene, sequence = synthetic_sequence(seed, config)
-    frames = list(sequence)
-    tsdf_map = fuse(frames, TSDFConfig(voxel_size=config.voxel_size, truncation_voxels=config.truncation_voxels, max_depth=6.0))
-    gt = scene.gt_volume(config.voxel_size)
-    lo = np.asarray(gt.origin_voxel, dtype=np.int64)
-    shape = gt.shape
-    hi = lo + np.asarray(shape)
-    fused = tsdf_map.extract_chunk(torch.as_tensor(lo), shape)
-    observed = fused.observed.cpu().numpy()
-    half = config.voxel_size / 2
-    num_classes = fused.semantics.shape[-1]
-    fusion_occupied = observed & (fused.tsdf.cpu().numpy() <= half)
-    fusion_labels = np.where(observed, _labels(fused.semantics), 0)
     valid = gt.in_room
-    surface = valid & gt.occupied
-    result = {"seed": int(seed), "voxels_in_room": int(valid.sum()),
-              "unobserved_fraction": round(float((valid & ~observed).sum() / max(valid.sum(), 1)), 4)}
+    completion = completion_report(occupied, gt.occupied, observed, valid)
+    semantics = semantic_report(labels, gt.class_ids, num_classes, observed, valid & gt.occupied)
+    out = {}
+    for region in ("unobserved", "observed", "all"):
+        out[f"{region}_iou"] = completion[region].iou
+        out[f"{region}_precision"] = completion[region].precision
+        out[f"{region}_recall"] = completion[region].recall
+        out[f"{region}_miou"] = semantics[region].miou
+        out[f"{region}_macc"] = semantics[region].macc
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
-    def scores(occupied: np.ndarray, labels: np.ndarray) -> dict:
-        completion = completion_report(occupied, gt.occupied, observed, valid)
-        semantics = semantic_report(labels, gt.class_ids, num_classes, observed, surface)
-        out = {}
-        for region in ("unobserved", "observed", "all"):
-            out[f"{region}_iou"] = completion[region].iou
-            out[f"{region}_precision"] = completion[region].precision
-            out[f"{region}_recall"] = completion[region].recall
-            out[f"{region}_miou"] = semantics[region].miou
-            out[f"{region}_macc"] = semantics[region].macc
-        return out
 
-    result["fusion"] = scores(fusion_occupied, fusion_labels)
-    if model is None:
-        return result
+def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=None, progress: bool = True) -> dict:
+    """Scores of fusion only, Poisson and fusion + completion on the generated room ``seed``.
+
+    completion: a ``CompletionConfig`` (weights, chunking) for the network row, or None to
+    leave it out; poisson: a ``PoissonConfig`` for the Poisson row, or None to leave it out.
+    Returns ``{"seed", "voxels_in_room", "unobserved_fraction", "chunks_completed",
+    "observed_unchanged", "seconds": {...}, "methods": {method: scores}}``.
+    """
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.evaluation.comparison import new_surface, surface_scores
+    from ssr_ros.evaluation.mesh import sample_surface
+    from ssr_ros.evaluation.poisson import mesh_occupancy, poisson_surface
+    from ssr_ros.map.voxel_export import dense_volume
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+
+    seconds: dict[str, float] = {}
     start = time.perf_counter()
-    prediction = predict_region(model, tsdf_map, lo.tolist(), hi.tolist(), config.chunk_size, config.overlap, config.batch_size)
-    result["region_seconds"] = round(time.perf_counter() - start, 2)
-    write_predictions(tsdf_map, prediction)
-    after = tsdf_map.extract_chunk(torch.as_tensor(lo), shape)
-    # Observed voxels must keep their fused values.
-    result["observed_unchanged"] = bool(
-        torch.equal(after.tsdf[fused.observed], fused.tsdf[fused.observed]) and not bool(after.predicted[fused.observed].any())
-    )
-    predicted_tsdf = prediction.tsdf.cpu().numpy()
-    predicted_labels = prediction.semantics_probs.argmax(-1).cpu().numpy()
-    occupied = np.where(observed, fusion_occupied, predicted_tsdf <= half)
-    labels = np.where(observed, fusion_labels, predicted_labels)
-    result["network"] = scores(occupied, labels)
+    scene, sequence = synthetic_sequence(seed, config)
+    pipeline = MappingPipeline(PipelineConfig(map=config.map, completion=completion or CompletionConfig(type="none")))
+    for frame in sequence:
+        pipeline.integrate(frame)
+    seconds["render_and_integrate"] = time.perf_counter() - start
+    gt = scene.gt_volume(config.voxel_size)
+    with pipeline.lock:
+        fused_chunk = pipeline.map.extract_chunk(torch.as_tensor(gt.origin_voxel), gt.shape)
+    chunks = 0
+    if pipeline.completion_enabled:
+        if progress:
+            _say(f"seed {seed}: completing the map")
+        start = time.perf_counter()
+        chunks = pipeline.complete(everything=True)
+        seconds["complete"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with pipeline.lock:
+        dense = dense_volume(pipeline.map, gt.origin_voxel, gt.shape)
+        fused_mesh = pipeline.map.mesh(include_predicted=False)
+        completed_mesh = pipeline.map.mesh() if pipeline.completion_enabled else None
+        after = pipeline.map.extract_chunk(torch.as_tensor(gt.origin_voxel), gt.shape)
+    seconds["mesh"] = time.perf_counter() - start
+    observed, predicted = dense["observed"], dense["predicted"] & ~dense["observed"]
+    valid = gt.in_room
+    num_classes = pipeline.map.num_classes
+    surface_occupied = dense["tsdf"] <= config.voxel_size / 2
+    fusion_occupied = observed & surface_occupied
+    fusion_labels = np.where(observed, dense["class_ids"], 0)
+    gt_points = sample_surface(*_gt_mesh_arrays(scene), config.gt_points, seed=1)
+    room_box = scene.interior_bounds()
+    result = {
+        "seed": int(seed), "frames": pipeline.frames_integrated, "voxels_in_room": int(valid.sum()),
+        "unobserved_fraction": round(float((valid & ~observed).sum() / max(valid.sum(), 1)), 4),
+        "chunks_completed": chunks,
+        # observed voxels must keep their fused values
+        "observed_unchanged": bool(torch.equal(after.tsdf[fused_chunk.observed], fused_chunk.tsdf[fused_chunk.observed])
+                                   and not bool(after.predicted[fused_chunk.observed].any())),
+        "seconds": seconds, "methods": {},
+    }
+
+    def score(name: str, vertices, triangles, new_vertices, occupied, labels) -> None:
+        start = time.perf_counter()
+        scores = surface_scores(vertices, triangles, new_vertices, gt_points, room_box, room_margin=config.voxel_size,
+                                threshold=config.threshold, num_points=config.gt_points)
+        scores.update(_voxel_scores(occupied, labels, gt, observed, num_classes))
+        result["methods"][name] = scores
+        seconds[f"score_{name}"] = time.perf_counter() - start
+
+    score("fusion", fused_mesh.vertices, fused_mesh.triangles, None, fusion_occupied, fusion_labels)
+    if poisson is not None:
+        start = time.perf_counter()
+        vertices, triangles = poisson_surface(fused_mesh.vertices, fused_mesh.triangles, poisson)
+        occupied = mesh_occupancy(vertices, triangles, gt.origin_voxel, gt.shape, config.voxel_size)
+        seconds["poisson"] = time.perf_counter() - start
+        added = ~observed & occupied
+        labels = fusion_labels.copy()
+        if added.any() and fused_mesh.num_vertices:
+            from scipy.spatial import cKDTree
+
+            centers = (np.argwhere(added) + gt.origin_voxel + 0.5) * config.voxel_size
+            _, nearest = cKDTree(fused_mesh.vertices).query(centers, workers=-1)
+            labels[added] = fused_mesh.labels[nearest]
+        score("poisson", vertices, triangles, new_surface(vertices, fused_mesh.vertices, config.voxel_size),
+              fusion_occupied | added, labels)
+    if completed_mesh is not None:
+        occupied = fusion_occupied | (predicted & surface_occupied)
+        labels = np.where(observed | predicted, dense["class_ids"], 0)
+        score("network", completed_mesh.vertices, completed_mesh.triangles, completed_mesh.predicted, occupied, labels)
+    result["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     return result
+
+
+def _gt_mesh_arrays(scene) -> tuple[np.ndarray, np.ndarray]:
+    mesh = scene.gt_mesh()
+    return mesh.vertices, mesh.faces
+
+
+def summarize(results: Sequence[dict]) -> dict:
+    """Per method, the mean over seeds of every score (scores that do not apply are left out)."""
+    from ssr_ros.evaluation.comparison import mean_scores
+
+    summary = {}
+    for method in METHODS:
+        rows = [r["methods"][method] for r in results if method in r["methods"]]
+        if rows:
+            summary[method] = mean_scores(rows)
+    return summary
+
+
+def comparison_tables(results: Sequence[dict]) -> str:
+    """Markdown: the mean over seeds per method, then every seed's rows."""
+    from ssr_ros.evaluation.comparison import markdown_table
+
+    summary = summarize(results)
+    seeds = ", ".join(str(r["seed"]) for r in results)
+    mean = markdown_table([(METHOD_TITLES[m], summary[m]) for m in METHODS if m in summary])
+    per_seed = markdown_table([(f"{r['seed']} {METHOD_TITLES[m]}", r["methods"][m]) for r in results
+                               for m in METHODS if m in r["methods"]], first="seed, method")
+    return f"Mean over seeds {seeds}:\n\n{mean}\n\nPer seed:\n\n{per_seed}"
+
+
+@dataclass
+class RealFramesConfig:
+    """The real-frames check: a sparse stretch of a recording against the fusion of all of it."""
+
+    voxel_size: float = param(0.05, "map voxel edge, metres (the map's other settings are its defaults)", low=0.005, high=1.0)
+    sparse_frames: int = param(100, "the sparse run draws from frames [0, sparse_frames)", low=1, high=1_000_000)
+    stride: int = param(5, "the sparse run uses every stride-th of those frames", low=1, high=10_000)
+    reference_frames: int = param(500, "the reference fuses frames [0, reference_frames), fusion only", low=1, high=1_000_000)
+    threshold: float = param(0.05, "precision / recall distance, metres", low=0.001, high=1.0)
+    num_points: int = param(200_000, "points sampled on each mesh", low=1000, high=10_000_000)
+
+    def validate(self) -> "RealFramesConfig":
+        return validate_config(self)
+
+
+def fuse_recording(recording, pipeline, stride: int, limit: int | None) -> int:
+    """Integrate every ``stride``-th frame of the first ``limit`` of ``recording``; returns how many were used."""
+    from ssr_ros.errors import InvalidFrame, InvalidPose
+    from ssr_ros.reconstruction import SkippedFrame
+
+    used = 0
+    count = None if limit is None else (limit + stride - 1) // stride
+    for frame in recording.frames(stride, count):
+        if isinstance(frame, SkippedFrame):
+            continue
+        try:
+            pipeline.integrate(frame)
+        except (InvalidFrame, InvalidPose):
+            continue
+        used += 1
+    return used
+
+
+def real_frames_reference(path, config: RealFramesConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh ``(vertices (V, 3), triangles (T, 3))`` of the fusion of the recording's first ``reference_frames``."""
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.map import TSDFConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.reconstruction import open_recording
+
+    config = (config or RealFramesConfig()).validate()
+    pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size),
+                                              completion=CompletionConfig(type="none")))
+    fuse_recording(open_recording(path), pipeline, 1, config.reference_frames)
+    mesh = pipeline.map.mesh(include_predicted=False)
+    return mesh.vertices, mesh.triangles
+
+
+def evaluate_real_frames(path, completion, config: RealFramesConfig | None = None, reference=None, progress: bool = True) -> dict:
+    """Fusion only vs fusion + completion on a sparse stretch of a real recording.
+
+    The map of every ``stride``-th of the first ``sparse_frames`` frames is built through
+    ``MappingPipeline`` (completion config ``completion``) and completed; its fusion-only mesh
+    (``mesh(include_predicted=False)``) and its completed mesh are scored against ``reference``
+    (``(vertices, triangles)``; default: :func:`real_frames_reference`, the fusion-only mesh of
+    the first ``reference_frames``): precision, recall and F-score at ``threshold``, accuracy,
+    completeness, triangle counts. path: anything ``ssr_ros.reconstruction.open_recording`` reads.
+    """
+    from ssr_ros.evaluation.mesh import mesh_scores, sample_surface
+    from ssr_ros.map import TSDFConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.reconstruction import open_recording
+
+    config = (config or RealFramesConfig()).validate()
+    seconds: dict[str, float] = {}
+    if reference is None:
+        if progress:
+            _say(f"fusing the first {config.reference_frames} frames of {path} (the reference)", "real-frames")
+        start = time.perf_counter()
+        reference = real_frames_reference(path, config)
+        seconds["reference"] = time.perf_counter() - start
+    reference_points = sample_surface(reference[0], reference[1], config.num_points, seed=1)
+    start = time.perf_counter()
+    pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size), completion=completion))
+    used = fuse_recording(open_recording(path), pipeline, config.stride, config.sparse_frames)
+    seconds["integrate"] = time.perf_counter() - start
+    if progress:
+        _say(f"integrated {used} frames; completing the map", "real-frames")
+    start = time.perf_counter()
+    chunks = pipeline.complete(everything=True)
+    seconds["complete"] = time.perf_counter() - start
+    meshes = {"fusion": pipeline.map.mesh(include_predicted=False), "completion": pipeline.map.mesh()}
+    result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
+              "completion_enabled": pipeline.completion_enabled,
+              "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
+    for name, mesh in meshes.items():
+        points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))
+        scores = mesh_scores(points, reference_points, config.threshold).as_dict()
+        scores["triangles"] = mesh.num_triangles
+        scores["predicted_vertices"] = int(mesh.predicted.sum())
+        result[name] = scores
+    result["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
+    return result
+
+
+def real_frames_table(result: dict) -> str:
+    """Markdown: one row each for fusion only and fusion + completion of :func:`evaluate_real_frames`."""
+    from ssr_ros.evaluation.comparison import Column, markdown_table
+
+    columns = (Column("precision", "prec", "%"), Column("recall", "recall", "%"), Column("fscore", "F@5cm", "%"),
+               Column("accuracy", "acc", "cm"), Column("triangles", "triangles", ""))
+    return markdown_table([("fusion only", result["fusion"]), ("fusion + completion", result["completion"])], columns)
 
 
 def chunk_latency(model: torch.nn.Module, chunk_size: int = 32, repeats: int = 5, threads: int | None = None) -> dict:
@@ -132,14 +337,3 @@ def chunk_latency(model: torch.nn.Module, chunk_size: int = 32, repeats: int = 5
             times.append(time.perf_counter() - start)
     return {"chunk_size": chunk_size, "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
             "threads": torch.get_num_threads(), "device": str(device)}
-
-
-def summarize(results: Sequence[dict]) -> dict:
-    """Means over seeds of every score of fusion only and fusion + network."""
-    summary = {}
-    for key in ("fusion", "network"):
-        rows = [r[key] for r in results if key in r]
-        if not rows:
-            continue
-        summary[key] = {name: round(float(np.nanmean([row[name] for row in rows])), 4) for name in rows[0]}
-    return summary

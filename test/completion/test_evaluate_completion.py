@@ -1,0 +1,63 @@
+"""``ssr evaluate-completion``: one table of fusion only, Poisson and fusion + network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ssr_ros.cli.main import main
+
+
+@pytest.mark.slow
+def test_evaluate_completion_puts_the_three_maps_in_one_table(tmp_path, capsys):
+    from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
+    from ssr_ros.completion.weights import save_model
+
+    save_model(build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1)), tmp_path / "tiny.pt")
+    (tmp_path / "eval.yaml").write_text("seeds: [2000]\ngt_points: 20000\nchunk_size: 32\noverlap: 8\n")
+    out = tmp_path / "eval.json"
+    threads = torch.get_num_threads()
+    try:  # one thread: on a busy 2-core machine a second one mostly spins
+        assert main(["evaluate-completion", "--config", str(tmp_path / "eval.yaml"), "--weights", str(tmp_path / "tiny.pt"),
+                     "--frames", "3", "--width", "40", "--height", "30", "--threads", "1", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    captured = capsys.readouterr()
+    assert "seed 2000" in captured.err  # progress goes to stderr, the table to stdout
+    rows = [line for line in captured.out.splitlines() if line.startswith("| ")]
+    titles = [row.split("|")[1].strip() for row in rows]
+    assert titles[:4] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + completion"]
+    result = json.loads(out.read_text())
+    seed = result["seeds"][0]
+    assert seed["frames"] == 3 and seed["observed_unchanged"] and seed["chunks_completed"] > 0
+    fusion, poisson, network = (seed["methods"][m] for m in ("fusion", "poisson", "network"))
+    assert fusion["predicted_precision"] is None and fusion["unobserved_iou"] == 0.0
+    for scores in (fusion, poisson, network):
+        assert 0.0 <= scores["fscore"] <= 1.0 and scores["triangles"] > 0
+    # the network writes back unobserved voxels only: observed semantics are the fused ones
+    assert network["observed_miou"] == fusion["observed_miou"] == poisson["observed_miou"]
+    assert network["triangles"] >= fusion["triangles"]
+    assert set(result["summary"]) == {"fusion", "poisson", "network"} and "| fusion only |" in result["table_markdown"]
+
+
+def test_no_poisson_and_capture_overrides_reach_the_evaluation(tmp_path, monkeypatch, capsys):
+    import ssr_ros.completion.evaluation as evaluation
+    from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
+    from ssr_ros.completion.weights import save_model
+
+    save_model(build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1)), tmp_path / "tiny.pt")
+    calls = []
+
+    def fake_evaluate_seed(seed, config, completion, poisson):
+        calls.append((seed, config.frames_per_scene, config.image_width, config.image_height, completion.weights, poisson))
+        scores = {"fscore": 0.5, "precision": 0.5, "recall": 0.5, "triangles": 1}
+        return {"seed": seed, "seconds": {}, "methods": {"fusion": scores, "network": scores}}
+
+    monkeypatch.setattr(evaluation, "evaluate_seed", fake_evaluate_seed)
+    assert main(["evaluate-completion", "--seeds", "7", "8", "--weights", str(tmp_path / "tiny.pt"), "--frames", "5",
+                 "--width", "64", "--height", "48", "--no-poisson"]) == 0
+    assert calls == [(s, 5, 64, 48, str(tmp_path / "tiny.pt"), None) for s in (7, 8)]
+    out = capsys.readouterr().out
+    assert "| fusion only |" in out and "Poisson" not in out and "| 7 fusion + completion |" in out
