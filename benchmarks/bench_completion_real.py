@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_sequence(), help="recording (default: 7-Scenes RedKitchen)")
     parser.add_argument("--weights", default="", help="completion weights (default: the packaged model)")
+    parser.add_argument("--min-confidence", type=float, default=0.0,
+                        help="completion.min_confidence (default 0: the threshold calibrated with the weights)")
+    parser.add_argument("--gravity", choices=["estimate", "z_up"], default="estimate",
+                        help="map the sparse run gravity-aligned (as ssr reconstruct does) or in the recording's frame")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -44,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = RealFramesConfig()
-    completion = CompletionConfig(weights=str(args.weights or default_weights_path()))
+    config = RealFramesConfig(gravity=args.gravity)
+    completion = CompletionConfig(weights=str(args.weights or default_weights_path()), min_confidence=args.min_confidence)
     result = evaluate_real_frames(args.data, completion, config)
     result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                          "torch": torch.__version__, "threads": torch.get_num_threads()}

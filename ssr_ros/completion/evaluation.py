@@ -26,6 +26,7 @@ sparse stretch of it, fusion only vs completed, against the fusion of many more 
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 import time
@@ -220,6 +221,8 @@ class RealFramesConfig:
     reference_frames: int = param(500, "the reference fuses frames [0, reference_frames), fusion only", low=1, high=1_000_000)
     threshold: float = param(0.05, "precision / recall distance, metres", low=0.001, high=1.0)
     num_points: int = param(200_000, "points sampled on each mesh", low=1000, high=10_000_000)
+    gravity: str = param("estimate", "frame of the sparse map: 'estimate' (gravity-aligned, as ssr reconstruct "
+                         "maps a recording) or 'z_up' (the recording's own frame)", choices=["estimate", "z_up"])
 
     def validate(self) -> "RealFramesConfig":
         return validate_config(self)
@@ -269,6 +272,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     completeness, triangle counts. path: anything ``ssr_ros.reconstruction.open_recording`` reads.
     """
     from ssr_ros.evaluation.mesh import mesh_scores, sample_surface
+    from ssr_ros.geometry.gravity import GravityConfig
     from ssr_ros.map import TSDFConfig
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
     from ssr_ros.reconstruction import open_recording
@@ -283,8 +287,10 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
         seconds["reference"] = time.perf_counter() - start
     reference_points = sample_surface(reference[0], reference[1], config.num_points, seed=1)
     start = time.perf_counter()
-    pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size), completion=completion))
+    pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size), completion=completion,
+                                              gravity=GravityConfig(mode=config.gravity)))
     used = fuse_recording(open_recording(path), pipeline, config.stride, config.sparse_frames)
+    pipeline.settle_gravity()
     seconds["integrate"] = time.perf_counter() - start
     if progress:
         _say(f"integrated {used} frames; completing the map", "real-frames")
@@ -292,8 +298,13 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     chunks = pipeline.complete(everything=True)
     seconds["complete"] = time.perf_counter() - start
     meshes = {"fusion": pipeline.map.mesh(include_predicted=False), "completion": pipeline.map.mesh()}
+    if pipeline.T_world_map is not None:  # score in the recording's frame, where the reference lies
+        from ssr_ros.geometry.pose import transform_points
+
+        meshes = {k: dataclasses.replace(m, vertices=transform_points(pipeline.T_world_map, m.vertices))
+                  for k, m in meshes.items()}
     result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
-              "completion_enabled": pipeline.completion_enabled,
+              "completion_enabled": pipeline.completion_enabled, "completion_withheld": pipeline.completion_withheld,
               "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
     for name, mesh in meshes.items():
         points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))

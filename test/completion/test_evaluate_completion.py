@@ -8,6 +8,9 @@ import pytest
 import torch
 
 from ssr_ros.cli.main import main
+from ssr_ros.completion.contract import ModelContract
+
+TINY_CONTRACT = ModelContract(voxel_size=0.05, truncation=0.2, chunk_size=32, num_classes=21)
 
 
 @pytest.mark.slow
@@ -15,7 +18,8 @@ def test_evaluate_completion_puts_the_three_maps_in_one_table(tmp_path, capsys):
     from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
     from ssr_ros.completion.weights import save_model
 
-    save_model(build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1)), tmp_path / "tiny.pt")
+    save_model(build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1)), tmp_path / "tiny.pt",
+               contract=TINY_CONTRACT)
     (tmp_path / "eval.yaml").write_text("seeds: [2000]\ngt_points: 20000\nchunk_size: 32\noverlap: 8\n")
     out = tmp_path / "eval.json"
     threads = torch.get_num_threads()
@@ -47,7 +51,8 @@ def test_no_poisson_and_capture_overrides_reach_the_evaluation(tmp_path, monkeyp
     from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
     from ssr_ros.completion.weights import save_model
 
-    save_model(build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1)), tmp_path / "tiny.pt")
+    save_model(build_ssr_unet(SSRUNetConfig(base_width=2, max_width=4, levels=2, norm_groups=1)), tmp_path / "tiny.pt",
+               contract=TINY_CONTRACT)
     calls = []
 
     def fake_evaluate_seed(seed, config, completion, poisson):
