@@ -43,3 +43,8 @@ class DatasetError(SsrError, OSError):
 
 class PoseUnavailable(SsrError, LookupError):
     """No camera pose is known for a frame's time stamp (too old, too new, or a gap)."""
+
+
+class PoseConflict(PoseUnavailable):
+    """Two different poses arrived for one stamp, so no frame at that stamp has a known pose."""
+
