@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -416,14 +417,20 @@ class MapperNode(Node):
 
     # ------------------------------------------------------------------ services
     def _on_save(self, request, response):
+        if not request.path.strip():
+            response.success = False
+            response.message = ("save_map needs a path: the directory to write the map files into "
+                                "(nothing written; a relative path is taken from the node's working directory)")
+            return response
+        directory = Path(request.path).expanduser().absolute()
         try:
-            files = self.pipeline.save(request.path, list(request.formats))
+            files = self.pipeline.save(directory, list(request.formats))
         except SsrError as error:
             response.success, response.message = False, str(error)
             return response
         response.success = True
         response.files = [str(f) for f in files]
-        response.message = f"wrote {len(files)} file(s) to {request.path}"
+        response.message = f"wrote {len(files)} file(s) to {directory}: {', '.join(f.name for f in files)}"
         return response
 
     def _on_load(self, request, response):

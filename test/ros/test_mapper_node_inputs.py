@@ -2,7 +2,7 @@
 callbacks directly (no transport), so each case is exact and quick.
 
 Cases: two frames with one stamp (each frame fused with its own pose or not at all, every
-drop counted), and the clock jumping back (mapping goes on).
+drop counted), the clock jumping back (mapping goes on), and save_map without a path.
 """
 
 from __future__ import annotations
@@ -119,3 +119,18 @@ def test_mapping_goes_on_after_the_clock_jumps_back(make_node, on_time_jump):
     else:
         assert node.pipeline.map.num_blocks > blocks
 
+
+def test_save_map_without_a_path_is_refused_and_writes_nothing(make_node, tmp_path):
+    from ssr_ros.srv import SaveMap
+
+    node = make_node()
+    feed_pose(node, 5 * S, pose_at(0.0))
+    assert node.process_images(frame_images(node, 5 * S))
+    for path in ("", "  "):
+        response = node._on_save(SaveMap.Request(path=path, formats=[]), SaveMap.Response())
+        assert not response.success and "needs a path" in response.message
+    assert list(tmp_path.iterdir()) == []
+    response = node._on_save(SaveMap.Request(path="saved", formats=["map"]), SaveMap.Response())
+    assert response.success, response.message
+    assert str(tmp_path / "saved") in response.message
+    assert response.files == [str(tmp_path / "saved" / "map.ssrmap")]
