@@ -29,6 +29,10 @@ class InvalidFrame(InvalidInput):
     """An RGB-D frame that cannot be integrated (sizes disagree, no valid depth, ...)."""
 
 
+class DepthOutOfRange(InvalidFrame):
+    """A depth image whose valid pixels all lie outside the map's [min_depth, max_depth]."""
+
+
 class ConfigError(SsrError, ValueError):
     """A configuration value outside its allowed range or of the wrong type."""
 

@@ -24,7 +24,7 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   complete every changed chunk now, whatever the distance, e.g. before saving).
 
 Frames that cannot be used (bad encoding, size mismatch, no camera_info, no pose, two
-different poses for one stamp, stamps going backwards, invalid depth) are
+different poses for one stamp, stamps going backwards, invalid or out-of-range depth) are
 dropped, counted by reason and logged throttled; the node keeps running and the map is
 unchanged by them. A stamp more than ``time_jump_threshold_s`` before the last integrated one
 is a clock jump (bag loop, simulator restart), not a late frame: the buffers of the old

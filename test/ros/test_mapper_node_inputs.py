@@ -2,7 +2,8 @@
 callbacks directly (no transport), so each case is exact and quick.
 
 Cases: two frames with one stamp (each frame fused with its own pose or not at all, every
-drop counted), the clock jumping back (mapping goes on), and save_map without a path.
+drop counted), the clock jumping back (mapping goes on), depth entirely out of range, and
+save_map without a path.
 """
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ def test_mapping_goes_on_after_the_clock_jumps_back(make_node, on_time_jump):
         assert node.pipeline.map.frames_integrated == 3
     else:
         assert node.pipeline.map.num_blocks > blocks
+
+
+def test_a_depth_image_entirely_out_of_range_is_dropped_not_counted_as_integrated(make_node):
+    node = make_node()
+    feed_pose(node, 5 * S, pose_at(0.0))
+    max_depth = node.pipeline.config.map.max_depth
+    assert node.process_images(frame_images(node, 5 * S, depth_m=max_depth + 1.0)) is False
+    assert node.counters["dropped.DepthOutOfRange"] == 1
+    assert node.counters["frames_integrated"] == 0 and node.pipeline.map.num_blocks == 0
 
 
 def test_save_map_without_a_path_is_refused_and_writes_nothing(make_node, tmp_path):
