@@ -27,6 +27,7 @@ from ssr_ros.errors import ConfigError, DepthOutOfRange, InvalidInput, MapFileEr
 from ssr_ros.geometry import Frame, transform_points
 from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, GravityEstimate, estimate_alignment
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
+from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
 from ssr_ros.taxonomy import ClassTaxonomy
@@ -35,7 +36,6 @@ LOG = logging.getLogger("ssr_ros.pipeline")
 
 SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels")
 """What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply."""
-MAP_FILE = "map.ssrmap"
 
 
 @dataclass
@@ -415,15 +415,7 @@ class MappingPipeline:
         The current map is kept when loading fails (MapFileError). Voxel size, block size and
         class count come from the file.
         """
-        path = Path(path)
-        if path.is_dir():
-            path = path / MAP_FILE
-        loaded = SemanticTSDF.load(path, self.device)
-        if loaded.num_classes != self.taxonomy.num_classes:
-            raise MapFileError(
-                f"map '{path}' has {loaded.num_classes} classes but the taxonomy "
-                f"'{self.taxonomy.name}' has {self.taxonomy.num_classes}"
-            )
+        loaded = read_map(path, self.device, self.taxonomy)
         with self.lock:
             self.map = loaded
             self.scheduler.clear()
