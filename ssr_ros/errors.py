@@ -52,3 +52,14 @@ class PoseUnavailable(SsrError, LookupError):
 class PoseConflict(PoseUnavailable):
     """Two different poses arrived for one stamp, so no frame at that stamp has a known pose."""
 
+
+
+class UnreadableFrame(DatasetError):
+    """One frame of a recording whose file is missing, not an image, or of the wrong size.
+
+    ``reason`` is a short phrase to count skipped frames by (e.g. "unreadable depth image").
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
