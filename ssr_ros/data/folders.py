@@ -443,6 +443,11 @@ def open_folder(path: str | Path, **options) -> FolderSequence:
         return TUMFolder(path, **options)
     if (path / "results").is_dir() and (path / "traj.txt").exists():
         return ReplicaFolder(path, **options)
+    if (any(path.glob("*.db3")) or any(path.glob("*.mcap"))) and not (path / "metadata.yaml").exists():
+        raise DatasetError(
+            f"'{path}' looks like a rosbag2 folder (it holds .db3 / .mcap files) missing its metadata.yaml; "
+            "pass the .db3 / .mcap file itself, or restore metadata.yaml (`ros2 bag reindex`)"
+        )
     raise DatasetError(
         f"'{path}' matches no known layout: expected ScanNet (depth/, pose/), 7-Scenes (frame-XXXXXX.depth.png), "
         "TUM (rgb.txt, depth.txt) or Replica (results/, traj.txt)"
