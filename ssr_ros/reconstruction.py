@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict
 from ssr_ros.errors import (
     ConfigError, DatasetError, DepthOutOfRange, InvalidFrame, InvalidPose, MapFileError, SsrError, UnreadableFrame,
@@ -482,12 +483,8 @@ def gravity_summary(pipeline: MappingPipeline) -> dict[str, Any]:
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
     """Write ``summary.json`` atomically."""
     path = Path(out_dir) / SUMMARY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    try:
-        tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-        tmp.replace(path)
-    except OSError as error:
-        raise MapFileError(f"cannot write '{path}': {error.strerror or error}") from error
+    with atomic_write(path, "summary") as handle:
+        handle.write(json.dumps(summary, indent=2, default=_json_default).encode("utf-8"))
     return path
 
 
