@@ -29,6 +29,10 @@ class InvalidFrame(InvalidInput):
     """An RGB-D frame that cannot be integrated (sizes disagree, no valid depth, ...)."""
 
 
+class DepthOutOfRange(InvalidFrame):
+    """A depth image whose valid pixels all lie outside the map's [min_depth, max_depth]."""
+
+
 class ConfigError(SsrError, ValueError):
     """A configuration value outside its allowed range or of the wrong type."""
 
@@ -43,3 +47,19 @@ class DatasetError(SsrError, OSError):
 
 class PoseUnavailable(SsrError, LookupError):
     """No camera pose is known for a frame's time stamp (too old, too new, or a gap)."""
+
+
+class PoseConflict(PoseUnavailable):
+    """Two different poses arrived for one stamp, so no frame at that stamp has a known pose."""
+
+
+
+class UnreadableFrame(DatasetError):
+    """One frame of a recording whose file is missing, not an image, or of the wrong size.
+
+    ``reason`` is a short phrase to count skipped frames by (e.g. "unreadable depth image").
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -23,10 +23,11 @@ import torch
 from ssr_ros.completion.inference import CompletionConfig, complete_chunks, resolve_device
 from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
 from ssr_ros.config import param, validate_config
-from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
+from ssr_ros.errors import ConfigError, DepthOutOfRange, InvalidInput, MapFileError
 from ssr_ros.geometry import Frame, transform_points
 from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, GravityEstimate, estimate_alignment
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
+from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
 from ssr_ros.taxonomy import ClassTaxonomy
@@ -35,7 +36,6 @@ LOG = logging.getLogger("ssr_ros.pipeline")
 
 SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels")
 """What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply."""
-MAP_FILE = "map.ssrmap"
 
 
 @dataclass
@@ -257,6 +257,7 @@ class MappingPipeline:
         (``{"held": 1}``); the frame that completes ``gravity.estimate_frames`` fuses them all.
         """
         start = time.perf_counter()
+        self._check_depth_range(frame)
         with self.lock:
             if self.gravity is None:
                 frame.validate()
@@ -268,6 +269,18 @@ class MappingPipeline:
                 result = self._fuse(frame)
         self.timers["integrate"].add(time.perf_counter() - start)
         return result
+
+    def _check_depth_range(self, frame: Frame) -> None:
+        """DepthOutOfRange when no depth pixel lies in [min_depth, max_depth]: such a frame
+        would change nothing, and must be dropped and counted rather than counted as fused."""
+        depth = np.asarray(frame.depth)
+        config = self.config.map
+        if depth.ndim != 2 or np.any((depth >= config.min_depth) & (depth <= config.max_depth)):
+            return
+        valid = depth[np.isfinite(depth) & (depth > 0)]
+        if valid.size:  # no valid pixel at all: Frame.validate says so
+            raise DepthOutOfRange(f"depth has no pixel within [{config.min_depth}, {config.max_depth}] m "
+                                  f"(its valid pixels span {valid.min():.3f}..{valid.max():.3f} m)")
 
     def _fuse(self, frame: Frame) -> dict[str, int]:
         """Integrate ``frame`` into the map with its pose in the aligned frame (under the lock)."""
@@ -402,15 +415,7 @@ class MappingPipeline:
         The current map is kept when loading fails (MapFileError). Voxel size, block size and
         class count come from the file.
         """
-        path = Path(path)
-        if path.is_dir():
-            path = path / MAP_FILE
-        loaded = SemanticTSDF.load(path, self.device)
-        if loaded.num_classes != self.taxonomy.num_classes:
-            raise MapFileError(
-                f"map '{path}' has {loaded.num_classes} classes but the taxonomy "
-                f"'{self.taxonomy.name}' has {self.taxonomy.num_classes}"
-            )
+        loaded = read_map(path, self.device, self.taxonomy)
         with self.lock:
             self.map = loaded
             self.scheduler.clear()

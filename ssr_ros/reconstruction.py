@@ -5,11 +5,14 @@ of its own but drives :class:`ssr_ros.pipeline.MappingPipeline`, the object the 
 
 1. :func:`open_recording` recognises the input (a rosbag2 directory / ``.db3`` / ``.mcap`` or a
    ScanNet, 7-Scenes, TUM or Replica folder) and gives a :class:`Recording`;
-2. :func:`reconstruct` integrates its frames (stride / limit, frames with invalid depth or pose
-   skipped and counted by reason), completes the map, saves it (``map.ssrmap``, ``mesh.ply``,
+2. :func:`reconstruct` integrates its frames (stride / limit; frames with invalid depth or pose
+   and frames whose files are missing or unreadable skipped and counted by reason, the run
+   stopped with an error after too many unreadable ones in a row or in all), completes the map, saves it (``map.ssrmap``, ``mesh.ply``,
    ``mesh_semantic.ply``, ``voxels.ply``), renders previews, scores it against ground truth and
    writes ``summary.json``. Ctrl-C (KeyboardInterrupt) during integration or completion stops
-   that stage; what was built is still saved and the summary says ``interrupted``.
+   that stage; what was built is still saved and the summary says ``interrupted``. A run that
+   fails part way (too many unreadable frames, a recording that breaks off) also saves what was
+   built and writes the summary, with ``error``, before raising.
 
 Ground truth (:func:`load_ground_truth`): a ``ssr synth`` GT directory (``gt_volume.npz`` and
 ``gt_mesh.ply``: completion, semantics and mesh scores) or a mesh file in the frame of the
@@ -32,8 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict
-from ssr_ros.errors import ConfigError, DatasetError, InvalidFrame, InvalidPose, MapFileError
+from ssr_ros.errors import (
+    ConfigError, DatasetError, DepthOutOfRange, InvalidFrame, InvalidPose, MapFileError, SsrError, UnreadableFrame,
+)
 from ssr_ros.evaluation.mesh import DEFAULT_THRESHOLD, MeshScores, mesh_scores, sample_surface
 from ssr_ros.geometry import Frame, transform_points
 from ssr_ros.geometry.gravity import Z_UP
@@ -52,6 +58,10 @@ class SkippedFrame:
     """A frame of the recording that cannot be used, and why."""
 
     reason: str
+    detail: str = ""
+    """The full message (e.g. naming the file)."""
+    unreadable: bool = False
+    """A file of the frame is missing or unreadable (these count towards the run's limits)."""
 
 
 @dataclass
@@ -84,6 +94,8 @@ class Recording:
             emitted += 1
             try:
                 yield self.reader.frame(index)
+            except UnreadableFrame as error:
+                yield SkippedFrame(error.reason, str(error), unreadable=True)
             except DatasetError as error:
                 # an invalid pose file is one bad frame; a missing / unreadable file is not
                 if isinstance(error.__cause__, (InvalidPose, InvalidFrame)):
@@ -243,6 +255,10 @@ class ReconstructionOptions:
     threshold: float = DEFAULT_THRESHOLD
     gt_points: int = 200_000
     progress: bool = True
+    max_unreadable_run: int | None = 20
+    """Stop (with an error, saving what was built) after this many unreadable frames in a row; None: never."""
+    max_unreadable: int | None = None
+    """Stop (with an error, saving what was built) after this many unreadable frames in all; None: never."""
 
 
 def check_writable(directory: str | Path) -> Path:
@@ -286,6 +302,9 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     wall: dict[str, float] = {}
     dropped: Counter = Counter()
     interrupted: str | None = None
+    failure: SsrError | None = None
+    unreadable: list[str] = []
+    unreadable_run = 0
     gt = options.ground_truth
     visibility = None
     if gt is not None and gt.mesh is not None and gt.volume is None:
@@ -305,11 +324,20 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             frames_read += 1
             if isinstance(item, SkippedFrame):
                 dropped[item.reason] += 1
+                if item.unreadable:
+                    unreadable.append(item.detail or item.reason)
+                    unreadable_run += 1
+                    check_unreadable(unreadable, unreadable_run, options)
+                else:
+                    unreadable_run = 0
             else:
+                unreadable_run = 0
                 try:
                     pipeline.integrate(item)
                 except InvalidPose:
                     dropped["invalid pose"] += 1
+                except DepthOutOfRange:
+                    dropped["depth out of range"] += 1
                 except InvalidFrame as error:
                     dropped["invalid depth" if "depth" in str(error) else "invalid frame"] += 1
                 else:
@@ -320,17 +348,21 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
                 bar.set_postfix(dropped=sum(dropped.values()), refresh=False)
     except KeyboardInterrupt:
         interrupted = "integration"
+    except SsrError as error:
+        failure = error
     finally:
         bar.close()
     pipeline.settle_gravity()  # fuse the frames held for the gravity estimate (short or interrupted runs)
     wall["integrate_s"] = time.perf_counter() - start
     if interrupted:
         _say(f"interrupted after {frames_read} frames; saving what was built")
+    if failure is not None:
+        _say(f"stopped after {frames_read} frames: {failure}; saving what was built")
     for reason, count in getattr(recording.reader, "skipped", {}).items():
         dropped[reason] += count
 
     chunks = 0
-    if options.complete and pipeline.completion_enabled and not interrupted and pipeline.frames_integrated:
+    if options.complete and pipeline.completion_enabled and not interrupted and not failure and pipeline.frames_integrated:
         start = time.perf_counter()
         _say("completing the map")
         try:
@@ -344,8 +376,10 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "input": {"kind": recording.kind, "path": str(recording.path), **recording.details},
         "frames": {"in_recording": recording.total, "read": frames_read, "integrated": pipeline.frames_integrated,
                    "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped),
+                   "unreadable": len(unreadable), "unreadable_examples": unreadable[:5],
                    "stride": options.stride, "limit": options.limit},
         "interrupted": interrupted,
+        "error": None if failure is None else str(failure),
         "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks,
                        "withheld": pipeline.completion_withheld},
         "config": config_to_dict(pipeline.config),
@@ -382,10 +416,24 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     summary["files"] = sorted(str(p.relative_to(out.resolve())) if p.is_absolute() else str(p)
                               for p in (Path(f).resolve() for f in files))
     write_summary(out, summary)
+    if failure is not None:
+        built = f"; what was built is saved in '{out}'" if pipeline.frames_integrated else ""
+        raise DatasetError(f"{failure}{built}") from failure
     if not pipeline.frames_integrated:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items()) or "the recording holds no frames"
         raise DatasetError(f"no frame of '{recording.path}' could be integrated ({reasons})")
     return summary
+
+
+def check_unreadable(unreadable: list[str], run: int, options: ReconstructionOptions) -> None:
+    """DatasetError when the unreadable frames so far (``run`` of them in a row) pass the limits."""
+    limits = [("in a row", run, options.max_unreadable_run), ("in all", len(unreadable), options.max_unreadable)]
+    for what, count, limit in limits:
+        if limit is not None and count >= limit:
+            raise DatasetError(
+                f"{count} unreadable frames {what} (limit {limit}; the last: {unreadable[-1]}); "
+                "check the recording or raise --max-unreadable-run / --max-unreadable"
+            )
 
 
 def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: SurfaceVisibility | None,
@@ -435,12 +483,8 @@ def gravity_summary(pipeline: MappingPipeline) -> dict[str, Any]:
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
     """Write ``summary.json`` atomically."""
     path = Path(out_dir) / SUMMARY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    try:
-        tmp.write_text(json.dumps(summary, indent=2, default=_json_default))
-        tmp.replace(path)
-    except OSError as error:
-        raise MapFileError(f"cannot write '{path}': {error.strerror or error}") from error
+    with atomic_write(path, "summary") as handle:
+        handle.write(json.dumps(summary, indent=2, default=_json_default).encode("utf-8"))
     return path
 
 

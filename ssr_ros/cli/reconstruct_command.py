@@ -51,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
     group.add_argument("--limit", type=int, help="use at most N frames (after the stride)")
     group.add_argument("--depth-scale", type=float, help="metres per unit of 16-bit depth (default: the format's)")
+    group.add_argument("--max-unreadable-run", type=int, metavar="N",
+                       help="frames whose files are missing or unreadable are skipped and counted; stop with an error "
+                       "(saving what was built) after N of them in a row (default: 20; 0: never)")
+    group.add_argument("--max-unreadable", type=int, metavar="N",
+                       help="... or after N of them in all (default: never)")
     group = parser.add_argument_group("rosbag2 topics (default: recognised by message type and name)")
     group.add_argument("--depth-topic")
     group.add_argument("--color-topic")
@@ -137,14 +142,33 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
 
 def run(args: argparse.Namespace) -> int:
     from ssr_ros.errors import ConfigError
-    from ssr_ros.evaluation.report import format_table
-    from ssr_ros.pipeline import MappingPipeline
-    from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
 
     if args.stride < 1:
         raise ConfigError(f"--stride {args.stride} must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit} must be at least 1")
+    for flag, value in (("--max-unreadable-run", args.max_unreadable_run), ("--max-unreadable", args.max_unreadable)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{flag} {value} must be at least 0 (0: never stop)")
+    created = not Path(args.out).exists()
+    try:
+        return _run(args)
+    except BaseException:
+        _remove_if_empty(Path(args.out), created)
+        raise
+
+
+def _remove_if_empty(out: Path, created: bool) -> None:
+    """Leave no empty output directory behind a run that failed before writing anything."""
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ssr_ros.evaluation.report import format_table
+    from ssr_ros.pipeline import MappingPipeline
+    from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
+
     gt_is_volume = bool(args.gt) and (Path(args.gt) / "gt_volume.npz").exists()
     config, topics = pipeline_config_from_args(args, "z_up" if gt_is_volume else "estimate")
     out = check_writable(args.out)  # before anything slow
@@ -166,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
                                     progress=not args.no_progress)
+    if args.max_unreadable_run is not None:
+        options.max_unreadable_run = args.max_unreadable_run or None
+    if args.max_unreadable is not None:
+        options.max_unreadable = args.max_unreadable or None
     summary = reconstruct(pipeline, recording, out, options)
     frames = summary["frames"]
     speed = summary["speed"]

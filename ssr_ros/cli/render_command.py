@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fov", type=float, default=70.0, help="horizontal field of view, degrees (default: 70)")
     parser.add_argument("--elevation", type=float, default=40.0, help="orbit elevation, degrees (default: 40)")
     parser.add_argument("--device", default="cpu", help="map device (default: cpu)")
+    parser.add_argument("--taxonomy", help="class taxonomy yaml of the map (default: the packaged ScanNet-20); "
+                        "a map with another class count is refused, as the node's load_map does")
     parser.set_defaults(func=run)
 
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from ssr_ros.errors import MapFileError
-    from ssr_ros.pipeline import MAP_FILE
+    from ssr_ros.map.map_file import MAP_FILE, read_map
     from ssr_ros.render import mesh_bounds, orbit_poses, parse_pose, read_colored_mesh, render_mesh, view_intrinsics
 
     if args.width < 8 or args.height < 8 or not 1.0 <= args.fov <= 170.0:
@@ -58,16 +60,13 @@ def run(args: argparse.Namespace) -> int:
     intrinsics = view_intrinsics(args.width, args.height, args.fov)
     is_map = source.suffix == Path(MAP_FILE).suffix
     if is_map:
-        from ssr_ros.map import SemanticTSDF
         from ssr_ros.preview import map_bounds, overview_poses, render_view
         from ssr_ros.taxonomy import ClassTaxonomy
 
-        tsdf = SemanticTSDF.load(source, args.device)
+        taxonomy = ClassTaxonomy.load(args.taxonomy)
+        tsdf = read_map(source, args.device, taxonomy)
         if tsdf.num_blocks == 0:
             raise MapFileError(f"map '{source}' is empty; nothing to render")
-        taxonomy = ClassTaxonomy.load()
-        if taxonomy.num_classes != tsdf.num_classes:
-            taxonomy = None
         lo, hi = map_bounds(tsdf)
         default_poses = overview_poses(tsdf, 1)
     else:
@@ -88,11 +87,7 @@ def run(args: argparse.Namespace) -> int:
     written = []
     for path, T in zip(output_paths(out, len(poses)), poses):
         if is_map:
-            if taxonomy is None and args.color_by == "label":
-                raise InvalidInput(f"map '{source}' has {tsdf.num_classes} classes, not the default taxonomy's; use --color-by rgb")
-            from ssr_ros.taxonomy import ClassTaxonomy
-
-            view = render_view(tsdf, taxonomy or ClassTaxonomy.load(), intrinsics, T)
+            view = render_view(tsdf, taxonomy, intrinsics, T)
             image = view[{"rgb": "color", "label": "semantic", "provenance": "provenance"}[args.color_by]]
         else:
             image = render_mesh(vertices, faces, colors, intrinsics, T)

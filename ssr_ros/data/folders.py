@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ssr_ros.data.image_files import read_color, read_matrix, read_pose, read_uint16, repair_pose, resize_to, write_png
-from ssr_ros.errors import DatasetError, InvalidIntrinsics, InvalidPose
+from ssr_ros.errors import DatasetError, InvalidIntrinsics, InvalidPose, UnreadableFrame
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import matrix_from_quaternion
@@ -42,6 +42,19 @@ SCANNET20_FROM_NYU40 = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9, 10
 def _numeric_key(path: Path) -> tuple:
     digits = re.findall(r"\d+", path.name)
     return (int(digits[-1]) if digits else -1, path.name)
+
+
+def _depth_size(paths: list[Path], tries: int = 20) -> tuple[int, int]:
+    """(height, width) of the first readable depth image among the first ``tries`` (one bad
+    image must not make the whole folder unreadable); UnreadableFrame when none reads."""
+    error: UnreadableFrame | None = None
+    for path in paths[:tries]:
+        try:
+            return read_uint16(path).shape
+        except UnreadableFrame as failure:
+            error = error or failure
+    assert error is not None, "no depth image paths given"
+    raise error
 
 
 def _intrinsics(K: np.ndarray, width: int, height: int, source: Path) -> CameraIntrinsics:
@@ -106,7 +119,7 @@ class ScanNetFolder(FolderSequence):
             K = read_matrix(K_file, (4, 4), "intrinsics file")
         except DatasetError:
             K = read_matrix(K_file, (3, 3), "intrinsics file")
-        height, width = read_uint16(depths[0]).shape
+        height, width = _depth_size(depths)
         self.intrinsics = _intrinsics(K, width, height, K_file)
         if label_dir is None:
             label_dir = next((d for d in ("label", "label-filt") if (self.root / d).is_dir()), None)
@@ -148,7 +161,7 @@ class ScanNetFolder(FolderSequence):
         depth = read_uint16(self.root / "depth" / f"{name}.png").astype(np.float32) * np.float32(self.depth_scale)
         K = self.intrinsics
         if depth.shape != K.shape:
-            raise DatasetError(f"depth image '{self.root / 'depth' / name}.png' is {depth.shape[1]}x{depth.shape[0]}, expected {K.width}x{K.height}")
+            raise UnreadableFrame(f"depth image '{self.root / 'depth' / name}.png' is {depth.shape[1]}x{depth.shape[0]}, expected {K.width}x{K.height}", "depth image of the wrong size")
         color_path = next((p for p in (self.root / "color" / f"{name}.png", self.root / "color" / f"{name}.jpg") if p.exists()), None)
         if color_path is None:
             raise DatasetError(f"ScanNet folder '{self.root}': color/{name}.jpg (or .png) is missing")
@@ -217,7 +230,7 @@ class SevenScenesFolder(FolderSequence):
         if not depths:
             raise DatasetError(f"'{self.root}' is not a 7-Scenes/3DMatch folder: no frame-XXXXXX.depth.png files")
         self.names = [p.name[: -len(".depth.png")] for p in depths]
-        height, width = read_uint16(depths[0]).shape
+        height, width = _depth_size(depths)
         if intrinsics is None:
             intrinsics, self.intrinsics_source = self._find_intrinsics(width, height)
         else:
@@ -242,7 +255,7 @@ class SevenScenesFolder(FolderSequence):
         depth = read_uint16(Path(f"{base}.depth.png")).astype(np.float32) * np.float32(self.depth_scale)
         K = self.intrinsics
         if depth.shape != K.shape:
-            raise DatasetError(f"depth image '{base}.depth.png' is {depth.shape[1]}x{depth.shape[0]}, expected {K.width}x{K.height}")
+            raise UnreadableFrame(f"depth image '{base}.depth.png' is {depth.shape[1]}x{depth.shape[0]}, expected {K.width}x{K.height}", "depth image of the wrong size")
         color_path = next((Path(f"{base}.color.{e}") for e in ("png", "jpg") if Path(f"{base}.color.{e}").exists()), None)
         if color_path is None:
             raise DatasetError(f"color image '{base}.color.png' (or .jpg) is missing")
@@ -329,7 +342,7 @@ class TUMFolder(FolderSequence):
             self.items.append((stamp, self.root / row[1], self.root / rgb_rows[j][1], T))
         if not self.items:
             raise DatasetError(f"TUM folder '{self.root}': no depth image has a matching rgb image and pose ({dict(self.skipped)})")
-        height, width = read_uint16(self.items[0][1]).shape
+        height, width = _depth_size([item[1] for item in self.items])
         if intrinsics is None:
             name = str(self.root.resolve())
             fx, fy, cx, cy = next((v for k, v in TUM_INTRINSICS.items() if k in name), TUM_DEFAULT_INTRINSICS)
@@ -407,7 +420,7 @@ class ReplicaFolder(FolderSequence):
         depth = read_uint16(results / f"depth{i:06d}.png").astype(np.float32) * np.float32(self.depth_scale)
         K = self.intrinsics
         if depth.shape != K.shape:
-            raise DatasetError(f"depth image '{results / f'depth{i:06d}.png'}' is {depth.shape[1]}x{depth.shape[0]} but the camera is {K.width}x{K.height} ({self.params_source})")
+            raise UnreadableFrame(f"depth image '{results / f'depth{i:06d}.png'}' is {depth.shape[1]}x{depth.shape[0]} but the camera is {K.width}x{K.height} ({self.params_source})", "depth image of the wrong size")
         color_path = next((results / f"frame{i:06d}.{e}" for e in ("jpg", "png") if (results / f"frame{i:06d}.{e}").exists()), results / f"frame{i:06d}.jpg")
         rgb = read_color(color_path)
         try:
@@ -430,6 +443,11 @@ def open_folder(path: str | Path, **options) -> FolderSequence:
         return TUMFolder(path, **options)
     if (path / "results").is_dir() and (path / "traj.txt").exists():
         return ReplicaFolder(path, **options)
+    if (any(path.glob("*.db3")) or any(path.glob("*.mcap"))) and not (path / "metadata.yaml").exists():
+        raise DatasetError(
+            f"'{path}' looks like a rosbag2 folder (it holds .db3 / .mcap files) missing its metadata.yaml; "
+            "pass the .db3 / .mcap file itself, or restore metadata.yaml (`ros2 bag reindex`)"
+        )
     raise DatasetError(
         f"'{path}' matches no known layout: expected ScanNet (depth/, pose/), 7-Scenes (frame-XXXXXX.depth.png), "
         "TUM (rgb.txt, depth.txt) or Replica (results/, traj.txt)"

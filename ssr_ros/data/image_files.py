@@ -1,6 +1,8 @@
 """Reading and writing the image and text files of RGB-D dataset folders.
 
-Every failure raises ``DatasetError`` naming the file and what is wrong with it.
+Every failure raises ``DatasetError`` naming the file and what is wrong with it; an image file
+that is missing or cannot be read as the expected image raises its subclass ``UnreadableFrame``
+(one bad frame, which a reconstruction skips and counts by its ``reason``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssr_ros.errors import DatasetError, InvalidPose
+from ssr_ros.errors import DatasetError, InvalidPose, UnreadableFrame
 from ssr_ros.geometry.pose import validate_pose
 
 
@@ -24,9 +26,9 @@ def read_color(path: Path) -> np.ndarray:
                 image = image.convert("RGB")
             return np.asarray(image, dtype=np.uint8).copy()
     except FileNotFoundError:
-        raise DatasetError(f"color image '{path}' is missing") from None
+        raise UnreadableFrame(f"color image '{path}' is missing", "missing color image") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DatasetError(f"color image '{path}' cannot be read: {error}") from error
+        raise UnreadableFrame(f"color image '{path}' cannot be read: {error}", "unreadable color image") from error
 
 
 def read_uint16(path: Path, what: str = "depth image") -> np.ndarray:
@@ -37,17 +39,20 @@ def read_uint16(path: Path, what: str = "depth image") -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             if image.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
-                raise DatasetError(f"{what} '{path}' has PIL mode {image.mode}; expected a single-channel 16-bit PNG")
+                raise UnreadableFrame(f"{what} '{path}' has PIL mode {image.mode}; expected a single-channel 16-bit PNG",
+                                      f"unreadable {what}")
             array = np.asarray(image)
     except FileNotFoundError:
-        raise DatasetError(f"{what} '{path}' is missing") from None
+        raise UnreadableFrame(f"{what} '{path}' is missing", f"missing {what}") from None
+    except UnreadableFrame:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DatasetError(f"{what} '{path}' cannot be read: {error}") from error
+        raise UnreadableFrame(f"{what} '{path}' cannot be read: {error}", f"unreadable {what}") from error
     if array.ndim != 2:
-        raise DatasetError(f"{what} '{path}' has shape {array.shape}; expected a single channel")
+        raise UnreadableFrame(f"{what} '{path}' has shape {array.shape}; expected a single channel", f"unreadable {what}")
     if array.dtype != np.uint16:
         if array.min(initial=0) < 0 or array.max(initial=0) > 65535:
-            raise DatasetError(f"{what} '{path}' has values outside 0..65535")
+            raise UnreadableFrame(f"{what} '{path}' has values outside 0..65535", f"unreadable {what}")
         array = array.astype(np.uint16)
     return array
 

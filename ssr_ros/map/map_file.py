@@ -2,11 +2,18 @@
 
 Layout: the 8-byte magic ``b"SSRTSDF\\0"``, a little-endian uint32 header length, a JSON
 header (format version, config, class count, counters and, per array, name / dtype / shape /
-byte offset / CRC-32), then the raw arrays: the voxel layers, block coordinates and stamps,
-the block hash and (version 2, when the map keeps one) the seen-free layer's
-``free_block_coords`` and ``free_hits``. Version 1 files (no seen-free layer) still load, with
-an empty seen-free layer. Writes go to a temporary file in the target
-directory that is renamed over the target, so readers never see a half-written map.
+byte offset / CRC-32), (version 3) the little-endian uint32 CRC-32 of the header bytes, then
+the raw arrays: the voxel layers, block coordinates and stamps, the block hash and (version 2
+on, when the map keeps one) the seen-free layer's ``free_block_coords`` and ``free_hits``.
+
+Every byte that decides what a map means is checked: the header (voxel size, class count, ...)
+by its checksum, each array by its own. Version 2 files (no header checksum) and version 1
+files (no seen-free layer; it loads empty) still load. Writes go to a temporary file in the
+target directory that is renamed over the target, so readers never see a half-written map.
+
+:func:`read_map` is the one way to open a saved map for use (the node's load_map, ``ssr
+render``, the demo): it takes a file or the directory holding ``map.ssrmap`` and checks the
+class count against the taxonomy that will read the labels.
 """
 
 from __future__ import annotations
@@ -26,10 +33,14 @@ from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
 from ssr_ros.map.config import TSDFConfig
 
 MAGIC = b"SSRTSDF\0"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-"""Version 1 predates the seen-free layer; its maps load with that layer empty."""
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+"""Version 1 predates the seen-free layer (its maps load with that layer empty), versions 1
+and 2 the header checksum."""
+CHECKSUMMED_HEADER_SINCE = 3
 MAX_HEADER = 1 << 20
+MAP_FILE = "map.ssrmap"
+"""Name of the map file in a saved map directory."""
 
 
 def _arrays(tsdf_map) -> dict[str, np.ndarray]:
@@ -77,6 +88,7 @@ def save_map(tsdf_map, path: str | Path) -> None:
         handle.write(MAGIC)
         handle.write(struct.pack("<I", len(header)))
         handle.write(header)
+        handle.write(struct.pack("<I", zlib.crc32(header)))
         for array in arrays.values():
             handle.write(array.tobytes())
 
@@ -93,21 +105,30 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
     (header_len,) = struct.unpack("<I", raw[8:12])
     if header_len > MAX_HEADER or 12 + header_len > len(raw):
         raise MapFileError(f"map '{path}' is truncated or corrupt (header length {header_len})")
+    header_bytes = raw[12 : 12 + header_len]
+    stored_crc = raw[12 + header_len : 16 + header_len]
+    header_crc_matches = len(stored_crc) == 4 and struct.unpack("<I", stored_crc)[0] == zlib.crc32(header_bytes)
     try:
-        header = json.loads(raw[12 : 12 + header_len].decode("utf-8"))
+        header = json.loads(header_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MapFileError(f"map '{path}' has a corrupt header: {error}") from error
-    if not isinstance(header, dict) or header.get("version") not in READABLE_VERSIONS:
+    version = header.get("version") if isinstance(header, dict) else None
+    if version not in READABLE_VERSIONS:
         raise MapFileError(
-            f"map '{path}' has format version {header.get('version') if isinstance(header, dict) else None!r}; "
-            f"this ssr_ros reads versions {list(READABLE_VERSIONS)}"
+            f"map '{path}' has format version {version!r}; this ssr_ros reads versions {list(READABLE_VERSIONS)}"
         )
+    checksummed = version >= CHECKSUMMED_HEADER_SINCE
+    if checksummed and not header_crc_matches:
+        raise MapFileError(f"map '{path}' is corrupt: the header checksum does not match (voxel size, class count "
+                           "or another header value was changed)")
+    if not checksummed and header_crc_matches:
+        raise MapFileError(f"map '{path}' is corrupt: its header is checksummed but claims format version {version}")
     try:
         config_values = dict(header["config"])
         if backend is not None:
             config_values["backend"] = backend
         config = config_from_dict(TSDFConfig, config_values)
-        body = memoryview(raw)[12 + header_len :]
+        body = memoryview(raw)[12 + header_len + (4 if checksummed else 0) :]
         arrays = {}
         for entry in header["arrays"]:
             start, nbytes = int(entry["offset"]), int(entry["nbytes"])
@@ -148,4 +169,25 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
         raise MapFileError(f"map '{path}' is corrupt: {len(tsdf_map.hash)} hash entries for {n} blocks")
     tsdf_map.update_counter = int(header["update_counter"])
     tsdf_map.frames_integrated = int(header["frames_integrated"])
+    return tsdf_map
+
+
+def read_map(path: str | Path, device="cpu", taxonomy=None, backend: str | None = None):
+    """Open a saved map for use: ``path`` is a map file or a directory holding ``map.ssrmap``.
+
+    Checks everything :func:`load_map` checks (magic, version, header and array checksums,
+    config ranges) and, given ``taxonomy`` (a ClassTaxonomy), that the map's class count is the
+    taxonomy's. Returns a SemanticTSDF on ``device``; raises MapFileError naming the problem.
+    """
+    from ssr_ros.map.semantic_tsdf import SemanticTSDF
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / MAP_FILE
+    tsdf_map = load_map(SemanticTSDF, path, device, backend)
+    if taxonomy is not None and tsdf_map.num_classes != taxonomy.num_classes:
+        raise MapFileError(
+            f"map '{path}' has {tsdf_map.num_classes} classes but the taxonomy '{taxonomy.name}' has "
+            f"{taxonomy.num_classes}; use the taxonomy the map was made with"
+        )
     return tsdf_map

@@ -23,9 +23,13 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
 - services: ``~/save_map``, ``~/load_map``, ``~/reset_map``, and ``~/complete`` (std_srvs/Trigger:
   complete every changed chunk now, whatever the distance, e.g. before saving).
 
-Frames that cannot be used (bad encoding, size mismatch, no camera_info, no pose, stamps
-going backwards, invalid depth) are dropped, counted by reason and logged throttled; the
-node keeps running and the map is unchanged by them.
+Frames that cannot be used (bad encoding, size mismatch, no camera_info, no pose, two
+different poses for one stamp, stamps going backwards, invalid or out-of-range depth) are
+dropped, counted by reason and logged throttled; the node keeps running and the map is
+unchanged by them. A stamp more than ``time_jump_threshold_s`` before the last integrated one
+is a clock jump (bag loop, simulator restart), not a late frame: the buffers of the old
+timeline are cleared, the jump is counted (``time_jumps``), and mapping goes on (with the map
+cleared first when ``on_time_jump`` is ``reset``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -50,7 +55,8 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from ssr_ros.errors import InvalidPose, PoseUnavailable, SsrError
+from ssr_ros.errors import InvalidPose, PoseConflict, PoseUnavailable, SsrError
+from ssr_ros.frame_order import FrameOrder, StampVerdict
 from ssr_ros.geometry import transform_points
 from ssr_ros.geometry.trajectory import PoseBuffer
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
@@ -93,7 +99,8 @@ class MapperNode(Node):
         self.settings: NodeConfig = read_config(self, NodeConfig)
         self.pipeline = MappingPipeline(read_config(self, PipelineConfig))
         self.counters: Counter[str] = Counter()
-        self._last_stamp_ns: int | None = None
+        self._counters_lock = threading.Lock()
+        self.order = FrameOrder(self.settings.time_jump_threshold_s)
         self._running = True
         s = self.settings
         log = self.get_logger()
@@ -109,7 +116,7 @@ class MapperNode(Node):
         if source == "tf" and tf2 is None:
             raise SsrError("pose_source 'tf' needs tf2_ros, which is not installed; use pose_source 'topic'")
         self.pose_source = source
-        self.poses = PoseBuffer(s.pose_max_gap_s, s.pose_tolerance_s)
+        self.poses = PoseBuffer(s.pose_max_gap_s, s.pose_tolerance_s, jump_threshold_s=s.time_jump_threshold_s)
         if source == "tf":
             self._tf_buffer = tf2.Buffer()
             self._tf_listener = tf2.TransformListener(self._tf_buffer, self)
@@ -189,10 +196,18 @@ class MapperNode(Node):
         if frame_id and frame_id != self.settings.map_frame:
             self._drop("pose_frame", f"pose in frame '{frame_id}' but map_frame is '{self.settings.map_frame}'")
             return
+        stamp_ns = stamp_to_ns(msg.header.stamp)
         try:
-            self.poses.add(stamp_to_ns(msg.header.stamp), self._pose_to_matrix(msg))
+            jumped = self.poses.add(stamp_ns, self._pose_to_matrix(msg))
+        except PoseConflict as error:
+            self._count("poses_conflicting")
+            self.get_logger().warning(f"pose refused: {error}", throttle_duration_sec=self.settings.warn_throttle_s)
+            return
         except InvalidPose as error:
             self._drop("InvalidPose", str(error))
+            return
+        if jumped:
+            self.get_logger().warning(f"pose stamps jumped back to {stamp_ns * 1e-9:.3f} s; forgot the older poses")
 
     def _lookup_pose_topic(self, frame_id: str, stamp_ns: int) -> np.ndarray:
         self.poses.wait_until_covered(stamp_ns - int(self.settings.pose_tolerance_s * 1e9), self.settings.pose_wait_s)
@@ -212,20 +227,25 @@ class MapperNode(Node):
         return transform_stamped_to_matrix(transform)
 
     def _on_images(self, *images: Image) -> None:
-        self.counters["frames_received"] += 1
+        self._count("frames_received")
         by_name = dict(zip(self._input_names, images))
-        try:
-            self._frames.put_nowait(by_name)
-        except queue.Full:
+        while True:  # several input threads may race for the last free place
             try:
-                self._frames.get_nowait()
-            except queue.Empty:
-                pass
-            self._frames.put_nowait(by_name)
-            self._drop("queue_overflow", "integration is slower than the camera; dropped the oldest frame")
+                self._frames.put_nowait(by_name)
+                return
+            except queue.Full:
+                try:
+                    self._frames.get_nowait()
+                except queue.Empty:
+                    continue
+                self._drop("queue_overflow", "integration is slower than the camera; dropped the oldest frame")
+
+    def _count(self, key: str) -> None:
+        with self._counters_lock:
+            self.counters[key] += 1
 
     def _drop(self, reason: str, message: str) -> None:
-        self.counters[f"dropped.{reason}"] += 1
+        self._count(f"dropped.{reason}")
         self.get_logger().warning(f"frame dropped ({reason}): {message}",
                                   throttle_duration_sec=self.settings.warn_throttle_s)
 
@@ -242,10 +262,13 @@ class MapperNode(Node):
         """Assemble and integrate one synchronised set; returns True when the map took it."""
         depth = images["depth"]
         stamp_ns = stamp_to_ns(depth.header.stamp)
-        if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
+        verdict = self.order.check(stamp_ns)
+        if verdict is StampVerdict.STALE:
             self._drop("stamp_not_increasing", f"stamp {stamp_ns * 1e-9:.3f} s is not after the last "
-                       f"integrated frame ({self._last_stamp_ns * 1e-9:.3f} s)")
+                       f"integrated frame ({self.order.last_ns * 1e-9:.3f} s)")
             return False
+        if verdict is StampVerdict.JUMP_BACK:
+            self._on_time_jump(stamp_ns)
         try:
             frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"))
             self.pipeline.integrate(frame)
@@ -255,10 +278,33 @@ class MapperNode(Node):
         except Exception as error:  # noqa: BLE001 - a bug must not kill the node
             self._drop("internal_error", repr(error))
             return False
-        self._last_stamp_ns = stamp_ns
-        self.counters["frames_integrated"] += 1
+        self.order.accept(stamp_ns)
+        self._count("frames_integrated")
         self.integrated_pub.publish(depth.header)
         return True
+
+    def _on_time_jump(self, stamp_ns: int) -> None:
+        """The clock went back (bag loop, simulator restart): forget the old timeline's poses and
+        queued images, optionally clear the map, and let this frame through."""
+        s = self.settings
+        last_ns = self.order.last_ns
+        self._count("time_jumps")
+        horizon_ns = stamp_ns + int(s.time_jump_threshold_s * 1e9)
+        poses = self.poses.discard_after(horizon_ns)
+        if self.pose_source == "tf":
+            self._tf_buffer.clear()
+        discard = getattr(self._sync, "discard_after", None)
+        images = discard(horizon_ns) if discard is not None else 0
+        self.order.reset()
+        cleared = ""
+        if s.on_time_jump == "reset":
+            cleared = f"; map cleared ({self.pipeline.reset()} blocks)"
+            self.publish_mesh_update(full=True)
+        self.get_logger().warning(
+            f"clock jumped back {(last_ns - stamp_ns) * 1e-9:.3f} s (from {last_ns * 1e-9:.3f} s to "
+            f"{stamp_ns * 1e-9:.3f} s): forgot {poses} pose(s) and {images} queued image(s) of the old timeline"
+            f"{cleared}; mapping goes on"
+        )
 
     def _completion_loop(self) -> None:
         period = self.pipeline.config.scheduler.period_s
@@ -269,7 +315,7 @@ class MapperNode(Node):
             try:
                 self.pipeline.complete()
             except Exception as error:  # noqa: BLE001 - keep mapping without completion
-                self.counters["completion_errors"] += 1
+                self._count("completion_errors")
                 self.get_logger().error(f"completion failed: {error!r}", throttle_duration_sec=self.settings.warn_throttle_s)
 
     def stop(self) -> None:
@@ -279,7 +325,7 @@ class MapperNode(Node):
 
     # ------------------------------------------------------------------ outputs
     def _stamp_ns(self) -> int:
-        return self._last_stamp_ns or self.get_clock().now().nanoseconds
+        return self.order.last_ns or self.get_clock().now().nanoseconds
 
     def publish_mesh_update(self, full: bool = False) -> None:
         """Publish changed blocks (or every block with clear_all); serialised so that a
@@ -345,11 +391,14 @@ class MapperNode(Node):
     def publish_diagnostics(self) -> None:
         stats = self.pipeline.stats()
         status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
-        dropped = sum(v for k, v in self.counters.items() if k.startswith("dropped.")) + getattr(self._sync, "dropped", 0)
-        status.level = DiagnosticStatus.OK if dropped == 0 else DiagnosticStatus.WARN
-        status.message = f"{self.counters['frames_integrated']} frames integrated, {dropped} dropped"
+        with self._counters_lock:
+            counters = dict(self.counters)
         unsynchronised = getattr(self._sync, "dropped", 0)
-        values = {**{k: v for k, v in self.counters.items()}, **({"dropped.unsynchronised": unsynchronised} if unsynchronised else {}),
+        dropped = sum(v for k, v in counters.items() if k.startswith("dropped.")) + unsynchronised
+        status.level = DiagnosticStatus.OK if dropped == 0 else DiagnosticStatus.WARN
+        status.message = f"{counters.get('frames_integrated', 0)} frames integrated, {dropped} dropped"
+        values = {**counters, **({"dropped.unsynchronised": unsynchronised} if unsynchronised else {}),
+                  "time_jumps": counters.get("time_jumps", 0), "pose_time_jumps": self.poses.time_jumps,
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
                   "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
                   "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],
@@ -368,14 +417,20 @@ class MapperNode(Node):
 
     # ------------------------------------------------------------------ services
     def _on_save(self, request, response):
+        if not request.path.strip():
+            response.success = False
+            response.message = ("save_map needs a path: the directory to write the map files into "
+                                "(nothing written; a relative path is taken from the node's working directory)")
+            return response
+        directory = Path(request.path).expanduser().absolute()
         try:
-            files = self.pipeline.save(request.path, list(request.formats))
+            files = self.pipeline.save(directory, list(request.formats))
         except SsrError as error:
             response.success, response.message = False, str(error)
             return response
         response.success = True
         response.files = [str(f) for f in files]
-        response.message = f"wrote {len(files)} file(s) to {request.path}"
+        response.message = f"wrote {len(files)} file(s) to {directory}: {', '.join(f.name for f in files)}"
         return response
 
     def _on_load(self, request, response):
@@ -384,7 +439,7 @@ class MapperNode(Node):
         except SsrError as error:
             response.success, response.message = False, f"{error} (current map kept)"
             return response
-        self._last_stamp_ns = None
+        self.order.reset()
         self.publish_mesh_update(full=True)
         stats = self.pipeline.stats()
         response.success = True
@@ -406,7 +461,7 @@ class MapperNode(Node):
 
     def _on_reset(self, _request, response):
         dropped = self.pipeline.reset()
-        self._last_stamp_ns = None
+        self.order.reset()
         self.publish_mesh_update(full=True)
         response.success = True
         response.message = f"cleared {dropped} blocks"

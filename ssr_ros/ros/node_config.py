@@ -55,6 +55,11 @@ class NodeConfig:
     occupancy_min_confidence: float = param(
         0.9, "with occupancy_include_predicted, only predicted voxels of at least this confidence count",
         low=0.0, high=1.0)
+    time_jump_threshold_s: float = param(
+        1.0, "a frame or pose stamped this long before the newest one means the clock jumped back (bag loop, "
+        "simulator restart): the pose and image buffers are cleared and mapping goes on, seconds", low=0.001, high=86400.0)
+    on_time_jump: str = param("continue", "after the clock jumps back: keep the map ('continue') or clear it ('reset')",
+                              choices=["continue", "reset"])
     warn_throttle_s: float = param(5.0, "at most one warning per reason in this many seconds", low=0.0, high=3600.0)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
 

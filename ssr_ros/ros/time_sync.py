@@ -4,7 +4,9 @@ Where ROS's ``message_filters`` is installed the node uses its
 ``ApproximateTimeSynchronizer``; this class is the tested equivalent for the pip route and
 follows the same rule: a set is emitted when every input has a message within ``slop``
 seconds of the newest arrival, choosing for each input the message closest in time, and
-everything up to the emitted messages is then dropped. Queues are bounded by
+everything up to the emitted messages is then dropped. Every message that leaves a queue
+without being emitted is counted in ``dropped``, a second message with an emitted one's stamp
+included. Queues are bounded by
 ``queue_size``; the oldest message of a full queue is discarded (and counted).
 
 It has no ROS dependency: messages are opaque, stamps are integer nanoseconds.
@@ -57,7 +59,7 @@ class ApproximateTimeSync:
         chosen: list[tuple[int, Any]] = []
         for index, queue in enumerate(self._queues):
             if index == input_index:
-                chosen.append((stamp_ns, queue[-1][1]))
+                chosen.append(queue[-1])
                 continue
             if not queue:
                 return None
@@ -65,10 +67,24 @@ class ApproximateTimeSync:
             if abs(best[0] - stamp_ns) > self._slop_ns:
                 return None
             chosen.append(best)
-        for index, queue in enumerate(self._queues):
-            limit = chosen[index][0]
-            while queue and queue[0][0] <= limit:
-                stamp, _ = queue.popleft()
-                if stamp != limit:
-                    self.dropped += 1
+        for queue, item in zip(self._queues, chosen):
+            # the emitted message leaves its queue; every other one stamped at or before it is
+            # discarded and counted (a second message with the same stamp included)
+            kept = [other for other in queue if other is not item and other[0] > item[0]]
+            self.dropped += len(queue) - 1 - len(kept)
+            queue.clear()
+            queue.extend(kept)
         return [message for _, message in chosen]
+
+    def discard_after(self, stamp_ns: int) -> int:
+        """Discard (and count) the queued messages stamped after ``stamp_ns``: those of an older
+        timeline after the clock jumped back. Returns how many."""
+        with self._lock:
+            discarded = 0
+            for queue in self._queues:
+                kept = [item for item in queue if item[0] <= stamp_ns]
+                discarded += len(queue) - len(kept)
+                queue.clear()
+                queue.extend(kept)
+            self.dropped += discarded
+            return discarded

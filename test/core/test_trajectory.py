@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from ssr_ros.errors import InvalidPose, PoseUnavailable
+from ssr_ros.errors import InvalidPose, PoseConflict, PoseUnavailable
 from ssr_ros.geometry.trajectory import PoseBuffer
 
 S = 1_000_000_000
@@ -76,3 +76,48 @@ def test_waiting_for_a_late_pose_returns_when_it_arrives():
     threading.Timer(0.05, lambda: buffer.add(S, pose(0, 1))).start()
     assert buffer.wait_until_covered(S, timeout_s=5.0)
     assert buffer.lookup(S)[0, 3] == 1.0
+
+
+def test_a_second_different_pose_for_a_stamp_is_refused_and_the_stamp_becomes_unusable():
+    """Two frames sent with one stamp: the second pose must not replace the first (the first
+    frame's images would be fused at the second frame's pose), and no frame at that stamp
+    may take either pose, since nothing tells which one its images belong to."""
+    buffer = PoseBuffer(max_gap_s=1.0, tolerance_s=0.0)
+    buffer.add(1 * S, pose(0, 0.0))
+    buffer.add(2 * S, pose(10, 1.0))
+    with pytest.raises(PoseConflict, match="different pose"):
+        buffer.add(2 * S, pose(90, 5.0))
+    with pytest.raises(PoseConflict):
+        buffer.lookup(2 * S)
+    with pytest.raises(PoseConflict):
+        buffer.lookup(1 * S + S // 2)  # interpolation would use the ambiguous pose too
+    np.testing.assert_allclose(buffer.lookup(1 * S), pose(0, 0.0))
+
+
+def test_the_same_pose_again_for_a_stamp_is_accepted():
+    buffer = PoseBuffer(tolerance_s=0.0)
+    buffer.add(1 * S, pose(10, 1.0))
+    buffer.add(1 * S, pose(10, 1.0))
+    assert len(buffer) == 1
+    np.testing.assert_allclose(buffer.lookup(1 * S), pose(10, 1.0))
+
+
+def test_a_backwards_clock_jump_forgets_the_old_timeline():
+    buffer = PoseBuffer(max_gap_s=1.0, tolerance_s=0.0, jump_threshold_s=2.0)
+    for k in range(10, 20):
+        assert not buffer.add(k * S, pose(0, float(k)))
+    assert not buffer.add(18 * S + 1, pose(0, 18.0))  # late, but within the threshold: kept
+    assert buffer.add(1 * S, pose(45, -1.0))  # restarted simulator
+    assert buffer.time_jumps == 1 and len(buffer) == 1
+    buffer.add(1 * S + S // 2, pose(45, -2.0))
+    np.testing.assert_allclose(buffer.lookup(1 * S)[:3, 3], [-1.0, 0.0, 0.0])
+    with pytest.raises(PoseUnavailable, match="newer than the latest"):
+        buffer.lookup(15 * S)
+
+
+def test_discard_after_drops_only_newer_poses():
+    buffer = PoseBuffer(tolerance_s=0.0)
+    for k in range(5):
+        buffer.add(k * S, pose(0, float(k)))
+    assert buffer.discard_after(2 * S) == 2
+    assert len(buffer) == 3

@@ -165,6 +165,9 @@ def test_replica_folder(tmp_path):
 def test_unknown_layout_is_explained(tmp_path):
     with pytest.raises(DatasetError, match="matches no known layout"):
         open_folder(tmp_path)
+    (tmp_path / "recording_0.db3").write_bytes(b"")
+    with pytest.raises(DatasetError, match="looks like a rosbag2 folder .* missing its metadata.yaml"):
+        open_folder(tmp_path)
 
 
 # --- the shared real sequences ------------------------------------------------------------

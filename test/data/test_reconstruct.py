@@ -154,9 +154,52 @@ def test_errors_are_one_actionable_line(synth, tmp_path, capsys):
     # weights that do not exist are named
     assert main(["reconstruct", str(synth / "bag"), "--out", str(tmp_path / "o4"), "--model", str(tmp_path / "none.pt")]) == 2
     assert "none.pt" in capsys.readouterr().err
+    assert not (tmp_path / "o4").exists()  # no empty output folder left behind
     # a folder in no known layout
-    assert main(["reconstruct", str(tmp_path / "o4"), "--out", str(tmp_path / "o5")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["reconstruct", str(tmp_path / "empty"), "--out", str(tmp_path / "o5")]) == 2
     assert "matches no known layout" in capsys.readouterr().err
+
+
+def test_unreadable_frames_are_skipped_counted_and_too_many_stop_the_run(synth, tmp_path, capsys):
+    folder = tmp_path / "folder"
+    shutil.copytree(synth / "folder", folder)
+    depths = sorted((folder / "depth").glob("*.png"), key=lambda p: int(p.stem))
+    depths[3].write_bytes(b"this is not a PNG")
+    out = tmp_path / "one_bad"
+    assert main(["reconstruct", str(folder), "--out", str(out), "--no-completion", "--no-progress", "--no-previews",
+                 "--limit", "6"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"]["integrated"] == 5 and summary["frames"]["dropped_by_reason"] == {"unreadable depth image": 1}
+    assert summary["frames"]["unreadable"] == 1 and depths[3].name in summary["frames"]["unreadable_examples"][0]
+    assert summary["error"] is None
+    # then every frame from the 4th on is broken: the run stops after 3 in a row, keeping the first 3
+    for path in depths[4:]:
+        path.write_bytes(b"")
+    capsys.readouterr()
+    out = tmp_path / "many_bad"
+    assert main(["reconstruct", str(folder), "--out", str(out), "--no-completion", "--no-progress", "--no-previews",
+                 "--max-unreadable-run", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "3 unreadable frames in a row" in err and "what was built is saved" in err and "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"]["integrated"] == 3 and summary["frames"]["unreadable"] == 3
+    assert "unreadable frames in a row" in summary["error"]
+    assert (out / "map.ssrmap").exists()
+    # a limit on the total
+    out = tmp_path / "total"
+    assert main(["reconstruct", str(folder), "--out", str(out), "--no-completion", "--no-progress", "--no-previews",
+                 "--max-unreadable-run", "0", "--max-unreadable", "5"]) == 2
+    assert "5 unreadable frames in all" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_before_writing_leaves_no_empty_output_folder(tmp_path):
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(tmp_path / "missing"), "--out", str(out), "--no-progress"]) == 2
+    assert not out.exists()
+    (tmp_path / "kept").mkdir()
+    assert main(["reconstruct", str(tmp_path / "missing"), "--out", str(tmp_path / "kept"), "--no-progress"]) == 2
+    assert (tmp_path / "kept").is_dir()  # it was there before: left alone
 
 
 def test_model_path_is_used(synth, tmp_path):

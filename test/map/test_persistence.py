@@ -101,3 +101,70 @@ def test_voxel_ply_holds_surface_voxels(scene_map, tmp_path):
     v = PlyData.read(str(path))["vertex"]
     assert (np.abs(v["tsdf"]) < scene_map.voxel_size).all()
     assert set(np.unique(v["label"])) >= {5, 7}
+
+
+def _split(raw: bytes) -> tuple[dict, bytes, bytes]:
+    """(header, stored header checksum, arrays) of a version-3 map file."""
+    import json
+    import struct
+
+    (length,) = struct.unpack("<I", raw[8:12])
+    return json.loads(raw[12 : 12 + length]), raw[12 + length : 16 + length], raw[16 + length :]
+
+
+def _assemble(header: dict, tail: bytes) -> bytes:
+    import json
+    import struct
+
+    from ssr_ros.map.map_file import MAGIC
+
+    text = json.dumps(header).encode()
+    return MAGIC + struct.pack("<I", len(text)) + text + tail
+
+
+def test_a_changed_header_value_is_refused(scene_map, tmp_path):
+    """One digit of voxel_size changed (0.04 -> 0.07) must not load as a different map."""
+    path = tmp_path / "scene.ssrmap"
+    scene_map.save(path)
+    raw = path.read_bytes()
+    assert b'"voxel_size": 0.04' in raw
+    edited = tmp_path / "edited.ssrmap"
+    edited.write_bytes(raw.replace(b'"voxel_size": 0.04', b'"voxel_size": 0.07', 1))
+    with pytest.raises(MapFileError, match="header checksum"):
+        SemanticTSDF.load(edited)
+    header, crc, arrays = _split(raw)
+    header["version"] = 2  # a checksummed header passed off as the previous version
+    posing = tmp_path / "posing.ssrmap"
+    posing.write_bytes(_assemble(header, crc + arrays))
+    with pytest.raises(MapFileError, match="corrupt"):
+        SemanticTSDF.load(posing)
+
+
+def test_the_previous_format_version_still_loads(scene_map, tmp_path):
+    path = tmp_path / "scene.ssrmap"
+    scene_map.save(path)
+    header, _, arrays = _split(path.read_bytes())
+    assert header["version"] == 3
+    header["version"] = 2
+    old = tmp_path / "version2.ssrmap"
+    old.write_bytes(_assemble(header, arrays))  # version 2: no header checksum
+    loaded = SemanticTSDF.load(old)
+    assert same_state(map_state(scene_map), map_state(loaded))
+
+
+def test_read_map_refuses_a_class_count_the_taxonomy_does_not_have(scene_map, tmp_path):
+    """The node's load_map and ssr render open maps through read_map, so both refuse it."""
+    from ssr_ros.cli.main import main
+    from ssr_ros.map.map_file import read_map
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    taxonomy = ClassTaxonomy.load()
+    small = SemanticTSDF(TSDFConfig(voxel_size=0.04), num_classes=taxonomy.num_classes + 3)
+    small.integrate(frame_of([Plane((0, 0, 1), 2.0, label=1)], CAM, np.eye(4)))
+    small.save(tmp_path / "other" / "map.ssrmap")
+    with pytest.raises(MapFileError, match="classes but the taxonomy"):
+        read_map(tmp_path / "other", "cpu", taxonomy)
+    assert main(["render", str(tmp_path / "other"), "--out", str(tmp_path / "view.png"), "--width", "16", "--height", "16"]) != 0
+    assert not (tmp_path / "view.png").exists()
+    scene_map.save(tmp_path / "good" / "map.ssrmap")
+    assert read_map(tmp_path / "good", "cpu", taxonomy).num_classes == taxonomy.num_classes

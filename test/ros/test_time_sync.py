@@ -84,3 +84,36 @@ def test_bad_parameters_are_refused(kwargs, match):
     arguments = {"num_inputs": 2, "callback": print, "queue_size": 5, "slop_s": 0.01, **kwargs}
     with pytest.raises(ConfigError, match=match):
         ApproximateTimeSync(**arguments)
+
+
+def test_a_second_message_with_an_emitted_stamp_is_counted_not_lost():
+    """Frames A and B sent back to back with one stamp, both depth images queued before A's
+    color arrives: A is emitted, and B's depth, discarded with it, must be counted."""
+    emitted = []
+    sync = ApproximateTimeSync(2, lambda *m: emitted.append(m), queue_size=10, slop_s=0.0)
+    sync.add(0, 5 * MS, "depth A")
+    sync.add(0, 5 * MS, "depth B")
+    sync.add(1, 5 * MS, "color A")
+    assert emitted == [("depth A", "color A")]
+    assert sync.dropped == 1
+    sync.add(1, 5 * MS, "color B")  # no partner left: waits, then goes with the next match
+    sync.add(0, 6 * MS, "depth C")
+    sync.add(1, 6 * MS, "color C")
+    assert emitted[-1] == ("depth C", "color C")
+    assert sync.dropped == 2
+
+
+def test_messages_of_an_older_timeline_do_not_block_the_queue():
+    """After the clock jumps back, a leftover newer message must not keep emitted ones queued."""
+    emitted = []
+    sync = ApproximateTimeSync(2, lambda *m: emitted.append(m), queue_size=10, slop_s=0.0)
+    sync.add(0, 100 * MS, "old depth")
+    sync.add(0, 1 * MS, "depth 1")
+    sync.add(1, 1 * MS, "color 1")
+    sync.add(1, 1 * MS, "color 1 again")
+    assert emitted == [("depth 1", "color 1")]
+    assert sync.discard_after(50 * MS) == 1
+    assert sync.dropped == 1
+    sync.add(1, 2 * MS, "color 2")
+    sync.add(0, 2 * MS, "depth 2")
+    assert emitted[-1] == ("depth 2", "color 2")
