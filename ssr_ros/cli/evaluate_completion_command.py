@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, help="override the frames per room")
     parser.add_argument("--width", type=int, help="override the image width, pixels")
     parser.add_argument("--height", type=int, help="override the image height, pixels")
+    parser.add_argument("--min-confidence", type=float, default=0.0,
+                        help="completion.min_confidence (default 0: the threshold calibrated with the weights; "
+                        "a model whose calibration found none is then withheld and the network row equals fusion)")
     parser.add_argument("--no-poisson", action="store_true", help="leave out the Poisson baseline")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--out", help="write the full results (per seed, means, the table) as JSON here")
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     weights = Path(args.weights) if args.weights else default_weights_path()
     completion = CompletionConfig(weights=str(weights), chunk_size=config.chunk_size, overlap=config.overlap,
+                                  min_confidence=args.min_confidence,
                                   batch_size=config.batch_size).validate()
     model = load_completion_model(completion)  # fails here, once, when the weights do not load
     poisson = None if args.no_poisson else PoissonConfig()

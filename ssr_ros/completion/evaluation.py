@@ -143,7 +143,7 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
     result = {
         "seed": int(seed), "frames": pipeline.frames_integrated, "voxels_in_room": int(valid.sum()),
         "unobserved_fraction": round(float((valid & ~observed).sum() / max(valid.sum(), 1)), 4),
-        "chunks_completed": chunks,
+        "chunks_completed": chunks, "completion_withheld": pipeline.completion_withheld,
         # observed voxels must keep their fused values
         "observed_unchanged": bool(torch.equal(after.tsdf[fused_chunk.observed], fused_chunk.tsdf[fused_chunk.observed])
                                    and not bool(after.predicted[fused_chunk.observed].any())),
