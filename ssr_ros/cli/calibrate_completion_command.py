@@ -57,11 +57,16 @@ def run(args: argparse.Namespace) -> int:
     print("  bin        count  predicted  observed")
     for row in report["reliability"]:
         print(f"  {row['bin']:9s} {row['count']:7d}  {row['predicted']:9.3f}  {row['observed']:8.3f}")
+    print("precision of predicted mesh vertices (within 5 cm of the GT surface) by threshold:")
+    for row in report["precision_curve"]:
+        precision = "-" if row["precision"] is None else f"{row['precision']:.3f}"
+        print(f"  P >= {row['threshold']:.3f}: {row['predicted_vertices']:7d} vertices, precision {precision}")
     if calibration.min_confidence < 1.0:
-        print(f"min_confidence {calibration.min_confidence:.2f}: predicted surface precision >= {args.target_precision:.2f}")
+        print(f"min_confidence {calibration.min_confidence:.3f}: predicted surface precision >= {args.target_precision:.2f}")
     else:
-        print(f"no threshold reaches precision {args.target_precision:.2f} (best {report['best_precision']:.3f}); "
-              "min_confidence 1.0: the gate writes no predicted surface with these weights")
+        best = report["best_precision"]
+        print(f"no threshold reaches precision {args.target_precision:.2f} (best {best if best is not None else 'n/a'}); "
+              "min_confidence 1.0: the pipeline withholds these weights")
     print(f"weights: {Path(args.out).resolve()}")
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=1) + "\n")

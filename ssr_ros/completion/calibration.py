@@ -1,17 +1,17 @@
 """Calibrating the completion network's occupancy probability on held-out generated rooms.
 
 For each room the full sequence is fused through the mapping pipeline (so the map holds
-what it holds online, seen-free space included), the network predicts the whole room, and
-every voxel the write-back gate could write (unknown to the map, near observed surface,
-enclosed by what the cameras saw) becomes a sample: its predicted TSDF and whether the
-room's exact ground truth has it occupied. Then
+what it holds online, seen-free space included) and the network predicts the whole room.
 
-- a logistic map ``P(occupied) = sigmoid(scale * (-tsdf / truncation) + bias)`` is fitted
-  to those samples (Platt scaling), with a reliability table to show how well it holds;
-- the confidence threshold is the smallest probability at which the predicted *surface*
-  voxels (kept surface voxels next to predicted or observed free space, the ones that turn
-  into mesh) lie within 1.5 voxels of the ground-truth surface for ``target_precision`` of
-  them. If no threshold reaches it, the threshold is 1: nothing is written, and the report
+- Every voxel the write-back gate could write (unknown to the map, near observed surface,
+  enclosed by what the cameras saw) is a sample of (predicted TSDF, ground-truth occupancy);
+  ``P(occupied) = sigmoid(scale * (-tsdf / truncation) + bias)`` is fitted to them (Platt
+  scaling), with a reliability table to show how well it holds.
+- The confidence threshold is chosen on the map a user gets: for a sweep of thresholds the
+  gated predictions are written into a copy of the room's map, the map is meshed, and the
+  vertices that come from predicted voxels are checked against the room's GT mesh (within
+  5 cm). The threshold is the smallest at which ``target_precision`` of them are (pooled
+  over the rooms). If none reaches it the threshold is 1: nothing is written, and the report
   says which precision was reached.
 
 Calibration rooms must be neither training nor evaluation rooms.
@@ -19,37 +19,74 @@ Calibration rooms must be neither training nor evaluation rooms.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from ssr_ros.completion.contract import Calibration
-from ssr_ros.completion.gating import GateSettings, dilate, gate
+from ssr_ros.completion.gating import GateSettings, gate
 
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.5, 1.0, 0.02))
+SWEEP = tuple(float(x) for x in np.round(np.linspace(-0.2, 1.0, 13), 3))
+"""Thresholds on x = -tsdf / truncation swept per room (P(occupied) grows with x)."""
+MESH_THRESHOLD = 0.05
+"""A predicted vertex is right when a GT surface lies this close, metres (the evaluation's 5 cm)."""
 
 
 @dataclass
 class CalibrationSamples:
-    """Per-voxel samples: x = -tsdf / truncation; occupied = GT occupancy; surface = predicted
-    surface voxel that meshes; correct = within 1.5 voxels of the GT surface."""
+    """x = -tsdf / truncation of every gate candidate and its GT occupancy; per swept threshold on
+    x, the predicted mesh vertices written and how many of them lie on the GT surface."""
 
     x: np.ndarray
     occupied: np.ndarray
-    surface: np.ndarray
-    correct: np.ndarray
+    vertices: dict = field(default_factory=dict)
+    correct: dict = field(default_factory=dict)
 
     @staticmethod
     def concatenate(parts: Sequence["CalibrationSamples"]) -> "CalibrationSamples":
-        return CalibrationSamples(*[np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "occupied", "surface", "correct")])
+        return CalibrationSamples(
+            np.concatenate([p.x for p in parts]), np.concatenate([p.occupied for p in parts]),
+            {t: sum(p.vertices[t] for p in parts) for t in SWEEP},
+            {t: sum(p.correct[t] for p in parts) for t in SWEEP},
+        )
+
+
+def _predicted_vertex_counts(tsdf_map, prediction, result, threshold_x: float, gt_tree, workdir: Path) -> tuple[int, int]:
+    """Write the predictions the gate keeps at ``x >= threshold_x`` into a copy of the map; mesh
+    it; return (predicted vertices, those within MESH_THRESHOLD of the GT surface)."""
+    import dataclasses
+
+    from ssr_ros.completion.gating import dilate
+    from ssr_ros.completion.inference import write_predictions
+    from ssr_ros.map.semantic_tsdf import SemanticTSDF
+
+    x = -prediction.tsdf / prediction.model_truncation
+    kept_surface = result.kept_surface & (x >= threshold_x)
+    keep = (result.keep & dilate(kept_surface, 1)) | kept_surface
+    path = workdir / "room.ssrmap"
+    copy = SemanticTSDF.load(path, tsdf_map.device)
+    nan = torch.full_like(prediction.tsdf, float("nan"))
+    write_predictions(copy, dataclasses.replace(prediction, tsdf=torch.where(keep, prediction.tsdf, nan)))
+    mesh = copy.mesh()
+    vertices = mesh.vertices[mesh.predicted]
+    if len(vertices) == 0:
+        return 0, 0
+    distance, _ = gt_tree.query(vertices)
+    return int(len(vertices)), int((distance <= MESH_THRESHOLD).sum())
 
 
 def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings, batch_size: int = 4) -> CalibrationSamples:
     """Samples of one generated room (``data``: a SceneDataConfig-like capture description)."""
+    from scipy.spatial import cKDTree
+
     from ssr_ros.completion.inference import chunk_origins, crop, predict_chunks
     from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.evaluation.mesh import sample_surface
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 
     scene, sequence = synthetic_sequence(seed, data)
@@ -67,15 +104,19 @@ def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings
     result = gate(prediction.tsdf, prediction.observed, prediction.observed_tsdf, prediction.free, voxel,
                   prediction.model_truncation, Calibration(), open_gate)
     candidates = result.keep & torch.as_tensor(gt.in_room, device=result.keep.device)
-    predicted_free = result.keep & ~result.surface
-    meshing = result.kept_surface & dilate(predicted_free | prediction.free | (prediction.observed & (prediction.observed_tsdf > 0.5 * voxel)), 1)
-    sdf = torch.as_tensor(gt.sdf, device=candidates.device)
+    gt_mesh = scene.gt_mesh()
+    gt_tree = cKDTree(sample_surface(gt_mesh.vertices, gt_mesh.faces, 200_000, seed=1))
+    vertices, correct = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        pipeline.map.save(workdir / "room.ssrmap")
+        for t in SWEEP:
+            vertices[t], correct[t] = _predicted_vertex_counts(pipeline.map, prediction, result, t, gt_tree, workdir)
     x = (-prediction.tsdf / prediction.model_truncation)[candidates]
     return CalibrationSamples(
         x=x.cpu().numpy().astype(np.float64),
         occupied=torch.as_tensor(gt.occupied, device=candidates.device)[candidates].cpu().numpy(),
-        surface=meshing[candidates].cpu().numpy(),
-        correct=(sdf.abs() <= 1.5 * voxel)[candidates].cpu().numpy(),
+        vertices=vertices, correct=correct,
     )
 
 
@@ -109,17 +150,23 @@ def reliability_table(probability: np.ndarray, outcome: np.ndarray, bins: int = 
     return rows
 
 
-def choose_threshold(probability: np.ndarray, correct: np.ndarray, target: float, min_count: int = 50) -> tuple[float, list[dict]]:
-    """Smallest threshold whose kept surface voxels reach ``target`` precision (1.0 if none)."""
+def choose_threshold(samples: CalibrationSamples, scale: float, bias: float, target: float,
+                     min_vertices: int = 100) -> tuple[float, list[dict]]:
+    """Smallest probability threshold whose predicted vertices reach ``target`` precision (1.0 if none).
+
+    The sweep is on x = -tsdf / truncation; each swept x is reported as the probability the
+    fitted calibration gives it.
+    """
     curve = []
     chosen = 1.0
-    for t in THRESHOLDS:
-        kept = probability >= t
-        count = int(kept.sum())
-        precision = float(correct[kept].mean()) if count else float("nan")
-        curve.append({"threshold": t, "surface_voxels": count, "precision": round(precision, 4)})
-        if chosen == 1.0 and count >= min_count and precision >= target:
-            chosen = t
+    for t in SWEEP:
+        probability = 1.0 / (1.0 + math.exp(-(scale * t + bias)))
+        count = int(samples.vertices[t])
+        precision = samples.correct[t] / count if count else float("nan")
+        curve.append({"x": t, "threshold": round(probability, 4), "predicted_vertices": count,
+                      "precision": round(precision, 4) if count else None})
+        if chosen == 1.0 and count >= min_vertices and precision >= target:
+            chosen = round(probability, 4)
     return chosen, curve
 
 
@@ -133,17 +180,19 @@ def calibrate(model: torch.nn.Module, seeds: Sequence[int], data, settings: Gate
             print(f"calibration room {seed}: {parts[-1].x.size} candidate voxels", flush=True)
     samples = CalibrationSamples.concatenate(parts)
     scale, bias = fit_platt(samples.x, samples.occupied.astype(np.float64))
+    if scale <= 0:  # the TSDF does not order occupancy at all: nothing to trust
+        scale, bias = Calibration().scale, Calibration().bias
     probability = 1.0 / (1.0 + np.exp(-(scale * samples.x + bias)))
-    surface_p = probability[samples.surface]
-    threshold, curve = choose_threshold(surface_p, samples.correct[samples.surface], target_precision)
+    threshold, curve = choose_threshold(samples, scale, bias, target_precision)
     calibration = Calibration(scale=round(scale, 4), bias=round(bias, 4), min_confidence=threshold,
                               target_precision=target_precision,
                               fitted_on=f"generated rooms {', '.join(str(s) for s in seeds)}")
-    reached = max((row["precision"] for row in curve if row["surface_voxels"] >= 50), default=float("nan"))
+    reached = [row["precision"] for row in curve if row["predicted_vertices"] >= 100]
     report = {
         "seeds": [int(s) for s in seeds], "candidate_voxels": int(samples.x.size),
-        "surface_voxels": int(samples.surface.sum()), "scale": calibration.scale, "bias": calibration.bias,
-        "min_confidence": threshold, "target_precision": target_precision, "best_precision": reached,
+        "scale": calibration.scale, "bias": calibration.bias,
+        "min_confidence": threshold, "target_precision": target_precision,
+        "best_precision": max(reached) if reached else None,
         "reliability": reliability_table(probability, samples.occupied.astype(np.float64)),
         "precision_curve": curve,
     }

@@ -12,10 +12,10 @@ through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only 
   wall, under the floor or above the ceiling has known space on one side only; a floor under
   a table or a wall behind a cupboard has it on five or six.
 
-Around a kept surface voxel its unknown neighbours are written too, whatever the network
-says there (so the kept surface can be meshed against them); a free value is never written
-right behind an observed surface, where it would create a false back face against the
-observed band.
+Around a kept surface voxel its unknown neighbours are written too (so the kept surface can
+be meshed against them), but a free value only close to space known to be free: the surface
+then forms on the side the cameras look from, never as the back face of a wall or an object,
+whose free side lies in space nobody saw (and never right behind an observed surface).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from ssr_ros.completion.contract import Calibration
+
+
+FREE_REACH = 2
+"""Voxels from known free space within which a predicted free value may be written."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,10 @@ def gate(
     enclosure = enclosure_count(known, reach)
     kept_surface = (surface & (probability >= settings.min_confidence) & near
                     & (enclosure >= settings.min_enclosure))
-    behind_observed = dilate(observed & (observed_tsdf < 0), 1)
-    around_kept = unknown & dilate(kept_surface, 1) & ~(behind_observed & ~surface)
+    # A predicted free value is written only within FREE_REACH voxels of space known to be free,
+    # so a kept surface is meshed on the side the cameras look from, never as the back face of
+    # a wall or an object (whose free side would lie in space nobody saw).
+    known_free = free | (observed & (observed_tsdf > 0.5 * voxel_size))
+    free_side = dilate(known_free, FREE_REACH) & ~dilate(observed & (observed_tsdf < 0), 1)
+    around_kept = unknown & dilate(kept_surface, 1) & (surface | free_side)
     return GateResult(kept_surface | around_kept, probability, surface, enclosure, kept_surface)

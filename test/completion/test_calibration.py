@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ssr_ros.completion.calibration import choose_threshold, fit_platt, reliability_table
+from ssr_ros.completion.calibration import SWEEP, CalibrationSamples, choose_threshold, fit_platt, reliability_table
 
 
 def test_platt_fit_recovers_a_known_logistic_model():
@@ -21,12 +21,15 @@ def test_degenerate_samples_keep_the_default_calibration():
 
 
 def test_threshold_is_the_smallest_reaching_the_target_or_one():
-    probability = np.linspace(0.5, 1.0, 1000, endpoint=False)
-    correct = probability > 0.7  # precision rises with the threshold
-    threshold, curve = choose_threshold(probability, correct, 0.85)
-    kept = probability >= threshold
-    assert correct[kept].mean() >= 0.85
-    lower = [row for row in curve if row["threshold"] < threshold]
-    assert lower and all(row["precision"] < 0.85 for row in lower)
-    none, _ = choose_threshold(probability, np.zeros(1000, bool), 0.85)
-    assert none == 1.0
+    # precision of the predicted vertices rises with the swept x; enough vertices everywhere
+    vertices = {t: 1000 for t in SWEEP}
+    correct = {t: int(1000 * min(1.0, 0.6 + 0.4 * max(t, 0.0))) for t in SWEEP}
+    samples = CalibrationSamples(np.zeros(0), np.zeros(0), vertices, correct)
+    threshold, curve = choose_threshold(samples, 4.0, 0.0, 0.85)
+    first = next(row for row in curve if row["precision"] >= 0.85)
+    assert threshold == first["threshold"] and 0.5 < threshold < 1.0
+    assert all(row["precision"] < 0.85 for row in curve if row["threshold"] < threshold)
+    never = CalibrationSamples(np.zeros(0), np.zeros(0), vertices, {t: 100 for t in SWEEP})
+    assert choose_threshold(never, 4.0, 0.0, 0.85)[0] == 1.0
+    too_few = CalibrationSamples(np.zeros(0), np.zeros(0), {t: 10 for t in SWEEP}, {t: 10 for t in SWEEP})
+    assert choose_threshold(too_few, 4.0, 0.0, 0.85)[0] == 1.0
