@@ -1,0 +1,61 @@
+"""Latency of the completion network on this machine: 32^3 chunk, a batch of 8, a 64^3 chunk.
+
+Times a forward pass of the packaged network (or ``--weights``) on random inputs, median of
+``--repeats`` after two warm-ups, for each thread count given; on CUDA (``--device cuda``) in
+float32 and float16. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+
+def time_forward(model, batch: int, size: int, device, repeats: int, half: bool = False) -> float:
+    import torch
+
+    geometry = torch.rand(batch, 2, size, size, size, device=device)
+    color = torch.rand(batch, model.config.color_channels, size, size, size, device=device) if model.config.use_color else None
+    times = []
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
+        for i in range(repeats + 2):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(geometry, color, 0.2)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 2:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default="", help="weights (default: the packaged model)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts to time")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from ssr_ros.completion.weights import default_weights_path, load_model
+
+    device = torch.device(args.device)
+    model = load_model(args.weights or default_weights_path(), device, expected_type="ssr_unet")
+    print("| device | threads | precision | 32^3 chunk (s) | batch of 8 x 32^3 (s) | 64^3 chunk (s) |")
+    print("|---|---|---|---|---|---|")
+    for threads in (args.threads if device.type == "cpu" else [torch.get_num_threads()]):
+        torch.set_num_threads(threads)
+        for half in ([False, True] if device.type == "cuda" else [False]):
+            row = [time_forward(model, 1, 32, device, args.repeats, half), time_forward(model, 8, 32, device, args.repeats, half),
+                   time_forward(model, 1, 64, device, args.repeats, half)]
+            print(f"| {args.device} | {threads} | {'fp16' if half else 'fp32'} | " + " | ".join(f"{t:.4f}" for t in row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
