@@ -7,10 +7,11 @@ through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only 
 - it is unknown to the map: not observed by fusion and not seen free along a camera ray;
 - its calibrated occupancy probability reaches ``min_confidence``;
 - it lies within ``max_distance`` of an observed surface (completion extends what was seen);
-- it is *enclosed* by what the cameras saw: along at least ``min_enclosure`` of the six axis
-  directions, observed or seen-free space lies within ``enclosure_radius``. Space behind a
-  wall, under the floor or above the ceiling has known space on one side only; a floor under
-  a table or a wall behind a cupboard has it on five or six.
+- it is *enclosed* by space the cameras saw free: along at least ``min_enclosure`` of the six
+  axis directions, observed free or seen-free space (grown by one voxel, so that surfaces
+  bordering it count) lies within ``enclosure_radius``. Space behind a wall, inside it, under
+  the floor or above the ceiling has such space on one side only; a floor under a table or a
+  wall behind a cupboard has it on five or six.
 
 Around a kept surface voxel its unknown neighbours are written too (so the kept surface can
 be meshed against them), but a free value only close to space known to be free: the surface
@@ -107,17 +108,22 @@ def gate(
     probability = calibration.occupancy_probability(filled, model_truncation) * valid
     known = observed | free
     unknown = valid & ~known
-    surface = unknown & (filled <= 0.5 * voxel_size)
+    # The map's rule for a voxel the surface passes through (``voxel_export``): deeper inside
+    # there is nothing to mesh, and a wrongly closed volume would show its faces.
+    surface = unknown & (filled <= 0.5 * voxel_size) & (filled > -voxel_size)
     observed_surface = observed & (observed_tsdf.abs() < voxel_size)
     near = dilate(observed_surface, max(0, int(round(settings.max_distance / voxel_size))))
     reach = max(1, int(round(settings.enclosure_radius / voxel_size)))
-    enclosure = enclosure_count(known, reach)
+    # Enclosed by space seen free (grown by a voxel so that surfaces bordering it count): the
+    # inside of an observed wall band, or anything behind it, is not.
+    known_free = free | (observed & (observed_tsdf > 0.5 * voxel_size))
+    enclosure = enclosure_count(dilate(known_free, 1), reach)
     kept_surface = (surface & (probability >= settings.min_confidence) & near
                     & (enclosure >= settings.min_enclosure))
     # A predicted free value is written only within FREE_REACH voxels of space known to be free,
     # so a kept surface is meshed on the side the cameras look from, never as the back face of
     # a wall or an object (whose free side would lie in space nobody saw).
-    known_free = free | (observed & (observed_tsdf > 0.5 * voxel_size))
     free_side = dilate(known_free, FREE_REACH) & ~dilate(observed & (observed_tsdf < 0), 1)
-    around_kept = unknown & dilate(kept_surface, 1) & (surface | free_side)
+    inside = unknown & (filled <= -voxel_size)
+    around_kept = unknown & dilate(kept_surface, 1) & (surface | inside | free_side)
     return GateResult(kept_surface | around_kept, probability, surface, enclosure, kept_surface)

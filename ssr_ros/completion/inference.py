@@ -65,7 +65,7 @@ class CompletionConfig:
         "0 = the threshold stored with the weights (chosen for >= 85 % precision of predicted surface on "
         "held-out rooms)", low=0.0, high=1.0)
     max_distance: float = param(
-        0.5, "predicted surface is written only this close to observed surface, metres", low=0.0, high=10.0)
+        0.1, "predicted surface is written only this close to observed surface, metres", low=0.0, high=10.0)
     min_enclosure: int = param(
         5, "predicted surface needs observed or seen-free space within enclosure_radius in this many of "
         "the 6 axis directions (keeps predictions inside the observed room: not behind walls, under "

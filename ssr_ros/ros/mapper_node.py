@@ -448,7 +448,8 @@ class MapperNode(Node):
 
     def _on_complete(self, _request, response):
         if not self.pipeline.completion_enabled:
-            response.success, response.message = False, "completion is off (completion.type none or no weights)"
+            reason = self.pipeline.completion_withheld or "completion.type none or no weights"
+            response.success, response.message = False, f"completion is off: {reason}"
             return response
         try:
             chunks = self.pipeline.complete(everything=True)

@@ -56,8 +56,9 @@ def test_surface_behind_walls_and_in_seen_free_space_is_refused_holes_are_filled
     tsdf[30:32, 20:40, 10:30] = -0.02                    # in the seen-free middle
     result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
     hole_surface = torch.zeros_like(observed)
-    hole_surface[hole] = sdf[hole] <= 0.5 * VOXEL
-    assert result.keep[hole_surface].all()
+    hole_surface[hole] = sdf[hole].abs() <= 0.5 * VOXEL     # the wall's face, where the camera looks
+    assert hole_surface.any() and result.keep[hole_surface].all()
+    assert not result.kept_surface[8].any()                  # the inside of the wall behind the hole
     assert not result.keep[54:56].any()
     assert not result.keep[30:32].any()
     assert not (result.keep & (observed | free)).any()
