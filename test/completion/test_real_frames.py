@@ -5,7 +5,7 @@ reconstruct`` maps it) with completion; the map's fusion-only mesh and its compl
 scored against the fusion of all 500 frames (``ssr_ros.completion.evaluation.evaluate_real_frames``;
 ``benchmarks/bench_completion_real.py`` prints the same numbers). Two runs: the user's default
 (the packaged weights with their calibrated threshold) and the network forced through the
-write-back gate at a threshold of 0.6, so the gate itself is checked on real frames.
+write-back gate at a threshold of 0.5, so the gate itself is checked on real frames.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def real_frames_results() -> dict:
     reference = real_frames_reference(SEQUENCE, config)
     return {
         "default": evaluate_real_frames(SEQUENCE, CompletionConfig(), config, reference, progress=False),
-        "forced": evaluate_real_frames(SEQUENCE, CompletionConfig(min_confidence=0.6), config, reference, progress=False),
+        "forced": evaluate_real_frames(SEQUENCE, CompletionConfig(min_confidence=0.5), config, reference, progress=False),
     }
 
 
