@@ -103,8 +103,9 @@ def test_overlapping_chunks_blend_into_a_full_region_and_write_back_keeps_observ
     assert prediction.tsdf.abs().max() <= fake.truncation
     assert ((prediction.confidence > 0) & (prediction.confidence <= 1)).all()
     assert torch.equal(prediction.observed, fake.observed[2:38])
-    # Write-back with the gate open as far as it goes: every unobserved surface voxel the
-    # network predicts is written, nothing observed is touched.
+    # Write-back with the gate open as far as it goes: every unobserved voxel the network
+    # predicts on the surface (the map's rule: -1 voxel < tsdf <= half a voxel) is written,
+    # nothing observed is touched.
     wide_open = CompletionConfig(chunk_size=16, overlap=4, batch_size=3, min_confidence=1e-6, max_distance=10.0,
                                  min_enclosure=0)
     gated = complete_region(model, fake, (2, 0, 0), (38, 24, 20), wide_open)
@@ -112,7 +113,7 @@ def test_overlapping_chunks_blend_into_a_full_region_and_write_back_keeps_observ
     assert int(fake.writes[0][0][0]) == 2
     region = (slice(2, 38), slice(None), slice(None))
     assert not (fake.predicted[region] & fake.observed[region]).any()
-    surface = ~fake.observed[region] & (prediction.tsdf <= 0.5 * fake.voxel_size)
+    surface = ~fake.observed[region] & (prediction.tsdf <= 0.5 * fake.voxel_size) & (prediction.tsdf > -fake.voxel_size)
     assert surface.any() and fake.predicted[region][surface].all()
     assert torch.isfinite(gated.tsdf).sum() == fake.predicted[region].sum()
 
