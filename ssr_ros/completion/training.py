@@ -11,7 +11,8 @@ TSDF, color and semantic logits, which are rendered differentiably from
 - virtual views with a wider field of view, pulled back from a surface of the chunk: the
   rendered semantics must match the 2D segmenter applied to the rendered color;
 
-plus an L1 term between the predicted TSDF and the reference TSDF where that is known, and
+plus an L1 term between the predicted TSDF and the reference TSDF where that is known (fused,
+or seen free along the rays of all frames: predicted surface there is penalised), and
 a term pulling the predicted TSDF to zero at the recorded surface points. 2D terms only
 count pixels where the prediction has a surface and the recorded surface lies inside the
 chunk. No 3D label is used anywhere.
@@ -311,7 +312,7 @@ def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig,
         samples.append(ChunkSample(
             chunk=_compact(chunk, keep_semantics=config_uses_semantics),
             reference_tsdf=reference.tsdf.cpu().clone(),
-            reference_known=reference.observed.cpu().clone(),
+            reference_known=reference.known().cpu().clone(),  # fused or seen free by all frames
             views=views,
             view_ids=view_ids,
             scene=scene.name,
