@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gt", help="GT directory (holding gt_volume.npz and gt_mesh.ply)")
     parser.add_argument("--gt-volume", help="GT volume .npz (default: <gt>/gt_volume.npz)")
     parser.add_argument("--gt-mesh", help="GT mesh (default: <gt>/gt_mesh.ply)")
-    parser.add_argument("--volume", help="reconstruction volume .npz (origin_voxel, voxel_size, occupied|tsdf, class_ids|semantics[, observed])")
+    parser.add_argument("--volume", help="reconstruction: a saved map (map.ssrmap or the folder holding it) or a volume .npz "
+                        "(origin_voxel, voxel_size, occupied|tsdf, class_ids|semantics[, observed])")
     parser.add_argument("--mesh", help="reconstruction mesh (PLY; OBJ and others need trimesh)")
     parser.add_argument("--threshold", type=float, default=0.05, help="mesh F-score threshold, metres (default: 0.05)")
     parser.add_argument("--fps", type=float, default=None, help="frames per second of the run, for eta_3D")
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssr_ros.evaluation.report import evaluate_reconstruction, format_table, load_mesh, load_volume
+    from ssr_ros.evaluation.report import evaluate_reconstruction, format_table, load_mesh, load_volume, map_volume
     from ssr_ros.taxonomy import ClassTaxonomy
 
     gt_dir = Path(args.gt) if args.gt else None
@@ -50,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if args.mesh is not None and (gt_mesh_path is None or not gt_mesh_path.exists()):
         raise DatasetError(f"--mesh needs a GT mesh; '{gt_mesh_path}' not found (pass --gt or --gt-mesh)")
     taxonomy = ClassTaxonomy.load(args.taxonomy)
+    gt_volume = load_volume(gt_volume_path) if args.volume else {}
+    pred_volume = None
+    if args.volume:
+        pred_volume = (map_volume(args.volume, gt_volume, taxonomy) if not str(args.volume).endswith(".npz")
+                       else load_volume(args.volume))
     report = evaluate_reconstruction(
-        gt_volume=load_volume(gt_volume_path) if args.volume else {},
-        pred_volume=load_volume(args.volume) if args.volume else None,
+        gt_volume=gt_volume,
+        pred_volume=pred_volume,
         num_classes=taxonomy.num_classes,
         class_names=taxonomy.names,
         gt_mesh=load_mesh(gt_mesh_path) if args.mesh else None,

@@ -39,6 +39,27 @@ def load_volume(path: str | Path) -> dict[str, np.ndarray]:
         raise DatasetError(f"volume file '{path}' cannot be read: {error}") from error
 
 
+def map_volume(path: str | Path, gt_volume: dict[str, np.ndarray], taxonomy=None) -> dict[str, np.ndarray]:
+    """A saved map (``map.ssrmap`` or its folder) as a dense volume on the GT volume's voxel box.
+
+    Raises MapFileError for a map that cannot be read and DatasetError when its voxel size is
+    not the GT volume's.
+    """
+    import torch
+
+    from ssr_ros.map.map_file import read_map
+    from ssr_ros.map.voxel_export import dense_volume
+
+    tsdf_map = read_map(path, taxonomy=taxonomy)
+    gt_voxel = float(np.asarray(gt_volume["voxel_size"]))
+    if not np.isclose(tsdf_map.voxel_size, gt_voxel, rtol=1e-4):
+        raise DatasetError(f"map '{path}' has {tsdf_map.voxel_size:g} m voxels, the GT volume {gt_voxel:g} m; "
+                           f"map the recording at {gt_voxel:g} m to score it against this GT")
+    origin = np.asarray(gt_volume["origin_voxel"], dtype=np.int64)
+    shape = tuple(int(n) for n in np.asarray(gt_volume["occupied"]).shape)
+    return dense_volume(tsdf_map, torch.as_tensor(origin), shape)
+
+
 def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(vertices, faces) of a mesh file (faces None for a point cloud).
 

@@ -75,3 +75,22 @@ def test_evaluate_reports_a_voxel_size_mismatch_in_one_line(tmp_path, capsys):
     np.savez(tmp_path / "pred.npz", origin_voxel=gt.origin_voxel, voxel_size=0.1, occupied=gt.occupied)
     assert main(["evaluate", "--gt", str(tmp_path), "--volume", str(tmp_path / "pred.npz")]) == 2
     assert "voxel size 0.1 differs from the ground truth's 0.2" in capsys.readouterr().err
+
+
+def test_evaluate_scores_a_saved_map_directly(tmp_path, capsys):
+    """The map file `ssr reconstruct` and the node's ~/save_map write is a --volume input."""
+    from ssr_ros.map import SemanticTSDF, TSDFConfig
+
+    scene = generate_scene(5)
+    config = SequenceConfig(width=80, height=60, trajectory=TrajectoryConfig(num_frames=8))
+    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.1, truncation_voxels=3.0), num_classes=21)
+    for frame in SyntheticSequence(scene, config):
+        tsdf_map.integrate(frame)
+    tsdf_map.save(tmp_path / "map" / "map.ssrmap")
+    scene.gt_volume(0.1).save(tmp_path / "gt_volume.npz")
+    assert main(["evaluate", "--gt", str(tmp_path), "--volume", str(tmp_path / "map"), "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 0.5 < report["completion"]["observed"]["iou"] <= 1.0  # the fused surface lies on the GT
+    scene.gt_volume(0.2).save(tmp_path / "coarse.npz")
+    assert main(["evaluate", "--gt-volume", str(tmp_path / "coarse.npz"), "--volume", str(tmp_path / "map" / "map.ssrmap")]) == 2
+    assert "0.1 m voxels, the GT volume 0.2 m" in capsys.readouterr().err
