@@ -207,11 +207,13 @@ class MappingPipeline:
                                                details={"failed": str(error)})
             LOG.info("gravity: up %s (%s), wall yaw %.1f deg from %d frames", np.round(self.gravity.up, 4).tolist(),
                      self.gravity.source, np.degrees(self.gravity.yaw), len(frames))
+            start = time.perf_counter()
             for frame in frames:
                 try:
                     self._fuse(frame)
                 except InvalidInput as error:  # validated when held; the map may still refuse it
                     LOG.warning("held frame refused by the map: %s", error)
+            self.timers["integrate"].add(time.perf_counter() - start)
             return self.gravity
 
     def _check_contract(self) -> list[str]:

@@ -199,8 +199,13 @@ def _run(args: argparse.Namespace) -> int:
     speed = summary["speed"]
     print(f"[reconstruct] integrated {frames['integrated']} of {frames['read']} frames"
           + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
-          + (f", {speed['integrate_fps']:.1f} frames/s" if speed["integrate_fps"] else "")
+          + (f"; fusion alone {speed['integrate_fps']:.1f} frames/s" if speed["integrate_fps"] else "")
           + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")
+    wall = speed["wall_s"]
+    stages = {"read + fuse": "integrate_s", "completion": "complete_s", "save": "save_s", "previews": "previews_s",
+              "metrics": "evaluate_s"}
+    print(f"[reconstruct] whole run {sum(wall.values()):.1f} s: "
+          + ", ".join(f"{name} {wall[key]:.1f} s" for name, key in stages.items() if key in wall))
     gravity = summary.get("gravity", {})
     if gravity.get("source") not in (None, "z_up"):
         print(f"[reconstruct] up in the recording's frame: {[round(v, 4) for v in gravity['up']]} ({gravity['source']}; "

@@ -102,6 +102,18 @@ def test_frames_are_held_until_the_estimate_then_fused(room_frames):
     assert pipeline.frames_integrated == 5
 
 
+def test_frames_fused_when_the_estimate_is_settled_count_in_the_fusion_time(room_frames):
+    pipeline = MappingPipeline(PipelineConfig(device="cpu", map=TSDFConfig(voxel_size=0.1),
+                                              gravity=GravityConfig(mode="estimate", estimate_frames=30)), model=None)
+    for frame in room_frames[:3]:
+        pipeline.integrate(frame)
+    held_time = pipeline.timers["integrate"].total_s
+    pipeline.settle_gravity()
+    assert pipeline.frames_integrated == 3
+    # the fusion of the held frames is timed, so frames / time is a real fusion rate
+    assert pipeline.timers["integrate"].total_s > held_time
+
+
 def test_z_up_maps_in_the_pose_frame_without_holding_frames(room_frames):
     pipeline = MappingPipeline(PipelineConfig(device="cpu", map=TSDFConfig(voxel_size=0.1)), model=None)
     assert np.array_equal(pipeline.T_aligned_world, np.eye(4)) and pipeline.T_world_map is None
