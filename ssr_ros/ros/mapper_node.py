@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped, TransformStamped
+from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped, TransformStamped
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -64,7 +64,12 @@ from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.ros.conversions.marker import mesh_to_marker_array
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
-from ssr_ros.ros.conversions.pose import odometry_to_matrix, pose_stamped_to_matrix, transform_stamped_to_matrix
+from ssr_ros.ros.conversions.pose import (
+    odometry_to_matrix,
+    pose_stamped_to_matrix,
+    pose_with_covariance_stamped_to_matrix,
+    transform_stamped_to_matrix,
+)
 from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
 from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
 from ssr_ros.ros.conversions.time import stamp_to_ns
@@ -78,6 +83,7 @@ from ssr_ros.srv import LoadMap, ResetMap, SaveMap
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 POSE_TYPES = {"PoseStamped": (PoseStamped, pose_stamped_to_matrix),
+              "PoseWithCovarianceStamped": (PoseWithCovarianceStamped, pose_with_covariance_stamped_to_matrix),
               "TransformStamped": (TransformStamped, transform_stamped_to_matrix),
               "Odometry": (Odometry, odometry_to_matrix)}
 

@@ -31,7 +31,7 @@ class NodeConfig:
     pose_source: str = param("auto", "'tf' (tf2_ros), 'topic' (the pose topic), 'auto' (tf where tf2_ros is installed)",
                              choices=["auto", "tf", "topic"])
     pose_type: str = param("PoseStamped", "message type of the pose topic",
-                           choices=["PoseStamped", "TransformStamped", "Odometry"])
+                           choices=["PoseStamped", "PoseWithCovarianceStamped", "TransformStamped", "Odometry"])
     pose_max_gap_s: float = param(0.5, "largest gap between two poses that is interpolated, seconds", low=0.001, high=60.0)
     pose_wait_s: float = param(0.5, "how long a frame waits for a pose that has not arrived yet, seconds", low=0.0, high=10.0)
     pose_tolerance_s: float = param(0.005, "a pose this close in time to a frame is used as is, seconds", low=0.0, high=1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import PoseStamped, TransformStamped
+from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped, TransformStamped
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nav_msgs.msg import Odometry
@@ -17,6 +17,7 @@ from ssr_ros.ros.conversions.pose import (
     matrix_to_transform_stamped,
     odometry_to_matrix,
     pose_stamped_to_matrix,
+    pose_with_covariance_stamped_to_matrix,
     transform_stamped_to_matrix,
 )
 
@@ -60,6 +61,9 @@ def test_matrix_round_trips_through_pose_transform_and_odometry(q, t, stamp):
     odometry = Odometry()
     odometry.pose.pose = pose.pose
     np.testing.assert_allclose(odometry_to_matrix(odometry), T, atol=1e-9)
+    with_covariance = PoseWithCovarianceStamped()
+    with_covariance.pose.pose = pose.pose
+    np.testing.assert_allclose(pose_with_covariance_stamped_to_matrix(with_covariance), T, atol=1e-9)
     np.testing.assert_allclose(invert_pose(T) @ T, np.eye(4), atol=1e-9)
 
 

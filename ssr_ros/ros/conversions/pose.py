@@ -1,9 +1,10 @@
-"""geometry_msgs PoseStamped / TransformStamped / nav_msgs Odometry <-> 4x4 poses (tf_transformations role)."""
+"""geometry_msgs PoseStamped / PoseWithCovarianceStamped / TransformStamped / nav_msgs Odometry <-> 4x4 poses
+(tf_transformations role)."""
 
 from __future__ import annotations
 
 import numpy as np
-from geometry_msgs.msg import Pose, PoseStamped, Transform, TransformStamped
+from geometry_msgs.msg import Pose, PoseStamped, PoseWithCovarianceStamped, Transform, TransformStamped
 from nav_msgs.msg import Odometry
 
 from ssr_ros.geometry import matrix_from_quaternion, quaternion_from_matrix
@@ -25,6 +26,11 @@ def transform_to_matrix(transform: Transform, name: str = "transform") -> np.nda
 def pose_stamped_to_matrix(msg: PoseStamped) -> np.ndarray:
     """Pose of the camera in ``msg.header.frame_id`` (camera-to-world) as 4x4."""
     return pose_to_matrix(msg.pose, f"PoseStamped in '{msg.header.frame_id}'")
+
+
+def pose_with_covariance_stamped_to_matrix(msg: PoseWithCovarianceStamped) -> np.ndarray:
+    """Pose of the camera in ``msg.header.frame_id`` (camera-to-world) as 4x4; the covariance is not used."""
+    return pose_to_matrix(msg.pose.pose, f"PoseWithCovarianceStamped in '{msg.header.frame_id}'")
 
 
 def transform_stamped_to_matrix(msg: TransformStamped) -> np.ndarray:
