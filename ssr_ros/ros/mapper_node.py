@@ -129,6 +129,7 @@ class MapperNode(Node):
             lookup = self._lookup_tf
         else:
             msg_type, self._pose_to_matrix = POSE_TYPES[s.pose_type]
+            self._T_posed_camera = s.camera_extrinsic()
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
@@ -204,7 +205,7 @@ class MapperNode(Node):
             return
         stamp_ns = stamp_to_ns(msg.header.stamp)
         try:
-            jumped = self.poses.add(stamp_ns, self._pose_to_matrix(msg))
+            jumped = self.poses.add(stamp_ns, self._pose_to_matrix(msg) @ self._T_posed_camera)
         except PoseConflict as error:
             self._count("poses_conflicting")
             self.get_logger().warning(f"pose refused: {error}", throttle_duration_sec=self.settings.warn_throttle_s)

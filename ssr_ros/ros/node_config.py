@@ -32,6 +32,11 @@ class NodeConfig:
                              choices=["auto", "tf", "topic"])
     pose_type: str = param("PoseStamped", "message type of the pose topic",
                            choices=["PoseStamped", "PoseWithCovarianceStamped", "TransformStamped", "Odometry"])
+    camera_in_pose_frame: list[float] = param(
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        "pose of the camera's optical frame (z forward, x right, y down) in the frame the pose topic tracks, "
+        "x y z qx qy qz qw; identity when the pose topic already gives the optical frame, e.g. the static "
+        "base_link -> camera_color_optical_frame transform when it gives base_link (odometry)")
     pose_max_gap_s: float = param(0.5, "largest gap between two poses that is interpolated, seconds", low=0.001, high=60.0)
     pose_wait_s: float = param(0.5, "how long a frame waits for a pose that has not arrived yet, seconds", low=0.0, high=10.0)
     pose_tolerance_s: float = param(0.005, "a pose this close in time to a frame is used as is, seconds", low=0.0, high=1.0)
@@ -64,4 +69,19 @@ class NodeConfig:
     topics: TopicsConfig = field(default_factory=TopicsConfig)
 
     def validate(self) -> "NodeConfig":
-        return validate_config(self)
+        validate_config(self)
+        self.camera_extrinsic()
+        return self
+
+    def camera_extrinsic(self):
+        """(4, 4) T_posed_camera from ``camera_in_pose_frame``; ConfigError when it is not a rigid pose."""
+        from ssr_ros.errors import ConfigError, InvalidPose
+        from ssr_ros.geometry.pose import matrix_from_quaternion
+
+        values = list(self.camera_in_pose_frame)
+        if len(values) != 7:
+            raise ConfigError(f"camera_in_pose_frame={values} must hold 7 numbers: x y z qx qy qz qw")
+        try:
+            return matrix_from_quaternion(values[:3], values[3:], "camera_in_pose_frame")
+        except InvalidPose as error:
+            raise ConfigError(str(error)) from error
