@@ -98,21 +98,21 @@ def render_view(tsdf_map, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics,
 def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics, T_world_cam: np.ndarray) -> dict[str, np.ndarray]:
     """The images of :func:`render_view` drawn from the map's mesh (``BlockMesh``) by the NumPy
     point-splat renderer of :mod:`ssr_ros.render`: much faster than ray casting on a CPU."""
-    from ssr_ros.render import render_mesh
+    from ssr_ros.render import render_mesh_layers
 
-    vertices, faces = mesh.vertices, mesh.triangles
     labels = np.asarray(mesh.labels, dtype=np.int64)
     predicted = np.asarray(mesh.predicted, dtype=bool)
     provenance = np.where(predicted[:, None], PREDICTED_RGB, OBSERVED_RGB).astype(np.uint8)
     ids = np.stack([labels % 256, labels // 256, np.ones_like(labels)], axis=1).astype(np.uint8)
-    id_image = render_mesh(vertices, faces, ids, intrinsics, T_world_cam, shade=False, interpolate=False).astype(np.int64)
+    images = render_mesh_layers(mesh.vertices, mesh.triangles, {
+        "ids": (ids, False, False),
+        "color": (np.asarray(mesh.colors, dtype=np.uint8), True, True),
+        "semantic": (taxonomy.colorize(labels), True, True),
+        "provenance": (provenance, True, True),
+    }, intrinsics, T_world_cam)
+    id_image = images.pop("ids").astype(np.int64)
     hit = id_image[..., 2] == 1
-    return {
-        "color": render_mesh(vertices, faces, np.asarray(mesh.colors, dtype=np.uint8), intrinsics, T_world_cam),
-        "semantic": render_mesh(vertices, faces, taxonomy.colorize(labels), intrinsics, T_world_cam),
-        "provenance": render_mesh(vertices, faces, provenance, intrinsics, T_world_cam),
-        "label": np.where(hit, id_image[..., 0] + 256 * id_image[..., 1], -1),
-    }
+    return {**images, "label": np.where(hit, id_image[..., 0] + 256 * id_image[..., 1], -1)}
 
 
 def write_previews(

@@ -92,20 +92,33 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | No
     keeps the colors as they are, ``interpolate=False`` takes each sample's nearest vertex color
     (for ids encoded as colors). The same inputs and ``seed`` give the same samples.
     """
+    layers = {"image": (colors, shade, interpolate)}
+    return render_mesh_layers(vertices, faces, layers, intrinsics, T_world_cam, samples_per_pixel, max_samples, seed)["image"]
+
+
+def render_mesh_layers(vertices: np.ndarray, faces: np.ndarray, layers: dict, intrinsics: CameraIntrinsics,
+                       T_world_cam: np.ndarray, samples_per_pixel: float = 4.0, max_samples: int = 6_000_000,
+                       seed: int = 0) -> dict[str, np.ndarray]:
+    """Several images of one mesh from one camera, sampling and depth-sorting the surface once.
+
+    layers: name -> (colors (V, 3) uint8 or None, shade, interpolate), as in :func:`render_mesh`.
+    Returns name -> (H, W, 3) uint8 image; every layer sees exactly the same surface samples.
+    """
     vertices = np.asarray(vertices, np.float64)
     faces = np.asarray(faces, np.int64)
     W, H = intrinsics.width, intrinsics.height
-    image = np.broadcast_to(BACKGROUND_RGB, (H, W, 3)).copy()
+    background = np.broadcast_to(BACKGROUND_RGB, (H, W, 3))
     T = np.asarray(T_world_cam, np.float64)
+    images = {name: background.copy() for name in layers}
     if len(faces) == 0:
-        return image
+        return images
     cam = (vertices - T[:3, 3]) @ T[:3, :3]
     a, b, c = cam[faces[:, 0]], cam[faces[:, 1]], cam[faces[:, 2]]
     # keep triangles with a vertex in front of the camera and inside the image (roughly)
     z = np.stack([a[:, 2], b[:, 2], c[:, 2]], 1)
     keep = z.max(1) > 0.05
     if not keep.any():
-        return image
+        return images
     faces, a, b, c = faces[keep], a[keep], b[keep], c[keep]
     normal = np.cross(b - a, c - a)
     # sampling density follows each triangle's area on screen; triangles off screen are culled
@@ -119,7 +132,7 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | No
     e1, e2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
     weight = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) * on_screen + 1e-9 * on_screen
     if not weight.sum() > 0:
-        return image
+        return images
     count = int(min(max_samples, max(10_000, samples_per_pixel * min(weight.sum(), 8 * W * H))))
     rng = np.random.default_rng(seed)
     tri = rng.choice(len(faces), size=count, p=weight / weight.sum())
@@ -129,33 +142,38 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | No
     points = a[tri] * w[:, :1] + b[tri] * w[:, 1:2] + c[tri] * w[:, 2:]
     front = points[:, 2] > 0.05
     points, tri, w = points[front], tri[front], w[front]
+    # depth order once (far first, so nearer samples overwrite), shared by every layer
+    order = np.argsort(-points[:, 2])
+    points, tri, w = points[order], tri[order], w[order]
     u = np.floor(intrinsics.fx * points[:, 0] / points[:, 2] + intrinsics.cx + 0.5).astype(np.int64)
     v = np.floor(intrinsics.fy * points[:, 1] / points[:, 2] + intrinsics.cy + 0.5).astype(np.int64)
-    if colors is None:
-        rgb = np.full((len(tri), 3), 200.0)
-    else:
-        col = np.asarray(colors, np.float64)[faces[tri]]  # (N, 3 vertices, 3)
-        if interpolate:
-            rgb = np.einsum("nk,nkc->nc", w, col)
-        else:
-            rgb = col[np.arange(len(tri)), w.argmax(1)]
     n = normal[tri] / np.maximum(np.linalg.norm(normal[tri], axis=1, keepdims=True), 1e-12)
-    light_cam = T[:3, :3].T @ LIGHT
-    if shade:
-        rgb = rgb * (0.35 + 0.65 * np.abs(n @ light_cam))[:, None]
-    rgb = np.clip(rgb, 0, 255)
+    shading = 0.35 + 0.65 * np.abs(n @ (T[:3, :3].T @ LIGHT))
+    # which sample wins each pixel of each of the four splat offsets: the nearest
     depth = np.full(H * W, np.inf)
-    color_flat = image.reshape(-1, 3)
-    order = np.argsort(-points[:, 2])  # far first, so nearer samples overwrite
+    winners = []
     for du, dv in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        uu, vv = u[order] + du, v[order] + dv
+        uu, vv = u + du, v + dv
         inside = (uu >= 0) & (uu < W) & (vv >= 0) & (vv < H)
         idx = vv[inside] * W + uu[inside]
-        zz = points[order][inside, 2]
+        zz = points[inside, 2]
         np.minimum.at(depth, idx, zz)
         nearest = zz <= depth[idx] + 1e-9
-        color_flat[idx[nearest]] = rgb[order][inside][nearest].astype(np.uint8)
-    return color_flat.reshape(H, W, 3)
+        winners.append((idx[nearest], np.nonzero(inside)[0][nearest]))
+    nearest_vertex = w.argmax(1)
+    for name, (colors, shade, interpolate) in layers.items():
+        if colors is None:
+            rgb = np.full((len(tri), 3), 200.0)
+        else:
+            col = np.asarray(colors, np.float64)[faces[tri]]  # (N, 3 vertices, 3)
+            rgb = np.einsum("nk,nkc->nc", w, col) if interpolate else col[np.arange(len(tri)), nearest_vertex]
+        if shade:
+            rgb = rgb * shading[:, None]
+        rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+        color_flat = images[name].reshape(-1, 3)
+        for idx, sample in winners:
+            color_flat[idx] = rgb[sample]
+    return images
 
 
 def mesh_bounds(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
