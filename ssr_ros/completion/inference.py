@@ -265,6 +265,7 @@ def _to(chunk: DenseChunk, device: torch.device) -> DenseChunk:
         free=chunk.free.to(device) if chunk.free is not None else None,
     )
 
+
 def gate_settings(config: CompletionConfig, calibration: Calibration) -> GateSettings:
     """The gate's thresholds: the config's, with ``min_confidence: 0`` meaning the calibrated one."""
     return GateSettings(
@@ -305,6 +306,15 @@ def write_predictions(chunk_map: ChunkMap, prediction: RegionPrediction) -> int:
     )
 
 
+def _gate_and_write(model: torch.nn.Module, chunk_map: ChunkMap, prediction: RegionPrediction,
+                    config: CompletionConfig) -> RegionPrediction:
+    """Gate ``prediction`` with the model's calibration and the config's thresholds; write it back."""
+    calibration = model_calibration(model)
+    gated = apply_gate(prediction, gate_settings(config, calibration), calibration)
+    write_predictions(chunk_map, gated)
+    return gated
+
+
 def complete_chunks(
     model: torch.nn.Module | None,
     chunk_map: ChunkMap,
@@ -317,10 +327,7 @@ def complete_chunks(
         return None
     config = (config or CompletionConfig()).validate()
     prediction = predict_chunks(model, chunk_map, origins, config.chunk_size, config.overlap, config.batch_size)
-    calibration = model_calibration(model)
-    gated = apply_gate(prediction, gate_settings(config, calibration), calibration)
-    write_predictions(chunk_map, gated)
-    return gated
+    return _gate_and_write(model, chunk_map, prediction, config)
 
 
 def complete_region(
@@ -334,10 +341,6 @@ def complete_region(
     if model is None:
         return None
     config = (config or CompletionConfig()).validate()
-    origins = chunk_origins(min_voxel, max_voxel, config.chunk_size, config.overlap)
-    prediction = predict_chunks(model, chunk_map, origins, config.chunk_size, config.overlap, config.batch_size)
-    prediction = crop(prediction, min_voxel, max_voxel)
-    calibration = model_calibration(model)
-    gated = apply_gate(prediction, gate_settings(config, calibration), calibration)
-    write_predictions(chunk_map, gated)
-    return gated
+    prediction = predict_region(model, chunk_map, min_voxel, max_voxel, config.chunk_size, config.overlap,
+                                config.batch_size)
+    return _gate_and_write(model, chunk_map, prediction, config)
