@@ -19,7 +19,6 @@ Calibration rooms must be neither training nor evaluation rooms.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,22 +55,28 @@ class CalibrationSamples:
         )
 
 
-def _predicted_vertex_counts(tsdf_map, prediction, result, threshold_x: float, gt_tree, workdir: Path) -> tuple[int, int]:
-    """Write the predictions the gate keeps at ``x >= threshold_x`` into a copy of the map; mesh
-    it; return (predicted vertices, those within MESH_THRESHOLD of the GT surface)."""
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _predicted_vertex_counts(tsdf_map, prediction, threshold_x: float, settings: GateSettings, gt_tree,
+                             workdir: Path) -> tuple[int, int]:
+    """Write what the gate keeps at ``x >= threshold_x`` into a copy of the map (saved in
+    ``workdir``), mesh it, return (predicted vertices, those within MESH_THRESHOLD of the GT surface).
+
+    The sweep runs the gate itself with the default calibration, whose probability grows with x,
+    so its threshold ``sigmoid(scale * threshold_x + bias)`` keeps exactly ``x >= threshold_x``.
+    """
     import dataclasses
 
-    from ssr_ros.completion.gating import dilate
-    from ssr_ros.completion.inference import write_predictions
+    from ssr_ros.completion.inference import apply_gate, write_predictions
     from ssr_ros.map.semantic_tsdf import SemanticTSDF
 
-    x = -prediction.tsdf / prediction.model_truncation
-    kept_surface = result.kept_surface & (x >= threshold_x)
-    keep = (result.keep & dilate(kept_surface, 1)) | kept_surface
-    path = workdir / "room.ssrmap"
-    copy = SemanticTSDF.load(path, tsdf_map.device)
-    nan = torch.full_like(prediction.tsdf, float("nan"))
-    write_predictions(copy, dataclasses.replace(prediction, tsdf=torch.where(keep, prediction.tsdf, nan)))
+    sweep = Calibration()
+    threshold = float(_sigmoid(sweep.scale * threshold_x + sweep.bias))
+    gated = apply_gate(prediction, dataclasses.replace(settings, min_confidence=threshold), sweep)
+    copy = SemanticTSDF.load(workdir / "room.ssrmap", tsdf_map.device)
+    write_predictions(copy, gated)
     mesh = copy.mesh()
     vertices = mesh.vertices[mesh.predicted]
     if len(vertices) == 0:
@@ -111,7 +116,7 @@ def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings
         workdir = Path(tmp)
         pipeline.map.save(workdir / "room.ssrmap")
         for t in SWEEP:
-            vertices[t], correct[t] = _predicted_vertex_counts(pipeline.map, prediction, result, t, gt_tree, workdir)
+            vertices[t], correct[t] = _predicted_vertex_counts(pipeline.map, prediction, t, open_gate, gt_tree, workdir)
     x = (-prediction.tsdf / prediction.model_truncation)[candidates]
     return CalibrationSamples(
         x=x.cpu().numpy().astype(np.float64),
@@ -160,7 +165,7 @@ def choose_threshold(samples: CalibrationSamples, scale: float, bias: float, tar
     curve = []
     chosen = 1.0
     for t in SWEEP:
-        probability = 1.0 / (1.0 + math.exp(-(scale * t + bias)))
+        probability = float(_sigmoid(scale * t + bias))
         count = int(samples.vertices[t])
         precision = samples.correct[t] / count if count else float("nan")
         curve.append({"x": t, "threshold": round(probability, 4), "predicted_vertices": count,
@@ -182,7 +187,7 @@ def calibrate(model: torch.nn.Module, seeds: Sequence[int], data, settings: Gate
     scale, bias = fit_platt(samples.x, samples.occupied.astype(np.float64))
     if scale <= 0:  # the TSDF does not order occupancy at all: nothing to trust
         scale, bias = Calibration().scale, Calibration().bias
-    probability = 1.0 / (1.0 + np.exp(-(scale * samples.x + bias)))
+    probability = _sigmoid(scale * samples.x + bias)
     threshold, curve = choose_threshold(samples, scale, bias, target_precision)
     calibration = Calibration(scale=round(scale, 4), bias=round(bias, 4), min_confidence=threshold,
                               target_precision=target_precision,
