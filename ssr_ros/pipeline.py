@@ -193,28 +193,35 @@ class MappingPipeline:
 
         Nothing to do (returns the current estimate, None if no frame came yet) when the
         alignment is already known. If the estimate fails (e.g. the cameras' up axes cancel
-        out), the map stays in the poses' frame and a warning is logged.
+        out), the map stays in the poses' frame and a warning is logged. The fusion of the held
+        frames counts in the ``integrate`` timer.
         """
+        start = time.perf_counter()
         with self.lock:
-            if self.gravity is not None or not self._held_frames:
-                return self.gravity
-            frames, self._held_frames = self._held_frames, []
-            try:
-                self.gravity = estimate_alignment(frames, self.config.gravity)
-            except InvalidInput as error:
-                LOG.warning("gravity estimate failed (%s); mapping in the poses' frame", error)
-                self.gravity = GravityEstimate(np.eye(4), Z_UP.copy(), 0.0, "z_up", frames=len(frames),
-                                               details={"failed": str(error)})
-            LOG.info("gravity: up %s (%s), wall yaw %.1f deg from %d frames", np.round(self.gravity.up, 4).tolist(),
-                     self.gravity.source, np.degrees(self.gravity.yaw), len(frames))
-            start = time.perf_counter()
-            for frame in frames:
-                try:
-                    self._fuse(frame)
-                except InvalidInput as error:  # validated when held; the map may still refuse it
-                    LOG.warning("held frame refused by the map: %s", error)
+            fused = self._settle_gravity()
+        if fused:
             self.timers["integrate"].add(time.perf_counter() - start)
-            return self.gravity
+        return self.gravity
+
+    def _settle_gravity(self) -> int:
+        """:meth:`settle_gravity` without timing (call under the lock); returns the frames fused."""
+        if self.gravity is not None or not self._held_frames:
+            return 0
+        frames, self._held_frames = self._held_frames, []
+        try:
+            self.gravity = estimate_alignment(frames, self.config.gravity)
+        except InvalidInput as error:
+            LOG.warning("gravity estimate failed (%s); mapping in the poses' frame", error)
+            self.gravity = GravityEstimate(np.eye(4), Z_UP.copy(), 0.0, "z_up", frames=len(frames),
+                                           details={"failed": str(error)})
+        LOG.info("gravity: up %s (%s), wall yaw %.1f deg from %d frames", np.round(self.gravity.up, 4).tolist(),
+                 self.gravity.source, np.degrees(self.gravity.yaw), len(frames))
+        for frame in frames:
+            try:
+                self._fuse(frame)
+            except InvalidInput as error:  # validated when held; the map may still refuse it
+                LOG.warning("held frame refused by the map: %s", error)
+        return len(frames)
 
     def _check_contract(self) -> list[str]:
         """Check the completion model's contract against this map; ConfigError if they cannot work together."""
@@ -266,7 +273,7 @@ class MappingPipeline:
                 self._held_frames.append(frame)
                 result = {"held": 1}
                 if len(self._held_frames) >= self.config.gravity.estimate_frames:
-                    self.settle_gravity()
+                    self._settle_gravity()  # timed with this call
             else:
                 result = self._fuse(frame)
         self.timers["integrate"].add(time.perf_counter() - start)
@@ -337,6 +344,16 @@ class MappingPipeline:
         self.timers["mesh"].add(time.perf_counter() - start)
         return update
 
+    def pose_frame_mesh(self, include_predicted: bool = True) -> BlockMesh:
+        """The full mesh in the frame of the incoming poses (turned back from the gravity-aligned
+        map frame where they differ), as saved and as ground truth in that frame expects."""
+        with self.lock:
+            mesh = self.map.mesh(include_predicted)
+            T_world_map = self.T_world_map
+        if T_world_map is None:
+            return mesh
+        return dataclasses.replace(mesh, vertices=transform_points(T_world_map, mesh.vertices))
+
     def full_mesh(self) -> BlockMesh:
         with self.lock:
             return self.map.mesh()
@@ -391,9 +408,7 @@ class MappingPipeline:
         with self.lock:
             self.settle_gravity()
             T_world_map = self.T_world_map
-            mesh = self.map.mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
-            if mesh is not None and T_world_map is not None:
-                mesh = dataclasses.replace(mesh, vertices=transform_points(T_world_map, mesh.vertices))
+            mesh = self.pose_frame_mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
             for fmt in formats:
                 if fmt == "map":
                     path = directory / MAP_FILE

@@ -41,7 +41,7 @@ from ssr_ros.errors import (
     ConfigError, DatasetError, DepthOutOfRange, InvalidFrame, InvalidPose, MapFileError, SsrError, UnreadableFrame,
 )
 from ssr_ros.evaluation.mesh import DEFAULT_THRESHOLD, MeshScores, mesh_scores, sample_surface
-from ssr_ros.geometry import Frame, transform_points
+from ssr_ros.geometry import Frame
 from ssr_ros.geometry.gravity import Z_UP
 from ssr_ros.pipeline import MappingPipeline
 
@@ -452,13 +452,12 @@ def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: Sur
                 raise ConfigError(f"ground truth '{gt.path}' has {gt_voxel} m voxels but the map {pipeline.map.voxel_size} m; "
                                   f"reconstruct with --voxel-size {gt_voxel} (or regenerate the GT)")
             return evaluate_map(pipeline.map, gt.volume, gt.mesh, pipeline.taxonomy.names, fps=fps, num_points=options.gt_points)
-        mesh = pipeline.map.mesh()
+        mesh = pipeline.pose_frame_mesh()  # the GT mesh lies in the poses' frame
     metrics: dict[str, Any] = {"gt": str(gt.path)}
-    vertices = mesh.vertices if T_world_map is None else transform_points(T_world_map, mesh.vertices)  # GT: poses' frame
     if mesh.num_triangles == 0:
         metrics["mesh"] = None
         return metrics
-    pred = sample_surface(vertices, mesh.triangles, options.gt_points, seed=0)
+    pred = sample_surface(mesh.vertices, mesh.triangles, options.gt_points, seed=0)
     metrics["mesh"] = mesh_scores(pred, visibility.points, options.threshold).as_dict()
     metrics["mesh_seen"] = seen_mesh_scores(pred, visibility.points, visibility.seen, options.threshold).as_dict()
     metrics["mesh_seen"]["seen_fraction"] = float(visibility.seen.mean())

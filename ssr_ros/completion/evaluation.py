@@ -26,7 +26,6 @@ sparse stretch of it, fusion only vs completed, against the fusion of many more 
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import sys
 import time
@@ -297,12 +296,8 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     start = time.perf_counter()
     chunks = pipeline.complete(everything=True)
     seconds["complete"] = time.perf_counter() - start
-    meshes = {"fusion": pipeline.map.mesh(include_predicted=False), "completion": pipeline.map.mesh()}
-    if pipeline.T_world_map is not None:  # score in the recording's frame, where the reference lies
-        from ssr_ros.geometry.pose import transform_points
-
-        meshes = {k: dataclasses.replace(m, vertices=transform_points(pipeline.T_world_map, m.vertices))
-                  for k, m in meshes.items()}
+    # scored in the recording's frame, where the reference lies
+    meshes = {"fusion": pipeline.pose_frame_mesh(include_predicted=False), "completion": pipeline.pose_frame_mesh()}
     result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
               "completion_enabled": pipeline.completion_enabled, "completion_withheld": pipeline.completion_withheld,
               "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
