@@ -532,32 +532,27 @@ def prepare_samples(
 ) -> list[ChunkSample]:
     """Build scenes for ``seeds`` and cut their chunk samples; ``data.workers`` processes in parallel
     (parallel workers cannot run the segmenter, so 'segmenter' labels are built in this process)."""
+    from tqdm import tqdm
+
     rng_seeds = [rng.randrange(2**31) for _ in seeds]
     parallel = config.data.workers > 1 and len(seeds) > 1 and config.data.label_source != "segmenter"
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(seeds), desc="scenes", unit="scene")
     samples: list[ChunkSample] = []
-    if parallel:
-        import multiprocessing
+    with tqdm(total=len(seeds), desc="scenes", unit="scene", disable=not progress) as bar:
+        if parallel:
+            import multiprocessing
 
-        # Samples hold many small tensors; passing them as file descriptors runs out of
-        # descriptors with hundreds of scenes, so share them through files instead.
-        torch.multiprocessing.set_sharing_strategy("file_system")
-        jobs = [(int(seed), config, provider, r) for seed, r in zip(seeds, rng_seeds)]
-        with multiprocessing.get_context("spawn").Pool(min(config.data.workers, len(seeds))) as pool:
-            for scene_list in pool.imap(_scene_samples_job, jobs):
-                samples.extend(scene_list)
-                if progress:
+            # Samples hold many small tensors; passing them as file descriptors runs out of
+            # descriptors with hundreds of scenes, so share them through files instead.
+            torch.multiprocessing.set_sharing_strategy("file_system")
+            jobs = [(int(seed), config, provider, r) for seed, r in zip(seeds, rng_seeds)]
+            with multiprocessing.get_context("spawn").Pool(min(config.data.workers, len(seeds))) as pool:
+                for scene_list in pool.imap(_scene_samples_job, jobs):
+                    samples.extend(scene_list)
                     bar.update(1)
-    else:
-        for seed, r in zip(seeds, rng_seeds):
-            samples.extend(scene_samples(int(seed), config, provider, segmenter, r))
-            if progress:
+        else:
+            for seed, r in zip(seeds, rng_seeds):
+                samples.extend(scene_samples(int(seed), config, provider, segmenter, r))
                 bar.update(1)
-    if progress:
-        bar.close()
     return samples
 
 
