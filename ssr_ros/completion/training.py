@@ -646,7 +646,7 @@ def train(
     steps = config.optim.steps
     clock = {"start": time.time()}
 
-    def progress(s: int) -> float:
+    def run_fraction(s: int) -> float:
         """Fraction of the run done: by steps, or by time when ``max_seconds`` ends it sooner."""
         done = min(s, steps) / steps
         if config.optim.max_seconds:
@@ -654,7 +654,7 @@ def train(
         return done
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress(s)))
+        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * run_fraction(s)))
     )
     first_step = 0
     checkpoint_path = out_dir / "checkpoint.pt"
