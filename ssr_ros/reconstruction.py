@@ -131,12 +131,16 @@ def open_recording(
     world_frame: str | None = None,
     depth_scale: float | None = None,
     label_dir: str | None = None,
+    camera_in_pose_frame: np.ndarray | None = None,
+    pose_child_frame: str = "",
 ) -> Recording:
     """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
 
     Topic arguments apply to bags (default: recognised by message type and name), ``label_dir``
     to ScanNet folders (default: ``label-filt/`` or ``label/`` when present); ``depth_scale``
-    (metres per unit of 16-bit depth) overrides the format's default.
+    (metres per unit of 16-bit depth) overrides the format's default. ``camera_in_pose_frame`` /
+    ``pose_child_frame``: a bag's pose topic tracks another frame than the camera's (see
+    :class:`ssr_ros.data.rosbag_reader.RosbagReader`).
     """
     from ssr_ros.data import folders
     from ssr_ros.data.rosbag_reader import RosbagReader
@@ -150,7 +154,8 @@ def open_recording(
         kind = "rosbag2" if is_rosbag(path) else "folder"
     if kind == "rosbag2":
         options: dict[str, Any] = dict(color_topic=color_topic, depth_topic=depth_topic, camera_info_topic=camera_info_topic,
-                                       labels_topic=labels_topic, pose_topic=pose_topic, pose_source=pose_source)
+                                       labels_topic=labels_topic, pose_topic=pose_topic, pose_source=pose_source,
+                                       camera_in_pose_frame=camera_in_pose_frame, pose_child_frame=pose_child_frame)
         if world_frame:
             options["world_frame"] = world_frame
         if depth_scale is not None:

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "ssr_ros.cli.evaluate_command",
     "ssr_ros.cli.reconstruct_command",
     "ssr_ros.cli.render_command",
+    "ssr_ros.cli.export_command",
     "ssr_ros.cli.params_command",
     "ssr_ros.cli.train_command",
     "ssr_ros.cli.train_segmenter_command",

@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ssr_ros.cli.flags import add_deprecated_alias
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -34,11 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(ssr_mapper: ros__parameters: map.voxel_size ...); the flags below override it")
     group = parser.add_argument_group("map")
     group.add_argument("--voxel-size", type=float, help="voxel edge, metres (default: 0.05 or the config's)")
-    group.add_argument("--truncation", type=float, help="TSDF truncation distance, metres (default: 4 voxels)")
+    group.add_argument("--truncation-voxels", type=float,
+                       help="TSDF truncation distance in voxels, as map.truncation_voxels (default: 4)")
+    add_deprecated_alias(group, "--truncation", "--truncation-voxels (in voxels, not metres)", "truncation_m", type=float)
     group.add_argument("--max-depth", type=float, help="ignore depth beyond this, metres (default: 5)")
     group.add_argument("--device", help="'auto' (cuda when available), 'cpu', 'cuda', 'cuda:N'")
     group.add_argument("--taxonomy", help="class taxonomy yaml (default: the packaged ScanNet-20)")
-    group.add_argument("--model", help="completion weights .pt (default: the packaged model, if present)")
+    group.add_argument("--weights", help="completion weights .pt, as completion.weights (default: the packaged model, "
+                       "if present)")
+    add_deprecated_alias(group, "--model", "--weights", "weights")
     group.add_argument("--no-completion", action="store_true", help="fusion only; no network")
     group = parser.add_argument_group("gravity (the map and completion work in a z-up frame; outputs go back to the recording's)")
     group.add_argument("--up", type=parse_up,
@@ -64,7 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
     group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
                        help="pose topic or /tf (default: a pose topic when the bag has one)")
-    group.add_argument("--world-frame", help="fixed frame of the poses (default: map)")
+    group.add_argument("--map-frame", help="fixed frame of the poses, as the node's map_frame (default: map); poses in "
+                       "another frame are brought into it by /tf_static")
+    add_deprecated_alias(group, "--world-frame", "--map-frame", "map_frame")
+    group.add_argument("--pose-child-frame", help="frame a PoseStamped pose topic tracks, as the node's pose_child_frame "
+                       "(Odometry names it in child_frame_id; default: the camera's)")
+    group.add_argument("--camera-in-pose-frame", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
+                       help="pose of the camera's optical frame in the frame the pose topic tracks, as the node's "
+                       "camera_in_pose_frame (default: from /tf_static when the frames differ)")
     group = parser.add_argument_group("dataset folders")
     group.add_argument("--labels-folder", help="ScanNet: folder of per-frame label PNGs (default: label-filt/ or label/)")
     group = parser.add_argument_group("outputs")
@@ -111,13 +124,18 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
     values = read_parameter_file(args.config) if args.config else {}
     groups = {f.name for f in dataclasses.fields(PipelineConfig)}
     topics = values.get("topics", {}) if isinstance(values.get("topics"), dict) else {}
+    for name in ("map_frame", "pose_child_frame", "camera_in_pose_frame"):  # node options that apply offline
+        if getattr(args, name, None) is None and values.get(name) not in (None, "", []):
+            setattr(args, name, values[name])
     values = {k: v for k, v in values.items() if k in groups}  # the node's ROS-side options do not apply
     map_values = values.setdefault("map", {})
     completion = values.setdefault("completion", {})
     if args.voxel_size is not None:
         map_values["voxel_size"] = args.voxel_size
-    if args.truncation is not None:
-        map_values["truncation_voxels"] = args.truncation / map_values.get("voxel_size", 0.05)
+    if args.truncation_voxels is not None:
+        map_values["truncation_voxels"] = args.truncation_voxels
+    elif getattr(args, "truncation_m", None) is not None:
+        map_values["truncation_voxels"] = args.truncation_m / map_values.get("voxel_size", 0.05)
     if args.max_depth is not None:
         map_values["max_depth"] = args.max_depth
     if args.device:
@@ -134,10 +152,19 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
         gravity["align_walls"] = False
     if args.no_completion:
         completion["type"] = "none"
-    elif args.model:
+    elif args.weights:
         completion["type"] = "ssr_unet"
-        completion["weights"] = str(Path(args.model))
+        completion["weights"] = str(Path(args.weights))
     return config_from_dict(PipelineConfig, values), topics
+
+
+def camera_extrinsic(values) -> "np.ndarray | None":
+    """(4, 4) from x y z qx qy qz qw, or None when not given or identity (then /tf_static decides)."""
+    if values is None:
+        return None
+    from ssr_ros.ros.node_config import NodeConfig
+
+    return NodeConfig(camera_in_pose_frame=[float(v) for v in values]).explicit_camera_extrinsic()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,8 +204,9 @@ def _run(args: argparse.Namespace) -> int:
         depth_topic=args.depth_topic or topics.get("depth"), color_topic=args.color_topic or topics.get("color"),
         camera_info_topic=args.camera_info_topic or topics.get("camera_info"),
         labels_topic=args.labels_topic or topics.get("labels"), pose_topic=args.pose_topic or topics.get("pose"),
-        pose_source=args.pose_source, world_frame=args.world_frame, depth_scale=args.depth_scale,
-        label_dir=args.labels_folder,
+        pose_source=args.pose_source, world_frame=args.map_frame, depth_scale=args.depth_scale,
+        label_dir=args.labels_folder, camera_in_pose_frame=camera_extrinsic(args.camera_in_pose_frame),
+        pose_child_frame=args.pose_child_frame or "",
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)

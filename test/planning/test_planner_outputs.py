@@ -148,3 +148,15 @@ def test_saved_files_hold_both_tiers_and_both_fields(outputs, tmp_path):
 def test_band_limits_are_checked():
     with pytest.raises(ConfigError, match="max_height"):
         PlanningConfig(min_height=1.0, max_height=0.5).validate()
+
+
+def test_ssr_export_writes_nav2_files_of_a_saved_map(room, tmp_path, capsys):
+    from ssr_ros.cli.main import main
+
+    room.save(tmp_path / "map.ssrmap")
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "nav2"), "--formats", "nav2"]) == 0
+    grid = read_nav2_map(tmp_path / "nav2" / "occupancy.yaml")
+    assert grid.data[int((0.0 - grid.origin[1]) / VOXEL), int((1.05 - grid.origin[0]) / VOXEL)] == 100
+    cost = read_nav2_map(tmp_path / "nav2" / "occupancy_predicted.yaml")
+    assert ((cost.data > 0) & (cost.data < 100)).any()
+    assert "floor at z = 0.3" in capsys.readouterr().out
