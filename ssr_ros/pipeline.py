@@ -426,8 +426,11 @@ class MappingPipeline:
             self.settle_gravity()
             T_world_map = self.T_world_map
             mesh = self.pose_frame_mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
-            planning = (planning_outputs(self.map, self.config.planning, with_3d="esdf" in formats)
-                        if {"nav2", "esdf"} & set(formats) else None)
+            planning = None
+            if {"nav2", "esdf"} & set(formats):
+                planning_start = time.perf_counter()
+                planning = planning_outputs(self.map, self.config.planning, with_3d="esdf" in formats)
+                self.timers["planning"].add(time.perf_counter() - planning_start)
             for fmt in formats:
                 if fmt == "nav2":
                     written += [p.resolve() for p in write_nav2_maps(planning, directory)]

@@ -167,6 +167,32 @@ def camera_extrinsic(values) -> "np.ndarray | None":
     return NodeConfig(camera_in_pose_frame=[float(v) for v in values]).explicit_camera_extrinsic()
 
 
+STAGES = {"setup_s": "start-up", "integrate_s": "read + fuse", "complete_s": "completion", "save_s": "save",
+          "previews_s": "previews", "evaluate_s": "metrics", "other_s": "other"}
+
+
+def format_times(summary: dict) -> str:
+    """One line: the whole run's time and rate, and each stage's time (they add up to the whole),
+    with the frames/s of reading + fusing and of fusion alone."""
+    speed, frames = summary["speed"], summary["frames"]
+    wall = speed["wall_s"]
+    parts = []
+    for key, name in STAGES.items():
+        if key not in wall:
+            continue
+        part = f"{name} {wall[key]:.1f} s"
+        if key == "integrate_s" and speed.get("read_fuse_fps"):
+            part += f" ({speed['read_fuse_fps']:.1f} frames/s"
+            part += f"; fusion alone {speed['integrate_fps']:.1f})" if speed.get("integrate_fps") else ")"
+        if key == "save_s":
+            planning = speed["pipeline_timings"].get("planning", {}).get("total_s", 0.0)
+            if planning:
+                part += f" (planner outputs {planning:.1f} s)"
+        parts.append(part)
+    rate = f" ({speed['end_to_end_fps']:.2f} frames/s end to end)" if speed.get("end_to_end_fps") else ""
+    return f"{frames['read']} frames in {speed['whole_s']:.1f} s{rate}: " + ", ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     from ssr_ros.errors import ConfigError
 
@@ -196,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
     from ssr_ros.pipeline import MappingPipeline
     from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
 
+    started_at = getattr(args, "started_at", None)  # the command's start (ssr_ros.cli.main)
     gt_is_volume = bool(args.gt) and (Path(args.gt) / "gt_volume.npz").exists()
     config, topics = pipeline_config_from_args(args, "z_up" if gt_is_volume else "estimate")
     out = check_writable(args.out)  # before anything slow
@@ -217,7 +244,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, started_at=started_at)
     if args.max_unreadable_run is not None:
         options.max_unreadable_run = args.max_unreadable_run or None
     if args.max_unreadable is not None:
@@ -227,13 +254,8 @@ def _run(args: argparse.Namespace) -> int:
     speed = summary["speed"]
     print(f"[reconstruct] integrated {frames['integrated']} of {frames['read']} frames"
           + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
-          + (f"; fusion alone {speed['integrate_fps']:.1f} frames/s" if speed["integrate_fps"] else "")
           + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")
-    wall = speed["wall_s"]
-    stages = {"read + fuse": "integrate_s", "completion": "complete_s", "save": "save_s", "previews": "previews_s",
-              "metrics": "evaluate_s"}
-    print(f"[reconstruct] whole run {sum(wall.values()):.1f} s: "
-          + ", ".join(f"{name} {wall[key]:.1f} s" for name, key in stages.items() if key in wall))
+    print(f"[reconstruct] {format_times(summary)}")
     gravity = summary.get("gravity", {})
     if gravity.get("source") not in (None, "z_up"):
         print(f"[reconstruct] up in the recording's frame: {[round(v, 4) for v in gravity['up']]} ({gravity['source']}; "
