@@ -78,3 +78,18 @@ def test_ssr_render_writes_titled_views_with_a_legend(room_map, tmp_path, capsys
     assert main(["render", str(tmp_path), "--out", str(tmp_path / "bare.png"), "--width", "160", "--height", "120",
                  "--no-legend"]) == 0
     assert np.asarray(Image.open(tmp_path / "bare.png")).shape[:2] == (120, 160)
+
+
+def test_the_synth_preview_titles_its_panels_and_names_the_classes():
+    from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, generate_scene
+    from ssr_ros.data.synthetic.preview import preview_image
+
+    scene = generate_scene(seed=3)
+    config = SequenceConfig(width=64, height=48)
+    config.trajectory.num_frames = 2
+    sequence = SyntheticSequence(scene, config)
+    image = preview_image(scene, [sequence.view(0)], scene.taxonomy, 64, 48)
+    assert tuple(image[1, 1]) == BAR_RGB and image.shape[0] > 2 * 48
+    floor = scene.taxonomy.names.index("floor")
+    legend_rows = image[-image.shape[0] // 4:]  # the legend under the sheet
+    assert np.all(legend_rows == scene.taxonomy.classes[floor].color, axis=-1).any()
