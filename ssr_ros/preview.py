@@ -177,7 +177,7 @@ def annotated_view(view: dict[str, np.ndarray], kind: str, taxonomy: ClassTaxono
 
     legend = view_legend(view, kind, taxonomy)
     if kind == "color":
-        note = " ".join(filter(None, ["colors as fused from the camera", note]))
+        note = "; ".join(filter(None, ["colors as fused from the camera", note]))
     return annotate(view[kind], VIEW_TITLES[kind], legend, note)
 
 

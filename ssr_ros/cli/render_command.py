@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         from ssr_ros.taxonomy import ClassTaxonomy
 
         taxonomy = ClassTaxonomy.load(args.taxonomy)
-        tsdf = read_map(source, args.device, taxonomy)
+        tsdf = read_map(source, args.device, taxonomy, backend="torch")  # only read: no integration kernel needed
         if tsdf.num_blocks == 0:
             raise MapFileError(f"map '{source}' is empty; nothing to render")
         lo, hi = map_bounds(tsdf)
