@@ -45,7 +45,7 @@ from ssr_ros.geometry import Frame
 from ssr_ros.geometry.gravity import Z_UP
 from ssr_ros.pipeline import MappingPipeline
 
-FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica")
+FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica", "redwood")
 INPUT_KINDS = ("auto", "rosbag2", *FOLDER_KINDS)
 """What ``open_recording`` reads; ``auto`` recognises the layout."""
 
@@ -167,7 +167,7 @@ def open_recording(
     if label_dir is not None and kind not in ("folder", "scannet"):
         raise ConfigError(f"a label folder is only read for ScanNet layouts, not '{kind}'")
     classes = {"scannet": folders.ScanNetFolder, "7scenes": folders.SevenScenesFolder,
-               "tum": folders.TUMFolder, "replica": folders.ReplicaFolder}
+               "tum": folders.TUMFolder, "replica": folders.ReplicaFolder, "redwood": folders.RedwoodFolder}
     if kind == "folder":
         reader = folders.open_folder(path)  # recognise the layout, then reopen with the options
         kind = {v: k for k, v in classes.items()}[type(reader)]

@@ -18,7 +18,7 @@ from ssr_ros.cli.flags import add_deprecated_alias
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reconstruct",
-        help="reconstruct a rosbag2 or a ScanNet / 7-Scenes / TUM / Replica folder (no ROS needed)",
+        help="reconstruct a rosbag2 or a ScanNet / 7-Scenes / TUM / Replica / Redwood folder (no ROS needed)",
         description="Fuse the frames of a recording into a semantic TSDF, complete unseen space, and write the map, "
         "meshes (fused color and class colors), PNG previews and summary.json (frames used/dropped, timings, "
         "memory, and metrics with --gt). Uses the same pipeline as the ROS node. Ctrl-C stops and still saves "
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", help="rosbag2 directory (or its .db3 / .mcap file) or a dataset folder")
     parser.add_argument("--out", required=True, help="output directory (created)")
-    parser.add_argument("--kind", default="auto", choices=["auto", "rosbag2", "scannet", "7scenes", "tum", "replica"],
+    parser.add_argument("--kind", default="auto", choices=["auto", "rosbag2", "scannet", "7scenes", "tum", "replica", "redwood"],
                         help="input format (default: recognised from the files)")
     parser.add_argument("--config", help="parameter yaml, e.g. the node's config/mapping.yaml "
                         "(ssr_mapper: ros__parameters: map.voxel_size ...); the flags below override it")
