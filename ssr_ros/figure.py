@@ -15,6 +15,8 @@ TEXT_RGB = (235, 235, 235)
 BAR_RGB = (18, 18, 18)
 OBSERVED_RGB = (170, 170, 170)
 PREDICTED_RGB = (255, 140, 0)
+UNKNOWN_CLASS_RGB = (95, 95, 110)
+"""How surface without class evidence (class 0) is drawn, so that its shape still reads."""
 PROVENANCE_LEGEND = [("observed (measured)", OBSERVED_RGB), ("predicted (completion)", PREDICTED_RGB)]
 
 LegendEntry = tuple[str, Sequence[int]]
@@ -36,9 +38,18 @@ def class_legend(labels: Iterable[int] | np.ndarray, taxonomy) -> list[LegendEnt
     present = sorted({int(v) for v in np.unique(values) if 0 <= int(v) < taxonomy.num_classes})
     entries = []
     for i in present:
-        name = taxonomy.classes[i].name + (" (no class evidence)" if i == 0 else "")
-        entries.append((name, tuple(int(c) for c in taxonomy.classes[i].color)))
+        if i == 0:
+            entries.append((taxonomy.classes[0].name + " (no class evidence)", UNKNOWN_CLASS_RGB))
+        else:
+            entries.append((taxonomy.classes[i].name, tuple(int(c) for c in taxonomy.classes[i].color)))
     return entries
+
+
+def class_colors(labels: np.ndarray, taxonomy) -> np.ndarray:
+    """(..., 3) uint8 display colors of class ids: the taxonomy's, class 0 in UNKNOWN_CLASS_RGB."""
+    colors = taxonomy.colorize(labels)
+    colors[np.asarray(labels) == 0] = UNKNOWN_CLASS_RGB
+    return colors
 
 
 def _legend_rows(entries: Sequence[LegendEntry], width: int, font, swatch: int, pad: int) -> list[list[tuple]]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ssr_ros.errors import InvalidInput
+from ssr_ros.figure import class_colors
 from ssr_ros.geometry import CameraIntrinsics, look_at
 from ssr_ros.taxonomy import ClassTaxonomy
 
@@ -91,7 +92,7 @@ def render_view(tsdf_map, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics,
     provenance = np.where(predicted[..., None], PREDICTED_RGB, OBSERVED_RGB)
     return {
         "color": _shade(images["color"].cpu().numpy(), normals, hit),
-        "semantic": _shade(taxonomy.colorize(labels), normals, hit),
+        "semantic": _shade(class_colors(labels, taxonomy), normals, hit),
         "provenance": _shade(provenance, normals, hit),
         "label": np.where(hit, labels, -1),
     }
@@ -112,7 +113,7 @@ def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics
     images = renderer.render_layers({
         "ids": (ids, False, False),
         "color": (np.asarray(mesh.colors, dtype=np.uint8), True, True),
-        "semantic": (taxonomy.colorize(labels), True, True),
+        "semantic": (class_colors(labels, taxonomy), True, True),
         "provenance": (provenance, True, True),
     }, intrinsics, T_world_cam)
     id_image = images.pop("ids").astype(np.int64)
