@@ -5,14 +5,23 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
 - inputs (sensor-data QoS): color, depth, camera_info, optional label image; synchronised
   by stamp (message_filters' ApproximateTimeSynchronizer where installed, the tested
   equivalent ``ApproximateTimeSync`` otherwise); the camera pose from TF (tf2_ros, where
-  installed) or from a pose topic (PoseStamped, TransformStamped or Odometry);
+  installed) or from a pose topic (PoseStamped, PoseWithCovarianceStamped, TransformStamped or
+  Odometry) of the camera or of a body frame (its child_frame_id / ``pose_child_frame``), whose
+  transform to the camera comes from TF, ``/tf_static`` or ``camera_in_pose_frame``
+  (:class:`ssr_ros.geometry.transform_tree.CameraPoseResolver`); a pose in another frame than
+  ``map_frame`` is brought into it when that transform is known, else refused and counted
+  (``poses_refused.TransformUnavailable``);
 - a worker thread integrates frames; another runs completion every ``scheduler.period_s``
   on the dirtiest chunks near the camera, never blocking integration;
 - outputs (transient-local, so a late RViz still sees them): ``~/mesh`` (ssr_ros/SemanticMesh,
   incremental), ``~/mesh_markers`` (MarkerArray, RGB or class colors), ``~/voxels``
   (PointCloud2 with label/confidence/observed), ``~/voxel_map`` (ssr_ros/SemanticVoxelMap),
-  ``~/occupancy`` (nav_msgs/OccupancyGrid), ``~/integrated`` (std_msgs/Header of each frame
-  once it is in the map), ``/diagnostics`` (counts and timings);
+  planner tiers (:mod:`ssr_ros.planning`): ``~/occupancy`` (nav_msgs/OccupancyGrid, measured
+  obstacles of the height band above the estimated floor), ``~/occupancy_predicted`` (with
+  predicted obstacles as their confidence), ``~/esdf_slice`` / ``~/esdf_slice_predicted`` (2D
+  signed distance, PointCloud2) and, with ``publish_esdf_3d``, ``~/esdf`` / ``~/esdf_predicted``;
+  ``~/integrated`` (std_msgs/Header of each frame once it is in the map), ``/diagnostics``
+  (counts, timings, the floor height);
 - frames: with ``gravity.mode: z_up`` (default) everything is in ``map_frame``. With
   ``estimate`` / ``fixed`` the map lives in a gravity-aligned frame (the first
   ``gravity.estimate_frames`` frames are held until it is estimated); ``~/voxels`` and
