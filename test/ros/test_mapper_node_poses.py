@@ -195,3 +195,28 @@ def test_the_planner_tiers_are_published(make_node):
     assert set(received) == {"occupancy", "occupancy_predicted", "esdf_slice", "esdf_slice_predicted"}
     assert received["occupancy"].info.resolution == pytest.approx(node.pipeline.map.voxel_size)
     assert received["esdf_slice"].fields[3].name == "distance"
+
+
+@pytest.mark.parametrize("pose_type", ["PoseWithCovarianceStamped", "TransformStamped"])
+def test_other_pose_types_of_a_body_frame_map_like_camera_poses(make_node, reference, pose_type):
+    from geometry_msgs.msg import PoseWithCovarianceStamped
+
+    from ssr_ros.ros.conversions.pose import matrix_to_pose, matrix_to_transform_stamped
+
+    messages = []
+    for k, T in enumerate(body_poses()):
+        if pose_type == "TransformStamped":  # names its child: base_link
+            msg = matrix_to_transform_stamped(T, "map", "base_link", (10 + k) * S)
+        else:
+            msg = PoseWithCovarianceStamped()
+            msg.header.frame_id = "map"
+            msg.header.stamp.sec = 10 + k
+            msg.pose.pose = matrix_to_pose(T)
+        messages.append(msg)
+    overrides = {"pose_type": pose_type}
+    if pose_type == "PoseWithCovarianceStamped":
+        overrides["pose_child_frame"] = "base_link"
+    node = make_node(**overrides)
+    node.add_static_transforms(tf_static(("base_link", CAMERA, T_BASE_CAMERA)))
+    feed(node, messages)
+    assert_same_map(node, reference)
