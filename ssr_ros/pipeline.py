@@ -31,7 +31,7 @@ from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
-from ssr_ros.planning.outputs import ESDF_FILE, write_esdf, write_nav2_maps
+from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
 from ssr_ros.taxonomy import ClassTaxonomy
 
 LOG = logging.getLogger("ssr_ros.pipeline")
@@ -399,7 +399,7 @@ class MappingPipeline:
         start = time.perf_counter()
         with self.lock:
             volume = planning_volume(self.map)
-        outputs = planning_outputs(None, config or self.config.planning, with_3d=with_3d, volume=volume)
+        outputs = outputs_of_volume(volume, config or self.config.planning, with_3d=with_3d)
         self.timers["planning"].add(time.perf_counter() - start)
         return outputs
 

@@ -54,11 +54,14 @@ class PlanningOutputs:
                 "cost": {"measured_occupied": cells(self.cost, 100), "predicted_occupied": predicted_cells}}
 
 
-def planning_outputs(tsdf_map, config: PlanningConfig, with_3d: bool = True,
-                     volume: PlanningVolume | None = None) -> PlanningOutputs:
+def planning_outputs(tsdf_map, config: PlanningConfig, with_3d: bool = True) -> PlanningOutputs:
     """Floor, band grids, and distance fields of ``tsdf_map`` (a SemanticTSDF) per ``config``."""
+    return outputs_of_volume(planning_volume(tsdf_map), config, with_3d)
+
+
+def outputs_of_volume(volume: PlanningVolume, config: PlanningConfig, with_3d: bool = True) -> PlanningOutputs:
+    """:func:`planning_outputs` of a :class:`PlanningVolume` already read from a map."""
     config.validate()
-    volume = volume if volume is not None else planning_volume(tsdf_map)
     floor = estimate_floor(volume, config)
     band = band_levels(volume, floor, config.min_height, config.max_height)
     occupancy = band_occupancy(volume, band, config.include_predicted, config.min_confidence)
