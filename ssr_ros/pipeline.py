@@ -162,6 +162,7 @@ class MappingPipeline:
         gravity = self.config.gravity
         self.gravity: GravityEstimate | None = None if gravity.needs_frames else estimate_alignment([], gravity)
         self._held_frames: list[Frame] = []
+        self.planning_summary: dict[str, Any] = {}  # of the planner outputs last saved (floor, cells)
 
     def world_up(self) -> np.ndarray:
         """The map frame's up direction as the fused cameras saw it (their mean -y axis), or z.
@@ -431,6 +432,7 @@ class MappingPipeline:
                 planning_start = time.perf_counter()
                 planning = planning_outputs(self.map, self.config.planning, with_3d="esdf" in formats)
                 self.timers["planning"].add(time.perf_counter() - planning_start)
+                self.planning_summary = planning.summary()
             for fmt in formats:
                 if fmt == "nav2":
                     written += [p.resolve() for p in write_nav2_maps(planning, directory)]

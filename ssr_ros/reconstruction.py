@@ -410,6 +410,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         start = time.perf_counter()
         files += pipeline.save(out, options.formats)
         wall["save_s"] = time.perf_counter() - start
+        if pipeline.planning_summary:
+            summary["planning"] = pipeline.planning_summary
         if options.previews:
             from ssr_ros.preview import write_previews
 

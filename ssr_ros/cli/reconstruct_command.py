@@ -261,6 +261,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[reconstruct] up in the recording's frame: {[round(v, 4) for v in gravity['up']]} ({gravity['source']}; "
               f"{gravity['up_angle_to_world_z_deg']:.1f} deg from its z), wall yaw {gravity['wall_yaw_deg']:.1f} deg; "
               "map.ssrmap is in the aligned frame, meshes and voxels.ply in the recording's")
+    planning = summary.get("planning")
+    if planning:
+        floor, grid = planning["floor"], planning["occupancy"]
+        print(f"[reconstruct] floor at z = {floor['height_m']:.2f} m in the map's frame ({floor['source']}); "
+              f"obstacles {planning['band_m'][0]:.2f}..{planning['band_m'][1]:.2f} m: {grid['occupied']} occupied, "
+              f"{grid['free']} free cells in occupancy.yaml (Nav2), predicted ones in occupancy_predicted.yaml")
     metrics = summary.get("metrics")
     if metrics:
         if "completion" in metrics:

@@ -42,3 +42,5 @@ def test_the_printed_line_adds_up(tmp_path, capsys):
     whole = float(re.search(r"frames in ([\d.]+) s", line).group(1))
     stages = [float(v) for v in re.findall(r"(?:start-up|read \+ fuse|save|previews|other) ([\d.]+) s", line)]
     assert sum(stages) == pytest.approx(whole, abs=0.05 * len(stages) + 0.05)  # rounding to 0.1 s
+    assert summary["planning"]["floor"]["source"] in ("map", "fallback")
+    assert (tmp_path / "out" / "occupancy.yaml").exists() and (tmp_path / "out" / "esdf.npz").exists()
