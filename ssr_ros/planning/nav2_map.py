@@ -71,7 +71,7 @@ def write_nav2_map(grid: OccupancyGrid2D, directory: str | Path, name: str, mode
         handle.write(np.ascontiguousarray(pixels).tobytes())
     meta = {
         "image": image.name, "mode": mode, "resolution": float(grid.resolution),
-        "origin": [float(grid.origin[0]), float(grid.origin[1]), 0.0], "negate": 0,
+        "origin": [round(float(grid.origin[0]), 6), round(float(grid.origin[1]), 6), 0.0], "negate": 0,
         "occupied_thresh": OCCUPIED_THRESH, "free_thresh": FREE_THRESH,
     }
     meta_path = directory / f"{name}.yaml"
