@@ -220,3 +220,18 @@ def test_other_pose_types_of_a_body_frame_map_like_camera_poses(make_node, refer
     node.add_static_transforms(tf_static(("base_link", CAMERA, T_BASE_CAMERA)))
     feed(node, messages)
     assert_same_map(node, reference)
+
+
+def test_the_3d_distance_fields_are_published_when_asked_for(make_node):
+    from ssr_ros.ros.conversions.point_cloud import point_cloud_to_structured
+
+    node = make_node(publish_esdf_3d=True)
+    received = {}
+    for kind, publisher in node.esdf_pubs.items():
+        publisher.publish = lambda msg, k=kind: received.__setitem__(k, msg)
+    feed(node, camera_pose_msgs())
+    node.publish_voxels()
+    assert set(received) == {"", "_predicted"}
+    cloud = point_cloud_to_structured(received[""])
+    assert len(cloud) > 100 and cloud["distance"].min() < 0 < cloud["distance"].max()
+    assert not make_node().esdf_pubs  # off by default: the field is large
