@@ -494,8 +494,10 @@ class MapperNode(Node):
             counters = dict(self.counters)
         unsynchronised = getattr(self._sync, "dropped", 0)
         dropped = sum(v for k, v in counters.items() if k.startswith("dropped.")) + unsynchronised
-        status.level = DiagnosticStatus.OK if dropped == 0 else DiagnosticStatus.WARN
-        status.message = f"{counters.get('frames_integrated', 0)} frames integrated, {dropped} dropped"
+        refused = sum(v for k, v in counters.items() if k.startswith("poses_refused."))
+        status.level = DiagnosticStatus.OK if dropped == 0 and refused == 0 else DiagnosticStatus.WARN
+        status.message = (f"{counters.get('frames_integrated', 0)} frames integrated, {dropped} dropped"
+                          + (f", {refused} poses refused" if refused else ""))
         values = {**counters, **({"dropped.unsynchronised": unsynchronised} if unsynchronised else {}),
                   "time_jumps": counters.get("time_jumps", 0), "pose_time_jumps": self.poses.time_jumps,
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],

@@ -156,6 +156,12 @@ def test_a_pose_in_an_unknown_frame_is_refused_and_counted(make_node):
         node._on_pose(msg)
     assert node.counters["poses_refused.TransformUnavailable"] == 3
     assert len(node.poses) == 0
+    published = []
+    node.diagnostics_pub.publish = published.append
+    node.publish_diagnostics()
+    status = published[-1].status[0]
+    assert status.level == status.WARN and "3 poses refused" in status.message
+    assert {kv.key: kv.value for kv in status.values}["poses_refused.TransformUnavailable"] == "3"
     assert node.process_images(depth_images(node, 10 * S)) is False
     assert node.counters["dropped.PoseUnavailable"] == 1
 
