@@ -16,9 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate-completion",
         help="calibrate a completion network's confidence on held-out generated rooms",
         description="Fuse held-out generated rooms, let the network predict them, fit P(occupied) "
-        "from its TSDF against the exact ground truth (Platt scaling), pick the confidence threshold at "
-        "which predicted surface reaches the target precision, and write the weights with that "
-        "calibration (the pipeline's write-back gate uses it when completion.min_confidence is 0).",
+        "from its TSDF against the exact ground truth (Platt scaling) and P(surface right) of each predicted "
+        "surface voxel from the write-back gate's features of it (logistic regression), pick the smallest "
+        "surface-confidence threshold at which the predicted mesh vertices reach the target precision, and "
+        "write the weights with that calibration (the pipeline's write-back gate uses it when "
+        "completion.min_confidence is 0).",
     )
     parser.add_argument("--weights", default="", help="weights to calibrate (default: the packaged model)")
     parser.add_argument("--out", required=True, help="calibrated weights file to write (may equal --weights)")
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=160, help="image width (default: 160)")
     parser.add_argument("--height", type=int, default=120, help="image height (default: 120)")
     parser.add_argument("--target-precision", type=float, default=0.85,
-                        help="precision of predicted surface the threshold must reach (default: 0.85)")
+                        help="fraction of predicted mesh vertices within 5 cm of the true surface the threshold must reach (default: 0.85)")
     parser.add_argument("--report", help="write the reliability table and precision curve here (JSON)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.set_defaults(func=run)
@@ -53,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
     calibration, report = calibrate(model, args.seeds, data, settings, args.target_precision, progress=True)
     save_model(model, args.out, metadata=weights_metadata(path), contract=contract.with_calibration(calibration))
     print(f"P(occupied) = sigmoid({calibration.scale:.3f} * (-tsdf / truncation) + {calibration.bias:.3f})")
+    if calibration.surface_features:
+        terms = " + ".join(f"{w:.3f} * {n}" for n, w in zip(calibration.surface_features, calibration.surface_weights))
+        auc = report["surface_auc"]
+        print(f"P(surface right) = sigmoid({terms} + {calibration.surface_weights[-1]:.3f})"
+              f" (AUC {auc:.3f} on {report['surface_candidates']} surface candidates)" if auc is not None else "")
     print("reliability (occupancy of candidate voxels):")
     print("  bin        count  predicted  observed")
     for row in report["reliability"]:
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     print("precision of predicted mesh vertices (within 5 cm of the GT surface) by threshold:")
     for row in report["precision_curve"]:
         precision = "-" if row["precision"] is None else f"{row['precision']:.3f}"
-        print(f"  P >= {row['threshold']:.3f}: {row['predicted_vertices']:7d} vertices, precision {precision}")
+        print(f"  confidence >= {row['threshold']:.2f}: {row['predicted_vertices']:7d} vertices, precision {precision}")
     if calibration.min_confidence < 1.0:
         print(f"min_confidence {calibration.min_confidence:.3f}: predicted surface precision >= {args.target_precision:.2f}")
     else:

@@ -1,4 +1,4 @@
-"""Calibrating the completion network's occupancy probability on held-out generated rooms.
+"""Calibrating the completion network's confidences on held-out generated rooms.
 
 For each room the full sequence is fused through the mapping pipeline (so the map holds
 what it holds online, seen-free space included) and the network predicts the whole room.
@@ -7,51 +7,63 @@ what it holds online, seen-free space included) and the network predicts the who
   enclosed by what the cameras saw) is a sample of (predicted TSDF, ground-truth occupancy);
   ``P(occupied) = sigmoid(scale * (-tsdf / truncation) + bias)`` is fitted to them (Platt
   scaling), with a reliability table to show how well it holds.
-- The confidence threshold is chosen on the map a user gets: for a sweep of thresholds the
-  gated predictions are written into a copy of the room's map, the map is meshed, and the
-  vertices that come from predicted voxels are checked against the room's GT mesh (within
-  5 cm). The threshold is the smallest at which ``target_precision`` of them are (pooled
-  over the rooms). If none reaches it the threshold is 1: nothing is written, and the report
-  says which precision was reached.
+- Every predicted *surface* voxel the gate could write is a sample of (its gate features,
+  whether a ground-truth surface lies within one voxel of it); a logistic model of
+  ``P(surface right)`` is fitted to them (:func:`fit_logistic`). Its features say how well the
+  prediction is anchored in what was seen (distance to observed surface, enclosure, observed
+  surface and free space around it, predicted surface around it, depth inside).
+- The confidence threshold is chosen on the map a user gets: for a sweep of thresholds on
+  ``P(surface right)`` the gated predictions are written into a copy of the room's map, the
+  map is meshed, and the vertices that come from predicted voxels are checked against the
+  room's GT mesh (within 5 cm). The threshold is the smallest at which ``target_precision`` of
+  them are (pooled over the rooms). If none reaches it the threshold is 1: nothing is
+  written, and the report says which precision was reached.
 
 Calibration rooms must be neither training nor evaluation rooms.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ssr_ros.completion.contract import Calibration
-from ssr_ros.completion.gating import GateSettings, gate
+from ssr_ros.completion.gating import SURFACE_FEATURES, GateSettings, gate
 
-SWEEP = tuple(float(x) for x in np.round(np.linspace(-0.2, 1.0, 13), 3))
-"""Thresholds on x = -tsdf / truncation swept per room (P(occupied) grows with x)."""
+SWEEP = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+"""Thresholds on the surface confidence swept per room."""
 MESH_THRESHOLD = 0.05
 """A predicted vertex is right when a GT surface lies this close, metres (the evaluation's 5 cm)."""
+SURFACE_LABEL_DISTANCE = 1.0
+"""A predicted surface voxel is right when the GT surface lies within this many voxels of its centre."""
 
 
 @dataclass
 class CalibrationSamples:
-    """x = -tsdf / truncation of every gate candidate and its GT occupancy; per swept threshold on
-    x, the predicted mesh vertices written and how many of them lie on the GT surface."""
+    """x = -tsdf / truncation of every gate candidate and its GT occupancy; per predicted surface
+    candidate its SURFACE_FEATURES (columns) and whether it is right; per swept threshold the
+    predicted mesh vertices written and how many of them lie on the GT surface."""
 
     x: np.ndarray
     occupied: np.ndarray
     vertices: dict = field(default_factory=dict)
     correct: dict = field(default_factory=dict)
+    features: np.ndarray = field(default_factory=lambda: np.zeros((0, len(SURFACE_FEATURES))))
+    surface_right: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @staticmethod
     def concatenate(parts: Sequence["CalibrationSamples"]) -> "CalibrationSamples":
         return CalibrationSamples(
             np.concatenate([p.x for p in parts]), np.concatenate([p.occupied for p in parts]),
-            {t: sum(p.vertices[t] for p in parts) for t in SWEEP},
-            {t: sum(p.correct[t] for p in parts) for t in SWEEP},
+            {t: sum(p.vertices.get(t, 0) for p in parts) for t in SWEEP},
+            {t: sum(p.correct.get(t, 0) for p in parts) for t in SWEEP},
+            np.concatenate([p.features for p in parts]), np.concatenate([p.surface_right for p in parts]),
         )
 
 
@@ -59,34 +71,38 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _predicted_vertex_counts(tsdf_map, prediction, threshold_x: float, settings: GateSettings, gt_tree,
-                             workdir: Path) -> tuple[int, int]:
-    """Write what the gate keeps at ``x >= threshold_x`` into a copy of the map (saved in
-    ``workdir``), mesh it, return (predicted vertices, those within MESH_THRESHOLD of the GT surface).
+@dataclass
+class CalibrationRoom:
+    """One room's fused map (saved in ``workdir``), the network's prediction over it and the GT."""
 
-    The sweep runs the gate itself with the default calibration, whose probability grows with x,
-    so its threshold ``sigmoid(scale * threshold_x + bias)`` keeps exactly ``x >= threshold_x``.
-    """
-    import dataclasses
+    seed: int
+    map_path: Path
+    device: Any
+    prediction: Any
+    gt_tree: Any
 
+
+def _predicted_vertex_counts(room: CalibrationRoom, settings: GateSettings, calibration: Calibration) -> tuple[int, int]:
+    """Write what the gate keeps into a copy of the room's map, mesh it, return (predicted
+    vertices, those within MESH_THRESHOLD of the GT surface)."""
     from ssr_ros.completion.inference import apply_gate, write_predictions
     from ssr_ros.map.semantic_tsdf import SemanticTSDF
 
-    sweep = Calibration()
-    threshold = float(_sigmoid(sweep.scale * threshold_x + sweep.bias))
-    gated = apply_gate(prediction, dataclasses.replace(settings, min_confidence=threshold), sweep)
-    copy = SemanticTSDF.load(workdir / "room.ssrmap", tsdf_map.device)
+    gated = apply_gate(room.prediction, settings, calibration)
+    copy = SemanticTSDF.load(room.map_path, room.device)
     write_predictions(copy, gated)
     mesh = copy.mesh()
     vertices = mesh.vertices[mesh.predicted]
     if len(vertices) == 0:
         return 0, 0
-    distance, _ = gt_tree.query(vertices)
+    distance, _ = room.gt_tree.query(vertices)
     return int(len(vertices)), int((distance <= MESH_THRESHOLD).sum())
 
 
-def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings, batch_size: int = 4) -> CalibrationSamples:
-    """Samples of one generated room (``data``: a SceneDataConfig-like capture description)."""
+def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings, workdir: Path,
+                 batch_size: int = 4) -> tuple[CalibrationSamples, CalibrationRoom]:
+    """Samples of one generated room (``data``: a SceneDataConfig-like capture description) and
+    the room itself for the threshold sweep (its map saved in ``workdir``)."""
     from scipy.spatial import cKDTree
 
     from ssr_ros.completion.inference import chunk_origins, crop, predict_chunks
@@ -105,24 +121,65 @@ def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings
     contract = model.contract
     origins = chunk_origins(lo.tolist(), hi.tolist(), contract.chunk_size, 8)
     prediction = crop(predict_chunks(model, pipeline.map, origins, contract.chunk_size, 8, batch_size), lo.tolist(), hi.tolist())
-    open_gate = GateSettings(0.0, settings.max_distance, settings.min_enclosure, settings.enclosure_radius)
+    open_gate = dataclasses.replace(settings, min_confidence=0.0)
     result = gate(prediction.tsdf, prediction.observed, prediction.observed_tsdf, prediction.free, voxel,
-                  prediction.model_truncation, Calibration(), open_gate)
-    candidates = result.keep & torch.as_tensor(gt.in_room, device=result.keep.device)
+                  prediction.model_truncation, Calibration(), open_gate, with_features=True)
+    in_room = torch.as_tensor(gt.in_room, device=result.keep.device)
+    candidates = result.keep & in_room
+    surface_candidates = result.kept_surface & in_room
     gt_mesh = scene.gt_mesh()
-    gt_tree = cKDTree(sample_surface(gt_mesh.vertices, gt_mesh.faces, 200_000, seed=1))
-    vertices, correct = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        pipeline.map.save(workdir / "room.ssrmap")
-        for t in SWEEP:
-            vertices[t], correct[t] = _predicted_vertex_counts(pipeline.map, prediction, t, open_gate, gt_tree, workdir)
+    map_path = workdir / f"room_{seed}.ssrmap"
+    pipeline.map.save(map_path)
+    room = CalibrationRoom(int(seed), map_path, pipeline.map.device, prediction,
+                           cKDTree(sample_surface(gt_mesh.vertices, gt_mesh.faces, 200_000, seed=1)))
     x = (-prediction.tsdf / prediction.model_truncation)[candidates]
-    return CalibrationSamples(
+    features = torch.stack([result.features[name][surface_candidates] for name in SURFACE_FEATURES], dim=1)
+    right = torch.as_tensor(np.abs(gt.sdf) <= SURFACE_LABEL_DISTANCE * voxel, device=candidates.device)[surface_candidates]
+    samples = CalibrationSamples(
         x=x.cpu().numpy().astype(np.float64),
         occupied=torch.as_tensor(gt.occupied, device=candidates.device)[candidates].cpu().numpy(),
-        vertices=vertices, correct=correct,
+        features=features.cpu().numpy().astype(np.float64), surface_right=right.cpu().numpy(),
     )
+    return samples, room
+
+
+def fit_logistic(features: np.ndarray, y: np.ndarray, l2: float = 1e-3, iterations: int = 100) -> np.ndarray:
+    """Logistic regression of binary ``y`` on ``features`` (N, F) by Newton's method, on
+    standardised columns with a small ridge; returns F weights then the bias, on the raw
+    features (the standardisation folded in). Constant columns get weight 0."""
+    features = np.asarray(features, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    mean, std = features.mean(axis=0), features.std(axis=0)
+    varying = std > 1e-9
+    z = np.where(varying, (features - mean) / np.where(varying, std, 1.0), 0.0)
+    design = np.concatenate([z, np.ones((len(z), 1))], axis=1)
+    w = np.zeros(design.shape[1])
+    ridge = l2 * len(z) * np.eye(len(w))
+    ridge[-1, -1] = 0.0
+    for _ in range(iterations):
+        p = _sigmoid(design @ w)
+        gradient = design.T @ (p - y) + ridge @ w
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + ridge + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    scale = np.where(varying, 1.0 / np.where(varying, std, 1.0), 0.0)
+    weights = w[:-1] * scale
+    bias = w[-1] - float((w[:-1] * scale * mean).sum())
+    return np.concatenate([weights, [bias]])
+
+
+def auc(score: np.ndarray, label: np.ndarray) -> float | None:
+    """Area under the ROC curve of ``score`` for binary ``label`` (None if one class is absent)."""
+    from scipy.stats import rankdata
+
+    label = np.asarray(label, dtype=bool)
+    positives, negatives = int(label.sum()), int((~label).sum())
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[label].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def fit_platt(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[float, float]:
@@ -155,50 +212,69 @@ def reliability_table(probability: np.ndarray, outcome: np.ndarray, bins: int = 
     return rows
 
 
-def choose_threshold(samples: CalibrationSamples, scale: float, bias: float, target: float,
-                     min_vertices: int = 100) -> tuple[float, list[dict]]:
-    """Smallest probability threshold whose predicted vertices reach ``target`` precision (1.0 if none).
-
-    The sweep is on x = -tsdf / truncation; each swept x is reported as the probability the
-    fitted calibration gives it.
-    """
+def choose_threshold(samples: CalibrationSamples, target: float, min_vertices: int = 100) -> tuple[float, list[dict]]:
+    """Smallest swept surface-confidence threshold whose predicted vertices reach ``target``
+    precision (1.0 if none)."""
     curve = []
     chosen = 1.0
     for t in SWEEP:
-        probability = float(_sigmoid(scale * t + bias))
         count = int(samples.vertices[t])
         precision = samples.correct[t] / count if count else float("nan")
-        curve.append({"x": t, "threshold": round(probability, 4), "predicted_vertices": count,
+        curve.append({"threshold": t, "predicted_vertices": count,
                       "precision": round(precision, 4) if count else None})
         if chosen == 1.0 and count >= min_vertices and precision >= target:
-            chosen = round(probability, 4)
+            chosen = t
     return chosen, curve
 
 
 def calibrate(model: torch.nn.Module, seeds: Sequence[int], data, settings: GateSettings, target_precision: float = 0.85,
               progress: bool = False) -> tuple[Calibration, dict]:
     """Fit the model's calibration on rooms ``seeds``; returns it and a report (tables, counts)."""
-    parts = []
-    for seed in seeds:
-        parts.append(room_samples(model, int(seed), data, settings))
-        if progress:
-            print(f"calibration room {seed}: {parts[-1].x.size} candidate voxels", flush=True)
-    samples = CalibrationSamples.concatenate(parts)
-    scale, bias = fit_platt(samples.x, samples.occupied.astype(np.float64))
-    if scale <= 0:  # the TSDF does not order occupancy at all: nothing to trust
-        scale, bias = Calibration().scale, Calibration().bias
+    with tempfile.TemporaryDirectory() as tmp:
+        parts, rooms = [], []
+        for seed in seeds:
+            part, room = room_samples(model, int(seed), data, settings, Path(tmp))
+            parts.append(part)
+            rooms.append(room)
+            if progress:
+                print(f"calibration room {seed}: {part.x.size} candidate voxels, {len(part.surface_right)} surface", flush=True)
+        samples = CalibrationSamples.concatenate(parts)
+        scale, bias = fit_platt(samples.x, samples.occupied.astype(np.float64))
+        if scale <= 0:  # the TSDF does not order occupancy at all: nothing to trust
+            scale, bias = Calibration().scale, Calibration().bias
+        fitted = Calibration(scale=round(scale, 4), bias=round(bias, 4))
+        if len(samples.surface_right) and samples.surface_right.any() and not samples.surface_right.all():
+            weights = fit_logistic(samples.features, samples.surface_right)
+            fitted = dataclasses.replace(fitted, surface_features=SURFACE_FEATURES,
+                                         surface_weights=tuple(round(float(w), 5) for w in weights))
+        for room in rooms:
+            for t in SWEEP:
+                room_settings = dataclasses.replace(settings, min_confidence=t)
+                v, c = _predicted_vertex_counts(room, room_settings, fitted)
+                samples.vertices[t] = samples.vertices.get(t, 0) + v
+                samples.correct[t] = samples.correct.get(t, 0) + c
+            if progress:
+                print(f"calibration room {room.seed}: threshold sweep done", flush=True)
+    threshold, curve = choose_threshold(samples, target_precision)
+    calibration = dataclasses.replace(fitted, min_confidence=threshold, target_precision=target_precision,
+                                      fitted_on=f"generated rooms {', '.join(str(s) for s in seeds)}")
     probability = _sigmoid(scale * samples.x + bias)
-    threshold, curve = choose_threshold(samples, scale, bias, target_precision)
-    calibration = Calibration(scale=round(scale, 4), bias=round(bias, 4), min_confidence=threshold,
-                              target_precision=target_precision,
-                              fitted_on=f"generated rooms {', '.join(str(s) for s in seeds)}")
     reached = [row["precision"] for row in curve if row["predicted_vertices"] >= 100]
+    surface_probability = None
+    if calibration.surface_features:
+        w = np.asarray(calibration.surface_weights)
+        surface_probability = _sigmoid(samples.features @ w[:-1] + w[-1])
     report = {
         "seeds": [int(s) for s in seeds], "candidate_voxels": int(samples.x.size),
         "scale": calibration.scale, "bias": calibration.bias,
+        "surface_features": list(calibration.surface_features), "surface_weights": list(calibration.surface_weights),
+        "surface_candidates": int(len(samples.surface_right)),
+        "surface_right_fraction": round(float(samples.surface_right.mean()), 4) if len(samples.surface_right) else None,
+        "surface_auc": None if surface_probability is None else auc(surface_probability, samples.surface_right),
         "min_confidence": threshold, "target_precision": target_precision,
         "best_precision": max(reached) if reached else None,
         "reliability": reliability_table(probability, samples.occupied.astype(np.float64)),
+        "surface_reliability": [] if surface_probability is None else reliability_table(surface_probability, samples.surface_right.astype(np.float64)),
         "precision_curve": curve,
     }
     return calibration, report

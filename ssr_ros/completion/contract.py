@@ -35,10 +35,18 @@ VOXEL_SIZE_TOLERANCE = 0.02
 
 @dataclass(frozen=True)
 class Calibration:
-    """P(occupied) = sigmoid(scale * (-tsdf / truncation) + bias), fitted on held-out rooms.
+    """The model's confidences, fitted on held-out rooms (``ssr calibrate-completion``).
 
-    ``min_confidence`` is the smallest probability at which predicted surface reached the
-    ``target_precision`` there (0 when it never did; then nothing is worth writing).
+    - ``P(occupied) = sigmoid(scale * (-tsdf / truncation) + bias)``: how likely a predicted
+      voxel is occupied (the confidence of predicted free voxels is ``1 - P``).
+    - ``P(surface right)``: how likely a predicted *surface* voxel lies on a real surface, a
+      logistic model over the gate's features of that voxel (``surface_features``, see
+      :data:`ssr_ros.completion.gating.SURFACE_FEATURES`), with ``surface_weights`` = one
+      weight per feature then the bias. Without it (older calibrations) a surface voxel's
+      confidence is its ``P(occupied)``.
+
+    ``min_confidence`` is the smallest surface confidence at which predicted surface reached
+    the ``target_precision`` there (1 when it never did; then nothing is worth writing).
     """
 
     scale: float = 8.0
@@ -46,10 +54,34 @@ class Calibration:
     min_confidence: float = 0.5
     target_precision: float = 0.85
     fitted_on: str = ""
+    surface_features: tuple[str, ...] = ()
+    surface_weights: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "surface_features", tuple(str(n) for n in self.surface_features))
+        object.__setattr__(self, "surface_weights", tuple(float(w) for w in self.surface_weights))
+        if self.surface_features and len(self.surface_weights) != len(self.surface_features) + 1:
+            raise ValueError(
+                f"surface_weights has {len(self.surface_weights)} values; expected one per surface feature "
+                f"({len(self.surface_features)}) and a bias"
+            )
 
     def occupancy_probability(self, tsdf: torch.Tensor, truncation: float) -> torch.Tensor:
         """(...) probability that each voxel is occupied, from predicted TSDF in metres."""
         return torch.sigmoid(self.scale * (-tsdf / truncation) + self.bias)
+
+    def surface_probability(self, features: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """(...) probability that predicted surface voxels lie on a real surface, from the gate's
+        per-voxel ``features`` (name -> tensor, all one shape); None without a surface model."""
+        if not self.surface_features:
+            return None
+        missing = [n for n in self.surface_features if n not in features]
+        if missing:
+            raise ConfigError(f"calibration needs surface features {missing} that this ssr_ros does not compute")
+        logit = torch.full_like(features[self.surface_features[0]], self.surface_weights[-1], dtype=torch.float32)
+        for name, weight in zip(self.surface_features, self.surface_weights):
+            logit = logit + weight * features[name].to(torch.float32)
+        return torch.sigmoid(logit)
 
 
 UNCALIBRATED = Calibration(fitted_on="")

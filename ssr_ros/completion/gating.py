@@ -5,7 +5,11 @@ to go on: behind walls, under the floor, above the ceiling, or space the camera 
 through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only when
 
 - it is unknown to the map: not observed by fusion and not seen free along a camera ray;
-- its calibrated occupancy probability reaches ``min_confidence``;
+- its calibrated confidence reaches ``min_confidence``: the probability that it lies on a real
+  surface, from a logistic model over its gate features (:data:`SURFACE_FEATURES`: how far
+  inside the predicted TSDF puts it, its distance to observed surface, its enclosure, and how
+  much predicted surface, observed surface and known free space lie around it), fitted on
+  held-out rooms by ``ssr calibrate-completion``;
 - it lies within ``max_distance`` of an observed surface (completion extends what was seen);
 - it is *enclosed* by space the cameras saw free: along at least ``min_enclosure`` of the six
   axis directions, observed free or seen-free space (grown by one voxel, so that surfaces
@@ -32,6 +36,14 @@ from ssr_ros.completion.contract import Calibration
 FREE_REACH = 2
 """Voxels from known free space within which a predicted free value may be written."""
 
+SURFACE_FEATURES = ("depth_inside", "distance_observed", "enclosure", "predicted_around", "observed_around", "free_around")
+"""Per predicted surface voxel, what the calibrated surface confidence may use:
+depth_inside = -tsdf / truncation; distance_observed = Chebyshev voxels to the nearest observed
+surface voxel (capped one beyond ``max_distance``); enclosure = directions enclosed (0-6);
+predicted_around = fraction of the 3^3 neighbourhood that is predicted surface; observed_around
+= fraction of the 5^3 neighbourhood that is observed surface; free_around = fraction of the 5^3
+neighbourhood known to be free."""
+
 
 @dataclass(frozen=True)
 class GateSettings:
@@ -47,13 +59,17 @@ class GateSettings:
 class GateResult:
     """keep: (X, Y, Z) bool voxels to write; probability: (X, Y, Z) P(occupied);
     surface: (X, Y, Z) bool predicted surface in unknown space before gating; enclosure:
-    (X, Y, Z) int directions; kept_surface: (X, Y, Z) bool surface voxels that passed."""
+    (X, Y, Z) int directions; kept_surface: (X, Y, Z) bool surface voxels that passed;
+    surface_confidence: (X, Y, Z) calibrated probability that a surface voxel is right (the
+    one compared with ``min_confidence``); features: SURFACE_FEATURES name -> (X, Y, Z)."""
 
     keep: torch.Tensor
     probability: torch.Tensor
     surface: torch.Tensor
     enclosure: torch.Tensor
     kept_surface: torch.Tensor
+    surface_confidence: torch.Tensor
+    features: dict
 
 
 def known_ahead(mask: torch.Tensor, axis: int, reach: int) -> torch.Tensor:
@@ -88,6 +104,36 @@ def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return x[0, 0] > 0.5
 
 
+def neighbourhood_fraction(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """(X, Y, Z) float: fraction of the (2 radius + 1)^3 cube around each voxel where ``mask`` holds
+    (outside the region counts as not holding)."""
+    k = 2 * radius + 1
+    x = F.avg_pool3d(mask[None, None].to(torch.float32), k, stride=1, padding=radius, count_include_pad=True)
+    return x[0, 0]
+
+
+def chebyshev_distance(mask: torch.Tensor, cap: int) -> torch.Tensor:
+    """(X, Y, Z) float: Chebyshev distance in voxels to the nearest ``mask`` voxel, at most ``cap``."""
+    distance = torch.full(mask.shape, float(cap), device=mask.device)
+    for radius in range(cap - 1, -1, -1):
+        distance = torch.where(dilate(mask, radius), torch.full_like(distance, float(radius)), distance)
+    return distance
+
+
+def surface_features(filled: torch.Tensor, surface: torch.Tensor, observed_surface: torch.Tensor,
+                     known_free: torch.Tensor, enclosure: torch.Tensor, model_truncation: float,
+                     near_reach: int) -> dict[str, torch.Tensor]:
+    """The per-voxel features of :data:`SURFACE_FEATURES` ((X, Y, Z) float32 each)."""
+    return {
+        "depth_inside": -filled / model_truncation,
+        "distance_observed": chebyshev_distance(observed_surface, near_reach + 1),
+        "enclosure": enclosure.to(torch.float32),
+        "predicted_around": neighbourhood_fraction(surface, 1),
+        "observed_around": neighbourhood_fraction(observed_surface, 2),
+        "free_around": neighbourhood_fraction(known_free, 2),
+    }
+
+
 def gate(
     tsdf: torch.Tensor,
     observed: torch.Tensor,
@@ -97,11 +143,13 @@ def gate(
     model_truncation: float,
     calibration: Calibration,
     settings: GateSettings,
+    with_features: bool = False,
 ) -> GateResult:
     """Decide which predicted voxels of a region to write (see the module docstring).
 
     tsdf: (X, Y, Z) predicted TSDF, metres (NaN = no prediction); observed: fused voxels;
     observed_tsdf: their fused TSDF, metres; free: voxels seen free along camera rays.
+    The surface features are computed when the calibration uses them or ``with_features``.
     """
     valid = torch.isfinite(tsdf)
     filled = torch.where(valid, tsdf, torch.full_like(tsdf, model_truncation))
@@ -112,13 +160,20 @@ def gate(
     # there is nothing to mesh, and a wrongly closed volume would show its faces.
     surface = unknown & (filled <= 0.5 * voxel_size) & (filled > -voxel_size)
     observed_surface = observed & (observed_tsdf.abs() < voxel_size)
-    near = dilate(observed_surface, max(0, int(round(settings.max_distance / voxel_size))))
+    near_reach = max(0, int(round(settings.max_distance / voxel_size)))
+    near = dilate(observed_surface, near_reach)
     reach = max(1, int(round(settings.enclosure_radius / voxel_size)))
     # Enclosed by space seen free (grown by a voxel so that surfaces bordering it count): the
     # inside of an observed wall band, or anything behind it, is not.
     known_free = free | (observed & (observed_tsdf > 0.5 * voxel_size))
     enclosure = enclosure_count(dilate(known_free, 1), reach)
-    kept_surface = (surface & (probability >= settings.min_confidence) & near
+    features: dict[str, torch.Tensor] = {}
+    surface_confidence = probability
+    if calibration.surface_features or with_features:
+        features = surface_features(filled, surface, observed_surface, known_free, enclosure, model_truncation, near_reach)
+    if calibration.surface_features:
+        surface_confidence = calibration.surface_probability(features) * valid
+    kept_surface = (surface & (surface_confidence >= settings.min_confidence) & near
                     & (enclosure >= settings.min_enclosure))
     # A predicted free value is written only within FREE_REACH voxels of space known to be free,
     # so a kept surface is meshed on the side the cameras look from, never as the back face of
@@ -126,4 +181,5 @@ def gate(
     free_side = dilate(known_free, FREE_REACH) & ~dilate(observed & (observed_tsdf < 0), 1)
     inside = unknown & (filled <= -voxel_size)
     around_kept = unknown & dilate(kept_surface, 1) & (surface | inside | free_side)
-    return GateResult(kept_surface | around_kept, probability, surface, enclosure, kept_surface)
+    return GateResult(kept_surface | around_kept, probability, surface, enclosure, kept_surface,
+                      surface_confidence, features)

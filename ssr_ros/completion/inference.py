@@ -288,7 +288,7 @@ def apply_gate(prediction: RegionPrediction, settings: GateSettings, calibration
         prediction.tsdf, prediction.observed, prediction.observed_tsdf, prediction.free,
         prediction.voxel_size, prediction.model_truncation, calibration, settings,
     )
-    confidence = torch.where(result.surface, result.probability, 1.0 - result.probability)
+    confidence = torch.where(result.surface, result.surface_confidence, 1.0 - result.probability)
     return dataclasses.replace(
         prediction,
         tsdf=torch.where(result.keep, prediction.tsdf, torch.full_like(prediction.tsdf, float("nan"))),

@@ -2,7 +2,11 @@
 
 import numpy as np
 
-from ssr_ros.completion.calibration import SWEEP, CalibrationSamples, choose_threshold, fit_platt, reliability_table
+import torch
+
+from ssr_ros.completion.calibration import SWEEP, CalibrationSamples, auc, choose_threshold, fit_logistic, fit_platt, reliability_table
+from ssr_ros.completion.contract import Calibration, ModelContract
+from ssr_ros.completion.gating import SURFACE_FEATURES, GateSettings, gate
 
 
 def test_platt_fit_recovers_a_known_logistic_model():
@@ -21,15 +25,68 @@ def test_degenerate_samples_keep_the_default_calibration():
 
 
 def test_threshold_is_the_smallest_reaching_the_target_or_one():
-    # precision of the predicted vertices rises with the swept x; enough vertices everywhere
+    # precision of the predicted vertices rises with the swept confidence; enough vertices everywhere
     vertices = {t: 1000 for t in SWEEP}
-    correct = {t: int(1000 * min(1.0, 0.6 + 0.4 * max(t, 0.0))) for t in SWEEP}
+    correct = {t: int(1000 * min(1.0, 0.6 + 0.3 * t)) for t in SWEEP}
     samples = CalibrationSamples(np.zeros(0), np.zeros(0), vertices, correct)
-    threshold, curve = choose_threshold(samples, 4.0, 0.0, 0.85)
+    threshold, curve = choose_threshold(samples, 0.85)
     first = next(row for row in curve if row["precision"] >= 0.85)
     assert threshold == first["threshold"] and 0.5 < threshold < 1.0
     assert all(row["precision"] < 0.85 for row in curve if row["threshold"] < threshold)
     never = CalibrationSamples(np.zeros(0), np.zeros(0), vertices, {t: 100 for t in SWEEP})
-    assert choose_threshold(never, 4.0, 0.0, 0.85)[0] == 1.0
+    assert choose_threshold(never, 0.85)[0] == 1.0
     too_few = CalibrationSamples(np.zeros(0), np.zeros(0), {t: 10 for t in SWEEP}, {t: 10 for t in SWEEP})
-    assert choose_threshold(too_few, 4.0, 0.0, 0.85)[0] == 1.0
+    assert choose_threshold(too_few, 0.85)[0] == 1.0
+
+
+def test_logistic_fit_recovers_known_weights_on_raw_features():
+    rng = np.random.default_rng(1)
+    features = np.stack([rng.uniform(0, 3, 30000), rng.normal(5.0, 2.0, 30000), np.full(30000, 4.0)], axis=1)
+    logit = -1.5 * features[:, 0] + 0.8 * features[:, 1] - 2.0
+    y = rng.uniform(size=len(logit)) < 1 / (1 + np.exp(-logit))
+    w = fit_logistic(features, y, l2=0.0)
+    assert np.allclose(w[:2], [-1.5, 0.8], atol=0.12) and abs(w[3] + 2.0) < 0.4
+    assert w[2] == 0.0  # a constant column carries no information
+    score = features @ w[:-1] + w[-1]
+    assert auc(score, y) > 0.85 and auc(-score, y) < 0.15 and auc(score, np.ones_like(y)) is None
+
+
+def _room_with_a_hole():
+    """A 24^3 region: observed floor at z = 4 (with a hole), seen-free space above it; the
+    network predicts the floor through the hole and a floating slab at z = 14."""
+    shape = (24, 24, 24)
+    v, trunc = 0.05, 0.2
+    z = torch.arange(24, dtype=torch.float32).view(1, 1, 24).expand(shape)
+    floor_tsdf = (z - 4.0) * v
+    observed = (z >= 2) & (z <= 6)
+    observed[8:16, 8:16, :] = False  # the hole in the scan
+    free = (z > 6) & ~observed
+    free[8:16, 8:16, 5:12] = False
+    tsdf = floor_tsdf.clone()
+    slab = torch.zeros(shape, dtype=torch.bool)
+    slab[2:22, 2:22, 14] = True
+    tsdf[slab] = 0.0
+    free[slab] = False
+    return tsdf, observed, floor_tsdf, free, v, trunc, slab
+
+
+def test_surface_confidence_uses_the_fitted_features_and_decides_what_is_kept():
+    tsdf, observed, observed_tsdf, free, v, trunc, slab = _room_with_a_hole()
+    settings = GateSettings(0.0, 1.0, 0, 1.5)  # near/enclosure open: the confidence decides
+    open_gate = gate(tsdf, observed, observed_tsdf, free, v, trunc, Calibration(), settings, with_features=True)
+    assert set(open_gate.features) == set(SURFACE_FEATURES)
+    hole = torch.zeros_like(slab)
+    hole[8:16, 8:16, 4] = True
+    assert open_gate.kept_surface[hole].all() and open_gate.kept_surface[slab & ~observed].any()
+    # a calibration that trusts surface only close to observed surface
+    weights = [0.0] * len(SURFACE_FEATURES) + [4.0]
+    weights[SURFACE_FEATURES.index("distance_observed")] = -3.0
+    calibration = Calibration(surface_features=SURFACE_FEATURES, surface_weights=tuple(weights))
+    strict = GateSettings(0.5, 1.0, 0, 1.5)
+    result = gate(tsdf, observed, observed_tsdf, free, v, trunc, calibration, strict)
+    assert result.kept_surface[hole].any()
+    assert not result.kept_surface[slab].any()
+    assert (result.surface_confidence[hole] > 0.5).any() and (result.surface_confidence[slab] < 0.5).all()
+    # the calibration travels with the model's contract
+    contract = ModelContract(0.05, 0.2, 32, 21, calibration=calibration)
+    assert ModelContract.from_dict(contract.to_dict()).calibration == calibration
