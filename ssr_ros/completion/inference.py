@@ -4,7 +4,7 @@ The region is tiled by chunks that overlap by ``overlap`` voxels; chunks run thr
 network in batches; overlapping predictions are blended with weights that ramp linearly
 from a chunk's faces to its interior (so seams between chunks vanish). The blended TSDF,
 color and class probabilities pass the write-back gate (:mod:`ssr_ros.completion.gating`:
-unknown space only, calibrated occupancy probability, near and enclosed by what the cameras
+unknown space only, calibrated surface confidence, near and enclosed by what the cameras
 saw) and go into the map's predicted layer through ``write_predictions``, which never
 overwrites observed voxels. The confidence written with a voxel is the calibrated
 probability that it is what the map now says (occupied for surface, free otherwise).
@@ -61,7 +61,7 @@ class CompletionConfig:
     batch_size: int = param(4, "chunks per network batch", low=1, high=256)
     device: str = param("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'")
     min_confidence: float = param(
-        0.0, "predicted surface is written only where its calibrated occupancy probability reaches this; "
+        0.0, "predicted surface is written only where its calibrated surface confidence reaches this; "
         "0 = the threshold stored with the weights (chosen for >= 85 % precision of predicted surface on "
         "held-out rooms)", low=0.0, high=1.0)
     max_distance: float = param(
