@@ -143,6 +143,14 @@ class SemanticTSDF:
                 low, high = int(labels.min()), int(labels.max())
             if low < 0 or high >= self.num_classes:
                 raise InvalidFrame(f"labels span [{low}, {high}]; expected class ids in [0, {self.num_classes - 1}]")
+        if frame.label_confidence is not None:
+            confidence = frame.label_confidence
+            if frame.labels is None:
+                raise InvalidFrame("label_confidence needs labels")
+            if tuple(confidence.shape) != shape or not (
+                    confidence.dtype in (np.float32, np.float64) or getattr(confidence.dtype, "is_floating_point", False)):
+                raise InvalidFrame(f"label_confidence must be a float image of shape {shape}, got "
+                                   f"{confidence.dtype} {tuple(confidence.shape)}")
         if frame.label_probs is not None:
             probs = frame.label_probs
             if probs.ndim != 3 or tuple(probs.shape) != shape + (self.num_classes,):
@@ -159,7 +167,13 @@ class SemanticTSDF:
     def _semantic_votes(self, frame: Frame) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(H, W, K) int64 class votes and (H, W, K) float32 strengths (None = 1) of a frame."""
         if frame.labels is not None:
-            return self._to_tensor(frame.labels, torch.int64)[..., None], None
+            labels = self._to_tensor(frame.labels, torch.int64)[..., None]
+            if frame.label_confidence is None:
+                return labels, None
+            confidence = self._to_tensor(frame.label_confidence, torch.float32)
+            if not bool(torch.isfinite(confidence).all()):
+                raise InvalidFrame("label_confidence has non-finite values")
+            return labels, confidence.clamp(0.0, 1.0)[..., None].contiguous()
         if frame.label_probs is not None:
             probs = self._to_tensor(frame.label_probs, torch.float32)
             if not bool(torch.isfinite(probs).all()):
