@@ -384,7 +384,11 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
                        "withheld": pipeline.completion_withheld},
         "config": config_to_dict(pipeline.config),
         "gravity": gravity_summary(pipeline),
+        "semantics": semantics_summary(pipeline),
     }
+    if pipeline.frames_structural:
+        _say("no semantic source: classes are structural labels (floor / wall / ceiling from planes, "
+             "everything else '%s'); give labels or a segmenter for more" % pipeline.config.structure.others)
     files: list[Path] = []
     if pipeline.frames_integrated:
         start = time.perf_counter()
@@ -464,6 +468,17 @@ def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: Sur
     if fps is not None:
         metrics["timing"] = {"fps": fps}
     return metrics
+
+
+def semantics_summary(pipeline: MappingPipeline) -> dict[str, Any]:
+    """Where the map's classes came from, for summary.json."""
+    out: dict[str, Any] = {"source": pipeline.semantic_source, "frames_with_semantics": pipeline.frames_with_semantics,
+                           "frames_structural_labels": pipeline.frames_structural}
+    if pipeline.frames_structural and pipeline.structure is not None:
+        out["structure"] = {"note": "structural labels only: floor / wall (/ ceiling) from gravity-aligned planes, "
+                                    f"everything else '{pipeline.config.structure.others}'; no model",
+                            **pipeline.structure.summary()}
+    return out
 
 
 def gravity_summary(pipeline: MappingPipeline) -> dict[str, Any]:

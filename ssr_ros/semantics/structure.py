@@ -117,7 +117,8 @@ class StructuralLabeller:
     OFFSET_BIN = 0.05  # metres
     OFFSET_LOW = -30.0
     REFRESH_FRAMES = 5  # the wall planes are re-derived from the histogram every this many frames
-    GRID_WIDTH = 160  # pixels are sampled on a grid about this wide (stride 2 at least)
+    GRID_WIDTH = 160  # the plane model samples pixels on a grid about this wide (stride 2 at least)
+    LABEL_WIDTH = 320  # labels are computed on a grid at most this wide, then repeated
 
     def __init__(self, config: StructureConfig, taxonomy: ClassTaxonomy) -> None:
         self.config = config.validate()
@@ -272,8 +273,14 @@ class StructuralLabeller:
             o_bin = np.clip(((offset - self.OFFSET_LOW) / self.OFFSET_BIN).astype(np.int64), 0, shape[1] - 1)
             flat = a_bin * shape[1] + o_bin
             self._wall_area += np.bincount(flat, weights=a, minlength=self._wall_area.size).reshape(shape)
-            np.minimum.at(self._wall_zmin.reshape(-1), flat, p[:, 2])
-            np.maximum.at(self._wall_zmax.reshape(-1), flat, p[:, 2])
+            # lowest and highest point per cell (sorted reduction: np.minimum.at is slow)
+            order = np.argsort(flat, kind="stable")
+            cells, z = flat[order], p[order, 2]
+            starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+            cells = cells[starts]
+            zmin, zmax = self._wall_zmin.reshape(-1), self._wall_zmax.reshape(-1)
+            zmin[cells] = np.minimum(zmin[cells], np.minimum.reduceat(z, starts))
+            zmax[cells] = np.maximum(zmax[cells], np.maximum.reduceat(z, starts))
 
     def label(self, depth: np.ndarray, intrinsics: CameraIntrinsics, T_aligned_cam: np.ndarray,
               update: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -287,10 +294,15 @@ class StructuralLabeller:
         world, normals, d, area = self._points_normals(depth, intrinsics, T, stride)
         if update:
             self.update(world, normals, area, float(T[2, 3]))
-        # label every pixel: its own point, the normal of its grid cell
+        # label pixels on a grid at most LABEL_WIDTH wide (each its own point, the normal of its
+        # grid cell), then repeat the labels to the full image
         height, width = np.asarray(depth).shape
-        normals = np.repeat(np.repeat(normals, stride, 0), stride, 1)[:height, :width]
-        world, _, d, _ = self._points_normals(depth, intrinsics, T, 1, with_normals=False)
+        fine = max(1, width // self.LABEL_WIDTH)
+        if fine != stride:
+            factor = stride // fine
+            normals = np.repeat(np.repeat(normals, factor, 0), factor, 1)
+            world, _, d, _ = self._points_normals(depth, intrinsics, T, fine, with_normals=False)
+            normals = normals[: d.shape[0], : d.shape[1]]
         cfg = self.config
         tol = cfg.tolerance + 0.01 * d
         nz = normals[..., 2]
@@ -330,6 +342,13 @@ class StructuralLabeller:
             on_ceiling = (d > 0) & (np.abs(z - ceiling) < tol) & (~known | (nz < -cos_tilt))
             labels[on_ceiling] = self.ceiling_id
             confidence[on_ceiling] = 1.0 if self.ceiling_id != UNKNOWN_ID else 0.0
+        if fine > 1:
+            labels = np.repeat(np.repeat(labels, fine, 0), fine, 1)[:height, :width]
+            confidence = np.repeat(np.repeat(confidence, fine, 0), fine, 1)[:height, :width]
+            raw = np.asarray(depth)
+            invalid = ~(np.isfinite(raw) & (raw > 0))
+            labels[invalid] = UNKNOWN_ID
+            confidence[invalid] = 0.0
         return labels, confidence
 
     def summary(self) -> dict:
