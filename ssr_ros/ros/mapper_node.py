@@ -133,7 +133,8 @@ class MapperNode(Node):
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
-        self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion)
+        self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
+                                        self.pipeline.taxonomy.num_classes, s.probabilities_layout)
 
         # --- sensors
         sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
@@ -142,8 +143,14 @@ class MapperNode(Node):
         inputs = [("depth", s.topics.depth)]
         if s.topics.color:
             inputs.append(("color", s.topics.color))
-        if s.topics.labels:
+        if s.topics.label_probabilities:
+            inputs.append(("probabilities", s.topics.label_probabilities))
+        elif s.topics.labels:
             inputs.append(("labels", s.topics.labels))
+            if s.topics.label_confidence:
+                inputs.append(("confidence", s.topics.label_confidence))
+        # structural labels (pipeline.structure) only where no semantic source is configured
+        self.pipeline.semantic_source_expected = any(name in ("labels", "probabilities") for name, _ in inputs)
         self._input_names = [name for name, _ in inputs]
         self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
         self._setup_sync(inputs, sensor_qos)
@@ -277,7 +284,8 @@ class MapperNode(Node):
         if verdict is StampVerdict.JUMP_BACK:
             self._on_time_jump(stamp_ns)
         try:
-            frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"))
+            frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"),
+                                            images.get("confidence"), images.get("probabilities"))
             self.pipeline.integrate(frame)
         except SsrError as error:
             self._drop(type(error).__name__, str(error))

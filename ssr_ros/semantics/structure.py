@@ -257,6 +257,8 @@ class StructuralLabeller:
         self._down.add(world[down][:, 2], area[down])
         vertical = valid & (np.abs(nz) < np.sin(np.radians(self.config.max_normal_angle_deg)))
         n, p, a = normals[vertical], world[vertical], area[vertical]
+        if not len(p):
+            return
         if len(p) > self.MAX_WALL_POINTS:  # an even subsample; the area it stands for is kept
             pick = np.linspace(0, len(p) - 1, self.MAX_WALL_POINTS).astype(np.int64)
             a = a[pick] * (len(p) / self.MAX_WALL_POINTS)
