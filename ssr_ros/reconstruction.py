@@ -259,6 +259,8 @@ class ReconstructionOptions:
     """Stop (with an error, saving what was built) after this many unreadable frames in a row; None: never."""
     max_unreadable: int | None = None
     """Stop (with an error, saving what was built) after this many unreadable frames in all; None: never."""
+    semantics: Any = None
+    """A :class:`ssr_ros.semantics.folder.SemanticsFolder` adding 2D semantics to the frames, or None."""
 
 
 def check_writable(directory: str | Path) -> Path:
@@ -333,13 +335,16 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             else:
                 unreadable_run = 0
                 try:
+                    if options.semantics is not None:
+                        item = options.semantics.apply(item)
                     pipeline.integrate(item)
                 except InvalidPose:
                     dropped["invalid pose"] += 1
                 except DepthOutOfRange:
                     dropped["depth out of range"] += 1
                 except InvalidFrame as error:
-                    dropped["invalid depth" if "depth" in str(error) else "invalid frame"] += 1
+                    reason = "invalid semantics" if "semantics" in str(error) else None
+                    dropped[reason or ("invalid depth" if "depth" in str(error) else "invalid frame")] += 1
                 else:
                     if visibility is not None:
                         visibility.update(item)

@@ -67,6 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--world-frame", help="fixed frame of the poses (default: map)")
     group = parser.add_argument_group("dataset folders")
     group.add_argument("--labels-folder", help="ScanNet: folder of per-frame label PNGs (default: label-filt/ or label/)")
+    group.add_argument("--semantics-folder",
+                       help="any folder recording: 2D semantics per frame, NAME.labels.png (+ NAME.confidence.png|npy) "
+                       "or NAME.probs.npy ((H, W, N) or class-major (N, H, W)), NAME = the frame's name "
+                       "(e.g. frame-000000); frames without files get structural labels unless others have semantics")
     group = parser.add_argument_group("outputs")
     group.add_argument("--gt", help="ground truth: an 'ssr synth' gt/ directory (volume + mesh) or a mesh file "
                        "in the poses' world frame (mesh scores)")
@@ -182,6 +186,12 @@ def _run(args: argparse.Namespace) -> int:
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)
+    semantics = None
+    if args.semantics_folder:
+        from ssr_ros.semantics.folder import SemanticsFolder
+
+        semantics = SemanticsFolder(args.semantics_folder, pipeline.taxonomy.num_classes)
+        pipeline.semantic_source_expected = True
     what = f"{recording.total} frames" if recording.total is not None else "frames"
     print(f"[reconstruct] {recording.kind} '{recording.path}': {what}; map on {pipeline.device}, "
           f"{config.map.voxel_size} m voxels, completion {'on' if pipeline.completion_enabled else 'off'}", flush=True)
@@ -189,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, semantics=semantics)
     if args.max_unreadable_run is not None:
         options.max_unreadable_run = args.max_unreadable_run or None
     if args.max_unreadable is not None:
