@@ -118,11 +118,15 @@ def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics
 def write_previews(
     tsdf_map, taxonomy: ClassTaxonomy, out_dir: str | Path, poses: list[np.ndarray] | None = None,
     width: int = 480, height: int = 360, fov_deg: float = 70.0, method: str = "raycast", up=None,
+    semantic_source: str | None = None,
 ) -> list[Path]:
     """Render views and write ``preview_{color,semantic,provenance}_K.png`` and ``previews.png``.
 
     method: ``raycast`` (through the TSDF) or ``mesh`` (the map's mesh, point-splatted; fast on
-    a CPU). Returns the written paths (the contact sheet last).
+    a CPU). semantic_source: where the classes came from (``MappingPipeline.semantic_source``):
+    'none' writes a panel saying "no semantic source" instead of the (empty) class image, and
+    'structure' names the structural labels in the title. Returns the written paths (the
+    contact sheet last).
     """
     from PIL import Image
 
@@ -138,17 +142,38 @@ def write_previews(
         views = [render_mesh_view(mesh, taxonomy, intrinsics, T) for T in poses]
     else:
         raise InvalidInput(f"preview method {method!r} not supported; expected 'raycast' or 'mesh'")
+    if semantic_source == "none":
+        for view in views:
+            view["semantic"] = _message_panel(view["semantic"].shape, "no semantic source")
     written = []
     for k, view in enumerate(views):
         for kind in ("color", "semantic", "provenance"):
             path = out_dir / f"preview_{kind}_{k}.png"
             Image.fromarray(view[kind]).save(path)
             written.append(path)
-    written.append(_contact_sheet(views, taxonomy, out_dir / "previews.png"))
+    written.append(_contact_sheet(views, taxonomy, out_dir / "previews.png", semantic_source))
     return written
 
 
-def _contact_sheet(views: list[dict[str, np.ndarray]], taxonomy: ClassTaxonomy, path: Path) -> Path:
+SEMANTIC_TITLES = {
+    "none": "semantic classes: no semantic source",
+    "structure": "structural labels (floor / wall; no model)",
+}
+
+
+def _message_panel(shape: tuple[int, ...], message: str) -> np.ndarray:
+    """(H, W, 3) uint8 grey image with ``message`` written in its middle."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (shape[1], shape[0]), (60, 60, 60))
+    draw = ImageDraw.Draw(image)
+    box = draw.textbbox((0, 0), message)
+    draw.text(((shape[1] - box[2]) / 2, (shape[0] - box[3]) / 2), message, fill=(235, 235, 235))
+    return np.asarray(image)
+
+
+def _contact_sheet(views: list[dict[str, np.ndarray]], taxonomy: ClassTaxonomy, path: Path,
+                   semantic_source: str | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,7 +182,8 @@ def _contact_sheet(views: list[dict[str, np.ndarray]], taxonomy: ClassTaxonomy, 
 
     rows = len(views)
     fig, axes = plt.subplots(rows, 3, figsize=(12, 3.2 * rows + 0.8), squeeze=False)
-    titles = {"color": "fused color", "semantic": "semantic classes", "provenance": "observed (grey) / predicted (orange)"}
+    titles = {"color": "fused color", "semantic": SEMANTIC_TITLES.get(semantic_source, "semantic classes"),
+              "provenance": "observed (grey) / predicted (orange)"}
     for r, view in enumerate(views):
         for c, kind in enumerate(("color", "semantic", "provenance")):
             axes[r][c].imshow(view[kind])
