@@ -30,6 +30,7 @@ from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels
 from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
+from ssr_ros.semantics.segmenter import SegmenterStageConfig
 from ssr_ros.semantics.structure import StructuralLabeller, StructureConfig
 from ssr_ros.taxonomy import ClassTaxonomy
 
@@ -48,6 +49,7 @@ class PipelineConfig:
     gravity: GravityConfig = field(default_factory=GravityConfig)
     map: TSDFConfig = field(default_factory=TSDFConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
+    segmenter: SegmenterStageConfig = field(default_factory=SegmenterStageConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
@@ -56,6 +58,7 @@ class PipelineConfig:
         self.gravity.validate()
         self.map.validate()
         self.structure.validate()
+        self.segmenter.validate()
         self.completion.validate()
         return self
 

@@ -22,6 +22,8 @@ on the part the used frames saw (``mesh_seen``), see :class:`SurfaceVisibility`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import resource
@@ -261,6 +263,8 @@ class ReconstructionOptions:
     """Stop (with an error, saving what was built) after this many unreadable frames in all; None: never."""
     semantics: Any = None
     """A :class:`ssr_ros.semantics.folder.SemanticsFolder` adding 2D semantics to the frames, or None."""
+    segmenter: Any = None
+    """A :class:`ssr_ros.semantics.segmenter.Segmenter` labelling each color frame (inline), or None."""
 
 
 def check_writable(directory: str | Path) -> Path:
@@ -337,6 +341,11 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
                 try:
                     if options.semantics is not None:
                         item = options.semantics.apply(item)
+                    if options.segmenter is not None and item.rgb is not None:
+                        start_segment = time.perf_counter()
+                        item = dataclasses.replace(item, labels=None, label_confidence=None,
+                                                   label_probs=options.segmenter(item.rgb))
+                        wall["segment_s"] = wall.get("segment_s", 0.0) + time.perf_counter() - start_segment
                     pipeline.integrate(item)
                 except InvalidPose:
                     dropped["invalid pose"] += 1

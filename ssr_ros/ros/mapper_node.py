@@ -55,7 +55,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from ssr_ros.errors import InvalidPose, PoseConflict, PoseUnavailable, SsrError
+from ssr_ros.errors import ConfigError, InvalidPose, PoseConflict, PoseUnavailable, SsrError
 from ssr_ros.frame_order import FrameOrder, StampVerdict
 from ssr_ros.geometry import transform_points
 from ssr_ros.geometry.trajectory import PoseBuffer
@@ -133,6 +133,9 @@ class MapperNode(Node):
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
+        if self.pipeline.config.segmenter.type != "none":
+            raise ConfigError("segmenter.type runs in 'ssr reconstruct' only so far; in the node, publish the "
+                              "model's output on topics.labels or topics.label_probabilities")
         self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
                                         self.pipeline.taxonomy.num_classes, s.probabilities_layout)
 
