@@ -52,7 +52,8 @@ def variants(shape, num_classes=21) -> dict[str, dict]:
 
 
 def run(intrinsics, frames, voxel_size: float, semantics: dict) -> tuple[float, float]:
-    config = TSDFConfig(voxel_size=voxel_size, truncation_voxels=4.0, max_depth=4.0, min_depth=0.05)
+    # free-space marking is off: it costs the same for every form and would hide the differences
+    config = TSDFConfig(voxel_size=voxel_size, truncation_voxels=4.0, max_depth=4.0, min_depth=0.05, free_space=False)
     tsdf_map = SemanticTSDF(config, num_classes=21, device="cpu")
     items = [Frame(d.astype(np.float32) / 1000.0, intrinsics, p, rgb=c, **semantics) for d, c, p in frames]
     tsdf_map.integrate(items[0])  # warm-up, not timed
@@ -69,12 +70,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch and kernel threads (default: 1)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     intrinsics, frames = load_sequence("7scenes", args.frames)
     forms = variants(frames[0][0].shape)
     lines = [BEGIN, "", f"### Fusion speed by form of 2D semantics (7-Scenes, {args.frames} frames, "
              f"median of {args.repeat} alternating runs)", "",
-             f"Machine: {platform.machine()}, {platform.processor() or 'CPU'}; `benchmarks/bench_semantic_inputs.py`.", "",
+             f"Machine: {platform.machine()}, {args.threads} thread(s), free-space marking off; "
+             "`benchmarks/bench_semantic_inputs.py`.", "",
              "| voxel | semantics | frames/s | ratio to label ids | bytes/voxel |", "| --- | --- | --- | --- | --- |"]
     for voxel_size in args.voxel_sizes:
         times: dict[str, list[float]] = {name: [] for name in forms}

@@ -347,6 +347,10 @@ struct Fusion {
   const float* pf_ptr;
   const uint8_t* pu_ptr;
   int64_t ps_h, ps_w, ps_c, C;
+  // each pixel's top two, computed by the first voxel that needs them (state 1 = ready)
+  std::atomic<uint8_t>* top_state;
+  int32_t* top_class;
+  float* top_prob;
 };
 
 // The two most likely classes of one pixel, as top2_votes() in semantic_tsdf.py: values are
@@ -487,7 +491,15 @@ bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& 
       if ((f.pf_ptr || f.pu_ptr) && s.sdf[n] < f.trunc) {
         int64_t i1, i2;
         float p1, p2;
-        pixel_top2(f, pixel, i1, p1, i2, p2);
+        if (f.top_state[pixel].load(std::memory_order_acquire)) {
+          i1 = f.top_class[2 * pixel]; i2 = f.top_class[2 * pixel + 1];
+          p1 = f.top_prob[2 * pixel]; p2 = f.top_prob[2 * pixel + 1];
+        } else {  // two threads may both compute a pixel: they write the same values
+          pixel_top2(f, pixel, i1, p1, i2, p2);
+          f.top_class[2 * pixel] = int32_t(i1); f.top_class[2 * pixel + 1] = int32_t(i2);
+          f.top_prob[2 * pixel] = p1; f.top_prob[2 * pixel + 1] = p2;
+          f.top_state[pixel].store(1, std::memory_order_release);
+        }
         update_evidence(l1, l2, c1, c2, total, i1, i1 > 0 ? w * p1 : 0.f, f.sem_max);
         if (f.C > 1) update_evidence(l1, l2, c1, c2, total, i2, i2 > 0 ? w * p2 : 0.f, f.sem_max);
       }
@@ -668,7 +680,21 @@ torch::Tensor integrate_blocks(
   f.pf_ptr = nullptr;
   f.pu_ptr = nullptr;
   f.ps_h = f.ps_w = f.ps_c = f.C = 0;
-  if (sem_probs.has_value()) {  // read in place, whatever its strides (HWC or class-major CHW)
+  f.top_state = nullptr;
+  f.top_class = nullptr;
+  f.top_prob = nullptr;
+  std::unique_ptr<std::atomic<uint8_t>[]> top_state;
+  std::unique_ptr<int32_t[]> top_class;
+  std::unique_ptr<float[]> top_prob;
+  if (sem_probs.has_value()) {
+    const int64_t pixels = width * height;
+    top_state.reset(new std::atomic<uint8_t>[size_t(pixels)]);
+    for (int64_t p = 0; p < pixels; ++p) top_state[p].store(0, std::memory_order_relaxed);
+    top_class.reset(new int32_t[size_t(2 * pixels)]);
+    top_prob.reset(new float[size_t(2 * pixels)]);
+    f.top_state = top_state.get();
+    f.top_class = top_class.get();
+    f.top_prob = top_prob.get();  // read in place, whatever its strides (HWC or class-major CHW)
     const auto& probs = *sem_probs;
     TORCH_CHECK(probs.dim() == 3 && probs.size(0) == height && probs.size(1) == width,
                 "probabilities must be (height, width, classes)");
