@@ -291,7 +291,9 @@ class StructuralLabeller:
         depth: (H, W) metres, 0 / NaN = invalid; T_aligned_cam: (4, 4) camera-to-aligned pose
         (z up). With ``update`` the frame first joins the plane model.
         """
-        stride = max(2, int(np.asarray(depth).shape[1]) // self.GRID_WIDTH)
+        width_px = int(np.asarray(depth).shape[1])
+        fine = max(1, width_px // self.LABEL_WIDTH)  # the labelling grid; the model's is a multiple of it
+        stride = max(2, fine * max(1, round(width_px / self.GRID_WIDTH / fine)))
         T = np.asarray(T_aligned_cam, dtype=np.float64)
         world, normals, d, area = self._points_normals(depth, intrinsics, T, stride)
         if update:
@@ -299,7 +301,6 @@ class StructuralLabeller:
         # label pixels on a grid at most LABEL_WIDTH wide (each its own point, the normal of its
         # grid cell), then repeat the labels to the full image
         height, width = np.asarray(depth).shape
-        fine = max(1, width // self.LABEL_WIDTH)
         if fine != stride:
             factor = stride // fine
             normals = np.repeat(np.repeat(normals, factor, 0), factor, 1)

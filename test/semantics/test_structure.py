@@ -126,3 +126,14 @@ def test_pipeline_keeps_structure_off_with_a_semantic_source(views):
     for frame in _frames(views[:3], with_labels=False):
         off.integrate(frame)
     assert off.structure is None and off.semantic_source == "none"
+
+
+@pytest.mark.parametrize("width, height", [(1200, 680), (640, 480), (333, 251), (31, 17), (1920, 1080)])
+def test_any_image_size_gets_labels_of_its_size(taxonomy, width, height):
+    from ssr_ros.geometry.pose import look_at
+
+    K = CameraIntrinsics(fx=width / 2, fy=width / 2, cx=width / 2 - 0.5, cy=height / 2 - 0.5, width=width, height=height)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    T = look_at(np.array([0.0, 0.0, 1.4]), np.array([1.0, 0.0, 1.0]))
+    labels, confidence = labeller.label(np.full((height, width), 2.0, np.float32), K, T)
+    assert labels.shape == (height, width) and confidence.shape == (height, width)
