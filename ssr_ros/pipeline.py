@@ -29,15 +29,19 @@ from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, G
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
 from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
-from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
+from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
+from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
+from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
 from ssr_ros.semantics.segmenter import SegmenterStageConfig
 from ssr_ros.semantics.structure import StructuralLabeller, StructureConfig
 from ssr_ros.taxonomy import ClassTaxonomy
 
 LOG = logging.getLogger("ssr_ros.pipeline")
 
-SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels")
-"""What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply."""
+SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels", "nav2", "esdf")
+"""What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply, the Nav2 map_server
+files occupancy.{pgm,yaml} and occupancy_predicted.{pgm,yaml}, and esdf.npz (see
+:mod:`ssr_ros.planning`)."""
 
 
 @dataclass
@@ -52,6 +56,7 @@ class PipelineConfig:
     segmenter: SegmenterStageConfig = field(default_factory=SegmenterStageConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    planning: PlanningConfig = field(default_factory=PlanningConfig)
 
     def validate(self) -> "PipelineConfig":
         validate_config(self)
@@ -60,6 +65,7 @@ class PipelineConfig:
         self.structure.validate()
         self.segmenter.validate()
         self.completion.validate()
+        self.planning.validate()
         return self
 
 
@@ -152,7 +158,7 @@ class MappingPipeline:
             self.config.scheduler, completion.chunk_size, completion.overlap, self.config.map.block_size
         )
         self.lock = threading.RLock()
-        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "save")}
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "planning", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
@@ -162,6 +168,7 @@ class MappingPipeline:
         gravity = self.config.gravity
         self.gravity: GravityEstimate | None = None if gravity.needs_frames else estimate_alignment([], gravity)
         self._held_frames: list[Frame] = []
+        self.planning_summary: dict[str, Any] = {}  # of the planner outputs last saved (floor, cells)
         self.structure = (StructuralLabeller(self.config.structure, self.taxonomy)
                           if self.config.structure.mode != "off" else None)
         self.semantic_source_expected = False
@@ -414,18 +421,29 @@ class MappingPipeline:
         with self.lock:
             return block_layers(self.map, block_coords)
 
-    def occupancy(self, min_z: float, max_z: float, include_predicted: bool = False,
-                  min_confidence: float = 0.0) -> OccupancyGrid2D:
-        """2D occupancy of the height band [min_z, max_z]: measured voxels only, unless
-        ``include_predicted`` (then predicted voxels of at least ``min_confidence`` count too)."""
+    def occupancy(self, include_predicted: bool | None = None) -> OccupancyGrid2D:
+        """2D occupancy of the ``planning`` height band above the floor: measured voxels only,
+        unless ``include_predicted`` (default: ``planning.include_predicted``)."""
+        config = self.config.planning
+        if include_predicted is not None:
+            config = dataclasses.replace(config, include_predicted=include_predicted)
+        return self.planning_outputs(with_3d=False, config=config).occupancy
+
+    def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None) -> PlanningOutputs:
+        """Floor, tiered 2D grids and distance fields for planners (:mod:`ssr_ros.planning`), in the
+        map's gravity-aligned frame. The map lock is held only while its voxels are read."""
+        start = time.perf_counter()
         with self.lock:
-            return occupancy_projection(self.map, min_z, max_z, include_predicted, min_confidence)
+            volume = planning_volume(self.map)
+        outputs = outputs_of_volume(volume, config or self.config.planning, with_3d=with_3d)
+        self.timers["planning"].add(time.perf_counter() - start)
+        return outputs
 
     def save(self, directory: str | Path, formats: list[str] | tuple[str, ...] = ()) -> list[Path]:
         """Write the requested ``SAVE_FORMATS`` (all when empty) into ``directory``; returns the files.
 
-        Frames: the map file is in the map's (gravity-aligned) frame; the meshes and the voxel
-        PLY are turned back into the poses' frame, so they overlay the recording. Frames still
+        Frames: the map file, the Nav2 grids and the distance fields are in the map's
+        (gravity-aligned) frame; the meshes and the voxel PLY are turned back into the poses' frame, so they overlay the recording. Frames still
         held for the gravity estimate are fused first (:meth:`settle_gravity`). Each file is
         written atomically; MapFileError names what could not be written.
         """
@@ -444,7 +462,19 @@ class MappingPipeline:
             self.settle_gravity()
             T_world_map = self.T_world_map
             mesh = self.pose_frame_mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
+            planning = None
+            if {"nav2", "esdf"} & set(formats):
+                planning_start = time.perf_counter()
+                planning = planning_outputs(self.map, self.config.planning, with_3d="esdf" in formats)
+                self.timers["planning"].add(time.perf_counter() - planning_start)
+                self.planning_summary = planning.summary()
             for fmt in formats:
+                if fmt == "nav2":
+                    written += [p.resolve() for p in write_nav2_maps(planning, directory)]
+                    continue
+                if fmt == "esdf":
+                    written.append(write_esdf(planning, directory / ESDF_FILE).resolve())
+                    continue
                 if fmt == "map":
                     path = directory / MAP_FILE
                     self.map.save(path)
