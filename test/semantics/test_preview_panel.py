@@ -26,7 +26,7 @@ def test_semantic_panel_says_no_semantic_source(tmp_path):
                    semantic_source=pipeline.semantic_source)
     panel = np.asarray(Image.open(tmp_path / "preview_semantic_0.png"))
     grey = np.all(panel == 60, axis=-1)
-    assert grey.mean() > 0.9 and (panel > 200).any()  # a grey panel with light text
+    assert grey.mean() > 0.6 and (panel > 200).any()  # a grey panel with light text (plus the title bar)
     color = np.asarray(Image.open(tmp_path / "preview_color_0.png"))
     assert not np.all(color == 60)
     assert (tmp_path / "previews.png").exists()
