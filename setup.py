@@ -59,6 +59,8 @@ setup(
         "ros": ROS_WHEELS,
         "interfaces": INTERFACE_BUILD_WHEELS,
         "open3d": ["open3d-cpu>=0.18"],
+        # segmenter.type: onnx (onnxruntime-gpu for CUDA) and the ONNX export of ssr export-segmenter
+        "onnx": ["onnxruntime>=1.17", "onnx>=1.15"],
         "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6"],
     },
     entry_points={

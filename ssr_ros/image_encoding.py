@@ -8,6 +8,8 @@ the rest of each row being padding) and ``data`` (``height * step`` bytes).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ssr_ros.errors import InconsistentMessage, UnsupportedEncoding
@@ -29,13 +31,19 @@ COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 LABEL_ENCODINGS = ("mono8", "mono16", "8UC1", "16UC1")
 
 
+MULTICHANNEL = re.compile(r"^(8U|32F)C\(?([0-9]+)\)?$")
+"""OpenCV-style encodings with any channel count: 8UC<N> / 32FC<N> (also written 8UC(N))."""
+
+
 def _format(encoding: str) -> tuple[np.dtype, int]:
-    try:
+    if encoding in ENCODINGS:
         return ENCODINGS[encoding]
-    except KeyError:
-        raise UnsupportedEncoding(
-            f"image encoding '{encoding}' not supported; expected one of {sorted(ENCODINGS)}"
-        ) from None
+    match = MULTICHANNEL.match(encoding)
+    if match and int(match.group(2)) >= 1:
+        return np.dtype(np.uint8 if match.group(1) == "8U" else np.float32), int(match.group(2))
+    raise UnsupportedEncoding(
+        f"image encoding '{encoding}' not supported; expected one of {sorted(ENCODINGS)} or 8UC<N> / 32FC<N>"
+    )
 
 
 def decode_image(

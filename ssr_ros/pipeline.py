@@ -32,6 +32,8 @@ from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
+from ssr_ros.semantics.segmenter import SegmenterStageConfig
+from ssr_ros.semantics.structure import StructuralLabeller, StructureConfig
 from ssr_ros.taxonomy import ClassTaxonomy
 
 LOG = logging.getLogger("ssr_ros.pipeline")
@@ -50,6 +52,8 @@ class PipelineConfig:
     taxonomy: str = param("", "class taxonomy yaml; empty = the packaged ScanNet-20 taxonomy")
     gravity: GravityConfig = field(default_factory=GravityConfig)
     map: TSDFConfig = field(default_factory=TSDFConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
+    segmenter: SegmenterStageConfig = field(default_factory=SegmenterStageConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     planning: PlanningConfig = field(default_factory=PlanningConfig)
@@ -58,6 +62,8 @@ class PipelineConfig:
         validate_config(self)
         self.gravity.validate()
         self.map.validate()
+        self.structure.validate()
+        self.segmenter.validate()
         self.completion.validate()
         self.planning.validate()
         return self
@@ -163,6 +169,28 @@ class MappingPipeline:
         self.gravity: GravityEstimate | None = None if gravity.needs_frames else estimate_alignment([], gravity)
         self._held_frames: list[Frame] = []
         self.planning_summary: dict[str, Any] = {}  # of the planner outputs last saved (floor, cells)
+        self.structure = (StructuralLabeller(self.config.structure, self.taxonomy)
+                          if self.config.structure.mode != "off" else None)
+        self.semantic_source_expected = False
+        """Set by the caller when a semantic source is configured (a label topic, a segmenter):
+        then ``structure.mode: auto`` leaves frames without semantics unlabelled."""
+        self.frames_with_semantics = 0
+        self.frames_structural = 0
+
+    @property
+    def semantic_source(self) -> str:
+        """What the map's classes come from: 'frames' (2D semantics that came with the frames),
+        'structure' (floor / wall / ceiling from planes, no model), 'frames+structure', or 'none'."""
+        parts = [name for name, count in (("frames", self.frames_with_semantics),
+                                          ("structure", self.frames_structural)) if count]
+        return "+".join(parts) or "none"
+
+    def _structural_labels_apply(self) -> bool:
+        if self.structure is None:
+            return False
+        if self.config.structure.mode == "on":
+            return True
+        return not self.semantic_source_expected and self.frames_with_semantics == 0
 
     def world_up(self) -> np.ndarray:
         """The map frame's up direction as the fused cameras saw it (their mean -y axis), or z.
@@ -303,7 +331,14 @@ class MappingPipeline:
         if not self.gravity.is_identity:
             T = np.asarray(frame.T_world_cam, dtype=np.float64)
             frame = dataclasses.replace(frame, T_world_cam=self.gravity.T_aligned_world @ T)
+        has_semantics = frame.labels is not None or frame.label_probs is not None
+        structural = not has_semantics and self._structural_labels_apply()
+        if structural:
+            labels, confidence = self.structure.label(frame.depth, frame.intrinsics, frame.T_world_cam)
+            frame = dataclasses.replace(frame, labels=labels, label_confidence=confidence)
         result = self.map.integrate(frame)
+        self.frames_with_semantics += has_semantics
+        self.frames_structural += structural
         self.frames_integrated += 1
         self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
         self._camera_up.add(frame.T_world_cam)
@@ -476,6 +511,8 @@ class MappingPipeline:
             self.map.reset()
             self._held_frames.clear()
             self.scheduler.clear()
+            if self.structure is not None:
+                self.structure.reset()
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
             return dropped
@@ -490,6 +527,9 @@ class MappingPipeline:
             completion_withheld=self.completion_withheld,
             pending_chunks=len(self.scheduler.pending),
             gravity_held_frames=len(self._held_frames),
+            semantic_source=self.semantic_source,
+            frames_structural_labels=self.frames_structural,
+            structure=self.structure.summary() if self.structure is not None and self.frames_structural else None,
             timings={name: {"count": t.count, "mean_s": t.mean_s, "last_s": t.last_s, "total_s": t.total_s}
                      for name, t in self.timers.items()},
         )

@@ -124,12 +124,15 @@ def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics
 def write_previews(
     tsdf_map, taxonomy: ClassTaxonomy, out_dir: str | Path, poses: list[np.ndarray] | None = None,
     width: int = 480, height: int = 360, fov_deg: float = 70.0, method: str = "raycast", up=None,
+    semantic_source: str | None = None,
 ) -> list[Path]:
     """Render views and write ``preview_{color,semantic,provenance}_K.png`` and ``previews.png``.
 
     method: ``raycast`` (through the TSDF) or ``mesh`` (the map's mesh, ray cast by Open3D or
-    point-splatted; fast on a CPU). Each view image carries a title and a legend. Returns the
-    written paths (the contact sheet last).
+    point-splatted; fast on a CPU). Each view image carries a title and a legend.
+    semantic_source (``MappingPipeline.semantic_source``): 'none' puts a panel saying "no
+    semantic source" in place of the (empty) class image; 'structure' notes that the classes
+    are structural labels. Returns the written paths (the contact sheet last).
     """
     from PIL import Image
 
@@ -148,17 +151,35 @@ def write_previews(
         views = [render_mesh_view(mesh, taxonomy, intrinsics, T, renderer) for T in poses]
     else:
         raise InvalidInput(f"preview method {method!r} not supported; expected 'raycast' or 'mesh'")
+    if semantic_source == "none":
+        for view in views:
+            view["semantic"] = _message_panel(view["semantic"].shape, "no semantic source")
     written = []
     for k, view in enumerate(views):
         for kind in ("color", "semantic", "provenance"):
             path = out_dir / f"preview_{kind}_{k}.png"
-            Image.fromarray(annotated_view(view, kind, taxonomy, f"view {k + 1} of {len(views)}")).save(path)
+            note = f"view {k + 1} of {len(views)}"
+            if kind == "semantic" and semantic_source in SEMANTIC_NOTES:
+                note = f"{SEMANTIC_NOTES[semantic_source]}; {note}"
+            Image.fromarray(annotated_view(view, kind, taxonomy, note)).save(path)
             written.append(path)
     written.append(_contact_sheet(views, taxonomy, out_dir / "previews.png"))
     return written
 
 
 VIEW_TITLES = {"color": "fused color", "semantic": "semantic classes", "provenance": "observed / predicted"}
+SEMANTIC_NOTES = {"none": "no semantic source", "structure": "structural labels (floor / wall), no model"}
+
+
+def _message_panel(shape: tuple[int, ...], message: str) -> np.ndarray:
+    """(H, W, 3) uint8 grey image with ``message`` written in its middle."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (shape[1], shape[0]), (60, 60, 60))
+    draw = ImageDraw.Draw(image)
+    box = draw.textbbox((0, 0), message)
+    draw.text(((shape[1] - box[2]) / 2, (shape[0] - box[3]) / 2), message, fill=(235, 235, 235))
+    return np.asarray(image)
 
 
 def view_legend(view: dict[str, np.ndarray], kind: str, taxonomy: ClassTaxonomy) -> list:

@@ -22,6 +22,8 @@ on the part the used frames saw (``mesh_seen``), see :class:`SurfaceVisibility`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import resource
@@ -264,6 +266,10 @@ class ReconstructionOptions:
     """Stop (with an error, saving what was built) after this many unreadable frames in a row; None: never."""
     max_unreadable: int | None = None
     """Stop (with an error, saving what was built) after this many unreadable frames in all; None: never."""
+    semantics: Any = None
+    """A :class:`ssr_ros.semantics.folder.SemanticsFolder` adding 2D semantics to the frames, or None."""
+    segmenter: Any = None
+    """A :class:`ssr_ros.semantics.segmenter.Segmenter` labelling each color frame (inline), or None."""
     started_at: float | None = None
     """``time.perf_counter()`` when the run began (the command's start, so that start-up counts in the
     whole run's time); None: when :func:`reconstruct` is called."""
@@ -353,13 +359,21 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             else:
                 unreadable_run = 0
                 try:
+                    if options.semantics is not None:
+                        item = options.semantics.apply(item)
+                    if options.segmenter is not None and item.rgb is not None:
+                        start_segment = time.perf_counter()
+                        item = dataclasses.replace(item, labels=None, label_confidence=None,
+                                                   label_probs=options.segmenter(item.rgb))
+                        wall["segment_s"] = wall.get("segment_s", 0.0) + time.perf_counter() - start_segment
                     pipeline.integrate(item)
                 except InvalidPose:
                     dropped["invalid pose"] += 1
                 except DepthOutOfRange:
                     dropped["depth out of range"] += 1
                 except InvalidFrame as error:
-                    dropped["invalid depth" if "depth" in str(error) else "invalid frame"] += 1
+                    reason = "invalid semantics" if "semantics" in str(error) else None
+                    dropped[reason or ("invalid depth" if "depth" in str(error) else "invalid frame")] += 1
                 else:
                     if visibility is not None:
                         visibility.update(item)
@@ -404,7 +418,11 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
                        "withheld": pipeline.completion_withheld},
         "config": config_to_dict(pipeline.config),
         "gravity": gravity_summary(pipeline),
+        "semantics": semantics_summary(pipeline),
     }
+    if pipeline.frames_structural:
+        _say("no semantic source: classes are structural labels (floor / wall / ceiling from planes, "
+             "everything else '%s'); give labels or a segmenter for more" % pipeline.config.structure.others)
     files: list[Path] = []
     if pipeline.frames_integrated:
         start = time.perf_counter()
@@ -418,7 +436,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             start = time.perf_counter()
             with pipeline.lock:
                 up = Z_UP if pipeline.T_world_map is not None else pipeline.world_up()  # aligned: z is up
-                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh", up=up)
+                files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh", up=up,
+                                        semantic_source=pipeline.semantic_source)
             wall["previews_s"] = time.perf_counter() - start
     stats = pipeline.stats()
     integrate_s = stats["timings"]["integrate"]["total_s"]
@@ -490,6 +509,17 @@ def evaluate_against(pipeline: MappingPipeline, gt: GroundTruth, visibility: Sur
     if fps is not None:
         metrics["timing"] = {"fps": fps}
     return metrics
+
+
+def semantics_summary(pipeline: MappingPipeline) -> dict[str, Any]:
+    """Where the map's classes came from, for summary.json."""
+    out: dict[str, Any] = {"source": pipeline.semantic_source, "frames_with_semantics": pipeline.frames_with_semantics,
+                           "frames_structural_labels": pipeline.frames_structural}
+    if pipeline.frames_structural and pipeline.structure is not None:
+        out["structure"] = {"note": "structural labels only: floor / wall (/ ceiling) from gravity-aligned planes, "
+                                    f"everything else '{pipeline.config.structure.others}'; no model",
+                            **pipeline.structure.summary()}
+    return out
 
 
 def gravity_summary(pipeline: MappingPipeline) -> dict[str, Any]:

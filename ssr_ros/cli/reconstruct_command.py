@@ -80,6 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "camera_in_pose_frame (default: from /tf_static when the frames differ)")
     group = parser.add_argument_group("dataset folders")
     group.add_argument("--labels-folder", help="ScanNet: folder of per-frame label PNGs (default: label-filt/ or label/)")
+    group.add_argument("--semantics-folder",
+                       help="any folder recording: 2D semantics per frame, NAME.labels.png (+ NAME.confidence.png|npy) "
+                       "or NAME.probs.npy ((H, W, N) or class-major (N, H, W)), NAME = the frame's name "
+                       "(e.g. frame-000000); frames without files get structural labels unless others have semantics")
+    group = parser.add_argument_group("2D segmentation model (run on every color frame; see 'ssr export-segmenter')")
+    group.add_argument("--segmenter", help="a TorchScript (.pt) or ONNX (.onnx) segmentation model file")
+    group.add_argument("--segmenter-type", choices=["torchscript", "onnx"],
+                       help="the model's format (default: from the file name, .onnx = onnx)")
+    group.add_argument("--class-map", help="yaml mapping the model's classes to the taxonomy (config/class_maps/)")
     group = parser.add_argument_group("outputs")
     group.add_argument("--gt", help="ground truth: an 'ssr synth' gt/ directory (volume + mesh) or a mesh file "
                        "in the poses' world frame (mesh scores)")
@@ -237,6 +246,22 @@ def _run(args: argparse.Namespace) -> int:
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)
+    segmenter = None
+    if args.segmenter:
+        kind = args.segmenter_type or ("onnx" if args.segmenter.endswith(".onnx") else "torchscript")
+        config.segmenter.type, config.segmenter.model = kind, args.segmenter
+        config.segmenter.class_map = args.class_map or config.segmenter.class_map
+    if config.segmenter.type != "none":
+        from ssr_ros.semantics.segmenter import Segmenter
+
+        segmenter = Segmenter(config.segmenter, pipeline.taxonomy)
+        pipeline.semantic_source_expected = True
+    semantics = None
+    if args.semantics_folder:
+        from ssr_ros.semantics.folder import SemanticsFolder
+
+        semantics = SemanticsFolder(args.semantics_folder, pipeline.taxonomy.num_classes)
+        pipeline.semantic_source_expected = True
     what = f"{recording.total} frames" if recording.total is not None else "frames"
     print(f"[reconstruct] {recording.kind} '{recording.path}': {what}; map on {pipeline.device}, "
           f"{config.map.voxel_size} m voxels, completion {'on' if pipeline.completion_enabled else 'off'}", flush=True)
@@ -244,7 +269,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
-                                    progress=not args.no_progress, started_at=started_at)
+                                    progress=not args.no_progress, started_at=started_at, semantics=semantics,
+                                    segmenter=segmenter)
     if args.max_unreadable_run is not None:
         options.max_unreadable_run = args.max_unreadable_run or None
     if args.max_unreadable is not None:

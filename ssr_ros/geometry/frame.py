@@ -18,6 +18,8 @@ class Frame:
     depth: (H, W) float32 metres along the optical axis; 0, NaN and Inf are invalid.
     rgb: (H, W, 3) uint8 sRGB, or None.
     labels: (H, W) integer class ids of the taxonomy (2D semantics), or None.
+    label_confidence: (H, W) float32 in [0, 1], the strength of each pixel's label vote, or None
+        (every label counts fully); only with labels.
     label_probs: (H, W, C) float32 per-class probabilities, or None (alternative to labels).
     intrinsics: pinhole intrinsics of all images (same size).
     T_world_cam: (4, 4) float64 camera-to-world pose, OpenCV optical camera frame.
@@ -30,6 +32,7 @@ class Frame:
     T_world_cam: np.ndarray
     rgb: np.ndarray | None = None
     labels: np.ndarray | None = None
+    label_confidence: np.ndarray | None = None
     label_probs: np.ndarray | None = None
     stamp_ns: int = 0
     frame_id: str = "camera"
@@ -60,6 +63,14 @@ class Frame:
             if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
                 raise InvalidFrame(
                     f"labels must be an integer image of shape {shape}, got {labels.dtype} {labels.shape}"
+                )
+        if self.label_confidence is not None:
+            confidence = np.asarray(self.label_confidence)
+            if self.labels is None:
+                raise InvalidFrame("label_confidence needs labels")
+            if confidence.shape != shape or not np.issubdtype(confidence.dtype, np.floating):
+                raise InvalidFrame(
+                    f"label_confidence must be a float image of shape {shape}, got {confidence.dtype} {confidence.shape}"
                 )
         if self.label_probs is not None:
             probs = np.asarray(self.label_probs)

@@ -90,3 +90,25 @@ def evidence_to_probs(labels: torch.Tensor, counts: torch.Tensor, num_classes: i
     probs.scatter_add_(-1, labels[..., 0:1].to(torch.int64), (c1 / safe)[..., None])
     probs.scatter_add_(-1, labels[..., 1:2].to(torch.int64), (c2 / safe)[..., None])
     return torch.where(has[..., None], probs, torch.zeros_like(probs))
+
+
+def top2_votes(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two most likely classes of each pixel and their probabilities, as votes.
+
+    probs: (H, W, C) float32 (probabilities; clamped to [0, 1], non-finite values count as 0)
+    or uint8 (probability * 255), any strides. Returns (H, W, K) int64 class ids and (H, W, K)
+    float32 strengths, K = min(2, C); ties go to the lower class id. The compiled kernel
+    (``pixel_top2`` in native/integrate.cpp) does the same per voxel.
+    """
+    if probs.dtype == torch.uint8:
+        p = probs.to(torch.float32) / 255.0
+    else:
+        p = probs.to(torch.float32)
+        p = torch.where(torch.isfinite(p), p, torch.zeros_like(p)).clamp(0.0, 1.0)
+    first = p.argmax(dim=-1, keepdim=True)  # the first maximum: the lowest class id
+    p1 = p.gather(-1, first)
+    if p.shape[-1] == 1:
+        return first, p1
+    second = p.scatter(-1, first, -1.0).argmax(dim=-1, keepdim=True)
+    p2 = p.gather(-1, second)
+    return torch.cat([first, second], dim=-1), torch.cat([p1, p2], dim=-1)

@@ -35,7 +35,7 @@ from ssr_ros.map.block_hash import BlockHash, check_coord_range, pack_block_keys
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.free_space import FreeSpaceLayer
-from ssr_ros.map.semantic_evidence import evidence_to_probs
+from ssr_ros.map.semantic_evidence import evidence_to_probs, top2_votes
 from ssr_ros.map.voxel_access import locate_voxels, read_voxels
 from ssr_ros.map.voxel_blocks import VoxelBlocks
 
@@ -143,6 +143,14 @@ class SemanticTSDF:
                 low, high = int(labels.min()), int(labels.max())
             if low < 0 or high >= self.num_classes:
                 raise InvalidFrame(f"labels span [{low}, {high}]; expected class ids in [0, {self.num_classes - 1}]")
+        if frame.label_confidence is not None:
+            confidence = frame.label_confidence
+            if frame.labels is None:
+                raise InvalidFrame("label_confidence needs labels")
+            if tuple(confidence.shape) != shape or not (
+                    confidence.dtype in (np.float32, np.float64) or getattr(confidence.dtype, "is_floating_point", False)):
+                raise InvalidFrame(f"label_confidence must be a float image of shape {shape}, got "
+                                   f"{confidence.dtype} {tuple(confidence.shape)}")
         if frame.label_probs is not None:
             probs = frame.label_probs
             if probs.ndim != 3 or tuple(probs.shape) != shape + (self.num_classes,):
@@ -159,14 +167,32 @@ class SemanticTSDF:
     def _semantic_votes(self, frame: Frame) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(H, W, K) int64 class votes and (H, W, K) float32 strengths (None = 1) of a frame."""
         if frame.labels is not None:
-            return self._to_tensor(frame.labels, torch.int64)[..., None], None
+            labels = self._to_tensor(frame.labels, torch.int64)[..., None]
+            if frame.label_confidence is None:
+                return labels, None
+            confidence = self._to_tensor(frame.label_confidence, torch.float32)
+            if not bool(torch.isfinite(confidence).all()):
+                raise InvalidFrame("label_confidence has non-finite values")
+            return labels, confidence.clamp(0.0, 1.0)[..., None].contiguous()
         if frame.label_probs is not None:
-            probs = self._to_tensor(frame.label_probs, torch.float32)
-            if not bool(torch.isfinite(probs).all()):
-                raise InvalidFrame("label_probs has non-finite values")
-            top = torch.topk(probs, k=min(2, self.num_classes), dim=-1)
-            return top.indices.contiguous(), top.values.clamp(0.0, 1.0).contiguous()
+            labels, strengths = top2_votes(self._probabilities(frame))
+            return labels.contiguous(), strengths.contiguous()
         return None, None
+
+    def _probabilities(self, frame: Frame) -> torch.Tensor:
+        """frame.label_probs as an (H, W, C) float32 or uint8 tensor on the map's device, a view
+        of the caller's array where it can be (a class-major (C, H, W) array transposed to
+        (H, W, C) stays class-major in memory; the kernels read it in place)."""
+        probs = frame.label_probs
+        if isinstance(probs, np.ndarray):
+            if probs.dtype not in (np.float32, np.uint8):
+                probs = probs.astype(np.float32)
+            if any(stride < 0 for stride in probs.strides):
+                probs = np.ascontiguousarray(probs)
+            probs = torch.from_numpy(probs)
+        elif probs.dtype not in (torch.float32, torch.uint8):
+            probs = probs.to(torch.float32)
+        return probs.to(self.device)
 
     def integrate(self, frame: Frame) -> dict[str, int]:
         """Fuse one RGB-D(-semantic) frame into the map.
@@ -181,11 +207,14 @@ class SemanticTSDF:
         cfg = self.config
         depth = self._to_tensor(frame.depth, torch.float32)
         rgb = self._to_tensor(frame.rgb, torch.uint8) if frame.rgb is not None else None
-        sem_labels, sem_weights = self._semantic_votes(frame)
         proj = integration.Projection.from_pose(frame.intrinsics, frame.T_world_cam)
         proj_wc = integration.Projection.camera_to_world(frame.intrinsics, frame.T_world_cam)
         if self._native is not None:
-            return self._integrate_native(frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc)
+            # the kernel reads per-class probabilities in place, each voxel its pixel's top two
+            probs = self._probabilities(frame) if frame.label_probs is not None else None
+            sem_labels, sem_weights = self._semantic_votes(frame) if probs is None else (None, None)
+            return self._integrate_native(frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc, probs)
+        sem_labels, sem_weights = self._semantic_votes(frame)
         clean, has_valid = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
         if not has_valid:
             raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")
@@ -224,7 +253,7 @@ class SemanticTSDF:
         self.frames_integrated += 1
         return {"blocks_allocated": int(new_keys.numel()), "blocks_integrated": int(slots.numel())}
 
-    def _integrate_native(self, frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc) -> dict[str, int]:
+    def _integrate_native(self, frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc, probs=None) -> dict[str, int]:
         """integrate() with the compiled kernels: allocation, hash insertion, carving and fusion
         in two calls, the same steps and arithmetic as the torch path."""
         cfg = self.config
@@ -255,7 +284,7 @@ class SemanticTSDF:
             self.blocks.block_coords, slots, depth, rgb, sem_labels, sem_weights, proj.flat(), proj.width,
             proj.height, cfg.min_depth, cfg.max_depth, cfg.voxel_size, cfg.block_size, cfg.truncation,
             cfg.max_weight, cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
-            self.blocks.block_stamp, stamp,
+            self.blocks.block_stamp, stamp, probs,
         )
         if seen_free is not None:
             self.free_space.mark(seen_free)

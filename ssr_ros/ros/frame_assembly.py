@@ -12,24 +12,29 @@ from collections.abc import Callable
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
-from ssr_ros.errors import InvalidIntrinsics
+from ssr_ros.errors import InconsistentMessage, InvalidIntrinsics
 from ssr_ros.geometry import CameraIntrinsics, Frame
 from ssr_ros.ros.conversions.camera_info import camera_info_to_intrinsics
 from ssr_ros.ros.conversions.image import (
     check_same_size,
     color_image_to_rgb,
     depth_image_to_metres,
+    image_to_numpy,
     label_image_to_ids,
 )
 from ssr_ros.ros.conversions.time import stamp_to_ns
+from ssr_ros.semantics.inputs import confidence_from_image, probabilities_from_image
 
 
 class FrameAssembler:
     """Builds Frames; ``pose_lookup(frame_id, stamp_ns) -> T_map_cam`` supplies the pose."""
 
     def __init__(self, pose_lookup: Callable[[str, int], np.ndarray], depth_scale: float = 0.001,
-                 ignore_distortion: bool = False) -> None:
+                 ignore_distortion: bool = False, num_classes: int | None = None,
+                 probabilities_layout: str = "hwc") -> None:
         self._pose_lookup = pose_lookup
+        self._num_classes = num_classes
+        self._probabilities_layout = probabilities_layout
         self._depth_scale = depth_scale
         self._ignore_distortion = ignore_distortion
         self._camera_info: CameraInfo | None = None
@@ -50,7 +55,10 @@ class FrameAssembler:
     def intrinsics(self) -> CameraIntrinsics | None:
         return self._intrinsics
 
-    def assemble(self, depth: Image, color: Image | None = None, labels: Image | None = None) -> Frame:
+    def assemble(self, depth: Image, color: Image | None = None, labels: Image | None = None,
+                 confidence: Image | None = None, probabilities: Image | None = None) -> Frame:
+        """A validated Frame; 2D semantics as label ids (+ a confidence image) or per-class
+        probabilities (:mod:`ssr_ros.semantics.inputs`)."""
         if self._intrinsics is None:
             if self._intrinsics_error is not None:
                 raise self._intrinsics_error
@@ -70,9 +78,20 @@ class FrameAssembler:
         if labels is not None:
             check_same_size(depth, labels, "label image")
             ids = label_image_to_ids(labels)
+        shape = (intrinsics.height, intrinsics.width)
+        unit_confidence = probs = None
+        if confidence is not None:
+            if labels is None:
+                raise InconsistentMessage("a confidence image came without a label image")
+            unit_confidence = confidence_from_image(image_to_numpy(confidence), confidence.encoding, shape)
+        if probabilities is not None:
+            if self._num_classes is None:
+                raise InconsistentMessage("probabilities need the taxonomy's class count")
+            probs = probabilities_from_image(image_to_numpy(probabilities), probabilities.encoding,
+                                             self._num_classes, shape, self._probabilities_layout)
         stamp_ns = stamp_to_ns(depth.header.stamp)
         T_map_cam = self._pose_lookup(depth.header.frame_id, stamp_ns)
         return Frame(
             depth=metres, intrinsics=intrinsics, T_world_cam=T_map_cam, rgb=rgb, labels=ids,
-            stamp_ns=stamp_ns, frame_id=depth.header.frame_id,
+            label_confidence=unit_confidence, label_probs=probs, stamp_ns=stamp_ns, frame_id=depth.header.frame_id,
         ).validate()

@@ -65,7 +65,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from ssr_ros.config import DEPRECATED_PARAMETERS, rename_deprecated
-from ssr_ros.errors import InvalidPose, PoseConflict, PoseUnavailable, SsrError, TransformUnavailable
+from ssr_ros.errors import ConfigError, InvalidPose, PoseConflict, PoseUnavailable, SsrError, TransformUnavailable
 from ssr_ros.frame_order import FrameOrder, StampVerdict
 from ssr_ros.geometry import transform_points
 from ssr_ros.geometry.trajectory import PoseBuffer
@@ -153,7 +153,11 @@ class MapperNode(Node):
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
-        self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion)
+        if self.pipeline.config.segmenter.type != "none":
+            raise ConfigError("segmenter.type runs in 'ssr reconstruct' only so far; in the node, publish the "
+                              "model's output on topics.labels or topics.label_probabilities")
+        self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
+                                        self.pipeline.taxonomy.num_classes, s.probabilities_layout)
 
         # --- sensors
         sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
@@ -162,8 +166,14 @@ class MapperNode(Node):
         inputs = [("depth", s.topics.depth)]
         if s.topics.color:
             inputs.append(("color", s.topics.color))
-        if s.topics.labels:
+        if s.topics.label_probabilities:
+            inputs.append(("probabilities", s.topics.label_probabilities))
+        elif s.topics.labels:
             inputs.append(("labels", s.topics.labels))
+            if s.topics.label_confidence:
+                inputs.append(("confidence", s.topics.label_confidence))
+        # structural labels (pipeline.structure) only where no semantic source is configured
+        self.pipeline.semantic_source_expected = any(name in ("labels", "probabilities") for name, _ in inputs)
         self._input_names = [name for name, _ in inputs]
         self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
         self._setup_sync(inputs, sensor_qos)
@@ -361,7 +371,8 @@ class MapperNode(Node):
         if verdict is StampVerdict.JUMP_BACK:
             self._on_time_jump(stamp_ns)
         try:
-            frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"))
+            frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"),
+                                            images.get("confidence"), images.get("probabilities"))
             self.pipeline.integrate(frame)
         except SsrError as error:
             self._drop(type(error).__name__, str(error))

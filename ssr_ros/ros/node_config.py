@@ -20,6 +20,13 @@ class TopicsConfig:
     depth: str = param(DEFAULT_TOPICS.depth, "depth image registered to color (16UC1 mm or 32FC1 m)")
     camera_info: str = param(DEFAULT_TOPICS.camera_info, "CameraInfo of the (rectified) depth/color images")
     labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); empty = none")
+    label_confidence: str = param(
+        "", "per-pixel confidence of the label image (32FC1 0..1, mono8 0..255, mono16); empty = none (needs labels)"
+    )
+    label_probabilities: str = param(
+        "", "per-class probabilities instead of labels: 32FC<N> / 8UC<N> with N = the taxonomy's classes, or "
+        "class-major planes (probabilities_layout 'chw'); empty = none",
+    )
     pose: str = param(DEFAULT_TOPICS.pose, "camera pose topic when pose_source is 'topic'")
 
 
@@ -67,6 +74,10 @@ class NodeConfig:
     on_time_jump: str = param("continue", "after the clock jumps back: keep the map ('continue') or clear it ('reset')",
                               choices=["continue", "reset"])
     warn_throttle_s: float = param(5.0, "at most one warning per reason in this many seconds", low=0.0, high=3600.0)
+    probabilities_layout: str = param(
+        "hwc", "layout of topics.label_probabilities: 'hwc' (32FC<N> / 8UC<N>, a pixel's classes adjacent) or 'chw' "
+        "(one-channel 32FC1 / 8UC1 image of N stacked class planes, height N * H)", choices=["hwc", "chw"],
+    )
     topics: TopicsConfig = field(default_factory=TopicsConfig)
 
     def validate(self) -> "NodeConfig":

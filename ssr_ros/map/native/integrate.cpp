@@ -342,7 +342,35 @@ struct Fusion {
   const int64_t* lab_ptr;
   const float* lw_ptr;
   int64_t K;
+  // per-class probabilities (H, W, C) with any element strides, float32 or uint8 (/ 255):
+  // each updated voxel votes for its pixel's two most likely classes
+  const float* pf_ptr;
+  const uint8_t* pu_ptr;
+  int64_t ps_h, ps_w, ps_c, C;
+  // each pixel's top two, computed by the first voxel that needs them (state 1 = ready)
+  std::atomic<uint8_t>* top_state;
+  int32_t* top_class;
+  float* top_prob;
 };
+
+// The two most likely classes of one pixel, as top2_votes() in semantic_tsdf.py: values are
+// clamped to [0, 1] (non-finite ones count as 0), ties go to the lower class id.
+static inline void pixel_top2(const Fusion& f, int64_t pixel, int64_t& i1, float& p1, int64_t& i2, float& p2) {
+  const int64_t h = pixel / f.width, w = pixel - h * f.width;
+  const int64_t base = h * f.ps_h + w * f.ps_w;
+  i1 = 0; i2 = 0; p1 = -1.f; p2 = -1.f;
+  for (int64_t c = 0; c < f.C; ++c) {
+    float v;
+    if (f.pf_ptr) {
+      v = f.pf_ptr[base + c * f.ps_c];
+      v = std::isfinite(v) ? std::min(std::max(v, 0.f), 1.f) : 0.f;
+    } else {
+      v = float(f.pu_ptr[base + c * f.ps_c]) / 255.f;
+    }
+    if (v > p1) { p2 = p1; i2 = i1; p1 = v; i1 = c; }
+    else if (v > p2) { p2 = v; i2 = c; }
+  }
+}
 
 // Per-thread scratch for one block of V voxels.
 template <int V>
@@ -441,11 +469,12 @@ bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& 
       }
     }
   }
-  if (any_predicted || f.lab_ptr) {
+  const bool has_sem = f.lab_ptr || f.pf_ptr || f.pu_ptr;
+  if (any_predicted || has_sem) {
     for (int n = 0; n < V; ++n) {
       if (!s.upd[n]) continue;
       const bool predicted = s.wst[n] < 0.f;
-      if (!predicted && !f.lab_ptr) continue;
+      if (!predicted && !has_sem) continue;
       const int64_t idx = base + n, pixel = s.pix[n];
       const float w = s.w[n];
       float c1 = half_to_float(f.count_ptr[3 * idx]), c2 = half_to_float(f.count_ptr[3 * idx + 1]), total = half_to_float(f.count_ptr[3 * idx + 2]);
@@ -458,6 +487,21 @@ bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& 
           const float vote_w = vote > 0 ? strength : 0.f;
           update_evidence(l1, l2, c1, c2, total, vote, vote_w, f.sem_max);
         }
+      }
+      if ((f.pf_ptr || f.pu_ptr) && s.sdf[n] < f.trunc) {
+        int64_t i1, i2;
+        float p1, p2;
+        if (f.top_state[pixel].load(std::memory_order_acquire)) {
+          i1 = f.top_class[2 * pixel]; i2 = f.top_class[2 * pixel + 1];
+          p1 = f.top_prob[2 * pixel]; p2 = f.top_prob[2 * pixel + 1];
+        } else {  // two threads may both compute a pixel: they write the same values
+          pixel_top2(f, pixel, i1, p1, i2, p2);
+          f.top_class[2 * pixel] = int32_t(i1); f.top_class[2 * pixel + 1] = int32_t(i2);
+          f.top_prob[2 * pixel] = p1; f.top_prob[2 * pixel + 1] = p2;
+          f.top_state[pixel].store(1, std::memory_order_release);
+        }
+        update_evidence(l1, l2, c1, c2, total, i1, i1 > 0 ? w * p1 : 0.f, f.sem_max);
+        if (f.C > 1) update_evidence(l1, l2, c1, c2, total, i2, i2 > 0 ? w * p2 : 0.f, f.sem_max);
       }
       f.label_ptr[2 * idx] = uint8_t(l1);
       f.label_ptr[2 * idx + 1] = uint8_t(l2);
@@ -598,7 +642,8 @@ torch::Tensor integrate_blocks(
     c10::optional<torch::Tensor> rgb, c10::optional<torch::Tensor> sem_labels,
     c10::optional<torch::Tensor> sem_weights, std::vector<double> proj, int64_t width, int64_t height, double min_depth, double max_depth,
     double voxel_size, int64_t block_size, double truncation, double max_weight, bool inverse_square,
-    double semantic_max_weight, bool weight_dropoff, c10::optional<torch::Tensor> block_stamp, int64_t stamp) {
+    double semantic_max_weight, bool weight_dropoff, c10::optional<torch::Tensor> block_stamp, int64_t stamp,
+    c10::optional<torch::Tensor> sem_probs) {
   TORCH_CHECK(proj.size() == 16, "projection must have 16 entries");
   TORCH_CHECK(tsdf.is_contiguous() && weight.is_contiguous() && color.is_contiguous() &&
                   sem_label.is_contiguous() && sem_count.is_contiguous() && depth.is_contiguous(),
@@ -631,6 +676,33 @@ torch::Tensor integrate_blocks(
     f.lab_ptr = lab_c.data_ptr<int64_t>();
     f.K = lab_c.size(-1);
     if (sem_weights.has_value()) { lw_c = sem_weights->to(torch::kFloat32).contiguous(); f.lw_ptr = lw_c.data_ptr<float>(); }
+  }
+  f.pf_ptr = nullptr;
+  f.pu_ptr = nullptr;
+  f.ps_h = f.ps_w = f.ps_c = f.C = 0;
+  f.top_state = nullptr;
+  f.top_class = nullptr;
+  f.top_prob = nullptr;
+  std::unique_ptr<std::atomic<uint8_t>[]> top_state;
+  std::unique_ptr<int32_t[]> top_class;
+  std::unique_ptr<float[]> top_prob;
+  if (sem_probs.has_value()) {
+    const int64_t pixels = width * height;
+    top_state.reset(new std::atomic<uint8_t>[size_t(pixels)]);
+    for (int64_t p = 0; p < pixels; ++p) top_state[p].store(0, std::memory_order_relaxed);
+    top_class.reset(new int32_t[size_t(2 * pixels)]);
+    top_prob.reset(new float[size_t(2 * pixels)]);
+    f.top_state = top_state.get();
+    f.top_class = top_class.get();
+    f.top_prob = top_prob.get();  // read in place, whatever its strides (HWC or class-major CHW)
+    const auto& probs = *sem_probs;
+    TORCH_CHECK(probs.dim() == 3 && probs.size(0) == height && probs.size(1) == width,
+                "probabilities must be (height, width, classes)");
+    TORCH_CHECK(probs.scalar_type() == torch::kFloat32 || probs.scalar_type() == torch::kUInt8,
+                "probabilities must be float32 or uint8");
+    if (probs.scalar_type() == torch::kFloat32) f.pf_ptr = probs.data_ptr<float>();
+    else f.pu_ptr = probs.data_ptr<uint8_t>();
+    f.ps_h = probs.stride(0); f.ps_w = probs.stride(1); f.ps_c = probs.stride(2); f.C = probs.size(2);
   }
   bool* changed_ptr = changed.data_ptr<bool>();
   for (int i = 0; i < 9; ++i) f.R[i] = float(proj[i]);
@@ -679,5 +751,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("sem_weights"), py::arg("proj"), py::arg("width"), py::arg("height"), py::arg("min_depth"),
         py::arg("max_depth"), py::arg("voxel_size"), py::arg("block_size"), py::arg("truncation"),
         py::arg("max_weight"), py::arg("inverse_square"), py::arg("semantic_max_weight"),
-        py::arg("weight_dropoff"), py::arg("block_stamp") = py::none(), py::arg("stamp") = 0);
+        py::arg("weight_dropoff"), py::arg("block_stamp") = py::none(), py::arg("stamp") = 0,
+        py::arg("sem_probs") = py::none());
 }

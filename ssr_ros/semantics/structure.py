@@ -1,0 +1,364 @@
+"""Structural labels without a model: floor, ceiling and walls from gravity-aligned planes.
+
+A user with only an RGB-D camera still gets the room's structure. :class:`StructuralLabeller`
+labels the depth image of each frame, given the frame's pose in a gravity-aligned frame (z up,
+the map frame of :class:`ssr_ros.pipeline.MappingPipeline`):
+
+1. every second pixel is back-projected into the aligned frame, with a surface normal from
+   its neighbours (``normal_step`` pixels away);
+2. a running plane model is updated with the frame's points, each weighted by the area it
+   covers (m^2): a height histogram of up-facing points (the floor is the lowest large one
+   below the cameras), one of down-facing points (the ceiling is the highest large one above
+   the cameras), and a histogram of vertical surfaces over (normal azimuth, offset
+   ``n . p``) with the lowest and highest point of each cell. A vertical plane is a wall when
+   it covers ``min_wall_area`` and spans ``min_wall_height`` and is the outermost such plane
+   along its normal (normals face the cameras, so furniture in front of a wall lies at a
+   larger offset), or reaches up to the ceiling;
+3. each pixel on one of these planes (within ``tolerance`` plus 1 % of its depth, its normal
+   agreeing within ``max_normal_angle_deg``) gets the plane's class with confidence 1;
+   every other pixel with depth gets ``others`` (``otherfurniture`` by default) with
+   confidence ``others_confidence``, so a few structural votes outweigh it where a plane is
+   confirmed only after some frames.
+
+Labels are votes for the map's class evidence like any 2D segmentation; the pipeline uses
+the labeller only for frames that carry no semantics of their own (``semantics.structure``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ssr_ros.config import param, validate_config
+from ssr_ros.errors import ConfigError
+from ssr_ros.geometry.camera import CameraIntrinsics
+from ssr_ros.taxonomy import UNKNOWN_ID, ClassTaxonomy
+
+STRUCTURE_MODES = ("auto", "on", "off")
+
+
+@dataclass
+class StructureConfig:
+    """The structural labeller (floor / wall / ceiling from planes; no model needed)."""
+
+    mode: str = param(
+        "auto",
+        "'auto': label floor, walls and ceiling from gravity-aligned planes in frames that carry no "
+        "semantics while no other semantic source is configured or has been seen; 'on': in every "
+        "frame without semantics; 'off': never",
+        choices=list(STRUCTURE_MODES),
+    )
+    others: str = param(
+        "otherfurniture",
+        "class of depth pixels on no structural plane ('unknown' = no vote)",
+    )
+    others_confidence: float = param(
+        0.3, "vote strength of the 'others' class relative to a structural vote", low=0.0, high=1.0
+    )
+    tolerance: float = param(
+        0.05, "distance of a point from a plane that still belongs to it (plus 1 % of its depth), metres",
+        low=0.005, high=1.0,
+    )
+    max_normal_angle_deg: float = param(
+        30.0, "largest angle between a pixel's normal and its plane's normal", low=1.0, high=89.0
+    )
+    min_floor_area: float = param(0.5, "area a horizontal plane needs to be floor or ceiling, m^2", low=0.0, high=1000.0)
+    min_wall_area: float = param(0.8, "area a vertical plane needs to be a wall, m^2", low=0.0, high=1000.0)
+    min_wall_height: float = param(
+        1.2, "vertical extent a plane needs to be a wall (capped at 60 % of the floor-ceiling height), metres",
+        low=0.0, high=20.0,
+    )
+    normal_step: int = param(4, "pixel distance of the neighbours a normal is computed from", low=1, high=32)
+
+    def validate(self) -> "StructureConfig":
+        return validate_config(self)
+
+
+STRUCTURAL_CLASSES = ("floor", "wall", "ceiling")
+
+
+@dataclass
+class _Histogram1D:
+    """Area (m^2) per height bin, over a fixed range."""
+
+    bin_size: float = 0.02
+    low: float = -50.0
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(5000))
+
+    def add(self, z: np.ndarray, area: np.ndarray) -> None:
+        index = np.clip(((z - self.low) / self.bin_size).astype(np.int64), 0, len(self.counts) - 1)
+        self.counts += np.bincount(index, weights=area, minlength=len(self.counts))
+
+    def peaks(self, min_area: float) -> np.ndarray:
+        """Heights (bin centres, weighted over +-2 bins) of local maxima holding min_area within +-2 bins."""
+        smooth = np.convolve(self.counts, np.ones(5), mode="same")
+        is_peak = (smooth >= np.roll(smooth, 1)) & (smooth > np.roll(smooth, -1)) & (smooth >= max(min_area, 1e-9))
+        out = []
+        for index in np.nonzero(is_peak)[0]:
+            lo, hi = max(index - 2, 0), min(index + 3, len(self.counts))
+            weights = self.counts[lo:hi]
+            centres = self.low + (np.arange(lo, hi) + 0.5) * self.bin_size
+            out.append(float((weights * centres).sum() / weights.sum()))
+        return np.asarray(out)
+
+
+class StructuralLabeller:
+    """Per-frame floor / wall / ceiling labels from a running gravity-aligned plane model.
+
+    ``label(depth, intrinsics, T_aligned_cam)`` returns ``(labels (H, W) int64, confidence
+    (H, W) float32)``; the frame's points also update the model. Thread-compatible (one
+    caller at a time).
+    """
+
+    AZIMUTH_BINS = 180  # 2 degrees
+    HOUGH_REACH = 4  # azimuth bins a point votes for on either side of its normal's
+    MAX_WALL_POINTS = 20000  # vertical points per frame that vote
+    OFFSET_BIN = 0.05  # metres
+    OFFSET_LOW = -30.0
+    REFRESH_FRAMES = 5  # the wall planes are re-derived from the histogram every this many frames
+    GRID_WIDTH = 160  # the plane model samples pixels on a grid about this wide (stride 2 at least)
+    LABEL_WIDTH = 320  # labels are computed on a grid at most this wide, then repeated
+
+    def __init__(self, config: StructureConfig, taxonomy: ClassTaxonomy) -> None:
+        self.config = config.validate()
+        try:
+            self.floor_id = taxonomy.id_of("floor")
+            self.wall_id = taxonomy.id_of("wall")
+            self.ceiling_id = taxonomy.id_of("ceiling") if "ceiling" in taxonomy.names else UNKNOWN_ID
+            self.others_id = UNKNOWN_ID if config.others == "unknown" else taxonomy.id_of(config.others)
+        except ConfigError as error:
+            raise ConfigError(f"semantics.structure needs a taxonomy with 'floor' and 'wall': {error}") from error
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the plane model."""
+        self._up = _Histogram1D()
+        self._down = _Histogram1D()
+        offsets = int(round(-2 * self.OFFSET_LOW / self.OFFSET_BIN))
+        self._wall_area = np.zeros((self.AZIMUTH_BINS, offsets))
+        self._wall_zmin = np.full((self.AZIMUTH_BINS, offsets), np.inf)
+        self._wall_zmax = np.full((self.AZIMUTH_BINS, offsets), -np.inf)
+        self._camera_z = (np.inf, -np.inf)
+        self.frames = 0
+        self._azimuth_area = np.zeros(self.AZIMUTH_BINS)
+        self._walls: np.ndarray | None = None
+        self._walls_frame = -1
+
+    # ------------------------------------------------------------------ the plane model
+    @property
+    def floor_height(self) -> float | None:
+        """Height of the floor (aligned frame, metres), None until one is found below the cameras."""
+        peaks = self._up.peaks(self.config.min_floor_area)
+        peaks = peaks[peaks < self._camera_z[0] - 0.3]
+        return float(peaks.min()) if peaks.size else None
+
+    @property
+    def ceiling_height(self) -> float | None:
+        """Height of the ceiling, None until one is found above the cameras (or no ceiling class)."""
+        peaks = self._down.peaks(self.config.min_floor_area)
+        peaks = peaks[peaks > self._camera_z[1] + 0.1]
+        return float(peaks.max()) if peaks.size else None
+
+    def wall_planes(self) -> np.ndarray:
+        """(N, 2) float64 walls as (azimuth of the inward normal (radians), offset ``n . p`` (m))."""
+        if self._walls is None or self.frames - self._walls_frame >= self.REFRESH_FRAMES:
+            self._walls, self._walls_frame = self._find_walls(), self.frames
+        return self._walls
+
+    def _find_walls(self) -> np.ndarray:
+        from scipy.ndimage import maximum_filter, uniform_filter
+
+        cfg = self.config
+        pooled = uniform_filter(self._wall_area, size=(1, 3), mode="constant") * 3  # +-1 offset bin
+        zmin = -maximum_filter(-self._wall_zmin, size=(1, 3), mode="constant", cval=-np.inf)
+        zmax = maximum_filter(self._wall_zmax, size=(1, 3), mode="constant", cval=-np.inf)
+        floor, ceiling = self.floor_height, self.ceiling_height
+        min_height = cfg.min_wall_height
+        if floor is not None and ceiling is not None:
+            min_height = min(min_height, 0.6 * (ceiling - floor))
+        # wall directions: peaks of the area of vertical surface by normal azimuth (no Hough
+        # spreading), at least 20 degrees apart; only their rows of the Hough histogram count,
+        # which keeps the planes that tilted Hough lines through one wall would suggest out
+        directions = self._azimuth_area
+        smooth = sum(np.roll(directions, k) for k in (-1, 0, 1))
+        dominant = (smooth >= maximum_filter(smooth, size=11, mode="wrap")) & (smooth >= max(cfg.min_wall_area, 1e-9))
+        rows = np.zeros_like(pooled, dtype=bool)
+        for a_bin in np.nonzero(dominant)[0]:  # the Hough row nearby where offsets concentrate most
+            near = [(a_bin + k) % self.AZIMUTH_BINS for k in range(-self.HOUGH_REACH, self.HOUGH_REACH + 1)]
+            rows[near[int(np.argmax(pooled[near].max(axis=1)))]] = True
+        peak = rows & (pooled >= maximum_filter(pooled, size=(1, 5), mode="constant"))
+        candidate = peak & (pooled >= max(cfg.min_wall_area, 1e-9)) & (zmax - zmin >= min_height)
+        # nothing in a room lies behind its walls: a smaller patch facing the same way further
+        # out than a candidate (the wall beside a tall bookshelf) is the wall
+        behind = peak & (pooled >= 0.25 * max(cfg.min_wall_area, 1e-9)) & ~candidate
+        for a_bin, o_bin in zip(*np.nonzero(candidate)):
+            further = np.nonzero(behind[a_bin, : max(o_bin - 2, 0)])[0]
+            candidate[a_bin, further] = True
+        a_bins, o_bins = np.nonzero(candidate)
+        if not len(a_bins):
+            return np.zeros((0, 2))
+        azimuth = self._bin_azimuth(a_bins)
+        offset = self.OFFSET_LOW + (o_bins + 0.5) * self.OFFSET_BIN
+        keep = np.zeros(len(a_bins), dtype=bool)
+        for i in range(len(a_bins)):  # outermost along its normal among planes facing the same way
+            same = np.abs(np.angle(np.exp(1j * (azimuth - azimuth[i])))) < np.radians(10.0)
+            keep[i] = offset[i] <= offset[same].min() + 0.15
+            if ceiling is not None:
+                keep[i] |= zmax[a_bins[i], o_bins[i]] >= ceiling - 0.25
+        return np.stack([azimuth[keep], offset[keep]], axis=1)
+
+    def _bin_azimuth(self, bins: np.ndarray) -> np.ndarray:
+        """Azimuth (radians) of bin centres; the axes (0, 90, 180, 270 degrees) are centres."""
+        return -np.pi + np.asarray(bins) * 2 * np.pi / self.AZIMUTH_BINS
+
+    # ------------------------------------------------------------------ per frame
+    def _points_normals(self, depth: np.ndarray, intrinsics: CameraIntrinsics, T: np.ndarray, stride: int,
+                        with_normals: bool = True):
+        """Aligned-frame points (h, w, 3), unit normals (h, w, 3) (NaN where unknown), depth (h, w)
+        and pixel area (h, w) m^2 on the stride grid."""
+        d = np.asarray(depth, dtype=np.float32)[::stride, ::stride]
+        d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
+        h, w = d.shape
+        v, u = np.meshgrid(np.arange(h, dtype=np.float32) * stride, np.arange(w, dtype=np.float32) * stride, indexing="ij")
+        x = (u - intrinsics.cx) / intrinsics.fx * d
+        y = (v - intrinsics.cy) / intrinsics.fy * d
+        cam = np.stack([x, y, d], axis=-1)
+        R, t = T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32)
+        world = cam @ R.T + t
+        s = max(1, self.config.normal_step // stride)
+        normals = np.full_like(world, np.nan) if with_normals else None
+        if with_normals and h > 2 * s and w > 2 * s:
+            c = cam[s:-s, s:-s]
+            right, left = cam[s:-s, 2 * s:], cam[s:-s, : -2 * s]
+            below, above = cam[2 * s:, s:-s], cam[: -2 * s, s:-s]
+            n = np.cross(below - above, right - left)  # faces the camera (optical frame)
+            z = c[..., 2]
+            tol = 0.05 * z + 0.02
+            smooth = (z > 0) & (right[..., 2] > 0) & (left[..., 2] > 0) & (below[..., 2] > 0) & (above[..., 2] > 0)
+            smooth &= (np.abs(right[..., 2] - left[..., 2]) < 2 * tol) & (np.abs(below[..., 2] - above[..., 2]) < 2 * tol)
+            length = np.linalg.norm(n, axis=-1)
+            smooth &= length > 1e-12
+            n = n / np.where(length > 0, length, 1.0)[..., None]
+            normals[s:-s, s:-s] = np.where(smooth[..., None], n @ R.T, np.nan)
+        area = (d * stride) ** 2 / (intrinsics.fx * intrinsics.fy)
+        return world, normals, d, area
+
+    def update(self, world: np.ndarray, normals: np.ndarray, area: np.ndarray, camera_z: float) -> None:
+        """Add one frame's points (aligned frame) to the plane model."""
+        self.frames += 1
+        self._camera_z = (min(self._camera_z[0], camera_z), max(self._camera_z[1], camera_z))
+        nz = normals[..., 2]
+        valid = np.isfinite(nz)
+        cos_tilt = np.cos(np.radians(self.config.max_normal_angle_deg))
+        up = valid & (nz > cos_tilt)
+        down = valid & (nz < -cos_tilt)
+        self._up.add(world[up][:, 2], area[up])
+        self._down.add(world[down][:, 2], area[down])
+        vertical = valid & (np.abs(nz) < np.sin(np.radians(self.config.max_normal_angle_deg)))
+        n, p, a = normals[vertical], world[vertical], area[vertical]
+        if not len(p):
+            return
+        if len(p) > self.MAX_WALL_POINTS:  # an even subsample; the area it stands for is kept
+            pick = np.linspace(0, len(p) - 1, self.MAX_WALL_POINTS).astype(np.int64)
+            a = a[pick] * (len(p) / self.MAX_WALL_POINTS)
+            n, p = n[pick], p[pick]
+        # Hough voting: each point votes for the planes through it whose normal is within
+        # HOUGH_REACH azimuth bins of its own, so noisy normals still meet at the true plane
+        centre = np.round((np.arctan2(n[:, 1], n[:, 0]) + np.pi) / (2 * np.pi) * self.AZIMUTH_BINS).astype(np.int64)
+        shape = self._wall_area.shape
+        self._azimuth_area += np.bincount(centre % self.AZIMUTH_BINS, weights=a, minlength=self.AZIMUTH_BINS)
+        for shift in range(-self.HOUGH_REACH, self.HOUGH_REACH + 1):
+            a_bin = (centre + shift) % self.AZIMUTH_BINS
+            theta = self._bin_azimuth(a_bin)
+            offset = np.cos(theta) * p[:, 0] + np.sin(theta) * p[:, 1]
+            o_bin = np.clip(((offset - self.OFFSET_LOW) / self.OFFSET_BIN).astype(np.int64), 0, shape[1] - 1)
+            flat = a_bin * shape[1] + o_bin
+            self._wall_area += np.bincount(flat, weights=a, minlength=self._wall_area.size).reshape(shape)
+            # lowest and highest point per cell (sorted reduction: np.minimum.at is slow)
+            order = np.argsort(flat, kind="stable")
+            cells, z = flat[order], p[order, 2]
+            starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+            cells = cells[starts]
+            zmin, zmax = self._wall_zmin.reshape(-1), self._wall_zmax.reshape(-1)
+            zmin[cells] = np.minimum(zmin[cells], np.minimum.reduceat(z, starts))
+            zmax[cells] = np.maximum(zmax[cells], np.maximum.reduceat(z, starts))
+
+    def label(self, depth: np.ndarray, intrinsics: CameraIntrinsics, T_aligned_cam: np.ndarray,
+              update: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(H, W) int64 labels and (H, W) float32 confidences of a depth image.
+
+        depth: (H, W) metres, 0 / NaN = invalid; T_aligned_cam: (4, 4) camera-to-aligned pose
+        (z up). With ``update`` the frame first joins the plane model.
+        """
+        width_px = int(np.asarray(depth).shape[1])
+        fine = max(1, width_px // self.LABEL_WIDTH)  # the labelling grid; the model's is a multiple of it
+        stride = max(2, fine * max(1, round(width_px / self.GRID_WIDTH / fine)))
+        T = np.asarray(T_aligned_cam, dtype=np.float64)
+        world, normals, d, area = self._points_normals(depth, intrinsics, T, stride)
+        if update:
+            self.update(world, normals, area, float(T[2, 3]))
+        # label pixels on a grid at most LABEL_WIDTH wide (each its own point, the normal of its
+        # grid cell), then repeat the labels to the full image
+        height, width = np.asarray(depth).shape
+        if fine != stride:
+            factor = stride // fine
+            normals = np.repeat(np.repeat(normals, factor, 0), factor, 1)
+            world, _, d, _ = self._points_normals(depth, intrinsics, T, fine, with_normals=False)
+            normals = normals[: d.shape[0], : d.shape[1]]
+        cfg = self.config
+        tol = cfg.tolerance + 0.01 * d
+        nz = normals[..., 2]
+        known = np.isfinite(nz)
+        cos_tilt = np.cos(np.radians(cfg.max_normal_angle_deg))
+        labels = np.where(d > 0, self.others_id, UNKNOWN_ID).astype(np.int64)
+        others_confidence = cfg.others_confidence if self.others_id != UNKNOWN_ID else 0.0
+        confidence = np.where(d > 0, others_confidence, 0.0).astype(np.float32)
+        z = world[..., 2]
+
+        def assign(mask: np.ndarray, class_id: int) -> None:
+            labels[mask] = class_id
+            confidence[mask] = 1.0
+
+        # pixels without a normal (depth edges, the image border) are judged by distance alone
+        vertical = (~known | (np.abs(nz) < np.sin(np.radians(cfg.max_normal_angle_deg)))) & (d > 0)
+        walls = self.wall_planes()
+        if len(walls) and vertical.any():
+            p, n = world[vertical], normals[vertical]
+            azimuth = np.arctan2(n[:, 1], n[:, 0])
+            unknown = ~np.isfinite(azimuth)
+            on_wall = np.zeros(len(p), dtype=bool)
+            for theta, offset in walls:
+                facing = unknown | (np.abs(np.angle(np.exp(1j * (azimuth - theta)))) < np.radians(cfg.max_normal_angle_deg))
+                distance = np.abs(np.cos(theta) * p[:, 0] + np.sin(theta) * p[:, 1] - offset)
+                on_wall |= facing & (distance < tol[vertical] + 0.5 * self.OFFSET_BIN)
+            hit = np.zeros_like(vertical)
+            hit[vertical] = on_wall
+            assign(hit, self.wall_id)
+        floor = self.floor_height
+        if floor is not None:
+            # within half the tolerance the normal is not asked (it blurs where objects stand)
+            near = np.abs(z - floor)
+            assign((d > 0) & (near < tol) & (~known | (nz > cos_tilt) | (near < 0.5 * tol)), self.floor_id)
+        ceiling = self.ceiling_height
+        if ceiling is not None:  # without a ceiling class (ScanNet-20) the ceiling gets no vote
+            on_ceiling = (d > 0) & (np.abs(z - ceiling) < tol) & (~known | (nz < -cos_tilt))
+            labels[on_ceiling] = self.ceiling_id
+            confidence[on_ceiling] = 1.0 if self.ceiling_id != UNKNOWN_ID else 0.0
+        if fine > 1:
+            labels = np.repeat(np.repeat(labels, fine, 0), fine, 1)[:height, :width]
+            confidence = np.repeat(np.repeat(confidence, fine, 0), fine, 1)[:height, :width]
+            raw = np.asarray(depth)
+            invalid = ~(np.isfinite(raw) & (raw > 0))
+            labels[invalid] = UNKNOWN_ID
+            confidence[invalid] = 0.0
+        return labels, confidence
+
+    def summary(self) -> dict:
+        """JSON-friendly state of the plane model."""
+        return {
+            "frames": self.frames,
+            "floor_height_m": self.floor_height,
+            "ceiling_height_m": self.ceiling_height,
+            "walls": int(len(self.wall_planes())),
+        }

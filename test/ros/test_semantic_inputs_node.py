@@ -1,0 +1,85 @@
+"""The mapper node with each form of 2D semantics, in process (callbacks called directly):
+labels + confidence, per-class probabilities (pixel-major and class-major), bad ones refused
+and counted with the map unchanged, and structural labels when no semantic source is set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_mapper_node_inputs import FRAME_ID, S, camera, feed_pose, make_node, pose_at  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.ros]
+
+C = 21
+
+
+def images(node, stamp_ns: int, **semantics) -> dict:
+    from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
+    from ssr_ros.ros.conversions.image import numpy_to_image
+
+    K = camera()
+    node.assembler.set_camera_info(intrinsics_to_camera_info(K, stamp_ns, FRAME_ID))
+    out = {"depth": numpy_to_image(np.full((K.height, K.width), 2.0, np.float32), "32FC1", stamp_ns, FRAME_ID),
+           "color": numpy_to_image(np.full((K.height, K.width, 3), 128, np.uint8), "rgb8", stamp_ns, FRAME_ID)}
+    for name, (array, encoding) in semantics.items():
+        out[name] = numpy_to_image(array, encoding, stamp_ns, FRAME_ID)
+    return out
+
+
+def one_hot(class_id: int, channels: int = C) -> np.ndarray:
+    K = camera()
+    probs = np.zeros((K.height, K.width, channels), np.float32)
+    probs[..., class_id] = 0.9
+    return probs
+
+
+def map_labels(node) -> set[int]:
+    return set(np.unique(node.pipeline.surface_voxels()["labels"]).tolist())
+
+
+def test_pixel_major_probabilities_label_the_map_and_bad_ones_are_refused(make_node):
+    node = make_node(**{"topics.label_probabilities": "/seg/probs"})
+    assert "probabilities" in node._input_names and node.pipeline.semantic_source_expected
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S, probabilities=(one_hot(7), f"32FC{C}")))
+    assert map_labels(node) == {7}
+    blocks = node.pipeline.map.num_blocks
+    feed_pose(node, 2 * S, pose_at(0.0))
+    assert node.process_images(images(node, 2 * S, probabilities=(one_hot(7, 19), "32FC19"))) is False
+    assert node.counters["dropped.InconsistentMessage"] == 1
+    feed_pose(node, 3 * S, pose_at(0.0))
+    assert node.process_images(images(node, 3 * S, probabilities=(np.zeros((24, 32), np.uint16), "mono16"))) is False
+    assert node.counters["dropped.UnsupportedEncoding"] == 1
+    assert node.counters["frames_integrated"] == 1 and node.pipeline.map.num_blocks == blocks
+
+
+def test_class_major_probabilities(make_node):
+    node = make_node(**{"topics.label_probabilities": "/seg/probs", "probabilities_layout": "chw"})
+    feed_pose(node, 1 * S, pose_at(0.0))
+    planes = np.ascontiguousarray(np.moveaxis(np.round(one_hot(12) * 255).astype(np.uint8), -1, 0)).reshape(-1, 32)
+    assert node.process_images(images(node, 1 * S, probabilities=(planes, "8UC1")))
+    assert map_labels(node) == {12}
+
+
+def test_labels_with_confidence(make_node):
+    node = make_node(**{"topics.label_confidence": "/seg/confidence"})
+    assert node._input_names == ["depth", "color", "labels", "confidence"]
+    K = camera()
+    feed_pose(node, 1 * S, pose_at(0.0))
+    labels = (np.full((K.height, K.width), 5, np.uint8), "mono8")
+    assert node.process_images(images(node, 1 * S, labels=labels,
+                                      confidence=(np.full((K.height, K.width), 0.5, np.float32), "32FC1")))
+    assert map_labels(node) == {5}
+    feed_pose(node, 2 * S, pose_at(0.0))
+    bad = (np.full((K.height, K.width), 2.0, np.float32), "32FC1")
+    assert node.process_images(images(node, 2 * S, labels=labels, confidence=bad)) is False
+    assert node.counters["dropped.InconsistentMessage"] == 1
+
+
+def test_structural_labels_without_a_semantic_source(make_node):
+    node = make_node(**{"topics.labels": ""})
+    assert not node.pipeline.semantic_source_expected
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S))
+    assert node.pipeline.semantic_source == "structure"

@@ -1,0 +1,139 @@
+"""Structural labels (floor / wall / ceiling) from depth and gravity, without a model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ssr_ros.geometry import Frame
+from ssr_ros.geometry.camera import CameraIntrinsics
+from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+from ssr_ros.semantics.structure import StructuralLabeller, StructureConfig
+from ssr_ros.taxonomy import ClassTaxonomy
+
+from box_rooms import BOX, CEILING, FLOOR, WALL, orbit_poses, render_box_room
+
+ROOM = (5.0, 4.0, 2.6)
+# a tall bookshelf-like box against the x = 5 wall and a low table in the middle
+BOXES = [((4.6, 1.0, 0.0), (5.0, 2.5, 2.0)), ((2.0, 1.5, 0.0), (3.0, 2.5, 0.75))]
+INTRINSICS = CameraIntrinsics(fx=80.0, fy=80.0, cx=79.5, cy=59.5, width=160, height=120)
+
+
+@pytest.fixture(scope="module")
+def taxonomy():
+    return ClassTaxonomy.load()
+
+
+@pytest.fixture(scope="module")
+def views():
+    poses = orbit_poses(ROOM, 12)
+    return [(pose, *render_box_room(ROOM, BOXES, pose, INTRINSICS)) for pose in poses]
+
+
+def test_box_room_pixels_get_their_structural_class(taxonomy, views):
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    for pose, depth, _ in views:  # build the plane model
+        labeller.label(depth, INTRINSICS, pose)
+    floor, wall, other = taxonomy.id_of("floor"), taxonomy.id_of("wall"), taxonomy.id_of("otherfurniture")
+    counts = {name: np.zeros(3) for name in (FLOOR, WALL, CEILING, BOX)}
+    for pose, depth, classes in views:
+        labels, confidence = labeller.label(depth, INTRINSICS, pose, update=False)
+        for name in counts:
+            mask = classes == name
+            counts[name] += [np.sum(labels[mask] == floor), np.sum(labels[mask] == wall), mask.sum()]
+        assert np.all(confidence[labels == other] < 1.0) and np.all(confidence[(labels == floor) | (labels == wall)] == 1.0)
+    assert abs(labeller.floor_height) < 0.03
+    assert labeller.ceiling_height == pytest.approx(ROOM[2], abs=0.05)
+    floor_hits, _, floor_total = counts[FLOOR]
+    _, wall_hits, wall_total = counts[WALL]
+    assert floor_hits / floor_total > 0.95
+    assert wall_hits / wall_total > 0.9
+    box_floor, box_wall, box_total = counts[BOX]
+    # the bookshelf front faces the room 0.4 m in front of its wall: not a wall
+    assert (box_floor + box_wall) / box_total < 0.1
+    # ScanNet-20 has no ceiling class: ceiling pixels get no vote (label 0, confidence 0)
+    pose, depth, classes = views[0]
+    labels, confidence = labeller.label(depth, INTRINSICS, pose, update=False)
+    assert np.all(labels[classes == CEILING] != wall)
+
+
+def test_no_floor_or_wall_before_the_planes_are_large_enough(taxonomy, views):
+    config = StructureConfig(min_floor_area=1000.0, min_wall_area=1000.0)
+    labeller = StructuralLabeller(config, taxonomy)
+    pose, depth, _ = views[0]
+    labels, _ = labeller.label(depth, INTRINSICS, pose)
+    assert set(np.unique(labels)) <= {0, taxonomy.id_of("otherfurniture")}
+    labeller = StructuralLabeller(dataclasses.replace(config, others="unknown"), taxonomy)
+    labels, confidence = labeller.label(depth, INTRINSICS, pose)
+    assert np.all(labels == 0) and np.all(confidence == 0)
+
+
+def test_a_taxonomy_without_floor_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\nclasses:\n  - {id: 0, name: unknown, color: [0, 0, 0]}\n"
+                    "  - {id: 1, name: thing, color: [1, 2, 3]}\n")
+    with pytest.raises(Exception, match="floor"):
+        StructuralLabeller(StructureConfig(), ClassTaxonomy.load(path))
+
+
+def _frames(views, with_labels: bool):
+    frames = []
+    for index, (pose, depth, _) in enumerate(views):
+        labels = np.full(depth.shape, 5, np.int64) if with_labels else None
+        frames.append(Frame(depth=depth.copy(), intrinsics=INTRINSICS, T_world_cam=pose, labels=labels,
+                            stamp_ns=index))
+    return frames
+
+
+def _map_labels(pipeline):
+    voxels = pipeline.surface_voxels()
+    return voxels["labels"]
+
+
+def test_pipeline_labels_structure_when_no_semantic_source(views):
+    config = PipelineConfig(device="cpu")
+    config.completion.type = "none"
+    pipeline = MappingPipeline(config, model=None)
+    for frame in _frames(views, with_labels=False):
+        pipeline.integrate(frame)
+    assert pipeline.semantic_source == "structure"
+    assert pipeline.stats()["semantic_source"] == "structure"
+    labels = _map_labels(pipeline)
+    floor, wall = pipeline.taxonomy.id_of("floor"), pipeline.taxonomy.id_of("wall")
+    assert np.mean(labels == wall) > 0.3 and np.mean(labels == floor) > 0.1
+
+
+def test_pipeline_keeps_structure_off_with_a_semantic_source(views):
+    config = PipelineConfig(device="cpu")
+    config.completion.type = "none"
+    with_labels = MappingPipeline(config, model=None)
+    for frame in _frames(views, with_labels=True):
+        with_labels.integrate(frame)
+    assert with_labels.semantic_source == "frames" and with_labels.frames_structural == 0
+    assert set(np.unique(_map_labels(with_labels))) <= {0, 5}
+
+    expected = MappingPipeline(config, model=None)  # e.g. a segmenter that has not answered yet
+    expected.semantic_source_expected = True
+    for frame in _frames(views[:3], with_labels=False):
+        expected.integrate(frame)
+    assert expected.semantic_source == "none"
+    assert np.all(_map_labels(expected) == 0)
+
+    config.structure.mode = "off"
+    off = MappingPipeline(config, model=None)
+    for frame in _frames(views[:3], with_labels=False):
+        off.integrate(frame)
+    assert off.structure is None and off.semantic_source == "none"
+
+
+@pytest.mark.parametrize("width, height", [(1200, 680), (640, 480), (333, 251), (31, 17), (1920, 1080)])
+def test_any_image_size_gets_labels_of_its_size(taxonomy, width, height):
+    from ssr_ros.geometry.pose import look_at
+
+    K = CameraIntrinsics(fx=width / 2, fy=width / 2, cx=width / 2 - 0.5, cy=height / 2 - 0.5, width=width, height=height)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    T = look_at(np.array([0.0, 0.0, 1.4]), np.array([1.0, 0.0, 1.0]))
+    labels, confidence = labeller.label(np.full((height, width), 2.0, np.float32), K, T)
+    assert labels.shape == (height, width) and confidence.shape == (height, width)
