@@ -372,19 +372,19 @@ class MappingPipeline:
     def surface_voxels(self) -> dict[str, np.ndarray]:
         """Occupied voxels with color, label, confidence, observed/predicted flags."""
         with self.lock:
-            return select_voxels(self.map, "surface")
+            return select_voxels(self.map.layer, "surface")
 
     def voxel_blocks(self, block_coords=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense per-block voxel layers (all blocks, or the given ones)."""
         with self.lock:
-            return block_layers(self.map, block_coords)
+            return block_layers(self.map.layer, block_coords)
 
     def occupancy(self, min_z: float, max_z: float, include_predicted: bool = False,
                   min_confidence: float = 0.0) -> OccupancyGrid2D:
         """2D occupancy of the height band [min_z, max_z]: measured voxels only, unless
         ``include_predicted`` (then predicted voxels of at least ``min_confidence`` count too)."""
         with self.lock:
-            return occupancy_projection(self.map, min_z, max_z, include_predicted, min_confidence)
+            return occupancy_projection(self.map.layer, min_z, max_z, include_predicted, min_confidence)
 
     def save(self, directory: str | Path, formats: list[str] | tuple[str, ...] = ()) -> list[Path]:
         """Write the requested ``SAVE_FORMATS`` (all when empty) into ``directory``; returns the files.
@@ -421,7 +421,7 @@ class MappingPipeline:
                     export_mesh_ply(path, mesh, self.taxonomy, color_by="label")
                 else:
                     path = directory / "voxels.ply"
-                    export_voxels_ply(path, self.map, which="surface", taxonomy=self.taxonomy, transform=T_world_map)
+                    export_voxels_ply(path, self.map.layer, which="surface", taxonomy=self.taxonomy, transform=T_world_map)
                 written.append(path.resolve())
         self.timers["save"].add(time.perf_counter() - start)
         return written

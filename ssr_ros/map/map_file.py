@@ -31,6 +31,8 @@ from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
 from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.voxel_blocks import LAYERS
+from ssr_ros.map.voxel_layer import as_layer
 
 MAGIC = b"SSRTSDF\0"
 FORMAT_VERSION = 3
@@ -43,15 +45,14 @@ MAP_FILE = "map.ssrmap"
 """Name of the map file in a saved map directory."""
 
 
-def _arrays(tsdf_map) -> dict[str, np.ndarray]:
-    n = tsdf_map.num_blocks
-    arrays = {name: tsdf_map.blocks.layers[name][:n] for name in tsdf_map.blocks.layers}
-    arrays["block_coords"] = tsdf_map.blocks.block_coords[:n]
-    arrays["block_stamp"] = tsdf_map.blocks.block_stamp[:n]
-    arrays["sorted_keys"] = tsdf_map.hash.sorted_keys
-    arrays["sorted_slots"] = tsdf_map.hash.sorted_slots
-    if tsdf_map.free_space is not None:
-        arrays.update(tsdf_map.free_space.state())
+def _arrays(storage) -> dict[str, np.ndarray]:
+    layer = as_layer(storage)
+    arrays = {name: layer.used(name) for name in LAYERS}
+    arrays["block_coords"] = layer.block_coords()
+    arrays["block_stamp"] = layer.block_stamps()
+    arrays.update(layer.hash.state())
+    if layer.free_space is not None:
+        arrays.update(layer.free_space.state())
     out = {}
     for name, tensor in arrays.items():
         tensor = tensor.detach().cpu().contiguous()
@@ -65,7 +66,7 @@ def _arrays(tsdf_map) -> dict[str, np.ndarray]:
 def save_map(tsdf_map, path: str | Path) -> None:
     """Write ``tsdf_map`` to ``path`` atomically; raises MapFileError on I/O failure."""
     path = Path(path)
-    arrays = _arrays(tsdf_map)
+    arrays = _arrays(tsdf_map.layer)
     entries, offset = [], 0
     for name, array in arrays.items():
         data = array.tobytes()
@@ -151,22 +152,23 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
             return torch.from_numpy(array.view(np.int16).copy()).view(torch.float16)
         return torch.from_numpy(array.copy())
 
-    blocks = tsdf_map.blocks
+    layer = tsdf_map.layer
+    blocks = layer.blocks
     try:
         if n:
             blocks.add_blocks(tensor("block_coords").to(device), 0)
-            for name in blocks.layers:
+            for name in LAYERS:
                 blocks.layers[name][:n] = tensor(name).to(device)
             blocks.block_stamp[:n] = tensor("block_stamp").to(device)
-        tsdf_map.hash.load_state({"sorted_keys": tensor("sorted_keys"), "sorted_slots": tensor("sorted_slots")})
-        if tsdf_map.free_space is not None and "free_hits" in arrays:
-            tsdf_map.free_space.load_state(
+        layer.hash.load_state({"sorted_keys": tensor("sorted_keys"), "sorted_slots": tensor("sorted_slots")})
+        if layer.free_space is not None and "free_hits" in arrays:
+            layer.free_space.load_state(
                 {"free_block_coords": tensor("free_block_coords"), "free_hits": tensor("free_hits")}
             )
     except (KeyError, RuntimeError, InvalidInput) as error:
         raise MapFileError(f"map '{path}' arrays do not match its header: {error}") from error
-    if len(tsdf_map.hash) != n:
-        raise MapFileError(f"map '{path}' is corrupt: {len(tsdf_map.hash)} hash entries for {n} blocks")
+    if len(layer.hash) != n:
+        raise MapFileError(f"map '{path}' is corrupt: {len(layer.hash)} hash entries for {n} blocks")
     tsdf_map.update_counter = int(header["update_counter"])
     tsdf_map.frames_integrated = int(header["frames_integrated"])
     return tsdf_map

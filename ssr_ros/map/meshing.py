@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ssr_ros.map.semantic_evidence import evidence_label
-from ssr_ros.map.voxel_access import locate_voxels
 
 
 @dataclass
@@ -101,23 +100,24 @@ NEIGHBOURS_BELOW = torch.tensor(
 )
 
 
-def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = True) -> dict[tuple, BlockMesh]:
-    """Marching-cubes meshes of the given blocks (K, 3); blocks without triangles are left out."""
+def mesh_blocks(layer, block_coords: torch.Tensor, include_predicted: bool = True) -> dict[tuple, BlockMesh]:
+    """Marching-cubes meshes of the given blocks (K, 3) of a :class:`~ssr_ros.map.voxel_layer.VoxelLayer`;
+    blocks without triangles are left out."""
     from skimage.measure import marching_cubes
 
     K = int(block_coords.shape[0])
     if K == 0:
         return {}
-    B = tsdf_map.block_size
+    B = layer.block_size
     n = B + 1
-    device = tsdf_map.device
+    device = layer.device
     r = torch.arange(n, device=device)
     grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)  # (n^3, 3)
     voxels = (block_coords[:, None, :] * B + grid[None]).reshape(-1, 3)
-    slot, local = locate_voxels(tsdf_map.hash, B, voxels)
+    slot, local = layer.locate(voxels)
     found = slot >= 0
     s, l = slot.clamp(min=0), local
-    blocks = tsdf_map.blocks
+    blocks = layer.blocks
     weight = torch.where(found, blocks.weight[s, l].to(torch.float32), torch.zeros(1, device=device))
     known = weight > 0
     if include_predicted:
@@ -154,14 +154,14 @@ def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = 
     local_v[:, 0] -= block_of_vertex * n
     coords_np = block_coords.cpu().numpy()
     global_v = coords_np[block_of_vertex] * B + local_v  # voxel units, voxel centres at integers
-    positions = ((global_v + 0.5) * tsdf_map.voxel_size).astype(np.float32)
+    positions = ((global_v + 0.5) * layer.voxel_size).astype(np.float32)
     nearest = np.clip(np.rint(local_v).astype(np.int64), 0, B)
     flat = ((block_of_vertex * n + nearest[:, 0]) * n + nearest[:, 1]) * n + nearest[:, 2]
     flat_t = torch.from_numpy(flat).to(device)
     vs, vl = s[flat_t], l[flat_t]
     label, confidence = evidence_label(blocks.sem_label[vs, vl], blocks.sem_count[vs, vl])
     v_weight = weight[flat_t]
-    observed = tsdf_map._observed(v_weight)
+    observed = layer.observed(v_weight)
     predicted = v_weight < 0
     lo = np.clip(np.floor(local_v).astype(np.int64), 0, B)
     hi = np.clip(lo + 1, 0, B)
@@ -198,34 +198,48 @@ def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = 
 
 
 class IncrementalMesher:
-    """Keeps the per-block meshes of a map and re-meshes only what changed."""
+    """Keeps the per-block meshes of a :class:`~ssr_ros.map.voxel_layer.VoxelLayer` and
+    re-meshes only what changed: blocks stamped after the last update, and blocks marked with
+    :meth:`mark_dirty` (added or removed other than by writing, e.g. evicted or reloaded)."""
 
-    def __init__(self, tsdf_map) -> None:
-        self.map = tsdf_map
+    def __init__(self, layer) -> None:
+        self.layer = layer
         self.meshes: dict[tuple, BlockMesh] = {}
         self.last_counter = 0
         self._vanished_on_reset: list[tuple] = []
+        self._dirty: list[torch.Tensor] = []
         self._include_predicted: bool | None = None
 
     def on_reset(self) -> None:
         self._vanished_on_reset.extend(self.meshes.keys())
         self.meshes = {}
+        self._dirty = []
+
+    def mark_dirty(self, block_coords: torch.Tensor) -> None:
+        """Re-mesh these blocks (K, 3) and their -x/-y/-z neighbours at the next update; a block
+        no longer allocated then loses its mesh (reported as vanished)."""
+        if block_coords.shape[0]:
+            self._dirty.append(block_coords.to(torch.int64).reshape(-1, 3))
 
     def update(self, include_predicted: bool = True) -> MeshUpdate:
-        tsdf_map = self.map
+        layer = self.layer
         since = self.last_counter
         if self._include_predicted is not None and include_predicted != self._include_predicted:
             since = 0  # a different layer selection invalidates every block mesh
         self._include_predicted = include_predicted
-        changed = tsdf_map.changed_blocks(since)
+        changed = layer.changed_blocks(since)
+        if self._dirty:
+            changed = torch.cat([changed] + [d.to(changed.device) for d in self._dirty])
+            self._dirty = []
         if changed.shape[0]:
             below = (changed[:, None, :] + NEIGHBOURS_BELOW.to(changed.device)[None]).reshape(-1, 3)
-            candidates = torch.unique(torch.cat([changed, below]), dim=0)
-            candidates = candidates[tsdf_map.hash.lookup(candidates) >= 0]
+            touched = torch.unique(torch.cat([changed, below]), dim=0)
+            allocated = layer.lookup(touched) >= 0
+            candidates, gone = touched[allocated], touched[~allocated]
         else:
-            candidates = changed
-        new_meshes = mesh_blocks(tsdf_map, candidates, include_predicted)
-        update = MeshUpdate(update_counter=tsdf_map.update_counter)
+            candidates = gone = changed
+        new_meshes = mesh_blocks(layer, candidates, include_predicted)
+        update = MeshUpdate(update_counter=layer.update_counter)
         vanished = list(self._vanished_on_reset)
         self._vanished_on_reset = []
         for coords in candidates.cpu().numpy():
@@ -237,9 +251,13 @@ class IncrementalMesher:
             else:
                 self.meshes[index] = mesh
                 update.blocks[index] = mesh
+        for coords in gone.cpu().numpy():
+            index = tuple(int(c) for c in coords)
+            if self.meshes.pop(index, None) is not None:
+                vanished.append(index)
         vanished = [v for v in dict.fromkeys(vanished) if v not in self.meshes]
         update.vanished = np.array(vanished, dtype=np.int64).reshape(-1, 3)
-        self.last_counter = tsdf_map.update_counter
+        self.last_counter = layer.update_counter
         return update
 
     def full_mesh(self) -> BlockMesh:

@@ -113,6 +113,22 @@ class VoxelBlocks:
         self.block_stamp[self.num_blocks : needed] = stamp
         self.num_blocks = needed
 
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the in-use blocks where ``mask`` (num_blocks,) is True, packed to the front in
+        their current order (the rest of the slots return to their initial values)."""
+        kept = torch.nonzero(mask.to(self.device)).squeeze(1)
+        count = int(kept.numel())
+        if count == self.num_blocks:
+            return
+        with _one_thread(self.device):
+            for name, (_, _, initial) in LAYERS.items():
+                layer = self.layers[name]
+                layer[:count] = layer[kept]
+                layer[count : self.num_blocks] = initial
+        self.block_coords[:count] = self.block_coords[kept]
+        self.block_stamp[:count] = self.block_stamp[kept]
+        self.num_blocks = count
+
     def truncate(self, num_blocks: int) -> None:
         """Drop the blocks at slots >= num_blocks, resetting their voxels (used for rollback)."""
         for name, (_, _, initial) in LAYERS.items():
