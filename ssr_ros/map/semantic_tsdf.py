@@ -56,6 +56,13 @@ class SemanticTSDF:
         from ssr_ros.map.meshing import IncrementalMesher
 
         self._mesher = IncrementalMesher(self.layer)
+        self.residency = None
+        """:class:`~ssr_ros.map.residency.Residency` when ``config.memory_budget_mb`` or
+        ``config.clear_radius_m`` is set (blocks move to disk / are dropped), else None."""
+        if self.config.memory_budget_mb > 0 or self.config.clear_radius_m > 0:
+            from ssr_ros.map.residency import Residency
+
+            self.residency = Residency(self.layer, self._mesher)
 
     # ------------------------------------------------------------------ storage
     @property
@@ -186,8 +193,21 @@ class SemanticTSDF:
         image with no finite positive pixel. With ``config.free_space`` the frame's rays also
         mark the cells they cross in front of the measured surface in :attr:`free_space`.
         Returns counts: blocks allocated, blocks integrated.
+
+        With a memory budget or clear radius (see :mod:`ssr_ros.map.residency`) the stored
+        blocks within the frame's reach are read back first, and the budget / radius is applied
+        after the frame is fused.
         """
         self._check_frame(frame)
+        if self.residency is None:
+            return self._integrate(frame)
+        reach = self.residency.reach_box(frame.intrinsics, frame.T_world_cam)
+        self.residency.ensure_resident(*reach)
+        result = self._integrate(frame)
+        self.residency.after_frame(np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3], reach)
+        return result
+
+    def _integrate(self, frame: Frame) -> dict[str, int]:
         cfg = self.config
         depth = self._to_tensor(frame.depth, torch.float32)
         rgb = self._to_tensor(frame.rgb, torch.uint8) if frame.rgb is not None else None
@@ -288,8 +308,14 @@ class SemanticTSDF:
         return self.layer.changed_blocks(since)
 
     # ------------------------------------------------------------------ chunks
+    def _ensure_chunk_resident(self, origin_voxel, size) -> None:
+        if self.residency is not None:
+            lo = np.asarray(torch.as_tensor(origin_voxel).reshape(-1).tolist(), dtype=np.int64)
+            self.residency.ensure_resident(lo, lo + np.asarray([int(n) for n in size]) - 1)
+
     def extract_chunk(self, origin_voxel, size) -> DenseChunk:
         """Dense copy of a box of voxels; see :func:`ssr_ros.map.chunk_io.extract_chunk`."""
+        self._ensure_chunk_resident(origin_voxel, size)
         return chunk_io.extract_chunk(self.layer, origin_voxel, size)
 
     def write_predictions(
@@ -302,6 +328,7 @@ class SemanticTSDF:
     ) -> int:
         """Write the network's output for a chunk into the predicted layer; returns the voxels
         written. See :func:`ssr_ros.map.chunk_io.write_predictions`."""
+        self._ensure_chunk_resident(origin_voxel, tuple(torch.as_tensor(tsdf).shape))
         return chunk_io.write_predictions(self.layer, origin_voxel, tsdf, color, semantics_probs, confidence)
 
     # ------------------------------------------------------------------ queries / rendering
@@ -331,6 +358,30 @@ class SemanticTSDF:
         """The per-block meshes as of the last ``update_mesh`` call, sorted by block index."""
         return [self._mesher.meshes[k] for k in sorted(self._mesher.meshes)]
 
+    # ------------------------------------------------------------------ memory and disk
+    def complete_layer(self) -> VoxelLayer:
+        """Every block of the map, in memory and on disk (see :meth:`Residency.complete_layer`)."""
+        return self.layer if self.residency is None else self.residency.complete_layer()
+
+    def region_layer(self, lo, hi) -> VoxelLayer:
+        """The blocks and seen-free blocks intersecting the box [lo, hi] (metres, map frame),
+        read from memory and from the block store, as a new :class:`VoxelLayer` (the map's
+        residency is unchanged); feed it to the export and meshing functions."""
+        lo_voxel = np.floor(np.asarray(lo, dtype=np.float64) / self.voxel_size).astype(np.int64)
+        hi_voxel = np.floor(np.asarray(hi, dtype=np.float64) / self.voxel_size).astype(np.int64)
+        if lo_voxel.shape != (3,) or hi_voxel.shape != (3,) or (hi_voxel < lo_voxel).any():
+            raise InvalidInput(f"region must be two corners lo <= hi of 3 numbers each, got {lo} and {hi}")
+        if self.residency is None:
+            from ssr_ros.map.residency import Residency
+
+            return Residency(self.layer).region_layer(lo_voxel, hi_voxel)
+        return self.residency.region_layer(lo_voxel, hi_voxel)
+
+    def close(self) -> None:
+        """Delete the block store's files (a temporary store's directory too)."""
+        if self.residency is not None:
+            self.residency.reset()
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write the whole map atomically (temp file + rename); see :mod:`ssr_ros.map.map_file`."""
@@ -339,17 +390,20 @@ class SemanticTSDF:
         save_map(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None) -> "SemanticTSDF":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None,
+             overrides: dict | None = None) -> "SemanticTSDF":
         """Read a map written by :meth:`save`; foreign or corrupt files raise MapFileError."""
         from ssr_ros.map.map_file import load_map
 
-        return load_map(cls, path, device, backend)
+        return load_map(cls, path, device, backend, overrides)
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
         """Forget every voxel and every seen-free cell; the next ``update_mesh`` reports all meshed blocks as vanished."""
         self.layer.clear()
         self.layer.next_stamp()
+        if self.residency is not None:
+            self.residency.reset()
         self.frames_integrated = 0
         self._mesher.on_reset()
 
@@ -378,6 +432,8 @@ class SemanticTSDF:
             "bytes_per_voxel": self.bytes_per_voxel(),
             "free_cells": self.free_space.num_free_cells() if self.free_space is not None else 0,
             "free_space_bytes": self.free_space.memory_bytes() if self.free_space is not None else 0,
+            "map_bytes": self.layer.memory_bytes(),
+            **(self.residency.stats() if self.residency is not None else {}),
             "frames_integrated": self.frames_integrated,
             "update_counter": self.update_counter,
             "voxel_size": self.voxel_size,
