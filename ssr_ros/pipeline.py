@@ -379,6 +379,12 @@ class MappingPipeline:
         with self.lock:
             return block_layers(self.map.layer, block_coords)
 
+    def voxel_blocks_in_region(self, lo, hi) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Dense per-block voxel layers of the blocks intersecting the box [lo, hi] (metres, map
+        frame), read from memory and from the block store where blocks were evicted."""
+        with self.lock:
+            return block_layers(self.map.region_layer(lo, hi))
+
     def occupancy(self, min_z: float, max_z: float, include_predicted: bool = False,
                   min_confidence: float = 0.0) -> OccupancyGrid2D:
         """2D occupancy of the height band [min_z, max_z]: measured voxels only, unless
@@ -432,8 +438,11 @@ class MappingPipeline:
         The current map is kept when loading fails (MapFileError). Voxel size, block size and
         class count come from the file.
         """
-        loaded = read_map(path, self.device, self.taxonomy)
+        storage = {name: getattr(self.config.map, name)
+                   for name in ("memory_budget_mb", "clear_radius_m", "block_store_dir")}
+        loaded = read_map(path, self.device, self.taxonomy, overrides=storage)
         with self.lock:
+            self.map.close()
             self.map = loaded
             self.scheduler.clear()
             self._seen_counter = 0
@@ -450,9 +459,17 @@ class MappingPipeline:
             self.last_stamp_ns = None
             return dropped
 
+    def close(self) -> None:
+        """Delete the map's on-disk block store (a temporary one with its directory)."""
+        with self.lock:
+            self.map.close()
+
     def stats(self) -> dict[str, Any]:
+        """Map and pipeline counters. ``outputs_cover`` says what the mesh, voxel map and occupancy
+        show: ``"whole map"``, or ``"blocks in memory"`` while blocks are evicted to disk."""
         with self.lock:
             stats = dict(self.map.stats())
+        stats["outputs_cover"] = "blocks in memory" if stats.get("blocks_on_disk", 0) else "whole map"
         stats.update(
             frames_integrated=self.frames_integrated,
             chunks_completed=self.chunks_completed,

@@ -329,6 +329,7 @@ class MapperNode(Node):
         self._running = False
         self._integrator.join(timeout=5)
         self._completer.join(timeout=5)
+        self.pipeline.close()
 
     # ------------------------------------------------------------------ outputs
     def _stamp_ns(self) -> int:
@@ -409,7 +410,12 @@ class MapperNode(Node):
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
                   "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
                   "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],
-                  "frame_queue": self._frames.qsize(), "gravity_held_frames": stats["gravity_held_frames"]}
+                  "frame_queue": self._frames.qsize(), "gravity_held_frames": stats["gravity_held_frames"],
+                  "map_bytes": stats["map_bytes"], "outputs_cover": stats["outputs_cover"]}
+        for key in ("memory_budget_bytes", "blocks_on_disk", "blocks_evicted", "blocks_reloaded", "blocks_cleared",
+                    "over_budget"):
+            if key in stats:
+                values[key] = stats[key]
         if self.pipeline.gravity is not None and self.pipeline.config.gravity.aligns:
             values["gravity_up"] = " ".join(f"{v:.4f}" for v in self.pipeline.gravity.up)
             values["gravity_T_aligned_world"] = " ".join(f"{v:.6f}" for v in self.pipeline.gravity.T_aligned_world[:3, :3].ravel())
