@@ -34,6 +34,7 @@ from ssr_ros.map import chunk_io, integration
 from ssr_ros.map.block_hash import check_coord_range
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.voxel_blocks import cpu_threads, one_thread
 from ssr_ros.map.voxel_layer import PREDICTED_WEIGHT, VoxelLayer
 
 __all__ = ["PREDICTED_WEIGHT", "SemanticTSDF"]
@@ -199,13 +200,14 @@ class SemanticTSDF:
         after the frame is fused.
         """
         self._check_frame(frame)
-        if self.residency is None:
-            return self._integrate(frame)
-        reach = self.residency.reach_box(frame.intrinsics, frame.T_world_cam)
-        self.residency.ensure_resident(*reach)
-        result = self._integrate(frame)
-        self.residency.after_frame(np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3], reach)
-        return result
+        with cpu_threads(self.device, self.config.threads):
+            if self.residency is None:
+                return self._integrate(frame)
+            reach = self.residency.reach_box(frame.intrinsics, frame.T_world_cam)
+            self.residency.ensure_resident(*reach)
+            result = self._integrate(frame)
+            self.residency.after_frame(np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3], reach)
+            return result
 
     def _integrate(self, frame: Frame) -> dict[str, int]:
         cfg = self.config
@@ -223,7 +225,8 @@ class SemanticTSDF:
             clean, proj_wc, cfg.truncation, cfg.block_extent, cfg.allocation_stride
         )
         check_coord_range(touched)
-        seen_free = self._observe_free_space(clean, proj_wc)
+        with one_thread(self.device):
+            seen_free = self._observe_free_space(clean, proj_wc)
 
         # --- from here on the map changes
         stamp = self.layer.next_stamp()
@@ -247,7 +250,8 @@ class SemanticTSDF:
         )
         self.blocks.block_stamp[slots[changed]] = stamp
         if seen_free is not None:
-            self.free_space.mark(seen_free)
+            with one_thread(self.device):
+                self.free_space.mark(seen_free)
         self.frames_integrated += 1
         return {"blocks_allocated": allocated, "blocks_integrated": int(slots.numel())}
 
@@ -267,8 +271,9 @@ class SemanticTSDF:
             check_coord_range(slots)  # raises, naming the range
         seen_free = None
         if self.free_space is not None:
-            clean, _ = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
-            seen_free = self._observe_free_space(clean, proj_wc)
+            with one_thread(self.device):
+                clean, _ = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
+                seen_free = self._observe_free_space(clean, proj_wc)
 
         # --- from here on the map changes
         stamp = self.layer.next_stamp()
@@ -284,7 +289,8 @@ class SemanticTSDF:
             self.blocks.block_stamp, stamp,
         )
         if seen_free is not None:
-            self.free_space.mark(seen_free)
+            with one_thread(self.device):
+                self.free_space.mark(seen_free)
         self.frames_integrated += 1
         return {"blocks_allocated": int(new_coords.shape[0]), "blocks_integrated": int(slots.numel())}
 
@@ -348,6 +354,14 @@ class SemanticTSDF:
     def update_mesh(self, include_predicted: bool = True):
         """Re-mesh the blocks changed since the last call; returns a :class:`MeshUpdate`."""
         return self._mesher.update(include_predicted)
+
+    def prepare_mesh_update(self, include_predicted: bool = True):
+        """First half of :meth:`update_mesh`: copy what changed (reads the map; hold its lock)."""
+        return self._mesher.prepare(include_predicted)
+
+    def finish_mesh_update(self, snapshot):
+        """Second half of :meth:`update_mesh`: mesh the copy (the map may change meanwhile)."""
+        return self._mesher.finish(snapshot)
 
     def mesh(self, include_predicted: bool = True):
         """The full current mesh (all blocks, concatenated) as a :class:`BlockMesh` with index None."""

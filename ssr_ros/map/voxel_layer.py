@@ -157,6 +157,18 @@ class VoxelLayer:
         if self.free_space is not None:
             self.free_space.reset()
 
+    def snapshot(self) -> "VoxelLayer":
+        """A copy of the voxel blocks and hash (not the seen-free layer) for reading while the map
+        goes on changing: the voxel outputs are computed from one outside the map's lock."""
+        out = VoxelLayer.__new__(VoxelLayer)
+        out.config, out.num_classes, out.device = self.config, self.num_classes, self.device
+        out.hash = BlockHash(self.device)
+        out.hash.load_state({name: tensor.clone() for name, tensor in self.hash.state().items()})
+        out.blocks = self.blocks.copy()
+        out.free_space = None
+        out.update_counter = self.update_counter
+        return out
+
     # ------------------------------------------------------------------ sizes
     def voxel_bytes(self) -> int:
         """Bytes of the allocated blocks (voxel payload + block bookkeeping)."""

@@ -354,7 +354,9 @@ class MapperNode(Node):
             )
         stamp = self._stamp_ns()
         self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
-        if self.marker_pub.get_subscription_count() or full:
+        # The marker array is one Python object per vertex (seconds of interpreter time for a
+        # large map, during which frames queue up): built only while someone subscribes to it.
+        if self.marker_pub.get_subscription_count():
             mesh = self.pipeline.full_mesh()
             colors = mesh.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(mesh.labels)
             self.marker_pub.publish(mesh_to_marker_array(
@@ -379,21 +381,19 @@ class MapperNode(Node):
 
     def publish_voxels(self) -> None:
         stamp = self._stamp_ns()
-        voxels = self.pipeline.surface_voxels()
+        voxels, (coords, layers), grid = self.pipeline.voxel_outputs(
+            self.settings.occupancy_min_z, self.settings.occupancy_max_z,
+            self.settings.occupancy_include_predicted, self.settings.occupancy_min_confidence,
+        )
         self.voxel_pub.publish(semantic_cloud_to_msg(
             self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
             voxels["observed"], self.settings.map_frame, stamp,
         ))
         frame_id = self._map_grid_frame()
-        coords, layers = self.pipeline.voxel_blocks()
         self.voxel_map_pub.publish(boxes_to_map_msg(
             voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
             self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
         ))
-        grid = self.pipeline.occupancy(
-            self.settings.occupancy_min_z, self.settings.occupancy_max_z,
-            self.settings.occupancy_include_predicted, self.settings.occupancy_min_confidence,
-        )
         self.occupancy_pub.publish(occupancy_to_msg(grid, frame_id, stamp))
 
     def publish_diagnostics(self) -> None:
