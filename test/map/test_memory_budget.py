@@ -165,3 +165,45 @@ def test_load_applies_the_runs_storage_settings(unlimited, tmp_path):
     loaded = SemanticTSDF.load(tmp_path / "m.ssrmap", overrides={"memory_budget_mb": 0.05})
     assert loaded.residency is not None and loaded.config.memory_budget_mb == 0.05
     assert dataclasses.asdict(loaded.config)["voxel_size"] == unlimited.config.voxel_size
+
+
+def test_mesh_follows_eviction_and_comes_back_identical(frames, tmp_path):
+    tsdf_map = SemanticTSDF(config(memory_budget_mb=1000.0, block_store_dir=str(tmp_path / "store")), num_classes=8)
+    for frame in frames[:6]:
+        tsdf_map.integrate(frame)
+    before = tsdf_map.mesh()
+    meshed = {m.index for m in tsdf_map.block_meshes()}
+    residency = tsdf_map.residency
+    residency.budget_bytes = 1
+    residency.after_frame(np.array([100.0, 0.0, 0.9]), None)  # a camera far away: everything goes
+    update = tsdf_map.update_mesh()
+    assert {tuple(v) for v in update.vanished} == meshed and not update.blocks
+    residency.ensure_resident(np.full(3, -10**6), np.full(3, 10**6))
+    again = tsdf_map.update_mesh()
+    assert set(again.blocks) == meshed
+    after = tsdf_map.mesh()
+    np.testing.assert_array_equal(after.vertices, before.vertices)
+    np.testing.assert_array_equal(after.triangles, before.triangles)
+    np.testing.assert_array_equal(after.colors, before.colors)
+
+
+def test_pipeline_reports_what_outputs_cover_and_reads_regions(frames, tmp_path):
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    pipeline_config = PipelineConfig(device="cpu")
+    pipeline_config.map = config(memory_budget_mb=2.0, block_store_dir=str(tmp_path / "store"))
+    taxonomy = ClassTaxonomy.load()
+    pipeline = MappingPipeline(pipeline_config, taxonomy, model=None)
+    for frame in frames[:12]:
+        pipeline.integrate(dataclasses.replace(frame, labels=np.minimum(frame.labels, taxonomy.num_classes - 1)))
+    stats = pipeline.stats()
+    assert stats["blocks_on_disk"] > 0 and stats["outputs_cover"] == "blocks in memory"
+    assert stats["map_bytes"] <= 2.0e6 or stats["over_budget"]
+    voxels, (coords, _), grid = pipeline.voxel_outputs(0.1, 1.8)
+    assert len(coords) == pipeline.map.num_blocks and grid.data.size > 0
+    region_coords, region_layers = pipeline.voxel_blocks_in_region((0.0, -1.5, -0.5), (2.0, 1.5, 2.0))
+    assert len(region_coords) > 0 and region_layers["tsdf"].shape[0] == len(region_coords)
+    store = pipeline.map.residency.store.directory
+    pipeline.close()
+    assert not any(store.glob("*.ssrblk"))
