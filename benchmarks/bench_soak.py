@@ -68,7 +68,8 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0):
+def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0,
+             reliable: bool = False):
     """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
     from geometry_msgs.msg import PoseStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -80,13 +81,16 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
     from ssr_ros.ros.conversions.pose import matrix_to_pose_stamped
     from ssr_ros.ros.mapper_client import MapperProcess
 
+    if reliable:
+        parameters = {**parameters, "sensor_qos": "reliable"}
+    sensor = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) if reliable else qos_profile_sensor_data
     mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}")
     pubs = {key: mapper.node.create_publisher(t, topic, qos) for key, t, topic, qos in [
-        ("info", CameraInfo, DEFAULT_TOPICS.camera_info, qos_profile_sensor_data),
+        ("info", CameraInfo, DEFAULT_TOPICS.camera_info, sensor),
         ("pose", PoseStamped, DEFAULT_TOPICS.pose, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)),
-        ("depth", Image, DEFAULT_TOPICS.depth, qos_profile_sensor_data),
-        ("color", Image, DEFAULT_TOPICS.color, qos_profile_sensor_data),
-        ("labels", Image, DEFAULT_TOPICS.labels, qos_profile_sensor_data)]}
+        ("depth", Image, DEFAULT_TOPICS.depth, sensor),
+        ("color", Image, DEFAULT_TOPICS.color, sensor),
+        ("labels", Image, DEFAULT_TOPICS.labels, sensor)]}
     # messages are built once per distinct frame (the publisher's own cost is not the node's)
     encoded = []
     for frame in frames:
@@ -196,13 +200,15 @@ def throughput(args) -> list[str]:
     lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, fusion only, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
-             f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}` "
-             "(frames of the floor tour; sensor-data QoS, frame_queue_size 2, meshes and voxel outputs at their "
+             f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}"
+             f"{' --reliable' if args.reliable else ''}` "
+             f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
              f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
              "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end |",
              "|---|---|---|---|---|---|---|"]
     for rate in args.rates:
-        rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate)
+        rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
+                        reliable=args.reliable)
         end = rows[-1]
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
@@ -229,6 +235,8 @@ def main() -> None:
     t.add_argument("--rates", type=float, nargs="+", default=[15.0, 30.0])
     t.add_argument("--frames", type=int, default=300)
     t.add_argument("--unique", type=int, default=150)
+    t.add_argument("--reliable", action="store_true",
+                   help="reliable QoS on both sides (sensor_qos: reliable) instead of the default sensor-data QoS")
     for p in (s, t):
         p.add_argument("--node-pythonpath", default="",
                        help="PYTHONPATH of the node process only (e.g. another checkout, to compare against it)")
