@@ -52,7 +52,6 @@ setup(
         "scikit-image>=0.22",
         "plyfile>=1.0",
         "tqdm>=4.60",
-        "matplotlib>=3.7",
         "pillow>=10",
         "ninja>=1.10",  # builds the compiled map integration kernel on first use
     ],

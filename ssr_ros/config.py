@@ -16,6 +16,7 @@ declarations of the node and the parameter tables of the README::
 from __future__ import annotations
 
 import dataclasses
+import sys
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -149,6 +150,35 @@ def nest_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
+DEPRECATED_PARAMETERS: dict[str, tuple[str, str]] = {
+    "occupancy_min_z": ("planning.min_height", "now a height above the floor (planning.floor)"),
+    "occupancy_max_z": ("planning.max_height", "now a height above the floor (planning.floor)"),
+    "occupancy_include_predicted": ("planning.include_predicted", ""),
+    "occupancy_min_confidence": ("planning.min_confidence", ""),
+}
+"""Old parameter name -> (its new name, what changed): still read for one release, with a warning."""
+
+
+def rename_deprecated(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``values`` (top-level or dotted names) with deprecated names renamed; and a warning for each.
+
+    The new name wins when both are given.
+    """
+    renamed, warnings = dict(values), []
+    for old, (new, note) in DEPRECATED_PARAMETERS.items():
+        if old not in renamed:
+            continue
+        value = renamed.pop(old)
+        parts = new.split(".")
+        group = renamed.get(parts[0]) if len(parts) > 1 else None
+        given = new in renamed or (isinstance(group, Mapping) and parts[-1] in group)
+        warnings.append(f"parameter '{old}' is deprecated; use '{new}'" + (f" ({note})" if note else "")
+                        + ("; ignored because it is also given" if given else ""))
+        if not given:
+            renamed[new] = value
+    return renamed, warnings
+
+
 def read_parameter_file(path: str | Path, node: str = "ssr_mapper") -> dict[str, Any]:
     """The parameters of a ROS 2 parameter yaml (``<node>: ros__parameters: {...}``), nested.
 
@@ -169,4 +199,7 @@ def read_parameter_file(path: str | Path, node: str = "ssr_mapper") -> dict[str,
             raise ConfigError(f"config '{path}' has no parameters for node '{node}' (found {sorted(document)})")
     if not isinstance(document, dict):
         raise ConfigError(f"config '{path}': ros__parameters must be a mapping")
+    document, warnings = rename_deprecated(document)
+    for warning in warnings:
+        print(f"warning: {path}: {warning}", file=sys.stderr)
     return nest_dotted(document)

@@ -53,6 +53,11 @@ class PoseConflict(PoseUnavailable):
     """Two different poses arrived for one stamp, so no frame at that stamp has a known pose."""
 
 
+class TransformUnavailable(PoseUnavailable):
+    """A transform between two frames is needed (a pose's frame to the map frame, or a body frame
+    to the camera) but is not known."""
+
+
 
 class UnreadableFrame(DatasetError):
     """One frame of a recording whose file is missing, not an image, or of the wrong size.

@@ -30,13 +30,17 @@ from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels
 from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_blocks import cpu_threads
-from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
+from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
+from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
+from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
 from ssr_ros.taxonomy import ClassTaxonomy
 
 LOG = logging.getLogger("ssr_ros.pipeline")
 
-SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels")
-"""What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply."""
+SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels", "nav2", "esdf")
+"""What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply, the Nav2 map_server
+files occupancy.{pgm,yaml} and occupancy_predicted.{pgm,yaml}, and esdf.npz (see
+:mod:`ssr_ros.planning`)."""
 
 
 @dataclass
@@ -49,12 +53,14 @@ class PipelineConfig:
     map: TSDFConfig = field(default_factory=TSDFConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    planning: PlanningConfig = field(default_factory=PlanningConfig)
 
     def validate(self) -> "PipelineConfig":
         validate_config(self)
         self.gravity.validate()
         self.map.validate()
         self.completion.validate()
+        self.planning.validate()
         return self
 
 
@@ -150,7 +156,7 @@ class MappingPipeline:
         self._mesh_lock = threading.RLock()
         """Serialises meshing; taken before ``lock`` (never while holding it), so the marching
         cubes of an incremental update run outside ``lock`` without blocking integration."""
-        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "save")}
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "planning", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
@@ -160,6 +166,7 @@ class MappingPipeline:
         gravity = self.config.gravity
         self.gravity: GravityEstimate | None = None if gravity.needs_frames else estimate_alignment([], gravity)
         self._held_frames: list[Frame] = []
+        self.planning_summary: dict[str, Any] = {}  # of the planner outputs last saved (floor, cells)
 
     def world_up(self) -> np.ndarray:
         """The map frame's up direction as the fused cameras saw it (their mean -y axis), or z.
@@ -390,16 +397,14 @@ class MappingPipeline:
         with self.lock, self._threads():
             return block_layers(self.map.layer, block_coords)
 
-    def voxel_outputs(self, min_z: float, max_z: float, include_predicted: bool = False,
-                      min_confidence: float = 0.0):
-        """:meth:`surface_voxels`, :meth:`voxel_blocks` and :meth:`occupancy` of one moment, computed
-        from a copy of the voxels taken under the lock (a memory copy), so integration is not held
-        up for the seconds a large map's exports take. Returns (voxels, (coords, layers), grid)."""
+    def voxel_outputs(self):
+        """:meth:`surface_voxels` and :meth:`voxel_blocks` of one moment, computed from a copy of the
+        voxels taken under the lock (a memory copy), so integration is not held up for the seconds
+        a large map's exports take. Returns (voxels, (coords, layers))."""
         with self.lock, self._threads():
             layer = self.map.layer.snapshot()
         with self._threads():
-            return (select_voxels(layer, "surface"), block_layers(layer),
-                    occupancy_projection(layer, min_z, max_z, include_predicted, min_confidence))
+            return select_voxels(layer, "surface"), block_layers(layer)
 
     def voxel_blocks_in_region(self, lo, hi) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense per-block voxel layers of the blocks intersecting the box [lo, hi] (metres, map
@@ -407,18 +412,29 @@ class MappingPipeline:
         with self.lock, self._threads():
             return block_layers(self.map.region_layer(lo, hi))
 
-    def occupancy(self, min_z: float, max_z: float, include_predicted: bool = False,
-                  min_confidence: float = 0.0) -> OccupancyGrid2D:
-        """2D occupancy of the height band [min_z, max_z]: measured voxels only, unless
-        ``include_predicted`` (then predicted voxels of at least ``min_confidence`` count too)."""
-        with self.lock, self._threads():
-            return occupancy_projection(self.map.layer, min_z, max_z, include_predicted, min_confidence)
+    def occupancy(self, include_predicted: bool | None = None) -> OccupancyGrid2D:
+        """2D occupancy of the ``planning`` height band above the floor: measured voxels only,
+        unless ``include_predicted`` (default: ``planning.include_predicted``)."""
+        config = self.config.planning
+        if include_predicted is not None:
+            config = dataclasses.replace(config, include_predicted=include_predicted)
+        return self.planning_outputs(with_3d=False, config=config).occupancy
+
+    def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None) -> PlanningOutputs:
+        """Floor, tiered 2D grids and distance fields for planners (:mod:`ssr_ros.planning`), in the
+        map's gravity-aligned frame. The map lock is held only while its voxels are read."""
+        start = time.perf_counter()
+        with self.lock:
+            volume = planning_volume(self.map)
+        outputs = outputs_of_volume(volume, config or self.config.planning, with_3d=with_3d)
+        self.timers["planning"].add(time.perf_counter() - start)
+        return outputs
 
     def save(self, directory: str | Path, formats: list[str] | tuple[str, ...] = ()) -> list[Path]:
         """Write the requested ``SAVE_FORMATS`` (all when empty) into ``directory``; returns the files.
 
-        Frames: the map file is in the map's (gravity-aligned) frame; the meshes and the voxel
-        PLY are turned back into the poses' frame, so they overlay the recording. Frames still
+        Frames: the map file, the Nav2 grids and the distance fields are in the map's
+        (gravity-aligned) frame; the meshes and the voxel PLY are turned back into the poses' frame, so they overlay the recording. Frames still
         held for the gravity estimate are fused first (:meth:`settle_gravity`). Each file is
         written atomically; MapFileError names what could not be written.
         """
@@ -437,7 +453,19 @@ class MappingPipeline:
             self.settle_gravity()
             T_world_map = self.T_world_map
             mesh = self.pose_frame_mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
+            planning = None
+            if {"nav2", "esdf"} & set(formats):
+                planning_start = time.perf_counter()
+                planning = planning_outputs(self.map, self.config.planning, with_3d="esdf" in formats)
+                self.timers["planning"].add(time.perf_counter() - planning_start)
+                self.planning_summary = planning.summary()
             for fmt in formats:
+                if fmt == "nav2":
+                    written += [p.resolve() for p in write_nav2_maps(planning, directory)]
+                    continue
+                if fmt == "esdf":
+                    written.append(write_esdf(planning, directory / ESDF_FILE).resolve())
+                    continue
                 if fmt == "map":
                     path = directory / MAP_FILE
                     self.map.save(path)

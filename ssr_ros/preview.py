@@ -1,7 +1,9 @@
 """PNG previews of a map: rendered views in fused color, in class colors, and by provenance.
 
-Views are ray cast from the map itself (:meth:`SemanticTSDF.raycast`), shaded by the surface
-normal so shape reads at a glance. The provenance view shows *observed* surface in grey and
+Views are ray cast through the map's mesh (:class:`ssr_ros.render.MeshRenderer`: Open3D's
+CPU ray caster, a NumPy point splat without Open3D) or through the TSDF itself
+(:meth:`SemanticTSDF.raycast`, slower on a CPU), shaded by the surface normal so shape reads at
+a glance. Every image carries a title and a legend (:mod:`ssr_ros.figure`). The provenance view shows *observed* surface in grey and
 *predicted* surface (written by the completion network) in orange. A contact sheet puts the
 views side by side with a legend of the classes in sight.
 """
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 
 from ssr_ros.errors import InvalidInput
+from ssr_ros.figure import class_colors
 from ssr_ros.geometry import CameraIntrinsics, look_at
 from ssr_ros.taxonomy import ClassTaxonomy
 
@@ -89,25 +92,28 @@ def render_view(tsdf_map, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics,
     provenance = np.where(predicted[..., None], PREDICTED_RGB, OBSERVED_RGB)
     return {
         "color": _shade(images["color"].cpu().numpy(), normals, hit),
-        "semantic": _shade(taxonomy.colorize(labels), normals, hit),
+        "semantic": _shade(class_colors(labels, taxonomy), normals, hit),
         "provenance": _shade(provenance, normals, hit),
         "label": np.where(hit, labels, -1),
     }
 
 
-def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics, T_world_cam: np.ndarray) -> dict[str, np.ndarray]:
-    """The images of :func:`render_view` drawn from the map's mesh (``BlockMesh``) by the NumPy
-    point-splat renderer of :mod:`ssr_ros.render`: much faster than ray casting on a CPU."""
-    from ssr_ros.render import render_mesh_layers
+def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics, T_world_cam: np.ndarray,
+                     renderer=None) -> dict[str, np.ndarray]:
+    """The images of :func:`render_view` drawn from the map's mesh (``BlockMesh``) by
+    :class:`ssr_ros.render.MeshRenderer` (pass one to reuse it across views of the same mesh):
+    much faster than ray casting the TSDF on a CPU."""
+    from ssr_ros.render import MeshRenderer
 
+    renderer = renderer or MeshRenderer(mesh.vertices, mesh.triangles)
     labels = np.asarray(mesh.labels, dtype=np.int64)
     predicted = np.asarray(mesh.predicted, dtype=bool)
     provenance = np.where(predicted[:, None], PREDICTED_RGB, OBSERVED_RGB).astype(np.uint8)
     ids = np.stack([labels % 256, labels // 256, np.ones_like(labels)], axis=1).astype(np.uint8)
-    images = render_mesh_layers(mesh.vertices, mesh.triangles, {
+    images = renderer.render_layers({
         "ids": (ids, False, False),
         "color": (np.asarray(mesh.colors, dtype=np.uint8), True, True),
-        "semantic": (taxonomy.colorize(labels), True, True),
+        "semantic": (class_colors(labels, taxonomy), True, True),
         "provenance": (provenance, True, True),
     }, intrinsics, T_world_cam)
     id_image = images.pop("ids").astype(np.int64)
@@ -121,8 +127,9 @@ def write_previews(
 ) -> list[Path]:
     """Render views and write ``preview_{color,semantic,provenance}_K.png`` and ``previews.png``.
 
-    method: ``raycast`` (through the TSDF) or ``mesh`` (the map's mesh, point-splatted; fast on
-    a CPU). Returns the written paths (the contact sheet last).
+    method: ``raycast`` (through the TSDF) or ``mesh`` (the map's mesh, ray cast by Open3D or
+    point-splatted; fast on a CPU). Each view image carries a title and a legend. Returns the
+    written paths (the contact sheet last).
     """
     from PIL import Image
 
@@ -134,42 +141,65 @@ def write_previews(
     if method == "raycast":
         views = [render_view(tsdf_map, taxonomy, intrinsics, T) for T in poses]
     elif method == "mesh":
+        from ssr_ros.render import MeshRenderer
+
         mesh = tsdf_map.mesh()
-        views = [render_mesh_view(mesh, taxonomy, intrinsics, T) for T in poses]
+        renderer = MeshRenderer(mesh.vertices, mesh.triangles)
+        views = [render_mesh_view(mesh, taxonomy, intrinsics, T, renderer) for T in poses]
     else:
         raise InvalidInput(f"preview method {method!r} not supported; expected 'raycast' or 'mesh'")
     written = []
     for k, view in enumerate(views):
         for kind in ("color", "semantic", "provenance"):
             path = out_dir / f"preview_{kind}_{k}.png"
-            Image.fromarray(view[kind]).save(path)
+            Image.fromarray(annotated_view(view, kind, taxonomy, f"view {k + 1} of {len(views)}")).save(path)
             written.append(path)
     written.append(_contact_sheet(views, taxonomy, out_dir / "previews.png"))
     return written
 
 
+VIEW_TITLES = {"color": "fused color", "semantic": "semantic classes", "provenance": "observed / predicted"}
+
+
+def view_legend(view: dict[str, np.ndarray], kind: str, taxonomy: ClassTaxonomy) -> list:
+    """The legend of one rendered image: classes in sight, or observed / predicted."""
+    from ssr_ros.figure import PROVENANCE_LEGEND, class_legend
+
+    if kind == "semantic":
+        return class_legend(view["label"], taxonomy)
+    if kind == "provenance":
+        return PROVENANCE_LEGEND
+    return []
+
+
+def annotated_view(view: dict[str, np.ndarray], kind: str, taxonomy: ClassTaxonomy, note: str = "") -> np.ndarray:
+    """The ``kind`` image of a rendered view with its title and legend."""
+    from ssr_ros.figure import annotate
+
+    legend = view_legend(view, kind, taxonomy)
+    if kind == "color":
+        note = "; ".join(filter(None, ["colors as fused from the camera", note]))
+    return annotate(view[kind], VIEW_TITLES[kind], legend, note)
+
+
 def _contact_sheet(views: list[dict[str, np.ndarray]], taxonomy: ClassTaxonomy, path: Path) -> Path:
-    import matplotlib
+    """One image: a row per view (fused color | classes | observed / predicted), column titles,
+    and one legend of the classes in sight and of observed / predicted."""
+    from PIL import Image
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+    from ssr_ros.figure import PROVENANCE_LEGEND, annotate, class_legend
 
-    rows = len(views)
-    fig, axes = plt.subplots(rows, 3, figsize=(12, 3.2 * rows + 0.8), squeeze=False)
-    titles = {"color": "fused color", "semantic": "semantic classes", "provenance": "observed (grey) / predicted (orange)"}
+    gap = 4
+    kinds = ("color", "semantic", "provenance")
+    rows = []
     for r, view in enumerate(views):
-        for c, kind in enumerate(("color", "semantic", "provenance")):
-            axes[r][c].imshow(view[kind])
-            axes[r][c].set_axis_off()
-            if r == 0:
-                axes[r][c].set_title(titles[kind], fontsize=10)
-    seen = sorted({int(v) for view in views for v in np.unique(view["label"]) if v > 0})
-    handles = [Patch(color=np.array(taxonomy.classes[i].color) / 255.0, label=taxonomy.classes[i].name)
-               for i in seen if i < taxonomy.num_classes]
-    handles += [Patch(color=OBSERVED_RGB / 255.0, label="observed"), Patch(color=PREDICTED_RGB / 255.0, label="predicted")]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+        cells = [annotate(view[kind], VIEW_TITLES[kind]) if r == 0 else view[kind] for kind in kinds]
+        height = max(c.shape[0] for c in cells)
+        cells = [np.pad(c, ((height - c.shape[0], 0), (0, gap), (0, 0))) for c in cells]
+        rows.append(np.concatenate(cells, axis=1)[:, :-gap])
+    width = max(row.shape[1] for row in rows)
+    sheet = np.concatenate([np.pad(row, ((0, gap), (0, width - row.shape[1]), (0, 0))) for row in rows], axis=0)[:-gap]
+    labels = np.concatenate([view["label"].reshape(-1) for view in views])
+    legend = class_legend(labels, taxonomy) + PROVENANCE_LEGEND
+    Image.fromarray(annotate(sheet, "ssr_ros map previews", legend, f"{len(views)} views")).save(path)
     return path

@@ -45,7 +45,7 @@ from ssr_ros.geometry import Frame
 from ssr_ros.geometry.gravity import Z_UP
 from ssr_ros.pipeline import MappingPipeline
 
-FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica")
+FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica", "redwood")
 INPUT_KINDS = ("auto", "rosbag2", *FOLDER_KINDS)
 """What ``open_recording`` reads; ``auto`` recognises the layout."""
 
@@ -131,12 +131,16 @@ def open_recording(
     world_frame: str | None = None,
     depth_scale: float | None = None,
     label_dir: str | None = None,
+    camera_in_pose_frame: np.ndarray | None = None,
+    pose_child_frame: str = "",
 ) -> Recording:
     """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
 
     Topic arguments apply to bags (default: recognised by message type and name), ``label_dir``
     to ScanNet folders (default: ``label-filt/`` or ``label/`` when present); ``depth_scale``
-    (metres per unit of 16-bit depth) overrides the format's default.
+    (metres per unit of 16-bit depth) overrides the format's default. ``camera_in_pose_frame`` /
+    ``pose_child_frame``: a bag's pose topic tracks another frame than the camera's (see
+    :class:`ssr_ros.data.rosbag_reader.RosbagReader`).
     """
     from ssr_ros.data import folders
     from ssr_ros.data.rosbag_reader import RosbagReader
@@ -150,7 +154,8 @@ def open_recording(
         kind = "rosbag2" if is_rosbag(path) else "folder"
     if kind == "rosbag2":
         options: dict[str, Any] = dict(color_topic=color_topic, depth_topic=depth_topic, camera_info_topic=camera_info_topic,
-                                       labels_topic=labels_topic, pose_topic=pose_topic, pose_source=pose_source)
+                                       labels_topic=labels_topic, pose_topic=pose_topic, pose_source=pose_source,
+                                       camera_in_pose_frame=camera_in_pose_frame, pose_child_frame=pose_child_frame)
         if world_frame:
             options["world_frame"] = world_frame
         if depth_scale is not None:
@@ -162,7 +167,7 @@ def open_recording(
     if label_dir is not None and kind not in ("folder", "scannet"):
         raise ConfigError(f"a label folder is only read for ScanNet layouts, not '{kind}'")
     classes = {"scannet": folders.ScanNetFolder, "7scenes": folders.SevenScenesFolder,
-               "tum": folders.TUMFolder, "replica": folders.ReplicaFolder}
+               "tum": folders.TUMFolder, "replica": folders.ReplicaFolder, "redwood": folders.RedwoodFolder}
     if kind == "folder":
         reader = folders.open_folder(path)  # recognise the layout, then reopen with the options
         kind = {v: k for k, v in classes.items()}[type(reader)]
@@ -259,6 +264,17 @@ class ReconstructionOptions:
     """Stop (with an error, saving what was built) after this many unreadable frames in a row; None: never."""
     max_unreadable: int | None = None
     """Stop (with an error, saving what was built) after this many unreadable frames in all; None: never."""
+    started_at: float | None = None
+    """``time.perf_counter()`` when the run began (the command's start, so that start-up counts in the
+    whole run's time); None: when :func:`reconstruct` is called."""
+
+
+def stage_times(wall: dict[str, float], whole_s: float) -> dict[str, float]:
+    """``wall`` (stage -> seconds) with ``other_s``, the part of ``whole_s`` no stage accounts for, so
+    that the stages add up to the whole run."""
+    out = dict(wall)
+    out["other_s"] = max(0.0, whole_s - sum(wall.values()))
+    return out
 
 
 def check_writable(directory: str | Path) -> Path:
@@ -293,11 +309,14 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     """Integrate ``recording`` into ``pipeline``, complete, save, preview, evaluate; returns the summary.
 
     The summary (also written to ``out_dir/summary.json``) holds the frames used and dropped by
-    reason, wall times and pipeline timings per stage, frames/s, map size and memory, the
+    reason, wall times per stage that add up to the whole run (``speed.wall_s``, with ``setup_s``
+    before the first frame and ``other_s`` for the rest), frames/s of fusion alone, of reading and
+    fusing, and end to end, pipeline timings per stage, map size and memory, the
     written files and, with ground truth, the metrics. Raises DatasetError when no frame could
     be integrated (after writing the summary).
     """
     options = options or ReconstructionOptions()
+    run_start = options.started_at if options.started_at is not None else time.perf_counter()
     out = check_writable(out_dir)
     wall: dict[str, float] = {}
     dropped: Counter = Counter()
@@ -318,6 +337,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     total = recording.frames_to_use(options.stride, options.limit)
     frames_read = 0
     start = time.perf_counter()
+    wall["setup_s"] = start - run_start  # start-up, opening the recording, loading the model and the GT
     bar = tqdm(total=total, unit="frame", desc="integrate", disable=not options.progress, file=sys.stderr, dynamic_ncols=True)
     try:
         for item in recording.frames(options.stride, options.limit):
@@ -390,6 +410,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         start = time.perf_counter()
         files += pipeline.save(out, options.formats)
         wall["save_s"] = time.perf_counter() - start
+        if pipeline.planning_summary:
+            summary["planning"] = pipeline.planning_summary
         if options.previews:
             from ssr_ros.preview import write_previews
 
@@ -403,7 +425,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     fps = pipeline.frames_integrated / integrate_s if integrate_s > 0 else None
     summary["speed"] = {
         "integrate_fps": fps,
-        "end_to_end_fps": frames_read / wall["integrate_s"] if wall["integrate_s"] > 0 else None,
+        "read_fuse_fps": frames_read / wall["integrate_s"] if wall["integrate_s"] > 0 else None,
         "wall_s": wall,
         "pipeline_timings": stats.pop("timings"),
     }
@@ -415,6 +437,10 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         wall["evaluate_s"] = time.perf_counter() - start
     summary["files"] = sorted(str(p.relative_to(out.resolve())) if p.is_absolute() else str(p)
                               for p in (Path(f).resolve() for f in files))
+    whole_s = time.perf_counter() - run_start
+    summary["speed"]["whole_s"] = whole_s
+    summary["speed"]["end_to_end_fps"] = frames_read / whole_s if whole_s > 0 else None
+    summary["speed"]["wall_s"] = stage_times(wall, whole_s)
     write_summary(out, summary)
     if failure is not None:
         built = f"; what was built is saved in '{out}'" if pipeline.frames_integrated else ""

@@ -1,11 +1,13 @@
-"""Images of saved results: a map ray cast, or a PLY mesh drawn by a NumPy point-splat renderer.
+"""Images of meshes without a display: ray cast with Open3D, or drawn by a NumPy point splat.
 
-Maps (``map.ssrmap``) are ray cast through the TSDF (:func:`ssr_ros.preview.render_view`:
-fused color, class colors or observed/predicted). Meshes need no map and no GPU or OpenGL
-(Open3D's offscreen renderer needs EGL/Vulkan, which headless machines often lack): the
-surface is sampled densely by area, each sample is projected with a depth test (z-buffer) into
-2x2 pixels, and shaded by its face normal. Cameras are OpenCV optical (x right, y down, z
-forward), camera-to-world 4x4, z up in the world.
+Open3D's offscreen renderer needs EGL/Vulkan, which headless machines often lack, but its
+``RaycastingScene`` (Embree, CPU) needs nothing: :class:`MeshRenderer` builds it once per mesh
+and casts one ray per pixel, then colors each hit by the barycentric mix of its triangle's vertex
+colors and shades it by the face normal (about 0.1 s per 640x480 view of a room on two cores).
+Where Open3D is not installed the same images come from the point splat: the surface is sampled
+densely by area, each sample projected with a depth test (z-buffer) into 2x2 pixels (seconds per
+view). Cameras are OpenCV optical (x right, y down, z forward), camera-to-world 4x4, z up in the
+world.
 """
 
 from __future__ import annotations
@@ -94,6 +96,73 @@ def render_mesh(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray | No
     """
     layers = {"image": (colors, shade, interpolate)}
     return render_mesh_layers(vertices, faces, layers, intrinsics, T_world_cam, samples_per_pixel, max_samples, seed)["image"]
+
+
+
+def _open3d():
+    try:
+        import open3d
+
+        return open3d
+    except ImportError:
+        return None
+
+
+class MeshRenderer:
+    """Renders one mesh from many cameras: ray cast (Open3D, built once) or point splat (fallback).
+
+    vertices: (V, 3) metres; faces: (F, 3). ``method``: 'auto' (raycast where Open3D is
+    importable), 'raycast' or 'splat'.
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, method: str = "auto") -> None:
+        if method not in ("auto", "raycast", "splat"):
+            raise InvalidInput(f"render method {method!r} not supported; expected auto, raycast or splat")
+        self.vertices = np.asarray(vertices, np.float64)
+        self.faces = np.asarray(faces, np.int64)
+        o3d = _open3d() if method != "splat" else None
+        if method == "raycast" and o3d is None:
+            raise InvalidInput("render method 'raycast' needs Open3D (pip install open3d-cpu)")
+        self.method = "raycast" if o3d is not None else "splat"
+        self._scene = None
+        if self.method == "raycast" and len(self.faces):
+            self._scene = o3d.t.geometry.RaycastingScene()
+            self._scene.add_triangles(o3d.core.Tensor(self.vertices.astype(np.float32)),
+                                      o3d.core.Tensor(self.faces.astype(np.uint32)))
+
+    def render_layers(self, layers: dict, intrinsics: CameraIntrinsics, T_world_cam: np.ndarray) -> dict[str, np.ndarray]:
+        """name -> (H, W, 3) uint8 image for layers name -> (colors (V, 3) uint8 or None, shade, interpolate)."""
+        if self.method == "splat":
+            return render_mesh_layers(self.vertices, self.faces, layers, intrinsics, T_world_cam)
+        import open3d as o3d
+
+        W, H = intrinsics.width, intrinsics.height
+        images = {name: np.broadcast_to(BACKGROUND_RGB, (H, W, 3)).copy() for name in layers}
+        if self._scene is None:
+            return images
+        T = np.asarray(T_world_cam, np.float64)
+        directions = intrinsics.pixel_rays().numpy().reshape(-1, 3).astype(np.float64) @ T[:3, :3].T
+        rays = np.concatenate([np.broadcast_to(T[:3, 3], directions.shape), directions], axis=1).astype(np.float32)
+        result = self._scene.cast_rays(o3d.core.Tensor(rays))
+        depth = result["t_hit"].numpy()  # along rays with z = 1 in the camera: the depth
+        hit = np.isfinite(depth) & (depth > 0.05)
+        pixels = np.nonzero(hit)[0]
+        tri = result["primitive_ids"].numpy()[pixels].astype(np.int64)
+        uv = result["primitive_uvs"].numpy()[pixels].astype(np.float64)
+        w = np.stack([1.0 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
+        normal = result["primitive_normals"].numpy()[pixels].astype(np.float64)
+        shading = 0.35 + 0.65 * np.abs(normal @ LIGHT)
+        nearest_vertex = w.argmax(1)
+        for name, (colors, shade, interpolate) in layers.items():
+            if colors is None:
+                rgb = np.full((len(tri), 3), 200.0)
+            else:
+                col = np.asarray(colors, np.float64)[self.faces[tri]]  # (N, 3 vertices, 3)
+                rgb = np.einsum("nk,nkc->nc", w, col) if interpolate else col[np.arange(len(tri)), nearest_vertex]
+            if shade:
+                rgb = rgb * shading[:, None]
+            images[name].reshape(-1, 3)[pixels] = np.clip(rgb, 0, 255).astype(np.uint8)
+        return images
 
 
 def render_mesh_layers(vertices: np.ndarray, faces: np.ndarray, layers: dict, intrinsics: CameraIntrinsics,

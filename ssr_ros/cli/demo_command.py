@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     taxonomy = ClassTaxonomy.load()
-    tsdf = read_map(out / "map", "cpu", taxonomy)
-    previews = write_previews(tsdf, taxonomy, out / "previews")
+    tsdf = read_map(out / "map", "cpu", taxonomy, backend="torch")  # only read: no integration kernel needed
+    previews = write_previews(tsdf, taxonomy, out / "previews", method="mesh")
     timings["previews_s"] = time.perf_counter() - start
     _say(f"previews: {previews[-1]}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 
 from ssr_ros import __version__
 from ssr_ros.errors import SsrError
@@ -21,6 +22,7 @@ COMMAND_MODULES = [
     "ssr_ros.cli.evaluate_command",
     "ssr_ros.cli.reconstruct_command",
     "ssr_ros.cli.render_command",
+    "ssr_ros.cli.export_command",
     "ssr_ros.cli.params_command",
     "ssr_ros.cli.train_command",
     "ssr_ros.cli.train_segmenter_command",
@@ -47,8 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; ``argv`` None: the command line (then the interpreter's start-up counts in
+    the run's time, ``args.started_at``), else these arguments (timed from this call)."""
+    started_at = time.perf_counter()
+    if argv is None:
+        from ssr_ros.process_clock import process_age_s
+
+        started_at -= process_age_s()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started_at = started_at
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

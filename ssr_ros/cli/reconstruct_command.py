@@ -12,11 +12,13 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ssr_ros.cli.flags import add_deprecated_alias
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reconstruct",
-        help="reconstruct a rosbag2 or a ScanNet / 7-Scenes / TUM / Replica folder (no ROS needed)",
+        help="reconstruct a rosbag2 or a ScanNet / 7-Scenes / TUM / Replica / Redwood folder (no ROS needed)",
         description="Fuse the frames of a recording into a semantic TSDF, complete unseen space, and write the map, "
         "meshes (fused color and class colors), PNG previews and summary.json (frames used/dropped, timings, "
         "memory, and metrics with --gt). Uses the same pipeline as the ROS node. Ctrl-C stops and still saves "
@@ -28,17 +30,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", help="rosbag2 directory (or its .db3 / .mcap file) or a dataset folder")
     parser.add_argument("--out", required=True, help="output directory (created)")
-    parser.add_argument("--kind", default="auto", choices=["auto", "rosbag2", "scannet", "7scenes", "tum", "replica"],
+    parser.add_argument("--kind", default="auto", choices=["auto", "rosbag2", "scannet", "7scenes", "tum", "replica", "redwood"],
                         help="input format (default: recognised from the files)")
     parser.add_argument("--config", help="parameter yaml, e.g. the node's config/mapping.yaml "
                         "(ssr_mapper: ros__parameters: map.voxel_size ...); the flags below override it")
     group = parser.add_argument_group("map")
     group.add_argument("--voxel-size", type=float, help="voxel edge, metres (default: 0.05 or the config's)")
-    group.add_argument("--truncation", type=float, help="TSDF truncation distance, metres (default: 4 voxels)")
+    group.add_argument("--truncation-voxels", type=float,
+                       help="TSDF truncation distance in voxels, as map.truncation_voxels (default: 4)")
+    add_deprecated_alias(group, "--truncation", "--truncation-voxels (in voxels, not metres)", "truncation_m", type=float)
     group.add_argument("--max-depth", type=float, help="ignore depth beyond this, metres (default: 5)")
     group.add_argument("--device", help="'auto' (cuda when available), 'cpu', 'cuda', 'cuda:N'")
     group.add_argument("--taxonomy", help="class taxonomy yaml (default: the packaged ScanNet-20)")
-    group.add_argument("--model", help="completion weights .pt (default: the packaged model, if present)")
+    group.add_argument("--weights", help="completion weights .pt, as completion.weights (default: the packaged model, "
+                       "if present)")
+    add_deprecated_alias(group, "--model", "--weights", "weights")
     group.add_argument("--no-completion", action="store_true", help="fusion only; no network")
     group = parser.add_argument_group("gravity (the map and completion work in a z-up frame; outputs go back to the recording's)")
     group.add_argument("--up", type=parse_up,
@@ -64,7 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
     group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
                        help="pose topic or /tf (default: a pose topic when the bag has one)")
-    group.add_argument("--world-frame", help="fixed frame of the poses (default: map)")
+    group.add_argument("--map-frame", help="fixed frame of the poses, as the node's map_frame (default: map); poses in "
+                       "another frame are brought into it by /tf_static")
+    add_deprecated_alias(group, "--world-frame", "--map-frame", "map_frame")
+    group.add_argument("--pose-child-frame", help="frame a PoseStamped pose topic tracks, as the node's pose_child_frame "
+                       "(Odometry names it in child_frame_id; default: the camera's)")
+    group.add_argument("--camera-in-pose-frame", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
+                       help="pose of the camera's optical frame in the frame the pose topic tracks, as the node's "
+                       "camera_in_pose_frame (default: from /tf_static when the frames differ)")
     group = parser.add_argument_group("dataset folders")
     group.add_argument("--labels-folder", help="ScanNet: folder of per-frame label PNGs (default: label-filt/ or label/)")
     group = parser.add_argument_group("outputs")
@@ -111,13 +124,18 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
     values = read_parameter_file(args.config) if args.config else {}
     groups = {f.name for f in dataclasses.fields(PipelineConfig)}
     topics = values.get("topics", {}) if isinstance(values.get("topics"), dict) else {}
+    for name in ("map_frame", "pose_child_frame", "camera_in_pose_frame"):  # node options that apply offline
+        if getattr(args, name, None) is None and values.get(name) not in (None, "", []):
+            setattr(args, name, values[name])
     values = {k: v for k, v in values.items() if k in groups}  # the node's ROS-side options do not apply
     map_values = values.setdefault("map", {})
     completion = values.setdefault("completion", {})
     if args.voxel_size is not None:
         map_values["voxel_size"] = args.voxel_size
-    if args.truncation is not None:
-        map_values["truncation_voxels"] = args.truncation / map_values.get("voxel_size", 0.05)
+    if args.truncation_voxels is not None:
+        map_values["truncation_voxels"] = args.truncation_voxels
+    elif getattr(args, "truncation_m", None) is not None:
+        map_values["truncation_voxels"] = args.truncation_m / map_values.get("voxel_size", 0.05)
     if args.max_depth is not None:
         map_values["max_depth"] = args.max_depth
     if args.device:
@@ -134,10 +152,45 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
         gravity["align_walls"] = False
     if args.no_completion:
         completion["type"] = "none"
-    elif args.model:
+    elif args.weights:
         completion["type"] = "ssr_unet"
-        completion["weights"] = str(Path(args.model))
+        completion["weights"] = str(Path(args.weights))
     return config_from_dict(PipelineConfig, values), topics
+
+
+def camera_extrinsic(values) -> "np.ndarray | None":
+    """(4, 4) from x y z qx qy qz qw, or None when not given or identity (then /tf_static decides)."""
+    if values is None:
+        return None
+    from ssr_ros.ros.node_config import NodeConfig
+
+    return NodeConfig(camera_in_pose_frame=[float(v) for v in values]).explicit_camera_extrinsic()
+
+
+STAGES = {"setup_s": "start-up", "integrate_s": "read + fuse", "complete_s": "completion", "save_s": "save",
+          "previews_s": "previews", "evaluate_s": "metrics", "other_s": "other"}
+
+
+def format_times(summary: dict) -> str:
+    """One line: the whole run's time and rate, and each stage's time (they add up to the whole),
+    with the frames/s of reading + fusing and of fusion alone."""
+    speed, frames = summary["speed"], summary["frames"]
+    wall = speed["wall_s"]
+    parts = []
+    for key, name in STAGES.items():
+        if key not in wall:
+            continue
+        part = f"{name} {wall[key]:.1f} s"
+        if key == "integrate_s" and speed.get("read_fuse_fps"):
+            part += f" ({speed['read_fuse_fps']:.1f} frames/s"
+            part += f"; fusion alone {speed['integrate_fps']:.1f})" if speed.get("integrate_fps") else ")"
+        if key == "save_s":
+            planning = speed["pipeline_timings"].get("planning", {}).get("total_s", 0.0)
+            if planning:
+                part += f" (planner outputs {planning:.1f} s)"
+        parts.append(part)
+    rate = f" ({speed['end_to_end_fps']:.2f} frames/s end to end)" if speed.get("end_to_end_fps") else ""
+    return f"{frames['read']} frames in {speed['whole_s']:.1f} s{rate}: " + ", ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
     from ssr_ros.pipeline import MappingPipeline
     from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
 
+    started_at = getattr(args, "started_at", None)  # the command's start (ssr_ros.cli.main)
     gt_is_volume = bool(args.gt) and (Path(args.gt) / "gt_volume.npz").exists()
     config, topics = pipeline_config_from_args(args, "z_up" if gt_is_volume else "estimate")
     out = check_writable(args.out)  # before anything slow
@@ -177,8 +231,9 @@ def _run(args: argparse.Namespace) -> int:
         depth_topic=args.depth_topic or topics.get("depth"), color_topic=args.color_topic or topics.get("color"),
         camera_info_topic=args.camera_info_topic or topics.get("camera_info"),
         labels_topic=args.labels_topic or topics.get("labels"), pose_topic=args.pose_topic or topics.get("pose"),
-        pose_source=args.pose_source, world_frame=args.world_frame, depth_scale=args.depth_scale,
-        label_dir=args.labels_folder,
+        pose_source=args.pose_source, world_frame=args.map_frame, depth_scale=args.depth_scale,
+        label_dir=args.labels_folder, camera_in_pose_frame=camera_extrinsic(args.camera_in_pose_frame),
+        pose_child_frame=args.pose_child_frame or "",
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)
@@ -189,7 +244,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, started_at=started_at)
     if args.max_unreadable_run is not None:
         options.max_unreadable_run = args.max_unreadable_run or None
     if args.max_unreadable is not None:
@@ -199,18 +254,19 @@ def _run(args: argparse.Namespace) -> int:
     speed = summary["speed"]
     print(f"[reconstruct] integrated {frames['integrated']} of {frames['read']} frames"
           + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
-          + (f"; fusion alone {speed['integrate_fps']:.1f} frames/s" if speed["integrate_fps"] else "")
           + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")
-    wall = speed["wall_s"]
-    stages = {"read + fuse": "integrate_s", "completion": "complete_s", "save": "save_s", "previews": "previews_s",
-              "metrics": "evaluate_s"}
-    print(f"[reconstruct] whole run {sum(wall.values()):.1f} s: "
-          + ", ".join(f"{name} {wall[key]:.1f} s" for name, key in stages.items() if key in wall))
+    print(f"[reconstruct] {format_times(summary)}")
     gravity = summary.get("gravity", {})
     if gravity.get("source") not in (None, "z_up"):
         print(f"[reconstruct] up in the recording's frame: {[round(v, 4) for v in gravity['up']]} ({gravity['source']}; "
               f"{gravity['up_angle_to_world_z_deg']:.1f} deg from its z), wall yaw {gravity['wall_yaw_deg']:.1f} deg; "
               "map.ssrmap is in the aligned frame, meshes and voxels.ply in the recording's")
+    planning = summary.get("planning")
+    if planning:
+        floor, grid = planning["floor"], planning["occupancy"]
+        print(f"[reconstruct] floor at z = {floor['height_m']:.2f} m in the map's frame ({floor['source']}); "
+              f"obstacles {planning['band_m'][0]:.2f}..{planning['band_m'][1]:.2f} m: {grid['occupied']} occupied, "
+              f"{grid['free']} free cells in occupancy.yaml (Nav2), predicted ones in occupancy_predicted.yaml")
     metrics = summary.get("metrics")
     if metrics:
         if "completion" in metrics:

@@ -1,8 +1,14 @@
-"""``ssr render``: PNG views of a saved map (ray cast) or mesh (software point splat)."""
+"""``ssr render``: PNG views of a saved map or mesh, with a title and a legend on each.
+
+Both are drawn from a triangle mesh (a map's own, extracted once) by
+:class:`ssr_ros.render.MeshRenderer`: Open3D's CPU ray caster, or a NumPy point splat where
+Open3D is missing; ``--renderer tsdf`` ray casts a map's TSDF instead (slower on a CPU).
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from ssr_ros.errors import DatasetError, InvalidInput
@@ -12,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "render",
         help="render PNG views of a saved map or mesh",
-        description="Render a saved map (map.ssrmap or the directory holding it; ray cast through the TSDF) or a "
-        "PLY mesh (vertex colors; a NumPy point-splat renderer that needs no display or GPU) to PNG, from a "
-        "given camera pose or from N views around the scene.",
+        description="Render a saved map (map.ssrmap or the directory holding it) or a PLY mesh (vertex colors) to "
+        "PNG, from a given camera pose or from N views around the scene. No display or GPU needed: the mesh (a "
+        "map's own) is ray cast by Open3D on the CPU (a NumPy point splat where Open3D is not installed). Each "
+        "image has a title and a legend (classes in sight, observed / predicted).",
     )
     parser.add_argument("input", help="map.ssrmap, a directory holding one, or a mesh .ply")
     parser.add_argument("--out", required=True, help="PNG path; with --orbit N > 1, views are written as <stem>_K.png")
@@ -29,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fov", type=float, default=70.0, help="horizontal field of view, degrees (default: 70)")
     parser.add_argument("--elevation", type=float, default=40.0, help="orbit elevation, degrees (default: 40)")
     parser.add_argument("--device", default="cpu", help="map device (default: cpu)")
+    parser.add_argument("--renderer", default="mesh", choices=["mesh", "tsdf"],
+                        help="maps: 'mesh' (ray cast the map's mesh; fast) or 'tsdf' (ray cast the TSDF) (default: mesh)")
+    parser.add_argument("--no-legend", action="store_true", help="the bare rendered image, without title and legend")
     parser.add_argument("--taxonomy", help="class taxonomy yaml of the map (default: the packaged ScanNet-20); "
                         "a map with another class count is refused, as the node's load_map does")
     parser.set_defaults(func=run)
@@ -46,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ssr_ros.errors import MapFileError
     from ssr_ros.map.map_file import MAP_FILE, read_map
-    from ssr_ros.render import mesh_bounds, orbit_poses, parse_pose, read_colored_mesh, render_mesh, view_intrinsics
+    from ssr_ros.preview import annotated_view, render_mesh_view, render_view
+    from ssr_ros.render import MeshRenderer, mesh_bounds, orbit_poses, parse_pose, read_colored_mesh, view_intrinsics
 
     if args.width < 8 or args.height < 8 or not 1.0 <= args.fov <= 170.0:
         raise InvalidInput(f"image {args.width}x{args.height} / fov {args.fov} out of range (>= 8 px, 1-170 degrees)")
@@ -59,20 +70,25 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"'{args.input}' does not exist (expected map.ssrmap, a directory holding it, or a .ply mesh)")
     intrinsics = view_intrinsics(args.width, args.height, args.fov)
     is_map = source.suffix == Path(MAP_FILE).suffix
+    kind = {"rgb": "color", "label": "semantic", "provenance": "provenance"}[args.color_by]
     if is_map:
-        from ssr_ros.preview import map_bounds, overview_poses, render_view
+        from ssr_ros.preview import map_bounds, overview_poses
         from ssr_ros.taxonomy import ClassTaxonomy
 
         taxonomy = ClassTaxonomy.load(args.taxonomy)
-        tsdf = read_map(source, args.device, taxonomy)
+        tsdf = read_map(source, args.device, taxonomy, backend="torch")  # only read: no integration kernel needed
         if tsdf.num_blocks == 0:
             raise MapFileError(f"map '{source}' is empty; nothing to render")
         lo, hi = map_bounds(tsdf)
         default_poses = overview_poses(tsdf, 1)
+        mesh = tsdf.mesh() if args.renderer == "mesh" else None
+        renderer = MeshRenderer(mesh.vertices, mesh.triangles) if mesh is not None else None
     else:
         vertices, faces, colors = read_colored_mesh(source)
         lo, hi = mesh_bounds(vertices)
         default_poses = orbit_poses(lo, hi, 1, args.fov, args.elevation)
+        renderer = MeshRenderer(vertices, faces)
+        semantic = _semantic_vertex_labels(source, colors, args.taxonomy)
     if args.pose:
         poses = [parse_pose(args.pose)]
     elif args.orbit:
@@ -85,16 +101,63 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise MapFileError(f"cannot create '{out.parent}': {error.strerror or error}") from error
     written = []
-    for path, T in zip(output_paths(out, len(poses)), poses):
+    start = time.perf_counter()
+    for k, (path, T) in enumerate(zip(output_paths(out, len(poses)), poses)):
+        note = f"{source.name}, view {k + 1} of {len(poses)}"
         if is_map:
-            view = render_view(tsdf, taxonomy, intrinsics, T)
-            image = view[{"rgb": "color", "label": "semantic", "provenance": "provenance"}[args.color_by]]
+            view = (render_mesh_view(mesh, taxonomy, intrinsics, T, renderer) if renderer is not None
+                    else render_view(tsdf, taxonomy, intrinsics, T))
+            image = view[kind] if args.no_legend else annotated_view(view, kind, taxonomy, note)
         else:
-            image = render_mesh(vertices, faces, colors, intrinsics, T)
+            image = _render_ply(renderer, colors, semantic, intrinsics, T, note, args.no_legend)
         try:
             Image.fromarray(np.ascontiguousarray(image)).save(path)
         except (OSError, ValueError) as error:
             raise MapFileError(f"cannot write '{path}': {error}") from error
         written.append(path)
-    print(f"[render] wrote {len(written)} view(s): {', '.join(str(p) for p in written)}")
+    seconds = time.perf_counter() - start
+    print(f"[render] wrote {len(written)} view(s) in {seconds:.1f} s ({renderer.method if renderer else 'tsdf'} "
+          f"renderer): {', '.join(str(p) for p in written)}")
     return 0
+
+
+def _semantic_vertex_labels(path: Path, colors, taxonomy_path):
+    """(labels (V,), taxonomy) when the PLY's vertex colors are the class colors of its ``label``
+    property (mesh_semantic.ply), so a class legend is true; else None."""
+    import numpy as np
+    from plyfile import PlyData
+
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    if colors is None or path.suffix.lower() != ".ply":
+        return None
+    vertex = PlyData.read(str(path))["vertex"]
+    if "label" not in {p.name for p in vertex.properties}:
+        return None
+    taxonomy = ClassTaxonomy.load(taxonomy_path)
+    labels = np.asarray(vertex["label"], dtype=np.int64)
+    if labels.size == 0 or labels.max() >= taxonomy.num_classes:
+        return None
+    if np.mean(np.all(taxonomy.colorize(labels) == colors, axis=1)) < 0.95:
+        return None
+    return labels, taxonomy
+
+
+def _render_ply(renderer, colors, semantic, intrinsics, T, note: str, bare: bool):
+    import numpy as np
+
+    from ssr_ros.figure import annotate, class_legend
+
+    layers = {"image": (colors, True, True)}
+    if semantic is not None:
+        labels = semantic[0]
+        layers["ids"] = (np.stack([labels % 256, labels // 256, np.ones_like(labels)], axis=1).astype(np.uint8), False, False)
+    images = renderer.render_layers(layers, intrinsics, T)
+    if bare:
+        return images["image"]
+    if semantic is None:
+        title = "vertex colors" if colors is not None else "mesh (no vertex colors)"
+        return annotate(images["image"], title, [], note)
+    ids = images["ids"].astype(np.int64)
+    visible = np.where(ids[..., 2] == 1, ids[..., 0] + 256 * ids[..., 1], -1)
+    return annotate(images["image"], "semantic classes", class_legend(visible, semantic[1]), note)

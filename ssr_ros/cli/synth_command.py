@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         generate_scene,
         visible_voxels,
     )
-    from ssr_ros.data.synthetic.preview import contact_sheet, overview
+    from ssr_ros.data.synthetic.preview import preview_image
     from ssr_ros.config import config_to_dict
     from ssr_ros.taxonomy import ClassTaxonomy
 
@@ -146,10 +146,8 @@ def run(args: argparse.Namespace) -> int:
     summary["voxel_size"] = None if volume is None else args.voxel_size
     (gt_path / "scene.json").write_text(json.dumps(summary, indent=2))
 
-    rgb, labels = overview(scene, args.width, args.height, corner=args.seed)
-    top = np.concatenate([rgb, labels, np.full_like(rgb, 255)], axis=1)
-    sheet = contact_sheet(samples, taxonomy)
-    Image.fromarray(np.concatenate([top, sheet], axis=0)).save(out / "preview.png")
+    Image.fromarray(preview_image(scene, samples, taxonomy, args.width, args.height, corner=args.seed)).save(
+        out / "preview.png")
 
     per_minute = 60.0 * len(sequence) / max(render_seconds, 1e-9)
     print(f"  rendered {len(sequence)} frames in {render_seconds:.1f} s ({per_minute:.0f} frames/min), total {elapsed:.1f} s")

@@ -267,7 +267,7 @@ def backproject_views(views: ViewSet, index: torch.Tensor) -> torch.Tensor:
 def inside_chunk(points: torch.Tensor, origin: torch.Tensor, voxel_size: float, size: Sequence[int], margin: float = 1.0) -> torch.Tensor:
     """Points (..., 3) strictly inside the chunk's voxel-centre box shrunk by ``margin`` voxels."""
     lo = origin + (0.5 + margin) * voxel_size
-    hi = origin + (torch.tensor(size, dtype=points.dtype) - 0.5 - margin) * voxel_size
+    hi = origin + (torch.tensor(size, dtype=points.dtype, device=points.device) - 0.5 - margin) * voxel_size
     return ((points > lo) & (points < hi)).all(-1)
 
 
@@ -347,6 +347,8 @@ def virtual_poses(reference_tsdf: torch.Tensor, origin: torch.Tensor, voxel_size
     Cameras look down onto the surface from above-horizontal directions (a wider context
     than the close-up recorded frames), as S4R's virtual views.
     """
+    device = origin.device  # poses are drawn on the CPU (with the CPU generator), returned on the chunk's device
+    reference_tsdf, origin = reference_tsdf.cpu(), origin.cpu()
     near = (reference_tsdf.abs() < voxel_size).nonzero()
     if len(near) == 0:
         near = torch.stack(torch.meshgrid(*[torch.tensor([n // 2]) for n in reference_tsdf.shape], indexing="ij"), -1).reshape(-1, 3)
@@ -359,7 +361,7 @@ def virtual_poses(reference_tsdf: torch.Tensor, origin: torch.Tensor, voxel_size
         d = distance[0] + (distance[1] - distance[0]) * float(torch.rand(1, generator=generator))
         direction = torch.tensor([math.cos(azimuth) * math.cos(elevation), math.sin(azimuth) * math.cos(elevation), math.sin(elevation)], dtype=torch.float64)
         poses.append(look_at(target + d * direction, target))
-    return torch.stack(poses).float()
+    return torch.stack(poses).float().to(device)
 
 
 def chunk_losses(
@@ -523,6 +525,9 @@ def scene_samples(
 def _scene_samples_job(job: tuple) -> list[ChunkSample]:
     seed, config, provider, rng_seed = job
     torch.set_num_threads(1)
+    # The samples travel back to the parent as shared tensors; file descriptors run out (and
+    # their transfer fails) with hundreds of tensors, so share them through files, as the parent does.
+    torch.multiprocessing.set_sharing_strategy("file_system")
     return scene_samples(seed, config, provider, None, rng_seed)
 
 
@@ -646,7 +651,7 @@ def train(
     steps = config.optim.steps
     clock = {"start": time.time()}
 
-    def progress(s: int) -> float:
+    def run_fraction(s: int) -> float:
         """Fraction of the run done: by steps, or by time when ``max_seconds`` ends it sooner."""
         done = min(s, steps) / steps
         if config.optim.max_seconds:
@@ -654,7 +659,7 @@ def train(
         return done
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress(s)))
+        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * run_fraction(s)))
     )
     first_step = 0
     checkpoint_path = out_dir / "checkpoint.pt"

@@ -10,6 +10,7 @@ camera-to-world poses (OpenCV optical frame) and nanosecond stamps.
 | ``SevenScenesFolder`` | ``frame-XXXXXX.color.png|jpg``, ``.depth.png`` (mm), ``.pose.txt``, optional ``.label.png``; ``camera-intrinsics.txt`` or ``intrinsics.K.txt`` here or in a parent (7-Scenes, 3DMatch/SUN3D, the Princeton shelf data) |
 | ``TUMFolder`` | ``rgb.txt``, ``depth.txt``, ``groundtruth.txt`` (TUM RGB-D; depth / 5000) |
 | ``ReplicaFolder`` | ``results/frameXXXXXX.jpg``, ``results/depthXXXXXX.png`` (/ 6553.5), ``traj.txt`` (NICE-SLAM layout), ``cam_params.json`` here or in the parent |
+| ``RedwoodFolder`` | ``image/`` or ``color/``, ``depth/`` (mm), ``trajectory.log`` here or one folder down (Redwood / Open3D reconstruction system, augmented ICL-NUIM); an Open3D intrinsic ``*.json`` here or up to three parents |
 
 ``open_folder(path)`` recognises the layout. ``ScanNetFolderWriter`` / ``write_scannet_folder`` write
 the ScanNet layout losslessly (PNG color, uint16 millimetre depth, label PNGs, 4x4 poses,
@@ -430,8 +431,126 @@ class ReplicaFolder(FolderSequence):
         return Frame(depth=depth, intrinsics=K, T_world_cam=T, rgb=rgb, stamp_ns=int(round(i * 1e9 / self.frame_rate)), frame_id=f"frame{i:06d}")
 
 
+PRIMESENSE_INTRINSICS = (525.0, 525.0, 319.5, 239.5)
+"""Open3D's default camera (``PinholeCameraIntrinsicParameters.PrimeSenseDefault``), at 640x480."""
+
+
+def read_trajectory_log(path: Path) -> dict[int, np.ndarray]:
+    """Poses of a Redwood / Open3D ``.log`` file: blocks of a header line ``i j n`` (the first
+    number is the frame index) and four rows of a camera-to-world 4x4. Returns index -> pose."""
+    try:
+        lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as error:
+        raise DatasetError(f"trajectory '{path}' cannot be read: {error.strerror or error}") from error
+    if len(lines) % 5:
+        raise DatasetError(f"trajectory '{path}' has {len(lines)} lines; expected blocks of 5 (a header 'i j n' "
+                           "and a 4x4 camera-to-world matrix)")
+    poses = {}
+    for block in range(len(lines) // 5):
+        header, rows = lines[5 * block], lines[5 * block + 1: 5 * block + 5]
+        try:
+            index = int(header[0])
+            T = np.array([[float(v) for v in row] for row in rows], dtype=np.float64)
+        except (ValueError, IndexError) as error:
+            raise DatasetError(f"trajectory '{path}' block {block + 1} cannot be parsed: {error}") from error
+        if T.shape != (4, 4):
+            raise DatasetError(f"trajectory '{path}' block {block + 1}: expected 4 rows of 4 numbers")
+        poses[index] = T
+    return poses
+
+
+def find_trajectory_log(root: Path) -> Path | None:
+    """``trajectory.log`` in ``root``, else in exactly one folder below it."""
+    if (root / "trajectory.log").exists():
+        return root / "trajectory.log"
+    below = sorted(root.glob("*/trajectory.log"))
+    return below[0] if len(below) == 1 else None
+
+
+class RedwoodFolder(FolderSequence):
+    """The Redwood / Open3D reconstruction-system layout (augmented ICL-NUIM and Redwood scans).
+
+    ``image/`` (or ``color/``) and ``depth/`` (16-bit PNG, millimetres) with numbered files paired
+    by order; ``trajectory.log`` (or ``trajectory``: another .log, e.g. an optimized one) gives
+    the camera-to-world pose of frame i in the block headed ``i ...``. Intrinsics: ``intrinsics``
+    if given, else an Open3D ``PinholeCameraIntrinsic`` json (``width``, ``height``, column-major
+    ``intrinsic_matrix``) in the folder or up to three parents (``camera*.json``,
+    ``intrinsic*.json``), else Open3D's PrimeSense default. Frames without a pose are skipped and
+    counted in ``skipped``.
+    """
+
+    def __init__(self, root: str | Path, intrinsics: CameraIntrinsics | None = None, depth_scale: float = 0.001,
+                 frame_rate: float = DEFAULT_FRAME_RATE, trajectory: str | Path | None = None):
+        super().__init__()
+        self.root = Path(root)
+        color_dir = next((self.root / d for d in ("image", "color", "rgb") if (self.root / d).is_dir()), None)
+        if color_dir is None or not (self.root / "depth").is_dir():
+            raise DatasetError(f"'{self.root}' is not a Redwood / Open3D folder: expected image/ (or color/) and depth/")
+        log = Path(trajectory) if trajectory is not None else find_trajectory_log(self.root)
+        if log is None or not log.exists():
+            raise DatasetError(f"Redwood folder '{self.root}' has no trajectory.log (here or one folder down); "
+                               "pass the trajectory file")
+        self.trajectory_path = log
+        poses = read_trajectory_log(log)
+        depths = sorted((self.root / "depth").glob("*.png"), key=_numeric_key)
+        colors = sorted([p for p in color_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")], key=_numeric_key)
+        if not depths:
+            raise DatasetError(f"Redwood folder '{self.root / 'depth'}' holds no PNG depth images")
+        if len(colors) != len(depths):
+            raise DatasetError(f"Redwood folder '{self.root}': {len(colors)} color images but {len(depths)} depth images")
+        self.pairs = [(i, c, d, poses[i]) for i, (c, d) in enumerate(zip(colors, depths)) if i in poses]
+        missing = len(depths) - len(self.pairs)
+        if missing:
+            self.skipped[f"no pose in {log.name}"] += missing
+        if not self.pairs:
+            raise DatasetError(f"trajectory '{log}' has no pose for any of the {len(depths)} frames")
+        self.depth_scale = depth_scale
+        self.frame_rate = frame_rate
+        height, width = _depth_size(depths)
+        if intrinsics is None:
+            intrinsics, self.intrinsics_source = self._find_intrinsics(width, height)
+        else:
+            self.intrinsics_source = "given"
+        self.intrinsics = intrinsics
+
+    def _find_intrinsics(self, width: int, height: int) -> tuple[CameraIntrinsics, str]:
+        folder = self.root
+        for _ in range(4):
+            for path in sorted(folder.glob("camera*.json")) + sorted(folder.glob("intrinsic*.json")):
+                try:
+                    meta = json.loads(path.read_text())
+                    K = np.asarray(meta["intrinsic_matrix"], dtype=np.float64).reshape(3, 3).T  # column-major
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                if (int(meta.get("width", width)), int(meta.get("height", height))) == (width, height):
+                    return _intrinsics(K, width, height, path), str(path)
+            folder = folder.parent
+        fx, fy, cx, cy = PRIMESENSE_INTRINSICS
+        return CameraIntrinsics(fx, fy, cx, cy, width, height), "Open3D PrimeSense default (525, 525, 319.5, 239.5)"
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def frame(self, index: int) -> Frame:
+        i, color_path, depth_path, pose = self.pairs[index]
+        depth = read_uint16(depth_path).astype(np.float32) * np.float32(self.depth_scale)
+        K = self.intrinsics
+        if depth.shape != K.shape:
+            raise UnreadableFrame(f"depth image '{depth_path}' is {depth.shape[1]}x{depth.shape[0]}, expected "
+                                  f"{K.width}x{K.height}", "depth image of the wrong size")
+        rgb = read_color(color_path)
+        if rgb.shape[:2] != K.shape:
+            rgb = resize_to(rgb, K.height, K.width, nearest=False)
+        try:
+            T = repair_pose(pose, f"'{self.trajectory_path}' frame {i}")
+        except InvalidPose as error:
+            raise DatasetError(str(error)) from error
+        return Frame(depth=depth, intrinsics=K, T_world_cam=T, rgb=rgb, stamp_ns=int(round(i * 1e9 / self.frame_rate)),
+                     frame_id=depth_path.stem)
+
+
 def open_folder(path: str | Path, **options) -> FolderSequence:
-    """The reader matching the layout of ``path`` (ScanNet, 7-Scenes/3DMatch, TUM, Replica)."""
+    """The reader matching the layout of ``path`` (ScanNet, 7-Scenes/3DMatch, TUM, Replica, Redwood)."""
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"dataset folder '{path}' does not exist")
@@ -443,6 +562,9 @@ def open_folder(path: str | Path, **options) -> FolderSequence:
         return TUMFolder(path, **options)
     if (path / "results").is_dir() and (path / "traj.txt").exists():
         return ReplicaFolder(path, **options)
+    if (path / "depth").is_dir() and any((path / d).is_dir() for d in ("image", "color", "rgb")) \
+            and find_trajectory_log(path) is not None:
+        return RedwoodFolder(path, **options)
     if (any(path.glob("*.db3")) or any(path.glob("*.mcap"))) and not (path / "metadata.yaml").exists():
         raise DatasetError(
             f"'{path}' looks like a rosbag2 folder (it holds .db3 / .mcap files) missing its metadata.yaml; "
@@ -450,7 +572,7 @@ def open_folder(path: str | Path, **options) -> FolderSequence:
         )
     raise DatasetError(
         f"'{path}' matches no known layout: expected ScanNet (depth/, pose/), 7-Scenes (frame-XXXXXX.depth.png), "
-        "TUM (rgb.txt, depth.txt) or Replica (results/, traj.txt)"
+        "TUM (rgb.txt, depth.txt), Replica (results/, traj.txt) or Redwood / Open3D (image/, depth/, trajectory.log)"
     )
 
 

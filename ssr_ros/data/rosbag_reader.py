@@ -25,10 +25,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS, MAP_FRAME, typestore
-from ssr_ros.errors import DatasetError, InvalidInput
+from ssr_ros.errors import DatasetError, InvalidInput, TransformUnavailable
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import matrix_from_quaternion
+from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.image_encoding import COLOR_ENCODINGS, DEPTH_ENCODINGS, LABEL_ENCODINGS, color_to_rgb, decode_image, depth_to_metres, labels_to_ids
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -137,6 +138,11 @@ class RosbagReader:
     path: bag directory (or its .db3 / .mcap file). Topic arguments override the guesses.
     pose_source: ``"auto"`` (pose topic if any, else TF), ``"topic"``, ``"tf"``.
     camera_frame: TF child frame of the camera (default: the depth images' frame_id).
+    camera_in_pose_frame: (4, 4) pose of the camera in the frame a pose topic tracks, or None: then
+    it comes from ``/tf_static`` when that frame (Odometry's child_frame_id, or
+    ``pose_child_frame`` for PoseStamped) differs from the camera's, else identity. Poses
+    expressed in a frame other than ``world_frame`` are brought into it by ``/tf_static``; frames
+    whose transforms are unknown are skipped, counted with the reason.
     max_sync_ns: largest stamp difference of color / labels to the depth image.
     """
 
@@ -151,6 +157,8 @@ class RosbagReader:
         pose_source: str = "auto",
         world_frame: str = MAP_FRAME,
         camera_frame: str | None = None,
+        camera_in_pose_frame: np.ndarray | None = None,
+        pose_child_frame: str = "",
         max_sync_ns: int = 20_000_000,
         max_pose_gap_ns: int = 200_000_000,
         depth_scale: float = 0.001,
@@ -166,6 +174,9 @@ class RosbagReader:
             raise DatasetError(f"'{path}' is not a rosbag2 directory (no metadata.yaml)")
         self.world_frame = world_frame
         self.camera_frame = camera_frame
+        self.camera_in_pose_frame = camera_in_pose_frame
+        self.pose_child_frame = pose_child_frame
+        self._pose_frames = ("", pose_child_frame)  # (frame_id, child) of the latest pose message
         self.max_sync_ns = int(max_sync_ns)
         self.max_pose_gap_ns = int(max_pose_gap_ns)
         self.depth_scale = depth_scale
@@ -302,11 +313,9 @@ class RosbagReader:
                         T = matrix_from_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w], name=f"bag '{self.path}' {topic}")
                     except InvalidInput as error:
                         raise DatasetError(str(error)) from error
-                    frame_id = msg.header.frame_id.lstrip("/")
-                    if frame_id and frame_id != self.world_frame:
-                        self.skipped[f"pose in frame '{frame_id}', not '{self.world_frame}'"] += 1
-                    else:
-                        track.add(_stamp(msg.header), T)
+                    self._pose_frames = (msg.header.frame_id.lstrip("/"),
+                                         getattr(msg, "child_frame_id", "") or self.pose_child_frame)
+                    track.add(_stamp(msg.header), T)
                     now = _stamp(msg.header)
                 else:
                     sample = _Sample(_stamp(msg.header), msg)
@@ -333,6 +342,15 @@ class RosbagReader:
                 best = sample
         return best
 
+    def _camera_pose(self, T_frame_posed: np.ndarray, tf: _TfTree, camera: str) -> np.ndarray:
+        """T_world_camera of a pose-topic pose (see the class docstring)."""
+        fixed = StaticTransforms()
+        for child, (parent, T) in tf.static.items():
+            fixed.add(parent, child, T)
+        resolver = CameraPoseResolver(self.world_frame, fixed.lookup, self.camera_in_pose_frame)
+        frame_id, posed = self._pose_frames
+        return resolver.camera_pose(T_frame_posed, frame_id, posed, camera)
+
     def _pose_ready(self, track: _PoseTrack, tf: _TfTree, camera: str, stamp: int) -> bool:
         if self.pose_topic is not None:
             return track.covers(stamp)
@@ -357,6 +375,12 @@ class RosbagReader:
                 continue
             if self.pose_topic is not None:
                 T = track.at(depth.stamp, self.max_pose_gap_ns)
+                if T is not None:
+                    try:
+                        T = self._camera_pose(T, tf, camera)
+                    except TransformUnavailable as error:
+                        self.skipped[str(error)] += 1
+                        continue
             else:
                 T = tf.lookup(self.world_frame, camera, depth.stamp, self.max_pose_gap_ns)
             if T is None:

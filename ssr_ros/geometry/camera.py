@@ -89,7 +89,9 @@ class CameraIntrinsics:
         if np.any(d != 0) and not ignore_distortion:
             raise InvalidIntrinsics(
                 f"distortion model '{distortion_model}' with coefficients {d.tolist()} is not "
-                "supported; publish rectified images (all-zero d) or set ignore_distortion"
+                "supported: use the driver's rectified topics (e.g. image_rect*), rectify with image_proc "
+                "(depth with nearest-neighbour interpolation), or set ignore_distortion if it is small; "
+                "docs/bringup.md lists the topics per camera"
             )
         return cls.from_matrix(k.reshape(3, 3), width, height)
 

@@ -56,7 +56,9 @@ class MapperProcess:
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.node.create_subscription(SemanticMesh, f"/{NODE_NAME}/mesh", self._on_mesh, QoSProfile(
             depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        for name, msg_type in [("voxels", PointCloud2), ("voxel_map", SemanticVoxelMap), ("occupancy", OccupancyGrid)]:
+        for name, msg_type in [("voxels", PointCloud2), ("voxel_map", SemanticVoxelMap), ("occupancy", OccupancyGrid),
+                               ("occupancy_predicted", OccupancyGrid), ("esdf_slice", PointCloud2),
+                               ("esdf_slice_predicted", PointCloud2)]:
             self.node.create_subscription(msg_type, f"/{NODE_NAME}/{name}",
                                           lambda m, n=name: self.latest.__setitem__(n, m), LATCHED)
         self._spinning = True

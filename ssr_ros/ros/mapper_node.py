@@ -5,14 +5,23 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
 - inputs (sensor-data QoS): color, depth, camera_info, optional label image; synchronised
   by stamp (message_filters' ApproximateTimeSynchronizer where installed, the tested
   equivalent ``ApproximateTimeSync`` otherwise); the camera pose from TF (tf2_ros, where
-  installed) or from a pose topic (PoseStamped, TransformStamped or Odometry);
+  installed) or from a pose topic (PoseStamped, PoseWithCovarianceStamped, TransformStamped or
+  Odometry) of the camera or of a body frame (its child_frame_id / ``pose_child_frame``), whose
+  transform to the camera comes from TF, ``/tf_static`` or ``camera_in_pose_frame``
+  (:class:`ssr_ros.geometry.transform_tree.CameraPoseResolver`); a pose in another frame than
+  ``map_frame`` is brought into it when that transform is known, else refused and counted
+  (``poses_refused.TransformUnavailable``);
 - a worker thread integrates frames; another runs completion every ``scheduler.period_s``
   on the dirtiest chunks near the camera, never blocking integration;
 - outputs (transient-local, so a late RViz still sees them): ``~/mesh`` (ssr_ros/SemanticMesh,
   incremental), ``~/mesh_markers`` (MarkerArray, RGB or class colors), ``~/voxels``
   (PointCloud2 with label/confidence/observed), ``~/voxel_map`` (ssr_ros/SemanticVoxelMap),
-  ``~/occupancy`` (nav_msgs/OccupancyGrid), ``~/integrated`` (std_msgs/Header of each frame
-  once it is in the map), ``/diagnostics`` (counts and timings);
+  planner tiers (:mod:`ssr_ros.planning`): ``~/occupancy`` (nav_msgs/OccupancyGrid, measured
+  obstacles of the height band above the estimated floor), ``~/occupancy_predicted`` (with
+  predicted obstacles as their confidence), ``~/esdf_slice`` / ``~/esdf_slice_predicted`` (2D
+  signed distance, PointCloud2) and, with ``publish_esdf_3d``, ``~/esdf`` / ``~/esdf_predicted``;
+  ``~/integrated`` (std_msgs/Header of each frame once it is in the map), ``/diagnostics``
+  (counts, timings, the floor height);
 - frames: with ``gravity.mode: z_up`` (default) everything is in ``map_frame``. With
   ``estimate`` / ``fixed`` the map lives in a gravity-aligned frame (the first
   ``gravity.estimate_frames`` frames are held until it is estimated); ``~/voxels`` and
@@ -55,12 +64,15 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from ssr_ros.errors import InvalidPose, PoseConflict, PoseUnavailable, SsrError
+from ssr_ros.config import DEPRECATED_PARAMETERS, rename_deprecated
+from ssr_ros.errors import InvalidPose, PoseConflict, PoseUnavailable, SsrError, TransformUnavailable
 from ssr_ros.frame_order import FrameOrder, StampVerdict
 from ssr_ros.geometry import transform_points
 from ssr_ros.geometry.trajectory import PoseBuffer
+from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+from ssr_ros.ros.conversions.distance_cloud import field_to_msg
 from ssr_ros.ros.conversions.marker import mesh_to_marker_array
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
@@ -102,9 +114,11 @@ class MapperNode(Node):
         super().__init__("ssr_mapper", **kwargs)
         declare_config(self, NodeConfig)
         declare_config(self, PipelineConfig)
+        self._apply_deprecated_parameters()
         self.settings: NodeConfig = read_config(self, NodeConfig)
         self.pipeline = MappingPipeline(read_config(self, PipelineConfig))
         self.counters: Counter[str] = Counter()
+        self.last_floor = None  # of the last planner outputs
         self._counters_lock = threading.Lock()
         self.order = FrameOrder(self.settings.time_jump_threshold_s)
         self._running = True
@@ -118,18 +132,24 @@ class MapperNode(Node):
 
         # --- pose
         tf2 = _tf2()
+        self._tf_buffer = None
         source = s.pose_source if s.pose_source != "auto" else ("tf" if tf2 else "topic")
         if source == "tf" and tf2 is None:
             raise SsrError("pose_source 'tf' needs tf2_ros, which is not installed; use pose_source 'topic'")
         self.pose_source = source
         self.poses = PoseBuffer(s.pose_max_gap_s, s.pose_tolerance_s, jump_threshold_s=s.time_jump_threshold_s)
-        if source == "tf":
+        self.static_transforms = StaticTransforms()
+        if tf2 is not None:
             self._tf_buffer = tf2.Buffer()
             self._tf_listener = tf2.TransformListener(self._tf_buffer, self)
+        else:
+            self._subscribe_tf_static()
+        self.resolver = CameraPoseResolver(s.map_frame, self._fixed_transform, s.explicit_camera_extrinsic())
+        self._posed_frame = s.pose_child_frame
+        if source == "tf":
             lookup = self._lookup_tf
         else:
             msg_type, self._pose_to_matrix = POSE_TYPES[s.pose_type]
-            self._T_posed_camera = s.camera_extrinsic()
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
@@ -156,6 +176,11 @@ class MapperNode(Node):
         from nav_msgs.msg import OccupancyGrid
 
         self.occupancy_pub = self.create_publisher(OccupancyGrid, "~/occupancy", LATCHED)
+        self.cost_pub = self.create_publisher(OccupancyGrid, "~/occupancy_predicted", LATCHED)
+        self.esdf_slice_pubs = {kind: self.create_publisher(PointCloud2, f"~/esdf_slice{kind}", LATCHED)
+                                for kind in ("", "_predicted")}
+        self.esdf_pubs = ({kind: self.create_publisher(PointCloud2, f"~/esdf{kind}", LATCHED) for kind in ("", "_predicted")}
+                          if s.publish_esdf_3d else {})
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
         self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
@@ -178,6 +203,21 @@ class MapperNode(Node):
             f"inputs {', '.join(f'{n}={t}' for n, t in inputs)}"
         )
 
+    def _apply_deprecated_parameters(self) -> None:
+        """Parameters given under an old name (``DEPRECATED_PARAMETERS``) set the new one, with a warning."""
+        from rclpy.parameter import Parameter
+
+        overrides = {name: p.value for name, p in getattr(self, "_parameter_overrides", {}).items()}
+        renamed, warnings = rename_deprecated(overrides)
+        for warning in warnings:
+            self.get_logger().warning(warning)
+        for old, (new, _) in DEPRECATED_PARAMETERS.items():
+            if old in overrides and new not in overrides:
+                value = renamed[new]
+                if isinstance(self.get_parameter(new).value, float) and isinstance(value, int):
+                    value = float(value)
+                self.set_parameters([Parameter(new, value=value)])
+
     # ------------------------------------------------------------------ inputs
     def _setup_sync(self, inputs, qos) -> None:
         s = self.settings
@@ -198,14 +238,56 @@ class MapperNode(Node):
                 callback_group=self._input_group,
             )
 
-    def _on_pose(self, msg) -> None:
-        frame_id = msg.header.frame_id
-        if frame_id and frame_id != self.settings.map_frame:
-            self._drop("pose_frame", f"pose in frame '{frame_id}' but map_frame is '{self.settings.map_frame}'")
+    def _subscribe_tf_static(self) -> None:
+        """Without tf2_ros: keep the fixed transforms of ``/tf_static`` (where tf2_msgs is installed)."""
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
             return
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(TFMessage, "/tf_static", self.add_static_transforms, qos,
+                                 callback_group=self._input_group)
+
+    def add_static_transforms(self, msg) -> None:
+        """A tf2_msgs/TFMessage of fixed transforms (``/tf_static``)."""
+        for transform in msg.transforms:
+            try:
+                T = transform_stamped_to_matrix(transform)
+            except InvalidPose as error:
+                self._refuse_pose("InvalidPose", f"/tf_static: {error}")
+                continue
+            self.static_transforms.add(transform.header.frame_id, transform.child_frame_id, T)
+
+    def _fixed_transform(self, target: str, source: str) -> np.ndarray | None:
+        """T_target_source from tf2 (latest) where installed, else from the fixed transforms received."""
+        if self._tf_buffer is not None:
+            from rclpy.time import Time
+
+            try:
+                return transform_stamped_to_matrix(self._tf_buffer.lookup_transform(target, source, Time()))
+            except Exception:  # noqa: BLE001 - tf2 raises LookupException, ConnectivityException, ...
+                return None
+        return self.static_transforms.lookup(target, source)
+
+    def _refuse_pose(self, reason: str, message: str) -> None:
+        self._count(f"poses_refused.{reason}")
+        self.get_logger().warning(f"pose refused ({reason}): {message}", throttle_duration_sec=self.settings.warn_throttle_s)
+
+    def _on_pose(self, msg) -> None:
         stamp_ns = stamp_to_ns(msg.header.stamp)
         try:
-            jumped = self.poses.add(stamp_ns, self._pose_to_matrix(msg) @ self._T_posed_camera)
+            T_map_posed = self.resolver.pose_in_map(self._pose_to_matrix(msg), msg.header.frame_id)
+        except TransformUnavailable as error:
+            self._refuse_pose("TransformUnavailable", str(error))
+            return
+        except InvalidPose as error:
+            self._drop("InvalidPose", str(error))
+            return
+        child = getattr(msg, "child_frame_id", "")
+        if child:
+            self._posed_frame = child
+        try:
+            jumped = self.poses.add(stamp_ns, T_map_posed)
         except PoseConflict as error:
             self._count("poses_conflicting")
             self.get_logger().warning(f"pose refused: {error}", throttle_duration_sec=self.settings.warn_throttle_s)
@@ -217,8 +299,10 @@ class MapperNode(Node):
             self.get_logger().warning(f"pose stamps jumped back to {stamp_ns * 1e-9:.3f} s; forgot the older poses")
 
     def _lookup_pose_topic(self, frame_id: str, stamp_ns: int) -> np.ndarray:
+        """T_map_camera at ``stamp_ns``: the pose topic's (body) pose times the camera's extrinsic."""
         self.poses.wait_until_covered(stamp_ns - int(self.settings.pose_tolerance_s * 1e9), self.settings.pose_wait_s)
-        return self.poses.lookup(stamp_ns)
+        T_map_posed = self.poses.lookup(stamp_ns)
+        return T_map_posed @ self.resolver.camera_extrinsic(self._posed_frame, frame_id)
 
     def _lookup_tf(self, frame_id: str, stamp_ns: int) -> np.ndarray:
         from rclpy.duration import Duration
@@ -381,10 +465,7 @@ class MapperNode(Node):
 
     def publish_voxels(self) -> None:
         stamp = self._stamp_ns()
-        voxels, (coords, layers), grid = self.pipeline.voxel_outputs(
-            self.settings.occupancy_min_z, self.settings.occupancy_max_z,
-            self.settings.occupancy_include_predicted, self.settings.occupancy_min_confidence,
-        )
+        voxels, (coords, layers) = self.pipeline.voxel_outputs()
         self.voxel_pub.publish(semantic_cloud_to_msg(
             self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
             voxels["observed"], self.settings.map_frame, stamp,
@@ -394,7 +475,19 @@ class MapperNode(Node):
             voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
             self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
         ))
-        self.occupancy_pub.publish(occupancy_to_msg(grid, frame_id, stamp))
+        self.publish_planning(frame_id, stamp)
+
+    def publish_planning(self, frame_id: str, stamp: int) -> None:
+        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame."""
+        outputs = self.pipeline.planning_outputs(with_3d=bool(self.esdf_pubs))
+        self.last_floor = outputs.floor
+        self.occupancy_pub.publish(occupancy_to_msg(outputs.occupancy, frame_id, stamp))
+        self.cost_pub.publish(occupancy_to_msg(outputs.cost, frame_id, stamp))
+        self.esdf_slice_pubs[""].publish(field_to_msg(outputs.esdf_2d, frame_id, stamp))
+        self.esdf_slice_pubs["_predicted"].publish(field_to_msg(outputs.esdf_2d_predicted, frame_id, stamp))
+        if self.esdf_pubs:
+            self.esdf_pubs[""].publish(field_to_msg(outputs.esdf_3d, frame_id, stamp))
+            self.esdf_pubs["_predicted"].publish(field_to_msg(outputs.esdf_3d_predicted, frame_id, stamp))
 
     def publish_diagnostics(self) -> None:
         stats = self.pipeline.stats()
@@ -403,17 +496,21 @@ class MapperNode(Node):
             counters = dict(self.counters)
         unsynchronised = getattr(self._sync, "dropped", 0)
         dropped = sum(v for k, v in counters.items() if k.startswith("dropped.")) + unsynchronised
-        status.level = DiagnosticStatus.OK if dropped == 0 else DiagnosticStatus.WARN
-        status.message = f"{counters.get('frames_integrated', 0)} frames integrated, {dropped} dropped"
+        refused = sum(v for k, v in counters.items() if k.startswith("poses_refused."))
+        status.level = DiagnosticStatus.OK if dropped == 0 and refused == 0 else DiagnosticStatus.WARN
+        status.message = (f"{counters.get('frames_integrated', 0)} frames integrated, {dropped} dropped"
+                          + (f", {refused} poses refused" if refused else ""))
         values = {**counters, **({"dropped.unsynchronised": unsynchronised} if unsynchronised else {}),
                   "time_jumps": counters.get("time_jumps", 0), "pose_time_jumps": self.poses.time_jumps,
                   "blocks": stats["num_blocks"], "memory_bytes": stats["memory_bytes"],
                   "bytes_per_voxel": f"{stats['bytes_per_voxel']:.2f}", "chunks_completed": stats["chunks_completed"],
                   "pending_chunks": stats["pending_chunks"], "predicted_voxels": stats["predicted_voxels"],
-                  "frame_queue": self._frames.qsize(), "gravity_held_frames": stats["gravity_held_frames"],
-                  "map_bytes": stats["map_bytes"], "outputs_cover": stats["outputs_cover"]}
-        for key in ("memory_budget_bytes", "blocks_on_disk", "blocks_evicted", "blocks_reloaded", "blocks_cleared",
-                    "over_budget"):
+                  "frame_queue": self._frames.qsize(), "gravity_held_frames": stats["gravity_held_frames"]}
+        if self.last_floor is not None:
+            values["floor_height_m"] = f"{self.last_floor.height:.3f}"
+            values["floor_source"] = self.last_floor.source
+        for key in ("map_bytes", "outputs_cover", "memory_budget_bytes", "blocks_on_disk", "blocks_evicted",
+                    "blocks_reloaded", "blocks_cleared", "over_budget"):
             if key in stats:
                 values[key] = stats[key]
         if self.pipeline.gravity is not None and self.pipeline.config.gravity.aligns:

@@ -35,8 +35,13 @@ class NodeConfig:
     camera_in_pose_frame: list[float] = param(
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
         "pose of the camera's optical frame (z forward, x right, y down) in the frame the pose topic tracks, "
-        "x y z qx qy qz qw; identity when the pose topic already gives the optical frame, e.g. the static "
-        "base_link -> camera_color_optical_frame transform when it gives base_link (odometry)")
+        "x y z qx qy qz qw, e.g. the static base_link -> camera_color_optical_frame transform when it gives "
+        "base_link (odometry); identity (the default): taken from TF (/tf_static) when the pose's child frame "
+        "differs from the images' frame_id, else none")
+    pose_child_frame: str = param(
+        "", "frame whose pose a PoseStamped / PoseWithCovarianceStamped pose topic gives (Odometry and "
+        "TransformStamped name it in child_frame_id); empty: the camera's optical frame. Its transform to the "
+        "images' frame_id comes from camera_in_pose_frame when set, else from TF (/tf_static)")
     pose_max_gap_s: float = param(0.5, "largest gap between two poses that is interpolated, seconds", low=0.001, high=60.0)
     pose_wait_s: float = param(0.5, "how long a frame waits for a pose that has not arrived yet, seconds", low=0.0, high=10.0)
     pose_tolerance_s: float = param(0.005, "a pose this close in time to a frame is used as is, seconds", low=0.0, high=1.0)
@@ -50,16 +55,12 @@ class NodeConfig:
     ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
     mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
     full_mesh_period_s: float = param(10.0, "seconds between full mesh republications (late subscribers)", low=0.5, high=3600.0)
-    voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy publications", low=0.1, high=3600.0)
+    voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy / distance field publications", low=0.1, high=3600.0)
     mesh_color_by: str = param("rgb", "marker mesh colors: fused 'rgb' or class 'label' colors", choices=["rgb", "label"])
     marker_max_triangles: int = param(65536, "triangles per RViz marker before splitting", low=1, high=10_000_000)
-    occupancy_min_z: float = param(0.1, "lowest height projected into the occupancy grid, metres", low=-100.0, high=100.0)
-    occupancy_max_z: float = param(1.8, "highest height projected into the occupancy grid, metres", low=-100.0, high=100.0)
-    occupancy_include_predicted: bool = param(
-        False, "let predicted voxels (completion) mark occupancy cells; off: the grid holds measured space only")
-    occupancy_min_confidence: float = param(
-        0.9, "with occupancy_include_predicted, only predicted voxels of at least this confidence count",
-        low=0.0, high=1.0)
+    publish_esdf_3d: bool = param(
+        False, "also publish the 3D distance fields (~/esdf, ~/esdf_predicted: one point per known voxel; large) "
+        "besides the 2D slices")
     time_jump_threshold_s: float = param(
         1.0, "a frame or pose stamped this long before the newest one means the clock jumped back (bag loop, "
         "simulator restart): the pose and image buffers are cleared and mapping goes on, seconds", low=0.001, high=86400.0)
@@ -72,6 +73,13 @@ class NodeConfig:
         validate_config(self)
         self.camera_extrinsic()
         return self
+
+    def explicit_camera_extrinsic(self):
+        """``camera_extrinsic()`` when ``camera_in_pose_frame`` is set (not identity), else None."""
+        T = self.camera_extrinsic()
+        import numpy as np
+
+        return None if np.allclose(T, np.eye(4)) else T
 
     def camera_extrinsic(self):
         """(4, 4) T_posed_camera from ``camera_in_pose_frame``; ConfigError when it is not a rigid pose."""

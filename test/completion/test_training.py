@@ -60,10 +60,11 @@ def test_prepared_chunks_are_incomplete_and_seen_by_views(tmp_path):
     assert any((s.reference_known & ~s.chunk.observed).any() for s in samples)
 
 
-def test_smoke_training_lowers_the_loss_and_writes_log_checkpoint_weights(tmp_path):
+def test_smoke_training_lowers_the_loss_and_writes_log_checkpoint_weights(tmp_path, capsys):
     torch.manual_seed(0)
     config = _config(tmp_path, steps=40)
     result = train(config, provider=analytic_scene, progress=False, command="pytest")
+    assert "train:" not in capsys.readouterr().err  # progress=False: no progress bar
     first, last = sum(result.losses[:8]) / 8, sum(result.losses[-8:]) / 8
     assert last < 0.8 * first, (first, last)
     run = tmp_path / "run"

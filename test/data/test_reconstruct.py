@@ -212,7 +212,7 @@ def test_model_path_is_used(synth, tmp_path):
     contract = ModelContract(voxel_size=0.1, truncation=0.4, chunk_size=32, num_classes=21)
     save_model(model, tmp_path / "tiny.pt", contract=contract)
     out = tmp_path / "out"
-    assert main(["reconstruct", str(synth / "bag"), "--out", str(out), "--model", str(tmp_path / "tiny.pt"), "--limit", "3",
+    assert main(["reconstruct", str(synth / "bag"), "--out", str(out), "--weights", str(tmp_path / "tiny.pt"), "--limit", "3",
                  "--no-progress", "--no-previews", "--voxel-size", "0.1"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["completion"]["enabled"] and summary["completion"]["chunks_completed"] > 0

@@ -167,7 +167,8 @@ def test_completion_on_request_flags_predicted_voxels_in_cloud_and_map(mapper):
     assert response.success and int(response.message.split()[1]) > 0, response.message
     mapper.wait_for(lambda: mapper.counter("predicted_voxels") > 0, "predicted voxels in the diagnostics")
     mapper.latest.clear()
-    mapper.wait_for(lambda: {"voxels", "voxel_map", "occupancy"} <= set(mapper.latest), "voxel outputs")
+    mapper.wait_for(lambda: {"voxels", "voxel_map", "occupancy", "occupancy_predicted", "esdf_slice_predicted"}
+                    <= set(mapper.latest), "voxel outputs")
     cloud = msg_to_semantic_cloud(mapper.latest["voxels"])
     assert cloud["observed"].sum() > 500
     voxel_map = map_msg_to_boxes(mapper.latest["voxel_map"])
@@ -178,6 +179,14 @@ def test_completion_on_request_flags_predicted_voxels_in_cloud_and_map(mapper):
     grid = mapper.latest["occupancy"]
     data = np.asarray(grid.data)
     assert (data == 100).sum() > 0 and (data == 0).sum() > 0
+    cost = np.asarray(mapper.latest["occupancy_predicted"].data)
+    assert cost.shape == data.shape and ((cost > 0) & (cost < 100)).sum() > 0, "predictions weighted by confidence"
+    assert np.array_equal(cost == 100, data == 100), "measured obstacles are the same in both tiers"
+    assert float(mapper.diagnostics["floor_height_m"]) == pytest.approx(0.0, abs=0.05)  # the room's floor
+    from ssr_ros.ros.conversions.point_cloud import point_cloud_to_structured
+
+    esdf = point_cloud_to_structured(mapper.latest["esdf_slice_predicted"])
+    assert len(esdf) > 100 and esdf["distance"].min() < 0 < esdf["distance"].max()
 
 
 def test_bad_frames_are_dropped_counted_and_leave_the_map_unchanged(mapper):
@@ -216,7 +225,12 @@ def test_bad_frames_are_dropped_counted_and_leave_the_map_unchanged(mapper):
 def test_save_load_round_trip_and_reset_through_services(mapper):
     saved = mapper.call(SaveMap, "save_map", SaveMap.Request(path=str(mapper.tmp / "saved"), formats=[]))
     assert saved.success and sorted(Path(f).name for f in saved.files) == [
-        "map.ssrmap", "mesh.ply", "mesh_semantic.ply", "voxels.ply"]
+        "esdf.npz", "map.ssrmap", "mesh.ply", "mesh_semantic.ply", "occupancy.pgm", "occupancy.yaml",
+        "occupancy_predicted.pgm", "occupancy_predicted.yaml", "voxels.ply"]
+    from ssr_ros.planning import read_nav2_map
+
+    nav2 = read_nav2_map(mapper.tmp / "saved" / "occupancy.yaml")
+    assert (nav2.data == 100).sum() > 0 and (nav2.data == 0).sum() > 0
     import open3d as o3d  # noqa: F401 - the PLY must open in Open3D
 
     mesh = o3d.io.read_triangle_mesh(str(mapper.tmp / "saved" / "mesh.ply"))

@@ -1,4 +1,4 @@
-"""Pictures of a synthetic scene: an overview from above and contact sheets of frames."""
+"""Pictures of a synthetic scene: an overview from above and the ``ssr synth`` preview sheet."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from ssr_ros.data.synthetic.trajectory import look_at
 from ssr_ros.geometry.camera import CameraIntrinsics
 
 
-def overview(scene, width: int = 800, height: int = 600, corner: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(rgb, class colors) of the room seen from above one corner, ceiling and near walls removed.
+def overview(scene, width: int = 800, height: int = 600, corner: int = 0,
+             with_ids: bool = False) -> tuple[np.ndarray, ...]:
+    """(rgb, class colors) of the room seen from above one corner, ceiling and near walls removed;
+    with ``with_ids`` also the (H, W) class ids (-1 where nothing is hit).
 
     corner: 0..3, which corner of the room the camera looks from.
     """
@@ -35,15 +37,44 @@ def overview(scene, width: int = 800, height: int = 600, corner: int = 0) -> tup
     rgb[background] = 255
     labels = scene.taxonomy.colorize(view.class_ids)
     labels[background] = 255
+    if with_ids:
+        return rgb, labels, np.where(background, -1, view.class_ids)
     return rgb, labels
 
 
-def contact_sheet(views, taxonomy, columns: int = 3) -> np.ndarray:
-    """Rows of (rgb | labels | depth) for each ``SyntheticView``; labels are the frame's (noisy) labels."""
-    rows = []
+def preview_image(scene, views, taxonomy, width: int, height: int, corner: int = 0) -> np.ndarray:
+    """The ``ssr synth`` preview: the room from above (color | ground-truth classes) and, per
+    sampled frame, color | its 2D labels (noisy, as the mapper gets them) | depth, each panel
+    titled, with a legend of the classes shown and of the depth scale."""
+    from ssr_ros.figure import annotate, class_legend, color_bar_legend
+
+    rgb, labels, top_ids = overview(scene, width, height, corner=corner, with_ids=True)
+    panels = [annotate(rgb, "room from above (corner walls and ceiling hidden)"),
+              annotate(labels, "ground-truth classes", class_legend(top_ids, taxonomy))]
+    depths = [v.frame.depth for v in views]
+    valid = np.concatenate([d[d > 0] for d in depths]) if depths else np.zeros(0)
+    scale = max(float(np.percentile(valid, 99)), 1e-3) if valid.size else 1.0
+    rows = [_row(panels)]
+    frame_labels = []
     for v in views:
-        depth = v.frame.depth
-        scale = max(float(np.percentile(depth[depth > 0], 99)) if (depth > 0).any() else 1.0, 1e-3)
-        gray = (np.clip(depth / scale, 0, 1) * 255).astype(np.uint8)
-        rows.append(np.concatenate([v.frame.rgb, taxonomy.colorize(np.asarray(v.frame.labels)), np.repeat(gray[..., None], 3, axis=2)], axis=1))
-    return np.concatenate(rows, axis=0) if rows else np.zeros((1, 1, 3), np.uint8)
+        gray = (np.clip(v.frame.depth / scale, 0, 1) * 255).astype(np.uint8)
+        ids = np.asarray(v.frame.labels)
+        frame_labels.append(ids.reshape(-1))
+        rows.append(_row([
+            annotate(v.frame.rgb, f"frame {v.index}: color"),
+            annotate(taxonomy.colorize(ids), "2D labels (noisy pseudo-labels)"),
+            annotate(np.repeat(gray[..., None], 3, axis=2), f"depth (black 0, white {scale:.1f} m)"),
+        ]))
+    width_max = max(r.shape[1] for r in rows)
+    sheet = np.concatenate([np.pad(r, ((0, 4), (0, width_max - r.shape[1]), (0, 0)), constant_values=18)
+                            for r in rows], axis=0)
+    present = np.concatenate([top_ids.reshape(-1)] + frame_labels)
+    legend = class_legend(present[present > 0], taxonomy) + color_bar_legend(0.0, scale, "m depth", steps=4)
+    size = f"{scene.room_size[0]:.1f} x {scene.room_size[1]:.1f} x {scene.room_size[2]:.1f} m"
+    return annotate(sheet, f"ssr synth: {scene.room_type}, {size}, {len(scene.objects)} objects", legend)
+
+
+def _row(panels: list[np.ndarray]) -> np.ndarray:
+    height = max(p.shape[0] for p in panels)
+    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 4), (0, 0)), constant_values=18) for p in panels]
+    return np.concatenate(padded, axis=1)
