@@ -200,8 +200,8 @@ def test_pipeline_reports_what_outputs_cover_and_reads_regions(frames, tmp_path)
     stats = pipeline.stats()
     assert stats["blocks_on_disk"] > 0 and stats["outputs_cover"] == "blocks in memory"
     assert stats["map_bytes"] <= 2.0e6 or stats["over_budget"]
-    voxels, (coords, _), grid = pipeline.voxel_outputs(0.1, 1.8)
-    assert len(coords) == pipeline.map.num_blocks and grid.data.size > 0
+    voxels, (coords, _) = pipeline.voxel_outputs()
+    assert len(coords) == pipeline.map.num_blocks and len(voxels["points"]) > 0
     region_coords, region_layers = pipeline.voxel_blocks_in_region((0.0, -1.5, -0.5), (2.0, 1.5, 2.0))
     assert len(region_coords) > 0 and region_layers["tsdf"].shape[0] == len(region_coords)
     store = pipeline.map.residency.store.directory
