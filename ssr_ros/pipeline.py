@@ -29,6 +29,7 @@ from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, G
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
 from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
+from ssr_ros.map.voxel_blocks import cpu_threads
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
@@ -158,6 +159,9 @@ class MappingPipeline:
             self.config.scheduler, completion.chunk_size, completion.overlap, self.config.map.block_size
         )
         self.lock = threading.RLock()
+        self._mesh_lock = threading.RLock()
+        """Serialises meshing; taken before ``lock`` (never while holding it), so the marching
+        cubes of an incremental update run outside ``lock`` without blocking integration."""
         self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "planning", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
@@ -289,6 +293,10 @@ class MappingPipeline:
         self.model = None
         return reason
 
+    def _threads(self):
+        """The map's thread setting (``map.threads``) for the enclosed map work."""
+        return cpu_threads(self.device, self.config.map.threads)
+
     @property
     def completion_enabled(self) -> bool:
         return self.model is not None
@@ -381,15 +389,18 @@ class MappingPipeline:
     def mesh_update(self) -> MeshUpdate:
         """Meshes of the blocks changed since the previous call, and the blocks that vanished."""
         start = time.perf_counter()
-        with self.lock:
-            update = self.map.update_mesh()
+        with self._mesh_lock, self._threads():
+            with self.lock:
+                tsdf_map = self.map
+                snapshot = tsdf_map.prepare_mesh_update()
+            update = tsdf_map.finish_mesh_update(snapshot)  # without the map lock: integration goes on
         self.timers["mesh"].add(time.perf_counter() - start)
         return update
 
     def pose_frame_mesh(self, include_predicted: bool = True) -> BlockMesh:
         """The full mesh in the frame of the incoming poses (turned back from the gravity-aligned
         map frame where they differ), as saved and as ground truth in that frame expects."""
-        with self.lock:
+        with self._mesh_lock, self.lock, self._threads():
             mesh = self.map.mesh(include_predicted)
             T_world_map = self.T_world_map
         if T_world_map is None:
@@ -397,12 +408,12 @@ class MappingPipeline:
         return dataclasses.replace(mesh, vertices=transform_points(T_world_map, mesh.vertices))
 
     def full_mesh(self) -> BlockMesh:
-        with self.lock:
+        with self._mesh_lock, self.lock, self._threads():
             return self.map.mesh()
 
     def block_meshes(self) -> list[BlockMesh]:
         """The current mesh of every block (after bringing it up to date)."""
-        with self.lock:
+        with self._mesh_lock, self.lock, self._threads():
             self.map.update_mesh()
             return self.map.block_meshes()
 
@@ -413,13 +424,28 @@ class MappingPipeline:
 
     def surface_voxels(self) -> dict[str, np.ndarray]:
         """Occupied voxels with color, label, confidence, observed/predicted flags."""
-        with self.lock:
-            return select_voxels(self.map, "surface")
+        with self.lock, self._threads():
+            return select_voxels(self.map.layer, "surface")
 
     def voxel_blocks(self, block_coords=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense per-block voxel layers (all blocks, or the given ones)."""
-        with self.lock:
-            return block_layers(self.map, block_coords)
+        with self.lock, self._threads():
+            return block_layers(self.map.layer, block_coords)
+
+    def voxel_outputs(self):
+        """:meth:`surface_voxels` and :meth:`voxel_blocks` of one moment, computed from a copy of the
+        voxels taken under the lock (a memory copy), so integration is not held up for the seconds
+        a large map's exports take. Returns (voxels, (coords, layers))."""
+        with self.lock, self._threads():
+            layer = self.map.layer.snapshot()
+        with self._threads():
+            return select_voxels(layer, "surface"), block_layers(layer)
+
+    def voxel_blocks_in_region(self, lo, hi) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Dense per-block voxel layers of the blocks intersecting the box [lo, hi] (metres, map
+        frame), read from memory and from the block store where blocks were evicted."""
+        with self.lock, self._threads():
+            return block_layers(self.map.region_layer(lo, hi))
 
     def occupancy(self, include_predicted: bool | None = None) -> OccupancyGrid2D:
         """2D occupancy of the ``planning`` height band above the floor: measured voxels only,
@@ -458,7 +484,7 @@ class MappingPipeline:
             raise MapFileError(f"cannot create output directory '{directory}': {error.strerror}") from error
         start = time.perf_counter()
         written = []
-        with self.lock:
+        with self._mesh_lock, self.lock:
             self.settle_gravity()
             T_world_map = self.T_world_map
             mesh = self.pose_frame_mesh() if {"mesh", "mesh_semantic"} & set(formats) else None
@@ -486,7 +512,7 @@ class MappingPipeline:
                     export_mesh_ply(path, mesh, self.taxonomy, color_by="label")
                 else:
                     path = directory / "voxels.ply"
-                    export_voxels_ply(path, self.map, which="surface", taxonomy=self.taxonomy, transform=T_world_map)
+                    export_voxels_ply(path, self.map.layer, which="surface", taxonomy=self.taxonomy, transform=T_world_map)
                 written.append(path.resolve())
         self.timers["save"].add(time.perf_counter() - start)
         return written
@@ -497,8 +523,11 @@ class MappingPipeline:
         The current map is kept when loading fails (MapFileError). Voxel size, block size and
         class count come from the file.
         """
-        loaded = read_map(path, self.device, self.taxonomy)
-        with self.lock:
+        storage = {name: getattr(self.config.map, name)
+                   for name in ("memory_budget_mb", "clear_radius_m", "block_store_dir")}
+        loaded = read_map(path, self.device, self.taxonomy, overrides=storage)
+        with self._mesh_lock, self.lock:
+            self.map.close()
             self.map = loaded
             self.scheduler.clear()
             self._seen_counter = 0
@@ -506,7 +535,7 @@ class MappingPipeline:
 
     def reset(self) -> int:
         """Clear the map; returns how many blocks were dropped."""
-        with self.lock:
+        with self._mesh_lock, self.lock:
             dropped = self.map.num_blocks
             self.map.reset()
             self._held_frames.clear()
@@ -517,9 +546,17 @@ class MappingPipeline:
             self.last_stamp_ns = None
             return dropped
 
+    def close(self) -> None:
+        """Delete the map's on-disk block store (a temporary one with its directory)."""
+        with self.lock:
+            self.map.close()
+
     def stats(self) -> dict[str, Any]:
+        """Map and pipeline counters. ``outputs_cover`` says what the mesh, voxel map and occupancy
+        show: ``"whole map"``, or ``"blocks in memory"`` while blocks are evicted to disk."""
         with self.lock:
             stats = dict(self.map.stats())
+        stats["outputs_cover"] = "blocks in memory" if stats.get("blocks_on_disk", 0) else "whole map"
         stats.update(
             frames_integrated=self.frames_integrated,
             chunks_completed=self.chunks_completed,

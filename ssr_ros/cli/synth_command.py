@@ -1,4 +1,4 @@
-"""``ssr synth``: generate a furnished room and a camera sequence through it.
+"""``ssr synth``: generate a furnished room (or a multi-room floor) and a camera sequence through it.
 
 Writes into ``--out``:
 
@@ -37,7 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=640, help="image width (default: 640)")
     parser.add_argument("--height", type=int, default=480, help="image height (default: 480)")
     parser.add_argument("--fps", type=float, default=15.0, help="frame rate of the stamps (default: 15)")
-    parser.add_argument("--trajectory", choices=["handheld", "robot"], default="handheld", help="camera path style")
+    parser.add_argument("--layout", choices=["room", "floor"], default="room",
+                        help="'room': one furnished room; 'floor': a 24 x 20 m multi-room floor with a corridor and "
+                        "doors, for long runs (default: room)")
+    parser.add_argument("--trajectory", choices=["handheld", "robot", "tour"], default=None,
+                        help="camera path style (default: handheld for a room, tour (every room) for a floor)")
     parser.add_argument("--room-type", default="", help="bedroom, living_room, office, kitchen or bathroom (default: by seed)")
     parser.add_argument("--format", choices=["bag", "folder", "both"], default="bag", help="what to write (default: bag)")
     parser.add_argument("--storage", choices=["sqlite3", "mcap"], default="sqlite3", help="rosbag2 storage (default: sqlite3)")
@@ -81,10 +85,16 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"'{bag_path}' already exists; choose a new --out or remove it")
     out.mkdir(parents=True, exist_ok=True)
     taxonomy = ClassTaxonomy.load(args.taxonomy)
-    scene = generate_scene(args.seed, SceneConfig(room_type=args.room_type), taxonomy)
+    if args.layout == "floor":
+        from ssr_ros.data.synthetic.floor import generate_floor
+
+        scene = generate_floor(args.seed, taxonomy=taxonomy)
+    else:
+        scene = generate_scene(args.seed, SceneConfig(room_type=args.room_type), taxonomy)
+    trajectory = args.trajectory or ("tour" if args.layout == "floor" else "handheld")
     config = SequenceConfig(
         width=args.width, height=args.height,
-        trajectory=TrajectoryConfig(kind=args.trajectory, num_frames=args.frames, frame_rate=args.fps),
+        trajectory=TrajectoryConfig(kind=trajectory, num_frames=args.frames, frame_rate=args.fps),
         depth_noise=DepthNoiseConfig(enabled=not args.no_depth_noise),
         label_noise=LabelNoiseConfig(enabled=not args.no_label_noise),
     )

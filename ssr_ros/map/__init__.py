@@ -12,10 +12,13 @@ Public API::
   ``update_mesh() -> MeshUpdate``; ``mesh() -> BlockMesh``; ``save(path)`` /
   ``SemanticTSDF.load(path, device)``; ``reset()``, ``memory_bytes()``, ``bytes_per_voxel()``,
   ``num_blocks``, ``stats()``.
+- Storage: ``voxel_layer`` (:class:`VoxelLayer`, ``tsdf.layer``: hash, blocks, seen-free layer,
+  config and public observed/predicted accessors), which every module below takes as an argument.
 - Modules: ``config`` (TSDFConfig), ``block_hash`` (sorted-key block hash), ``voxel_blocks``
   (per-voxel storage, 15 B/voxel), ``semantic_evidence`` (top-2 class evidence),
   ``integration`` (torch kernels), ``native`` (compiled CPU kernels), ``meshing``,
-  ``rendering`` (query, raycast), ``map_file`` (save/load), ``ply_export``, ``chunk``,
+  ``rendering`` (query, raycast), ``chunk_io`` (chunk extraction, prediction write-back),
+  ``voxel_export`` (voxel maps, occupancy), ``map_file`` (save/load), ``ply_export``, ``chunk``,
   ``free_space`` (the seen-free layer, ``tsdf.free_space``).
 """
 
@@ -24,6 +27,7 @@ from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.ply_export import export_mesh_ply, export_voxels_ply
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
+from ssr_ros.map.voxel_layer import VoxelLayer
 
 __all__ = [
     "BlockMesh",
@@ -31,6 +35,7 @@ __all__ = [
     "MeshUpdate",
     "SemanticTSDF",
     "TSDFConfig",
+    "VoxelLayer",
     "export_mesh_ply",
     "export_voxels_ply",
 ]

@@ -87,6 +87,13 @@ class BlockHash:
             slots = self.lookup_keys(keys)
         return slots, new_keys
 
+    def rebuild(self, coords: torch.Tensor) -> None:
+        """Replace the table by the blocks ``coords`` (N, 3) at slots ``0..N-1`` (unique coords)."""
+        keys = pack_block_keys(coords.to(self.device, torch.int64))
+        order = torch.argsort(keys)
+        self.sorted_keys = keys[order]
+        self.sorted_slots = order
+
     def clear(self) -> None:
         self.sorted_keys = self.sorted_keys[:0]
         self.sorted_slots = self.sorted_slots[:0]

@@ -68,6 +68,27 @@ class TSDFConfig:
         choices=["auto", "torch", "native"],
     )
 
+    threads: int = param(
+        1, "CPU threads of the map's work (integration, with the compiled kernel, meshing, voxel export); "
+        "1 is fastest on a small or busy CPU, where every parallel step waits for a worker that the node's "
+        "other threads keep from running (2.5-4x slower with 2 threads on a loaded 2-core machine); raise "
+        "it on an idle many-core CPU; 0 = torch's setting", low=0, high=256,
+    )
+    memory_budget_mb: float = param(
+        0.0, "memory budget of the map's voxels and seen-free cells, megabytes (10^6 bytes); 0 = unlimited. "
+        "After each frame, while over budget, the block regions farthest from the camera are moved to the "
+        "on-disk block store (down to 90 % of the budget) and read back when the camera's reach returns to them",
+        low=0.0, high=1e7,
+    )
+    clear_radius_m: float = param(
+        0.0, "forget blocks farther than this from the camera after each frame, metres (nothing kept on "
+        "disk); 0 = keep everything", low=0.0, high=1e5,
+    )
+    block_store_dir: str = param(
+        "", "directory of the on-disk block store used by memory_budget_mb; empty = a new temporary "
+        "directory, removed when the map is reset or closed",
+    )
+
     @property
     def truncation(self) -> float:
         """Truncation distance in metres."""

@@ -301,6 +301,45 @@ class FreeSpaceLayer:
     def num_free_cells(self) -> int:
         return int((self.hits[: self.num_blocks] >= self.min_hits).sum())
 
+    # ------------------------------------------------------------------ moving blocks in and out
+    def block_coords(self) -> torch.Tensor:
+        """(num_blocks, 3) int64 free-block coordinates in slot order."""
+        block_of_slot = torch.empty(self.num_blocks, dtype=torch.int64, device=self.device)
+        block_of_slot[self.hash.sorted_slots] = self.hash.sorted_keys
+        return unpack_block_keys(block_of_slot)
+
+    def state_by_slot(self) -> dict[str, torch.Tensor]:
+        """``free_block_coords`` (N, 3) and ``free_hits`` (N, 512) in slot order (views)."""
+        return {"free_block_coords": self.block_coords(), "free_hits": self.hits[: self.num_blocks]}
+
+    def take_blocks(self, remove: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Remove the free blocks where ``remove`` (num_blocks,) bool is True and return them as
+        ``free_block_coords`` (K, 3) and ``free_hits`` (K, 512) (the others keep their counts)."""
+        coords = self.block_coords()
+        taken = {"free_block_coords": coords[remove].clone(), "free_hits": self.hits[: self.num_blocks][remove].clone()}
+        if taken["free_block_coords"].shape[0]:
+            kept = ~remove
+            count = int(kept.sum())
+            self.hits[:count] = self.hits[: self.num_blocks][kept].clone()
+            self.hits[count : self.num_blocks] = 0
+            self.num_blocks = count
+            self.hash.rebuild(coords[kept])
+        return taken
+
+    def insert_blocks(self, state: dict[str, torch.Tensor]) -> None:
+        """Add free blocks given as by :meth:`take_blocks` (blocks already present take the given counts)."""
+        coords = state["free_block_coords"].to(self.device, torch.int64)
+        if coords.shape[0] == 0:
+            return
+        slot, new_keys = self.hash.insert_keys(pack_block_keys(coords))
+        needed = self.num_blocks + int(new_keys.numel())
+        if needed > self.hits.shape[0]:
+            grown = torch.zeros(max(needed, 2 * self.hits.shape[0]), CELLS_PER_BLOCK, dtype=torch.uint8, device=self.device)
+            grown[: self.num_blocks] = self.hits[: self.num_blocks]
+            self.hits = grown
+        self.num_blocks = needed
+        self.hits[slot] = state["free_hits"].to(self.device, torch.uint8)
+
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
         """Forget every cell."""
@@ -314,10 +353,9 @@ class FreeSpaceLayer:
 
     def state(self) -> dict[str, torch.Tensor]:
         """Compact serialisable state: ``free_block_coords`` (N, 3) int64 and ``free_hits``
-        (N, 512) uint8, in slot order."""
-        block_of_slot = torch.empty(self.num_blocks, dtype=torch.int64, device=self.device)
-        block_of_slot[self.hash.sorted_slots] = self.hash.sorted_keys
-        return {"free_block_coords": unpack_block_keys(block_of_slot), "free_hits": self.hits[: self.num_blocks].clone()}
+        (N, 512) uint8, in ascending block-key order (the same content gives the same state)."""
+        return {"free_block_coords": unpack_block_keys(self.hash.sorted_keys),
+                "free_hits": self.hits[self.hash.sorted_slots].clone()}
 
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Replace the content with a :meth:`state`; raises InvalidInput on mismatched shapes."""

@@ -31,6 +31,8 @@ from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
 from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.voxel_blocks import LAYERS
+from ssr_ros.map.voxel_layer import as_layer
 
 MAGIC = b"SSRTSDF\0"
 FORMAT_VERSION = 3
@@ -43,15 +45,23 @@ MAP_FILE = "map.ssrmap"
 """Name of the map file in a saved map directory."""
 
 
-def _arrays(tsdf_map) -> dict[str, np.ndarray]:
-    n = tsdf_map.num_blocks
-    arrays = {name: tsdf_map.blocks.layers[name][:n] for name in tsdf_map.blocks.layers}
-    arrays["block_coords"] = tsdf_map.blocks.block_coords[:n]
-    arrays["block_stamp"] = tsdf_map.blocks.block_stamp[:n]
-    arrays["sorted_keys"] = tsdf_map.hash.sorted_keys
-    arrays["sorted_slots"] = tsdf_map.hash.sorted_slots
-    if tsdf_map.free_space is not None:
-        arrays.update(tsdf_map.free_space.state())
+def _arrays(storage) -> dict[str, np.ndarray]:
+    """The arrays of a map file, blocks in ascending key order (so a map's file does not depend
+    on the order its blocks were allocated, evicted or reloaded in)."""
+    layer = as_layer(storage)
+    order = layer.hash.sorted_slots
+    arrays = {name: layer.used(name)[order] for name in LAYERS}
+    arrays["block_coords"] = layer.block_coords()[order]
+    arrays["block_stamp"] = layer.block_stamps()[order]
+    arrays["sorted_keys"] = layer.hash.sorted_keys
+    arrays["sorted_slots"] = torch.arange(order.numel(), dtype=torch.int64, device=order.device)
+    if layer.free_space is not None:
+        arrays.update(layer.free_space.state())
+    return to_numpy(arrays)
+
+
+def to_numpy(arrays: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Tensors as contiguous NumPy arrays on the CPU (float16 kept bit-exact)."""
     out = {}
     for name, tensor in arrays.items():
         tensor = tensor.detach().cpu().contiguous()
@@ -62,39 +72,74 @@ def _arrays(tsdf_map) -> dict[str, np.ndarray]:
     return out
 
 
-def save_map(tsdf_map, path: str | Path) -> None:
-    """Write ``tsdf_map`` to ``path`` atomically; raises MapFileError on I/O failure."""
-    path = Path(path)
-    arrays = _arrays(tsdf_map)
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """A writable CPU tensor copy of an array read from a file (float16 bit-exact)."""
+    if array.dtype == np.float16:
+        return torch.from_numpy(array.view(np.int16).copy()).view(torch.float16)
+    return torch.from_numpy(array.copy())
+
+
+def write_arrays_file(path: Path, magic: bytes, header: dict, arrays: dict[str, np.ndarray], what: str) -> None:
+    """Write magic, header length, JSON header (with an ``arrays`` table of name / dtype / shape /
+    offset / CRC-32), the header's CRC-32, then the raw arrays, atomically."""
     entries, offset = [], 0
     for name, array in arrays.items():
-        data = array.tobytes()
+        nbytes = array.nbytes
         entries.append({
             "name": name, "dtype": array.dtype.str, "shape": list(array.shape),
-            "offset": offset, "nbytes": len(data), "crc32": zlib.crc32(data),
+            "offset": offset, "nbytes": nbytes, "crc32": zlib.crc32(array.tobytes()),
         })
-        offset += len(data)
-    header = json.dumps({
-        "format": "ssr_ros semantic TSDF",
-        "version": FORMAT_VERSION,
-        "config": dataclasses.asdict(tsdf_map.config),
-        "num_classes": tsdf_map.num_classes,
-        "num_blocks": tsdf_map.num_blocks,
-        "update_counter": tsdf_map.update_counter,
-        "frames_integrated": tsdf_map.frames_integrated,
-        "arrays": entries,
-    }).encode("utf-8")
-    with atomic_write(path, "map") as handle:
-        handle.write(MAGIC)
-        handle.write(struct.pack("<I", len(header)))
-        handle.write(header)
-        handle.write(struct.pack("<I", zlib.crc32(header)))
+        offset += nbytes
+    header_bytes = json.dumps({**header, "arrays": entries}).encode("utf-8")
+    with atomic_write(path, what) as handle:
+        handle.write(magic)
+        handle.write(struct.pack("<I", len(header_bytes)))
+        handle.write(header_bytes)
+        handle.write(struct.pack("<I", zlib.crc32(header_bytes)))
         for array in arrays.values():
             handle.write(array.tobytes())
 
 
-def load_map(cls, path: str | Path, device, backend: str | None = None):
-    """Read a map file; raises MapFileError for missing, foreign, truncated or corrupt files."""
+def decode_arrays(entries, body: memoryview, describe: str) -> dict[str, np.ndarray]:
+    """Arrays of a file body from its header table; MapFileError when one is incomplete or corrupt."""
+    arrays = {}
+    for entry in entries:
+        start, nbytes = int(entry["offset"]), int(entry["nbytes"])
+        if start + nbytes > len(body):
+            raise MapFileError(f"{describe} is truncated: array {entry['name']!r} is incomplete")
+        data = body[start : start + nbytes]
+        if zlib.crc32(data) != entry["crc32"]:
+            raise MapFileError(f"{describe} is corrupt: checksum of array {entry['name']!r} does not match")
+        arrays[entry["name"]] = np.frombuffer(data, dtype=np.dtype(entry["dtype"])).reshape(entry["shape"])
+    return arrays
+
+
+def save_map(tsdf_map, path: str | Path) -> None:
+    """Write ``tsdf_map`` to ``path`` atomically; raises MapFileError on I/O failure.
+
+    A map with blocks evicted to its block store is saved whole: the stored blocks are read
+    back (into a temporary copy, for the time of the write) and saved with the resident ones.
+    """
+    layer = tsdf_map.complete_layer() if hasattr(tsdf_map, "complete_layer") else as_layer(tsdf_map)
+    arrays = _arrays(layer)
+    header = {
+        "format": "ssr_ros semantic TSDF",
+        "version": FORMAT_VERSION,
+        "config": dataclasses.asdict(tsdf_map.config),
+        "num_classes": tsdf_map.num_classes,
+        "num_blocks": layer.num_blocks,
+        "update_counter": tsdf_map.update_counter,
+        "frames_integrated": tsdf_map.frames_integrated,
+    }
+    write_arrays_file(Path(path), MAGIC, header, arrays, "map")
+
+
+def load_map(cls, path: str | Path, device, backend: str | None = None, overrides: dict | None = None):
+    """Read a map file; raises MapFileError for missing, foreign, truncated or corrupt files.
+
+    ``overrides``: config values that replace the file's (settings of the run, not of the
+    map's content: ``memory_budget_mb``, ``clear_radius_m``, ``block_store_dir``).
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -127,17 +172,10 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
         config_values = dict(header["config"])
         if backend is not None:
             config_values["backend"] = backend
+        config_values.update(overrides or {})
         config = config_from_dict(TSDFConfig, config_values)
         body = memoryview(raw)[12 + header_len + (4 if checksummed else 0) :]
-        arrays = {}
-        for entry in header["arrays"]:
-            start, nbytes = int(entry["offset"]), int(entry["nbytes"])
-            if start + nbytes > len(body):
-                raise MapFileError(f"map '{path}' is truncated: array {entry['name']!r} is incomplete")
-            data = body[start : start + nbytes]
-            if zlib.crc32(data) != entry["crc32"]:
-                raise MapFileError(f"map '{path}' is corrupt: checksum of array {entry['name']!r} does not match")
-            arrays[entry["name"]] = np.frombuffer(data, dtype=np.dtype(entry["dtype"])).reshape(entry["shape"])
+        arrays = decode_arrays(header["arrays"], body, f"map '{path}'")
         tsdf_map = cls(config, int(header["num_classes"]), device)
         n = int(header["num_blocks"])
     except MapFileError:
@@ -146,33 +184,31 @@ def load_map(cls, path: str | Path, device, backend: str | None = None):
         raise MapFileError(f"map '{path}' has an invalid header: {error}") from error
 
     def tensor(name: str) -> torch.Tensor:
-        array = arrays[name]
-        if array.dtype == np.float16:
-            return torch.from_numpy(array.view(np.int16).copy()).view(torch.float16)
-        return torch.from_numpy(array.copy())
+        return to_tensor(arrays[name])
 
-    blocks = tsdf_map.blocks
+    layer = tsdf_map.layer
+    blocks = layer.blocks
     try:
         if n:
             blocks.add_blocks(tensor("block_coords").to(device), 0)
-            for name in blocks.layers:
+            for name in LAYERS:
                 blocks.layers[name][:n] = tensor(name).to(device)
             blocks.block_stamp[:n] = tensor("block_stamp").to(device)
-        tsdf_map.hash.load_state({"sorted_keys": tensor("sorted_keys"), "sorted_slots": tensor("sorted_slots")})
-        if tsdf_map.free_space is not None and "free_hits" in arrays:
-            tsdf_map.free_space.load_state(
+        layer.hash.load_state({"sorted_keys": tensor("sorted_keys"), "sorted_slots": tensor("sorted_slots")})
+        if layer.free_space is not None and "free_hits" in arrays:
+            layer.free_space.load_state(
                 {"free_block_coords": tensor("free_block_coords"), "free_hits": tensor("free_hits")}
             )
     except (KeyError, RuntimeError, InvalidInput) as error:
         raise MapFileError(f"map '{path}' arrays do not match its header: {error}") from error
-    if len(tsdf_map.hash) != n:
-        raise MapFileError(f"map '{path}' is corrupt: {len(tsdf_map.hash)} hash entries for {n} blocks")
+    if len(layer.hash) != n:
+        raise MapFileError(f"map '{path}' is corrupt: {len(layer.hash)} hash entries for {n} blocks")
     tsdf_map.update_counter = int(header["update_counter"])
     tsdf_map.frames_integrated = int(header["frames_integrated"])
     return tsdf_map
 
 
-def read_map(path: str | Path, device="cpu", taxonomy=None, backend: str | None = None):
+def read_map(path: str | Path, device="cpu", taxonomy=None, backend: str | None = None, overrides: dict | None = None):
     """Open a saved map for use: ``path`` is a map file or a directory holding ``map.ssrmap``.
 
     Checks everything :func:`load_map` checks (magic, version, header and array checksums,
@@ -184,7 +220,7 @@ def read_map(path: str | Path, device="cpu", taxonomy=None, backend: str | None 
     path = Path(path)
     if path.is_dir():
         path = path / MAP_FILE
-    tsdf_map = load_map(SemanticTSDF, path, device, backend)
+    tsdf_map = load_map(SemanticTSDF, path, device, backend, overrides)
     if taxonomy is not None and tsdf_map.num_classes != taxonomy.num_classes:
         raise MapFileError(
             f"map '{path}' has {tsdf_map.num_classes} classes but the taxonomy '{taxonomy.name}' has "

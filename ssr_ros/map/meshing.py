@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ssr_ros.map.semantic_evidence import evidence_label
-from ssr_ros.map.voxel_access import locate_voxels
 
 
 @dataclass
@@ -101,28 +100,82 @@ NEIGHBOURS_BELOW = torch.tensor(
 )
 
 
-def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = True) -> dict[tuple, BlockMesh]:
-    """Marching-cubes meshes of the given blocks (K, 3); blocks without triangles are left out."""
-    from skimage.measure import marching_cubes
+@dataclass
+class BlockGrids:
+    """What meshing reads from the map for K blocks: the ``(B + 1)^3`` voxel grid of each block
+    (its voxels and the first layer of its +x/+y/+z neighbours), copied out, so the marching
+    cubes can run without the map (and its lock).
 
-    K = int(block_coords.shape[0])
-    if K == 0:
-        return {}
-    B = tsdf_map.block_size
+    coords: (K, 3) int64 block indices. known, observed, predicted: (K * n^3,) bool; tsdf:
+    (K * n^3,) float32 (normalised, 1 where unknown); color: (K * n^3, 3) uint8 (0 where
+    unallocated); sem_label (K * n^3, 2) / sem_count (K * n^3, 3): the voxel's semantic evidence.
+    """
+
+    coords: torch.Tensor
+    block_size: int
+    voxel_size: float
+    known: torch.Tensor
+    tsdf: torch.Tensor
+    observed: torch.Tensor
+    predicted: torch.Tensor
+    color: torch.Tensor
+    sem_label: torch.Tensor
+    sem_count: torch.Tensor
+
+
+NEIGHBOURS_ABOVE = torch.tensor([[dx, dy, dz] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)], dtype=torch.int64)
+"""The block and its +x/+y/+z neighbours, index dx + 2 dy + 4 dz."""
+
+
+def gather_block_grids(layer, block_coords: torch.Tensor, include_predicted: bool = True) -> BlockGrids:
+    """Copy the voxel grids that meshing the blocks (K, 3) of a
+    :class:`~ssr_ros.map.voxel_layer.VoxelLayer` needs (8 hash lookups per block)."""
+    B = layer.block_size
     n = B + 1
-    device = tsdf_map.device
+    device = layer.device
+    K = int(block_coords.shape[0])
     r = torch.arange(n, device=device)
     grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)  # (n^3, 3)
-    voxels = (block_coords[:, None, :] * B + grid[None]).reshape(-1, 3)
-    slot, local = locate_voxels(tsdf_map.hash, B, voxels)
+    which = (grid == B).to(torch.int64) @ torch.tensor([1, 2, 4], device=device)  # neighbour of each grid voxel
+    inner = grid % B
+    local_of_grid = inner[:, 0] + B * (inner[:, 1] + B * inner[:, 2])
+    neighbours = (block_coords.to(device)[:, None, :] + NEIGHBOURS_ABOVE.to(device)[None]).reshape(-1, 3)
+    neighbour_slots = layer.lookup(neighbours).reshape(K, 8)
+    slot = neighbour_slots[:, which].reshape(-1)
+    local = local_of_grid.repeat(K)
     found = slot >= 0
     s, l = slot.clamp(min=0), local
-    blocks = tsdf_map.blocks
+    blocks = layer.blocks
     weight = torch.where(found, blocks.weight[s, l].to(torch.float32), torch.zeros(1, device=device))
     known = weight > 0
     if include_predicted:
         known |= weight < 0
     tsdf = torch.where(known, blocks.tsdf[s, l].to(torch.float32), torch.ones(1, device=device))
+    color = torch.where(found[:, None], blocks.color[s, l], torch.zeros(1, 3, dtype=torch.uint8, device=device))
+    return BlockGrids(block_coords.clone(), B, layer.voxel_size, known, tsdf, layer.observed(weight), weight < 0,
+                      color, blocks.sem_label[s, l], blocks.sem_count[s, l])
+
+
+def mesh_blocks(layer, block_coords: torch.Tensor, include_predicted: bool = True) -> dict[tuple, BlockMesh]:
+    """Marching-cubes meshes of the given blocks (K, 3) of a :class:`~ssr_ros.map.voxel_layer.VoxelLayer`;
+    blocks without triangles are left out."""
+    if int(block_coords.shape[0]) == 0:
+        return {}
+    return mesh_grids(gather_block_grids(layer, block_coords, include_predicted))
+
+
+def mesh_grids(grids: BlockGrids) -> dict[tuple, BlockMesh]:
+    """Marching-cubes meshes of gathered block grids (needs no access to the map)."""
+    from skimage.measure import marching_cubes
+
+    block_coords = grids.coords
+    K = int(block_coords.shape[0])
+    if K == 0:
+        return {}
+    B = grids.block_size
+    n = B + 1
+    known = grids.known
+    tsdf = grids.tsdf
     known_np = known.reshape(K, n, n, n).cpu().numpy()
     volume = tsdf.reshape(K * n, n, n).cpu().numpy()
     if not (volume.min() < 0.0 < volume.max()):
@@ -154,20 +207,17 @@ def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = 
     local_v[:, 0] -= block_of_vertex * n
     coords_np = block_coords.cpu().numpy()
     global_v = coords_np[block_of_vertex] * B + local_v  # voxel units, voxel centres at integers
-    positions = ((global_v + 0.5) * tsdf_map.voxel_size).astype(np.float32)
+    positions = ((global_v + 0.5) * grids.voxel_size).astype(np.float32)
     nearest = np.clip(np.rint(local_v).astype(np.int64), 0, B)
     flat = ((block_of_vertex * n + nearest[:, 0]) * n + nearest[:, 1]) * n + nearest[:, 2]
-    flat_t = torch.from_numpy(flat).to(device)
-    vs, vl = s[flat_t], l[flat_t]
-    label, confidence = evidence_label(blocks.sem_label[vs, vl], blocks.sem_count[vs, vl])
-    v_weight = weight[flat_t]
-    observed = tsdf_map._observed(v_weight)
-    predicted = v_weight < 0
+    flat_t = torch.from_numpy(flat).to(grids.tsdf.device)
+    label, confidence = evidence_label(grids.sem_label[flat_t], grids.sem_count[flat_t])
+    observed = grids.observed[flat_t]
+    predicted = grids.predicted[flat_t]
     lo = np.clip(np.floor(local_v).astype(np.int64), 0, B)
     hi = np.clip(lo + 1, 0, B)
     frac = (local_v - lo).astype(np.float32)
-    color_grid = torch.where(found[:, None], blocks.color[s, l], torch.zeros(1, 3, dtype=torch.uint8, device=device))
-    color_grid = color_grid.reshape(K, n, n, n, 3).cpu().numpy().astype(np.float32)
+    color_grid = grids.color.reshape(K, n, n, n, 3).cpu().numpy().astype(np.float32)
     axis = np.argmax(np.abs(frac - np.rint(frac)), axis=1)  # the edge direction of the vertex
     step = np.zeros_like(lo)
     step[np.arange(lo.shape[0]), axis] = 1
@@ -197,38 +247,80 @@ def mesh_blocks(tsdf_map, block_coords: torch.Tensor, include_predicted: bool = 
     return result
 
 
-class IncrementalMesher:
-    """Keeps the per-block meshes of a map and re-meshes only what changed."""
+@dataclass
+class MeshSnapshot:
+    """What :meth:`IncrementalMesher.prepare` copied out of the map for one update."""
 
-    def __init__(self, tsdf_map) -> None:
-        self.map = tsdf_map
+    grids: BlockGrids | None
+    candidates: torch.Tensor
+    gone: torch.Tensor
+    update_counter: int
+    generation: int
+
+
+class IncrementalMesher:
+    """Keeps the per-block meshes of a :class:`~ssr_ros.map.voxel_layer.VoxelLayer` and
+    re-meshes only what changed: blocks stamped after the last update, and blocks marked with
+    :meth:`mark_dirty` (added or removed other than by writing, e.g. evicted or reloaded).
+
+    An update is two steps: :meth:`prepare` reads the map (call it while nothing writes to the
+    map) and :meth:`finish` runs the marching cubes on the copy (the map may change meanwhile);
+    :meth:`update` does both. Updates must not overlap (callers serialise them).
+    """
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
         self.meshes: dict[tuple, BlockMesh] = {}
         self.last_counter = 0
         self._vanished_on_reset: list[tuple] = []
+        self._dirty: list[torch.Tensor] = []
         self._include_predicted: bool | None = None
+        self._generation = 0
 
     def on_reset(self) -> None:
         self._vanished_on_reset.extend(self.meshes.keys())
         self.meshes = {}
+        self._dirty = []
+        self._generation += 1
 
-    def update(self, include_predicted: bool = True) -> MeshUpdate:
-        tsdf_map = self.map
+    def mark_dirty(self, block_coords: torch.Tensor) -> None:
+        """Re-mesh these blocks (K, 3) and their -x/-y/-z neighbours at the next update; a block
+        no longer allocated then loses its mesh (reported as vanished)."""
+        if block_coords.shape[0]:
+            self._dirty.append(block_coords.to(torch.int64).reshape(-1, 3))
+
+    def prepare(self, include_predicted: bool = True) -> MeshSnapshot:
+        """Find the blocks to re-mesh and copy their voxel grids (reads the map)."""
+        layer = self.layer
         since = self.last_counter
         if self._include_predicted is not None and include_predicted != self._include_predicted:
             since = 0  # a different layer selection invalidates every block mesh
         self._include_predicted = include_predicted
-        changed = tsdf_map.changed_blocks(since)
+        changed = layer.changed_blocks(since)
+        if self._dirty:
+            changed = torch.cat([changed] + [d.to(changed.device) for d in self._dirty])
+            self._dirty = []
         if changed.shape[0]:
             below = (changed[:, None, :] + NEIGHBOURS_BELOW.to(changed.device)[None]).reshape(-1, 3)
-            candidates = torch.unique(torch.cat([changed, below]), dim=0)
-            candidates = candidates[tsdf_map.hash.lookup(candidates) >= 0]
+            touched = torch.unique(torch.cat([changed, below]), dim=0)
+            allocated = layer.lookup(touched) >= 0
+            candidates, gone = touched[allocated], touched[~allocated]
         else:
-            candidates = changed
-        new_meshes = mesh_blocks(tsdf_map, candidates, include_predicted)
-        update = MeshUpdate(update_counter=tsdf_map.update_counter)
+            candidates = gone = changed
+        grids = gather_block_grids(layer, candidates, include_predicted) if candidates.shape[0] else None
+        self.last_counter = layer.update_counter
+        return MeshSnapshot(grids, candidates, gone, layer.update_counter, self._generation)
+
+    def finish(self, snapshot: MeshSnapshot) -> MeshUpdate:
+        """Mesh a prepared snapshot and update the stored block meshes (does not read the map)."""
+        update = MeshUpdate(update_counter=snapshot.update_counter)
         vanished = list(self._vanished_on_reset)
         self._vanished_on_reset = []
-        for coords in candidates.cpu().numpy():
+        if snapshot.generation != self._generation:  # the map was reset in between: nothing of it is current
+            update.vanished = np.array(list(dict.fromkeys(vanished)), dtype=np.int64).reshape(-1, 3)
+            return update
+        new_meshes = mesh_grids(snapshot.grids) if snapshot.grids is not None else {}
+        for coords in snapshot.candidates.cpu().numpy():
             index = tuple(int(c) for c in coords)
             mesh = new_meshes.get(index)
             if mesh is None:
@@ -237,10 +329,16 @@ class IncrementalMesher:
             else:
                 self.meshes[index] = mesh
                 update.blocks[index] = mesh
+        for coords in snapshot.gone.cpu().numpy():
+            index = tuple(int(c) for c in coords)
+            if self.meshes.pop(index, None) is not None:
+                vanished.append(index)
         vanished = [v for v in dict.fromkeys(vanished) if v not in self.meshes]
         update.vanished = np.array(vanished, dtype=np.int64).reshape(-1, 3)
-        self.last_counter = tsdf_map.update_counter
         return update
+
+    def update(self, include_predicted: bool = True) -> MeshUpdate:
+        return self.finish(self.prepare(include_predicted))
 
     def full_mesh(self) -> BlockMesh:
         keys = sorted(self.meshes.keys())

@@ -19,6 +19,7 @@ from ssr_ros.errors import InvalidInput
 from ssr_ros.geometry import transform_points
 from ssr_ros.map.meshing import BlockMesh
 from ssr_ros.map.semantic_evidence import evidence_label
+from ssr_ros.map.voxel_layer import as_layer
 
 
 def _display_colors(rgb: np.ndarray, labels: np.ndarray, taxonomy, color_by: str) -> np.ndarray:
@@ -80,35 +81,34 @@ def export_voxels_ply(
     """
     if which not in ("surface", "observed", "known"):
         raise InvalidInput(f"which={which!r} is not supported; expected 'surface', 'observed' or 'known'")
-    blocks = tsdf_map.blocks
-    n = tsdf_map.num_blocks
-    weight = blocks.used("weight").to(torch.float32).reshape(-1)
-    tsdf = blocks.used("tsdf").to(torch.float32).reshape(-1) * tsdf_map.truncation
+    layer = as_layer(tsdf_map)
+    weight = layer.used("weight").to(torch.float32).reshape(-1)
+    tsdf = layer.used("tsdf").to(torch.float32).reshape(-1) * layer.truncation
     known = weight != 0
     if which == "surface":
-        select = known & (tsdf.abs() < tsdf_map.voxel_size)
+        select = known & (tsdf.abs() < layer.voxel_size)
     elif which == "observed":
-        select = tsdf_map._observed(weight)
+        select = layer.observed(weight)
     else:
         select = known
     idx = torch.nonzero(select).squeeze(1)
-    V = blocks.voxels_per_block
-    B = tsdf_map.block_size
+    V = layer.voxels_per_block
+    B = layer.block_size
     slot, local = idx // V, idx % V
     ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
-    voxels = blocks.block_coords[:n][slot] * B + ijk
-    points = ((voxels.to(torch.float32) + 0.5) * tsdf_map.voxel_size).cpu().numpy()
+    voxels = layer.block_coords()[slot] * B + ijk
+    points = ((voxels.to(torch.float32) + 0.5) * layer.voxel_size).cpu().numpy()
     if transform is not None:
         points = transform_points(transform, points)
     labels, confidence = evidence_label(
-        blocks.used("sem_label").reshape(-1, 2)[idx], blocks.used("sem_count").reshape(-1, 3)[idx]
+        layer.used("sem_label").reshape(-1, 2)[idx], layer.used("sem_count").reshape(-1, 3)[idx]
     )
     labels_np = labels.cpu().numpy()
-    rgb = blocks.used("color").reshape(-1, 3)[idx].cpu().numpy()
+    rgb = layer.used("color").reshape(-1, 3)[idx].cpu().numpy()
     w = weight[idx]
     vertex = _vertex_element(
         points, _display_colors(rgb, labels_np, taxonomy, color_by), labels_np,
-        confidence.cpu().numpy(), tsdf_map._observed(w).cpu().numpy(), (w < 0).cpu().numpy(),
+        confidence.cpu().numpy(), layer.observed(w).cpu().numpy(), (w < 0).cpu().numpy(),
         extra=(("tsdf", tsdf[idx].cpu().numpy()), ("weight", w.clamp(min=0).cpu().numpy())),
     )
     _write_atomic(Path(path), PlyData([vertex], text=False))

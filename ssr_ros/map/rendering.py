@@ -14,27 +14,26 @@ import torch
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.pose import validate_pose
 from ssr_ros.errors import InvalidInput
-from ssr_ros.map.voxel_access import read_voxels
 
 CORNERS = torch.tensor([[dx, dy, dz] for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)], dtype=torch.int64)
 
 
-def _trilinear(tsdf_map, points: torch.Tensor, include_predicted: bool, with_color: bool):
+def _trilinear(layer, points: torch.Tensor, include_predicted: bool, with_color: bool):
     """Trilinear TSDF (metres, NaN unknown) and color (float 0..255) at points (N, 3)."""
-    s = tsdf_map.voxel_size
+    s = layer.voxel_size
     g = points / s - 0.5
     base = torch.floor(g)
     frac = g - base
     base = base.to(torch.int64)
     corners = (base[:, None, :] + CORNERS.to(points.device)[None]).reshape(-1, 3)
-    values = read_voxels(tsdf_map.hash, tsdf_map.blocks, corners)
+    values = layer.read(corners)
     weight = values["weight"].reshape(-1, 8)
     known = weight > 0
     if include_predicted:
         known |= weight < 0
     c = CORNERS.to(points.device).to(points.dtype)
     w = torch.prod(torch.where(c[None] > 0, frac[:, None, :], 1 - frac[:, None, :]), dim=-1)  # (N, 8)
-    tsdf = (values["tsdf"].reshape(-1, 8) * w).sum(1) * tsdf_map.truncation
+    tsdf = (values["tsdf"].reshape(-1, 8) * w).sum(1) * layer.truncation
     all_known = known.all(1)
     tsdf = torch.where(all_known, tsdf, torch.full_like(tsdf, float("nan")))
     color = None
@@ -43,7 +42,7 @@ def _trilinear(tsdf_map, points: torch.Tensor, include_predicted: bool, with_col
     return tsdf, color, all_known
 
 
-def query_points(tsdf_map, points: torch.Tensor, include_predicted: bool = True) -> dict[str, torch.Tensor]:
+def query_points(layer, points: torch.Tensor, include_predicted: bool = True) -> dict[str, torch.Tensor]:
     """Map values at world points.
 
     points: (N, 3) float metres, map frame. Returns a dict of tensors on the map's device:
@@ -52,12 +51,12 @@ def query_points(tsdf_map, points: torch.Tensor, include_predicted: bool = True)
     fused weight of the nearest voxel; observed (N,) / predicted (N,) bool of the nearest voxel.
     With ``include_predicted=False`` predicted voxels count as unknown.
     """
-    points = torch.as_tensor(points, device=tsdf_map.device, dtype=torch.float32)
+    points = torch.as_tensor(points, device=layer.device, dtype=torch.float32)
     if points.dim() != 2 or points.shape[1] != 3:
         raise InvalidInput(f"points must have shape (N, 3), got {tuple(points.shape)}")
-    tsdf, color, known = _trilinear(tsdf_map, points, include_predicted, with_color=True)
-    nearest = torch.floor(points / tsdf_map.voxel_size).to(torch.int64)
-    values = read_voxels(tsdf_map.hash, tsdf_map.blocks, nearest)
+    tsdf, color, known = _trilinear(layer, points, include_predicted, with_color=True)
+    nearest = torch.floor(points / layer.voxel_size).to(torch.int64)
+    values = layer.read(nearest)
     weight = values["weight"]
     predicted = weight < 0
     label, confidence = values["label"], values["confidence"]
@@ -70,13 +69,13 @@ def query_points(tsdf_map, points: torch.Tensor, include_predicted: bool = True)
         "label": label,
         "confidence": confidence,
         "weight": weight.clamp(min=0.0),
-        "observed": tsdf_map._observed(weight),
+        "observed": layer.observed(weight),
         "predicted": predicted,
     }
 
 
 def raycast(
-    tsdf_map,
+    layer,
     intrinsics: CameraIntrinsics,
     T_world_cam,
     min_depth: float | None = None,
@@ -96,8 +95,8 @@ def raycast(
     linear interpolation between the two samples.
     """
     T = validate_pose(T_world_cam, "T_world_cam")
-    device = tsdf_map.device
-    cfg = tsdf_map.config
+    device = layer.device
+    cfg = layer.config
     near = cfg.min_depth if min_depth is None else float(min_depth)
     far = cfg.max_depth if max_depth is None else float(max_depth)
     H, W = intrinsics.height, intrinsics.width
@@ -112,14 +111,14 @@ def raycast(
     prev_f = torch.full((n,), float("nan"), device=device)
     depth = torch.zeros(n, device=device)
     active = torch.arange(n, device=device)
-    min_step = 0.5 * tsdf_map.voxel_size
-    unknown_step = 0.5 * tsdf_map.truncation
+    min_step = 0.5 * layer.voxel_size
+    unknown_step = 0.5 * layer.truncation
     for _ in range(max_steps):
         if active.numel() == 0:
             break
         ta = t[active]
         points = origin + ta[:, None] * dirs[active]
-        f, _, _ = _trilinear(tsdf_map, points, include_predicted, with_color=False)
+        f, _, _ = _trilinear(layer, points, include_predicted, with_color=False)
         pf = prev_f[active]
         crossing = (pf > 0) & (f <= 0)
         entering = torch.isnan(pf) & (f <= 0)  # stepped from unknown space past the zero level
@@ -147,19 +146,19 @@ def raycast(
     idx = torch.nonzero(hit).squeeze(1)
     if idx.numel():
         points = origin + depth[idx, None] * dirs[idx]
-        values = query_points(tsdf_map, points, include_predicted)
+        values = query_points(layer, points, include_predicted)
         color[idx] = torch.round(values["color"] * 255.0).clamp(0, 255).to(torch.uint8)
         label[idx] = values["label"]
         confidence[idx] = values["confidence"]
         observed[idx] = values["observed"]
         predicted[idx] = values["predicted"]
-        h = tsdf_map.voxel_size
+        h = layer.voxel_size
         grads = []
         for axis in range(3):
             offset = torch.zeros(3, device=device)
             offset[axis] = h
-            plus, _, _ = _trilinear(tsdf_map, points + offset, include_predicted, False)
-            minus, _, _ = _trilinear(tsdf_map, points - offset, include_predicted, False)
+            plus, _, _ = _trilinear(layer, points + offset, include_predicted, False)
+            minus, _, _ = _trilinear(layer, points - offset, include_predicted, False)
             grads.append(plus - minus)
         g = torch.stack(grads, dim=1)
         g = torch.nan_to_num(g, nan=0.0)

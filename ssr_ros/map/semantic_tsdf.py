@@ -30,17 +30,15 @@ from ssr_ros.errors import InvalidFrame, InvalidInput
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import validate_pose
-from ssr_ros.map import integration
-from ssr_ros.map.block_hash import BlockHash, check_coord_range, pack_block_keys, unpack_block_keys
+from ssr_ros.map import chunk_io, integration
+from ssr_ros.map.block_hash import check_coord_range
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
-from ssr_ros.map.free_space import FreeSpaceLayer
-from ssr_ros.map.semantic_evidence import evidence_to_probs, top2_votes
-from ssr_ros.map.voxel_access import locate_voxels, read_voxels
-from ssr_ros.map.voxel_blocks import VoxelBlocks
+from ssr_ros.map.semantic_evidence import top2_votes
+from ssr_ros.map.voxel_blocks import cpu_threads, one_thread
+from ssr_ros.map.voxel_layer import PREDICTED_WEIGHT, VoxelLayer
 
-PREDICTED_WEIGHT = -1.0
-"""Stored weight of a voxel written by the completion network (the sign marks 'predicted')."""
+__all__ = ["PREDICTED_WEIGHT", "SemanticTSDF"]
 
 
 class SemanticTSDF:
@@ -50,28 +48,49 @@ class SemanticTSDF:
         self, config: TSDFConfig | None = None, num_classes: int = 21, device: str | torch.device = "cpu"
     ) -> None:
         self.config = (config or TSDFConfig()).validate()
-        if not 1 <= int(num_classes) <= 255:
-            raise InvalidInput(f"num_classes={num_classes} must be in [1, 255] (labels are stored as uint8)")
-        self.num_classes = int(num_classes)
-        self.device = torch.device(device)
-        self.hash = BlockHash(self.device)
-        self.blocks = VoxelBlocks(self.config.block_size, self.device)
-        self.free_space = (
-            FreeSpaceLayer(
-                self.config.voxel_size, self.config.free_space_cell_voxels,
-                self.config.free_space_pixel_stride, device=self.device,
-            )
-            if self.config.free_space
-            else None
-        )
-        """The seen-free layer (:class:`~ssr_ros.map.free_space.FreeSpaceLayer`), None when
-        ``config.free_space`` is off."""
-        self.update_counter = 0
+        self.layer = VoxelLayer(self.config, num_classes, device)
+        """The map's storage (:class:`~ssr_ros.map.voxel_layer.VoxelLayer`): what the modules
+        that read or write voxels take."""
+        self.num_classes = self.layer.num_classes
+        self.device = self.layer.device
         self.frames_integrated = 0
         self._native = self._select_native()
         from ssr_ros.map.meshing import IncrementalMesher
 
-        self._mesher = IncrementalMesher(self)
+        self._mesher = IncrementalMesher(self.layer)
+        self.residency = None
+        """:class:`~ssr_ros.map.residency.Residency` when ``config.memory_budget_mb`` or
+        ``config.clear_radius_m`` is set (blocks move to disk / are dropped), else None."""
+        if self.config.memory_budget_mb > 0 or self.config.clear_radius_m > 0:
+            from ssr_ros.map.residency import Residency
+
+            self.residency = Residency(self.layer, self._mesher)
+
+    # ------------------------------------------------------------------ storage
+    @property
+    def hash(self):
+        """The layer's block hash (:class:`~ssr_ros.map.block_hash.BlockHash`)."""
+        return self.layer.hash
+
+    @property
+    def blocks(self):
+        """The layer's voxel blocks (:class:`~ssr_ros.map.voxel_blocks.VoxelBlocks`)."""
+        return self.layer.blocks
+
+    @property
+    def free_space(self):
+        """The seen-free layer (:class:`~ssr_ros.map.free_space.FreeSpaceLayer`), None when
+        ``config.free_space`` is off."""
+        return self.layer.free_space
+
+    @property
+    def update_counter(self) -> int:
+        """Grows by one with each integrate / write_predictions / reset call."""
+        return self.layer.update_counter
+
+    @update_counter.setter
+    def update_counter(self, value: int) -> None:
+        self.layer.update_counter = int(value)
 
     # ------------------------------------------------------------------ set-up
     def _select_native(self):
@@ -202,8 +221,22 @@ class SemanticTSDF:
         image with no finite positive pixel. With ``config.free_space`` the frame's rays also
         mark the cells they cross in front of the measured surface in :attr:`free_space`.
         Returns counts: blocks allocated, blocks integrated.
+
+        With a memory budget or clear radius (see :mod:`ssr_ros.map.residency`) the stored
+        blocks within the frame's reach are read back first, and the budget / radius is applied
+        after the frame is fused.
         """
         self._check_frame(frame)
+        with cpu_threads(self.device, self.config.threads):
+            if self.residency is None:
+                return self._integrate(frame)
+            reach = self.residency.reach_box(frame.intrinsics, frame.T_world_cam)
+            self.residency.ensure_resident(*reach)
+            result = self._integrate(frame)
+            self.residency.after_frame(np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3], reach)
+            return result
+
+    def _integrate(self, frame: Frame) -> dict[str, int]:
         cfg = self.config
         depth = self._to_tensor(frame.depth, torch.float32)
         rgb = self._to_tensor(frame.rgb, torch.uint8) if frame.rgb is not None else None
@@ -222,15 +255,13 @@ class SemanticTSDF:
             clean, proj_wc, cfg.truncation, cfg.block_extent, cfg.allocation_stride
         )
         check_coord_range(touched)
-        seen_free = self._observe_free_space(clean, proj_wc)
+        with one_thread(self.device):
+            seen_free = self._observe_free_space(clean, proj_wc)
 
         # --- from here on the map changes
-        self.update_counter += 1
-        stamp = self.update_counter
+        stamp = self.layer.next_stamp()
         previous = self.num_blocks
-        slots, new_keys = self.hash.insert_keys(pack_block_keys(touched))
-        if new_keys.numel():
-            self.blocks.add_blocks(unpack_block_keys(new_keys), stamp)
+        slots, allocated = self.layer.allocate(touched, stamp)
         if cfg.space_carving and previous > 0:
             seen = integration.carving_blocks(
                 self.blocks.block_coords[:previous], clean, proj, cfg.block_extent,
@@ -249,9 +280,10 @@ class SemanticTSDF:
         )
         self.blocks.block_stamp[slots[changed]] = stamp
         if seen_free is not None:
-            self.free_space.mark(seen_free)
+            with one_thread(self.device):
+                self.free_space.mark(seen_free)
         self.frames_integrated += 1
-        return {"blocks_allocated": int(new_keys.numel()), "blocks_integrated": int(slots.numel())}
+        return {"blocks_allocated": allocated, "blocks_integrated": int(slots.numel())}
 
     def _integrate_native(self, frame, depth, rgb, sem_labels, sem_weights, proj, proj_wc, probs=None) -> dict[str, int]:
         """integrate() with the compiled kernels: allocation, hash insertion, carving and fusion
@@ -269,13 +301,13 @@ class SemanticTSDF:
             check_coord_range(slots)  # raises, naming the range
         seen_free = None
         if self.free_space is not None:
-            clean, _ = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
-            seen_free = self._observe_free_space(clean, proj_wc)
+            with one_thread(self.device):
+                clean, _ = integration.clean_depth(depth, cfg.min_depth, cfg.max_depth)
+                seen_free = self._observe_free_space(clean, proj_wc)
 
         # --- from here on the map changes
-        self.update_counter += 1
-        stamp = self.update_counter
-        self.hash.sorted_keys, self.hash.sorted_slots = sorted_keys, sorted_slots
+        stamp = self.layer.next_stamp()
+        self.hash.load_state({"sorted_keys": sorted_keys, "sorted_slots": sorted_slots})
         if new_coords.shape[0]:
             self.blocks.add_blocks(new_coords, stamp)
         layers = self.blocks.layers
@@ -287,7 +319,8 @@ class SemanticTSDF:
             self.blocks.block_stamp, stamp, probs,
         )
         if seen_free is not None:
-            self.free_space.mark(seen_free)
+            with one_thread(self.device):
+                self.free_space.mark(seen_free)
         self.frames_integrated += 1
         return {"blocks_allocated": int(new_coords.shape[0]), "blocks_integrated": int(slots.numel())}
 
@@ -300,7 +333,7 @@ class SemanticTSDF:
     # ------------------------------------------------------------------ dirty tracking
     def allocated_block_coords(self) -> torch.Tensor:
         """(N, 3) int64 coordinates of all allocated blocks, in slot order."""
-        return self.blocks.block_coords[: self.num_blocks].clone()
+        return self.layer.block_coords().clone()
 
     def changed_blocks(self, since: int = 0) -> torch.Tensor:
         """(K, 3) int64 coordinates of blocks modified after update counter ``since``.
@@ -308,67 +341,18 @@ class SemanticTSDF:
         ``update_counter`` grows by one with each integrate / write_predictions call; keep the
         value you saw and pass it next time to get what changed in between.
         """
-        stamps = self.blocks.block_stamp[: self.num_blocks]
-        return self.blocks.block_coords[: self.num_blocks][stamps > since].clone()
+        return self.layer.changed_blocks(since)
 
     # ------------------------------------------------------------------ chunks
-    def _chunk_voxels(self, origin_voxel, size) -> tuple[torch.Tensor, tuple[int, int, int]]:
-        origin = torch.as_tensor(origin_voxel, dtype=torch.int64, device=self.device).reshape(-1)
-        if origin.numel() != 3:
-            raise InvalidInput(f"origin_voxel must have 3 entries, got {origin.tolist()}")
-        size = tuple(int(n) for n in size)
-        if len(size) != 3 or min(size) <= 0:
-            raise InvalidInput(f"chunk size must be 3 positive integers, got {size}")
-        axes = [torch.arange(n, device=self.device) for n in size]
-        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
-        return grid + origin, size
+    def _ensure_chunk_resident(self, origin_voxel, size) -> None:
+        if self.residency is not None:
+            lo = np.asarray(torch.as_tensor(origin_voxel).reshape(-1).tolist(), dtype=np.int64)
+            self.residency.ensure_resident(lo, lo + np.asarray([int(n) for n in size]) - 1)
 
     def extract_chunk(self, origin_voxel, size) -> DenseChunk:
-        """Dense copy of the box of ``size = (X, Y, Z)`` voxels starting at ``origin_voxel``.
-
-        Follows :class:`~ssr_ros.map.chunk.DenseChunk`: fused values only (tsdf = +truncation,
-        weight 0, color 0, semantics 0 where nothing was fused); what the network wrote earlier
-        is in ``predicted`` and the ``predicted_*`` fields; ``free`` marks the voxels not
-        observed by fusion whose cell the free-space layer saw free (None when it is off).
-        """
-        voxels, size = self._chunk_voxels(origin_voxel, size)
-        values = read_voxels(self.hash, self.blocks, voxels)
-        trunc = self.truncation
-        weight_stored = values["weight"]
-        fused = weight_stored > 0
-        predicted = weight_stored < 0
-        tsdf = torch.where(fused, values["tsdf"] * trunc, torch.full_like(weight_stored, trunc))
-        color = values["color"].to(torch.float32) / 255.0
-        semantics = evidence_to_probs(values["labels"], values["counts"], self.num_classes)
-        semantics = torch.where(predicted[:, None], torch.zeros_like(semantics), semantics)
-        nan = torch.full_like(weight_stored, float("nan"))
-        shape = size
-        observed = self._observed(weight_stored)
-        free = None
-        if self.free_space is not None:
-            free = (self.free_space.query(voxels) & ~observed).reshape(shape)
-        return DenseChunk(
-            origin_voxel=voxels[0].clone() if voxels.shape[0] else torch.zeros(3, dtype=torch.int64),
-            voxel_size=self.voxel_size,
-            truncation=trunc,
-            tsdf=tsdf.reshape(shape),
-            weight=weight_stored.clamp(min=0.0).reshape(shape),
-            observed=observed.reshape(shape),
-            color=torch.where(fused[:, None], color, torch.zeros_like(color)).reshape(shape + (3,)),
-            semantics=semantics.reshape(shape + (self.num_classes,)),
-            predicted=predicted.reshape(shape),
-            predicted_tsdf=torch.where(predicted, values["tsdf"] * trunc, nan).reshape(shape),
-            predicted_color=torch.where(predicted[:, None], color, torch.zeros_like(color)).reshape(shape + (3,)),
-            predicted_label=torch.where(predicted, values["label"], torch.zeros_like(values["label"])).reshape(shape),
-            predicted_confidence=torch.where(predicted, values["confidence"], torch.zeros_like(nan)).reshape(shape),
-            free=free,
-        )
-
-    def _observed(self, weight_stored: torch.Tensor) -> torch.Tensor:
-        threshold = self.config.observed_min_weight
-        if threshold <= 0:
-            return weight_stored > 0
-        return weight_stored >= threshold
+        """Dense copy of a box of voxels; see :func:`ssr_ros.map.chunk_io.extract_chunk`."""
+        self._ensure_chunk_resident(origin_voxel, size)
+        return chunk_io.extract_chunk(self.layer, origin_voxel, size)
 
     def write_predictions(
         self,
@@ -378,98 +362,36 @@ class SemanticTSDF:
         semantics_probs: torch.Tensor | None = None,
         confidence: torch.Tensor | None = None,
     ) -> int:
-        """Write the network's output for a chunk into the predicted layer.
-
-        tsdf: (X, Y, Z) metres (NaN = no prediction for that voxel); color: (X, Y, Z, 3) in
-        [0, 1] or None; semantics_probs: (X, Y, Z, N) class probabilities or None; confidence:
-        (X, Y, Z) in [0, 1] or None (then the top probability). Observed voxels are never
-        touched; unobserved ones (including voxels with some fused weight below
-        ``observed_min_weight``) take the prediction and the ``predicted`` flag. A voxel a
-        camera saw free (see :attr:`free_space`) never takes a predicted surface: where its
-        predicted tsdf is below +truncation (surface or inside) it is left as it is, and no
-        block is allocated for it. Blocks are allocated where the accepted prediction has a
-        surface (|tsdf| < truncation). Returns the number of voxels written.
-        """
-        tsdf = torch.as_tensor(tsdf, device=self.device, dtype=torch.float32)
-        if tsdf.dim() != 3:
-            raise InvalidInput(f"tsdf must be (X, Y, Z), got shape {tuple(tsdf.shape)}")
-        size = tuple(tsdf.shape)
-        if color is not None:
-            color = torch.as_tensor(color, device=self.device, dtype=torch.float32)
-            if tuple(color.shape) != size + (3,):
-                raise InvalidInput(f"color must have shape {size + (3,)}, got {tuple(color.shape)}")
-        if semantics_probs is not None:
-            semantics_probs = torch.as_tensor(semantics_probs, device=self.device, dtype=torch.float32)
-            if tuple(semantics_probs.shape) != size + (self.num_classes,):
-                raise InvalidInput(
-                    f"semantics_probs must have shape {size + (self.num_classes,)}, got {tuple(semantics_probs.shape)}"
-                )
-        if confidence is not None:
-            confidence = torch.as_tensor(confidence, device=self.device, dtype=torch.float32)
-            if tuple(confidence.shape) != size:
-                raise InvalidInput(f"confidence must have shape {size}, got {tuple(confidence.shape)}")
-        voxels, _ = self._chunk_voxels(origin_voxel, size)
-        flat_tsdf = tsdf.reshape(-1)
-        valid = torch.isfinite(flat_tsdf)
-        trunc = self.truncation
-        if self.free_space is not None and self.free_space.num_blocks:
-            valid &= ~(self.free_space.query(voxels) & (flat_tsdf < trunc))
-        B = self.block_size
-        surface = valid & (flat_tsdf.abs() < trunc)
-        self.update_counter += 1
-        stamp = self.update_counter
-        if bool(surface.any()):
-            need = torch.unique(torch.div(voxels[surface], B, rounding_mode="floor"), dim=0)
-            check_coord_range(need)
-            _, new_keys = self.hash.insert_keys(pack_block_keys(need))
-            if new_keys.numel():
-                from ssr_ros.map.block_hash import unpack_block_keys
-
-                self.blocks.add_blocks(unpack_block_keys(new_keys), stamp)
-        slot, local = locate_voxels(self.hash, B, voxels)
-        weight_stored = self.blocks.weight[slot.clamp(min=0), local].to(torch.float32)
-        write = valid & (slot >= 0) & ~self._observed(weight_stored)
-        idx = torch.nonzero(write).squeeze(1)
-        if idx.numel() == 0:
-            return 0
-        s, l = slot[idx], local[idx]
-        self.blocks.tsdf[s, l] = (flat_tsdf[idx] / trunc).clamp(-1.0, 1.0).to(torch.float16)
-        self.blocks.weight[s, l] = PREDICTED_WEIGHT
-        if color is not None:
-            rgb = torch.round(color.reshape(-1, 3)[idx].clamp(0.0, 1.0) * 255.0).to(torch.uint8)
-            self.blocks.color[s, l] = rgb
-        if semantics_probs is not None:
-            probs = semantics_probs.reshape(-1, self.num_classes)[idx]
-            top = torch.topk(probs, k=min(2, self.num_classes), dim=-1)
-            p1 = top.values[:, 0].clamp(0.0, 1.0)
-            p2 = top.values[:, 1].clamp(0.0, 1.0) if self.num_classes > 1 else torch.zeros_like(p1)
-            l2 = top.indices[:, 1] if self.num_classes > 1 else torch.zeros_like(top.indices[:, 0])
-            c1 = confidence.reshape(-1)[idx].clamp(0.0, 1.0) if confidence is not None else p1
-            c2 = torch.minimum(p2, 1.0 - c1)
-            self.blocks.sem_label[s, l] = torch.stack([top.indices[:, 0], l2], dim=1).to(torch.uint8)
-            self.blocks.sem_count[s, l] = torch.stack([c1, c2, torch.ones_like(c1)], dim=1).to(torch.float16)
-        else:
-            self.blocks.sem_count[s, l] = 0.0
-        self.blocks.block_stamp[torch.unique(s)] = stamp
-        return int(idx.numel())
+        """Write the network's output for a chunk into the predicted layer; returns the voxels
+        written. See :func:`ssr_ros.map.chunk_io.write_predictions`."""
+        self._ensure_chunk_resident(origin_voxel, tuple(torch.as_tensor(tsdf).shape))
+        return chunk_io.write_predictions(self.layer, origin_voxel, tsdf, color, semantics_probs, confidence)
 
     # ------------------------------------------------------------------ queries / rendering
     def query(self, points: torch.Tensor, include_predicted: bool = True) -> dict[str, torch.Tensor]:
         """Map values at world points (N, 3) metres; see :func:`ssr_ros.map.rendering.query_points`."""
         from ssr_ros.map.rendering import query_points
 
-        return query_points(self, points, include_predicted)
+        return query_points(self.layer, points, include_predicted)
 
     def raycast(self, intrinsics: CameraIntrinsics, T_world_cam, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Render depth, color, label, confidence, normal images; see :func:`ssr_ros.map.rendering.raycast`."""
         from ssr_ros.map.rendering import raycast
 
-        return raycast(self, intrinsics, T_world_cam, **kwargs)
+        return raycast(self.layer, intrinsics, T_world_cam, **kwargs)
 
     # ------------------------------------------------------------------ meshing
     def update_mesh(self, include_predicted: bool = True):
         """Re-mesh the blocks changed since the last call; returns a :class:`MeshUpdate`."""
         return self._mesher.update(include_predicted)
+
+    def prepare_mesh_update(self, include_predicted: bool = True):
+        """First half of :meth:`update_mesh`: copy what changed (reads the map; hold its lock)."""
+        return self._mesher.prepare(include_predicted)
+
+    def finish_mesh_update(self, snapshot):
+        """Second half of :meth:`update_mesh`: mesh the copy (the map may change meanwhile)."""
+        return self._mesher.finish(snapshot)
 
     def mesh(self, include_predicted: bool = True):
         """The full current mesh (all blocks, concatenated) as a :class:`BlockMesh` with index None."""
@@ -480,6 +402,30 @@ class SemanticTSDF:
         """The per-block meshes as of the last ``update_mesh`` call, sorted by block index."""
         return [self._mesher.meshes[k] for k in sorted(self._mesher.meshes)]
 
+    # ------------------------------------------------------------------ memory and disk
+    def complete_layer(self) -> VoxelLayer:
+        """Every block of the map, in memory and on disk (see :meth:`Residency.complete_layer`)."""
+        return self.layer if self.residency is None else self.residency.complete_layer()
+
+    def region_layer(self, lo, hi) -> VoxelLayer:
+        """The blocks and seen-free blocks intersecting the box [lo, hi] (metres, map frame),
+        read from memory and from the block store, as a new :class:`VoxelLayer` (the map's
+        residency is unchanged); feed it to the export and meshing functions."""
+        lo_voxel = np.floor(np.asarray(lo, dtype=np.float64) / self.voxel_size).astype(np.int64)
+        hi_voxel = np.floor(np.asarray(hi, dtype=np.float64) / self.voxel_size).astype(np.int64)
+        if lo_voxel.shape != (3,) or hi_voxel.shape != (3,) or (hi_voxel < lo_voxel).any():
+            raise InvalidInput(f"region must be two corners lo <= hi of 3 numbers each, got {lo} and {hi}")
+        if self.residency is None:
+            from ssr_ros.map.residency import Residency
+
+            return Residency(self.layer).region_layer(lo_voxel, hi_voxel)
+        return self.residency.region_layer(lo_voxel, hi_voxel)
+
+    def close(self) -> None:
+        """Delete the block store's files (a temporary store's directory too)."""
+        if self.residency is not None:
+            self.residency.reset()
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write the whole map atomically (temp file + rename); see :mod:`ssr_ros.map.map_file`."""
@@ -488,27 +434,27 @@ class SemanticTSDF:
         save_map(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None) -> "SemanticTSDF":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None,
+             overrides: dict | None = None) -> "SemanticTSDF":
         """Read a map written by :meth:`save`; foreign or corrupt files raise MapFileError."""
         from ssr_ros.map.map_file import load_map
 
-        return load_map(cls, path, device, backend)
+        return load_map(cls, path, device, backend, overrides)
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
         """Forget every voxel and every seen-free cell; the next ``update_mesh`` reports all meshed blocks as vanished."""
-        self.hash.clear()
-        self.blocks.clear()
-        if self.free_space is not None:
-            self.free_space.reset()
-        self.update_counter += 1
+        self.layer.clear()
+        self.layer.next_stamp()
+        if self.residency is not None:
+            self.residency.reset()
         self.frames_integrated = 0
         self._mesher.on_reset()
 
     def memory_bytes(self) -> int:
         """Bytes used by the allocated blocks (voxel payload + block bookkeeping); the free-space
         layer is counted apart (``stats()["free_space_bytes"]``)."""
-        return self.blocks.used_bytes()
+        return self.layer.voxel_bytes()
 
     def bytes_per_voxel(self) -> float:
         """memory_bytes() per allocated voxel (15 B payload + per-block overhead)."""
@@ -523,13 +469,15 @@ class SemanticTSDF:
         return {
             "num_blocks": self.num_blocks,
             "num_voxels": self.num_blocks * self.blocks.voxels_per_block,
-            "observed_voxels": int(self._observed(weight).sum()),
+            "observed_voxels": int(self.layer.observed(weight).sum()),
             "predicted_voxels": int((weight < 0).sum()),
             "memory_bytes": self.memory_bytes(),
             "reserved_bytes": self.blocks.reserved_bytes(),
             "bytes_per_voxel": self.bytes_per_voxel(),
             "free_cells": self.free_space.num_free_cells() if self.free_space is not None else 0,
             "free_space_bytes": self.free_space.memory_bytes() if self.free_space is not None else 0,
+            "map_bytes": self.layer.memory_bytes(),
+            **(self.residency.stats() if self.residency is not None else {}),
             "frames_integrated": self.frames_integrated,
             "update_counter": self.update_counter,
             "voxel_size": self.voxel_size,

@@ -37,12 +37,28 @@ PER_BLOCK_BYTES = 3 * 8 + 8 + 2 * 8
 
 
 @contextmanager
-def _one_thread(device: torch.device):
+def cpu_threads(device: torch.device, count: int):
+    """Run the enclosed CPU tensor ops (and the native kernels) on ``count`` threads (0 = as set)."""
+    threads = torch.get_num_threads() if device.type == "cpu" else count
+    if count <= 0 or threads == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def one_thread(device: torch.device):
     """Run the enclosed CPU tensor ops on one thread.
 
-    Filling and copying the layers is memory-bound, so more threads gain little, while every
-    OpenMP parallel region leaves its workers spinning for milliseconds afterwards, taking a
-    core from the integration that follows on a small or busy CPU.
+    Filling and copying the layers is memory-bound, and the seen-free layer's ops are many and
+    small, so more threads gain little, while every OpenMP parallel region waits for all its
+    workers: on a small or busy CPU (a node whose other threads publish, a shared machine) a
+    worker that is not scheduled makes a 0.3 ms operation take tens of milliseconds, and the
+    workers left spinning afterwards take a core from what follows.
     """
     threads = torch.get_num_threads() if device.type == "cpu" else 1
     if threads == 1:
@@ -75,7 +91,7 @@ class VoxelBlocks:
         )
 
     def _allocate(self, capacity: int) -> None:
-        with _one_thread(self.device):
+        with one_thread(self.device):
             for name in LAYERS:
                 self.layers[name] = self._new_layer(name, capacity)
         self.block_coords = torch.zeros(capacity, 3, dtype=torch.int64, device=self.device)
@@ -99,7 +115,7 @@ class VoxelBlocks:
         needed = self.num_blocks + count
         if needed > self.capacity:
             capacity = max(needed, 2 * self.capacity)
-            with _one_thread(self.device):
+            with one_thread(self.device):
                 for name in LAYERS:
                     grown = self._new_layer(name, capacity)
                     grown[: self.num_blocks] = self.layers[name][: self.num_blocks]
@@ -112,6 +128,34 @@ class VoxelBlocks:
         self.block_coords[self.num_blocks : needed] = coords.to(self.device, torch.int64)
         self.block_stamp[self.num_blocks : needed] = stamp
         self.num_blocks = needed
+
+    def copy(self) -> "VoxelBlocks":
+        """A copy of the in-use blocks (no spare capacity)."""
+        out = VoxelBlocks.__new__(VoxelBlocks)
+        out.block_size, out.voxels_per_block, out.device = self.block_size, self.voxels_per_block, self.device
+        n = self.num_blocks
+        out.num_blocks = n
+        with one_thread(self.device):
+            out.layers = {name: tensor[:n].clone() for name, tensor in self.layers.items()}
+            out.block_coords = self.block_coords[:n].clone()
+            out.block_stamp = self.block_stamp[:n].clone()
+        return out
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the in-use blocks where ``mask`` (num_blocks,) is True, packed to the front in
+        their current order (the rest of the slots return to their initial values)."""
+        kept = torch.nonzero(mask.to(self.device)).squeeze(1)
+        count = int(kept.numel())
+        if count == self.num_blocks:
+            return
+        with one_thread(self.device):
+            for name, (_, _, initial) in LAYERS.items():
+                layer = self.layers[name]
+                layer[:count] = layer[kept]
+                layer[count : self.num_blocks] = initial
+        self.block_coords[:count] = self.block_coords[kept]
+        self.block_stamp[:count] = self.block_stamp[kept]
+        self.num_blocks = count
 
     def truncate(self, num_blocks: int) -> None:
         """Drop the blocks at slots >= num_blocks, resetting their voxels (used for rollback)."""

@@ -1,7 +1,8 @@
 """Voxel-level views of the map for publishing and export: per-block layers, surface voxels,
 and a 2D occupancy projection for Nav2-style planners.
 
-All functions read the map's storage (see :mod:`ssr_ros.map.voxel_blocks`) in bulk, without
+All functions take the map's storage (a :class:`~ssr_ros.map.voxel_layer.VoxelLayer`, or the
+map whose layer it is) and read it (see :mod:`ssr_ros.map.voxel_blocks`) in bulk, without
 Python loops over voxels. Flags follow ``ssr_ros/SemanticVoxelChunk``: 1 observed,
 2 predicted, 4 occupied, where *occupied* means the surface passes within the voxel:
 ``-voxel_size < tsdf <= voxel_size / 2``.
@@ -14,32 +15,33 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ssr_ros.map.chunk_io import extract_chunk
 from ssr_ros.map.semantic_evidence import evidence_label
+from ssr_ros.map.voxel_layer import as_layer
 
 FLAG_OBSERVED = 1
 FLAG_PREDICTED = 2
 FLAG_OCCUPIED = 4
 
 
-def _flat_layers(tsdf_map) -> dict[str, torch.Tensor]:
+def _flat_layers(layer) -> dict[str, torch.Tensor]:
     """Per-voxel values of every allocated voxel, flattened slot-major: (S * V, ...)."""
-    blocks = tsdf_map.blocks
-    weight_stored = blocks.used("weight").to(torch.float32).reshape(-1)
+    weight_stored = layer.used("weight").to(torch.float32).reshape(-1)
     known = weight_stored != 0
-    tsdf = blocks.used("tsdf").to(torch.float32).reshape(-1) * tsdf_map.truncation
+    tsdf = layer.used("tsdf").to(torch.float32).reshape(-1) * layer.truncation
     labels, confidence = evidence_label(
-        blocks.used("sem_label").reshape(-1, 2), blocks.used("sem_count").reshape(-1, 3)
+        layer.used("sem_label").reshape(-1, 2), layer.used("sem_count").reshape(-1, 3)
     )
-    observed = tsdf_map._observed(weight_stored)
+    observed = layer.observed(weight_stored)
     predicted = weight_stored < 0
-    voxel = tsdf_map.voxel_size
+    voxel = layer.voxel_size
     occupied = known & (tsdf > -voxel) & (tsdf <= 0.5 * voxel)
     flags = observed.to(torch.uint8) * FLAG_OBSERVED + predicted.to(torch.uint8) * FLAG_PREDICTED
     flags = flags + occupied.to(torch.uint8) * FLAG_OCCUPIED
     return {
         "tsdf": torch.where(known, tsdf, torch.full_like(tsdf, float("nan"))),
         "weight": weight_stored.clamp(min=0.0),
-        "color": blocks.used("color").reshape(-1, 3),
+        "color": layer.used("color").reshape(-1, 3),
         "label": labels,
         "confidence": confidence,
         "flags": flags,
@@ -50,17 +52,17 @@ def _flat_layers(tsdf_map) -> dict[str, torch.Tensor]:
     }
 
 
-def voxel_centres(tsdf_map, flat_index: torch.Tensor) -> torch.Tensor:
+def voxel_centres(layer, flat_index: torch.Tensor) -> torch.Tensor:
     """(N, 3) float32 map-frame centres of voxels given by slot-major flat indices."""
-    B = tsdf_map.block_size
+    B = layer.block_size
     V = B**3
     slot, local = flat_index // V, flat_index % V
     ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
-    voxels = tsdf_map.blocks.block_coords[: tsdf_map.num_blocks][slot] * B + ijk
-    return (voxels.to(torch.float32) + 0.5) * tsdf_map.voxel_size
+    voxels = layer.block_coords()[slot] * B + ijk
+    return (voxels.to(torch.float32) + 0.5) * layer.voxel_size
 
 
-def select_voxels(tsdf_map, which: str = "surface") -> dict[str, np.ndarray]:
+def select_voxels(layer, which: str = "surface") -> dict[str, np.ndarray]:
     """Voxels of one kind with their attributes, as NumPy arrays.
 
     which: 'surface' (occupied: the surface passes within the voxel), 'observed', or 'known'
@@ -68,13 +70,14 @@ def select_voxels(tsdf_map, which: str = "surface") -> dict[str, np.ndarray]:
     Returns points (N, 3) float32 centres, colors (N, 3) uint8, labels (N,) int64,
     confidence (N,) float32, observed / predicted (N,) bool, tsdf (N,) metres, weight (N,).
     """
+    layer = as_layer(layer)
     if which not in ("surface", "observed", "known"):
         raise ValueError(f"which={which!r} is not supported; expected 'surface', 'observed' or 'known'")
-    layers = _flat_layers(tsdf_map)
+    layers = _flat_layers(layer)
     mask = {"surface": layers["occupied"], "observed": layers["observed"], "known": layers["known"]}[which]
     index = torch.nonzero(mask).squeeze(1)
     return {
-        "points": voxel_centres(tsdf_map, index).cpu().numpy(),
+        "points": voxel_centres(layer, index).cpu().numpy(),
         "colors": layers["color"][index].cpu().numpy(),
         "labels": layers["label"][index].cpu().numpy(),
         "confidence": layers["confidence"][index].cpu().numpy().astype(np.float32),
@@ -85,22 +88,23 @@ def select_voxels(tsdf_map, which: str = "surface") -> dict[str, np.ndarray]:
     }
 
 
-def block_layers(tsdf_map, block_coords: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def block_layers(layer, block_coords: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Dense per-block layers indexed ``[block, i, j, k]`` (x, y, z), for voxel map messages.
 
     block_coords: (K, 3) block indices to export (unallocated ones are skipped); None = all.
     Returns the (K', 3) exported block indices and tsdf (metres, NaN unknown), weight,
     color (..., 3) uint8, label uint16, confidence float32 and flags uint8, each (K', B, B, B).
     """
-    B = tsdf_map.block_size
+    layer = as_layer(layer)
+    B = layer.block_size
     if block_coords is None:
-        slots = torch.arange(tsdf_map.num_blocks, device=tsdf_map.device)
+        slots = torch.arange(layer.num_blocks, device=layer.device)
     else:
-        block_coords = torch.as_tensor(block_coords, dtype=torch.int64, device=tsdf_map.device).reshape(-1, 3)
-        slots = tsdf_map.hash.lookup(block_coords)
+        block_coords = torch.as_tensor(block_coords, dtype=torch.int64, device=layer.device).reshape(-1, 3)
+        slots = layer.lookup(block_coords)
         slots = slots[slots >= 0]
-    coords = tsdf_map.blocks.block_coords[: tsdf_map.num_blocks][slots]
-    layers = _flat_layers(tsdf_map)
+    coords = layer.block_coords()[slots]
+    layers = _flat_layers(layer)
     V = B**3
     index = (slots[:, None] * V + torch.arange(V, device=slots.device)[None]).reshape(-1)
 
@@ -132,7 +136,7 @@ class OccupancyGrid2D:
 
 
 def occupancy_projection(
-    tsdf_map, min_z: float, max_z: float, include_predicted: bool = False, min_confidence: float = 0.0
+    layer, min_z: float, max_z: float, include_predicted: bool = False, min_confidence: float = 0.0
 ) -> OccupancyGrid2D:
     """Project the voxels whose centres lie in [min_z, max_z] onto the x-y plane.
 
@@ -142,15 +146,16 @@ def occupancy_projection(
     reaches ``min_confidence`` count too. An OccupancyGrid cannot say which cells were
     predicted, so a planner gets predictions there only when it asks for them.
     """
-    voxel = tsdf_map.voxel_size
-    layers = _flat_layers(tsdf_map)
+    layer = as_layer(layer)
+    voxel = layer.voxel_size
+    layers = _flat_layers(layer)
     usable = layers["known"] & ~layers["predicted"]
     if include_predicted:
         usable |= layers["predicted"] & (layers["confidence"] >= min_confidence)
     index = torch.nonzero(usable).squeeze(1)
     if index.numel() == 0:
         return OccupancyGrid2D((0.0, 0.0), voxel, np.full((0, 0), -1, dtype=np.int8))
-    centres = voxel_centres(tsdf_map, index)
+    centres = voxel_centres(layer, index)
     in_band = (centres[:, 2] >= min_z) & (centres[:, 2] <= max_z)
     cells = torch.floor(centres[:, :2] / voxel).to(torch.int64)
     lo = cells.min(dim=0).values
@@ -167,7 +172,7 @@ def occupancy_projection(
     )
 
 
-def dense_volume(tsdf_map, origin_voxel, size) -> dict[str, np.ndarray]:
+def dense_volume(layer, origin_voxel, size) -> dict[str, np.ndarray]:
     """The map on a dense box, observed and predicted layers combined, for evaluation.
 
     Returns ``origin_voxel`` (3,), ``voxel_size``, ``tsdf`` (X, Y, Z) metres (+truncation where
@@ -175,7 +180,8 @@ def dense_volume(tsdf_map, origin_voxel, size) -> dict[str, np.ndarray]:
     where predicted, 0 elsewhere), ``observed`` and ``predicted`` (X, Y, Z) bool: the format of
     :mod:`ssr_ros.evaluation.report`.
     """
-    chunk = tsdf_map.extract_chunk(origin_voxel, size)
+    layer = as_layer(layer)
+    chunk = extract_chunk(layer, origin_voxel, size)
     predicted = chunk.predicted
     tsdf = chunk.tsdf
     if chunk.predicted_tsdf is not None:
@@ -186,7 +192,7 @@ def dense_volume(tsdf_map, origin_voxel, size) -> dict[str, np.ndarray]:
         labels = torch.where(predicted, chunk.predicted_label.to(torch.int64), labels)
     return {
         "origin_voxel": chunk.origin_voxel.cpu().numpy(),
-        "voxel_size": np.float64(tsdf_map.voxel_size),
+        "voxel_size": np.float64(layer.voxel_size),
         "tsdf": tsdf.cpu().numpy(),
         "class_ids": labels.cpu().numpy(),
         "observed": chunk.observed.cpu().numpy(),

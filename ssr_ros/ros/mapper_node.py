@@ -424,6 +424,7 @@ class MapperNode(Node):
         self._running = False
         self._integrator.join(timeout=5)
         self._completer.join(timeout=5)
+        self.pipeline.close()
 
     # ------------------------------------------------------------------ outputs
     def _stamp_ns(self) -> int:
@@ -448,7 +449,9 @@ class MapperNode(Node):
             )
         stamp = self._stamp_ns()
         self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
-        if self.marker_pub.get_subscription_count() or full:
+        # The marker array is one Python object per vertex (seconds of interpreter time for a
+        # large map, during which frames queue up): built only while someone subscribes to it.
+        if self.marker_pub.get_subscription_count():
             mesh = self.pipeline.full_mesh()
             colors = mesh.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(mesh.labels)
             self.marker_pub.publish(mesh_to_marker_array(
@@ -473,13 +476,12 @@ class MapperNode(Node):
 
     def publish_voxels(self) -> None:
         stamp = self._stamp_ns()
-        voxels = self.pipeline.surface_voxels()
+        voxels, (coords, layers) = self.pipeline.voxel_outputs()
         self.voxel_pub.publish(semantic_cloud_to_msg(
             self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
             voxels["observed"], self.settings.map_frame, stamp,
         ))
         frame_id = self._map_grid_frame()
-        coords, layers = self.pipeline.voxel_blocks()
         self.voxel_map_pub.publish(boxes_to_map_msg(
             voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
             self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
@@ -518,6 +520,10 @@ class MapperNode(Node):
         if self.last_floor is not None:
             values["floor_height_m"] = f"{self.last_floor.height:.3f}"
             values["floor_source"] = self.last_floor.source
+        for key in ("map_bytes", "outputs_cover", "memory_budget_bytes", "blocks_on_disk", "blocks_evicted",
+                    "blocks_reloaded", "blocks_cleared", "over_budget"):
+            if key in stats:
+                values[key] = stats[key]
         if self.pipeline.gravity is not None and self.pipeline.config.gravity.aligns:
             values["gravity_up"] = " ".join(f"{v:.4f}" for v in self.pipeline.gravity.up)
             values["gravity_T_aligned_world"] = " ".join(f"{v:.6f}" for v in self.pipeline.gravity.T_aligned_world[:3, :3].ravel())

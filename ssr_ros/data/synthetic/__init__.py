@@ -17,12 +17,14 @@ shading), ``furniture`` (parametric templates, room types), ``layout`` (``SceneC
 ``generate_scene``), ``scene`` (``Scene``), ``renderer`` (``render_view``), ``trajectory``
 (``TrajectoryConfig``, handheld / robot paths), ``depth_noise`` and ``label_noise`` (sensor
 and 2D-predictor models), ``sequence`` (``SyntheticSequence``), ``ground_truth``
-(``GTVolume``, ``GTMesh``, ``visible_voxels``).
+(``GTVolume``, ``GTMesh``, ``visible_voxels``), ``floor`` (``FloorConfig``, ``generate_floor``:
+a multi-room floor with corridor and doors, and the ``tour`` trajectory through every room).
 """
 
 from ssr_ros.data.synthetic.depth_noise import DepthNoiseConfig, apply_depth_noise
 from ssr_ros.data.synthetic.ground_truth import GTMesh, GTVolume, gt_mesh, gt_volume, visible_voxels
 from ssr_ros.data.synthetic.label_noise import LabelNoiseConfig, apply_label_noise
+from ssr_ros.data.synthetic.floor import FloorConfig, generate_floor
 from ssr_ros.data.synthetic.layout import SceneConfig, generate_scene, simple_scene
 from ssr_ros.data.synthetic.renderer import RenderedView, render_view
 from ssr_ros.data.synthetic.scene import Scene, SceneObject
@@ -30,7 +32,7 @@ from ssr_ros.data.synthetic.sequence import CAMERA_FRAME_ID, SequenceConfig, Syn
 from ssr_ros.data.synthetic.trajectory import Trajectory, TrajectoryConfig, generate_trajectory, look_at
 
 __all__ = [
-    "CAMERA_FRAME_ID", "DepthNoiseConfig", "GTMesh", "GTVolume", "LabelNoiseConfig", "RenderedView", "Scene",
+    "CAMERA_FRAME_ID", "DepthNoiseConfig", "FloorConfig", "generate_floor", "GTMesh", "GTVolume", "LabelNoiseConfig", "RenderedView", "Scene",
     "SceneConfig", "SceneObject", "SequenceConfig", "SyntheticSequence", "SyntheticView", "Trajectory",
     "TrajectoryConfig", "apply_depth_noise", "apply_label_noise", "generate_scene", "generate_trajectory",
     "gt_mesh", "gt_volume", "look_at", "render_view", "simple_scene", "visible_voxels",

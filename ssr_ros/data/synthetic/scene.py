@@ -60,6 +60,8 @@ class Scene:
     light_position: np.ndarray
     seed: int = 0
     room_type: str = ""
+    rooms: list = field(default_factory=list)
+    """The rooms of a multi-room floor (:class:`~ssr_ros.data.synthetic.floor.FloorRoom`); empty for one room."""
     _torch_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # --- geometry ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ walls by ``clearance``) through random waypoints, so parts of the room stay unse
   changing sequence of points on furniture and walls, a little roll.
 - ``robot``: a fixed low height (0.4-0.9 m), the camera looking along the direction of
   travel, pitched down, panning slowly left and right.
+- ``tour``: through every room of a multi-room floor (see :mod:`~ssr_ros.data.synthetic.floor`).
 
 Poses are camera-to-world (OpenCV optical frame: z forward, x right, y down), world z up.
 """
@@ -27,7 +28,8 @@ from ssr_ros.geometry.pose import look_at
 class TrajectoryConfig:
     """Parameters of the camera path."""
 
-    kind: str = param("handheld", "path style", choices=["handheld", "robot"])
+    kind: str = param("handheld", "path style; 'tour' visits every room of a multi-room floor",
+                      choices=["handheld", "robot", "tour"])
     num_frames: int = param(120, "number of poses", low=1, high=100000)
     frame_rate: float = param(15.0, "frames per second of the stamps", low=0.1, high=1000.0)
     speed: float = param(0.35, "mean camera speed, metres per second", low=0.01, high=5.0)
@@ -81,6 +83,12 @@ def _segment_free(free: np.ndarray, xs: np.ndarray, ys: np.ndarray, a: np.ndarra
 def generate_trajectory(scene, config: TrajectoryConfig | None = None, seed: int = 0) -> Trajectory:
     """A smooth camera path through ``scene``, identical for identical ``(scene, config, seed)``."""
     config = (config or TrajectoryConfig()).validate()
+    if config.kind == "tour":
+        from ssr_ros.data.synthetic.floor import tour_trajectory
+
+        poses, stamps = tour_trajectory(scene, config.num_frames, config.frame_rate, config.start_stamp_ns,
+                                        speed=config.speed)
+        return Trajectory(poses, stamps)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A3]))
     free, xs, ys = free_space_grid(scene, config.clearance)
     clearance = config.clearance

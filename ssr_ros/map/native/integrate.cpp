@@ -743,9 +743,14 @@ torch::Tensor integrate_blocks(
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("prepare_frame", &prepare_frame, "clean depth, count valid pixels, list touched blocks");
-  m.def("plan_frame", &plan_frame, "touched blocks, hash insertion and space carving of one frame");
+  // The kernels work on tensors their callers keep alive and touch no Python object, so they
+  // let other Python threads (publishers, services, completion) run while they compute.
+  m.def("prepare_frame", &prepare_frame, "clean depth, count valid pixels, list touched blocks",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("plan_frame", &plan_frame, "touched blocks, hash insertion and space carving of one frame",
+        py::call_guard<py::gil_scoped_release>());
   m.def("integrate_blocks", &integrate_blocks, "fuse a frame into the voxels of the given blocks",
+        py::call_guard<py::gil_scoped_release>(),
         py::arg("tsdf"), py::arg("weight"), py::arg("color"), py::arg("sem_label"), py::arg("sem_count"),
         py::arg("block_coords"), py::arg("slots"), py::arg("depth"), py::arg("rgb"), py::arg("sem_labels"),
         py::arg("sem_weights"), py::arg("proj"), py::arg("width"), py::arg("height"), py::arg("min_depth"),

@@ -1,0 +1,263 @@
+"""Soak and camera-rate throughput of the mapper node over DDS, at the default parameters.
+
+    python benchmarks/bench_soak.py soak [--frames 10000] [--unique 1000] [--rate 10] [--budget-mb 200]
+    python benchmarks/bench_soak.py throughput [--width 640 --height 480] [--rates 15 30] [--frames 300]
+
+Frames of a generated multi-room floor (``generate_floor``, 24 x 20 m, the ``tour`` trajectory
+through every room and back) are published to the node (its own process; sensor-data QoS,
+default queues, meshes / voxel outputs at their default rates, completion as configured) at
+the camera rate from this process. ``--unique`` frames are rendered once and replayed lap after
+lap with stamps going on, so a long soak revisits every room many times (rendering 10,000
+distinct frames would take hours here).
+
+``soak`` runs the node twice, without and with ``map.memory_budget_mb``, and samples once a
+second: the node's RSS (``/proc``), ``map_bytes``, frames integrated and dropped by reason,
+and the mean integrate / mesh times, from its ``/diagnostics``. ``throughput`` runs fusion only
+at each rate and reports the fraction of frames integrated. Both append to benchmarks/RESULTS.md
+and write the per-second samples next to it as CSV when ``--csv`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1):
+    from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig
+    from ssr_ros.data.synthetic.floor import generate_floor
+
+    from ssr_ros.geometry import Frame
+
+    scene = generate_floor(seed)
+    config = SequenceConfig(width=width, height=height,
+                            trajectory=TrajectoryConfig(kind="tour", num_frames=count, frame_rate=rate))
+    sequence = SyntheticSequence(scene, config)
+    # rendered frames are kept in the temporary directory for the next run with the same settings
+    cache = Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.npz"
+    if cache.exists():
+        data = np.load(cache)
+        return [Frame(data["depth"][i], sequence.intrinsics, data["poses"][i], rgb=data["rgb"][i],
+                      labels=data["labels"][i], stamp_ns=int(data["stamps"][i])) for i in range(count)]
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small tensor ops: one thread is fastest, by far on a busy machine
+    start = time.perf_counter()
+    frames = list(sequence)
+    torch.set_num_threads(threads)
+    print(f"rendered {count} frames of {width}x{height} in {time.perf_counter() - start:.0f} s", flush=True)
+    np.savez(cache, depth=np.stack([f.depth for f in frames]), rgb=np.stack([f.rgb for f in frames]),
+             labels=np.stack([f.labels for f in frames]), poses=np.stack([f.T_world_cam for f in frames]),
+             stamps=np.array([f.stamp_ns for f in frames]))
+    return frames
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0,
+             reliable: bool = False):
+    """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS
+    from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
+    from ssr_ros.ros.conversions.image import numpy_to_image
+    from ssr_ros.ros.conversions.pose import matrix_to_pose_stamped
+    from ssr_ros.ros.mapper_client import MapperProcess
+
+    if reliable:
+        parameters = {**parameters, "sensor_qos": "reliable"}
+    sensor = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) if reliable else qos_profile_sensor_data
+    mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}")
+    pubs = {key: mapper.node.create_publisher(t, topic, qos) for key, t, topic, qos in [
+        ("info", CameraInfo, DEFAULT_TOPICS.camera_info, sensor),
+        ("pose", PoseStamped, DEFAULT_TOPICS.pose, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)),
+        ("depth", Image, DEFAULT_TOPICS.depth, sensor),
+        ("color", Image, DEFAULT_TOPICS.color, sensor),
+        ("labels", Image, DEFAULT_TOPICS.labels, sensor)]}
+    # messages are built once per distinct frame (the publisher's own cost is not the node's)
+    encoded = []
+    for frame in frames:
+        encoded.append((
+            numpy_to_image(np.round(frame.depth * 1000).astype(np.uint16), "16UC1", 0, "cam"),
+            numpy_to_image(frame.rgb, "rgb8", 0, "cam"),
+            numpy_to_image(frame.labels.astype(np.uint8), "mono8", 0, "cam"),
+        ))
+    info = intrinsics_to_camera_info(frames[0].intrinsics, 0, "cam")
+    lap_ns = int(frames[-1].stamp_ns - frames[0].stamp_ns + 1e9 / rate)
+    samples = []
+    try:
+        mapper.wait_ready()
+        mapper.wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()), "subscriptions")
+        start = time.perf_counter()
+        next_sample = start
+        for k in range(total):
+            due = start + k / rate
+            while time.perf_counter() < due:
+                time.sleep(0.0005)
+            index = k % len(frames)
+            frame = frames[index]
+            stamp = frame.stamp_ns + (k // len(frames)) * lap_ns
+            stamp_msg = matrix_to_pose_stamped(frame.T_world_cam, "map", stamp)
+            pubs["pose"].publish(stamp_msg)
+            info.header.stamp = stamp_msg.header.stamp
+            pubs["info"].publish(info)
+            for key, msg in zip(("depth", "color", "labels"), encoded[index]):
+                msg.header.stamp = stamp_msg.header.stamp
+                pubs[key].publish(msg)
+            now = time.perf_counter()
+            if now >= next_sample:
+                next_sample += sample_every
+                samples.append(sample(mapper, now - start, k + 1))
+        time.sleep(3.0)  # let the queue drain and diagnostics catch up
+        samples.append(sample(mapper, time.perf_counter() - start, total))
+        return samples
+    finally:
+        mapper.close()
+
+
+def sample(mapper, elapsed: float, published: int) -> dict:
+    d = mapper.diagnostics
+    dropped = {k: int(float(v)) for k, v in d.items() if k.startswith("dropped.")}
+    return {
+        "t_s": round(elapsed, 1), "published": published,
+        "integrated": int(float(d.get("frames_integrated", 0))), "received": int(float(d.get("frames_received", 0))),
+        "dropped": sum(dropped.values()), "dropped_by_reason": dropped,
+        "rss_mb": rss_bytes(mapper.process.pid) / 1e6, "map_mb": int(float(d.get("map_bytes", 0))) / 1e6,
+        "blocks": int(float(d.get("blocks", 0))), "blocks_on_disk": int(float(d.get("blocks_on_disk", 0))),
+        "evicted": int(float(d.get("blocks_evicted", 0))), "reloaded": int(float(d.get("blocks_reloaded", 0))),
+        "integrate_ms": float(d.get("integrate_mean_ms", "nan")), "mesh_ms": float(d.get("mesh_mean_ms", "nan")),
+    }
+
+
+def machine_line() -> str:
+    import torch
+
+    return (f"Machine: {os.cpu_count()}-core {platform.machine()} CPU, no GPU, shared with other work (load average "
+            f"{os.getloadavg()[0]:.1f} at the end); torch {torch.__version__}; Fast DDS on loopback; the publisher "
+            "runs on the same cores.")
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "dropped_by_reason"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: v for k, v in row.items() if k != "dropped_by_reason"})
+
+
+def soak(args) -> list[str]:
+    frames = render_frames(args.unique, args.width, args.height, args.rate)
+    lines = ["", f"## Soak: {args.frames} frames of a {args.width}x{args.height} multi-room floor at {args.rate:g} Hz "
+             "over DDS, default parameters", "", machine_line(),
+             f"Command: `python benchmarks/bench_soak.py soak --frames {args.frames} --unique {args.unique} "
+             f"--rate {args.rate:g} --width {args.width} --height {args.height} --budget-mb {args.budget_mb:g}` "
+             f"({args.unique} distinct frames of the `tour` through all 8 rooms of `generate_floor(1)`, replayed "
+             f"{args.frames / args.unique:.1f} times; completion {args.completion}).", "",
+             "| case | integrated | dropped (by reason) | RSS MB at 25 % / 50 % / end | RSS change 2nd half | map MB peak / end "
+             "| blocks in memory / on disk | evicted / reloaded | integrate mean ms | mesh mean ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    completion = {} if args.completion == "default" else {"completion.type": "none"}
+    for case, budget in (("no budget", 0.0), (f"budget {args.budget_mb:g} MB", args.budget_mb)):
+        params = dict(completion)
+        if budget:
+            params["map.memory_budget_mb"] = budget
+        rows = run_node("budget" if budget else "plain", params, frames, args.frames, args.rate)
+        if args.csv:
+            write_csv(Path(args.csv).with_suffix(f".{'budget' if budget else 'plain'}.csv"), rows)
+        end = rows[-1]
+        rss = [r["rss_mb"] for r in rows]
+        quarter, half = rss[len(rss) // 4], rss[len(rss) // 2]
+        reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
+        lines.append(
+            f"| {case} | {end['integrated']} / {end['published']} ({100 * end['integrated'] / end['published']:.1f} %) "
+            f"| {end['dropped']} ({reasons}) | {quarter:.0f} / {half:.0f} / {rss[-1]:.0f} | "
+            f"{100 * (rss[-1] - half) / half:+.1f} % | {max(r['map_mb'] for r in rows):.0f} / {end['map_mb']:.0f} | "
+            f"{end['blocks']} / {end['blocks_on_disk']} | {end['evicted']} / {end['reloaded']} | "
+            f"{end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def throughput(args) -> list[str]:
+    frames = render_frames(args.unique, args.width, args.height, max(args.rates))
+    lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, fusion only, default parameters", "",
+             machine_line(),
+             f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
+             f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}"
+             f"{' --reliable' if args.reliable else ''}` "
+             f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
+             f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
+             "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end |",
+             "|---|---|---|---|---|---|---|"]
+    for rate in args.rates:
+        rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
+                        reliable=args.reliable)
+        end = rows[-1]
+        reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
+        lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
+                     f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("soak")
+    s.add_argument("--frames", type=int, default=10000)
+    s.add_argument("--unique", type=int, default=1000, help="distinct frames rendered and replayed in laps")
+    s.add_argument("--rate", type=float, default=10.0)
+    s.add_argument("--width", type=int, default=320)
+    s.add_argument("--height", type=int, default=240)
+    s.add_argument("--budget-mb", type=float, default=200.0)
+    s.add_argument("--completion", choices=["default", "none"], default="default",
+                   help="'default': as the node is configured by default; 'none': fusion only")
+    t = sub.add_parser("throughput")
+    t.add_argument("--width", type=int, default=640)
+    t.add_argument("--height", type=int, default=480)
+    t.add_argument("--rates", type=float, nargs="+", default=[15.0, 30.0])
+    t.add_argument("--frames", type=int, default=300)
+    t.add_argument("--unique", type=int, default=150)
+    t.add_argument("--reliable", action="store_true",
+                   help="reliable QoS on both sides (sensor_qos: reliable) instead of the default sensor-data QoS")
+    for p in (s, t):
+        p.add_argument("--node-pythonpath", default="",
+                       help="PYTHONPATH of the node process only (e.g. another checkout, to compare against it)")
+        p.add_argument("--csv", default="", help="write the per-second samples to CSV files with this stem")
+        p.add_argument("--results", default=str(Path(__file__).with_name("RESULTS.md")))
+    args = parser.parse_args()
+
+    import rclpy
+
+    if args.node_pythonpath:  # the node is a child process: it takes the environment, this process keeps its modules
+        os.environ["PYTHONPATH"] = args.node_pythonpath
+    rclpy.init()
+    try:
+        lines = soak(args) if args.command == "soak" else throughput(args)
+    finally:
+        rclpy.try_shutdown()
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(args.results, "a") as handle:
+        handle.write(text)
+
+
+if __name__ == "__main__":
+    main()

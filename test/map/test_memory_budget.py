@@ -1,0 +1,209 @@
+"""Memory budget with eviction to the on-disk block store, and the clear radius."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ssr_ros.map import SemanticTSDF, TSDFConfig
+from ssr_ros.map.block_store import BlockStoreError
+from ssr_ros.map.map_file import _arrays
+from ssr_ros.map.voxel_export import block_layers
+
+from scenes import Box, Plane, frame_of, look_at, small_camera
+
+CORRIDOR = [
+    Plane((0.0, 1.0, 0.0), 1.2, label=2, color=(60, 200, 60)),   # wall at y = 1.2
+    Plane((0.0, -1.0, 0.0), 1.2, label=3, color=(200, 60, 60)),  # wall at y = -1.2
+    Plane((0.0, 0.0, -1.0), 0.0, label=1, color=(90, 90, 90)),   # floor z = 0
+    Box((3.0, 0.6, 0.0), (3.6, 1.2, 0.8), label=5),
+    Box((9.0, -1.2, 0.0), (9.8, -0.5, 1.0), label=6),
+]
+
+
+def corridor_frames(count: int = 32, length: float = 24.0):
+    """A camera walking down the corridor and back, looking at the walls in turn."""
+    camera = small_camera(48, 36)
+    xs = np.concatenate([np.linspace(0.5, length, count // 2), np.linspace(length, 0.5, count - count // 2)])
+    frames = []
+    for k, x in enumerate(xs):
+        side = 1.0 if k % 2 == 0 else -1.0
+        eye = (x, 0.0, 0.9)
+        frames.append(frame_of(CORRIDOR, camera, look_at(eye, (x + 0.8, side * 1.2, 0.5)), with_labels=True))
+    return frames
+
+
+def config(**kwargs) -> TSDFConfig:
+    return TSDFConfig(voxel_size=0.05, max_depth=2.5, backend="torch", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return corridor_frames()
+
+
+@pytest.fixture(scope="module")
+def unlimited(frames):
+    tsdf_map = SemanticTSDF(config(), num_classes=8)
+    for frame in frames:
+        tsdf_map.integrate(frame)
+    return tsdf_map
+
+
+def budget_map(frames, tmp_path, budget_mb: float, record=None) -> SemanticTSDF:
+    tsdf_map = SemanticTSDF(config(memory_budget_mb=budget_mb, block_store_dir=str(tmp_path / "store")), num_classes=8)
+    for frame in frames:
+        tsdf_map.integrate(frame)
+        if record is not None:
+            record.append((tsdf_map.layer.memory_bytes(), tsdf_map.residency.over_budget))
+    return tsdf_map
+
+
+def same_arrays(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_budget_holds_and_the_whole_map_equals_the_unlimited_one(frames, unlimited, tmp_path):
+    budget = 0.45 * unlimited.layer.memory_bytes() / 1e6
+    record = []
+    tsdf_map = budget_map(frames, tmp_path, budget, record)
+    stats = tsdf_map.stats()
+    assert stats["blocks_evicted"] > 0 and stats["blocks_reloaded"] > 0  # the walk back revisits evicted regions
+    assert stats["blocks_on_disk"] > 0 and tsdf_map.num_blocks < unlimited.num_blocks
+    assert not any(over for _, over in record)
+    assert max(bytes_ for bytes_, _ in record) <= budget * 1e6
+    # every revisited block came back bit for bit, and fusion met exactly the voxels it would have
+    assert same_arrays(_arrays(tsdf_map.complete_layer()), _arrays(unlimited))
+
+
+def test_evict_then_read_back_is_bit_identical(unlimited, tmp_path):
+    tsdf_map = SemanticTSDF(config(memory_budget_mb=1000.0, block_store_dir=str(tmp_path / "store")), num_classes=8)
+    tsdf_map.layer.insert_block_data(unlimited.layer.block_data(torch.arange(unlimited.num_blocks)))
+    tsdf_map.free_space.insert_blocks(unlimited.free_space.state())
+    before = _arrays(tsdf_map)
+    residency = tsdf_map.residency
+    residency.budget_bytes = 1  # everything not protected goes
+    residency.after_frame(np.array([0.5, 0.0, 0.9]), None)
+    assert tsdf_map.num_blocks == 0 and residency.blocks_on_disk == unlimited.num_blocks
+    assert tsdf_map.free_space.num_blocks == 0
+    residency.ensure_resident(np.full(3, -10**6), np.full(3, 10**6))
+    assert residency.blocks_on_disk == 0
+    assert same_arrays(_arrays(tsdf_map), before)
+
+
+def test_save_with_evicted_blocks_saves_all_of_it(frames, unlimited, tmp_path):
+    tsdf_map = budget_map(frames[:12], tmp_path, 0.2 * unlimited.layer.memory_bytes() / 1e6)
+    reference = SemanticTSDF(config(), num_classes=8)
+    for frame in frames[:12]:
+        reference.integrate(frame)
+    assert tsdf_map.residency.blocks_on_disk > 0
+    tsdf_map.save(tmp_path / "budget.ssrmap")
+    reference.save(tmp_path / "plain.ssrmap")
+    assert tsdf_map.residency.blocks_on_disk > 0  # saving did not change what is in memory
+    saved = SemanticTSDF.load(tmp_path / "budget.ssrmap")
+    assert same_arrays(_arrays(saved), _arrays(SemanticTSDF.load(tmp_path / "plain.ssrmap")))
+
+
+def test_outputs_cover_memory_and_a_region_reads_back_from_disk(frames, unlimited, tmp_path):
+    tsdf_map = budget_map(frames[:12], tmp_path, 0.2 * unlimited.layer.memory_bytes() / 1e6)
+    coords, _ = block_layers(tsdf_map)
+    assert len(coords) == tsdf_map.num_blocks  # outputs: the blocks in memory
+    lo, hi = (0.0, -1.5, -0.5), (2.0, 1.5, 2.0)  # the start of the corridor, evicted by now
+    region = tsdf_map.region_layer(lo, hi)
+    assert tsdf_map.residency.blocks_on_disk > 0 and tsdf_map.num_blocks < region.num_blocks + tsdf_map.num_blocks
+    reference = SemanticTSDF(config(), num_classes=8)
+    for frame in frames[:12]:
+        reference.integrate(frame)
+    expected = reference.region_layer(lo, hi)
+    assert region.num_blocks == expected.num_blocks > 0
+    got, want = block_layers(region), block_layers(expected)
+    order_got, order_want = np.lexsort(got[0].T), np.lexsort(want[0].T)
+    assert np.array_equal(got[0][order_got], want[0][order_want])
+    for name in want[1]:
+        assert np.array_equal(got[1][name][order_got], want[1][name][order_want], equal_nan=name == "tsdf")
+
+
+def test_corrupt_block_store_file_is_named_and_loses_nothing_else(frames, unlimited, tmp_path):
+    tsdf_map = budget_map(frames[:12], tmp_path, 0.2 * unlimited.layer.memory_bytes() / 1e6)
+    store = tsdf_map.residency.store
+    regions = sorted(store.regions)
+    assert len(regions) >= 2
+    victim = store.path_of(regions[0])
+    raw = bytearray(victim.read_bytes())
+    raw[-10] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+    lost = store.regions[regions[0]]
+    on_disk = store.num_blocks
+    resident = tsdf_map.num_blocks
+    with pytest.raises(BlockStoreError, match=victim.name):
+        tsdf_map.residency.ensure_resident(np.full(3, -10**6), np.full(3, 10**6))
+    assert victim.with_name(victim.name + ".corrupt").exists()
+    assert tsdf_map.num_blocks == resident + on_disk - lost  # every other region came back
+    tsdf_map.integrate(frames[12])  # mapping goes on
+    tsdf_map.save(tmp_path / "after.ssrmap")
+    assert SemanticTSDF.load(tmp_path / "after.ssrmap").num_blocks >= resident + on_disk - lost
+
+
+def test_clear_radius_drops_far_blocks(frames, unlimited):
+    tsdf_map = SemanticTSDF(config(clear_radius_m=3.0), num_classes=8)
+    for frame in frames[:12]:
+        tsdf_map.integrate(frame)
+    camera = frames[11].T_world_cam[:3, 3]
+    centres = (tsdf_map.allocated_block_coords().double() + 0.5) * tsdf_map.config.block_extent
+    assert (centres - torch.as_tensor(camera)).norm(dim=1).max() <= 3.0
+    assert tsdf_map.stats()["blocks_cleared"] > 0 and tsdf_map.residency.blocks_on_disk == 0
+    tsdf_map.update_mesh()
+    assert all(np.linalg.norm((np.array(mesh.index) + 0.5) * tsdf_map.config.block_extent - camera) <= 3.0
+               for mesh in tsdf_map.block_meshes())
+
+
+def test_load_applies_the_runs_storage_settings(unlimited, tmp_path):
+    unlimited.save(tmp_path / "m.ssrmap")
+    loaded = SemanticTSDF.load(tmp_path / "m.ssrmap", overrides={"memory_budget_mb": 0.05})
+    assert loaded.residency is not None and loaded.config.memory_budget_mb == 0.05
+    assert dataclasses.asdict(loaded.config)["voxel_size"] == unlimited.config.voxel_size
+
+
+def test_mesh_follows_eviction_and_comes_back_identical(frames, tmp_path):
+    tsdf_map = SemanticTSDF(config(memory_budget_mb=1000.0, block_store_dir=str(tmp_path / "store")), num_classes=8)
+    for frame in frames[:6]:
+        tsdf_map.integrate(frame)
+    before = tsdf_map.mesh()
+    meshed = {m.index for m in tsdf_map.block_meshes()}
+    residency = tsdf_map.residency
+    residency.budget_bytes = 1
+    residency.after_frame(np.array([100.0, 0.0, 0.9]), None)  # a camera far away: everything goes
+    update = tsdf_map.update_mesh()
+    assert {tuple(v) for v in update.vanished} == meshed and not update.blocks
+    residency.ensure_resident(np.full(3, -10**6), np.full(3, 10**6))
+    again = tsdf_map.update_mesh()
+    assert set(again.blocks) == meshed
+    after = tsdf_map.mesh()
+    np.testing.assert_array_equal(after.vertices, before.vertices)
+    np.testing.assert_array_equal(after.triangles, before.triangles)
+    np.testing.assert_array_equal(after.colors, before.colors)
+
+
+def test_pipeline_reports_what_outputs_cover_and_reads_regions(frames, tmp_path):
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    pipeline_config = PipelineConfig(device="cpu")
+    pipeline_config.map = config(memory_budget_mb=2.0, block_store_dir=str(tmp_path / "store"))
+    taxonomy = ClassTaxonomy.load()
+    pipeline = MappingPipeline(pipeline_config, taxonomy, model=None)
+    for frame in frames[:12]:
+        pipeline.integrate(dataclasses.replace(frame, labels=np.minimum(frame.labels, taxonomy.num_classes - 1)))
+    stats = pipeline.stats()
+    assert stats["blocks_on_disk"] > 0 and stats["outputs_cover"] == "blocks in memory"
+    assert stats["map_bytes"] <= 2.0e6 or stats["over_budget"]
+    voxels, (coords, _) = pipeline.voxel_outputs()
+    assert len(coords) == pipeline.map.num_blocks and len(voxels["points"]) > 0
+    region_coords, region_layers = pipeline.voxel_blocks_in_region((0.0, -1.5, -0.5), (2.0, 1.5, 2.0))
+    assert len(region_coords) > 0 and region_layers["tsdf"].shape[0] == len(region_coords)
+    store = pipeline.map.residency.store.directory
+    pipeline.close()
+    assert not any(store.glob("*.ssrblk"))
