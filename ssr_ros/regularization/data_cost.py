@@ -7,8 +7,8 @@ class ``c``. A labelling ``u: (L, X, Y, Z)`` holds one indicator per label and v
 Per voxel, the fused TSDF gives an occupancy probability (a sigmoid of the distance to the
 occupied half-voxel, as the ground truth defines occupancy: ``sdf < voxel_size / 2``), the
 fused class evidence splits it among the classes, and the cost of a label is its negative
-log probability (shifted so the cheapest label costs 0, capped), scaled by how much the voxel
-was observed. Voxels never observed cost nothing (``f = 0``: the regulariser fills them);
+log probability (occupancy and class terms capped separately, shifted so the cheapest label
+costs 0), scaled by how much the voxel was observed. Voxels never observed cost nothing (``f = 0``: the regulariser fills them);
 voxels a camera saw free (``chunk.free``) make every non-free label cost ``free_space_cost``.
 """
 
@@ -39,7 +39,7 @@ class DataCostConfig:
         0.1, "share of a voxel's occupancy spread evenly over all classes (keeps unseen classes finite)",
         low=0.0, high=1.0,
     )
-    max_cost: float = param(3.0, "cap of a label's cost above the cheapest label", low=0.1, high=100.0)
+    max_cost: float = param(3.0, "cap of each of the occupancy and class terms of a label's cost", low=0.1, high=100.0)
     free_space_cost: float = param(
         0.5, "cost of every non-free label in voxels a camera saw free (not fused)", low=0.0, high=100.0
     )
@@ -60,9 +60,14 @@ def data_cost(chunk: DenseChunk, config: DataCostConfig | None = None) -> tuple[
     uniform = torch.full_like(classes, 1.0 / max(L - 1, 1))
     classes = torch.where(total > 0, classes / total.clamp(min=1e-12), uniform)
     classes = (1.0 - config.class_floor) * classes + config.class_floor * uniform
-    probs = torch.cat([(1.0 - occupancy)[..., None], occupancy[..., None] * classes], dim=-1)
-    cost = -torch.log(probs.clamp(min=1e-6))
-    cost = (cost - cost.amin(-1, keepdim=True)).clamp(max=config.max_cost)
+    # occupancy and class terms are capped separately, so the class preference survives in
+    # voxels that are confidently free (the label the voxel would take as surface)
+    cap = config.max_cost
+    free_cost = (-torch.log((1.0 - occupancy).clamp(min=1e-6))).clamp(max=cap)
+    occupied_cost = (-torch.log(occupancy.clamp(min=1e-6))).clamp(max=cap)
+    class_cost = (-torch.log(classes.clamp(min=1e-6))).clamp(max=cap)
+    cost = torch.cat([free_cost[..., None], occupied_cost[..., None] + class_cost], dim=-1)
+    cost = cost - cost.amin(-1, keepdim=True)
     strength = torch.where(chunk.observed, (chunk.weight / config.weight_saturation).clamp(0.0, 1.0),
                            torch.zeros_like(chunk.weight))
     cost = cost * strength[..., None]

@@ -115,11 +115,13 @@ def solve_tv_l1(
     config: TVL1Config | None = None,
     u0: torch.Tensor | None = None,
     record_energy: bool = False,
+    callback=None,
 ) -> TVL1Result:
     """Minimise the TV-L1 energy for data cost ``cost: (L, *grid)`` (float32 or float64; same device and dtype out).
 
     ``u0`` (default: uniform over labels) starts the primal variable. With ``record_energy``
-    the energy at every convergence check is kept in ``energies``.
+    the energy at every convergence check is kept in ``energies``; ``callback(iteration, u)``,
+    when given, is called at every check (e.g. to score the labelling as it converges).
     """
     config = (config or TVL1Config()).validate()
     if not cost.is_floating_point():
@@ -146,6 +148,8 @@ def solve_tv_l1(
             if record_energy:
                 energies.append(float(tv_l1_energy(u_new, cost, lam)))
             u = u_new
+            if callback is not None:
+                callback(it, u)
             if config.tolerance > 0 and change < config.tolerance:
                 break
         else:
