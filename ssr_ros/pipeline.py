@@ -30,6 +30,7 @@ from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels
 from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, occupancy_projection, select_voxels
+from ssr_ros.regularization.config import RegularizationConfig
 from ssr_ros.taxonomy import ClassTaxonomy
 
 LOG = logging.getLogger("ssr_ros.pipeline")
@@ -48,12 +49,14 @@ class PipelineConfig:
     map: TSDFConfig = field(default_factory=TSDFConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
 
     def validate(self) -> "PipelineConfig":
         validate_config(self)
         self.gravity.validate()
         self.map.validate()
         self.completion.validate()
+        self.regularization.validate()
         return self
 
 
@@ -146,7 +149,8 @@ class MappingPipeline:
             self.config.scheduler, completion.chunk_size, completion.overlap, self.config.map.block_size
         )
         self.lock = threading.RLock()
-        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "save")}
+        self.regularizer, self.regularized = self._build_regularizer()
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "regularize", "mesh", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
@@ -335,6 +339,30 @@ class MappingPipeline:
         self.timers["complete"].add(time.perf_counter() - start)
         return len(origins)
 
+    # ------------------------------------------------------------------ regularisation
+    def _build_regularizer(self):
+        from ssr_ros.regularization.labels import RegularizedLabels
+        from ssr_ros.regularization.stage import build_regularizer
+
+        config = self.config.regularization
+        regularizer = build_regularizer(config, self.taxonomy.names, self.config.map.voxel_size,
+                                        self.config.map.truncation, self.device)
+        return regularizer, RegularizedLabels(self.device)
+
+    def regularize(self):
+        """Run the regularisation stage over every chunk of the map (after completion); returns its
+        :class:`~ssr_ros.regularization.stage.RegularizationReport`. Labels go to :attr:`regularized`
+        (observed and inferred, flagged) and to the predicted layer; nothing measured changes."""
+        from ssr_ros.regularization.stage import regularize_map
+
+        with self.lock:
+            blocks = self.map.allocated_block_coords().cpu()
+        report = regularize_map(self.regularizer, _LockedChunkAccess(self), blocks, self.map.block_size,
+                                self.config.regularization, self.regularized, self.taxonomy.num_classes)
+        if report.chunks:
+            self.timers["regularize"].add(report.seconds)
+        return report
+
     # ------------------------------------------------------------------ outputs
     def mesh_update(self) -> MeshUpdate:
         """Meshes of the blocks changed since the previous call, and the blocks that vanished."""
@@ -413,6 +441,10 @@ class MappingPipeline:
                 if fmt == "map":
                     path = directory / MAP_FILE
                     self.map.save(path)
+                    if len(self.regularized):
+                        from ssr_ros.regularization.labels import REGULARIZED_FILE
+
+                        written.append(self.regularized.save(directory / REGULARIZED_FILE).resolve())
                 elif fmt == "mesh":
                     path = directory / "mesh.ply"
                     export_mesh_ply(path, mesh, self.taxonomy, color_by="rgb")
@@ -435,6 +467,7 @@ class MappingPipeline:
         loaded = read_map(path, self.device, self.taxonomy)
         with self.lock:
             self.map = loaded
+            self.regularized = type(self.regularized)(self.device)
             self.scheduler.clear()
             self._seen_counter = 0
             self.frames_integrated = loaded.frames_integrated
@@ -444,6 +477,7 @@ class MappingPipeline:
         with self.lock:
             dropped = self.map.num_blocks
             self.map.reset()
+            self.regularized = type(self.regularized)(self.device)
             self._held_frames.clear()
             self.scheduler.clear()
             self._seen_counter = self.map.update_counter

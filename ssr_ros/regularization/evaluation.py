@@ -23,9 +23,16 @@ REGIONS = ("observed", "all", "unobserved")
 """GT surface voxels the input observed, all of them, and those it did not."""
 
 
-def class_labels(u: torch.Tensor) -> torch.Tensor:
-    """(X, Y, Z) int64 most likely class (>= 1) of a labelling ``u: (L, X, Y, Z)`` (indicators or probabilities)."""
-    return u[FREE_LABEL + 1:].argmax(0) + 1
+def class_labels(u: torch.Tensor, strength: torch.Tensor | None = None, min_mass: float = 1e-3) -> torch.Tensor:
+    """(X, Y, Z) int64 most likely class (>= 1) of a labelling ``u: (L, X, Y, Z)`` (indicators or
+    probabilities); 0 (no label) where the classes hold less than ``min_mass`` and, when
+    ``strength`` is given, the voxel has no data cost either (nothing to decide a class by)."""
+    classes = u[FREE_LABEL + 1:]
+    label = classes.argmax(0) + 1
+    empty = classes.sum(0) < min_mass
+    if strength is not None:
+        empty &= strength <= 0
+    return torch.where(empty, torch.zeros_like(label), label)
 
 
 def region_masks(room: RoomVolume) -> dict[str, np.ndarray]:

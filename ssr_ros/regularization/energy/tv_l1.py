@@ -61,15 +61,15 @@ def divergence(p: torch.Tensor) -> torch.Tensor:
 def project_simplex(v: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """Euclidean projection of every column of ``v`` along ``dim`` onto the probability simplex
     (Held et al. / Duchi et al.: sort, cumulative sum, threshold)."""
-    v = v.movedim(dim, -1)
-    n = v.shape[-1]
-    s, _ = torch.sort(v, dim=-1, descending=True)
-    cssv = torch.cumsum(s, dim=-1) - 1.0
-    k = torch.arange(1, n + 1, device=v.device, dtype=v.dtype)
-    cond = s - cssv / k > 0
-    rho = (cond.to(torch.int64) * torch.arange(1, n + 1, device=v.device)).argmax(dim=-1, keepdim=True)
-    theta = torch.gather(cssv, -1, rho) / (rho + 1).to(v.dtype)
-    return torch.clamp(v - theta, min=0.0).movedim(-1, dim)
+    n = v.shape[dim]
+    s, _ = torch.sort(v, dim=dim, descending=True)
+    cssv = torch.cumsum(s, dim=dim) - 1.0
+    shape = [1] * v.dim()
+    shape[dim] = n
+    k = torch.arange(1, n + 1, device=v.device, dtype=v.dtype).reshape(shape)
+    rho = ((s - cssv / k) > 0).sum(dim=dim, keepdim=True)  # the condition holds for a prefix
+    theta = torch.gather(cssv, dim, rho - 1) / rho.to(v.dtype)
+    return torch.clamp(v - theta, min=0.0)
 
 
 def project_ball(p: torch.Tensor, radius: float | torch.Tensor, dim: int = 1) -> torch.Tensor:
