@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from ssr_ros.regularization.data_cost import DataCostConfig, data_cost, network_input, raw_labels
+from ssr_ros.regularization.data_cost import DataCostConfig, crop_chunk, data_cost, network_input, raw_labels
 from ssr_ros.regularization.energy.tv_l1 import TVL1Config, solve_tv_l1
 from ssr_ros.regularization.evaluation import SurfaceScores, class_labels
-from ssr_ros.regularization.scenes import RoomCaptureConfig, cached_room
+from ssr_ros.regularization.scenes import RoomCaptureConfig, RoomVolume, cached_room
 from ssr_ros.regularization.stage import TIE_BREAK
 from ssr_ros.regularization.weights import load_regularizer
 
@@ -46,6 +46,18 @@ def run_tv_l1(room, smoothness, iterations, costs: DataCostConfig, scores: dict 
     config = TVL1Config(smoothness=smoothness, iterations=iterations, tolerance=0.0, check_every=10)
     solve_tv_l1(f, config, callback=score)
     return (time.perf_counter() - start) / iterations
+
+
+def load_room(seed, capture, args, L) -> RoomVolume:
+    """The room of ``seed``, cut to its central ``args.crop`` x ``args.crop`` columns when asked."""
+    room = cached_room(seed, capture, args.cache, L)
+    if not args.crop:
+        return room
+    X, Y, Z = room.labels.shape
+    start = [max(0, (X - args.crop) // 2), max(0, (Y - args.crop) // 2), 0]
+    size = [min(args.crop, X), min(args.crop, Y), Z]
+    sl = tuple(slice(a, a + n) for a, n in zip(start, size))
+    return RoomVolume(room.name, crop_chunk(room.chunk, start, size), room.labels[sl], room.in_room[sl], room.surface[sl])
 
 
 def time_per_chunk(fn, repeats=2) -> float:
@@ -71,6 +83,8 @@ def main() -> None:
     parser.add_argument("--tv-json", default="out/regularizer_eval/tv_l1.json",
                         help="TV-L1 part of the results: reused when it exists, else computed and written")
     parser.add_argument("--tv-only", action="store_true", help="compute the TV-L1 and raw-fusion part only")
+    parser.add_argument("--crop", type=int, default=0,
+                        help="score only the central CROP x CROP (x all z) voxels of each room (0 = whole rooms)")
     args = parser.parse_args()
     torch.manual_seed(0)
     capture = RoomCaptureConfig()
@@ -90,7 +104,7 @@ def main() -> None:
         raise SystemExit("the weights use another data cost than the TV-L1 part; delete --tv-json to recompute")
     learned = SurfaceScores(L)
     for seed in args.seeds:
-        room = cached_room(seed, capture, args.cache, L)
+        room = load_room(seed, capture, args, L)
         with torch.no_grad():
             probs = torch.softmax(model(network_input(room.chunk, costs)[None]), 1)[0]
         _, strength = data_cost(room.chunk, costs)
@@ -121,7 +135,7 @@ def main() -> None:
 
 def tv_l1_part(args, capture, costs, L) -> dict:
     """Raw fusion and TV-L1 (smoothness tuned on the validation room) on the test rooms."""
-    val = cached_room(args.val_seed, capture, args.cache, L)
+    val = load_room(args.val_seed, capture, args, L)
     tuning = {}
     for lam in args.lambdas:
         per = {}
@@ -131,7 +145,7 @@ def tv_l1_part(args, capture, costs, L) -> dict:
     lam = max(tuning, key=tuning.get)
     raw, tv, tv_iter_s = SurfaceScores(L), {}, []
     for seed in args.seeds:
-        room = cached_room(seed, capture, args.cache, L)
+        room = load_room(seed, capture, args, L)
         raw.add(raw_labels(room.chunk), room)
         tv_iter_s.append(run_tv_l1(room, lam, args.tv_iterations, costs, tv, L))
         print(f"room {seed}: TV-L1 done", flush=True)
@@ -142,7 +156,7 @@ def tv_l1_part(args, capture, costs, L) -> dict:
     tv_step_s = time_per_chunk(lambda: solve_tv_l1(f64, TVL1Config(smoothness=lam, iterations=20, tolerance=0.0)), 1) / 20
     return {
         "machine": "2-core x86_64, 24 GiB, no GPU, shared",
-        "rooms": args.seeds, "val_room": args.val_seed, "num_labels": L,
+        "rooms": args.seeds, "val_room": args.val_seed, "num_labels": L, "crop": args.crop,
         "tv_l1": {"smoothness": lam, "tuning_val_miou_all": tuning, "iterations_for_best": tv_needed,
                   "curve": {str(k): v for k, v in tv_curve.items()}, "room_seconds_per_iteration": tv_iter_s},
         "tv_l1_s_per_iteration_64": tv_step_s,

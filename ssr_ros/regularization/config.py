@@ -10,10 +10,6 @@ from ssr_ros.regularization.data_cost import DataCostConfig
 from ssr_ros.regularization.energy.tv_l1 import TVL1Config
 
 
-def _pipeline_tv_l1() -> TVL1Config:
-    return TVL1Config(smoothness=0.5, iterations=500, tolerance=1e-3)
-
-
 @dataclass
 class RegularizationConfig:
     """Optional refinement of the map's labels on dense chunks (after fusion and completion).
@@ -21,6 +17,8 @@ class RegularizationConfig:
     Observed voxels keep their fused values and get a regularised label beside them; voxels
     completion predicted are relabelled in the predicted layer; unobserved voxels the
     regulariser finds occupied are kept as *inferred* labels. Nothing observed is overwritten.
+    ``data_cost`` and ``tv_l1`` configure the TV-L1 regulariser; the learned one uses the data
+    cost its weights were trained with (stored in the weights file).
     """
 
     type: str = param(
@@ -35,7 +33,7 @@ class RegularizationConfig:
         "least this probability", low=0.0, high=1.0,
     )
     relabel_predicted: bool = param(True, "relabel the voxels completion predicted (their geometry stays)")
-    tv_l1: TVL1Config = field(default_factory=_pipeline_tv_l1)
+    tv_l1: TVL1Config = field(default_factory=TVL1Config)
     data_cost: DataCostConfig = field(default_factory=DataCostConfig)
 
     def validate(self) -> "RegularizationConfig":
