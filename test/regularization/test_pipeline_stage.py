@@ -18,7 +18,7 @@ from ssr_ros.regularization.config import RegularizationConfig  # noqa: E402
 from ssr_ros.regularization.energy.tv_l1 import TVL1Config  # noqa: E402
 from ssr_ros.regularization.labels import REGULARIZED_FILE, RegularizedLabels  # noqa: E402
 
-STAGE = {"type": "tv_l1", "chunk_size": 24, "margin": 4, "tv_l1": {"iterations": 20, "tolerance": 0.0}}
+STAGE = {"type": "tv_l1", "chunk_size": 32, "margin": 2, "tv_l1": {"iterations": 3, "tolerance": 0.0}}
 
 
 def measured(tsdf_map):
@@ -31,7 +31,7 @@ def measured(tsdf_map):
 
 def test_pipeline_regularizes_and_ssr_regularize_keeps_measurements(tmp_path):
     config = PipelineConfig(device="cpu")
-    config.map.voxel_size = 0.1
+    config.map.voxel_size = 0.2
     config.completion.type = "none"
     config.regularization = RegularizationConfig(**{**STAGE, "tv_l1": TVL1Config(**STAGE["tv_l1"])})
     pipeline = MappingPipeline(config)
@@ -39,7 +39,7 @@ def test_pipeline_regularizes_and_ssr_regularize_keeps_measurements(tmp_path):
         pipeline.integrate(frame)
     before = measured(pipeline.map)
     report = pipeline.regularize()
-    assert report.chunks > 0 and report.observed > 0 and report.iterations == 20
+    assert report.chunks > 0 and report.observed > 0 and report.iterations == 3
     assert len(pipeline.regularized) == report.observed + report.inferred
     after = measured(pipeline.map)
     for a, b in zip(before, after):
