@@ -35,6 +35,7 @@ from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, 
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
 from ssr_ros.semantics.segmenter import SegmenterStageConfig
 from ssr_ros.semantics.structure import StructuralLabeller, StructureConfig
+from ssr_ros.regularization.config import RegularizationConfig
 from ssr_ros.taxonomy import ClassTaxonomy
 
 LOG = logging.getLogger("ssr_ros.pipeline")
@@ -58,6 +59,7 @@ class PipelineConfig:
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     planning: PlanningConfig = field(default_factory=PlanningConfig)
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
 
     def validate(self) -> "PipelineConfig":
         validate_config(self)
@@ -67,6 +69,7 @@ class PipelineConfig:
         self.segmenter.validate()
         self.completion.validate()
         self.planning.validate()
+        self.regularization.validate()
         return self
 
 
@@ -162,7 +165,8 @@ class MappingPipeline:
         self._mesh_lock = threading.RLock()
         """Serialises meshing; taken before ``lock`` (never while holding it), so the marching
         cubes of an incremental update run outside ``lock`` without blocking integration."""
-        self.timers = {name: StageTimer() for name in ("integrate", "complete", "mesh", "planning", "save")}
+        self.regularizer, self.regularized = self._build_regularizer()
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "regularize", "mesh", "planning", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
@@ -385,6 +389,30 @@ class MappingPipeline:
         self.timers["complete"].add(time.perf_counter() - start)
         return len(origins)
 
+    # ------------------------------------------------------------------ regularisation
+    def _build_regularizer(self):
+        from ssr_ros.regularization.labels import RegularizedLabels
+        from ssr_ros.regularization.stage import build_regularizer
+
+        config = self.config.regularization
+        regularizer = build_regularizer(config, self.taxonomy.names, self.config.map.voxel_size,
+                                        self.config.map.truncation, self.device)
+        return regularizer, RegularizedLabels(self.device)
+
+    def regularize(self):
+        """Run the regularisation stage over every chunk of the map (after completion); returns its
+        :class:`~ssr_ros.regularization.stage.RegularizationReport`. Labels go to :attr:`regularized`
+        (observed and inferred, flagged) and to the predicted layer; nothing measured changes."""
+        from ssr_ros.regularization.stage import regularize_map
+
+        with self.lock:
+            blocks = self.map.allocated_block_coords().cpu()
+        report = regularize_map(self.regularizer, _LockedChunkAccess(self), blocks, self.map.block_size,
+                                self.config.regularization, self.regularized, self.taxonomy.num_classes)
+        if report.chunks:
+            self.timers["regularize"].add(report.seconds)
+        return report
+
     # ------------------------------------------------------------------ outputs
     def mesh_update(self) -> MeshUpdate:
         """Meshes of the blocks changed since the previous call, and the blocks that vanished."""
@@ -504,6 +532,10 @@ class MappingPipeline:
                 if fmt == "map":
                     path = directory / MAP_FILE
                     self.map.save(path)
+                    if len(self.regularized):
+                        from ssr_ros.regularization.labels import REGULARIZED_FILE
+
+                        written.append(self.regularized.save(directory / REGULARIZED_FILE).resolve())
                 elif fmt == "mesh":
                     path = directory / "mesh.ply"
                     export_mesh_ply(path, mesh, self.taxonomy, color_by="rgb")
@@ -529,6 +561,7 @@ class MappingPipeline:
         with self._mesh_lock, self.lock:
             self.map.close()
             self.map = loaded
+            self.regularized = type(self.regularized)(self.device)
             self.scheduler.clear()
             self._seen_counter = 0
             self.frames_integrated = loaded.frames_integrated
@@ -538,6 +571,7 @@ class MappingPipeline:
         with self._mesh_lock, self.lock:
             dropped = self.map.num_blocks
             self.map.reset()
+            self.regularized = type(self.regularized)(self.device)
             self._held_frames.clear()
             self.scheduler.clear()
             if self.structure is not None:

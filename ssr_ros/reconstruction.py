@@ -405,6 +405,11 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             interrupted = "completion"
             _say("completion interrupted; saving what was built")
         wall["complete_s"] = time.perf_counter() - start
+    regularized = None
+    if pipeline.regularizer is not None and not interrupted and not failure and pipeline.frames_integrated:
+        _say("regularising the labels")
+        regularized = dataclasses.asdict(pipeline.regularize())
+        wall["regularize_s"] = regularized["seconds"]
 
     summary: dict[str, Any] = {
         "input": {"kind": recording.kind, "path": str(recording.path), **recording.details},
@@ -416,6 +421,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "error": None if failure is None else str(failure),
         "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks,
                        "withheld": pipeline.completion_withheld},
+        "regularization": regularized,
         "config": config_to_dict(pipeline.config),
         "gravity": gravity_summary(pipeline),
         "semantics": semantics_summary(pipeline),

@@ -29,6 +29,8 @@ COMMAND_MODULES = [
     "ssr_ros.cli.evaluate_completion_command",
     "ssr_ros.cli.calibrate_completion_command",
     "ssr_ros.cli.export_segmenter_command",
+    "ssr_ros.cli.train_regularizer_command",
+    "ssr_ros.cli.regularize_command",
 ]
 
 

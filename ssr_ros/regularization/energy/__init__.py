@@ -1,0 +1,1 @@
+"""Convex multi-label energies over a voxel (or pixel) grid and their primal-dual solvers."""

@@ -1,0 +1,165 @@
+"""Unrolled multi-scale primal-dual layers with a learned interaction kernel.
+
+At every scale ``s`` the regulariser is ``||W_s u_s + Up(T_{s+1} u_{s+1})||`` where ``W_s`` is
+a learned ``2^d x |L| x |L| x d`` kernel (``d`` = 2 or 3 spatial dimensions; ``W = grad``
+gives TV, which is how it is initialised), convolved with the label indicators ``u_s``, and
+``T_{s+1}`` (a learned ``|L| x |L| x d`` kernel) passes the next coarser scale's labelling up
+to scale ``s``. Each iteration runs Eq. (4)-(6) of Cherabier et al. on all scales at once:
+
+    nu_s   <- nu_s + sigma_s (sum_l u_bar_s - 1)
+    xi_s   <- Proj_{||xi_{s,l}|| <= 1}(xi_s + K_s(u_bar))            (step folded into W)
+    u_s'   <- clip_[0,1](u_s - alpha_s K_s^*(xi) - tau_s (f_s + nu_s))
+    u_bar_s <- 2 u_s' - u_s
+
+with ``K_s(u) = W_s u_s + Up(T_{s+1} u_{s+1})`` and its exact adjoint (so the iteration is a
+true primal-dual step for the saddle point of the learned energy). The kernels and the step
+sizes ``alpha_s, tau_s, sigma_s`` are shared by all iterations. Up is nearest upsampling by 2,
+its adjoint a 2^d sum pool.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _conv(d: int):
+    return F.conv3d if d == 3 else F.conv2d
+
+
+def _conv_transpose(d: int):
+    return F.conv_transpose3d if d == 3 else F.conv_transpose2d
+
+
+def _pad_end(x: torch.Tensor, d: int) -> torch.Tensor:
+    """Replicate the last voxel of every spatial axis once (Neumann boundary)."""
+    return F.pad(x, (0, 1) * d, mode="replicate")
+
+
+def _pad_end_adjoint(y: torch.Tensor, d: int) -> torch.Tensor:
+    """Adjoint of :func:`_pad_end`: fold the extra last slice of each axis onto the one before."""
+    y = y.clone()
+    for axis in range(2, 2 + d):
+        n = y.shape[axis]
+        y.narrow(axis, n - 2, 1).add_(y.narrow(axis, n - 1, 1))
+    return y[(slice(None), slice(None)) + (slice(0, -1),) * d]
+
+
+def gradient_kernel(num_labels: int, d: int) -> torch.Tensor:
+    """``W = grad / sqrt(4 d)``: forward differences per label, shape ``(d * L, L, 2, .., 2)``,
+    output channel ``axis * L + l``."""
+    w = torch.zeros((num_labels * d, num_labels) + (2,) * d)
+    for axis in range(d):
+        lo = [0] * d
+        hi = [0] * d
+        hi[axis] = 1
+        for label in range(num_labels):
+            w[(axis * num_labels + label, label) + tuple(lo)] = -1.0
+            w[(axis * num_labels + label, label) + tuple(hi)] = 1.0
+    return w / math.sqrt(4.0 * d)
+
+
+class InteractionKernel(nn.Module):
+    """The learned ``2^d x L x L x d`` kernel ``W``: ``apply`` maps labels (B, L, *grid) to
+    dual fields (B, d * L, *grid), channel ``axis * L + label``; ``adjoint`` is its exact transpose."""
+
+    def __init__(self, num_labels: int, d: int) -> None:
+        super().__init__()
+        self.d = d
+        self.weight = nn.Parameter(gradient_kernel(num_labels, d))
+
+    def apply(self, u: torch.Tensor) -> torch.Tensor:
+        return _conv(self.d)(_pad_end(u, self.d), self.weight)
+
+    def adjoint(self, xi: torch.Tensor) -> torch.Tensor:
+        return _pad_end_adjoint(_conv_transpose(self.d)(xi, self.weight), self.d)
+
+
+def _upsample(x: torch.Tensor, d: int) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def _upsample_adjoint(y: torch.Tensor, d: int) -> torch.Tensor:
+    pool = F.avg_pool3d if d == 3 else F.avg_pool2d
+    return pool(y, 2) * (2 ** d)
+
+
+class MultiScalePrimalDual(nn.Module):
+    """``iterations`` unrolled primal-dual steps over ``scales`` levels (level 0 = finest).
+
+    forward(costs) takes one data cost per level, ``costs[s]: (B, L, *grid_s)`` with every
+    grid half the size of the previous one, and returns the finest primal variable
+    ``u_0: (B, L, *grid_0)`` in [0, 1].
+    """
+
+    def __init__(self, num_labels: int, scales: int, iterations: int, d: int = 3) -> None:
+        super().__init__()
+        self.num_labels, self.scales, self.iterations, self.d = num_labels, scales, iterations, d
+        self.kernels = nn.ModuleList(InteractionKernel(num_labels, d) for _ in range(scales))
+        # transfer from level s + 1 to level s (1x1 kernels; small random start so that the
+        # coarse levels receive gradients from the first step)
+        self.transfer = nn.ParameterList(
+            nn.Parameter(0.01 * torch.randn((num_labels * d, num_labels) + (1,) * d)) for _ in range(scales - 1)
+        )
+        # step sizes, positive through softplus; alpha = 1, tau = sigma = 1 / sqrt(4 d) at start
+        inv = lambda v: math.log(math.expm1(v))  # noqa: E731  softplus inverse
+        step = 1.0 / math.sqrt(4.0 * d)
+        self.alpha = nn.Parameter(torch.full((scales,), inv(1.0)))
+        self.tau = nn.Parameter(torch.full((scales,), inv(step)))
+        self.sigma = nn.Parameter(torch.full((scales,), inv(step)))
+
+    def _forward_op(self, u_bar: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = []
+        for s in range(self.scales):
+            k = self.kernels[s].apply(u_bar[s])
+            if s + 1 < self.scales:
+                coarse = _conv(self.d)(u_bar[s + 1], self.transfer[s])
+                k = k + _upsample(coarse, self.d)
+            out.append(k)
+        return out
+
+    def _adjoint_op(self, xi: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = []
+        for s in range(self.scales):
+            a = self.kernels[s].adjoint(xi[s])
+            if s > 0:
+                pooled = _upsample_adjoint(xi[s - 1], self.d)
+                a = a + _conv_transpose(self.d)(pooled, self.transfer[s - 1])
+            out.append(a)
+        return out
+
+    def _project_dual(self, xi: torch.Tensor) -> torch.Tensor:
+        L = self.num_labels
+        parts = [xi[:, a * L:(a + 1) * L] for a in range(self.d)]
+        norm = torch.sqrt(sum(p * p for p in parts) + 1e-12)  # finite gradient at 0
+        return xi / torch.clamp(norm, min=1.0).repeat((1, self.d) + (1,) * self.d)
+
+    def initial_labels(self, cost: torch.Tensor) -> torch.Tensor:
+        """Starting point of the primal variable: the softmin of the data cost."""
+        return torch.softmax(-cost, dim=1)
+
+    def forward(self, costs: list[torch.Tensor]) -> torch.Tensor:
+        if len(costs) != self.scales:
+            raise ValueError(f"expected {self.scales} cost levels, got {len(costs)}")
+        alpha = F.softplus(self.alpha)
+        tau = F.softplus(self.tau)
+        sigma = F.softplus(self.sigma)
+        u = [self.initial_labels(c) for c in costs]
+        u_bar = list(u)
+        xi = [c.new_zeros((c.shape[0], self.num_labels * self.d) + tuple(c.shape[2:])) for c in costs]
+        nu = [c.new_zeros((c.shape[0], 1) + tuple(c.shape[2:])) for c in costs]
+        for _ in range(self.iterations):
+            nu = [nu[s] + sigma[s] * (u_bar[s].sum(1, keepdim=True) - 1.0) for s in range(self.scales)]
+            k = self._forward_op(u_bar)
+            xi = [self._project_dual(xi[s] + k[s]) for s in range(self.scales)]
+            kt = self._adjoint_op(xi)
+            new = [
+                torch.clamp(u[s] - alpha[s] * kt[s] - tau[s] * (costs[s] + nu[s]), 0.0, 1.0)
+                for s in range(self.scales)
+            ]
+            u_bar = [2.0 * new[s] - u[s] for s in range(self.scales)]
+            u = new
+        return u[0]

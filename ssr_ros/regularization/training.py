@@ -1,0 +1,287 @@
+"""``ssr train-regularizer``: supervised training of the learned regulariser on generated rooms.
+
+Rooms of ``data.train_seeds`` are generated, captured with noisy depth and 2D-predictor labels
+and fused (:mod:`ssr_ros.regularization.scenes`; cached under ``out_dir/rooms``). Each step cuts
+random crops (flipped and turned about the vertical axis), computes the data cost of the fused
+input and minimises the cross-entropy of the network's labelling against the exact labels
+(free space included) over the voxels a camera in the room could see, with GT-occupied voxels
+weighted ``loss.occupied_weight``. Writes ``out_dir/log.jsonl`` (one line per ``log_every``
+steps, validation lines with ``"validation"``), ``out_dir/checkpoint.pt`` (resumable) and
+``out_dir/model.pt`` (the weights).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ssr_ros.atomic_file import atomic_write
+from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.errors import ConfigError
+from ssr_ros.regularization.data_cost import DataCostConfig, crop_chunk, network_input
+from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetworkConfig
+from ssr_ros.regularization.scenes import RoomCaptureConfig, RoomVolume, cached_room
+from ssr_ros.regularization.weights import save_regularizer
+
+
+@dataclass
+class RegularizerDataConfig:
+    """Which rooms and how crops are cut from them."""
+
+    train_seeds: list = param([0, 1, 2, 3, 4, 5], "room seeds used for training")
+    val_seeds: list = param([1000], "room seeds used for validation (never for training)")
+    capture: RoomCaptureConfig = field(default_factory=RoomCaptureConfig)
+    crop_size: int = param(16, "training crop side, voxels (multiple of 2^(scales-1))", low=4, high=256)
+    min_observed_fraction: float = param(0.05, "crops need this fraction of observed voxels", low=0.0, high=1.0)
+    augment: bool = param(True, "flip and turn crops about the vertical axis", )
+
+    def validate(self) -> "RegularizerDataConfig":
+        validate_config(self)
+        self.capture.validate()
+        overlap = set(map(int, self.train_seeds)) & set(map(int, self.val_seeds))
+        if overlap:
+            raise ConfigError(f"val_seeds {sorted(overlap)} are also train_seeds; validation rooms must be unseen")
+        if not self.train_seeds:
+            raise ConfigError("train_seeds is empty")
+        return self
+
+
+@dataclass
+class RegularizerLossConfig:
+    occupied_weight: float = param(4.0, "weight of GT-occupied voxels against free ones", low=0.0, high=1000.0)
+
+
+@dataclass
+class RegularizerOptimConfig:
+    steps: int = param(600, "optimisation steps", low=1, high=10_000_000)
+    batch_size: int = param(4, "crops per step", low=1, high=256)
+    learning_rate: float = param(3e-3, "Adam learning rate (cosine decay to 10%)", low=1e-7, high=1.0)
+    grad_clip: float = param(1.0, "gradient norm clip (0 = off)", low=0.0, high=1e6)
+    log_every: int = param(10, "steps between log lines", low=1, high=100000)
+    validate_every: int = param(100, "steps between validations (0 = only at the end)", low=0, high=10_000_000)
+    checkpoint_every: int = param(50, "steps between checkpoints", low=1, high=10_000_000)
+    validation_crops: int = param(16, "fixed crops of the validation rooms scored at each validation", low=1, high=10000)
+
+
+@dataclass
+class RegularizerTrainingConfig:
+    """Everything ``ssr train-regularizer`` needs."""
+
+    out_dir: str = param("out/train_regularizer", "output directory (log, checkpoint, weights, room cache)")
+    device: str = param("cpu", "torch device: 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    seed: int = param(0, "random seed of crops and initialisation", low=0, high=2**31 - 1)
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)", low=0, high=256)
+    data: RegularizerDataConfig = field(default_factory=RegularizerDataConfig)
+    network: RegularizerNetworkConfig = field(default_factory=RegularizerNetworkConfig)
+    data_cost: DataCostConfig = field(default_factory=DataCostConfig)
+    loss: RegularizerLossConfig = field(default_factory=RegularizerLossConfig)
+    optim: RegularizerOptimConfig = field(default_factory=RegularizerOptimConfig)
+
+    def validate(self) -> "RegularizerTrainingConfig":
+        validate_config(self)
+        self.data.validate()
+        if self.network.dims != 3:
+            raise ConfigError("network.dims must be 3 for training on rooms")
+        multiple = 2 ** (self.network.scales - 1)
+        if self.data.crop_size % multiple:
+            raise ConfigError(f"data.crop_size={self.data.crop_size} must be a multiple of 2^(scales-1)={multiple}")
+        return self
+
+
+@dataclass
+class RegularizerTrainingResult:
+    losses: list
+    validation: list
+    seconds: float
+    weights_path: Path | None
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def crop_origins(room: RoomVolume, size: int, count: int, min_observed: float, rng: random.Random) -> list[tuple]:
+    """Up to ``count`` random crop starts whose crop has at least ``min_observed`` observed voxels."""
+    shape = room.labels.shape
+    if min(shape) < size:
+        raise ConfigError(f"room {room.name} of {tuple(shape)} voxels is smaller than crop_size={size}")
+    out, tries = [], 0
+    while len(out) < count and tries < 50 * count:
+        tries += 1
+        start = tuple(rng.randrange(0, n - size + 1) for n in shape)
+        sl = tuple(slice(s, s + size) for s in start)
+        if float(room.chunk.observed[sl].float().mean()) >= min_observed:
+            out.append(start)
+    return out
+
+
+def crop_sample(room: RoomVolume, start: tuple, size: int, config: RegularizerTrainingConfig, rng: random.Random | None):
+    """(features (L+2, s, s, s), labels (s, s, s) int64, weight (s, s, s)) of one crop, augmented when ``rng``."""
+    sl = tuple(slice(s, s + size) for s in start)
+    chunk = crop_chunk(room.chunk, start, (size,) * 3)
+    features = network_input(chunk, config.data_cost)
+    labels = room.labels[sl]
+    weight = room.in_room[sl].to(torch.float32) * torch.where(labels > 0, config.loss.occupied_weight, 1.0)
+    if rng is not None and config.data.augment:
+        if rng.random() < 0.5:
+            features, labels, weight = features.flip(1), labels.flip(0), weight.flip(0)
+        if rng.random() < 0.5:
+            features, labels, weight = features.flip(2), labels.flip(1), weight.flip(1)
+        if rng.random() < 0.5:  # quarter turn about z: swap x and y
+            features, labels, weight = features.transpose(1, 2), labels.transpose(0, 1), weight.transpose(0, 1)
+    return features.contiguous(), labels.contiguous(), weight.contiguous()
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over voxels weighted by ``weight`` (B, *grid)."""
+    per_voxel = F.cross_entropy(logits, labels, reduction="none")
+    return (per_voxel * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def _batch(samples, device):
+    f, l, w = zip(*samples)
+    return torch.stack(f).to(device), torch.stack(l).to(device), torch.stack(w).to(device)
+
+
+@torch.no_grad()
+def validate_model(model, samples, device) -> dict:
+    """Weighted loss and voxel accuracy (in-room voxels; GT-occupied voxels alone) on fixed crops."""
+    model.eval()
+    loss_sum = weight_sum = correct = total = occ_correct = occ_total = 0.0
+    for i in range(0, len(samples), 4):
+        features, labels, weight = _batch(samples[i:i + 4], device)
+        logits = model(features)
+        loss_sum += float(weighted_cross_entropy(logits, labels, weight) * weight.sum())
+        weight_sum += float(weight.sum())
+        pred = logits.argmax(1)
+        counted = weight > 0
+        correct += float(((pred == labels) & counted).sum())
+        total += float(counted.sum())
+        occ = counted & (labels > 0)
+        occ_correct += float(((pred == labels) & occ).sum())
+        occ_total += float(occ.sum())
+    model.train()
+    return {"loss": loss_sum / max(weight_sum, 1.0), "accuracy": correct / max(total, 1.0),
+            "occupied_accuracy": occ_correct / max(occ_total, 1.0)}
+
+
+def train_regularizer(
+    config: RegularizerTrainingConfig, resume: bool = False, progress: bool = True, command: str = "",
+    num_classes: int = 21, class_names: list[str] | None = None,
+) -> RegularizerTrainingResult:
+    """Train (or resume) the learned regulariser; see the module docstring for the outputs."""
+    from tqdm import tqdm
+
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    config.validate()
+    if class_names is None:
+        taxonomy = ClassTaxonomy.load(None)
+        class_names, num_classes = taxonomy.names, taxonomy.num_classes
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = _device(config.device)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"
+    start_time = time.perf_counter()
+    rooms = [cached_room(s, config.data.capture, out / "rooms", num_classes)
+             for s in tqdm(config.data.train_seeds, desc="train rooms", disable=not progress)]
+    val_rooms = [cached_room(s, config.data.capture, out / "rooms", num_classes)
+                 for s in tqdm(config.data.val_seeds, desc="val rooms", disable=not progress)]
+    size = config.data.crop_size
+    val_rng = random.Random(12345)
+    val_samples = []
+    per_room = max(1, math.ceil(config.optim.validation_crops / max(len(val_rooms), 1)))
+    for room in val_rooms:
+        for start in crop_origins(room, size, per_room, config.data.min_observed_fraction, val_rng):
+            val_samples.append(crop_sample(room, start, size, config, None))
+
+    torch.manual_seed(config.seed)
+    model = LearnedRegularizer(num_classes, config.network).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
+    steps = config.optim.steps
+
+    def lr_at(step: int) -> float:
+        return config.optim.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
+
+    rng = random.Random(config.seed)
+    step = 0
+    losses: list[float] = []
+    validation: list[dict] = []
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step = int(ckpt["step"])
+        losses = list(ckpt["losses"])
+        rng.seed(config.seed + step)
+        torch.manual_seed(config.seed + step)
+    elif resume:
+        raise ConfigError(f"--resume: no checkpoint at '{ckpt_path}'")
+    elif log_path.exists():
+        log_path.unlink()
+
+    def log(record: dict) -> None:
+        with open(log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def checkpoint() -> None:
+        with atomic_write(ckpt_path, "checkpoint") as handle:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                        "losses": losses, "config": config_to_dict(config)}, handle)
+
+    if step == 0:
+        log({"event": "start", "command": command, "parameters": model.num_parameters(),
+             "config": config_to_dict(config)})
+    model.train()
+    window: list[float] = []
+    with tqdm(total=steps, initial=step, desc="train", disable=not progress) as bar:
+        while step < steps:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            samples = []
+            while len(samples) < config.optim.batch_size:
+                room = rooms[rng.randrange(len(rooms))]
+                starts = crop_origins(room, size, 1, config.data.min_observed_fraction, rng)
+                if starts:
+                    samples.append(crop_sample(room, starts[0], size, config, rng))
+            features, labels, weight = _batch(samples, device)
+            loss = weighted_cross_entropy(model(features), labels, weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+            optimizer.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            window.append(float(loss.detach()))
+            bar.update(1)
+            if step % config.optim.log_every == 0 or step == steps:
+                log({"step": step, "loss": sum(window) / len(window), "lr": lr_at(step),
+                     "seconds": round(time.perf_counter() - start_time, 1)})
+                bar.set_postfix(loss=f"{sum(window) / len(window):.4f}")
+                window = []
+            if val_samples and ((config.optim.validate_every and step % config.optim.validate_every == 0) or step == steps):
+                record = {"step": step, **validate_model(model, val_samples, device)}
+                validation.append(record)
+                log({"validation": record})
+            if step % config.optim.checkpoint_every == 0 or step == steps:
+                checkpoint()
+    capture = config.data.capture
+    save_regularizer(
+        model, weights_path, config.data_cost, capture.voxel_size, capture.map.truncation, class_names,
+        metadata={"steps": step, "train_seeds": json.dumps(list(map(int, config.data.train_seeds))),
+                  "label_source": capture.label_source, "command": command,
+                  "final_loss": float(sum(losses[-10:]) / max(len(losses[-10:]), 1)) if losses else float("nan")},
+    )
+    return RegularizerTrainingResult(losses, validation, time.perf_counter() - start_time, weights_path)
