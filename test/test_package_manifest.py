@@ -19,7 +19,7 @@ USED_OTHERWISE = {
     "rviz2": "the launch file starts it", "ninja-build": "torch.utils.cpp_extension builds the native kernel",
     "builtin_interfaces": "msg/", "std_msgs": "msg/", "geometry_msgs": "msg/",
 }
-OPTIONAL_IMPORTS = {"trimesh"}  # read other mesh formats when installed; documented as optional
+OPTIONAL_IMPORTS = {"trimesh", "onnxruntime"}  # other mesh formats; user-supplied ONNX segmenters (the `onnx` extra); documented as optional
 
 
 def imported_top_levels() -> set[str]:
