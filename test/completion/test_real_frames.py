@@ -3,9 +3,8 @@
 Every 5th of frames 0-99 of 7-Scenes RedKitchen is mapped (gravity-aligned, as ``ssr
 reconstruct`` maps it) with completion; the map's fusion-only mesh and its completed mesh are
 scored against the fusion of all 500 frames (``ssr_ros.completion.evaluation.evaluate_real_frames``;
-``benchmarks/bench_completion_real.py`` prints the same numbers). Two runs: the user's default
-(the packaged weights with their calibrated threshold) and the network forced through the
-write-back gate at a threshold of 0.5, so the gate itself is checked on real frames.
+``benchmarks/bench_completion_real.py`` prints the same numbers) in the user's default run: the
+packaged weights through the write-back gate at their calibrated threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ SEQUENCE = Path(os.environ.get("SSR_SHARED_DIR", REPO_ROOT.parent / "shared")) /
 
 @pytest.fixture(scope="module")
 def real_frames_results() -> dict:
-    """The default run and the forced-threshold run, against one all-frames reference."""
+    """The default run against the all-frames reference."""
     if not SEQUENCE.is_dir():
         pytest.skip(f"real sequences not available: {SEQUENCE} is absent (set SSR_SHARED_DIR)")
     from ssr_ros.completion.evaluation import RealFramesConfig, evaluate_real_frames, real_frames_reference
@@ -29,28 +28,24 @@ def real_frames_results() -> dict:
 
     config = RealFramesConfig(num_points=50_000)
     reference = real_frames_reference(SEQUENCE, config)
-    return {
-        "default": evaluate_real_frames(SEQUENCE, CompletionConfig(), config, reference, progress=False),
-        "forced": evaluate_real_frames(SEQUENCE, CompletionConfig(min_confidence=0.5), config, reference, progress=False),
-    }
+    return {"default": evaluate_real_frames(SEQUENCE, CompletionConfig(), config, reference, progress=False)}
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_the_real_frames_measurement_is_sound(real_frames_results):
     """The instrument itself: 20 frames used, the sparse fusion lies on the reference surface."""
-    forced = real_frames_results["forced"]
-    fusion = forced["fusion"]
-    assert forced["completion_enabled"] and forced["frames_used"] == 20 and forced["chunks_completed"] > 0
+    default = real_frames_results["default"]
+    fusion = default["fusion"]
+    assert default["completion_enabled"] and default["frames_used"] == 20 and default["chunks_completed"] > 0
     assert fusion["precision"] > 0.85 and 0.05 < fusion["recall"] < 1.0
-    assert forced["reference"]["triangles"] > fusion["triangles"]
+    assert default["reference"]["triangles"] > fusion["triangles"]
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.parametrize("run", ["default", "forced"])
-def test_completion_keeps_precision_and_never_lowers_fscore_on_real_frames(real_frames_results, run):
-    result = real_frames_results[run]
+def test_completion_keeps_precision_and_never_lowers_fscore_on_real_frames(real_frames_results):
+    result = real_frames_results["default"]
     fusion, completion = result["fusion"], result["completion"]
     assert completion["precision"] >= 0.9 * fusion["precision"], (fusion, completion)
     assert completion["fscore"] >= fusion["fscore"], (fusion, completion)
