@@ -13,8 +13,8 @@ what it holds online, seen-free space included) and the network predicts the who
   prediction is anchored in what was seen (distance to observed surface, enclosure, observed
   surface and free space around it, predicted surface around it, depth inside).
 - The confidence threshold is chosen on the map a user gets: for a sweep of thresholds on
-  ``P(surface right)`` the gated predictions are written into a copy of the room's map, the
-  map is meshed, and the vertices that come from predicted voxels are checked against the
+  ``P(surface right)`` (each room judged by the surface model fitted on the other rooms) the
+  gated predictions are written into a copy of the room's map, the map is meshed, and the vertices that come from predicted voxels are checked against the
   room's GT mesh (within 5 cm). The threshold is the smallest at which ``target_precision`` of
   them are (pooled over the rooms). If none reaches it the threshold is 1: nothing is
   written, and the report says which precision was reached.
@@ -212,6 +212,16 @@ def reliability_table(probability: np.ndarray, outcome: np.ndarray, bins: int = 
     return rows
 
 
+def _fittable(labels: np.ndarray) -> bool:
+    return len(labels) > 0 and bool(labels.any()) and not bool(labels.all())
+
+
+def _with_surface_model(calibration: Calibration, features: np.ndarray, right: np.ndarray) -> Calibration:
+    weights = fit_logistic(features, right)
+    return dataclasses.replace(calibration, surface_features=SURFACE_FEATURES,
+                               surface_weights=tuple(round(float(w), 5) for w in weights))
+
+
 def choose_threshold(samples: CalibrationSamples, target: float, min_vertices: int = 100) -> tuple[float, list[dict]]:
     """Smallest swept surface-confidence threshold whose predicted vertices reach ``target``
     precision (1.0 if none)."""
@@ -243,14 +253,21 @@ def calibrate(model: torch.nn.Module, seeds: Sequence[int], data, settings: Gate
         if scale <= 0:  # the TSDF does not order occupancy at all: nothing to trust
             scale, bias = Calibration().scale, Calibration().bias
         fitted = Calibration(scale=round(scale, 4), bias=round(bias, 4))
-        if len(samples.surface_right) and samples.surface_right.any() and not samples.surface_right.all():
-            weights = fit_logistic(samples.features, samples.surface_right)
-            fitted = dataclasses.replace(fitted, surface_features=SURFACE_FEATURES,
-                                         surface_weights=tuple(round(float(w), 5) for w in weights))
-        for room in rooms:
+        if _fittable(samples.surface_right):
+            fitted = _with_surface_model(fitted, samples.features, samples.surface_right)
+        # The threshold is swept with each room judged by a surface model fitted on the *other*
+        # rooms (leave one room out), so the precision it is chosen for is not measured on the
+        # samples the model was fitted to.
+        for index, room in enumerate(rooms):
+            judge = fitted
+            others = [p for i, p in enumerate(parts) if i != index]
+            if others and fitted.surface_features:
+                rest = CalibrationSamples.concatenate(others)
+                if _fittable(rest.surface_right):
+                    judge = _with_surface_model(fitted, rest.features, rest.surface_right)
             for t in SWEEP:
                 room_settings = dataclasses.replace(settings, min_confidence=t)
-                v, c = _predicted_vertex_counts(room, room_settings, fitted)
+                v, c = _predicted_vertex_counts(room, room_settings, judge)
                 samples.vertices[t] = samples.vertices.get(t, 0) + v
                 samples.correct[t] = samples.correct.get(t, 0) + c
             if progress:
