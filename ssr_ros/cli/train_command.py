@@ -26,11 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def load_training_config(path: str, out: str | None = None, steps: int | None = None, device: str | None = None):
-    from ssr_ros.completion.training import TrainingConfig
+def load_run_config(config_class, path: str, out: str | None = None, steps: int | None = None,
+                    device: str | None = None):
+    """A training config (``config_class``: a dataclass with out_dir, optim.steps and device) read
+    from ``path`` with the command line's overrides applied, validated."""
     from ssr_ros.config import load_yaml_config
 
-    config = load_yaml_config(TrainingConfig, path)
+    config = load_yaml_config(config_class, path)
     if out:
         config.out_dir = out
     if steps is not None:
@@ -42,6 +44,19 @@ def load_training_config(path: str, out: str | None = None, steps: int | None = 
     return config.validate()
 
 
+def load_training_config(path: str, out: str | None = None, steps: int | None = None, device: str | None = None):
+    from ssr_ros.completion.training import TrainingConfig
+
+    return load_run_config(TrainingConfig, path, out, steps, device)
+
+
+def loss_trend(losses: list[float]) -> str:
+    """'loss FIRST -> LAST' from the means of the first and the last ten steps."""
+    first = sum(losses[:10]) / max(len(losses[:10]), 1) if losses else float("nan")
+    last = sum(losses[-10:]) / max(len(losses[-10:]), 1) if losses else float("nan")
+    return f"loss {first:.4f} -> {last:.4f}"
+
+
 def run(args: argparse.Namespace) -> int:
     from ssr_ros.completion.training import train
 
@@ -49,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     command = "ssr train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else f"ssr train {args.config}"
     result = train(config, resume=args.resume, progress=not args.no_progress, command=command)
     if result.weights_path is not None:
-        first = sum(result.losses[:10]) / max(len(result.losses[:10]), 1) if result.losses else float("nan")
-        last = sum(result.losses[-10:]) / max(len(result.losses[-10:]), 1) if result.losses else float("nan")
-        print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: loss {first:.4f} -> {last:.4f}")
+        print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
         if result.validation:
             print("validation: " + ", ".join(f"{k}={v}" for k, v in result.validation[-1].items()))
         print(f"weights: {result.weights_path}")

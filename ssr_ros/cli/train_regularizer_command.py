@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ssr_ros.errors import ConfigError
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -27,30 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_regularizer_training_config(path: str, out: str | None = None, steps: int | None = None,
                                      device: str | None = None):
-    from ssr_ros.config import load_yaml_config
+    from ssr_ros.cli.train_command import load_run_config
     from ssr_ros.regularization.training import RegularizerTrainingConfig
 
-    config = load_yaml_config(RegularizerTrainingConfig, path)
-    if out:
-        config.out_dir = out
-    if steps is not None:
-        if steps < 1:
-            raise ConfigError(f"--steps={steps} must be at least 1")
-        config.optim.steps = steps
-    if device:
-        config.device = device
-    return config.validate()
+    return load_run_config(RegularizerTrainingConfig, path, out, steps, device)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssr_ros.cli.train_command import loss_trend
     from ssr_ros.regularization.training import train_regularizer
 
     config = load_regularizer_training_config(args.config, args.out, args.steps, args.device)
     command = "ssr " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train-regularizer"] else f"ssr train-regularizer {args.config}"
     result = train_regularizer(config, resume=args.resume, progress=not args.no_progress, command=command)
-    first = sum(result.losses[:10]) / max(len(result.losses[:10]), 1) if result.losses else float("nan")
-    last = sum(result.losses[-10:]) / max(len(result.losses[-10:]), 1) if result.losses else float("nan")
-    print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: loss {first:.4f} -> {last:.4f}")
+    print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
     if result.validation:
         print("validation: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                                          for k, v in result.validation[-1].items()))
