@@ -234,12 +234,7 @@ class FreeSpaceLayer:
         keys = pack_block_keys(blocks)
         _, new_keys = self.hash.insert_keys(torch.unique(keys))
         slot = self.hash.lookup_keys(keys)
-        needed = self.num_blocks + int(new_keys.numel())
-        if needed > self.hits.shape[0]:
-            grown = torch.zeros(max(needed, 2 * self.hits.shape[0]), CELLS_PER_BLOCK, dtype=torch.uint8, device=self.device)
-            grown[: self.num_blocks] = self.hits[: self.num_blocks]
-            self.hits = grown
-        self.num_blocks = needed
+        self._reserve(self.num_blocks + int(new_keys.numel()))
         local = self._local_index(free - blocks * FREE_BLOCK)
         count = self.hits[slot, local]
         self.hits[slot, local] = torch.where(count < MAX_HITS, count + 1, count)
@@ -326,18 +321,21 @@ class FreeSpaceLayer:
             self.hash.rebuild(coords[kept])
         return taken
 
+    def _reserve(self, needed: int) -> None:
+        """Grow the hit storage (doubling) to hold ``needed`` blocks and count them as used."""
+        if needed > self.hits.shape[0]:
+            grown = torch.zeros(max(needed, 2 * self.hits.shape[0]), CELLS_PER_BLOCK, dtype=torch.uint8, device=self.device)
+            grown[: self.num_blocks] = self.hits[: self.num_blocks]
+            self.hits = grown
+        self.num_blocks = needed
+
     def insert_blocks(self, state: dict[str, torch.Tensor]) -> None:
         """Add free blocks given as by :meth:`take_blocks` (blocks already present take the given counts)."""
         coords = state["free_block_coords"].to(self.device, torch.int64)
         if coords.shape[0] == 0:
             return
         slot, new_keys = self.hash.insert_keys(pack_block_keys(coords))
-        needed = self.num_blocks + int(new_keys.numel())
-        if needed > self.hits.shape[0]:
-            grown = torch.zeros(max(needed, 2 * self.hits.shape[0]), CELLS_PER_BLOCK, dtype=torch.uint8, device=self.device)
-            grown[: self.num_blocks] = self.hits[: self.num_blocks]
-            self.hits = grown
-        self.num_blocks = needed
+        self._reserve(self.num_blocks + int(new_keys.numel()))
         self.hits[slot] = state["free_hits"].to(self.device, torch.uint8)
 
     # ------------------------------------------------------------------ bookkeeping
