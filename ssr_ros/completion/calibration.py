@@ -277,10 +277,10 @@ def calibrate(model: torch.nn.Module, seeds: Sequence[int], data, settings: Gate
                                       fitted_on=f"generated rooms {', '.join(str(s) for s in seeds)}")
     probability = _sigmoid(scale * samples.x + bias)
     reached = [row["precision"] for row in curve if row["predicted_vertices"] >= 100]
-    surface_probability = None
-    if calibration.surface_features:
-        w = np.asarray(calibration.surface_weights)
-        surface_probability = _sigmoid(samples.features @ w[:-1] + w[-1])
+    columns = {name: torch.from_numpy(samples.features[:, i]) for i, name in enumerate(SURFACE_FEATURES)}
+    surface_probability = calibration.surface_probability(columns)
+    if surface_probability is not None:
+        surface_probability = surface_probability.double().numpy()
     report = {
         "seeds": [int(s) for s in seeds], "candidate_voxels": int(samples.x.size),
         "scale": calibration.scale, "bias": calibration.bias,
