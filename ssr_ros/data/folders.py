@@ -88,6 +88,17 @@ class FolderSequence:
         for i in range(len(self)):
             yield self.frame(i)
 
+    def _resolve_intrinsics(self, intrinsics: CameraIntrinsics | None, depths: list[Path]) -> None:
+        """Set ``intrinsics`` and ``intrinsics_source``: the given camera, or the one the reader's
+        ``_find_intrinsics(width, height)`` finds for the size of the depth images (which must
+        read either way)."""
+        height, width = _depth_size(depths)
+        if intrinsics is None:
+            intrinsics, self.intrinsics_source = self._find_intrinsics(width, height)
+        else:
+            self.intrinsics_source = "given"
+        self.intrinsics = intrinsics
+
 
 class ScanNetFolder(FolderSequence):
     """A ScanNet scene exported by its SensReader (or written by ``write_scannet_folder``).
@@ -231,12 +242,7 @@ class SevenScenesFolder(FolderSequence):
         if not depths:
             raise DatasetError(f"'{self.root}' is not a 7-Scenes/3DMatch folder: no frame-XXXXXX.depth.png files")
         self.names = [p.name[: -len(".depth.png")] for p in depths]
-        height, width = _depth_size(depths)
-        if intrinsics is None:
-            intrinsics, self.intrinsics_source = self._find_intrinsics(width, height)
-        else:
-            self.intrinsics_source = "given"
-        self.intrinsics = intrinsics
+        self._resolve_intrinsics(intrinsics, depths)
 
     def _find_intrinsics(self, width: int, height: int) -> tuple[CameraIntrinsics, str]:
         for folder in (self.root, self.root.parent, self.root.parent.parent):
@@ -506,12 +512,7 @@ class RedwoodFolder(FolderSequence):
             raise DatasetError(f"trajectory '{log}' has no pose for any of the {len(depths)} frames")
         self.depth_scale = depth_scale
         self.frame_rate = frame_rate
-        height, width = _depth_size(depths)
-        if intrinsics is None:
-            intrinsics, self.intrinsics_source = self._find_intrinsics(width, height)
-        else:
-            self.intrinsics_source = "given"
-        self.intrinsics = intrinsics
+        self._resolve_intrinsics(intrinsics, depths)
 
     def _find_intrinsics(self, width: int, height: int) -> tuple[CameraIntrinsics, str]:
         folder = self.root
