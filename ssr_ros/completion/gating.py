@@ -161,7 +161,6 @@ def gate(
     surface = unknown & (filled <= 0.5 * voxel_size) & (filled > -voxel_size)
     observed_surface = observed & (observed_tsdf.abs() < voxel_size)
     near_reach = max(0, int(round(settings.max_distance / voxel_size)))
-    near = dilate(observed_surface, near_reach)
     reach = max(1, int(round(settings.enclosure_radius / voxel_size)))
     # Enclosed by space seen free (grown by a voxel so that surfaces bordering it count): the
     # inside of an observed wall band, or anything behind it, is not.
@@ -171,6 +170,9 @@ def gate(
     surface_confidence = probability
     if calibration.surface_features or with_features:
         features = surface_features(filled, surface, observed_surface, known_free, enclosure, model_truncation, near_reach)
+        near = features["distance_observed"] <= near_reach  # the same as dilating by near_reach
+    else:
+        near = dilate(observed_surface, near_reach)
     if calibration.surface_features:
         surface_confidence = calibration.surface_probability(features) * valid
     kept_surface = (surface & (surface_confidence >= settings.min_confidence) & near
