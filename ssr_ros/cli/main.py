@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "ssr_ros.cli.export_segmenter_command",
     "ssr_ros.cli.train_regularizer_command",
     "ssr_ros.cli.regularize_command",
+    "ssr_ros.cli.train_objects_command",
 ]
 
 
