@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "ssr_ros.cli.train_regularizer_command",
     "ssr_ros.cli.regularize_command",
     "ssr_ros.cli.train_objects_command",
+    "ssr_ros.cli.refine_objects_command",
 ]
 
 
