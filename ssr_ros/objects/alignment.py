@@ -131,8 +131,14 @@ def _run_prior(prior: ShapePrior, class_index: int, surface: np.ndarray, free: n
     return (out["sdf"] * trunc).cpu(), out["yaw_logits"].cpu(), anchors
 
 
-def _refine(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndarray, surface: torch.Tensor,
-            free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig):
+def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndarray, surface: torch.Tensor,
+                free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig):
+    """Continuous refinement of a completed shape's pose (step 3 of the module docstring).
+
+    sdf: (G, G, G) metres on ``grid``; yaw0, anchor: the starting pose; surface, free,
+    blockers: (N, 3) float32 map-frame points. Returns ``(yaw, offset (3,), scale (3,),
+    final cost)``: the shape frame is ``q = R(yaw)^T (p - anchor - offset) / scale``.
+    """
     yaw = torch.tensor(float(yaw0), requires_grad=True)
     offset = torch.zeros(3, requires_grad=True)
     log_scale = torch.zeros(3, requires_grad=True)
@@ -196,7 +202,7 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     best: AlignedShape | None = None
     for (yaw_peak, mass), yaw_grid, sdf, anchor in zip(peaks, yaws2, sdfs, anchors):
         with torch.enable_grad():
-            yaw, offset, scale, final = _refine(sdf, grid, yaw_grid, anchor, s_t, f_t, b_t, voxel_size, config)
+            yaw, offset, scale, final = refine_pose(sdf, grid, yaw_grid, anchor, s_t, f_t, b_t, voxel_size, config)
         total = final + config.prior_weight * -math.log(max(mass, 1e-6))
         if best is None or total < best.cost:
             shape = AlignedShape(grid, sdf, yaw, anchor, offset, scale, yaw, total, mass, 0.0)

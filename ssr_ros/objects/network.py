@@ -26,7 +26,7 @@ from ssr_ros.config import param, validate_config
 class ShapePriorNetworkConfig:
     """Shape of the shape-prior network."""
 
-    grid_size: int = param(32, "cells per side of the canonical object grid (a multiple of 8)", low=8, high=128)
+    grid_size: int = param(32, "cells per side of the canonical object grid (a multiple of 8)", low=16, high=128)
     base_width: int = param(16, "channels of the first level (doubling per level, capped at 4x)", low=2, high=128)
     class_embedding: int = param(16, "size of the class embedding", low=1, high=256)
     yaw_bins: int = param(36, "bins of the yaw head over the full turn", low=4, high=360)
