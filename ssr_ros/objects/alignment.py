@@ -4,7 +4,8 @@ With gravity known (the map is z-up; objects stand on the floor at ``floor_z``),
 the position and the size are unknown. :func:`align_object`:
 
 1. runs the prior once with the grid turned by yaw 0 and takes the peaks of its yaw head
-   (``yaw_candidates`` of them, at least 45 degrees apart: the coarse rotation search);
+   (``yaw_candidates`` of them, at least 45 degrees apart: the coarse rotation search;
+   ``quarter_turns`` adds the best peak turned by 90, 180 and 270 degrees);
 2. for each candidate turns the grid to it, runs the prior again (twice: the second time
    with the residual yaw the head reports removed) and so gets the completed SDF in a frame
    where the object is canonical;
@@ -41,6 +42,8 @@ class AlignmentConfig:
     blocker_weight: float = param(2.0, "weight of other observed surfaces inside the object", low=0.0, high=1000.0)
     scale_weight: float = param(1.0, "pull of the per-axis log scale towards 1", low=0.0, high=1000.0)
     max_free_points: int = param(6000, "seen-free points used (random subset)", low=0, high=10_000_000)
+    quarter_turns: bool = param(False, "also try the best peak turned by 90, 180 and 270 degrees (box-like furniture "
+                                "looks alike from its sides; the fit decides)")
     prior_weight: float = param(0.5, "weight of -log(yaw head probability) when comparing candidates", low=0.0, high=100.0)
 
     def validate(self) -> "AlignmentConfig":
@@ -189,6 +192,15 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
         free = free[rng.choice(len(free), config.max_free_points, replace=False)]
     _, logits0, _ = _run_prior(prior, k, surface, free, [0.0], floor_z)
     peaks = yaw_peaks(logits0[0], count=config.yaw_candidates)
+    if config.quarter_turns:
+        probs = torch.softmax(logits0[0].float(), dim=0)
+        bins = probs.numel()
+        for k in (1, 2, 3):
+            yaw_k = peaks[0][0] + k * math.pi / 2
+            if all(abs(math.remainder(yaw_k - y, 2 * math.pi)) > math.radians(20) for y, _ in peaks):
+                b = int(((yaw_k + math.pi) % (2 * math.pi)) / (2 * math.pi) * bins) % bins
+                mass = float(probs[[(b + d) % bins for d in (-1, 0, 1)]].sum())
+                peaks.append((math.remainder(yaw_k, 2 * math.pi), mass))
     yaws = [y for y, _ in peaks]
     _, logits1, _ = _run_prior(prior, k, surface, free, yaws, floor_z)
     centers = yaw_bin_centers(logits1.shape[1])

@@ -42,6 +42,8 @@ class ObjectRefinementConfig:
     min_confidence: float = param(0.3, "instances below this confidence are listed but not refined", low=0.0, high=1.0)
     min_observed_voxels: int = param(10, "instances with fewer observed surface voxels are listed but not refined", low=3, high=1_000_000)
     min_fit: float = param(0.5, "a completed shape is written only when this share of the observed surface lies on it", low=0.0, high=1.0)
+    max_distance: float = param(0.3, "completed voxels farther than this from the instance's observed surface are not "
+                                "written, metres; 0 = the whole completed shape", low=0.0, high=10.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     instances: InstanceConfig = field(default_factory=InstanceConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
@@ -94,7 +96,7 @@ def behind_other_surface(region: MapRegion, blocking: np.ndarray, start: np.ndar
 
 
 def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: AlignedShape, floor_class: int | None,
-                floor_z: float) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+                floor_z: float, max_distance: float = 0.0) -> tuple[np.ndarray, np.ndarray, int, int] | None:
     """(origin_voxel (3,), tsdf (X, Y, Z) metres with NaN = leave, solid voxel count, cleared
     voxel count) of the completed shape over its box, following the module's rules; nothing
     goes below the floor at ``floor_z``."""
@@ -120,6 +122,12 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
     start = region.centers(inst.voxels[inst.observed] if inst.observed.any() else inst.voxels).mean(axis=0)
     cand = np.nonzero(solid)[0]
     solid[cand[behind_other_surface(region, blocking, start, voxels[cand])]] = False
+    if max_distance > 0 and inst.observed.any():
+        from scipy.spatial import cKDTree
+
+        cand = np.nonzero(solid)[0]
+        dist, _ = cKDTree(region.centers(inst.voxels[inst.observed])).query(region.centers(voxels[cand]))
+        solid[cand[dist > max_distance]] = False
     lo_box, hi_box = inst.bbox_min - region.voxel_size, inst.bbox_max + region.voxel_size
     centers = region.centers(voxels)
     in_box = np.all((centers > lo_box) & (centers < hi_box), axis=1)
@@ -177,7 +185,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                 refined = True
                 shapes[inst.instance_id] = shape
                 if write:
-                    plan = shape_write(region, inst, ids, shape, floor_class, floor_z)
+                    plan = shape_write(region, inst, ids, shape, floor_class, floor_z, config.max_distance)
                     if plan is not None:
                         origin, tsdf, _, _ = plan
                         written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
