@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--cache", default="out/objects_eval")
     parser.add_argument("--min-fit", type=float, default=None, help="override objects min_fit")
     parser.add_argument("--max-distance", type=float, default=None, help="override objects max_distance, metres")
+    parser.add_argument("--turns", type=int, default=None, help="override objects alignment.turns")
+    parser.add_argument("--search", choices=["grid", "head"], default=None, help="override objects alignment.search")
+    parser.add_argument("--prior-weight", type=float, default=None, help="override objects alignment.prior_weight")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -88,6 +91,12 @@ def main() -> None:
         config.min_fit = args.min_fit
     if args.max_distance is not None:
         config.max_distance = args.max_distance
+    if args.turns is not None:
+        config.alignment.turns = args.turns
+    if args.search is not None:
+        config.alignment.search = args.search
+    if args.prior_weight is not None:
+        config.alignment.prior_weight = args.prior_weight
     config.validate()
     rows, align_rows, inst_totals = [], [], {"matched": 0, "predicted": 0, "gt": 0}
     seconds = []
@@ -150,7 +159,8 @@ def main() -> None:
 
     summary = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)", "seeds": args.seeds,
                "objects": len(rows), "weights": args.weights,
-               "min_fit": config.min_fit, "max_distance": config.max_distance}
+               "min_fit": config.min_fit, "max_distance": config.max_distance, "turns": config.alignment.turns,
+               "search": config.alignment.search, "prior_weight": config.alignment.prior_weight}
     for name in ("fusion", "fusion + completion", "+ objects"):
         summary[name] = {k: mean(f"{name}/{k}") for k in ("chamfer", "accuracy", "completeness", "fscore@2cm", "fscore@5cm")}
     # objects the map has no points of have infinite completeness: count them apart

@@ -3,9 +3,13 @@
 With gravity known (the map is z-up; objects stand on the floor at ``floor_z``), only the yaw,
 the position and the size are unknown. :func:`align_object`:
 
-1. runs the prior once with the grid turned by yaw 0 and takes the peaks of its yaw head
-   (``yaw_candidates`` of them, at least 45 degrees apart: the coarse rotation search;
-   ``quarter_turns`` adds the best peak turned by 90, 180 and 270 degrees);
+1. coarse rotation search: ``search: head`` (the default) runs the prior with the grid turned
+   by ``turns`` evenly spaced yaws (default 1: yaw 0), averages its yaw head's distributions
+   (turned back to the map frame) and tries their peaks (``yaw_candidates`` of them, at least
+   45 degrees apart; ``quarter_turns`` adds the best peak turned by 90, 180 and 270 degrees);
+   ``search: grid`` tries ``search_yaws`` evenly spaced yaws and lets the fit decide. On
+   held-out rooms the head's peaks gave the smallest yaw errors; averaging turned heads and the
+   grid search were worse (``benchmarks/RESULTS.md``);
 2. for each candidate turns the grid to it, runs the prior again (twice: the second time
    with the residual yaw the head reports removed) and so gets the completed SDF in a frame
    where the object is canonical;
@@ -42,6 +46,12 @@ class AlignmentConfig:
     blocker_weight: float = param(2.0, "weight of other observed surfaces inside the object", low=0.0, high=1000.0)
     scale_weight: float = param(1.0, "pull of the per-axis log scale towards 1", low=0.0, high=1000.0)
     max_free_points: int = param(6000, "seen-free points used (random subset)", low=0, high=10_000_000)
+    search: str = param("head", "coarse yaw search: 'grid' (every one of search_yaws evenly spaced yaws is completed, "
+                        "refined and scored; the fit decides) or 'head' (only the peaks of the prior's yaw head)",
+                        choices=["grid", "head"])
+    search_yaws: int = param(12, "yaws tried by the 'grid' search (30 degrees apart at 12)", low=1, high=72)
+    turns: int = param(1, "the yaw head is read with the grid turned to this many evenly spaced yaws and the "
+                       "distributions (turned back) averaged; must divide the head's bins", low=1, high=36)
     quarter_turns: bool = param(False, "also try the best peak turned by 90, 180 and 270 degrees (box-like furniture "
                                 "looks alike from its sides; the fit decides)")
     prior_weight: float = param(0.5, "weight of -log(yaw head probability) when comparing candidates", low=0.0, high=100.0)
@@ -134,6 +144,22 @@ def _run_prior(prior: ShapePrior, class_index: int, surface: np.ndarray, free: n
     return (out["sdf"] * trunc).cpu(), out["yaw_logits"].cpu(), anchors
 
 
+def _turned_yaw_logits(prior: ShapePrior, class_index: int, surface: np.ndarray, free: np.ndarray, floor_z: float,
+                       turns: int) -> torch.Tensor:
+    """(1, bins) log of the yaw distribution in the map frame, averaged over ``turns`` grid yaws."""
+    bins = prior.model.config.yaw_bins
+    if bins % turns:
+        from ssr_ros.errors import ConfigError
+
+        raise ConfigError(f"alignment.turns={turns} must divide the prior's {bins} yaw bins")
+    yaws = [2 * math.pi * t / turns for t in range(turns)]
+    _, logits, _ = _run_prior(prior, class_index, surface, free, yaws, floor_z)
+    probs = torch.softmax(logits.float(), dim=1)
+    # grid turned by psi: the head sees the object's yaw minus psi; bin shift psi / bin width
+    world = torch.stack([torch.roll(probs[t], shifts=t * bins // turns) for t in range(turns)]).mean(dim=0)
+    return torch.log(world.clamp(min=1e-9))[None]
+
+
 def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndarray, surface: torch.Tensor,
                 free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig):
     """Continuous refinement of a completed shape's pose (step 3 of the module docstring).
@@ -190,8 +216,16 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     rng = generator or np.random.default_rng(0)
     if len(free) > config.max_free_points:
         free = free[rng.choice(len(free), config.max_free_points, replace=False)]
-    _, logits0, _ = _run_prior(prior, k, surface, free, [0.0], floor_z)
+    logits0 = _turned_yaw_logits(prior, k, surface, free, floor_z, config.turns)
     peaks = yaw_peaks(logits0[0], count=config.yaw_candidates)
+    if config.search == "grid":
+        probs = torch.softmax(logits0[0].float(), dim=0)
+        bins = probs.numel()
+        peaks = []
+        for n in range(config.search_yaws):
+            yaw_n = math.remainder(2 * math.pi * n / config.search_yaws, 2 * math.pi)
+            b = int(((yaw_n + math.pi) % (2 * math.pi)) / (2 * math.pi) * bins) % bins
+            peaks.append((yaw_n, float(probs[[(b + d) % bins for d in (-1, 0, 1)]].sum())))
     if config.quarter_turns:
         probs = torch.softmax(logits0[0].float(), dim=0)
         bins = probs.numel()
