@@ -112,3 +112,14 @@ def test_train_objects_smoke_writes_log_checkpoint_weights_and_resumes(tmp_path)
     assert main(["train-objects", str(config), "--out", str(out), "--steps", "3", "--resume", "--no-progress"]) == 0
     assert load_shape_prior(out / "model.pt").metadata["steps"] == 3
     assert main(["train-objects", str(config), "--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2
+
+
+def test_shipped_weights_load_with_their_contract():
+    from ssr_ros.objects.shape_classes import CLASS_TEMPLATES
+    from ssr_ros.objects.weights import default_shape_prior_weights
+
+    prior = load_shape_prior(default_shape_prior_weights())
+    assert prior.class_names == list(CLASS_TEMPLATES)
+    assert prior.model.config.grid_size == 32 and 0.7 < prior.extents["chair"] < 1.2
+    out = prior.model(torch.zeros(1, 2, 32, 32, 32), torch.tensor([prior.class_index("chair")]))
+    assert out["sdf"].shape == (1, 32, 32, 32) and out["yaw_logits"].shape == (1, prior.model.config.yaw_bins)
