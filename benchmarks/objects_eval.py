@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=None, help="override objects alignment.turns")
     parser.add_argument("--search", choices=["grid", "head"], default=None, help="override objects alignment.search")
     parser.add_argument("--prior-weight", type=float, default=None, help="override objects alignment.prior_weight")
+    parser.add_argument("--fixed-yaw", action="store_true", help="objects alignment.refine_yaw false")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -93,6 +94,8 @@ def main() -> None:
         config.max_distance = args.max_distance
     if args.turns is not None:
         config.alignment.turns = args.turns
+    if args.fixed_yaw:
+        config.alignment.refine_yaw = False
     if args.search is not None:
         config.alignment.search = args.search
     if args.prior_weight is not None:

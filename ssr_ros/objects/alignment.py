@@ -9,7 +9,9 @@ the position and the size are unknown. :func:`align_object`:
    45 degrees apart; ``quarter_turns`` adds the best peak turned by 90, 180 and 270 degrees);
    ``search: grid`` tries ``search_yaws`` evenly spaced yaws and lets the fit decide. On
    held-out rooms the head's peaks gave the smallest yaw errors; averaging turned heads and the
-   grid search were worse (``benchmarks/RESULTS.md``);
+   grid search were worse (``benchmarks/RESULTS.md``). With ``snap_to_footprint`` each
+   candidate is then turned to the nearest axis of the rectangle the observed footprint hugs
+   (:func:`footprint_yaw`): the head picks the quadrant, the geometry the exact angle;
 2. for each candidate turns the grid to it, runs the prior again (twice: the second time
    with the residual yaw the head reports removed) and so gets the completed SDF in a frame
    where the object is canonical;
@@ -41,6 +43,10 @@ class AlignmentConfig:
 
     yaw_candidates: int = param(3, "peaks of the prior's yaw head tried (coarse rotation search)", low=1, high=16)
     refine_steps: int = param(60, "gradient steps of the continuous pose and scale refinement (0 = none)", low=0, high=10000)
+    snap_to_footprint: bool = param(True, "turn each yaw candidate to the nearest axis of the rectangle the observed "
+                                    "footprint hugs (furniture is box-like: the head picks the quadrant, the footprint "
+                                    "the exact angle)")
+    refine_yaw: bool = param(True, "let the refinement turn the object (else only position and scale move)")
     learning_rate: float = param(0.02, "Adam step of the refinement (radians, metres, log scale)", low=1e-5, high=1.0)
     free_weight: float = param(1.0, "weight of seen-free space inside the object", low=0.0, high=1000.0)
     blocker_weight: float = param(2.0, "weight of other observed surfaces inside the object", low=0.0, high=1000.0)
@@ -144,6 +150,33 @@ def _run_prior(prior: ShapePrior, class_index: int, surface: np.ndarray, free: n
     return (out["sdf"] * trunc).cpu(), out["yaw_logits"].cpu(), anchors
 
 
+def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
+    """Angle in [0, pi/2) of the rectangle whose sides the points' (P, 3) floor-plane footprint
+    hugs best (least mean distance of the points to the nearest side of their bounding
+    rectangle at that angle), radians: the object's axes up to quarter turns. Unlike the
+    minimum-area rectangle it is not fooled by an L-shaped partial view (two seen sides), whose
+    hull is a right triangle with as small a rectangle along its hypotenuse."""
+    xy = np.asarray(points, dtype=np.float64)[:, :2]
+    xy = xy - xy.mean(axis=0)
+
+    def best(angles: np.ndarray) -> float:
+        c, s = np.cos(angles), np.sin(angles)
+        u = xy[:, 0:1] * c + xy[:, 1:2] * s
+        v = -xy[:, 0:1] * s + xy[:, 1:2] * c
+        d = np.minimum(np.minimum(u - u.min(axis=0), u.max(axis=0) - u), np.minimum(v - v.min(axis=0), v.max(axis=0) - v))
+        return float(angles[int(np.argmin(d.mean(axis=0)))])
+
+    coarse = best(np.deg2rad(np.arange(0.0, 90.0, step_deg)))
+    fine = best(coarse + np.deg2rad(np.linspace(-step_deg, step_deg, 21)))
+    return float(np.mod(fine, np.pi / 2))
+
+
+def snap_yaw(yaw: float, axis: float) -> float:
+    """``yaw`` turned to the nearest of ``axis + k pi/2``."""
+    k = round((yaw - axis) / (math.pi / 2))
+    return math.remainder(axis + k * math.pi / 2, 2 * math.pi)
+
+
 def _turned_yaw_logits(prior: ShapePrior, class_index: int, surface: np.ndarray, free: np.ndarray, floor_z: float,
                        turns: int) -> torch.Tensor:
     """(1, bins) log of the yaw distribution in the map frame, averaged over ``turns`` grid yaws."""
@@ -168,11 +201,11 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
     blockers: (N, 3) float32 map-frame points. Returns ``(yaw, offset (3,), scale (3,),
     final cost)``: the shape frame is ``q = R(yaw)^T (p - anchor - offset) / scale``.
     """
-    yaw = torch.tensor(float(yaw0), requires_grad=True)
+    yaw = torch.tensor(float(yaw0), requires_grad=config.refine_yaw)
     offset = torch.zeros(3, requires_grad=True)
     log_scale = torch.zeros(3, requires_grad=True)
     origin0 = torch.as_tensor(anchor, dtype=torch.float32)
-    optimizer = torch.optim.Adam([yaw, offset, log_scale], lr=config.learning_rate)
+    optimizer = torch.optim.Adam(([yaw] if config.refine_yaw else []) + [offset, log_scale], lr=config.learning_rate)
 
     def cost() -> torch.Tensor:
         origin = origin0 + offset * torch.tensor([1.0, 1.0, 0.2])
@@ -235,12 +268,21 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
                 b = int(((yaw_k + math.pi) % (2 * math.pi)) / (2 * math.pi) * bins) % bins
                 mass = float(probs[[(b + d) % bins for d in (-1, 0, 1)]].sum())
                 peaks.append((math.remainder(yaw_k, 2 * math.pi), mass))
+    if config.snap_to_footprint and len(surface) >= 3:
+        axis = footprint_yaw(surface)
+        snapped: list[tuple[float, float]] = []
+        for y, m in peaks:
+            y = snap_yaw(y, axis)
+            if all(abs(math.remainder(y - z, 2 * math.pi)) > 1e-3 for z, _ in snapped):
+                snapped.append((y, m))
+        peaks = snapped
     yaws = [y for y, _ in peaks]
     _, logits1, _ = _run_prior(prior, k, surface, free, yaws, floor_z)
     centers = yaw_bin_centers(logits1.shape[1])
     # second pass: remove the residual yaw the head still sees
     residual = [math.remainder(float(centers[int(l.argmax())]), 2 * math.pi) for l in logits1]
-    yaws2 = [y + (r if abs(r) < math.radians(30) else 0.0) for y, r in zip(yaws, residual)]
+    keep = config.snap_to_footprint  # snapped yaws are already exact up to quarter turns
+    yaws2 = [y + (r if abs(r) < math.radians(30) and not keep else 0.0) for y, r in zip(yaws, residual)]
     sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws2, floor_z)
     s_t = torch.as_tensor(surface, dtype=torch.float32)
     f_t = torch.as_tensor(free, dtype=torch.float32).reshape(-1, 3)

@@ -52,3 +52,18 @@ def test_refinement_recovers_yaw_and_position_of_a_chair_seen_partially():
     _, _, _, start_cost = refine_pose(sdf, grid, start_yaw, start_anchor, f(surface), f(free), f(np.zeros((0, 3))), 0.05,
                                       AlignmentConfig(refine_steps=0))
     assert cost < 0.7 * start_cost
+
+
+def test_footprint_axis_of_a_turned_rectangle_and_snapping_to_it():
+    from ssr_ros.objects.alignment import footprint_yaw, snap_yaw
+
+    rng = np.random.default_rng(2)
+    # an L of two seen sides of a 0.8 x 0.5 box (a partial view), turned by 1.9 rad
+    side_a = np.stack([rng.uniform(-0.4, 0.4, 200), np.full(200, 0.25), rng.uniform(0, 0.7, 200)], axis=1)
+    side_b = np.stack([np.full(100, 0.4), rng.uniform(-0.25, 0.25, 100), rng.uniform(0, 0.7, 100)], axis=1)
+    pts = np.concatenate([side_a, side_b]) @ _yaw(1.9).T + [3.0, 1.0, 0.0]
+    axis = footprint_yaw(pts)
+    assert abs(math.degrees(math.remainder(axis - 1.9, math.pi / 2))) < 1.0
+    # a head estimate 30 degrees off snaps onto the true yaw; one 60 degrees off onto a quarter turn
+    assert abs(math.remainder(snap_yaw(1.9 + math.radians(30), axis) - 1.9, 2 * math.pi)) < math.radians(1)
+    assert abs(abs(math.remainder(snap_yaw(1.9 + math.radians(60), axis) - 1.9, 2 * math.pi)) - math.pi / 2) < math.radians(1)
