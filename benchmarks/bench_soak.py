@@ -248,6 +248,9 @@ def main() -> None:
 
     if args.node_pythonpath:  # the node is a child process: it takes the environment, this process keeps its modules
         os.environ["PYTHONPATH"] = args.node_pythonpath
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    print(apply_transport_profile(), flush=True)
     rclpy.init()
     try:
         lines = soak(args) if args.command == "soak" else throughput(args)

@@ -591,6 +591,13 @@ class MapperNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    try:
+        transport = apply_transport_profile()  # before the first DDS participant exists
+    except SsrError as error:
+        print(f"ssr_mapper: {error}", file=sys.stderr)
+        return 2
     rclpy.init(args=args)
     from rclpy.exceptions import InvalidParameterValueException
 
@@ -600,6 +607,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    node.get_logger().info(transport)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:
