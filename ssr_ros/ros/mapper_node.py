@@ -437,6 +437,10 @@ class MapperNode(Node):
             self._publish_mesh_update(full)
 
     def _publish_mesh_update(self, full: bool) -> None:
+        if not (self.mesh_pub.get_subscription_count() or self.marker_pub.get_subscription_count()):
+            # Nobody listens: meshing would only take interpreter time from integration. The changed
+            # blocks stay pending and go out with the first update after someone subscribes.
+            return
         update = self.pipeline.mesh_update()
         if full:
             blocks = self.pipeline.block_meshes()
@@ -475,21 +479,34 @@ class MapperNode(Node):
         return f"{self.settings.map_frame}_gravity_aligned" if aligned else self.settings.map_frame
 
     def publish_voxels(self) -> None:
+        """Voxel cloud, voxel map and planner tiers, each built only while someone subscribes to
+        it (they are latched: a later subscriber gets the next publication)."""
         stamp = self._stamp_ns()
-        voxels, (coords, layers) = self.pipeline.voxel_outputs()
-        self.voxel_pub.publish(semantic_cloud_to_msg(
-            self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
-            voxels["observed"], self.settings.map_frame, stamp,
-        ))
+        cloud, blocks = self.voxel_pub.get_subscription_count() > 0, self.voxel_map_pub.get_subscription_count() > 0
         frame_id = self._map_grid_frame()
-        self.voxel_map_pub.publish(boxes_to_map_msg(
-            voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
-            self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
-        ))
+        if cloud or blocks:
+            voxels, block_data = self.pipeline.voxel_outputs(surface=cloud, blocks=blocks)
+            if cloud:
+                self.voxel_pub.publish(semantic_cloud_to_msg(
+                    self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
+                    voxels["observed"], self.settings.map_frame, stamp,
+                ))
+            if blocks:
+                coords, layers = block_data
+                self.voxel_map_pub.publish(boxes_to_map_msg(
+                    voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
+                    self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
+                ))
         self.publish_planning(frame_id, stamp)
 
+    def _planning_publishers(self) -> list:
+        return [self.occupancy_pub, self.cost_pub, *self.esdf_slice_pubs.values(), *self.esdf_pubs.values()]
+
     def publish_planning(self, frame_id: str, stamp: int) -> None:
-        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame."""
+        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame (computed only
+        while one of them has a subscriber)."""
+        if not any(pub.get_subscription_count() for pub in self._planning_publishers()):
+            return
         outputs = self.pipeline.planning_outputs(with_3d=bool(self.esdf_pubs))
         self.last_floor = outputs.floor
         self.occupancy_pub.publish(occupancy_to_msg(outputs.occupancy, frame_id, stamp))
