@@ -172,9 +172,12 @@ class MapperNode(Node):
             inputs.append(("labels", s.topics.labels))
             if s.topics.label_confidence:
                 inputs.append(("confidence", s.topics.label_confidence))
-        # structural labels (pipeline.structure) only where no semantic source is configured
+        # structural labels (pipeline.structure) only where no semantic source is configured or
+        # publishing (set per frame in _on_images / _on_geometry)
         self.pipeline.semantic_source_expected = any(name in ("labels", "probabilities") for name, _ in inputs)
         self._input_names = [name for name, _ in inputs]
+        self._geometry_names = [name for name in self._input_names if name in ("depth", "color")]
+        self._semantic_topics = [topic for name, topic in inputs if name not in ("depth", "color")]
         self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
         self._setup_sync(inputs, sensor_qos)
 
@@ -230,23 +233,54 @@ class MapperNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _setup_sync(self, inputs, qos) -> None:
+        """Match the inputs by stamp. With 2D semantics configured, a second matcher of depth (and
+        color) alone serves the time while no node publishes them (no segmenter running yet), so
+        that the map is not frozen waiting for label images that never come."""
         s = self.settings
+        geometry = len(self._geometry_names)
         try:
             import message_filters
         except ImportError:
             message_filters = None
+        self._geometry_sync = None
         if message_filters is not None:
             subscribers = [message_filters.Subscriber(self, Image, topic, qos_profile=qos, callback_group=self._input_group)
                            for _, topic in inputs]
             self._sync = message_filters.ApproximateTimeSynchronizer(subscribers, s.sync_queue_size, s.sync_slop_s)
             self._sync.registerCallback(self._on_images)
+            if self._semantic_topics:
+                self._geometry_sync = message_filters.ApproximateTimeSynchronizer(
+                    subscribers[:geometry], s.sync_queue_size, s.sync_slop_s)
+                self._geometry_sync.registerCallback(self._on_geometry)
             return
         self._sync = ApproximateTimeSync(len(inputs), self._on_images, s.sync_queue_size, s.sync_slop_s)
+        self._geometry_sync = (ApproximateTimeSync(geometry, self._on_geometry, s.sync_queue_size, s.sync_slop_s)
+                               if self._semantic_topics else None)
         for index, (_, topic) in enumerate(inputs):
-            self.create_subscription(
-                Image, topic, lambda msg, i=index: self._sync.add(i, stamp_to_ns(msg.header.stamp), msg), qos,
-                callback_group=self._input_group,
-            )
+            self.create_subscription(Image, topic, lambda msg, i=index: self._route(i, msg), qos,
+                                     callback_group=self._input_group)
+
+    def _semantics_published(self) -> bool:
+        """Whether some node publishes the configured 2D semantics topics."""
+        return all(self.count_publishers(topic) > 0 for topic in self._semantic_topics)
+
+    def _route(self, index: int, msg: Image) -> None:
+        """An image to the matcher of all inputs, or, for depth and color while nobody publishes
+        the 2D semantics, to the matcher of depth and color alone (each image to one matcher, so
+        that each unmatched one is counted once)."""
+        stamp = stamp_to_ns(msg.header.stamp)
+        if index < len(self._geometry_names) and self._geometry_sync is not None and not self._semantics_published():
+            self._geometry_sync.add(index, stamp, msg)
+        else:
+            self._sync.add(index, stamp, msg)
+
+    def _on_geometry(self, *images: Image) -> None:
+        """Depth (and color) without 2D semantics: integrated while no node publishes them."""
+        if self._semantics_published():
+            return  # the matcher of all inputs takes this frame (message_filters feeds both)
+        self._count("frames_without_semantics")
+        self.pipeline.semantic_source_expected = False  # structural labels meanwhile
+        self._enqueue(dict(zip(self._geometry_names, images)))
 
     def _subscribe_tf_static(self) -> None:
         """Without tf2_ros: keep the fixed transforms of ``/tf_static`` (where tf2_msgs is installed)."""
@@ -328,8 +362,12 @@ class MapperNode(Node):
         return transform_stamped_to_matrix(transform)
 
     def _on_images(self, *images: Image) -> None:
+        if self._semantic_topics:
+            self.pipeline.semantic_source_expected = True
+        self._enqueue(dict(zip(self._input_names, images)))
+
+    def _enqueue(self, by_name: dict) -> None:
         self._count("frames_received")
-        by_name = dict(zip(self._input_names, images))
         while True:  # several input threads may race for the last free place
             try:
                 self._frames.put_nowait(by_name)
@@ -522,7 +560,7 @@ class MapperNode(Node):
         status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
         with self._counters_lock:
             counters = dict(self.counters)
-        unsynchronised = getattr(self._sync, "dropped", 0)
+        unsynchronised = getattr(self._sync, "dropped", 0) + getattr(self._geometry_sync, "dropped", 0)
         dropped = sum(v for k, v in counters.items() if k.startswith("dropped.")) + unsynchronised
         refused = sum(v for k, v in counters.items() if k.startswith("poses_refused."))
         status.level = DiagnosticStatus.OK if dropped == 0 and refused == 0 else DiagnosticStatus.WARN

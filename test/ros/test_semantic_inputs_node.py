@@ -83,3 +83,41 @@ def test_structural_labels_without_a_semantic_source(make_node):
     feed_pose(node, 1 * S, pose_at(0.0))
     assert node.process_images(images(node, 1 * S))
     assert node.pipeline.semantic_source == "structure"
+
+
+def test_frames_integrate_without_labels_while_no_node_publishes_them(make_node):
+    # A labels topic is configured by default; without a segmenter running the map must not
+    # freeze waiting for label images. Once one publishes, frames wait for their labels again.
+    import time
+    import uuid
+
+    from sensor_msgs.msg import Image
+
+    topic = f"/seg_{uuid.uuid4().hex[:8]}/labels"
+    node = make_node(**{"topics.labels": topic})
+    assert node._input_names == ["depth", "color", "labels"]
+    queued = []
+    node._enqueue = queued.append  # the frames the integration thread would get
+    feed_pose(node, 1 * S, pose_at(0.0))
+    first = images(node, 1 * S)
+    node._route(0, first["depth"])
+    node._route(1, first["color"])
+    assert len(queued) == 1 and set(queued[0]) == {"depth", "color"}
+    assert node.counters["frames_without_semantics"] == 1 and not node.pipeline.semantic_source_expected
+    assert node.process_images(queued[0]) and node.counters["frames_integrated"] == 1
+
+    node.create_publisher(Image, topic, 10)  # a segmenter starts
+    deadline = time.monotonic() + 10.0
+    while not node._semantics_published() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node._semantics_published()
+    second = images(node, 2 * S, labels=(np.full((24, 32), 5, np.uint8), "mono8"))
+    node._route(0, second["depth"])
+    node._route(1, second["color"])
+    assert len(queued) == 1  # waits for its labels now
+    node._route(2, second["labels"])
+    assert len(queued) == 2 and set(queued[1]) == {"depth", "color", "labels"}
+    assert node.pipeline.semantic_source_expected
+    feed_pose(node, 2 * S, pose_at(0.0))
+    assert node.process_images(queued[1])
+    assert 5 in map_labels(node)
