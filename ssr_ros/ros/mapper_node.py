@@ -43,6 +43,7 @@ cleared first when ``on_time_jump`` is ``reset``).
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import sys
 import threading
@@ -153,9 +154,7 @@ class MapperNode(Node):
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
-        if self.pipeline.config.segmenter.type != "none":
-            raise ConfigError("segmenter.type runs in 'ssr reconstruct' only so far; in the node, publish the "
-                              "model's output on topics.labels or topics.label_probabilities")
+        self.segmenter = self._make_segmenter()
         self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
                                         self.pipeline.taxonomy.num_classes, s.probabilities_layout)
 
@@ -166,7 +165,9 @@ class MapperNode(Node):
         inputs = [("depth", s.topics.depth)]
         if s.topics.color:
             inputs.append(("color", s.topics.color))
-        if s.topics.label_probabilities:
+        if self.segmenter is not None:
+            pass  # the segmenter stage labels the color images: no 2D semantics topics
+        elif s.topics.label_probabilities:
             inputs.append(("probabilities", s.topics.label_probabilities))
         elif s.topics.labels:
             inputs.append(("labels", s.topics.labels))
@@ -174,7 +175,8 @@ class MapperNode(Node):
                 inputs.append(("confidence", s.topics.label_confidence))
         # structural labels (pipeline.structure) only where no semantic source is configured or
         # publishing (set per frame in _on_images / _on_geometry)
-        self.pipeline.semantic_source_expected = any(name in ("labels", "probabilities") for name, _ in inputs)
+        self.pipeline.semantic_source_expected = (self.segmenter is not None
+                                                  or any(name in ("labels", "probabilities") for name, _ in inputs))
         self._input_names = [name for name, _ in inputs]
         self._geometry_names = [name for name in self._input_names if name in ("depth", "color")]
         self._semantic_topics = [topic for name, topic in inputs if name not in ("depth", "color")]
@@ -259,6 +261,41 @@ class MapperNode(Node):
         for index, (_, topic) in enumerate(inputs):
             self.create_subscription(Image, topic, lambda msg, i=index: self._route(i, msg), qos,
                                      callback_group=self._input_group)
+
+    def _make_segmenter(self):
+        """The segmenter stage (``segmenter.*``): a model labelling color frames in its own thread."""
+        config = self.pipeline.config.segmenter
+        if config.type == "none":
+            return None
+        if not self.settings.topics.color:
+            raise ConfigError("segmenter.type needs color images: set topics.color")
+        from ssr_ros.semantics.background import BackgroundSegmenter
+        from ssr_ros.semantics.segmenter import Segmenter
+
+        model = Segmenter(config, self.pipeline.taxonomy)  # a bad model file refuses to start here
+        self.get_logger().info(f"segmenter: {config.type} model {config.model}, at most {config.rate_hz:g} frames/s "
+                               "(the other frames integrate geometry and color only)")
+        return BackgroundSegmenter(model, config.rate_hz)
+
+    def _integrate_segmented(self) -> None:
+        """Integrate the frames the segmenter has finished, with their class probabilities (a
+        frame whose segmentation failed: with geometry and color only)."""
+        for done in self.segmenter.finished():
+            frame = done.frame
+            if done.error is None:
+                frame = dataclasses.replace(frame, labels=None, label_confidence=None, label_probs=done.probabilities)
+                self._count("frames_segmented")
+            else:
+                self._count("segmenter_failed")
+                self.get_logger().warning(f"segmenter failed on a frame (integrated without semantics): {done.error!r}",
+                                          throttle_duration_sec=self.settings.warn_throttle_s)
+            try:
+                self.pipeline.integrate(frame)
+            except SsrError as error:
+                self._drop(type(error).__name__, str(error))
+                continue
+            self._count("frames_integrated")
+            self.integrated_pub.publish(done.context)
 
     def _semantics_published(self) -> bool:
         """Whether some node publishes the configured 2D semantics topics."""
@@ -391,8 +428,10 @@ class MapperNode(Node):
     # ------------------------------------------------------------------ workers
     def _integration_loop(self) -> None:
         while self._running:
+            if self.segmenter is not None:
+                self._integrate_segmented()
             try:
-                images = self._frames.get(timeout=0.1)
+                images = self._frames.get(timeout=0.1 if self.segmenter is None else 0.02)
             except queue.Empty:
                 continue
             self.process_images(images)
@@ -411,6 +450,9 @@ class MapperNode(Node):
         try:
             frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"),
                                             images.get("confidence"), images.get("probabilities"))
+            if self.segmenter is not None and self.segmenter.offer(frame, depth.header):
+                self.order.accept(stamp_ns)  # integrated when its segmentation is done
+                return True
             self.pipeline.integrate(frame)
         except SsrError as error:
             self._drop(type(error).__name__, str(error))
@@ -460,6 +502,8 @@ class MapperNode(Node):
 
     def stop(self) -> None:
         self._running = False
+        if self.segmenter is not None:
+            self.segmenter.close()
         self._integrator.join(timeout=5)
         self._completer.join(timeout=5)
         self.pipeline.close()

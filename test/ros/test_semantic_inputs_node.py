@@ -121,3 +121,44 @@ def test_frames_integrate_without_labels_while_no_node_publishes_them(make_node)
     feed_pose(node, 2 * S, pose_at(0.0))
     assert node.process_images(queued[1])
     assert 5 in map_labels(node)
+
+
+def test_the_segmenter_stage_labels_frames_in_its_own_thread(make_node, tmp_path):
+    # the project's small segmenter exported to TorchScript, run by the node at most rate_hz:
+    # the frame it takes is integrated with the model's probabilities once segmented, the
+    # others with geometry and color only
+    import time
+
+    from ssr_ros.completion.weights import load_model
+    from ssr_ros.package_files import find_package_file
+    from ssr_ros.semantics.segmenter import export_segmenter
+
+    weights = find_package_file("models", "segmenter_small.pt")
+    if weights is None:
+        pytest.skip("models/segmenter_small.pt is absent")
+    written = export_segmenter(load_model(weights, "cpu", expected_type="segmenter2d"), tmp_path, 24, 32,
+                               formats=("torchscript",))
+    node = make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(written["torchscript"]),
+                        "segmenter.device": "cpu", "segmenter.rate_hz": 0.01})
+    assert node._input_names == ["depth", "color"] and node.pipeline.semantic_source_expected
+    node._running = False  # this test drives integration itself
+    node._integrator.join(timeout=5)
+    for k in (1, 2, 3):
+        feed_pose(node, k * S, pose_at(0.0))
+        assert node.process_images(images(node, k * S))
+    assert node.counters["frames_integrated"] == 2  # frame 1 is with the segmenter; 2 and 3 were not due
+    deadline = time.monotonic() + 30.0
+    while node.counters["frames_segmented"] == 0 and time.monotonic() < deadline:
+        node._integrate_segmented()
+        time.sleep(0.01)
+    assert node.counters["frames_segmented"] == 1 and node.counters["frames_integrated"] == 3
+    assert node.pipeline.semantic_source == "frames"
+
+
+def test_a_bad_segmenter_model_refuses_to_start(make_node, tmp_path):
+    from ssr_ros.errors import SsrError
+
+    with pytest.raises(SsrError, match="segmenter|model"):
+        make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(tmp_path / "absent.pt")})
+    with pytest.raises(SsrError, match="color"):
+        make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(tmp_path / "absent.pt"), "topics.color": ""})
