@@ -123,7 +123,8 @@ def test_frames_integrate_without_labels_while_no_node_publishes_them(make_node)
     assert 5 in map_labels(node)
 
 
-def test_the_segmenter_stage_labels_frames_in_its_own_thread(make_node, tmp_path):
+@pytest.mark.parametrize("kind", ["torchscript", "onnx"])
+def test_the_segmenter_stage_labels_frames_in_its_own_thread(make_node, tmp_path, kind):
     # the project's small segmenter exported to TorchScript, run by the node at most rate_hz:
     # the frame it takes is integrated with the model's probabilities once segmented, the
     # others with geometry and color only
@@ -136,9 +137,12 @@ def test_the_segmenter_stage_labels_frames_in_its_own_thread(make_node, tmp_path
     weights = find_package_file("models", "segmenter_small.pt")
     if weights is None:
         pytest.skip("models/segmenter_small.pt is absent")
+    if kind == "onnx":
+        pytest.importorskip("onnx", reason="onnx is not installed (pip install ssr_ros[onnx])")
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install ssr_ros[onnx])")
     written = export_segmenter(load_model(weights, "cpu", expected_type="segmenter2d"), tmp_path, 24, 32,
-                               formats=("torchscript",))
-    node = make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(written["torchscript"]),
+                               formats=(kind,))
+    node = make_node(**{"segmenter.type": kind, "segmenter.model": str(written[kind]),
                         "segmenter.device": "cpu", "segmenter.rate_hz": 0.01})
     assert node._input_names == ["depth", "color"] and node.pipeline.semantic_source_expected
     node._running = False  # this test drives integration itself
