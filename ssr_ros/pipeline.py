@@ -41,6 +41,9 @@ from ssr_ros.taxonomy import ClassTaxonomy
 LOG = logging.getLogger("ssr_ros.pipeline")
 
 SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels", "nav2", "esdf")
+
+CAMERA_PATH_LIMIT = 4096
+"""Camera positions kept for the previews' outside-in views (thinned evenly beyond this)."""
 """What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply, the Nav2 map_server
 files occupancy.{pgm,yaml} and occupancy_predicted.{pgm,yaml}, and esdf.npz (see
 :mod:`ssr_ros.planning`)."""
@@ -170,6 +173,7 @@ class MappingPipeline:
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
+        self._camera_path: list[np.ndarray] = []  # fused camera positions, map frame, decimated
         self.last_stamp_ns: int | None = None
         self._seen_counter = 0
         self._camera_up = CameraUpAccumulator()  # of the fused poses, map frame
@@ -199,6 +203,12 @@ class MappingPipeline:
         if self.config.structure.mode == "on":
             return True
         return not self.semantic_source_expected and self.frames_with_semantics == 0
+
+    @property
+    def camera_path(self) -> np.ndarray:
+        """(N, 3) positions of the fused cameras in the map frame, in order (at most
+        CAMERA_PATH_LIMIT, evenly thinned over long runs)."""
+        return np.array(self._camera_path, dtype=np.float64).reshape(-1, 3)
 
     def world_up(self) -> np.ndarray:
         """The map frame's up direction as the fused cameras saw it (their mean -y axis), or z.
@@ -353,6 +363,9 @@ class MappingPipeline:
         self.frames_structural += structural
         self.frames_integrated += 1
         self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
+        self._camera_path.append(self.last_camera_position)
+        if len(self._camera_path) > CAMERA_PATH_LIMIT:  # keep every other: the whole run, coarser
+            self._camera_path = self._camera_path[::2]
         self._camera_up.add(frame.T_world_cam)
         self.last_stamp_ns = frame.stamp_ns
         return result
@@ -579,6 +592,7 @@ class MappingPipeline:
                 self.structure.reset()
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
+            self._camera_path = []
             return dropped
 
     def close(self) -> None:

@@ -440,7 +440,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             with pipeline.lock:
                 up = Z_UP if pipeline.T_world_map is not None else pipeline.world_up()  # aligned: z is up
                 files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh", up=up,
-                                        semantic_source=pipeline.semantic_source)
+                                        semantic_source=pipeline.semantic_source, cameras=pipeline.camera_path)
             wall["previews_s"] = time.perf_counter() - start
     stats = pipeline.stats()
     integrate_s = stats["timings"]["integrate"]["total_s"]
