@@ -67,6 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--color-topic")
     group.add_argument("--camera-info-topic")
     group.add_argument("--labels-topic", help="2D semantic labels (mono8/mono16 class ids)")
+    group.add_argument("--label-confidence-topic",
+                       help="per-pixel confidence of the labels (32FC1 0..1, mono8, mono16), beside --labels-topic")
+    group.add_argument("--label-probabilities-topic",
+                       help="per-class probabilities instead of labels: 32FC<N> / 8UC<N> (N = the taxonomy's "
+                       "classes), or N stacked class planes with --probabilities-layout chw")
+    group.add_argument("--probabilities-layout", choices=["hwc", "chw"],
+                       help="layout of --label-probabilities-topic (default: hwc, as the node's probabilities_layout)")
     group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
     group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
                        help="pose topic or /tf (default: a pose topic when the bag has one)")
@@ -230,6 +237,7 @@ def _run(args: argparse.Namespace) -> int:
     from ssr_ros.evaluation.report import format_table
     from ssr_ros.pipeline import MappingPipeline
     from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
+    from ssr_ros.taxonomy import ClassTaxonomy
 
     started_at = getattr(args, "started_at", None)  # the command's start (ssr_ros.cli.main)
     gt_is_volume = bool(args.gt) and (Path(args.gt) / "gt_volume.npz").exists()
@@ -243,6 +251,10 @@ def _run(args: argparse.Namespace) -> int:
         pose_source=args.pose_source, world_frame=args.map_frame, depth_scale=args.depth_scale,
         label_dir=args.labels_folder, camera_in_pose_frame=camera_extrinsic(args.camera_in_pose_frame),
         pose_child_frame=args.pose_child_frame or "",
+        label_confidence_topic=args.label_confidence_topic or topics.get("label_confidence") or None,
+        label_probabilities_topic=args.label_probabilities_topic or topics.get("label_probabilities") or None,
+        probabilities_layout=args.probabilities_layout or topics.get("probabilities_layout") or "hwc",
+        num_classes=ClassTaxonomy.load(config.taxonomy or None).num_classes,
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)
