@@ -65,12 +65,14 @@ class MonoConfig:
 class MonoPrediction:
     """At the camera's size: depth (H, W) float32 metres (0 = dropped); weight (H, W) float32 in
     (0, 1] fusion weight (0 where dropped); sigma (H, W) float32 relative uncertainty;
-    label_probs (H, W, C) float32 or None."""
+    label_probs (H, W, C) float32 or None; depth_unfiltered (H, W) float32 metres: the prediction
+    before dropping (for scoring)."""
 
     depth: np.ndarray
     weight: np.ndarray
     sigma: np.ndarray
     label_probs: np.ndarray | None
+    depth_unfiltered: np.ndarray
 
 
 class MonoPredictor:
@@ -117,4 +119,5 @@ class MonoPredictor:
                 logits = F.interpolate(logits, size=(H, W), mode="bilinear", align_corners=False)
             probs = torch.softmax(logits[0], dim=0).permute(1, 2, 0).contiguous().cpu().numpy()
         return MonoPrediction(torch.where(keep, depth, torch.zeros_like(depth)).cpu().numpy().astype(np.float32),
-                              weight.cpu().numpy().astype(np.float32), sigma.cpu().numpy().astype(np.float32), probs)
+                              weight.cpu().numpy().astype(np.float32), sigma.cpu().numpy().astype(np.float32), probs,
+                              depth.cpu().numpy().astype(np.float32))
