@@ -246,8 +246,10 @@ def integrate_blocks(
         # one voxel behind to zero at -truncation
         dropoff = (params.truncation + sdf) / (params.truncation - params.voxel_size)
         w = torch.where(sdf < -params.voxel_size, w * dropoff, w)
-    if depth_weight is not None:
-        w = w * depth_weight.reshape(-1)[pixel]
+    if depth_weight is not None:  # a pixel of weight 0 updates nothing
+        pixel_weight = depth_weight.reshape(-1)[pixel]
+        update = update & (pixel_weight > 0)
+        w = w * pixel_weight
     w = torch.where(update, w, torch.zeros_like(w))
     weight_sum = weight_old + w
     safe_sum = torch.where(update, weight_sum, torch.ones_like(weight_sum))

@@ -64,7 +64,7 @@ class MonoDataConfig:
 @dataclass
 class ImageSet:
     """Images at the working size. rgb (N, H, W, 3) uint8; depth (N, H, W) float32 canonical metres
-    (0 = no target); labels (N, H, W) int64 (0 = none); scale (N,) float32 (canonical -> metres);
+    (0 = no target); labels (N, H, W) int16 (0 = none); scale (N,) float32 (canonical -> metres);
     source: one name per image (e.g. 'synthetic:1000', a folder path)."""
 
     rgb: torch.Tensor
@@ -79,7 +79,7 @@ class ImageSet:
     @staticmethod
     def empty(height: int, width: int) -> "ImageSet":
         return ImageSet(torch.zeros(0, height, width, 3, dtype=torch.uint8), torch.zeros(0, height, width),
-                        torch.zeros(0, height, width, dtype=torch.int64), torch.zeros(0), [])
+                        torch.zeros(0, height, width, dtype=torch.int16), torch.zeros(0), [])
 
     @staticmethod
     def concat(parts: Sequence["ImageSet"], height: int, width: int) -> "ImageSet":
@@ -100,6 +100,16 @@ def resolve_data_path(path: str) -> Path:
     """``path`` with ``${SSR_SHARED_DIR}`` expanded (default: the ``shared`` directory beside the repo)."""
     shared = os.environ.get(SHARED_DIR_VARIABLE, str(SOURCE_ROOT.parent / "shared"))
     return Path(str(path).replace("${" + SHARED_DIR_VARIABLE + "}", shared).replace("$" + SHARED_DIR_VARIABLE, shared))
+
+
+def source_name(folder: str) -> str:
+    """A short name of a real folder for logs: the dataset directory under the shared ``data/``
+    (``${SSR_SHARED_DIR}/data/7scenes_tsdf_fusion/data`` -> ``7scenes_tsdf_fusion``), else the folder's name."""
+    parts = Path(str(folder)).parts
+    for i, part in enumerate(parts[:-1]):
+        if SHARED_DIR_VARIABLE in part and i + 2 < len(parts) and parts[i + 1] == "data":
+            return parts[i + 2]
+    return Path(str(folder)).name
 
 
 def depth_scale(intrinsics: CameraIntrinsics, focal_ratio: float) -> float:
@@ -138,7 +148,7 @@ def synthetic_images(seed: int, data: MonoDataConfig, height: int, width: int, f
         rgb.append(torch.from_numpy(np.asarray(view.rgb, dtype=np.uint8)))
         d = torch.from_numpy(np.asarray(view.depth, dtype=np.float32))
         depth.append(torch.where(torch.isfinite(d) & (d > 0), d / scale, torch.zeros_like(d)))
-        labels.append(torch.from_numpy(np.asarray(view.class_ids).astype(np.int64)))
+        labels.append(torch.from_numpy(np.asarray(view.class_ids).astype(np.int16)))
     n = len(rgb)
     return ImageSet(torch.stack(rgb), torch.stack(depth), torch.stack(labels), torch.full((n,), scale),
                     [f"synthetic:{int(seed)}"] * n)
@@ -171,7 +181,7 @@ def real_images(folder: str, data: MonoDataConfig, height: int, width: int, foca
     if not rgb:
         return ImageSet.empty(height, width)
     n = len(rgb)
-    return ImageSet(torch.stack(rgb), torch.stack(depth), torch.zeros(n, height, width, dtype=torch.int64),
+    return ImageSet(torch.stack(rgb), torch.stack(depth), torch.zeros(n, height, width, dtype=torch.int16),
                     torch.tensor(scales, dtype=torch.float32), [str(folder)] * n)
 
 
@@ -214,7 +224,7 @@ def training_batches(synthetic: ImageSet, real: ImageSet, batch_size: int, data:
         pick_r = torch.randint(max(len(real), 1), (batch_size,), generator=generator)
         rgb = torch.stack([(real if r else synthetic).rgb[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())])
         depth = torch.stack([(real if r else synthetic).depth[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())])
-        labels = torch.stack([(real if r else synthetic).labels[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())])
+        labels = torch.stack([(real if r else synthetic).labels[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())]).long()
         x = rgb.permute(0, 3, 1, 2).float() / 255.0
         flip = torch.rand(batch_size, generator=generator) < data.flip_probability
         x[flip] = x[flip].flip(-1)

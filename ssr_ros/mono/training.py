@@ -27,7 +27,7 @@ from ssr_ros.atomic_file import atomic_write
 from ssr_ros.completion.training import JsonLog, OptimConfig
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.errors import ConfigError, MapFileError
-from ssr_ros.mono.data import ImageSet, MonoDataConfig, build_image_sets, training_batches
+from ssr_ros.mono.data import ImageSet, MonoDataConfig, build_image_sets, source_name, training_batches
 from ssr_ros.mono.losses import depth_metrics, mono_loss
 from ssr_ros.mono.network import MonoDepthNet, MonoNetConfig
 
@@ -87,9 +87,10 @@ def evaluate_depth(model: MonoDepthNet, images: ImageSet, batch_size: int = 16) 
 
 
 def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{'val_<group>_<metric>': value} with real folders named by :func:`source_name`."""
     flat = {}
     for group, values in metrics.items():
-        name = "all" if group == "all" else ("synthetic" if group == "synthetic" else Path(group).parts[-2] if len(Path(group).parts) > 1 else group)
+        name = group if group in ("all", "synthetic") else source_name(group)
         for k in ("abs_rel", "rmse", "delta1"):
             flat[f"val_{name}_{k}"] = round(values[k], 4)
     return flat

@@ -15,15 +15,6 @@ from ssr_ros.mono.losses import depth_metrics, laplace_nll, mono_loss
 from ssr_ros.mono.network import MAX_LOG_SCALE, MIN_LOG_SCALE, MonoDepthNet, MonoNetConfig
 from ssr_ros.mono.predictor import MonoConfig, MonoPredictor
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster than several (and steadier on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = MonoNetConfig(base_width=4, levels=2, input_width=40, input_height=32, num_classes=5)
 
 
