@@ -5,7 +5,9 @@ image to the network's working size, predicts, rescales the depth to the camera'
 and resizes everything back to (H, W). The Laplace scale b of log depth gives the relative
 uncertainty ``sigma = sqrt(2) * b`` (the standard deviation of log depth, about the relative
 depth error); a pixel fuses with weight ``1 / (1 + (sigma / sigma_ref)^2)`` and pixels with
-``sigma > max_relative_uncertainty`` are dropped (depth 0).
+``sigma > max_relative_uncertainty`` are dropped (depth 0). Semantics come back as each pixel's
+most likely class and its probability (computed at the network's size, resized by nearest
+pixel: cheap at any camera size), which the map fuses as label votes weighted by confidence.
 """
 
 from __future__ import annotations
@@ -65,13 +67,15 @@ class MonoConfig:
 class MonoPrediction:
     """At the camera's size: depth (H, W) float32 metres (0 = dropped); weight (H, W) float32 in
     (0, 1] fusion weight (0 where dropped); sigma (H, W) float32 relative uncertainty;
-    label_probs (H, W, C) float32 or None; depth_unfiltered (H, W) float32 metres: the prediction
+    labels (H, W) int64 most likely class and label_confidence (H, W) float32 its probability, or
+    None (semantics off); depth_unfiltered (H, W) float32 metres: the prediction
     before dropping (for scoring)."""
 
     depth: np.ndarray
     weight: np.ndarray
     sigma: np.ndarray
-    label_probs: np.ndarray | None
+    labels: np.ndarray | None
+    label_confidence: np.ndarray | None
     depth_unfiltered: np.ndarray
 
 
@@ -112,12 +116,15 @@ class MonoPredictor:
         cfg = self.config
         keep = (sigma <= cfg.max_relative_uncertainty) & (depth >= cfg.min_depth) & (depth <= cfg.max_depth)
         weight = torch.where(keep, 1.0 / (1.0 + (sigma / cfg.reference_uncertainty) ** 2), torch.zeros_like(sigma))
-        probs = None
+        labels = confidence = None
         if cfg.semantics if semantics is None else semantics:
-            logits = output.logits
-            if (H, W) != tuple(logits.shape[-2:]):
-                logits = F.interpolate(logits, size=(H, W), mode="bilinear", align_corners=False)
-            probs = torch.softmax(logits[0], dim=0).permute(1, 2, 0).contiguous().cpu().numpy()
+            best = torch.softmax(output.logits[0], dim=0).max(dim=0)
+            votes = torch.stack([best.indices.float(), best.values])[None]
+            if (H, W) != tuple(votes.shape[-2:]):
+                votes = F.interpolate(votes, size=(H, W), mode="nearest")
+            labels = votes[0, 0].to(torch.int64).cpu().numpy()
+            confidence = votes[0, 1].cpu().numpy().astype(np.float32)
         return MonoPrediction(torch.where(keep, depth, torch.zeros_like(depth)).cpu().numpy().astype(np.float32),
-                              weight.cpu().numpy().astype(np.float32), sigma.cpu().numpy().astype(np.float32), probs,
+                              weight.cpu().numpy().astype(np.float32), sigma.cpu().numpy().astype(np.float32),
+                              labels, confidence,
                               depth.cpu().numpy().astype(np.float32))

@@ -69,8 +69,8 @@ class MonoDepthStage:
                 for k in ("abs_rel", "rmse", "delta1"):
                     self._score_sums[k] = self._score_sums.get(k, 0.0) + scores[k]
         updates: dict[str, Any] = {"depth": prediction.depth, "depth_weight": prediction.weight}
-        if prediction.label_probs is not None:
-            updates.update(labels=None, label_confidence=None, label_probs=prediction.label_probs)
+        if prediction.labels is not None:
+            updates.update(labels=prediction.labels, label_confidence=prediction.label_confidence, label_probs=None)
         return dataclasses.replace(frame, **updates).validate()
 
     @property
