@@ -597,7 +597,7 @@ class MappingPipeline:
             if self.structure is not None:
                 self.structure.reset()
             if self.mono is not None:
-                self.mono.key_frames.reset()
+                self.mono.reset()
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
             return dropped

@@ -52,6 +52,14 @@ class MonoConfig:
     key_frame_rotation_deg: float = param(15.0, "a frame is predicted and fused when the camera turned this much "
                                           "since the last key frame, degrees (0 and 0: every frame)", low=0.0, high=180.0)
     key_frame_translation_m: float = param(0.1, "... or moved this far, metres", low=0.0, high=100.0)
+    stereo: bool = param(True, "refine each key frame's predicted depth by a plane sweep against the previous key "
+                         "frame (textured surfaces seen from two places)")
+    stereo_planes: int = param(16, "depth hypotheses of the plane sweep", low=3, high=256)
+    stereo_min_baseline_m: float = param(0.05, "no sweep when the two key frames are closer than this, metres",
+                                         low=0.0, high=100.0)
+    stereo_min_zncc: float = param(0.8, "a sweep match replaces the prediction when its window correlation "
+                                   "(ZNCC) reaches this", low=-1.0, high=1.0)
+    stereo_max_width: int = param(160, "the sweep runs on images shrunk to at most this width, pixels", low=16, high=8192)
 
     def validate(self) -> "MonoConfig":
         validate_config(self)
@@ -61,6 +69,13 @@ class MonoConfig:
 
     def weights_path(self) -> Path:
         return Path(self.weights) if self.weights else default_mono_weights()
+
+
+def confidence_weights(depth: torch.Tensor, sigma: torch.Tensor, config: MonoConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(depth with dropped pixels 0, fusion weight in [0, 1]) from depth (metres) and relative uncertainty."""
+    keep = (sigma <= config.max_relative_uncertainty) & (depth >= config.min_depth) & (depth <= config.max_depth)
+    weight = torch.where(keep, 1.0 / (1.0 + (sigma / config.reference_uncertainty) ** 2), torch.zeros_like(sigma))
+    return torch.where(keep, depth, torch.zeros_like(depth)), weight
 
 
 @dataclass
@@ -114,8 +129,7 @@ class MonoPredictor:
         depth = torch.exp(maps[0, 0]) * depth_scale(intrinsics, net.focal_ratio)
         sigma = math.sqrt(2.0) * torch.exp(maps[0, 1])
         cfg = self.config
-        keep = (sigma <= cfg.max_relative_uncertainty) & (depth >= cfg.min_depth) & (depth <= cfg.max_depth)
-        weight = torch.where(keep, 1.0 / (1.0 + (sigma / cfg.reference_uncertainty) ** 2), torch.zeros_like(sigma))
+        kept, weight = confidence_weights(depth, sigma, cfg)
         labels = confidence = None
         if cfg.semantics if semantics is None else semantics:
             best = torch.softmax(output.logits[0], dim=0).max(dim=0)
@@ -124,7 +138,7 @@ class MonoPredictor:
                 votes = F.interpolate(votes, size=(H, W), mode="nearest")
             labels = votes[0, 0].to(torch.int64).cpu().numpy()
             confidence = votes[0, 1].cpu().numpy().astype(np.float32)
-        return MonoPrediction(torch.where(keep, depth, torch.zeros_like(depth)).cpu().numpy().astype(np.float32),
+        return MonoPrediction(kept.cpu().numpy().astype(np.float32),
                               weight.cpu().numpy().astype(np.float32), sigma.cpu().numpy().astype(np.float32),
                               labels, confidence,
                               depth.cpu().numpy().astype(np.float32))

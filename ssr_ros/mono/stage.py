@@ -6,6 +6,8 @@ others return None. A key frame's depth becomes the prediction (low-confidence p
 its ``depth_weight`` the per-pixel confidence weight, and, when it brings no 2D semantics of its
 own, its ``label_probs`` the predicted class probabilities. A depth image that came with the
 frame (a recording's) is never fused: it only scores the prediction (:attr:`depth_scores`).
+With ``stereo`` on, each key frame's depth is refined against the previous key frame by a plane
+sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are computed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import validate_pose
 from ssr_ros.mono.keyframes import KeyFrameConfig, KeyFrameSelector
 from ssr_ros.mono.losses import depth_metrics
-from ssr_ros.mono.predictor import MonoConfig, MonoPredictor
+from ssr_ros.mono.predictor import MonoConfig, MonoPrediction, MonoPredictor, confidence_weights
+from ssr_ros.mono.stereo import StereoView, gray_image, plane_sweep, sweep_size
 
 
 def color_frame(rgb: np.ndarray, intrinsics, T_world_cam: np.ndarray, **fields: Any) -> Frame:
@@ -44,6 +47,9 @@ class MonoDepthStage:
         self.fused_fraction_sum = 0.0
         self._score_sums: dict[str, float] = {}
         self._scored_frames = 0
+        self._previous: StereoView | None = None
+        self.stereo_frames = 0
+        self.stereo_pixel_fraction_sum = 0.0
 
     def __call__(self, frame: Frame) -> Frame | None:
         if frame.rgb is None:
@@ -55,6 +61,8 @@ class MonoDepthStage:
         start = time.perf_counter()
         has_semantics = frame.labels is not None or frame.label_probs is not None
         prediction = self.predictor(frame.rgb, frame.intrinsics, semantics=self.config.semantics and not has_semantics)
+        if self.config.stereo:
+            prediction = self._refine(prediction, frame, T)
         seconds = time.perf_counter() - start
         recorded = np.asarray(frame.depth, dtype=np.float32)
         scores = None
@@ -73,6 +81,41 @@ class MonoDepthStage:
             updates.update(labels=prediction.labels, label_confidence=prediction.label_confidence, label_probs=None)
         return dataclasses.replace(frame, **updates).validate()
 
+    def _refine(self, prediction: MonoPrediction, frame: Frame, T: np.ndarray) -> MonoPrediction:
+        """The prediction after a plane sweep against the previous key frame (when far enough)."""
+        cfg = self.config
+        K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
+        view = StereoView(gray_image(frame.rgb, K.height, K.width), K, T)
+        with self._lock:
+            previous, self._previous = self._previous, view
+        if previous is None or previous.intrinsics != K:
+            return prediction
+        if np.linalg.norm(previous.T_world_cam[:3, 3] - T[:3, 3]) < max(cfg.stereo_min_baseline_m, 1e-6):
+            return prediction
+        H, W = frame.intrinsics.shape
+        offset = factor // 2
+        depth = torch.from_numpy(prediction.depth_unfiltered)[offset::factor, offset::factor][: K.height, : K.width]
+        sigma = torch.from_numpy(prediction.sigma)[offset::factor, offset::factor][: K.height, : K.width]
+        refined, new_sigma = plane_sweep(view, previous, depth, sigma, planes=cfg.stereo_planes, min_zncc=cfg.stereo_min_zncc)
+        changed = float((new_sigma < sigma).float().mean())
+        if factor > 1:  # back to the camera's size, nearest pixel (edges that do not divide keep their last value)
+            index_v = (torch.arange(H) // factor).clamp(max=K.height - 1)
+            index_u = (torch.arange(W) // factor).clamp(max=K.width - 1)
+            refined, new_sigma = refined[index_v][:, index_u], new_sigma[index_v][:, index_u]
+        kept, weight = confidence_weights(refined, new_sigma, cfg)
+        with self._lock:
+            self.stereo_frames += 1
+            self.stereo_pixel_fraction_sum += changed
+        return MonoPrediction(kept.numpy().astype(np.float32), weight.numpy().astype(np.float32),
+                              new_sigma.numpy().astype(np.float32), prediction.labels, prediction.label_confidence,
+                              refined.numpy().astype(np.float32))
+
+    def reset(self) -> None:
+        """Forget the last key frame (after the map is cleared or the clock jumped)."""
+        with self._lock:
+            self.key_frames.reset()
+            self._previous = None
+
     @property
     def depth_scores(self) -> dict[str, float] | None:
         """Mean per-frame AbsRel, RMSE (m), delta<1.25 of the predictions against the frames' own depth."""
@@ -88,4 +131,6 @@ class MonoDepthStage:
                 "key_frames": selector.key_frames, "not_key_frames": selector.frames_seen - selector.key_frames,
                 "predict_ms_mean": 1000.0 * self.predict_s / key,
                 "fused_pixel_fraction": self.fused_fraction_sum / key,
+                "stereo_frames": self.stereo_frames,
+                "stereo_pixel_fraction": self.stereo_pixel_fraction_sum / max(self.stereo_frames, 1),
                 "depth_vs_recorded": self.depth_scores}
