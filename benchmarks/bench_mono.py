@@ -12,7 +12,9 @@ shipped shape) on the same frames; runs alternate and the median counts.
 ``depth``: AbsRel, RMSE, delta<1.25 of the predicted depth (before any pixel is dropped) against
 exact depth of generated rooms never used in training or validation (seeds 2000-2004, 20 frames
 each at 320x240) and against the recorded depth of the held-out last 20% of the real sequences
-(``$SSR_SHARED_DIR/data``, 640x480, depth <= 6 m), per frame then averaged.
+(``$SSR_SHARED_DIR/data``, 640x480, depth <= 6 m), per frame then averaged; beside them the
+same metrics of a constant depth (the median of the set's depths) and, on the generated rooms,
+the semantic head's pixel accuracy and mIoU against the exact class ids.
 
 ``fscore``: one held-out generated room (``ssr synth``, 320x240), reconstructed from RGB-D and
 from RGB only (``--input-mode rgb``) with the same frames, no completion, mesh scored with
@@ -89,13 +91,32 @@ def speed(args) -> dict:
 
 
 def frame_metrics(predictor, frames) -> dict:
-    """Mean over frames of the per-frame metrics; frames: iterable of (rgb, depth, intrinsics)."""
-    rows = []
-    for rgb, depth, K in frames:
-        prediction = predictor(rgb, K, semantics=False)
+    """Mean over frames of the per-frame depth metrics, the same for a constant depth (the median of
+    all the frames' depths: a reference a network must beat), and, where frames have class ids,
+    pixel accuracy and mIoU of the semantic head. frames: iterable of (rgb, depth, intrinsics, labels | None)."""
+    rows, targets, predictions, truths = [], [], [], []
+    for rgb, depth, K, labels in frames:
+        prediction = predictor(rgb, K, semantics=labels is not None)
         rows.append(depth_metrics(torch.from_numpy(prediction.depth_unfiltered), torch.from_numpy(depth)))
-    rows = [r for r in rows if r["pixels"]]
-    return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in ("abs_rel", "rmse", "delta1")} | {"frames": len(rows)}
+        targets.append(depth)
+        if labels is not None:
+            predictions.append(prediction.labels.ravel())
+            truths.append(np.asarray(labels).ravel())
+    keep = [i for i, r in enumerate(rows) if r["pixels"]]
+    out = {k: round(float(np.mean([rows[i][k] for i in keep])), 4) for k in ("abs_rel", "rmse", "delta1")}
+    valid = np.concatenate([t[t > 0] for t in targets])
+    constant = float(np.median(valid))
+    baseline = [depth_metrics(torch.full(t.shape, constant), torch.from_numpy(t)) for t in (targets[i] for i in keep)]
+    out["constant_depth"] = {"depth_m": round(constant, 3),
+                             **{k: round(float(np.mean([b[k] for b in baseline])), 4) for k in ("abs_rel", "rmse", "delta1")}}
+    if truths:
+        p, t = np.concatenate(predictions), np.concatenate(truths)
+        known = t > 0
+        ious = [float(((p == c) & (t == c) & known).sum()) / max(float((((p == c) | (t == c)) & known).sum()), 1.0)
+                for c in np.unique(t[known])]
+        out["semantic_pixel_accuracy"] = round(float((p[known] == t[known]).mean()), 4)
+        out["semantic_miou"] = round(float(np.mean(ious)), 4)
+    return out | {"frames": len(keep)}
 
 
 def generated_frames(seeds, count: int):
@@ -106,7 +127,7 @@ def generated_frames(seeds, count: int):
             width=320, height=240, trajectory=TrajectoryConfig(num_frames=count, frame_rate=2.0)), seed=seed)
         for i in range(len(sequence)):
             view = sequence.view(i)
-            yield view.frame.rgb, np.asarray(view.rendering.depth, np.float32), sequence.intrinsics
+            yield view.frame.rgb, np.asarray(view.rendering.depth, np.float32), sequence.intrinsics, view.rendering.class_ids
 
 
 def held_out_frames(folder: str, fraction: float = 0.8, max_depth: float = 6.0):
@@ -116,7 +137,7 @@ def held_out_frames(folder: str, fraction: float = 0.8, max_depth: float = 6.0):
     for i in range(int(round(len(reader) * fraction)), len(reader)):
         frame = reader.frame(i)
         depth = np.where(frame.depth <= max_depth, frame.depth, 0.0).astype(np.float32)
-        yield frame.rgb, depth, frame.intrinsics
+        yield frame.rgb, depth, frame.intrinsics, None
 
 
 def depth(args) -> dict:
