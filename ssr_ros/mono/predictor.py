@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ssr_ros.config import param, validate_config
-from ssr_ros.errors import ConfigError, InvalidInput
+from ssr_ros.errors import ConfigError, InvalidInput, MapFileError
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.mono.data import depth_scale
 from ssr_ros.package_files import SOURCE_ROOT, find_package_file
@@ -47,7 +47,7 @@ class MonoConfig:
         0.1, "relative uncertainty at which a pixel fuses with half weight", low=0.001, high=10.0)
     min_depth: float = param(0.2, "predicted depth below this is not fused, metres", low=0.0, high=100.0)
     max_depth: float = param(5.0, "predicted depth beyond this is not fused, metres", low=0.01, high=1000.0)
-    semantics: bool = param(True, "feed the predicted class probabilities to the semantic fusion "
+    semantics: bool = param(True, "feed the predicted class (its probability as the vote's confidence) to the semantic fusion "
                             "(unless the frame already has 2D semantics)")
     key_frame_rotation_deg: float = param(15.0, "a frame is predicted and fused when the camera turned this much "
                                           "since the last key frame, degrees (0 and 0: every frame)", low=0.0, high=180.0)
@@ -104,6 +104,9 @@ class MonoPredictor:
         self.config = config.validate()
         self.device = resolve_device(config.device)
         path = config.weights_path()
+        if not path.is_file():
+            raise MapFileError(f"monocular weights '{path}' not found; train them with 'ssr train-mono CONFIG' or set "
+                               "mono.weights")
         self.model = load_model(path, self.device, expected_type="mono_depth")
         if num_classes is not None and self.model.config.num_classes != num_classes:
             raise ConfigError(f"monocular weights '{path}' predict {self.model.config.num_classes} classes but the "

@@ -119,3 +119,8 @@ def test_weights_for_another_taxonomy_are_refused(tmp_path):
     path = save_model(MonoDepthNet(TINY), tmp_path / "mono.pt")
     with pytest.raises(ConfigError, match="5 classes"):
         MonoPredictor(MonoConfig(weights=str(path), device="cpu"), num_classes=21)
+
+
+def test_missing_weights_name_the_training_command(tmp_path):
+    with pytest.raises(MapFileError, match="ssr train-mono"):
+        MonoPredictor(MonoConfig(weights=str(tmp_path / "none.pt"), device="cpu"))
