@@ -47,7 +47,7 @@ class MonoDepthStage:
         self.fused_fraction_sum = 0.0
         self._score_sums: dict[str, float] = {}
         self._scored_frames = 0
-        self._previous: StereoView | None = None
+        self._previous: list[StereoView] = []
         self.stereo_frames = 0
         self.stereo_pixel_fraction_sum = 0.0
 
@@ -87,10 +87,10 @@ class MonoDepthStage:
         K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
         view = StereoView(gray_image(frame.rgb, K.height, K.width), K, T)
         with self._lock:
-            previous, self._previous = self._previous, view
-        if previous is None or previous.intrinsics != K:
-            return prediction
-        if np.linalg.norm(previous.T_world_cam[:3, 3] - T[:3, 3]) < max(cfg.stereo_min_baseline_m, 1e-6):
+            previous = [p for p in self._previous if p.intrinsics == K
+                        and np.linalg.norm(p.T_world_cam[:3, 3] - T[:3, 3]) >= max(cfg.stereo_min_baseline_m, 1e-6)]
+            self._previous = (self._previous + [view])[-cfg.stereo_sources:]
+        if not previous:
             return prediction
         H, W = frame.intrinsics.shape
         offset = factor // 2
@@ -114,7 +114,7 @@ class MonoDepthStage:
         """Forget the last key frame (after the map is cleared or the clock jumped)."""
         with self._lock:
             self.key_frames.reset()
-            self._previous = None
+            self._previous = []
 
     @property
     def depth_scores(self) -> dict[str, float] | None:
