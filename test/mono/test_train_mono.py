@@ -67,3 +67,25 @@ def test_finetuning_on_an_rgbd_folder_trains_on_its_first_part_and_validates_on_
 def test_weights_without_finetune_is_refused(tmp_path, capsys):
     assert main(["train-mono", SMOKE, "--out", str(tmp_path / "x"), "--weights", "w.pt", "--no-progress"]) == 2
     assert "--finetune" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["mono.yaml", "mono_finetune.yaml", "mono_smoke.yaml"])
+def test_the_shipped_training_configs_are_valid(name):
+    from ssr_ros.cli.train_command import load_run_config
+    from ssr_ros.mono.training import MonoTrainingConfig
+
+    config = load_run_config(MonoTrainingConfig, str(REPO / "config" / "training" / name))
+    assert config.optim.steps > 0
+
+
+def test_the_shipped_weights_load_weights_only_and_fit_the_default_taxonomy():
+    from ssr_ros.mono.predictor import default_mono_weights
+    from ssr_ros.taxonomy import ClassTaxonomy
+
+    path = default_mono_weights()
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    assert path.stat().st_size < 5 * 2**20
+    model = load_model(path, expected_type="mono_depth")  # torch.load(weights_only=True)
+    assert model.config.num_classes == ClassTaxonomy.load().num_classes
+    assert (model.config.input_width, model.config.input_height) == (160, 120)
