@@ -480,14 +480,15 @@ class MappingPipeline:
         with self.lock, self._threads():
             return block_layers(self.map.layer, block_coords)
 
-    def voxel_outputs(self):
+    def voxel_outputs(self, surface: bool = True, blocks: bool = True):
         """:meth:`surface_voxels` and :meth:`voxel_blocks` of one moment, computed from a copy of the
         voxels taken under the lock (a memory copy), so integration is not held up for the seconds
-        a large map's exports take. Returns (voxels, (coords, layers))."""
+        a large map's exports take. Returns (voxels, (coords, layers)); an output not asked for
+        (``surface`` / ``blocks`` False) is None."""
         with self.lock, self._threads():
             layer = self.map.layer.snapshot()
         with self._threads():
-            return select_voxels(layer, "surface"), block_layers(layer)
+            return (select_voxels(layer, "surface") if surface else None), (block_layers(layer) if blocks else None)
 
     def voxel_blocks_in_region(self, lo, hi) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense per-block voxel layers of the blocks intersecting the box [lo, hi] (metres, map

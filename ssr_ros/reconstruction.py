@@ -228,11 +228,8 @@ class SurfaceVisibility:
         p = (self.points - T[:3, 3]) @ T[:3, :3]  # world -> camera: R^T (p - t)
         z = p[:, 2]
         K = frame.intrinsics
-        front = (z > self.min_depth) & (z < self.max_depth)
-        safe_z = np.where(front, z, 1.0)
-        u = np.round(K.fx * p[:, 0] / safe_z + K.cx).astype(np.int64)
-        v = np.round(K.fy * p[:, 1] / safe_z + K.cy).astype(np.int64)
-        inside = front & (u >= 0) & (u < K.width) & (v >= 0) & (v < K.height)
+        u, v, inside = K.nearest_pixel(p)
+        inside &= (z > self.min_depth) & (z < self.max_depth)
         index = np.flatnonzero(inside)
         measured = np.asarray(frame.depth, dtype=np.float64)[v[index], u[index]]
         ok = np.isfinite(measured) & (measured > 0) & (np.abs(measured - z[index]) < self.tolerance)

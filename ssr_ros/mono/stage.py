@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ssr_ros.errors import InvalidFrame
 from ssr_ros.geometry.frame import Frame
@@ -93,15 +94,15 @@ class MonoDepthStage:
         if not previous:
             return prediction
         H, W = frame.intrinsics.shape
-        offset = factor // 2
-        depth = torch.from_numpy(prediction.depth_unfiltered)[offset::factor, offset::factor][: K.height, : K.width]
-        sigma = torch.from_numpy(prediction.sigma)[offset::factor, offset::factor][: K.height, : K.width]
+        maps = torch.stack([torch.from_numpy(prediction.depth_unfiltered), torch.from_numpy(prediction.sigma)])[None]
+        if factor > 1:  # to the sweep's size and back by nearest pixel
+            maps = F.interpolate(maps, size=K.shape, mode="nearest")
+        depth, sigma = maps[0, 0], maps[0, 1]
         refined, new_sigma = plane_sweep(view, previous, depth, sigma, planes=cfg.stereo_planes, min_zncc=cfg.stereo_min_zncc)
         changed = float((new_sigma < sigma).float().mean())
-        if factor > 1:  # back to the camera's size, nearest pixel (edges that do not divide keep their last value)
-            index_v = (torch.arange(H) // factor).clamp(max=K.height - 1)
-            index_u = (torch.arange(W) // factor).clamp(max=K.width - 1)
-            refined, new_sigma = refined[index_v][:, index_u], new_sigma[index_v][:, index_u]
+        if factor > 1:
+            back = F.interpolate(torch.stack([refined, new_sigma])[None], size=(H, W), mode="nearest")[0]
+            refined, new_sigma = back[0], back[1]
         kept, weight = confidence_weights(refined, new_sigma, cfg)
         with self._lock:
             self.stereo_frames += 1

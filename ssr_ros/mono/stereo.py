@@ -34,11 +34,10 @@ class StereoView:
 
 
 def sweep_size(intrinsics: CameraIntrinsics, max_width: int) -> tuple[CameraIntrinsics, int]:
-    """Intrinsics of the image shrunk by the smallest integer factor that makes it at most ``max_width`` wide."""
+    """Intrinsics of the image shrunk by the smallest integer factor that makes it at most
+    ``max_width`` wide (:meth:`CameraIntrinsics.scaled`), and that factor."""
     factor = max(1, -(-intrinsics.width // max_width))
-    K = intrinsics
-    return CameraIntrinsics(K.fx / factor, K.fy / factor, (K.cx + 0.5) / factor - 0.5, (K.cy + 0.5) / factor - 0.5,
-                            K.width // factor, K.height // factor), factor
+    return (intrinsics.scaled(1.0 / factor) if factor > 1 else intrinsics), factor
 
 
 def gray_image(rgb: np.ndarray, height: int, width: int) -> torch.Tensor:
@@ -65,8 +64,8 @@ def _zncc(reference: StereoView, source: StereoView, hypotheses: torch.Tensor, r
     points = hypotheses[:, None] * Rr[None] + t[None, :, None, None]  # (P, 3, h, w) in the source camera
     z = points[:, 2]
     Ks = source.intrinsics
-    safe_z = torch.where(z > 1e-3, z, torch.ones_like(z))
-    us, vs = Ks.fx * points[:, 0] / safe_z + Ks.cx, Ks.fy * points[:, 1] / safe_z + Ks.cy
+    front = (z > 1e-3)[:, None]
+    us, vs = Ks.project_xy(torch.where(front, points, torch.ones_like(points)).movedim(1, -1))
     inside = (z > 1e-3) & (us >= 0) & (us <= Ks.width - 1) & (vs >= 0) & (vs <= Ks.height - 1)
     grid = torch.stack([2 * us / (Ks.width - 1) - 1, 2 * vs / (Ks.height - 1) - 1], dim=-1)
     warped = F.grid_sample(source.gray[None, None].expand(planes, 1, -1, -1), grid, mode="bilinear",
@@ -96,8 +95,7 @@ def plane_sweep(reference: StereoView, source: StereoView | list[StereoView], de
     span = (3.0 * sigma).clamp(min_span, max_span)
     steps = torch.linspace(-1.0, 1.0, planes)
     hypotheses = depth[None] * torch.exp(steps[:, None, None] * span[None])  # (P, h, w)
-    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    rays = torch.stack([(u - K.cx) / K.fx, (v - K.cy) / K.fy, torch.ones_like(u)])  # (3, h, w)
+    rays = K.pixel_rays().permute(2, 0, 1)  # (3, h, w), z = 1
     total = torch.zeros(planes, h, w)
     count = torch.zeros(planes, h, w)
     for view in sources:

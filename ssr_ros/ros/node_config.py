@@ -19,7 +19,8 @@ class TopicsConfig:
     color: str = param(DEFAULT_TOPICS.color, "color image (rgb8, bgr8, rgba8, bgra8, mono8); empty = depth only")
     depth: str = param(DEFAULT_TOPICS.depth, "depth image registered to color (16UC1 mm or 32FC1 m)")
     camera_info: str = param(DEFAULT_TOPICS.camera_info, "CameraInfo of the (rectified) depth/color images")
-    labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); empty = none")
+    labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); while no node "
+                        "publishes it frames are integrated without labels; empty = none")
     label_confidence: str = param(
         "", "per-pixel confidence of the label image (32FC1 0..1, mono8 0..255, mono16); empty = none (needs labels)"
     )
