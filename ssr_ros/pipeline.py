@@ -31,6 +31,7 @@ from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_blocks import cpu_threads
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
+from ssr_ros.mono.predictor import INPUT_MODES, MonoConfig
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
 from ssr_ros.semantics.segmenter import SegmenterStageConfig
@@ -55,6 +56,10 @@ class PipelineConfig:
 
     device: str = param("auto", "map device: 'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:N'")
     taxonomy: str = param("", "class taxonomy yaml; empty = the packaged ScanNet-20 taxonomy")
+    input_mode: str = param("rgbd", "'rgbd': fuse the recorded depth; 'rgb': monocular, depth (and semantics) "
+                            "predicted from color by the mono network, a recording's depth only scores it",
+                            choices=list(INPUT_MODES))
+    mono: MonoConfig = field(default_factory=MonoConfig)
     gravity: GravityConfig = field(default_factory=GravityConfig)
     map: TSDFConfig = field(default_factory=TSDFConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
@@ -70,6 +75,7 @@ class PipelineConfig:
         self.map.validate()
         self.structure.validate()
         self.segmenter.validate()
+        self.mono.validate()
         self.completion.validate()
         self.planning.validate()
         self.regularization.validate()
@@ -188,6 +194,13 @@ class MappingPipeline:
         then ``structure.mode: auto`` leaves frames without semantics unlabelled."""
         self.frames_with_semantics = 0
         self.frames_structural = 0
+        self.mono = None
+        """The monocular input stage (``input_mode: rgb``), else None."""
+        if self.config.input_mode == "rgb":
+            from ssr_ros.mono.stage import MonoDepthStage
+
+            self.mono = MonoDepthStage(self.config.mono, self.taxonomy.num_classes)
+            self.semantic_source_expected = self.config.mono.semantics
 
     @property
     def semantic_source(self) -> str:
@@ -321,8 +334,15 @@ class MappingPipeline:
 
         While the gravity alignment is being estimated the frame is validated and held
         (``{"held": 1}``); the frame that completes ``gravity.estimate_frames`` fuses them all.
+        In ``input_mode: rgb`` the frame's depth is first predicted from its color (outside the
+        lock); a frame that is not a key frame is not fused (``{"not_key_frame": 1}``).
         """
         start = time.perf_counter()
+        if self.mono is not None:
+            predicted = self.mono(frame)
+            if predicted is None:
+                return {"not_key_frame": 1}
+            frame = predicted
         self._check_depth_range(frame)
         with self.lock:
             if self.gravity is None:
@@ -590,6 +610,8 @@ class MappingPipeline:
             self.scheduler.clear()
             if self.structure is not None:
                 self.structure.reset()
+            if self.mono is not None:
+                self.mono.reset()
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
             self._camera_path = []
@@ -613,6 +635,7 @@ class MappingPipeline:
             completion_withheld=self.completion_withheld,
             pending_chunks=len(self.scheduler.pending),
             gravity_held_frames=len(self._held_frames),
+            **({"mono": self.mono.summary()} if self.mono is not None else {}),
             semantic_source=self.semantic_source,
             frames_structural_labels=self.frames_structural,
             structure=self.structure.summary() if self.structure is not None and self.frames_structural else None,

@@ -434,6 +434,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "gravity": gravity_summary(pipeline),
         "semantics": semantics_summary(pipeline),
     }
+    if pipeline.mono is not None:
+        summary["mono"] = pipeline.mono.summary()
     if pipeline.frames_structural:
         _say("no semantic source: classes are structural labels (floor / wall / ceiling from planes, "
              "everything else '%s'); give labels or a segmenter for more" % pipeline.config.structure.others)

@@ -11,6 +11,9 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   (:class:`ssr_ros.geometry.transform_tree.CameraPoseResolver`); a pose in another frame than
   ``map_frame`` is brought into it when that transform is known, else refused and counted
   (``poses_refused.TransformUnavailable``);
+- ``input_mode: rgb`` (monocular, :mod:`ssr_ros.mono`): no depth subscription; on key frames
+  depth, its confidence and class probabilities are predicted from color and fused with
+  confidence-dependent weights (non-key frames are counted as ``frames_not_key``);
 - a worker thread integrates frames; another runs completion every ``scheduler.period_s``
   on the dirtiest chunks near the camera, never blocking integration;
 - outputs (transient-local, so a late RViz still sees them): ``~/mesh`` (ssr_ros/SemanticMesh,
@@ -162,7 +165,10 @@ class MapperNode(Node):
         sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
         self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos,
                                  callback_group=self._input_group)
-        inputs = [("depth", s.topics.depth)]
+        monocular = self.pipeline.config.input_mode == "rgb"
+        if monocular and not s.topics.color:
+            raise ConfigError("input_mode 'rgb' predicts depth from color: set topics.color")
+        inputs = [] if monocular else [("depth", s.topics.depth)]  # rgb mode: no depth subscription
         if s.topics.color:
             inputs.append(("color", s.topics.color))
         if self.segmenter is not None:
@@ -176,7 +182,8 @@ class MapperNode(Node):
         # structural labels (pipeline.structure) only where no semantic source is configured or
         # publishing (set per frame in _on_images / _on_geometry)
         self.pipeline.semantic_source_expected = (self.segmenter is not None
-                                                  or any(name in ("labels", "probabilities") for name, _ in inputs))
+                                                  or any(name in ("labels", "probabilities") for name, _ in inputs)
+                                                  or (monocular and self.pipeline.config.mono.semantics))
         self._input_names = [name for name, _ in inputs]
         self._geometry_names = [name for name in self._input_names if name in ("depth", "color")]
         self._semantic_topics = [topic for name, topic in inputs if name not in ("depth", "color")]
@@ -290,9 +297,12 @@ class MapperNode(Node):
                 self.get_logger().warning(f"segmenter failed on a frame (integrated without semantics): {done.error!r}",
                                           throttle_duration_sec=self.settings.warn_throttle_s)
             try:
-                self.pipeline.integrate(frame)
+                result = self.pipeline.integrate(frame)
             except SsrError as error:
                 self._drop(type(error).__name__, str(error))
+                continue
+            if result.get("not_key_frame"):  # rgb mode
+                self._count("frames_not_key")
                 continue
             self._count("frames_integrated")
             self.integrated_pub.publish(done.context)
@@ -438,8 +448,9 @@ class MapperNode(Node):
 
     def process_images(self, images: dict[str, Image]) -> bool:
         """Assemble and integrate one synchronised set; returns True when the map took it."""
-        depth = images["depth"]
-        stamp_ns = stamp_to_ns(depth.header.stamp)
+        depth = images.get("depth")
+        reference = depth if depth is not None else images["color"]  # rgb mode: the color image leads
+        stamp_ns = stamp_to_ns(reference.header.stamp)
         verdict = self.order.check(stamp_ns)
         if verdict is StampVerdict.STALE:
             self._drop("stamp_not_increasing", f"stamp {stamp_ns * 1e-9:.3f} s is not after the last "
@@ -450,10 +461,10 @@ class MapperNode(Node):
         try:
             frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"),
                                             images.get("confidence"), images.get("probabilities"))
-            if self.segmenter is not None and self.segmenter.offer(frame, depth.header):
+            if self.segmenter is not None and self.segmenter.offer(frame, reference.header):
                 self.order.accept(stamp_ns)  # integrated when its segmentation is done
                 return True
-            self.pipeline.integrate(frame)
+            result = self.pipeline.integrate(frame)
         except SsrError as error:
             self._drop(type(error).__name__, str(error))
             return False
@@ -461,8 +472,11 @@ class MapperNode(Node):
             self._drop("internal_error", repr(error))
             return False
         self.order.accept(stamp_ns)
+        if result.get("not_key_frame"):  # rgb mode: too close to the last key frame to predict
+            self._count("frames_not_key")
+            return False
         self._count("frames_integrated")
-        self.integrated_pub.publish(depth.header)
+        self.integrated_pub.publish(reference.header)
         return True
 
     def _on_time_jump(self, stamp_ns: int) -> None:
