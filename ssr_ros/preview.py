@@ -86,7 +86,7 @@ def overview_poses(tsdf_map, count: int = 3, up=None, cameras=None, fov_deg: flo
     # outside-in: far enough that the bounding sphere of the (cut) map fits the image height
     middle = R @ np.array([centre[0], centre[1], lo[2] + 0.35 * (top - lo[2])])
     radius = 0.5 * np.linalg.norm([extent[0], extent[1], top - lo[2]])
-    distance = 0.9 * radius / np.tan(half_v)
+    distance = 1.0 * radius / np.tan(half_v)
     elevation = np.radians(50.0)
     directions = _view_directions(count - 1, local_cameras=None if cameras is None or len(cameras) == 0
                                   else np.asarray(cameras, dtype=float) @ R, centre=centre)
