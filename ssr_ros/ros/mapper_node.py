@@ -94,7 +94,7 @@ from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
 from ssr_ros.ros.time_sync import ApproximateTimeSync
-from ssr_ros.srv import LoadMap, ResetMap, SaveMap
+from ssr_ros.srv import GetVoxelRegion, LoadMap, ResetMap, SaveMap
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -210,7 +210,8 @@ class MapperNode(Node):
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
-                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete)]:
+                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete),
+                                            (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
             self.create_service(service_type, name, handler, callback_group=self._service_group)
         self._mesh_publication = threading.Lock()
 
@@ -692,6 +693,35 @@ class MapperNode(Node):
             return response
         self.publish_mesh_update()
         response.success, response.message = True, f"completed {chunks} chunk(s)"
+        return response
+
+    def _on_region(self, request, response):
+        """The voxels of a box, evicted blocks included (``~/get_voxel_region``)."""
+        lo = np.array([request.min.x, request.min.y, request.min.z], dtype=np.float64)
+        hi = np.array([request.max.x, request.max.y, request.max.z], dtype=np.float64)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
+            response.success = False
+            response.message = f"the box must be finite with min < max on every axis; got min {lo.tolist()} max {hi.tolist()}"
+            return response
+        extent = self.pipeline.block_extent
+        blocks = np.prod(np.floor(hi / extent) - np.floor(lo / extent) + 1)
+        if blocks > self.settings.region_max_blocks:
+            response.success = False
+            response.message = (f"the box spans up to {int(blocks)} blocks of {extent:.2f} m; at most "
+                                f"region_max_blocks = {self.settings.region_max_blocks} are returned at once")
+            return response
+        try:
+            coords, layers = self.pipeline.voxel_blocks_in_region(lo, hi)
+        except SsrError as error:
+            response.success = False
+            response.message = f"cannot read the region: {error}"
+            return response
+        voxel, block = self.pipeline.map.voxel_size, self.pipeline.map.block_size
+        response.map = boxes_to_map_msg(voxel_blocks_to_boxes(coords, layers, voxel, block), voxel,
+                                        self.pipeline.map.truncation, self.pipeline.taxonomy, self._map_grid_frame(),
+                                        self._stamp_ns())
+        response.success = True
+        response.message = f"{len(coords)} blocks"
         return response
 
     def _on_reset(self, _request, response):

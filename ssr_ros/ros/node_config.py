@@ -63,6 +63,8 @@ class NodeConfig:
     ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
     mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
     full_mesh_period_s: float = param(10.0, "seconds between full mesh republications (late subscribers)", low=0.5, high=3600.0)
+    region_max_blocks: int = param(
+        20000, "~/get_voxel_region returns at most this many blocks at once (a bigger box is refused)", low=1, high=10_000_000)
     voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy / distance field publications", low=0.1, high=3600.0)
     mesh_color_by: str = param("rgb", "marker mesh colors: fused 'rgb' or class 'label' colors", choices=["rgb", "label"])
     marker_max_triangles: int = param(65536, "triangles per RViz marker before splitting", low=1, high=10_000_000)

@@ -166,3 +166,28 @@ def test_a_bad_segmenter_model_refuses_to_start(make_node, tmp_path):
         make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(tmp_path / "absent.pt")})
     with pytest.raises(SsrError, match="color"):
         make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(tmp_path / "absent.pt"), "topics.color": ""})
+
+
+def test_the_voxel_region_service_returns_the_blocks_of_a_box_and_refuses_bad_boxes(make_node):
+    msgs = pytest.importorskip("ssr_ros.srv")
+    if not hasattr(msgs, "GetVoxelRegion"):
+        pytest.skip("the built ssr_ros interfaces predate srv/GetVoxelRegion.srv; rebuild them (scripts/setup_env.sh)")
+    from geometry_msgs.msg import Point
+
+    node = make_node(region_max_blocks=300)
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S))
+
+    def ask(lo, hi):
+        request = msgs.GetVoxelRegion.Request(min=Point(x=lo[0], y=lo[1], z=lo[2]), max=Point(x=hi[0], y=hi[1], z=hi[2]))
+        return node._on_region(request, msgs.GetVoxelRegion.Response())
+
+    whole = ask((-1.0, -1.0, 1.0), (1.0, 1.0, 3.0))  # the wall 2 m in front of the camera
+    assert whole.success and len(whole.map.chunks) > 0
+    assert whole.map.header.frame_id == node._map_grid_frame()
+    empty = ask((5.0, 5.0, 5.0), (5.5, 5.5, 5.5))
+    assert empty.success and len(empty.map.chunks) == 0
+    assert not ask((0.0, 0.0, 0.0), (float("nan"), 1.0, 1.0)).success
+    assert not ask((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)).success  # min above max
+    too_big = ask((-50.0, -50.0, -5.0), (50.0, 50.0, 5.0))
+    assert not too_big.success and "region_max_blocks" in too_big.message
