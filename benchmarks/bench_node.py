@@ -114,6 +114,9 @@ def main() -> None:
             weights_note = "untrained network of the 'small' preset (no packaged weights)"
     common = {"sensor_qos": "reliable", "frame_queue_size": 10000, "sync_queue_size": 1000, "pose_wait_s": 5.0,
               "device": "cpu", "completion.device": "cpu", "warn_throttle_s": 5.0}
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    print(apply_transport_profile(), flush=True)
     rclpy.init()
     cases = {
         "fusion only": run_case("fusion", {**common, "completion.type": "none"}, frames, args.rate),

@@ -68,8 +68,14 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+OUTPUTS = ("mesh", "mesh_markers", "voxels", "voxel_map", "occupancy", "occupancy_predicted", "esdf_slice",
+           "esdf_slice_predicted")
+"""The node outputs a benchmark can subscribe to (as RViz or a planner would); the node builds only
+the outputs someone subscribes to."""
+
+
 def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0,
-             reliable: bool = False):
+             reliable: bool = False, subscribe: tuple[str, ...] | None = None):
     """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
     from geometry_msgs.msg import PoseStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -84,7 +90,14 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
     if reliable:
         parameters = {**parameters, "sensor_qos": "reliable"}
     sensor = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) if reliable else qos_profile_sensor_data
-    mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}")
+    followed = None if subscribe is None else tuple(o for o in subscribe if o in MapperProcess.OUTPUTS)
+    mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}", outputs=followed)
+    if subscribe is None or "mesh_markers" in subscribe:  # RViz's view of the mesh
+        from rclpy.qos import DurabilityPolicy
+        from visualization_msgs.msg import MarkerArray
+
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        mapper.node.create_subscription(MarkerArray, "/ssr_mapper/mesh_markers", lambda msg: None, latched)
     pubs = {key: mapper.node.create_publisher(t, topic, qos) for key, t, topic, qos in [
         ("info", CameraInfo, DEFAULT_TOPICS.camera_info, sensor),
         ("pose", PoseStamped, DEFAULT_TOPICS.pose, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)),
@@ -201,14 +214,15 @@ def throughput(args) -> list[str]:
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
              f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}"
-             f"{' --reliable' if args.reliable else ''}` "
+             f"{' --reliable' if args.reliable else ''}"
+             f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}` "
              f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
              f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
              "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end |",
              "|---|---|---|---|---|---|---|"]
     for rate in args.rates:
         rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
-                        reliable=args.reliable)
+                        reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe))
         end = rows[-1]
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
@@ -235,6 +249,9 @@ def main() -> None:
     t.add_argument("--rates", type=float, nargs="+", default=[15.0, 30.0])
     t.add_argument("--frames", type=int, default=300)
     t.add_argument("--unique", type=int, default=150)
+    t.add_argument("--subscribe", nargs="*", default=None, choices=OUTPUTS,
+                   help="node outputs this process subscribes to, as RViz or a planner would (outputs nobody "
+                   "subscribes to are not built; default: all of them), e.g. --subscribe mesh_markers occupancy")
     t.add_argument("--reliable", action="store_true",
                    help="reliable QoS on both sides (sensor_qos: reliable) instead of the default sensor-data QoS")
     for p in (s, t):
@@ -248,6 +265,9 @@ def main() -> None:
 
     if args.node_pythonpath:  # the node is a child process: it takes the environment, this process keeps its modules
         os.environ["PYTHONPATH"] = args.node_pythonpath
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    print(apply_transport_profile(), flush=True)
     rclpy.init()
     try:
         lines = soak(args) if args.command == "soak" else throughput(args)

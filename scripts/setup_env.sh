@@ -36,8 +36,9 @@ if [ ! -f "$STAMPS/deps-$deps_hash" ]; then
   # Pinned here and only here: any other torch request pulls a multi-GB CUDA build.
   pip_install "torch==2.13.0"
   # The package itself (editable, with the `ssr` command), its dependencies, the ROS 2
-  # wheels, the interface build tooling, Open3D and the test tools, all from setup.py.
-  pip_install --no-build-isolation -e "$ROOT[ros,interfaces,open3d,test]"
+  # wheels, the interface build tooling, Open3D, onnxruntime (user-supplied segmentation models)
+  # and the test tools, all from setup.py.
+  pip_install --no-build-isolation -e "$ROOT[ros,interfaces,open3d,onnx,test]"
   rm -f "$STAMPS"/deps-*
   touch "$STAMPS/deps-$deps_hash"
 fi

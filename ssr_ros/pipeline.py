@@ -31,6 +31,7 @@ from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_blocks import cpu_threads
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
+from ssr_ros.mono.predictor import INPUT_MODES, MonoConfig
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
 from ssr_ros.semantics.segmenter import SegmenterStageConfig
@@ -41,6 +42,9 @@ from ssr_ros.taxonomy import ClassTaxonomy
 LOG = logging.getLogger("ssr_ros.pipeline")
 
 SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels", "nav2", "esdf")
+
+CAMERA_PATH_LIMIT = 4096
+"""Camera positions kept for the previews' outside-in views (thinned evenly beyond this)."""
 """What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply, the Nav2 map_server
 files occupancy.{pgm,yaml} and occupancy_predicted.{pgm,yaml}, and esdf.npz (see
 :mod:`ssr_ros.planning`)."""
@@ -52,6 +56,10 @@ class PipelineConfig:
 
     device: str = param("auto", "map device: 'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:N'")
     taxonomy: str = param("", "class taxonomy yaml; empty = the packaged ScanNet-20 taxonomy")
+    input_mode: str = param("rgbd", "'rgbd': fuse the recorded depth; 'rgb': monocular, depth (and semantics) "
+                            "predicted from color by the mono network, a recording's depth only scores it",
+                            choices=list(INPUT_MODES))
+    mono: MonoConfig = field(default_factory=MonoConfig)
     gravity: GravityConfig = field(default_factory=GravityConfig)
     map: TSDFConfig = field(default_factory=TSDFConfig)
     structure: StructureConfig = field(default_factory=StructureConfig)
@@ -67,6 +75,7 @@ class PipelineConfig:
         self.map.validate()
         self.structure.validate()
         self.segmenter.validate()
+        self.mono.validate()
         self.completion.validate()
         self.planning.validate()
         self.regularization.validate()
@@ -170,6 +179,7 @@ class MappingPipeline:
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
+        self._camera_path: list[np.ndarray] = []  # fused camera positions, map frame, decimated
         self.last_stamp_ns: int | None = None
         self._seen_counter = 0
         self._camera_up = CameraUpAccumulator()  # of the fused poses, map frame
@@ -184,6 +194,13 @@ class MappingPipeline:
         then ``structure.mode: auto`` leaves frames without semantics unlabelled."""
         self.frames_with_semantics = 0
         self.frames_structural = 0
+        self.mono = None
+        """The monocular input stage (``input_mode: rgb``), else None."""
+        if self.config.input_mode == "rgb":
+            from ssr_ros.mono.stage import MonoDepthStage
+
+            self.mono = MonoDepthStage(self.config.mono, self.taxonomy.num_classes)
+            self.semantic_source_expected = self.config.mono.semantics
 
     @property
     def semantic_source(self) -> str:
@@ -199,6 +216,12 @@ class MappingPipeline:
         if self.config.structure.mode == "on":
             return True
         return not self.semantic_source_expected and self.frames_with_semantics == 0
+
+    @property
+    def camera_path(self) -> np.ndarray:
+        """(N, 3) positions of the fused cameras in the map frame, in order (at most
+        CAMERA_PATH_LIMIT, evenly thinned over long runs)."""
+        return np.array(self._camera_path, dtype=np.float64).reshape(-1, 3)
 
     def world_up(self) -> np.ndarray:
         """The map frame's up direction as the fused cameras saw it (their mean -y axis), or z.
@@ -311,8 +334,15 @@ class MappingPipeline:
 
         While the gravity alignment is being estimated the frame is validated and held
         (``{"held": 1}``); the frame that completes ``gravity.estimate_frames`` fuses them all.
+        In ``input_mode: rgb`` the frame's depth is first predicted from its color (outside the
+        lock); a frame that is not a key frame is not fused (``{"not_key_frame": 1}``).
         """
         start = time.perf_counter()
+        if self.mono is not None:
+            predicted = self.mono(frame)
+            if predicted is None:
+                return {"not_key_frame": 1}
+            frame = predicted
         self._check_depth_range(frame)
         with self.lock:
             if self.gravity is None:
@@ -353,6 +383,9 @@ class MappingPipeline:
         self.frames_structural += structural
         self.frames_integrated += 1
         self.last_camera_position = np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3].copy()
+        self._camera_path.append(self.last_camera_position)
+        if len(self._camera_path) > CAMERA_PATH_LIMIT:  # keep every other: the whole run, coarser
+            self._camera_path = self._camera_path[::2]
         self._camera_up.add(frame.T_world_cam)
         self.last_stamp_ns = frame.stamp_ns
         return result
@@ -460,14 +493,15 @@ class MappingPipeline:
         with self.lock, self._threads():
             return block_layers(self.map.layer, block_coords)
 
-    def voxel_outputs(self):
+    def voxel_outputs(self, surface: bool = True, blocks: bool = True):
         """:meth:`surface_voxels` and :meth:`voxel_blocks` of one moment, computed from a copy of the
         voxels taken under the lock (a memory copy), so integration is not held up for the seconds
-        a large map's exports take. Returns (voxels, (coords, layers))."""
+        a large map's exports take. Returns (voxels, (coords, layers)); an output not asked for
+        (``surface`` / ``blocks`` False) is None."""
         with self.lock, self._threads():
             layer = self.map.layer.snapshot()
         with self._threads():
-            return select_voxels(layer, "surface"), block_layers(layer)
+            return (select_voxels(layer, "surface") if surface else None), (block_layers(layer) if blocks else None)
 
     def voxel_blocks_in_region(self, lo, hi) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense per-block voxel layers of the blocks intersecting the box [lo, hi] (metres, map
@@ -576,8 +610,11 @@ class MappingPipeline:
             self.scheduler.clear()
             if self.structure is not None:
                 self.structure.reset()
+            if self.mono is not None:
+                self.mono.reset()
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
+            self._camera_path = []
             return dropped
 
     def close(self) -> None:
@@ -598,6 +635,7 @@ class MappingPipeline:
             completion_withheld=self.completion_withheld,
             pending_chunks=len(self.scheduler.pending),
             gravity_held_frames=len(self._held_frames),
+            **({"mono": self.mono.summary()} if self.mono is not None else {}),
             semantic_source=self.semantic_source,
             frames_structural_labels=self.frames_structural,
             structure=self.structure.summary() if self.structure is not None and self.frames_structural else None,

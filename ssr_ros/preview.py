@@ -35,35 +35,99 @@ def map_bounds(tsdf_map) -> tuple[np.ndarray, np.ndarray]:
     return coords.min(axis=0) * extent, (coords.max(axis=0) + 1) * extent
 
 
-def overview_poses(tsdf_map, count: int = 3, up=None) -> list[np.ndarray]:
-    """Cameras inside the map's bounds, high up near the corners, looking at the floor centre.
-
-    For a room this shows the interior (the side the sensor saw) rather than the back of the
-    walls; views go round the corners in turn. ``up`` is the world's up direction (default z;
-    recordings whose world frame is a camera's, like 7-Scenes, pass the cameras' mean up).
-    """
+def _up_frame(up) -> tuple[np.ndarray, np.ndarray]:
+    """(unit up, R): R's columns are world coordinates of a frame whose third axis is ``up``."""
     up = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, dtype=float) / np.linalg.norm(up)
-    # A frame whose third axis is `up`: bounds and placement are computed in it.
     helper = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     a = np.cross(up, helper)
     a /= np.linalg.norm(a)
-    R = np.stack([a, np.cross(up, a), up], axis=1)  # columns: the frame's axes in world coordinates
+    return up, np.stack([a, np.cross(up, a), up], axis=1)
+
+
+CEILING_ROOM_M = 2.2
+"""Maps taller than this (along up) probably have a ceiling: the top CEILING_CUT_M is cut away in
+the previews so that one looks into the rooms from above (a dollhouse view)."""
+CEILING_CUT_M = 0.4
+
+
+def overview_poses(tsdf_map, count: int = 3, up=None, cameras=None, fov_deg: float = 70.0,
+                   aspect: float = 4 / 3, points=None) -> list[np.ndarray]:
+    """A bird's-eye view of the whole map, then outside-in views from above the map's edge.
+
+    The first camera looks straight down on the map and sees all of it; the others stand
+    outside the map's bounds at 50 degrees elevation, looking at its centre from the side the
+    sensor moved on: from the directions of the camera positions ``cameras`` ((N, 3), map
+    frame, in order) at evenly spaced points along the trajectory (without them: round the
+    corners). ``up`` is the world's up direction (default z; recordings whose world frame is a
+    camera's pass the cameras' mean up). The views frame ``points`` ((P, 3), e.g. the mesh's
+    vertices: tighter than the allocated blocks) where given. Use :func:`cut_height` to cut a
+    ceiling away.
+    """
+    up, R = _up_frame(up)
     coords = tsdf_map.allocated_block_coords().cpu().numpy()
     if coords.size == 0:
         return [look_at(np.array([0.0, -2.0, 2.0]) @ R.T, np.zeros(3), up=up)][:count]
     extent_block = tsdf_map.voxel_size * tsdf_map.block_size
-    corners = np.concatenate([coords, coords + 1]) * extent_block
-    local = corners @ R
-    lo, hi = local.min(axis=0), local.max(axis=0)
-    centre, extent = (lo + hi) / 2, hi - lo
-    target = R @ np.array([centre[0], centre[1], lo[2] + 0.25 * extent[2]])
-    signs = [(-1, -1), (1, 1), (1, -1), (-1, 1)]
-    poses = []
+    if points is not None and len(points) >= 8:
+        local = np.asarray(points, dtype=np.float64) @ R
+    else:
+        local = np.concatenate([coords, coords + 1]) * extent_block @ R
+    # the 1st..99th percentile box: a few stray surface patches far out do not shrink the map
+    lo, hi = np.percentile(local, 1.0, axis=0), np.percentile(local, 99.0, axis=0)
+    centre, extent = (lo + hi) / 2, np.maximum(hi - lo, 0.1)
+    half_h = np.radians(fov_deg) / 2
+    half_v = np.arctan(np.tan(half_h) / aspect)
+    top = min(hi[2], cut_height_local(lo[2], hi[2]))
+    # bird's-eye: high enough that the whole footprint fits the image (image "up" = the frame's +y)
+    height = 1.05 * max(0.5 * extent[0] / np.tan(half_h), 0.5 * extent[1] / np.tan(half_v))
+    eye = R @ np.array([centre[0], centre[1], top + height])
+    target = R @ np.array([centre[0], centre[1], lo[2]])
+    poses = [look_at(eye, target, up=R[:, 1])]
+    # outside-in: far enough that the bounding sphere of the (cut) map fits the image height
+    middle = R @ np.array([centre[0], centre[1], lo[2] + 0.35 * (top - lo[2])])
+    radius = 0.5 * np.linalg.norm([extent[0], extent[1], top - lo[2]])
+    distance = 1.0 * radius / np.tan(half_v)
+    elevation = np.radians(50.0)
+    directions = _view_directions(count - 1, local_cameras=None if cameras is None or len(cameras) == 0
+                                  else np.asarray(cameras, dtype=float) @ R, centre=centre)
+    for direction in directions:
+        offset = np.cos(elevation) * direction[0], np.cos(elevation) * direction[1], np.sin(elevation)
+        poses.append(look_at(middle + distance * (R @ np.array(offset)), middle, up=up))
+    return poses[:count]
+
+
+def _view_directions(count: int, local_cameras, centre) -> list[np.ndarray]:
+    """Unit horizontal directions (local frame) from the map centre towards the camera positions at
+    evenly spaced points along the trajectory, or the map's diagonals without cameras."""
+    diagonals = [np.array(d) / np.sqrt(2.0) for d in ((-1, -1), (1, 1), (1, -1), (-1, 1))]
+    out = []
     for k in range(count):
-        sx, sy = signs[k % len(signs)]
-        eye = R @ np.array([centre[0] + sx * 0.3 * extent[0], centre[1] + sy * 0.3 * extent[1], lo[2] + 0.85 * extent[2]])
-        poses.append(look_at(eye, target, up=up))
-    return poses
+        direction = diagonals[k % len(diagonals)]
+        if local_cameras is not None:
+            position = local_cameras[int(round((k + 0.5) / count * (len(local_cameras) - 1)))]
+            horizontal = position[:2] - centre[:2]
+            if np.linalg.norm(horizontal) > 0.2:  # a camera near the centre gives no direction
+                direction = horizontal / np.linalg.norm(horizontal)
+        if any(direction @ other > np.cos(np.radians(60.0)) for other in out):
+            # a short trajectory: turn a view that would repeat an earlier one by 90 degrees
+            direction = np.array([-out[-1][1], out[-1][0]])
+        out.append(direction)
+    return out
+
+
+def cut_height_local(lo_z: float, hi_z: float) -> float:
+    """Height (along up) above which previews cut the map away: under a probable ceiling."""
+    return hi_z - CEILING_CUT_M if hi_z - lo_z > CEILING_ROOM_M else hi_z
+
+
+def cut_height(tsdf_map, up=None) -> float:
+    """:func:`cut_height_local` of the map's bounds, as a coordinate along ``up``."""
+    up, R = _up_frame(up)
+    coords = tsdf_map.allocated_block_coords().cpu().numpy()
+    if coords.size == 0:
+        return np.inf
+    heights = np.concatenate([coords, coords + 1]) * (tsdf_map.voxel_size * tsdf_map.block_size) @ up
+    return cut_height_local(float(heights.min()), float(heights.max()))
 
 
 def _shade(colors: np.ndarray, normals: np.ndarray, hit: np.ndarray) -> np.ndarray:
@@ -124,7 +188,7 @@ def render_mesh_view(mesh, taxonomy: ClassTaxonomy, intrinsics: CameraIntrinsics
 def write_previews(
     tsdf_map, taxonomy: ClassTaxonomy, out_dir: str | Path, poses: list[np.ndarray] | None = None,
     width: int = 480, height: int = 360, fov_deg: float = 70.0, method: str = "raycast", up=None,
-    semantic_source: str | None = None,
+    semantic_source: str | None = None, cameras=None,
 ) -> list[Path]:
     """Render views and write ``preview_{color,semantic,provenance}_K.png`` and ``previews.png``.
 
@@ -132,13 +196,18 @@ def write_previews(
     point-splatted; fast on a CPU). Each view image carries a title and a legend.
     semantic_source (``MappingPipeline.semantic_source``): 'none' puts a panel saying "no
     semantic source" in place of the (empty) class image; 'structure' notes that the classes
-    are structural labels. Returns the written paths (the contact sheet last).
+    are structural labels. cameras: (N, 3) camera positions along the trajectory, for the
+    outside-in views (:func:`overview_poses`). With ``method='mesh'`` a probable ceiling is cut
+    away (:func:`cut_height`). Returns the written paths (the contact sheet last).
     """
     from PIL import Image
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    poses = poses if poses is not None else overview_poses(tsdf_map, up=up)
+    mesh = _below(tsdf_map.mesh(), cut_height(tsdf_map, up), up) if method == "mesh" else None
+    poses = poses if poses is not None else overview_poses(
+        tsdf_map, up=up, cameras=cameras, fov_deg=fov_deg, aspect=width / height,
+        points=None if mesh is None else mesh.vertices[np.unique(mesh.triangles)])
     focal = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
     intrinsics = CameraIntrinsics(focal, focal, (width - 1) / 2, (height - 1) / 2, width, height)
     if method == "raycast":
@@ -146,7 +215,6 @@ def write_previews(
     elif method == "mesh":
         from ssr_ros.render import MeshRenderer
 
-        mesh = tsdf_map.mesh()
         renderer = MeshRenderer(mesh.vertices, mesh.triangles)
         views = [render_mesh_view(mesh, taxonomy, intrinsics, T, renderer) for T in poses]
     else:
@@ -165,6 +233,17 @@ def write_previews(
             written.append(path)
     written.append(_contact_sheet(views, taxonomy, out_dir / "previews.png"))
     return written
+
+
+def _below(mesh, height: float, up=None):
+    """``mesh`` without the triangles that reach above ``height`` along ``up``."""
+    import dataclasses
+
+    if not np.isfinite(height) or len(mesh.triangles) == 0:
+        return mesh
+    up, _ = _up_frame(up)
+    above = (np.asarray(mesh.vertices, dtype=np.float64) @ up) > height
+    return dataclasses.replace(mesh, triangles=mesh.triangles[~above[mesh.triangles].any(axis=1)])
 
 
 VIEW_TITLES = {"color": "fused color", "semantic": "semantic classes", "provenance": "observed / predicted"}

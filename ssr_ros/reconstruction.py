@@ -135,6 +135,10 @@ def open_recording(
     label_dir: str | None = None,
     camera_in_pose_frame: np.ndarray | None = None,
     pose_child_frame: str = "",
+    label_confidence_topic: str | None = None,
+    label_probabilities_topic: str | None = None,
+    probabilities_layout: str = "hwc",
+    num_classes: int | None = None,
 ) -> Recording:
     """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
 
@@ -142,7 +146,9 @@ def open_recording(
     to ScanNet folders (default: ``label-filt/`` or ``label/`` when present); ``depth_scale``
     (metres per unit of 16-bit depth) overrides the format's default. ``camera_in_pose_frame`` /
     ``pose_child_frame``: a bag's pose topic tracks another frame than the camera's (see
-    :class:`ssr_ros.data.rosbag_reader.RosbagReader`).
+    :class:`ssr_ros.data.rosbag_reader.RosbagReader`). ``label_confidence_topic`` /
+    ``label_probabilities_topic`` (with ``probabilities_layout`` and the taxonomy's
+    ``num_classes``): a bag's 2D semantics in the other forms the node takes.
     """
     from ssr_ros.data import folders
     from ssr_ros.data.rosbag_reader import RosbagReader
@@ -157,13 +163,18 @@ def open_recording(
     if kind == "rosbag2":
         options: dict[str, Any] = dict(color_topic=color_topic, depth_topic=depth_topic, camera_info_topic=camera_info_topic,
                                        labels_topic=labels_topic, pose_topic=pose_topic, pose_source=pose_source,
-                                       camera_in_pose_frame=camera_in_pose_frame, pose_child_frame=pose_child_frame)
+                                       camera_in_pose_frame=camera_in_pose_frame, pose_child_frame=pose_child_frame,
+                                       label_confidence_topic=label_confidence_topic,
+                                       label_probabilities_topic=label_probabilities_topic,
+                                       probabilities_layout=probabilities_layout, num_classes=num_classes)
         if world_frame:
             options["world_frame"] = world_frame
         if depth_scale is not None:
             options["depth_scale"] = depth_scale
         reader = RosbagReader(path, **options)
         topics = {"depth": reader.depth_topic, "color": reader.color_topic, "labels": reader.labels_topic,
+                  "label_confidence": reader.label_confidence_topic,
+                  "label_probabilities": reader.label_probabilities_topic,
                   "camera_info": reader.camera_info_topic, "pose": reader.pose_topic or "/tf"}
         return Recording("rosbag2", reader.path, reader, reader.message_count(reader.depth_topic), {"topics": topics})
     if label_dir is not None and kind not in ("folder", "scannet"):
@@ -228,11 +239,8 @@ class SurfaceVisibility:
         p = (self.points - T[:3, 3]) @ T[:3, :3]  # world -> camera: R^T (p - t)
         z = p[:, 2]
         K = frame.intrinsics
-        front = (z > self.min_depth) & (z < self.max_depth)
-        safe_z = np.where(front, z, 1.0)
-        u = np.round(K.fx * p[:, 0] / safe_z + K.cx).astype(np.int64)
-        v = np.round(K.fy * p[:, 1] / safe_z + K.cy).astype(np.int64)
-        inside = front & (u >= 0) & (u < K.width) & (v >= 0) & (v < K.height)
+        u, v, inside = K.nearest_pixel(p)
+        inside &= (z > self.min_depth) & (z < self.max_depth)
         index = np.flatnonzero(inside)
         measured = np.asarray(frame.depth, dtype=np.float64)[v[index], u[index]]
         ok = np.isfinite(measured) & (measured > 0) & (np.abs(measured - z[index]) < self.tolerance)
@@ -426,6 +434,8 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "gravity": gravity_summary(pipeline),
         "semantics": semantics_summary(pipeline),
     }
+    if pipeline.mono is not None:
+        summary["mono"] = pipeline.mono.summary()
     if pipeline.frames_structural:
         _say("no semantic source: classes are structural labels (floor / wall / ceiling from planes, "
              "everything else '%s'); give labels or a segmenter for more" % pipeline.config.structure.others)
@@ -443,7 +453,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             with pipeline.lock:
                 up = Z_UP if pipeline.T_world_map is not None else pipeline.world_up()  # aligned: z is up
                 files += write_previews(pipeline.map, pipeline.taxonomy, out / "previews", method="mesh", up=up,
-                                        semantic_source=pipeline.semantic_source)
+                                        semantic_source=pipeline.semantic_source, cameras=pipeline.camera_path)
             wall["previews_s"] = time.perf_counter() - start
     stats = pipeline.stats()
     integrate_s = stats["timings"]["integrate"]["total_s"]

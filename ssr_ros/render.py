@@ -191,11 +191,10 @@ def render_mesh_layers(vertices: np.ndarray, faces: np.ndarray, layers: dict, in
     faces, a, b, c = faces[keep], a[keep], b[keep], c[keep]
     normal = np.cross(b - a, c - a)
     # sampling density follows each triangle's area on screen; triangles off screen are culled
-    fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
     uv = []
     for p in (a, b, c):
-        zp = np.maximum(p[:, 2], 0.05)
-        uv.append(np.stack([fx * p[:, 0] / zp + cx, fy * p[:, 1] / zp + cy], 1))
+        near = np.concatenate([p[:, :2], np.maximum(p[:, 2:], 0.05)], axis=1)
+        uv.append(np.stack(intrinsics.project_xy(near), 1))
     uv = np.stack(uv, 1)  # (F, 3, 2)
     on_screen = ~((uv[..., 0] < -1).all(1) | (uv[..., 0] > W).all(1) | (uv[..., 1] < -1).all(1) | (uv[..., 1] > H).all(1))
     e1, e2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
@@ -214,8 +213,7 @@ def render_mesh_layers(vertices: np.ndarray, faces: np.ndarray, layers: dict, in
     # depth order once (far first, so nearer samples overwrite), shared by every layer
     order = np.argsort(-points[:, 2])
     points, tri, w = points[order], tri[order], w[order]
-    u = np.floor(intrinsics.fx * points[:, 0] / points[:, 2] + intrinsics.cx + 0.5).astype(np.int64)
-    v = np.floor(intrinsics.fy * points[:, 1] / points[:, 2] + intrinsics.cy + 0.5).astype(np.int64)
+    u, v, _ = intrinsics.nearest_pixel(points)  # all in front (z > 0.05); off-image ones are clipped below
     n = normal[tri] / np.maximum(np.linalg.norm(normal[tri], axis=1, keepdims=True), 1e-12)
     shading = 0.35 + 0.65 * np.abs(n @ (T[:3, :3].T @ LIGHT))
     # which sample wins each pixel of each of the four splat offsets: the nearest

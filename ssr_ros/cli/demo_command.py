@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         parameters["completion.type"] = "none"
     if args.weights:
         parameters["completion.weights"] = str(Path(args.weights).resolve())
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    apply_transport_profile()  # images of the replayed bag arrive whole (node and player alike)
     rclpy.init()
     mapper = MapperProcess(None, parameters, client_name="ssr_demo")
     try:

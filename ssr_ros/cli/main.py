@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "ssr_ros.cli.params_command",
     "ssr_ros.cli.train_command",
     "ssr_ros.cli.train_segmenter_command",
+    "ssr_ros.cli.train_mono_command",
     "ssr_ros.cli.evaluate_completion_command",
     "ssr_ros.cli.calibrate_completion_command",
     "ssr_ros.cli.export_segmenter_command",

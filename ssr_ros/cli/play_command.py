@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
         source, target = item.split(":=", 1)
         remap[source] = target
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    print(apply_transport_profile(), file=sys.stderr)  # before the first DDS participant exists
     rclpy.init()
     node = rclpy.create_node("ssr_bag_player")
     try:

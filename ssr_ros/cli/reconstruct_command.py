@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "what was built.",
         epilog="examples:\n  ssr reconstruct run/bag --out out/bag --gt run/gt\n"
         "  ssr reconstruct data/7scenes/seq-01 --out out/kitchen --stride 2 --voxel-size 0.02\n"
-        "  ssr reconstruct replica/office0 --out out/office0 --gt replica/office0_mesh.ply --no-completion",
+        "  ssr reconstruct replica/office0 --out out/office0 --gt replica/office0_mesh.ply --no-completion\n"
+        "  ssr reconstruct run/bag --out out/bag_rgb --input-mode rgb --gt run/gt   # color + poses only",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", help="rosbag2 directory (or its .db3 / .mcap file) or a dataset folder")
@@ -67,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--color-topic")
     group.add_argument("--camera-info-topic")
     group.add_argument("--labels-topic", help="2D semantic labels (mono8/mono16 class ids)")
+    group.add_argument("--label-confidence-topic",
+                       help="per-pixel confidence of the labels (32FC1 0..1, mono8, mono16), beside --labels-topic")
+    group.add_argument("--label-probabilities-topic",
+                       help="per-class probabilities instead of labels: 32FC<N> / 8UC<N> (N = the taxonomy's "
+                       "classes), or N stacked class planes with --probabilities-layout chw")
+    group.add_argument("--probabilities-layout", choices=["hwc", "chw"],
+                       help="layout of --label-probabilities-topic (default: hwc, as the node's probabilities_layout)")
     group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
     group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
                        help="pose topic or /tf (default: a pose topic when the bag has one)")
@@ -89,6 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--segmenter-type", choices=["torchscript", "onnx"],
                        help="the model's format (default: from the file name, .onnx = onnx)")
     group.add_argument("--class-map", help="yaml mapping the model's classes to the taxonomy (config/class_maps/)")
+    group = parser.add_argument_group("monocular mode (no depth sensor; see 'ssr train-mono')")
+    group.add_argument("--input-mode", choices=["rgbd", "rgb"],
+                       help="'rgb': predict depth (with confidence) and semantics from color on key frames and fuse "
+                       "those; the recording's depth is not fused, only scored against (default: rgbd, or the "
+                       "config's input_mode)")
+    group.add_argument("--mono-weights", help="monocular weights .pt, as mono.weights (default: models/mono_small.pt)")
     group = parser.add_argument_group("outputs")
     group.add_argument("--gt", help="ground truth: an 'ssr synth' gt/ directory (volume + mesh) or a mesh file "
                        "in the poses' world frame (mesh scores)")
@@ -159,6 +173,10 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
         gravity.setdefault("mode", default_gravity_mode)
     if getattr(args, "no_wall_alignment", False):
         gravity["align_walls"] = False
+    if getattr(args, "input_mode", None):
+        values["input_mode"] = args.input_mode
+    if getattr(args, "mono_weights", None):
+        values.setdefault("mono", {})["weights"] = str(Path(args.mono_weights))
     if args.no_completion:
         completion["type"] = "none"
     elif args.weights:
@@ -230,6 +248,7 @@ def _run(args: argparse.Namespace) -> int:
     from ssr_ros.evaluation.report import format_table
     from ssr_ros.pipeline import MappingPipeline
     from ssr_ros.reconstruction import ReconstructionOptions, check_writable, load_ground_truth, open_recording, reconstruct
+    from ssr_ros.taxonomy import ClassTaxonomy
 
     started_at = getattr(args, "started_at", None)  # the command's start (ssr_ros.cli.main)
     gt_is_volume = bool(args.gt) and (Path(args.gt) / "gt_volume.npz").exists()
@@ -243,6 +262,10 @@ def _run(args: argparse.Namespace) -> int:
         pose_source=args.pose_source, world_frame=args.map_frame, depth_scale=args.depth_scale,
         label_dir=args.labels_folder, camera_in_pose_frame=camera_extrinsic(args.camera_in_pose_frame),
         pose_child_frame=args.pose_child_frame or "",
+        label_confidence_topic=args.label_confidence_topic or topics.get("label_confidence") or None,
+        label_probabilities_topic=args.label_probabilities_topic or topics.get("label_probabilities") or None,
+        probabilities_layout=args.probabilities_layout or topics.get("probabilities_layout") or "hwc",
+        num_classes=ClassTaxonomy.load(config.taxonomy or None).num_classes,
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)
@@ -293,6 +316,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[reconstruct] floor at z = {floor['height_m']:.2f} m in the map's frame ({floor['source']}); "
               f"obstacles {planning['band_m'][0]:.2f}..{planning['band_m'][1]:.2f} m: {grid['occupied']} occupied, "
               f"{grid['free']} free cells in occupancy.yaml (Nav2), predicted ones in occupancy_predicted.yaml")
+    mono = summary.get("mono")
+    if mono:
+        line = (f"[reconstruct] monocular: {mono['key_frames']} key frames of {mono['frames_seen']}, "
+                f"{mono['predict_ms_mean']:.1f} ms per prediction, {100 * mono['fused_pixel_fraction']:.0f}% of pixels fused")
+        scores = mono.get("depth_vs_recorded")
+        if scores:
+            line += (f"; predicted vs recorded depth: AbsRel {scores['abs_rel']:.3f}, RMSE {scores['rmse']:.3f} m, "
+                     f"delta<1.25 {scores['delta1']:.3f}")
+        print(line)
     metrics = summary.get("metrics")
     if metrics:
         if "completion" in metrics:

@@ -33,7 +33,8 @@ class SegmenterConfig:
         return validate_config(self)
 
 
-def _block(cin: int, cout: int) -> nn.Sequential:
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """Two 3x3 convolutions with GroupNorm and LeakyReLU (same size in and out)."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(1 if cout % 4 else 4, cout), nn.LeakyReLU(0.2),
         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(1 if cout % 4 else 4, cout), nn.LeakyReLU(0.2),
@@ -47,9 +48,9 @@ class Segmenter2d(nn.Module):
         super().__init__()
         self.config = config.validate()
         widths = [config.base_width * 2**i for i in range(config.levels)]
-        self.down = nn.ModuleList([_block(3 if i == 0 else widths[i - 1], w) for i, w in enumerate(widths)])
+        self.down = nn.ModuleList([conv_block(3 if i == 0 else widths[i - 1], w) for i, w in enumerate(widths)])
         self.up = nn.ModuleList(
-            [_block(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(config.levels - 1))]
+            [conv_block(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(config.levels - 1))]
         )
         self.head = nn.Conv2d(widths[0], config.num_classes, 1)
 

@@ -2,7 +2,7 @@
 
 File layout (a plain dict of primitives and tensors, so no code is unpickled)::
 
-    {"format": "ssr_ros.weights", "version": 2, "model_type": "ssr_unet" | "segmenter2d",
+    {"format": "ssr_ros.weights", "version": 2, "model_type": "ssr_unet" | "segmenter2d" | "mono_depth",
      "config": {field: value, ...}, "state_dict": {...}, "metadata": {str: str|int|float},
      "contract": {voxel_size, truncation, chunk_size, num_classes, class_names, geometry_input,
                   gravity, calibration: {...}}}      # completion models only
@@ -35,8 +35,10 @@ DEFAULT_WEIGHTS = "ssr_unet_small.pt"
 def _model_classes() -> dict[str, tuple[type, type]]:
     from ssr_ros.completion.network import SSRUNet, SSRUNetConfig
     from ssr_ros.completion.segmenter import Segmenter2d, SegmenterConfig
+    from ssr_ros.mono.network import MonoDepthNet, MonoNetConfig
 
-    return {"ssr_unet": (SSRUNet, SSRUNetConfig), "segmenter2d": (Segmenter2d, SegmenterConfig)}
+    return {"ssr_unet": (SSRUNet, SSRUNetConfig), "segmenter2d": (Segmenter2d, SegmenterConfig),
+            "mono_depth": (MonoDepthNet, MonoNetConfig)}
 
 
 def _model_type(model: torch.nn.Module) -> str:
@@ -116,7 +118,7 @@ def load_model(
 ) -> torch.nn.Module:
     """Rebuild the model stored in ``path`` on ``device`` in eval mode.
 
-    ``expected_type`` ('ssr_unet' or 'segmenter2d') refuses a file holding the other kind.
+    ``expected_type`` ('ssr_unet', 'segmenter2d' or 'mono_depth') refuses a file holding another kind.
     """
     document = read_weights(path)
     model_type = document["model_type"]

@@ -31,6 +31,7 @@ from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import matrix_from_quaternion
 from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.image_encoding import COLOR_ENCODINGS, DEPTH_ENCODINGS, LABEL_ENCODINGS, color_to_rgb, decode_image, depth_to_metres, labels_to_ids
+from ssr_ros.semantics.inputs import confidence_from_image, probabilities_from_image
 
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
@@ -154,6 +155,10 @@ class RosbagReader:
         camera_info_topic: str | None = None,
         labels_topic: str | None = None,
         pose_topic: str | None = None,
+        label_confidence_topic: str | None = None,
+        label_probabilities_topic: str | None = None,
+        num_classes: int | None = None,
+        probabilities_layout: str = "hwc",
         pose_source: str = "auto",
         world_frame: str = MAP_FRAME,
         camera_frame: str | None = None,
@@ -200,8 +205,22 @@ class RosbagReader:
             listing = ", ".join(f"{t} ({m})" for t, m in sorted(available.items())) or "none"
             what = "no depth image topic" if not [t for t in images if "depth" in t] else "several depth image topics"
             raise DatasetError(f"bag '{path}' has {what}; pass the depth topic. Its topics: {listing}")
-        self.labels_topic = pick(labels_topic, DEFAULT_TOPICS.labels, [t for t in images if "label" in t or "semantic" in t], "labels")
-        color_candidates = [t for t in images if t not in (self.depth_topic, self.labels_topic) and any(k in t for k in ("color", "rgb", "image"))]
+        # 2D semantics: label ids (+ a per-pixel confidence) or per-class probabilities, as the node takes them
+        self.label_confidence_topic = pick(label_confidence_topic, None, [], "label confidence") if label_confidence_topic else None
+        self.label_probabilities_topic = (pick(label_probabilities_topic, None, [], "label probabilities")
+                                          if label_probabilities_topic else None)
+        if self.label_probabilities_topic and not num_classes:
+            raise InvalidInput("label_probabilities_topic needs num_classes (the taxonomy's class count)")
+        self.num_classes, self.probabilities_layout = num_classes, probabilities_layout
+        semantic_given = {self.label_confidence_topic, self.label_probabilities_topic} - {None}
+        self.labels_topic = None if self.label_probabilities_topic else pick(
+            labels_topic, DEFAULT_TOPICS.labels,
+            [t for t in images if ("label" in t or "semantic" in t) and t not in semantic_given], "labels")
+        if self.label_confidence_topic and not self.labels_topic:
+            raise InvalidInput("label_confidence_topic needs a labels topic (the ids the confidence belongs to)")
+        semantic_given |= {self.labels_topic} - {None}
+        color_candidates = [t for t in images if t != self.depth_topic and t not in semantic_given
+                            and any(k in t for k in ("color", "rgb", "image"))]
         self.color_topic = pick(color_topic, DEFAULT_TOPICS.color, color_candidates, "color")
         if self.color_topic is None and require_color:
             raise DatasetError(f"bag '{path}': no color image topic found among {images}; pass color_topic or require_color=False")
@@ -276,11 +295,14 @@ class RosbagReader:
 
     def __iter__(self):
         reader = self._open()
-        wanted = {self.depth_topic, self.color_topic, self.labels_topic, self.camera_info_topic, self.pose_topic, *self.tf_topics} - {None}
+        semantic_topics = self._semantic_topics()
+        wanted = {self.depth_topic, self.color_topic, *semantic_topics.values(), self.camera_info_topic, self.pose_topic,
+                  *self.tf_topics} - {None}
         connections = [c for c in reader.connections if c.topic in wanted]
         pending: deque[_Sample] = deque()
         color: deque[_Sample] = deque(maxlen=200)
-        labels: deque[_Sample] = deque(maxlen=200)
+        labels = {role: deque(maxlen=200) for role in semantic_topics}  # role -> samples
+        by_topic = {topic: role for role, topic in semantic_topics.items()}
         info: list[_Sample] = []
         track = _PoseTrack()
         tf = _TfTree()
@@ -325,14 +347,20 @@ class RosbagReader:
                         pending.append(sample)
                     elif topic == self.color_topic:
                         color.append(sample)
-                    elif topic == self.labels_topic:
-                        labels.append(sample)
+                    elif topic in by_topic:
+                        labels[by_topic[topic]].append(sample)
                     elif topic == self.camera_info_topic:
                         info.append(sample)
                 yield from self._emit(pending, color, labels, info, track, tf, now, flush=False)
             yield from self._emit(pending, color, labels, info, track, tf, None, flush=True)
         finally:
             reader.close()
+
+    def _semantic_topics(self) -> dict[str, str]:
+        """Role ('labels', 'confidence', 'probabilities') -> topic of the 2D semantics read."""
+        roles = {"labels": self.labels_topic, "confidence": self.label_confidence_topic,
+                 "probabilities": self.label_probabilities_topic}
+        return {role: topic for role, topic in roles.items() if topic}
 
     @staticmethod
     def _nearest(buffer: deque, stamp: int) -> _Sample | None:
@@ -363,10 +391,12 @@ class RosbagReader:
             camera = self.camera_frame or depth.msg.header.frame_id.lstrip("/")
             horizon = flush or (now is not None and now > depth.stamp + wait_ns)
             c = self._nearest(color, depth.stamp) if self.color_topic else None
-            lab = self._nearest(labels, depth.stamp) if self.labels_topic else None
             c_ok = c is not None and abs(c.stamp - depth.stamp) <= self.max_sync_ns
-            l_ok = lab is not None and abs(lab.stamp - depth.stamp) <= self.max_sync_ns
-            ready = (c_ok or not self.color_topic) and (l_ok or not self.labels_topic) and self._pose_ready(track, tf, camera, depth.stamp)
+            semantics = {role: self._nearest(buffer, depth.stamp) for role, buffer in labels.items()}
+            semantics = {role: sample for role, sample in semantics.items()
+                         if sample is not None and abs(sample.stamp - depth.stamp) <= self.max_sync_ns}
+            l_ok = len(semantics) == len(labels)
+            ready = (c_ok or not self.color_topic) and l_ok and self._pose_ready(track, tf, camera, depth.stamp)
             if not ready and not horizon:
                 return
             pending.popleft()
@@ -390,9 +420,9 @@ class RosbagReader:
             if not infos:
                 self.skipped["no camera_info yet"] += 1
                 continue
-            yield self._frame(depth, c if c_ok else None, lab if l_ok else None, infos[-1], T, camera)
+            yield self._frame(depth, c if c_ok else None, semantics if l_ok else {}, infos[-1], T, camera)
 
-    def _frame(self, depth: _Sample, color: _Sample | None, labels: _Sample | None, info: _Sample, T: np.ndarray, camera: str) -> Frame:
+    def _frame(self, depth: _Sample, color: _Sample | None, semantics: dict, info: _Sample, T: np.ndarray, camera: str) -> Frame:
         image, encoding = self._decode_image(depth, self.depth_topic)
         try:
             metres = depth_to_metres(image, encoding, self.depth_scale)
@@ -417,7 +447,8 @@ class RosbagReader:
                 raise DatasetError(f"bag '{self.path}' topic {self.color_topic} stamped {color.stamp}: {error}") from error
             if rgb.shape[:2] != K.shape:
                 raise DatasetError(f"bag '{self.path}': color on {self.color_topic} is {rgb.shape[1]}x{rgb.shape[0]}, depth is {K.width}x{K.height}")
-        ids = None
+        ids = confidence = probabilities = None
+        labels = semantics.get("labels")
         if labels is not None:
             image, encoding = self._decode_image(labels, self.labels_topic)
             try:
@@ -426,7 +457,21 @@ class RosbagReader:
                 raise DatasetError(f"bag '{self.path}' topic {self.labels_topic} stamped {labels.stamp}: {error}") from error
             if ids.shape != K.shape:
                 raise DatasetError(f"bag '{self.path}': labels on {self.labels_topic} are {ids.shape[1]}x{ids.shape[0]}, depth is {K.width}x{K.height}")
-        return Frame(depth=metres, intrinsics=K, T_world_cam=T, rgb=rgb, labels=ids, stamp_ns=depth.stamp, frame_id=camera)
+        for role, topic in (("confidence", self.label_confidence_topic), ("probabilities", self.label_probabilities_topic)):
+            sample = semantics.get(role)
+            if sample is None:
+                continue
+            image, encoding = self._decode_image(sample, topic)
+            try:
+                if role == "confidence":
+                    confidence = confidence_from_image(image, encoding, K.shape)
+                else:
+                    probabilities = probabilities_from_image(image, encoding, self.num_classes, K.shape,
+                                                             self.probabilities_layout)
+            except InvalidInput as error:
+                raise DatasetError(f"bag '{self.path}' topic {topic} stamped {sample.stamp}: {error}") from error
+        return Frame(depth=metres, intrinsics=K, T_world_cam=T, rgb=rgb, labels=ids, label_confidence=confidence,
+                     label_probs=probabilities, stamp_ns=depth.stamp, frame_id=camera)
 
 
 def read_bag(path: str | Path, **options) -> list[Frame]:

@@ -145,6 +145,15 @@ class RosbagWriter:
             is_bigendian=0, step=step, data=np.frombuffer(data, dtype=np.uint8),
         )
 
+    def add_topic(self, key: str, topic: str, msgtype: str = "sensor_msgs/msg/Image") -> None:
+        """Declare another topic (e.g. a label confidence or probability image) written with
+        :meth:`write_message` under ``key``."""
+        if self._writer is None:
+            raise DatasetError("RosbagWriter used outside 'with RosbagWriter(...)'")
+        if key in self._conn:
+            raise InvalidInput(f"topic key '{key}' is already declared")
+        self._conn[key] = self._writer.add_connection(topic, msgtype, typestore=self._store)
+
     def write_message(self, key: str, msg, stamp_ns: int) -> None:
         """Write ``msg`` on the topic of ``key`` (a ``CameraTopics`` field name) at ``stamp_ns``."""
         if self._writer is None:

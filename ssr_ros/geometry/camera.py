@@ -1,4 +1,14 @@
-"""Pinhole camera intrinsics and the projection between pixels and camera-frame points."""
+"""Pinhole camera intrinsics and the projection between pixels and camera-frame points.
+
+The one camera model of the package: pixel (u, v) has its centre at integer (u, v) (OpenCV);
+``u = fx x / z + cx``, ``v = fy y / z + cy``; a point falls in the pixel *nearest* to its
+projection, rounding halves to even (``numpy.round`` / ``torch.round`` / C++ ``nearbyint``: the
+one rounding rule). :meth:`CameraIntrinsics.project_xy`, :meth:`~CameraIntrinsics.nearest_pixel`
+and :meth:`~CameraIntrinsics.unproject` work on NumPy arrays and torch tensors alike. The
+integration kernels (``ssr_ros.map.integration`` in torch, ``map/native/integrate.cpp``) follow
+the same model in float32 with a fixed operation order, receiving it as one struct
+(``integration.Projection``) so that both give bit-identical maps.
+"""
 
 from __future__ import annotations
 
@@ -122,6 +132,33 @@ class CameraIntrinsics:
             width, height,
         )
 
+    def project_xy(self, points_cam):
+        """Pixel coordinates ``(u, v)`` (floats) of camera-frame points (..., 3) with z > 0
+        (NumPy or torch; the caller keeps points with z <= 0 out)."""
+        z = points_cam[..., 2]
+        return self.fx * points_cam[..., 0] / z + self.cx, self.fy * points_cam[..., 1] / z + self.cy
+
+    def nearest_pixel(self, points_cam):
+        """Integer pixel ``(u, v)`` each point falls in (the one rounding rule: halves to even),
+        and whether that pixel is inside the image; points with z <= 0 are outside.
+        NumPy in, NumPy (int64) out; torch in, torch out."""
+        z = points_cam[..., 2]
+        front = z > 0
+        if isinstance(points_cam, torch.Tensor):
+            safe = torch.where(front[..., None], points_cam, torch.ones_like(points_cam))
+            u, v = self.project_xy(safe)
+            u, v = torch.round(u).to(torch.int64), torch.round(v).to(torch.int64)
+        else:
+            safe = np.where(front[..., None], points_cam, 1.0)
+            u, v = self.project_xy(safe)
+            u, v = np.round(u).astype(np.int64), np.round(v).astype(np.int64)
+        inside = front & (u >= 0) & (u < self.width) & (v >= 0) & (v < self.height)
+        return u, v, inside
+
+    def unproject(self, u, v, depth):
+        """Camera-frame ``(x, y, z)`` of pixels (u, v) at z-depth ``depth`` (arrays or tensors)."""
+        return (u - self.cx) / self.fx * depth, (v - self.cy) / self.fy * depth, depth
+
     def pixel_rays(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(H, W, 3) camera-frame directions with z = 1 through every pixel centre."""
         v, u = torch.meshgrid(
@@ -151,7 +188,6 @@ class CameraIntrinsics:
         Points with z <= 0 get NaN pixel coordinates.
         """
         z = points_cam[..., 2]
-        safe_z = torch.where(z > 0, z, torch.full_like(z, float("nan")))
-        u = self.fx * points_cam[..., 0] / safe_z + self.cx
-        v = self.fy * points_cam[..., 1] / safe_z + self.cy
+        safe = torch.where((z > 0)[..., None], points_cam, torch.full_like(points_cam, float("nan")))
+        u, v = self.project_xy(safe)
         return torch.stack([u, v], dim=-1), z

@@ -25,6 +25,8 @@ class Frame:
     T_world_cam: (4, 4) float64 camera-to-world pose, OpenCV optical camera frame.
     stamp_ns: acquisition time, integer nanoseconds (ROS time).
     frame_id: the camera's TF frame or a dataset frame name.
+    depth_weight: (H, W) float32 in [0, 1], how much each depth pixel counts in fusion, or None
+        (every pixel fully); set by monocular mode from the predicted depth's confidence.
     """
 
     depth: np.ndarray
@@ -36,6 +38,7 @@ class Frame:
     label_probs: np.ndarray | None = None
     stamp_ns: int = 0
     frame_id: str = "camera"
+    depth_weight: np.ndarray | None = None
 
     def validate(self) -> "Frame":
         """Check shapes, dtypes and the pose; raise InvalidFrame / InvalidPose naming the problem.
@@ -78,6 +81,12 @@ class Frame:
                 raise InvalidFrame(
                     f"label_probs must have shape {shape} + (C,), got {probs.shape}"
                 )
+        if self.depth_weight is not None:
+            weight = np.asarray(self.depth_weight)
+            if weight.shape != shape or not np.issubdtype(weight.dtype, np.floating):
+                raise InvalidFrame(f"depth_weight must be a float image of shape {shape}, got {weight.dtype} {weight.shape}")
+            if not np.all(np.isfinite(weight) & (weight >= 0) & (weight <= 1)):
+                raise InvalidFrame("depth_weight must lie in [0, 1]")
         self.T_world_cam = validate_pose(self.T_world_cam, "T_world_cam")
         if not np.any(self.valid_depth_mask()):
             raise InvalidFrame("depth has no valid pixel (all zero, NaN or Inf)")

@@ -196,10 +196,12 @@ def integrate_blocks(
     sem_weights: torch.Tensor | None,
     proj: "Projection",
     params: FusionParams,
+    depth_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Fuse a cleaned depth image (and color / semantics) into the voxels of ``slots``.
 
     depth: (H, W) float32 metres, 0 = invalid. rgb: (H, W, 3) uint8 or None.
+    depth_weight: (H, W) float32 in [0, 1] scaling each pixel's fusion weight, or None.
     sem_labels: (H, W, K) int64 class ids (0 = no vote) with sem_weights (H, W, K) float32
     vote strengths, or None. Returns (M,) bool: which of the blocks changed.
     """
@@ -244,6 +246,10 @@ def integrate_blocks(
         # one voxel behind to zero at -truncation
         dropoff = (params.truncation + sdf) / (params.truncation - params.voxel_size)
         w = torch.where(sdf < -params.voxel_size, w * dropoff, w)
+    if depth_weight is not None:  # a pixel of weight 0 updates nothing
+        pixel_weight = depth_weight.reshape(-1)[pixel]
+        update = update & (pixel_weight > 0)
+        w = w * pixel_weight
     w = torch.where(update, w, torch.zeros_like(w))
     weight_sum = weight_old + w
     safe_sum = torch.where(update, weight_sum, torch.ones_like(weight_sum))

@@ -68,7 +68,7 @@ class Residency:
                    [intrinsics.width, intrinsics.height]]
         points = [T[:3, 3]]
         for u, v in corners:
-            camera = np.array([(u - intrinsics.cx) / intrinsics.fx * d, (v - intrinsics.cy) / intrinsics.fy * d, d])
+            camera = np.array(intrinsics.unproject(u, v, d))
             points.append(T[:3, :3] @ camera + T[:3, 3])
         points = np.stack(points)
         cell = cfg.free_space_cell_voxels * cfg.voxel_size

@@ -242,7 +242,7 @@ class SemanticTSDF:
         rgb = self._to_tensor(frame.rgb, torch.uint8) if frame.rgb is not None else None
         proj = integration.Projection.from_pose(frame.intrinsics, frame.T_world_cam)
         proj_wc = integration.Projection.camera_to_world(frame.intrinsics, frame.T_world_cam)
-        if self._native is not None:
+        if self._native is not None and frame.depth_weight is None:  # per-pixel weights: the torch path
             # the kernel reads per-class probabilities in place, each voxel its pixel's top two
             probs = self._probabilities(frame) if frame.label_probs is not None else None
             sem_labels, sem_weights = self._semantic_votes(frame) if probs is None else (None, None)
@@ -275,8 +275,9 @@ class SemanticTSDF:
             cfg.voxel_size, cfg.block_size, cfg.truncation, cfg.max_weight,
             cfg.weighting == "inverse_square", cfg.semantic_max_weight, cfg.weight_dropoff,
         )
+        depth_weight = self._to_tensor(frame.depth_weight, torch.float32) if frame.depth_weight is not None else None
         changed = integration.integrate_blocks(
-            self.blocks, slots, clean, rgb, sem_labels, sem_weights, proj, params
+            self.blocks, slots, clean, rgb, sem_labels, sem_weights, proj, params, depth_weight
         )
         self.blocks.block_stamp[slots[changed]] = stamp
         if seen_free is not None:

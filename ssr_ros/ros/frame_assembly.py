@@ -55,30 +55,40 @@ class FrameAssembler:
     def intrinsics(self) -> CameraIntrinsics | None:
         return self._intrinsics
 
-    def assemble(self, depth: Image, color: Image | None = None, labels: Image | None = None,
+    def assemble(self, depth: Image | None, color: Image | None = None, labels: Image | None = None,
                  confidence: Image | None = None, probabilities: Image | None = None) -> Frame:
         """A validated Frame; 2D semantics as label ids (+ a confidence image) or per-class
-        probabilities (:mod:`ssr_ros.semantics.inputs`)."""
+        probabilities (:mod:`ssr_ros.semantics.inputs`).
+
+        Monocular mode passes ``depth=None``: the color image then gives the size, stamp and
+        frame, and the Frame's depth is all 0 and *not yet validated* (the pipeline predicts
+        the depth and validates the frame).
+        """
+        reference = depth if depth is not None else color
+        if reference is None:
+            raise InconsistentMessage("a frame needs a depth image or, in monocular mode, a color image")
+        what = "depth image" if depth is not None else "color image"
         if self._intrinsics is None:
             if self._intrinsics_error is not None:
                 raise self._intrinsics_error
             raise InvalidIntrinsics("no camera_info received yet")
         intrinsics = self._intrinsics
-        if (depth.width, depth.height) != (intrinsics.width, intrinsics.height):
+        if (reference.width, reference.height) != (intrinsics.width, intrinsics.height):
             raise InvalidIntrinsics(
-                f"depth image is {depth.width}x{depth.height} but camera_info says "
+                f"{what} is {reference.width}x{reference.height} but camera_info says "
                 f"{intrinsics.width}x{intrinsics.height}"
             )
-        metres = depth_image_to_metres(depth, self._depth_scale)
+        shape = (intrinsics.height, intrinsics.width)
+        metres = depth_image_to_metres(depth, self._depth_scale) if depth is not None else np.zeros(shape, np.float32)
         rgb = None
         if color is not None:
-            check_same_size(depth, color, "color image")
+            if depth is not None:
+                check_same_size(depth, color, "color image")
             rgb = color_image_to_rgb(color)
         ids = None
         if labels is not None:
-            check_same_size(depth, labels, "label image")
+            check_same_size(reference, labels, "label image")
             ids = label_image_to_ids(labels)
-        shape = (intrinsics.height, intrinsics.width)
         unit_confidence = probs = None
         if confidence is not None:
             if labels is None:
@@ -89,9 +99,10 @@ class FrameAssembler:
                 raise InconsistentMessage("probabilities need the taxonomy's class count")
             probs = probabilities_from_image(image_to_numpy(probabilities), probabilities.encoding,
                                              self._num_classes, shape, self._probabilities_layout)
-        stamp_ns = stamp_to_ns(depth.header.stamp)
-        T_map_cam = self._pose_lookup(depth.header.frame_id, stamp_ns)
-        return Frame(
+        stamp_ns = stamp_to_ns(reference.header.stamp)
+        T_map_cam = self._pose_lookup(reference.header.frame_id, stamp_ns)
+        frame = Frame(
             depth=metres, intrinsics=intrinsics, T_world_cam=T_map_cam, rgb=rgb, labels=ids,
-            label_confidence=unit_confidence, label_probs=probs, stamp_ns=stamp_ns, frame_id=depth.header.frame_id,
-        ).validate()
+            label_confidence=unit_confidence, label_probs=probs, stamp_ns=stamp_ns, frame_id=reference.header.frame_id,
+        )
+        return frame.validate() if depth is not None else frame

@@ -33,7 +33,17 @@ NODE_NAME = "ssr_mapper"
 class MapperProcess:
     """The mapper node in a child process plus a client node in this one (spun in a thread)."""
 
-    def __init__(self, context, parameters: dict[str, Any] | None = None, client_name: str = "ssr_mapper_client"):
+    OUTPUTS = ("mesh", "voxels", "voxel_map", "occupancy", "occupancy_predicted", "esdf_slice", "esdf_slice_predicted")
+    """The node outputs the client can follow (``self.mesh`` / ``self.latest``)."""
+
+    def __init__(self, context, parameters: dict[str, Any] | None = None, client_name: str = "ssr_mapper_client",
+                 outputs: tuple[str, ...] | None = None):
+        """``outputs``: the outputs to subscribe to (None: all of :attr:`OUTPUTS`); the node builds
+        only the outputs someone subscribes to."""
+        outputs = self.OUTPUTS if outputs is None else tuple(outputs)
+        unknown = set(outputs) - set(self.OUTPUTS)
+        if unknown:
+            raise ValueError(f"unknown outputs {sorted(unknown)}; choose from {self.OUTPUTS}")
         args: list[str] = []
         for name, value in (parameters or {}).items():
             if isinstance(value, bool):
@@ -54,11 +64,14 @@ class MapperProcess:
         self.mesh = MeshAssembler()
         self.latest: dict[str, Any] = {}
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.node.create_subscription(SemanticMesh, f"/{NODE_NAME}/mesh", self._on_mesh, QoSProfile(
-            depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        if "mesh" in outputs:
+            self.node.create_subscription(SemanticMesh, f"/{NODE_NAME}/mesh", self._on_mesh, QoSProfile(
+                depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         for name, msg_type in [("voxels", PointCloud2), ("voxel_map", SemanticVoxelMap), ("occupancy", OccupancyGrid),
                                ("occupancy_predicted", OccupancyGrid), ("esdf_slice", PointCloud2),
                                ("esdf_slice_predicted", PointCloud2)]:
+            if name not in outputs:
+                continue
             self.node.create_subscription(msg_type, f"/{NODE_NAME}/{name}",
                                           lambda m, n=name: self.latest.__setitem__(n, m), LATCHED)
         self._spinning = True

@@ -11,6 +11,9 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   (:class:`ssr_ros.geometry.transform_tree.CameraPoseResolver`); a pose in another frame than
   ``map_frame`` is brought into it when that transform is known, else refused and counted
   (``poses_refused.TransformUnavailable``);
+- ``input_mode: rgb`` (monocular, :mod:`ssr_ros.mono`): no depth subscription; on key frames
+  depth, its confidence and class probabilities are predicted from color and fused with
+  confidence-dependent weights (non-key frames are counted as ``frames_not_key``);
 - a worker thread integrates frames; another runs completion every ``scheduler.period_s``
   on the dirtiest chunks near the camera, never blocking integration;
 - outputs (transient-local, so a late RViz still sees them): ``~/mesh`` (ssr_ros/SemanticMesh,
@@ -43,6 +46,7 @@ cleared first when ``on_time_jump`` is ``reset``).
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import sys
 import threading
@@ -90,7 +94,7 @@ from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
 from ssr_ros.ros.time_sync import ApproximateTimeSync
-from ssr_ros.srv import LoadMap, ResetMap, SaveMap
+from ssr_ros.srv import GetVoxelRegion, LoadMap, ResetMap, SaveMap
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -153,9 +157,7 @@ class MapperNode(Node):
             self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
                                      callback_group=self._input_group)
             lookup = self._lookup_pose_topic
-        if self.pipeline.config.segmenter.type != "none":
-            raise ConfigError("segmenter.type runs in 'ssr reconstruct' only so far; in the node, publish the "
-                              "model's output on topics.labels or topics.label_probabilities")
+        self.segmenter = self._make_segmenter()
         self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
                                         self.pipeline.taxonomy.num_classes, s.probabilities_layout)
 
@@ -163,18 +165,28 @@ class MapperNode(Node):
         sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
         self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos,
                                  callback_group=self._input_group)
-        inputs = [("depth", s.topics.depth)]
+        monocular = self.pipeline.config.input_mode == "rgb"
+        if monocular and not s.topics.color:
+            raise ConfigError("input_mode 'rgb' predicts depth from color: set topics.color")
+        inputs = [] if monocular else [("depth", s.topics.depth)]  # rgb mode: no depth subscription
         if s.topics.color:
             inputs.append(("color", s.topics.color))
-        if s.topics.label_probabilities:
+        if self.segmenter is not None:
+            pass  # the segmenter stage labels the color images: no 2D semantics topics
+        elif s.topics.label_probabilities:
             inputs.append(("probabilities", s.topics.label_probabilities))
         elif s.topics.labels:
             inputs.append(("labels", s.topics.labels))
             if s.topics.label_confidence:
                 inputs.append(("confidence", s.topics.label_confidence))
-        # structural labels (pipeline.structure) only where no semantic source is configured
-        self.pipeline.semantic_source_expected = any(name in ("labels", "probabilities") for name, _ in inputs)
+        # structural labels (pipeline.structure) only where no semantic source is configured or
+        # publishing (set per frame in _on_images / _on_geometry)
+        self.pipeline.semantic_source_expected = (self.segmenter is not None
+                                                  or any(name in ("labels", "probabilities") for name, _ in inputs)
+                                                  or (monocular and self.pipeline.config.mono.semantics))
         self._input_names = [name for name, _ in inputs]
+        self._geometry_names = [name for name in self._input_names if name in ("depth", "color")]
+        self._semantic_topics = [topic for name, topic in inputs if name not in ("depth", "color")]
         self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
         self._setup_sync(inputs, sensor_qos)
 
@@ -198,7 +210,8 @@ class MapperNode(Node):
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
         for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
-                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete)]:
+                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete),
+                                            (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
             self.create_service(service_type, name, handler, callback_group=self._service_group)
         self._mesh_publication = threading.Lock()
 
@@ -230,23 +243,92 @@ class MapperNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _setup_sync(self, inputs, qos) -> None:
+        """Match the inputs by stamp. With 2D semantics configured, a second matcher of depth (and
+        color) alone serves the time while no node publishes them (no segmenter running yet), so
+        that the map is not frozen waiting for label images that never come."""
         s = self.settings
+        geometry = len(self._geometry_names)
         try:
             import message_filters
         except ImportError:
             message_filters = None
+        self._geometry_sync = None
         if message_filters is not None:
             subscribers = [message_filters.Subscriber(self, Image, topic, qos_profile=qos, callback_group=self._input_group)
                            for _, topic in inputs]
             self._sync = message_filters.ApproximateTimeSynchronizer(subscribers, s.sync_queue_size, s.sync_slop_s)
             self._sync.registerCallback(self._on_images)
+            if self._semantic_topics:
+                self._geometry_sync = message_filters.ApproximateTimeSynchronizer(
+                    subscribers[:geometry], s.sync_queue_size, s.sync_slop_s)
+                self._geometry_sync.registerCallback(self._on_geometry)
             return
         self._sync = ApproximateTimeSync(len(inputs), self._on_images, s.sync_queue_size, s.sync_slop_s)
+        self._geometry_sync = (ApproximateTimeSync(geometry, self._on_geometry, s.sync_queue_size, s.sync_slop_s)
+                               if self._semantic_topics else None)
         for index, (_, topic) in enumerate(inputs):
-            self.create_subscription(
-                Image, topic, lambda msg, i=index: self._sync.add(i, stamp_to_ns(msg.header.stamp), msg), qos,
-                callback_group=self._input_group,
-            )
+            self.create_subscription(Image, topic, lambda msg, i=index: self._route(i, msg), qos,
+                                     callback_group=self._input_group)
+
+    def _make_segmenter(self):
+        """The segmenter stage (``segmenter.*``): a model labelling color frames in its own thread."""
+        config = self.pipeline.config.segmenter
+        if config.type == "none":
+            return None
+        if not self.settings.topics.color:
+            raise ConfigError("segmenter.type needs color images: set topics.color")
+        from ssr_ros.semantics.background import BackgroundSegmenter
+        from ssr_ros.semantics.segmenter import Segmenter
+
+        model = Segmenter(config, self.pipeline.taxonomy)  # a bad model file refuses to start here
+        self.get_logger().info(f"segmenter: {config.type} model {config.model}, at most {config.rate_hz:g} frames/s "
+                               "(the other frames integrate geometry and color only)")
+        return BackgroundSegmenter(model, config.rate_hz)
+
+    def _integrate_segmented(self) -> None:
+        """Integrate the frames the segmenter has finished, with their class probabilities (a
+        frame whose segmentation failed: with geometry and color only)."""
+        for done in self.segmenter.finished():
+            frame = done.frame
+            if done.error is None:
+                frame = dataclasses.replace(frame, labels=None, label_confidence=None, label_probs=done.probabilities)
+                self._count("frames_segmented")
+            else:
+                self._count("segmenter_failed")
+                self.get_logger().warning(f"segmenter failed on a frame (integrated without semantics): {done.error!r}",
+                                          throttle_duration_sec=self.settings.warn_throttle_s)
+            try:
+                result = self.pipeline.integrate(frame)
+            except SsrError as error:
+                self._drop(type(error).__name__, str(error))
+                continue
+            if result.get("not_key_frame"):  # rgb mode
+                self._count("frames_not_key")
+                continue
+            self._count("frames_integrated")
+            self.integrated_pub.publish(done.context)
+
+    def _semantics_published(self) -> bool:
+        """Whether some node publishes the configured 2D semantics topics."""
+        return all(self.count_publishers(topic) > 0 for topic in self._semantic_topics)
+
+    def _route(self, index: int, msg: Image) -> None:
+        """An image to the matcher of all inputs, or, for depth and color while nobody publishes
+        the 2D semantics, to the matcher of depth and color alone (each image to one matcher, so
+        that each unmatched one is counted once)."""
+        stamp = stamp_to_ns(msg.header.stamp)
+        if index < len(self._geometry_names) and self._geometry_sync is not None and not self._semantics_published():
+            self._geometry_sync.add(index, stamp, msg)
+        else:
+            self._sync.add(index, stamp, msg)
+
+    def _on_geometry(self, *images: Image) -> None:
+        """Depth (and color) without 2D semantics: integrated while no node publishes them."""
+        if self._semantics_published():
+            return  # the matcher of all inputs takes this frame (message_filters feeds both)
+        self._count("frames_without_semantics")
+        self.pipeline.semantic_source_expected = False  # structural labels meanwhile
+        self._enqueue(dict(zip(self._geometry_names, images)))
 
     def _subscribe_tf_static(self) -> None:
         """Without tf2_ros: keep the fixed transforms of ``/tf_static`` (where tf2_msgs is installed)."""
@@ -328,8 +410,12 @@ class MapperNode(Node):
         return transform_stamped_to_matrix(transform)
 
     def _on_images(self, *images: Image) -> None:
+        if self._semantic_topics:
+            self.pipeline.semantic_source_expected = True
+        self._enqueue(dict(zip(self._input_names, images)))
+
+    def _enqueue(self, by_name: dict) -> None:
         self._count("frames_received")
-        by_name = dict(zip(self._input_names, images))
         while True:  # several input threads may race for the last free place
             try:
                 self._frames.put_nowait(by_name)
@@ -353,16 +439,19 @@ class MapperNode(Node):
     # ------------------------------------------------------------------ workers
     def _integration_loop(self) -> None:
         while self._running:
+            if self.segmenter is not None:
+                self._integrate_segmented()
             try:
-                images = self._frames.get(timeout=0.1)
+                images = self._frames.get(timeout=0.1 if self.segmenter is None else 0.02)
             except queue.Empty:
                 continue
             self.process_images(images)
 
     def process_images(self, images: dict[str, Image]) -> bool:
         """Assemble and integrate one synchronised set; returns True when the map took it."""
-        depth = images["depth"]
-        stamp_ns = stamp_to_ns(depth.header.stamp)
+        depth = images.get("depth")
+        reference = depth if depth is not None else images["color"]  # rgb mode: the color image leads
+        stamp_ns = stamp_to_ns(reference.header.stamp)
         verdict = self.order.check(stamp_ns)
         if verdict is StampVerdict.STALE:
             self._drop("stamp_not_increasing", f"stamp {stamp_ns * 1e-9:.3f} s is not after the last "
@@ -373,7 +462,10 @@ class MapperNode(Node):
         try:
             frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"),
                                             images.get("confidence"), images.get("probabilities"))
-            self.pipeline.integrate(frame)
+            if self.segmenter is not None and self.segmenter.offer(frame, reference.header):
+                self.order.accept(stamp_ns)  # integrated when its segmentation is done
+                return True
+            result = self.pipeline.integrate(frame)
         except SsrError as error:
             self._drop(type(error).__name__, str(error))
             return False
@@ -381,8 +473,11 @@ class MapperNode(Node):
             self._drop("internal_error", repr(error))
             return False
         self.order.accept(stamp_ns)
+        if result.get("not_key_frame"):  # rgb mode: too close to the last key frame to predict
+            self._count("frames_not_key")
+            return False
         self._count("frames_integrated")
-        self.integrated_pub.publish(depth.header)
+        self.integrated_pub.publish(reference.header)
         return True
 
     def _on_time_jump(self, stamp_ns: int) -> None:
@@ -422,6 +517,8 @@ class MapperNode(Node):
 
     def stop(self) -> None:
         self._running = False
+        if self.segmenter is not None:
+            self.segmenter.close()
         self._integrator.join(timeout=5)
         self._completer.join(timeout=5)
         self.pipeline.close()
@@ -437,6 +534,10 @@ class MapperNode(Node):
             self._publish_mesh_update(full)
 
     def _publish_mesh_update(self, full: bool) -> None:
+        if not (self.mesh_pub.get_subscription_count() or self.marker_pub.get_subscription_count()):
+            # Nobody listens: meshing would only take interpreter time from integration. The changed
+            # blocks stay pending and go out with the first update after someone subscribes.
+            return
         update = self.pipeline.mesh_update()
         if full:
             blocks = self.pipeline.block_meshes()
@@ -475,21 +576,34 @@ class MapperNode(Node):
         return f"{self.settings.map_frame}_gravity_aligned" if aligned else self.settings.map_frame
 
     def publish_voxels(self) -> None:
+        """Voxel cloud, voxel map and planner tiers, each built only while someone subscribes to
+        it (they are latched: a later subscriber gets the next publication)."""
         stamp = self._stamp_ns()
-        voxels, (coords, layers) = self.pipeline.voxel_outputs()
-        self.voxel_pub.publish(semantic_cloud_to_msg(
-            self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
-            voxels["observed"], self.settings.map_frame, stamp,
-        ))
+        cloud, blocks = self.voxel_pub.get_subscription_count() > 0, self.voxel_map_pub.get_subscription_count() > 0
         frame_id = self._map_grid_frame()
-        self.voxel_map_pub.publish(boxes_to_map_msg(
-            voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
-            self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
-        ))
+        if cloud or blocks:
+            voxels, block_data = self.pipeline.voxel_outputs(surface=cloud, blocks=blocks)
+            if cloud:
+                self.voxel_pub.publish(semantic_cloud_to_msg(
+                    self._to_map_frame(voxels["points"]), voxels["colors"], voxels["labels"], voxels["confidence"],
+                    voxels["observed"], self.settings.map_frame, stamp,
+                ))
+            if blocks:
+                coords, layers = block_data
+                self.voxel_map_pub.publish(boxes_to_map_msg(
+                    voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
+                    self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
+                ))
         self.publish_planning(frame_id, stamp)
 
+    def _planning_publishers(self) -> list:
+        return [self.occupancy_pub, self.cost_pub, *self.esdf_slice_pubs.values(), *self.esdf_pubs.values()]
+
     def publish_planning(self, frame_id: str, stamp: int) -> None:
-        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame."""
+        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame (computed only
+        while one of them has a subscriber)."""
+        if not any(pub.get_subscription_count() for pub in self._planning_publishers()):
+            return
         outputs = self.pipeline.planning_outputs(with_3d=bool(self.esdf_pubs))
         self.last_floor = outputs.floor
         self.occupancy_pub.publish(occupancy_to_msg(outputs.occupancy, frame_id, stamp))
@@ -505,7 +619,7 @@ class MapperNode(Node):
         status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
         with self._counters_lock:
             counters = dict(self.counters)
-        unsynchronised = getattr(self._sync, "dropped", 0)
+        unsynchronised = getattr(self._sync, "dropped", 0) + getattr(self._geometry_sync, "dropped", 0)
         dropped = sum(v for k, v in counters.items() if k.startswith("dropped.")) + unsynchronised
         refused = sum(v for k, v in counters.items() if k.startswith("poses_refused."))
         status.level = DiagnosticStatus.OK if dropped == 0 and refused == 0 else DiagnosticStatus.WARN
@@ -581,6 +695,35 @@ class MapperNode(Node):
         response.success, response.message = True, f"completed {chunks} chunk(s)"
         return response
 
+    def _on_region(self, request, response):
+        """The voxels of a box, evicted blocks included (``~/get_voxel_region``)."""
+        lo = np.array([request.min.x, request.min.y, request.min.z], dtype=np.float64)
+        hi = np.array([request.max.x, request.max.y, request.max.z], dtype=np.float64)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
+            response.success = False
+            response.message = f"the box must be finite with min < max on every axis; got min {lo.tolist()} max {hi.tolist()}"
+            return response
+        extent = self.pipeline.block_extent
+        blocks = np.prod(np.floor(hi / extent) - np.floor(lo / extent) + 1)
+        if blocks > self.settings.region_max_blocks:
+            response.success = False
+            response.message = (f"the box spans up to {int(blocks)} blocks of {extent:.2f} m; at most "
+                                f"region_max_blocks = {self.settings.region_max_blocks} are returned at once")
+            return response
+        try:
+            coords, layers = self.pipeline.voxel_blocks_in_region(lo, hi)
+        except SsrError as error:
+            response.success = False
+            response.message = f"cannot read the region: {error}"
+            return response
+        voxel, block = self.pipeline.map.voxel_size, self.pipeline.map.block_size
+        response.map = boxes_to_map_msg(voxel_blocks_to_boxes(coords, layers, voxel, block), voxel,
+                                        self.pipeline.map.truncation, self.pipeline.taxonomy, self._map_grid_frame(),
+                                        self._stamp_ns())
+        response.success = True
+        response.message = f"{len(coords)} blocks"
+        return response
+
     def _on_reset(self, _request, response):
         dropped = self.pipeline.reset()
         self.order.reset()
@@ -591,6 +734,13 @@ class MapperNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    try:
+        transport = apply_transport_profile()  # before the first DDS participant exists
+    except SsrError as error:
+        print(f"ssr_mapper: {error}", file=sys.stderr)
+        return 2
     rclpy.init(args=args)
     from rclpy.exceptions import InvalidParameterValueException
 
@@ -600,6 +750,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    node.get_logger().info(transport)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:

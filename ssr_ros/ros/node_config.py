@@ -19,7 +19,8 @@ class TopicsConfig:
     color: str = param(DEFAULT_TOPICS.color, "color image (rgb8, bgr8, rgba8, bgra8, mono8); empty = depth only")
     depth: str = param(DEFAULT_TOPICS.depth, "depth image registered to color (16UC1 mm or 32FC1 m)")
     camera_info: str = param(DEFAULT_TOPICS.camera_info, "CameraInfo of the (rectified) depth/color images")
-    labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); empty = none")
+    labels: str = param(DEFAULT_TOPICS.labels, "2D semantic label image (mono8/mono16 class ids); while no node "
+                        "publishes it frames are integrated without labels; empty = none")
     label_confidence: str = param(
         "", "per-pixel confidence of the label image (32FC1 0..1, mono8 0..255, mono16); empty = none (needs labels)"
     )
@@ -62,6 +63,8 @@ class NodeConfig:
     ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
     mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
     full_mesh_period_s: float = param(10.0, "seconds between full mesh republications (late subscribers)", low=0.5, high=3600.0)
+    region_max_blocks: int = param(
+        20000, "~/get_voxel_region returns at most this many blocks at once (a bigger box is refused)", low=1, high=10_000_000)
     voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy / distance field publications", low=0.1, high=3600.0)
     mesh_color_by: str = param("rgb", "marker mesh colors: fused 'rgb' or class 'label' colors", choices=["rgb", "label"])
     marker_max_triangles: int = param(65536, "triangles per RViz marker before splitting", low=1, high=10_000_000)

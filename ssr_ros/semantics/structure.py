@@ -221,9 +221,7 @@ class StructuralLabeller:
         d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
         h, w = d.shape
         v, u = np.meshgrid(np.arange(h, dtype=np.float32) * stride, np.arange(w, dtype=np.float32) * stride, indexing="ij")
-        x = (u - intrinsics.cx) / intrinsics.fx * d
-        y = (v - intrinsics.cy) / intrinsics.fy * d
-        cam = np.stack([x, y, d], axis=-1)
+        cam = np.stack(intrinsics.unproject(u, v, d), axis=-1)
         R, t = T[:3, :3].astype(np.float32), T[:3, 3].astype(np.float32)
         world = cam @ R.T + t
         s = max(1, self.config.normal_step // stride)

@@ -245,3 +245,23 @@ def test_real_replica_scores_against_its_gt_mesh(shared_data, tmp_path):
     # four frames see a part of the office: the seen part must be reconstructed well
     assert metrics["mesh_seen"]["fscore"] > 0.9 and metrics["mesh"]["precision"] > 0.9
     assert 0.05 < metrics["mesh_seen"]["seen_fraction"] < 0.5
+
+
+def test_reconstruct_a_bag_with_per_class_probabilities(tmp_path):
+    from ssr_ros.data.rosbag_writer import RosbagWriter
+
+    frames = [dataclasses.replace(f, labels=None) for f in small_frames()]
+    H, W = frames[0].depth.shape
+    probabilities = np.zeros((H, W, 21), np.uint8)
+    probabilities[..., 7] = 230
+    with RosbagWriter(tmp_path / "bag") as writer:
+        writer.add_topic("probabilities", "/seg/probs")
+        for frame in frames:
+            writer.write(frame)
+            writer.write_message("probabilities", writer.image_message(frame.stamp_ns, probabilities, "8UC21"), frame.stamp_ns)
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(tmp_path / "bag"), "--out", str(out), "--no-completion", "--no-progress",
+                 "--no-previews", "--label-probabilities-topic", "/seg/probs"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["semantics"]["source"] == "frames"
+    assert summary["input"]["topics"]["label_probabilities"] == "/seg/probs"

@@ -236,3 +236,32 @@ def test_pose_from_a_tf_chain_with_a_static_link(tmp_path):
     assert len(read) == len(frames)
     for a, b in zip(frames, read):
         np.testing.assert_allclose(b.T_world_cam, a.T_world_cam, atol=1e-9)
+
+
+def test_label_confidence_and_probability_topics_are_read_as_the_node_takes_them(tmp_path):
+    frames = small_frames()
+    H, W = frames[0].depth.shape
+    C = 21
+    confidence = np.linspace(0.0, 1.0, H * W, dtype=np.float32).reshape(H, W)
+    probabilities = np.zeros((H, W, C), np.float32)
+    probabilities[..., 4] = 0.75
+    with RosbagWriter(tmp_path / "bag") as writer:
+        writer.add_topic("confidence", "/seg/confidence")
+        writer.add_topic("probabilities", "/seg/probs")
+        for frame in frames:
+            writer.write(frame)
+            writer.write_message("confidence", writer.image_message(frame.stamp_ns, confidence, "32FC1"), frame.stamp_ns)
+            writer.write_message("probabilities", writer.image_message(frame.stamp_ns, probabilities, f"32FC{C}"),
+                                 frame.stamp_ns)
+    with_confidence = list(RosbagReader(tmp_path / "bag", label_confidence_topic="/seg/confidence"))
+    assert len(with_confidence) == len(frames)
+    np.testing.assert_array_equal(with_confidence[0].labels, frames[0].labels)
+    np.testing.assert_array_equal(with_confidence[0].label_confidence, confidence)
+    with_probabilities = list(RosbagReader(tmp_path / "bag", label_probabilities_topic="/seg/probs", num_classes=C))
+    assert with_probabilities[0].labels is None and with_probabilities[0].label_probs.shape == (H, W, C)
+    assert np.all(with_probabilities[0].label_probs.argmax(-1) == 4)
+    # a taxonomy of another size: the frame is refused with the topic named
+    with pytest.raises(DatasetError, match="/seg/probs.*20 classes"):
+        list(RosbagReader(tmp_path / "bag", label_probabilities_topic="/seg/probs", num_classes=20))
+    with pytest.raises(InvalidInput, match="num_classes"):
+        RosbagReader(tmp_path / "bag", label_probabilities_topic="/seg/probs")

@@ -11,6 +11,9 @@ pytest.importorskip("ssr_ros.msg", reason="ssr_ros interfaces are not built (run
 @pytest.fixture(scope="session")
 def ros_context():
     """An initialised rclpy context shared by the session's ROS tests."""
+    from ssr_ros.ros.dds_transport import apply_transport_profile
+
+    apply_transport_profile()  # the node processes the tests start apply it too
     context = rclpy.context.Context()
     rclpy.init(context=context)
     yield context

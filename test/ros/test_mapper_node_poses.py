@@ -196,6 +196,7 @@ def test_the_planner_tiers_are_published(make_node):
         publisher = {"occupancy": node.occupancy_pub, "occupancy_predicted": node.cost_pub,
                      "esdf_slice": node.esdf_slice_pubs[""], "esdf_slice_predicted": node.esdf_slice_pubs["_predicted"]}[name]
         publisher.publish = lambda msg, n=name: received.__setitem__(n, msg)
+        publisher.get_subscription_count = lambda: 1  # a planner listens
     feed(node, camera_pose_msgs())
     node.publish_voxels()
     assert set(received) == {"occupancy", "occupancy_predicted", "esdf_slice", "esdf_slice_predicted"}
@@ -235,9 +236,29 @@ def test_the_3d_distance_fields_are_published_when_asked_for(make_node):
     received = {}
     for kind, publisher in node.esdf_pubs.items():
         publisher.publish = lambda msg, k=kind: received.__setitem__(k, msg)
+        publisher.get_subscription_count = lambda: 1
     feed(node, camera_pose_msgs())
     node.publish_voxels()
     assert set(received) == {"", "_predicted"}
     cloud = point_cloud_to_structured(received[""])
     assert len(cloud) > 100 and cloud["distance"].min() < 0 < cloud["distance"].max()
     assert not make_node().esdf_pubs  # off by default: the field is large
+
+
+def test_outputs_nobody_subscribes_to_cost_nothing(make_node):
+    # mesh, voxel and planner outputs are built only for subscribers: without any, the node
+    # spends no interpreter time on them (time the integration of frames needs)
+    node = make_node()
+    feed(node, camera_pose_msgs())
+    calls = []
+    for name in ("mesh_update", "block_meshes", "voxel_outputs", "planning_outputs"):
+        setattr(node.pipeline, name, lambda *a, n=name, **k: calls.append(n))
+    node.publish_mesh_update()
+    node.publish_mesh_update(full=True)
+    node.publish_voxels()
+    assert calls == []
+    node.voxel_pub.get_subscription_count = lambda: 1  # someone wants the voxel cloud only
+    node.voxel_pub.publish = lambda msg: None
+    node.pipeline.voxel_outputs = lambda surface=True, blocks=True: calls.append((surface, blocks)) or ({"points": np.zeros((0, 3)), "colors": np.zeros((0, 3), np.uint8), "labels": np.zeros(0, np.int32), "confidence": np.zeros(0, np.float32), "observed": np.zeros(0, bool)}, None)
+    node.publish_voxels()
+    assert calls == [(True, False)]

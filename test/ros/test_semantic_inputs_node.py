@@ -83,3 +83,111 @@ def test_structural_labels_without_a_semantic_source(make_node):
     feed_pose(node, 1 * S, pose_at(0.0))
     assert node.process_images(images(node, 1 * S))
     assert node.pipeline.semantic_source == "structure"
+
+
+def test_frames_integrate_without_labels_while_no_node_publishes_them(make_node):
+    # A labels topic is configured by default; without a segmenter running the map must not
+    # freeze waiting for label images. Once one publishes, frames wait for their labels again.
+    import time
+    import uuid
+
+    from sensor_msgs.msg import Image
+
+    topic = f"/seg_{uuid.uuid4().hex[:8]}/labels"
+    node = make_node(**{"topics.labels": topic})
+    assert node._input_names == ["depth", "color", "labels"]
+    queued = []
+    node._enqueue = queued.append  # the frames the integration thread would get
+    feed_pose(node, 1 * S, pose_at(0.0))
+    first = images(node, 1 * S)
+    node._route(0, first["depth"])
+    node._route(1, first["color"])
+    assert len(queued) == 1 and set(queued[0]) == {"depth", "color"}
+    assert node.counters["frames_without_semantics"] == 1 and not node.pipeline.semantic_source_expected
+    assert node.process_images(queued[0]) and node.counters["frames_integrated"] == 1
+
+    node.create_publisher(Image, topic, 10)  # a segmenter starts
+    deadline = time.monotonic() + 10.0
+    while not node._semantics_published() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node._semantics_published()
+    second = images(node, 2 * S, labels=(np.full((24, 32), 5, np.uint8), "mono8"))
+    node._route(0, second["depth"])
+    node._route(1, second["color"])
+    assert len(queued) == 1  # waits for its labels now
+    node._route(2, second["labels"])
+    assert len(queued) == 2 and set(queued[1]) == {"depth", "color", "labels"}
+    assert node.pipeline.semantic_source_expected
+    feed_pose(node, 2 * S, pose_at(0.0))
+    assert node.process_images(queued[1])
+    assert 5 in map_labels(node)
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "onnx"])
+def test_the_segmenter_stage_labels_frames_in_its_own_thread(make_node, tmp_path, kind):
+    # the project's small segmenter exported to TorchScript, run by the node at most rate_hz:
+    # the frame it takes is integrated with the model's probabilities once segmented, the
+    # others with geometry and color only
+    import time
+
+    from ssr_ros.completion.weights import load_model
+    from ssr_ros.package_files import find_package_file
+    from ssr_ros.semantics.segmenter import export_segmenter
+
+    weights = find_package_file("models", "segmenter_small.pt")
+    if weights is None:
+        pytest.skip("models/segmenter_small.pt is absent")
+    if kind == "onnx":
+        pytest.importorskip("onnx", reason="onnx is not installed (pip install ssr_ros[onnx])")
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install ssr_ros[onnx])")
+    written = export_segmenter(load_model(weights, "cpu", expected_type="segmenter2d"), tmp_path, 24, 32,
+                               formats=(kind,))
+    node = make_node(**{"segmenter.type": kind, "segmenter.model": str(written[kind]),
+                        "segmenter.device": "cpu", "segmenter.rate_hz": 0.01})
+    assert node._input_names == ["depth", "color"] and node.pipeline.semantic_source_expected
+    node._running = False  # this test drives integration itself
+    node._integrator.join(timeout=5)
+    for k in (1, 2, 3):
+        feed_pose(node, k * S, pose_at(0.0))
+        assert node.process_images(images(node, k * S))
+    assert node.counters["frames_integrated"] == 2  # frame 1 is with the segmenter; 2 and 3 were not due
+    deadline = time.monotonic() + 30.0
+    while node.counters["frames_segmented"] == 0 and time.monotonic() < deadline:
+        node._integrate_segmented()
+        time.sleep(0.01)
+    assert node.counters["frames_segmented"] == 1 and node.counters["frames_integrated"] == 3
+    assert node.pipeline.semantic_source == "frames"
+
+
+def test_a_bad_segmenter_model_refuses_to_start(make_node, tmp_path):
+    from ssr_ros.errors import SsrError
+
+    with pytest.raises(SsrError, match="segmenter|model"):
+        make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(tmp_path / "absent.pt")})
+    with pytest.raises(SsrError, match="color"):
+        make_node(**{"segmenter.type": "torchscript", "segmenter.model": str(tmp_path / "absent.pt"), "topics.color": ""})
+
+
+def test_the_voxel_region_service_returns_the_blocks_of_a_box_and_refuses_bad_boxes(make_node):
+    msgs = pytest.importorskip("ssr_ros.srv")
+    if not hasattr(msgs, "GetVoxelRegion"):
+        pytest.skip("the built ssr_ros interfaces predate srv/GetVoxelRegion.srv; rebuild them (scripts/setup_env.sh)")
+    from geometry_msgs.msg import Point
+
+    node = make_node(region_max_blocks=300)
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S))
+
+    def ask(lo, hi):
+        request = msgs.GetVoxelRegion.Request(min=Point(x=lo[0], y=lo[1], z=lo[2]), max=Point(x=hi[0], y=hi[1], z=hi[2]))
+        return node._on_region(request, msgs.GetVoxelRegion.Response())
+
+    whole = ask((-1.0, -1.0, 1.0), (1.0, 1.0, 3.0))  # the wall 2 m in front of the camera
+    assert whole.success and len(whole.map.chunks) > 0
+    assert whole.map.header.frame_id == node._map_grid_frame()
+    empty = ask((5.0, 5.0, 5.0), (5.5, 5.5, 5.5))
+    assert empty.success and len(empty.map.chunks) == 0
+    assert not ask((0.0, 0.0, 0.0), (float("nan"), 1.0, 1.0)).success
+    assert not ask((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)).success  # min above max
+    too_big = ask((-50.0, -50.0, -5.0), (50.0, 50.0, 5.0))
+    assert not too_big.success and "region_max_blocks" in too_big.message

@@ -59,9 +59,7 @@ def _box_rectangles(corners_world: np.ndarray, T_world_cam: np.ndarray, K: Camer
     z = cam[..., 2]
     all_behind = np.all(z < NEAR_PLANE, axis=1)
     straddle = np.any(z < NEAR_PLANE, axis=1) & ~all_behind
-    zs = np.where(z < NEAR_PLANE, NEAR_PLANE, z)
-    u = K.fx * cam[..., 0] / zs + K.cx
-    v = K.fy * cam[..., 1] / zs + K.cy
+    u, v = K.project_xy(np.concatenate([cam[..., :2], np.maximum(cam[..., 2:], NEAR_PLANE)], axis=-1))
     rect = np.stack([np.floor(u.min(1)), np.floor(v.min(1)), np.ceil(u.max(1)), np.ceil(v.max(1))], axis=1)
     full = np.array([0, 0, K.width - 1, K.height - 1], dtype=np.float64)
     rect[straddle] = full

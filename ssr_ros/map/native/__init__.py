@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import time
 from pathlib import Path
 
 _MODULE = None
 _ERROR: str | None = None
 _TRIED = False
 SOURCE = Path(__file__).resolve().parent / "integrate.cpp"
+STALE_LOCK_S = 600.0
+"""A build lock older than this is left over from a build that was killed (a build takes about
+a minute); it is removed instead of waited on forever."""
 
 
 def load():
@@ -29,6 +34,7 @@ def load():
         _ERROR = "disabled by SSR_DISABLE_NATIVE"
         return None
     try:
+        from torch.utils.cpp_extension import get_default_build_root
         from torch.utils.cpp_extension import load as load_extension
 
         flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"]
@@ -36,11 +42,16 @@ def load():
             if _cpu_has(feature):  # float16 conversion, rounding and 8-wide vector instructions
                 flags.append(flag)
 
-        # The source hash in the name keeps builds of different versions (other checkouts,
-        # upgrades) from replacing each other in torch's shared extension cache.
-        digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
+        # The hash of the source, flags and location in the name keeps builds of different
+        # versions and checkouts from replacing (and rebuilding) each other in the shared cache.
+        digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(flags).encode() + str(SOURCE).encode()).hexdigest()[:12]
+        name = f"ssr_map_native_{digest}"
+        build_directory = Path(get_default_build_root()) / f"py{sys.version_info[0]}{sys.version_info[1]}_cpu" / name
+        build_directory.mkdir(parents=True, exist_ok=True)
+        remove_stale_lock(build_directory)
         _MODULE = load_extension(
-            name=f"ssr_map_native_{digest}",
+            name=name,
+            build_directory=str(build_directory),
             sources=[str(SOURCE)],
             extra_cflags=flags,
             extra_ldflags=["-fopenmp"],
@@ -50,6 +61,22 @@ def load():
         _ERROR = f"{type(error).__name__}: {error}"
         _MODULE = None
     return _MODULE
+
+
+def remove_stale_lock(build_directory: Path, max_age_s: float = STALE_LOCK_S) -> bool:
+    """Remove ``build_directory/lock`` when it is older than ``max_age_s`` (a killed build
+    leaves it behind, and torch would wait for it forever); True if one was removed."""
+    lock = build_directory / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age < max_age_s:
+        return False
+    print(f"ssr_ros: removing the build lock {lock} left by a build that stopped {age / 60:.0f} min ago",
+          file=sys.stderr)
+    lock.unlink(missing_ok=True)
+    return True
 
 
 def _cpu_has(flag: str) -> bool:

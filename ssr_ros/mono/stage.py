@@ -1,0 +1,137 @@
+"""The monocular input stage: a color frame in, a frame with predicted depth out.
+
+In ``input_mode: rgb`` the mapping pipeline passes every frame through :class:`MonoDepthStage`
+before fusion. Only key frames (:mod:`ssr_ros.mono.keyframes`) are predicted and fused; the
+others return None. A key frame's depth becomes the prediction (low-confidence pixels dropped),
+its ``depth_weight`` the per-pixel confidence weight, and, when it brings no 2D semantics of its
+own, its ``label_probs`` the predicted class probabilities. A depth image that came with the
+frame (a recording's) is never fused: it only scores the prediction (:attr:`depth_scores`).
+With ``stereo`` on, each key frame's depth is refined against the previous key frame by a plane
+sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ssr_ros.errors import InvalidFrame
+from ssr_ros.geometry.frame import Frame
+from ssr_ros.geometry.pose import validate_pose
+from ssr_ros.mono.keyframes import KeyFrameConfig, KeyFrameSelector
+from ssr_ros.mono.losses import depth_metrics
+from ssr_ros.mono.predictor import MonoConfig, MonoPrediction, MonoPredictor, confidence_weights
+from ssr_ros.mono.stereo import StereoView, gray_image, plane_sweep, sweep_size
+
+
+def color_frame(rgb: np.ndarray, intrinsics, T_world_cam: np.ndarray, **fields: Any) -> Frame:
+    """A Frame of a color image alone (depth all 0, to be predicted); not validated."""
+    return Frame(depth=np.zeros(intrinsics.shape, np.float32), intrinsics=intrinsics, T_world_cam=T_world_cam,
+                 rgb=rgb, **fields)
+
+
+class MonoDepthStage:
+    """``stage(frame) -> Frame | None`` (see the module docstring); thread-safe."""
+
+    def __init__(self, config: MonoConfig, num_classes: int) -> None:
+        self.config = config.validate()
+        self.predictor = MonoPredictor(config, num_classes)
+        self.key_frames = KeyFrameSelector(KeyFrameConfig(config.key_frame_rotation_deg, config.key_frame_translation_m))
+        self._lock = threading.Lock()
+        self.predict_s = 0.0
+        self.fused_fraction_sum = 0.0
+        self._score_sums: dict[str, float] = {}
+        self._scored_frames = 0
+        self._previous: list[StereoView] = []
+        self.stereo_frames = 0
+        self.stereo_pixel_fraction_sum = 0.0
+
+    def __call__(self, frame: Frame) -> Frame | None:
+        if frame.rgb is None:
+            raise InvalidFrame("monocular mode (input_mode 'rgb') needs a color image; the frame has none")
+        T = validate_pose(frame.T_world_cam, "T_world_cam")
+        with self._lock:
+            if not self.key_frames.is_key(T):
+                return None
+        start = time.perf_counter()
+        has_semantics = frame.labels is not None or frame.label_probs is not None
+        prediction = self.predictor(frame.rgb, frame.intrinsics, semantics=self.config.semantics and not has_semantics)
+        if self.config.stereo:
+            prediction = self._refine(prediction, frame, T)
+        seconds = time.perf_counter() - start
+        recorded = np.asarray(frame.depth, dtype=np.float32)
+        scores = None
+        if recorded.shape == prediction.depth.shape and np.any(np.isfinite(recorded) & (recorded > 0)):
+            raw = prediction.depth_unfiltered
+            scores = depth_metrics(torch.from_numpy(raw), torch.from_numpy(recorded))
+        with self._lock:
+            self.predict_s += seconds
+            self.fused_fraction_sum += float(np.mean(prediction.weight > 0))
+            if scores is not None and scores["pixels"]:
+                self._scored_frames += 1
+                for k in ("abs_rel", "rmse", "delta1"):
+                    self._score_sums[k] = self._score_sums.get(k, 0.0) + scores[k]
+        updates: dict[str, Any] = {"depth": prediction.depth, "depth_weight": prediction.weight}
+        if prediction.labels is not None:
+            updates.update(labels=prediction.labels, label_confidence=prediction.label_confidence, label_probs=None)
+        return dataclasses.replace(frame, **updates).validate()
+
+    def _refine(self, prediction: MonoPrediction, frame: Frame, T: np.ndarray) -> MonoPrediction:
+        """The prediction after a plane sweep against the previous key frame (when far enough)."""
+        cfg = self.config
+        K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
+        view = StereoView(gray_image(frame.rgb, K.height, K.width), K, T)
+        with self._lock:
+            previous = [p for p in self._previous if p.intrinsics == K
+                        and np.linalg.norm(p.T_world_cam[:3, 3] - T[:3, 3]) >= max(cfg.stereo_min_baseline_m, 1e-6)]
+            self._previous = (self._previous + [view])[-cfg.stereo_sources:]
+        if not previous:
+            return prediction
+        H, W = frame.intrinsics.shape
+        maps = torch.stack([torch.from_numpy(prediction.depth_unfiltered), torch.from_numpy(prediction.sigma)])[None]
+        if factor > 1:  # to the sweep's size and back by nearest pixel
+            maps = F.interpolate(maps, size=K.shape, mode="nearest")
+        depth, sigma = maps[0, 0], maps[0, 1]
+        refined, new_sigma = plane_sweep(view, previous, depth, sigma, planes=cfg.stereo_planes, min_zncc=cfg.stereo_min_zncc)
+        changed = float((new_sigma < sigma).float().mean())
+        if factor > 1:
+            back = F.interpolate(torch.stack([refined, new_sigma])[None], size=(H, W), mode="nearest")[0]
+            refined, new_sigma = back[0], back[1]
+        kept, weight = confidence_weights(refined, new_sigma, cfg)
+        with self._lock:
+            self.stereo_frames += 1
+            self.stereo_pixel_fraction_sum += changed
+        return MonoPrediction(kept.numpy().astype(np.float32), weight.numpy().astype(np.float32),
+                              new_sigma.numpy().astype(np.float32), prediction.labels, prediction.label_confidence,
+                              refined.numpy().astype(np.float32))
+
+    def reset(self) -> None:
+        """Forget the last key frame (after the map is cleared or the clock jumped)."""
+        with self._lock:
+            self.key_frames.reset()
+            self._previous = []
+
+    @property
+    def depth_scores(self) -> dict[str, float] | None:
+        """Mean per-frame AbsRel, RMSE (m), delta<1.25 of the predictions against the frames' own depth."""
+        with self._lock:
+            if not self._scored_frames:
+                return None
+            return {k: v / self._scored_frames for k, v in self._score_sums.items()} | {"frames": self._scored_frames}
+
+    def summary(self) -> dict[str, Any]:
+        selector = self.key_frames
+        key = max(selector.key_frames, 1)
+        return {"weights": str(self.predictor.weights_path), "frames_seen": selector.frames_seen,
+                "key_frames": selector.key_frames, "not_key_frames": selector.frames_seen - selector.key_frames,
+                "predict_ms_mean": 1000.0 * self.predict_s / key,
+                "fused_pixel_fraction": self.fused_fraction_sum / key,
+                "stereo_frames": self.stereo_frames,
+                "stereo_pixel_fraction": self.stereo_pixel_fraction_sum / max(self.stereo_frames, 1),
+                "depth_vs_recorded": self.depth_scores}
