@@ -32,6 +32,8 @@ COMMAND_MODULES = [
     "ssr_ros.cli.export_segmenter_command",
     "ssr_ros.cli.train_regularizer_command",
     "ssr_ros.cli.regularize_command",
+    "ssr_ros.cli.train_objects_command",
+    "ssr_ros.cli.refine_objects_command",
 ]
 
 

@@ -1,0 +1,207 @@
+"""Object refinement: the map stage that completes instances from the shape prior.
+
+:func:`refine_objects` finds the map's instances (:mod:`~ssr_ros.objects.instances`), completes
+and aligns each one the prior knows (:mod:`~ssr_ros.objects.alignment`) and writes the posed
+shape into the map's predicted layer through ``write_predictions``, with these guarantees:
+
+- observed voxels are never written (the map refuses, and they are left out beforehand);
+- no object surface or interior goes into space a camera saw free (seen-free cells, or
+  observed voxels more than one voxel in front of a surface);
+- nothing goes below the floor, and no object voxel lies behind an observed surface of something else (a wall, another object)
+  as seen from the object's observed centre: such voxels are dropped, so a shape fitted a
+  little too large does not poke through the wall behind it;
+- predicted voxels the completion network left inside the object's box that the completed
+  shape says are empty are set empty (the object replaces the network's blob there).
+
+Written voxels get the instance's class (one-hot), its mean observed color and the
+confidence ``instance confidence x fit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ssr_ros.config import param, validate_config
+from ssr_ros.objects.alignment import AlignedShape, AlignmentConfig, align_object
+from ssr_ros.objects.instances import Instance, InstanceConfig, MapRegion, find_instances, instance_mask, map_region
+from ssr_ros.objects.object_list import ObjectRecord
+from ssr_ros.objects.weights import ShapePrior
+
+
+@dataclass
+class ObjectRefinementConfig:
+    """The object refinement stage."""
+
+    type: str = param("shape_prior", "object stage: 'shape_prior' (complete and align instances) or 'none' (list them only)",
+                      choices=["shape_prior", "none"])
+    weights: str = param("", "shape prior weights (.pt); empty = the packaged models/shape_prior_small.pt")
+    device: str = param("cpu", "torch device of the prior")
+    min_confidence: float = param(0.3, "instances below this confidence are listed but not refined", low=0.0, high=1.0)
+    min_observed_voxels: int = param(10, "instances with fewer observed surface voxels are listed but not refined", low=3, high=1_000_000)
+    min_fit: float = param(0.5, "a completed shape is written only when this share of the observed surface lies on it", low=0.0, high=1.0)
+    max_distance: float = param(0.3, "completed voxels farther than this from the instance's observed surface are not "
+                                "written, metres; 0 = the whole completed shape", low=0.0, high=10.0)
+    context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
+    instances: InstanceConfig = field(default_factory=InstanceConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+
+    def validate(self) -> "ObjectRefinementConfig":
+        validate_config(self)
+        self.instances.validate()
+        self.alignment.validate()
+        return self
+
+
+@dataclass
+class RefinementResult:
+    objects: list[ObjectRecord]
+    shapes: dict[int, AlignedShape]
+    written_voxels: int
+    region: MapRegion
+    instances: list[Instance]
+
+
+def _box_indices(region: MapRegion, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Region index range [a, b) covering the world box [lo, hi], clipped to the region."""
+    a = np.floor(lo / region.voxel_size).astype(np.int64) - region.origin_voxel
+    b = np.ceil(hi / region.voxel_size).astype(np.int64) - region.origin_voxel
+    return np.clip(a, 0, region.shape), np.clip(b, 0, region.shape)
+
+
+def _voxels_in(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    sub = mask[a[0]:b[0], a[1]:b[1], a[2]:b[2]]
+    return np.argwhere(sub) + a
+
+
+def behind_other_surface(region: MapRegion, blocking: np.ndarray, start: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+    """(N,) bool: the segment from world point ``start`` to the centre of each region voxel
+    (N, 3) crosses a ``blocking`` voxel (region-shaped bool) before its last voxel."""
+    if len(voxels) == 0:
+        return np.zeros(0, dtype=bool)
+    ends = region.centers(voxels)
+    vec = ends - start
+    length = np.linalg.norm(vec, axis=1)
+    steps = int(np.ceil(length.max() / (0.5 * region.voxel_size))) + 1
+    t = np.linspace(0.0, 1.0, steps)
+    pts = start + vec[:, None, :] * t[None, :, None]
+    near_end = (length[:, None] * (1.0 - t[None, :])) < 1.0 * region.voxel_size
+    idx = np.floor(pts / region.voxel_size).astype(np.int64) - region.origin_voxel
+    inside = np.all((idx >= 0) & (idx < region.shape), axis=2)
+    idx = np.clip(idx, 0, np.array(region.shape) - 1)
+    hit = blocking[idx[..., 0], idx[..., 1], idx[..., 2]] & inside & ~near_end
+    return hit.any(axis=1)
+
+
+def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: AlignedShape, floor_class: int | None,
+                floor_z: float, max_distance: float = 0.0) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """(origin_voxel (3,), tsdf (X, Y, Z) metres with NaN = leave, solid voxel count, cleared
+    voxel count) of the completed shape over its box, following the module's rules; nothing
+    goes below the floor at ``floor_z``."""
+    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=np.float64)
+    corners = shape.grid.lo + corners * shape.grid.size * shape.grid.cell
+    R = np.array([[np.cos(shape.yaw_grid), -np.sin(shape.yaw_grid), 0], [np.sin(shape.yaw_grid), np.cos(shape.yaw_grid), 0], [0, 0, 1]])
+    world = (corners * shape.scale) @ R.T + shape.anchor + shape.offset
+    a, b = _box_indices(region, world.min(axis=0), world.max(axis=0))
+    if np.any(b <= a):
+        return None
+    size = b - a
+    axes = [np.arange(a[i], b[i]) for i in range(3)]
+    voxels = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    sdf = shape.sdf_at(region.centers(voxels))
+    trunc = region.truncation
+    observed = region.observed[tuple(voxels.T)]
+    free = region.free[tuple(voxels.T)]
+    solid = np.isfinite(sdf) & (sdf < trunc) & ~observed & ~free
+    solid &= region.centers(voxels)[:, 2] > floor_z
+    blocking = region.surface & region.observed & (ids != inst.instance_id)
+    if floor_class is not None:
+        blocking &= region.label != floor_class
+    start = region.centers(inst.voxels[inst.observed] if inst.observed.any() else inst.voxels).mean(axis=0)
+    cand = np.nonzero(solid)[0]
+    solid[cand[behind_other_surface(region, blocking, start, voxels[cand])]] = False
+    if max_distance > 0 and inst.observed.any():
+        from scipy.spatial import cKDTree
+
+        cand = np.nonzero(solid)[0]
+        dist, _ = cKDTree(region.centers(inst.voxels[inst.observed])).query(region.centers(voxels[cand]))
+        solid[cand[dist > max_distance]] = False
+    lo_box, hi_box = inst.bbox_min - region.voxel_size, inst.bbox_max + region.voxel_size
+    centers = region.centers(voxels)
+    in_box = np.all((centers > lo_box) & (centers < hi_box), axis=1)
+    clear = region.predicted[tuple(voxels.T)] & ~solid & in_box & (np.isinf(sdf) | (sdf >= trunc)) & ~observed
+    tsdf = np.full(len(voxels), np.nan, dtype=np.float32)
+    tsdf[solid] = np.clip(sdf[solid], -trunc, trunc)
+    tsdf[clear] = trunc
+    return (region.origin_voxel + a, tsdf.reshape(tuple(size)), int(solid.sum()), int(clear.sum()))
+
+
+def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: int) -> ObjectRecord:
+    if shape is not None and refined:
+        centre, extents, _ = shape.box()
+        return ObjectRecord(inst.instance_id, inst.class_id, inst.class_name, tuple(centre), float(np.remainder(shape.yaw + np.pi, 2 * np.pi) - np.pi),
+                            tuple(extents), inst.confidence, True, shape.fit, len(inst.voxels), int(inst.observed.sum()), written)
+    return ObjectRecord(inst.instance_id, inst.class_id, inst.class_name, tuple((inst.bbox_min + inst.bbox_max) / 2), 0.0,
+                        tuple(inst.bbox_max - inst.bbox_min), inst.confidence, False, shape.fit if shape else 0.0,
+                        len(inst.voxels), int(inst.observed.sum()), 0)
+
+
+def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, config: ObjectRefinementConfig | None = None,
+                   write: bool = True) -> RefinementResult:
+    """Find, complete, align and write back the objects of ``tsdf_map`` (a SemanticTSDF);
+    ``prior`` None (or ``type: none``) lists the instances only."""
+    config = (config or ObjectRefinementConfig()).validate()
+    region = map_region(tsdf_map, config.instances)
+    instances = find_instances(region, class_names, config.instances)
+    ids = instance_mask(region, instances)
+    floor_class = class_names.index("floor") if "floor" in class_names else None
+    floor_z = region.floor_height(floor_class)
+    observed_surface = region.surface & region.observed
+    rng = np.random.default_rng(0)
+    records, shapes, total = [], {}, 0
+    for inst in instances:
+        shape = None
+        refined = False
+        written = 0
+        usable = (prior is not None and config.type != "none" and inst.confidence >= config.min_confidence
+                  and int(inst.observed.sum()) >= config.min_observed_voxels and prior.class_index(inst.class_name) is not None)
+        if usable:
+            grid_half = 0.75 * prior.extents[inst.class_name]
+            centre = (inst.bbox_min + inst.bbox_max) / 2
+            margin = np.full(3, config.context_margin)
+            lo = np.minimum(inst.bbox_min - margin, centre - grid_half)
+            hi = np.maximum(inst.bbox_max + margin, centre + grid_half)
+            a, b = _box_indices(region, lo, hi)
+            surface = region.centers(inst.voxels[inst.observed])
+            free = region.centers(_voxels_in(region.free, a, b))
+            others = observed_surface & (ids != inst.instance_id)
+            if floor_class is not None:
+                others &= region.label != floor_class
+            blockers = region.centers(_voxels_in(others, a, b))
+            shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment, rng)
+            if shape is not None and shape.fit >= config.min_fit:
+                refined = True
+                shapes[inst.instance_id] = shape
+                if write:
+                    plan = shape_write(region, inst, ids, shape, floor_class, floor_z, config.max_distance)
+                    if plan is not None:
+                        origin, tsdf, _, _ = plan
+                        written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
+                        total += written
+        records.append(_record(inst, shape, refined, written))
+    return RefinementResult(records, shapes, total, region, instances)
+
+
+def _write(tsdf_map, region: MapRegion, inst: Instance, origin: np.ndarray, tsdf: np.ndarray, class_names: list[str],
+           shape: AlignedShape) -> int:
+    size = tsdf.shape
+    probs = np.zeros(size + (len(class_names),), dtype=np.float32)
+    probs[..., inst.class_id] = 1.0
+    obs = inst.voxels[inst.observed]
+    color = region.color[tuple(obs.T)].mean(axis=0) if len(obs) else np.full(3, 0.5, np.float32)
+    colors = np.broadcast_to(color.astype(np.float32), size + (3,)).copy()
+    confidence = np.full(size, float(np.clip(inst.confidence * shape.fit, 0.0, 1.0)), dtype=np.float32)
+    return int(tsdf_map.write_predictions(torch.as_tensor(origin), torch.from_numpy(tsdf), torch.from_numpy(colors),
+                                          torch.from_numpy(probs), torch.from_numpy(confidence)))

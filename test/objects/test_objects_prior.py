@@ -1,0 +1,125 @@
+"""Shape prior: canonical grids, simulated views, network heads, weights file, training run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ssr_ros.data.synthetic.furniture import TEMPLATES
+from ssr_ros.errors import MapFileError
+from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig, yaw_bin_centers, yaw_peaks, yaw_targets
+from ssr_ros.objects.observation import (anchor_point, from_grid_frame, make_sample, object_sdf, observation_grid,
+                                         simulate_observation, template_boxes, to_grid_frame)
+from ssr_ros.objects.shape_classes import shape_grid
+from ssr_ros.objects.weights import load_shape_prior, save_shape_prior
+
+
+def test_grid_frame_round_trip_and_binning():
+    grid = shape_grid(1.0, 16)  # 1.5 m cube of 16 cells
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(-1, 1, (50, 3))
+    anchor = np.array([0.3, -0.2, 0.1])
+    np.testing.assert_allclose(from_grid_frame(to_grid_frame(pts, 0.7, anchor), 0.7, anchor), pts, atol=1e-12)
+    # a point at the anchor plus (cell centre of [8, 8, 3]) in a frame turned by 90 degrees
+    centre = grid.centers()[8, 8, 3].astype(np.float64)
+    world = from_grid_frame(centre[None], math.pi / 2, anchor)
+    inputs = observation_grid(world, world + [[0.0, 0.0, 5.0]], math.pi / 2, anchor, grid)
+    assert inputs.shape == (2, 16, 16, 16)
+    assert inputs[0].sum() == 1 and inputs[0, 8, 8, 3] == 1
+    assert inputs[1].sum() == 0  # the free point lies outside the grid
+
+
+def test_anchor_is_the_footprint_centre_on_the_floor():
+    pts = np.array([[1.0, 2.0, 0.5], [3.0, 2.0, 0.7], [1.0, 5.0, 0.2]])
+    np.testing.assert_allclose(anchor_point(pts, 0.0, 0.1), [2.0, 3.5, 0.1])
+
+
+def test_wall_object_is_seen_from_the_front_only_and_free_space_is_outside_it():
+    rng = np.random.default_rng(3)
+    template = TEMPLATES["cabinet"](rng)
+    surface, free = simulate_observation(template, rng)
+    lo, hi = template.local_bounds()
+    assert len(surface) > 20
+    # the back face (y = lo) stands against the wall: nothing observed behind the middle
+    assert np.mean(surface[:, 1] < lo[1] + 0.05) < 0.1
+    d_free = object_sdf(free, template_boxes(template)).numpy()
+    # free samples stop 7.5 cm before the hit along each ray; grazing rays and the snapping to
+    # voxel centres (up to 4.3 cm) may bring a few closer, never a voxel deep inside
+    assert d_free.min() > -0.05 and np.mean(d_free > 0) > 0.99
+    d_surf = object_sdf(surface, template_boxes(template)).numpy()
+    assert np.median(np.abs(d_surf)) < 0.05  # voxel-snapped surface points lie near the surface
+
+
+def test_training_sample_target_is_the_object_sdf_turned_by_its_yaw():
+    rng = np.random.default_rng(5)
+    grid = shape_grid(1.1, 16)
+    sample = make_sample("chair", 0, grid, rng)
+    assert sample.inputs.shape == (2, 16, 16, 16) and sample.sdf.shape == (16, 16, 16)
+    assert (sample.sdf < 0).any() and (sample.sdf > 0).any()
+    # observed surface cells lie on the target surface (within the voxel snapping + a cell)
+    cells = sample.inputs[0] > 0
+    assert sample.sdf[cells].abs().median() < 0.05 + grid.cell
+
+
+def test_yaw_targets_and_peaks():
+    bins = 36
+    targets = yaw_targets(torch.tensor([0.3, -3.1]), bins)
+    assert torch.allclose(targets.sum(1), torch.ones(2))
+    centers = yaw_bin_centers(bins)
+    assert abs(float(centers[targets[0].argmax()]) - 0.3) < 2 * math.pi / bins
+    assert abs(math.remainder(float(centers[targets[1].argmax()]) + 3.1, 2 * math.pi)) < 2 * math.pi / bins
+    logits = torch.log(0.5 * yaw_targets(torch.tensor([1.0]), bins)[0] + 0.5 * yaw_targets(torch.tensor([1.0 - math.pi]), bins)[0])
+    peaks = yaw_peaks(logits, count=2)
+    found = sorted(p for p, _ in peaks)
+    assert abs(found[0] - (1.0 - math.pi)) < 0.05 and abs(found[1] - 1.0) < 0.05
+
+
+def test_weights_round_trip_and_refuse_foreign_files(tmp_path):
+    net = ShapePriorNet(2, ShapePriorNetworkConfig(grid_size=16, base_width=2, class_embedding=2, yaw_bins=8))
+    path = save_shape_prior(net, tmp_path / "prior.pt", ["chair", "table"], {"chair": 1.0, "table": 1.7}, {"steps": 3})
+    prior = load_shape_prior(path)
+    assert prior.class_names == ["chair", "table"] and prior.class_index("table") == 1 and prior.class_index("bed") is None
+    assert prior.grid("table").cell == pytest.approx(1.5 * 1.7 / 16)
+    x = torch.rand(1, 2, 16, 16, 16)
+    out_a = net.eval()(x, torch.tensor([1]))["sdf"]
+    out_b = prior.model(x, torch.tensor([1]))["sdf"]
+    assert torch.allclose(out_a, out_b)
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(MapFileError, match="not a shape prior"):
+        load_shape_prior(tmp_path / "other.pt")
+    with pytest.raises(MapFileError, match="not found"):
+        load_shape_prior(tmp_path / "missing.pt")
+
+
+def test_train_objects_smoke_writes_log_checkpoint_weights_and_resumes(tmp_path):
+    from ssr_ros.cli.main import main
+
+    out = tmp_path / "run"
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "device: cpu\nthreads: 1\ndata: {classes: [chair], validation_samples: 2}\n"
+        "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
+        "optim: {steps: 2, batch_size: 2, log_every: 1, validate_every: 2, checkpoint_every: 1}\n")
+    assert main(["train-objects", str(config), "--out", str(out), "--no-progress"]) == 0
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert lines[0]["event"] == "start" and any("validation" in line for line in lines)
+    prior = load_shape_prior(out / "model.pt")
+    assert prior.class_names == ["chair"] and prior.metadata["steps"] == 2
+    assert main(["train-objects", str(config), "--out", str(out), "--steps", "3", "--resume", "--no-progress"]) == 0
+    assert load_shape_prior(out / "model.pt").metadata["steps"] == 3
+    assert main(["train-objects", str(config), "--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2
+
+
+def test_shipped_weights_load_with_their_contract():
+    from ssr_ros.objects.shape_classes import CLASS_TEMPLATES
+    from ssr_ros.objects.weights import default_shape_prior_weights
+
+    prior = load_shape_prior(default_shape_prior_weights())
+    assert prior.class_names == list(CLASS_TEMPLATES)
+    assert prior.model.config.grid_size == 32 and 0.7 < prior.extents["chair"] < 1.2
+    out = prior.model(torch.zeros(1, 2, 32, 32, 32), torch.tensor([prior.class_index("chair")]))
+    assert out["sdf"].shape == (1, 32, 32, 32) and out["yaw_logits"].shape == (1, prior.model.config.yaw_bins)

@@ -1,0 +1,107 @@
+"""Object refinement on a fused map: what it may and may not write, the CLI and the object list."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssr_ros.completion.renderer import look_at
+from ssr_ros.data.synthetic import simple_scene
+from ssr_ros.geometry.camera import CameraIntrinsics
+from ssr_ros.geometry.frame import Frame
+from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.semantic_tsdf import SemanticTSDF
+from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig
+from ssr_ros.objects.object_list import load_object_list
+from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
+from ssr_ros.objects.weights import ShapePrior, save_shape_prior
+from ssr_ros.taxonomy import ClassTaxonomy
+
+NAMES = ClassTaxonomy.load().names
+
+
+@pytest.fixture(scope="module")
+def fused_room():
+    """A 3 x 3 m room with a chair-sized box 20 cm in front of the y = 0 wall, seen from the front only."""
+    scene = simple_scene((3.0, 3.0, 2.4), [("chair", (1.5, 0.45, 0.4), (0.25, 0.25, 0.4), 0.0)])
+    K = CameraIntrinsics(60.0, 60.0, 39.5, 29.5, 80, 60)
+    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.05, backend="torch"), num_classes=len(NAMES))
+    for eye in ([1.5, 2.6, 1.3], [1.1, 2.5, 1.1], [1.9, 2.5, 1.2]):
+        T = look_at(torch.tensor(eye), torch.tensor([1.5, 0.5, 0.4])).numpy()
+        view = scene.render(T, K)
+        tsdf_map.integrate(Frame(depth=view.depth, rgb=view.rgb, labels=view.class_ids.astype(np.int64), intrinsics=K,
+                                 T_world_cam=T, stamp_ns=0, frame_id="cam"))
+    return tsdf_map
+
+
+def _solid_prior(grid_size: int = 16) -> ShapePrior:
+    """A prior that fills its whole grid (the worst case for the write-back rules)."""
+    net = ShapePriorNet(1, ShapePriorNetworkConfig(grid_size=grid_size, base_width=2, class_embedding=2, yaw_bins=8))
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.fill_(-5.0)  # tanh -> -1: inside everywhere
+    return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
+
+
+def _snapshot(tsdf_map, lo, size):
+    chunk = tsdf_map.extract_chunk(torch.tensor(lo), size)
+    return {k: getattr(chunk, k).clone() for k in ("tsdf", "weight", "observed", "predicted", "free")}, chunk
+
+
+def test_refined_object_stays_out_of_seen_free_space_walls_and_floor(fused_room):
+    import copy
+
+    tsdf_map = copy.deepcopy(fused_room)
+    lo, size = (-4, -4, -4), (70, 70, 56)
+    before, _ = _snapshot(tsdf_map, lo, size)
+    config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3)
+    result = refine_objects(tsdf_map, NAMES, _solid_prior(), config)
+    chairs = [o for o in result.objects if o.class_name == "chair"]
+    assert len(chairs) == 1 and chairs[0].refined and result.written_voxels > 0
+    after, chunk = _snapshot(tsdf_map, lo, size)
+    # observed voxels are untouched
+    obs = before["observed"]
+    assert torch.equal(after["tsdf"][obs], before["tsdf"][obs]) and torch.equal(after["weight"][obs], before["weight"][obs])
+    written = after["predicted"] & ~before["predicted"]
+    assert int(written.sum()) > 0
+    solid = written & (chunk.predicted_tsdf < tsdf_map.truncation)
+    # never into space seen free, never below the floor, never behind the wall the chair stands at
+    assert not bool((solid & before["free"]).any())
+    centres = chunk.voxel_centers()
+    assert float(centres[solid][:, 2].min()) > 0.0
+    assert float(centres[solid][:, 1].min()) > 0.0
+    assert float(centres[solid][:, 1].max()) < 3.0 and float(centres[solid][:, 0].min()) > 0.0
+
+
+def test_list_only_finds_the_chair_and_changes_nothing(fused_room):
+    import copy
+
+    tsdf_map = copy.deepcopy(fused_room)
+    result = refine_objects(tsdf_map, NAMES, None, ObjectRefinementConfig(type="none"))
+    chair = [o for o in result.objects if o.class_name == "chair"]
+    assert len(chair) == 1 and not chair[0].refined and result.written_voxels == 0
+    # its box is the chair's seen part: in front of the wall, over the floor, around x = 1.5
+    c, e = np.asarray(chair[0].center), np.asarray(chair[0].extents)
+    assert abs(c[0] - 1.5) < 0.1 and 0.15 < c[1] < 0.8 and 0.4 < e[0] < 0.7
+
+
+def test_refine_objects_command_writes_map_and_object_list(fused_room, tmp_path):
+    from ssr_ros.cli.main import main
+    from ssr_ros.map.map_file import read_map
+
+    fused_room.save(tmp_path / "in.ssrmap")
+    prior = _solid_prior()
+    save_shape_prior(prior.model, tmp_path / "prior.pt", prior.class_names, prior.extents)
+    code = main(["refine-objects", str(tmp_path / "in.ssrmap"), "--out", str(tmp_path / "out" / "refined.ssrmap"),
+                 "--weights", str(tmp_path / "prior.pt")])
+    assert code == 0
+    objects = load_object_list(tmp_path / "out" / "objects.json")
+    assert any(o.class_name == "chair" for o in objects)
+    document = json.loads((tmp_path / "out" / "objects.json").read_text())
+    assert document["frame_id"] == "map" and document["format"] == "ssr_ros.objects"
+    read_map(tmp_path / "out" / "refined.ssrmap")
+    assert main(["refine-objects", str(tmp_path / "in.ssrmap"), "--out", str(tmp_path / "x.ssrmap"),
+                 "--weights", str(tmp_path / "missing.pt")]) == 2
