@@ -34,6 +34,7 @@ from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxel
 from ssr_ros.mono.predictor import INPUT_MODES, MonoConfig
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
+from ssr_ros.objects.refinement import ObjectRefinementConfig
 from ssr_ros.semantics.segmenter import SegmenterStageConfig
 from ssr_ros.semantics.structure import StructuralLabeller, StructureConfig
 from ssr_ros.regularization.config import RegularizationConfig
@@ -68,6 +69,7 @@ class PipelineConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     planning: PlanningConfig = field(default_factory=PlanningConfig)
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
+    objects: ObjectRefinementConfig = field(default_factory=ObjectRefinementConfig)
 
     def validate(self) -> "PipelineConfig":
         validate_config(self)
@@ -79,6 +81,7 @@ class PipelineConfig:
         self.completion.validate()
         self.planning.validate()
         self.regularization.validate()
+        self.objects.validate()
         return self
 
 
@@ -175,7 +178,7 @@ class MappingPipeline:
         """Serialises meshing; taken before ``lock`` (never while holding it), so the marching
         cubes of an incremental update run outside ``lock`` without blocking integration."""
         self.regularizer, self.regularized = self._build_regularizer()
-        self.timers = {name: StageTimer() for name in ("integrate", "complete", "regularize", "mesh", "planning", "save")}
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "regularize", "objects", "mesh", "planning", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
@@ -600,6 +603,21 @@ class MappingPipeline:
             self._seen_counter = 0
             self.frames_integrated = loaded.frames_integrated
 
+    def refine_objects(self, prior):
+        """One object refinement pass (:func:`ssr_ros.objects.refinement.refine_objects`) over the
+        whole map: the map is copied under the lock, instances are found and fitted without it
+        (integration goes on), and the completed objects are written under it. Returns the
+        ``RefinementResult``."""
+        from ssr_ros.objects.instances import map_region
+        from ssr_ros.objects.refinement import refine_objects
+
+        start = time.perf_counter()
+        with self.lock:
+            region = map_region(self.map, self.config.objects.instances)
+        result = refine_objects(_LockedWrites(self), self.taxonomy.names, prior, self.config.objects, region=region)
+        self.timers["objects"].add(time.perf_counter() - start)
+        return result
+
     def reset(self) -> int:
         """Clear the map; returns how many blocks were dropped."""
         with self._mesh_lock, self.lock:
@@ -643,3 +661,15 @@ class MappingPipeline:
                      for name, t in self.timers.items()},
         )
         return stats
+
+
+class _LockedWrites:
+    """The map's ``write_predictions`` under the pipeline's lock (what object refinement writes)."""
+
+    def __init__(self, pipeline: "MappingPipeline") -> None:
+        self._pipeline = pipeline
+
+    def write_predictions(self, *args, **kwargs):
+        with self._pipeline.lock:
+            return self._pipeline.map.write_predictions(*args, **kwargs)
+

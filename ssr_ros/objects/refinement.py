@@ -45,6 +45,8 @@ class ObjectRefinementConfig:
     max_distance: float = param(0.3, "completed voxels farther than this from the instance's observed surface are not "
                                 "written, metres; 0 = the whole completed shape", low=0.0, high=10.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
+    period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
+                            "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
     instances: InstanceConfig = field(default_factory=InstanceConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
 
@@ -149,11 +151,13 @@ def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: 
 
 
 def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, config: ObjectRefinementConfig | None = None,
-                   write: bool = True) -> RefinementResult:
+                   write: bool = True, region: MapRegion | None = None) -> RefinementResult:
     """Find, complete, align and write back the objects of ``tsdf_map`` (a SemanticTSDF);
-    ``prior`` None (or ``type: none``) lists the instances only."""
+    ``prior`` None (or ``type: none``) lists the instances only. ``region``: the map's
+    :func:`map_region` taken beforehand (e.g. under a lock); ``tsdf_map`` is then only written to
+    (its ``write_predictions``)."""
     config = (config or ObjectRefinementConfig()).validate()
-    region = map_region(tsdf_map, config.instances)
+    region = region if region is not None else map_region(tsdf_map, config.instances)
     instances = find_instances(region, class_names, config.instances)
     ids = instance_mask(region, instances)
     floor_class = class_names.index("floor") if "floor" in class_names else None

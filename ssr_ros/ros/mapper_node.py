@@ -220,6 +220,9 @@ class MapperNode(Node):
         self._integrator.start()
         self._completer = threading.Thread(target=self._completion_loop, name="ssr_completion", daemon=True)
         self._completer.start()
+        self._object_stage = None
+        if self.pipeline.config.objects.period_s > 0:
+            self._start_object_stage()
         log.info(
             f"mapping on {self.pipeline.device} (voxel {self.pipeline.map.voxel_size:.3f} m, "
             f"completion {'on' if self.pipeline.completion_enabled else 'off'}), pose from {source}, "
@@ -515,8 +518,52 @@ class MapperNode(Node):
                 self._count("completion_errors")
                 self.get_logger().error(f"completion failed: {error!r}", throttle_duration_sec=self.settings.warn_throttle_s)
 
+    def _start_object_stage(self) -> None:
+        """Object refinement every ``objects.period_s`` in a thread of its own: the object list on
+        ``~/objects`` and, while subscribed, boxes and labels on ``~/object_markers``."""
+        from ssr_ros.msg import ObjectList
+
+        config = self.pipeline.config.objects
+        prior = None
+        if config.type == "shape_prior":
+            from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+
+            prior = load_shape_prior(config.weights or default_shape_prior_weights(), config.device)  # refuses a bad file
+        self.objects_pub = self.create_publisher(ObjectList, "~/objects", LATCHED)
+        self.object_markers_pub = self.create_publisher(MarkerArray, "~/object_markers", LATCHED)
+        self._object_stage = threading.Thread(target=self._object_loop, args=(prior,), name="ssr_objects", daemon=True)
+        self._object_stage.start()
+
+    def _object_loop(self, prior) -> None:
+        from ssr_ros.ros.conversions.object_list import objects_to_msg
+        from ssr_ros.ros.conversions.object_markers import objects_to_marker_array
+
+        period = self.pipeline.config.objects.period_s
+        next_run = time.monotonic() + period
+        while self._running:
+            if time.monotonic() < next_run:
+                time.sleep(0.05)
+                continue
+            next_run = time.monotonic() + period
+            if self.pipeline.frames_integrated == 0:
+                continue
+            try:
+                result = self.pipeline.refine_objects(prior)
+            except Exception as error:  # noqa: BLE001 - keep mapping without object refinement
+                self._count("object_errors")
+                self.get_logger().error(f"object refinement failed: {error!r}", throttle_duration_sec=self.settings.warn_throttle_s)
+                continue
+            self._count("object_runs")
+            frame_id, stamp = self._map_grid_frame(), self._stamp_ns()
+            self.objects_pub.publish(objects_to_msg(result.objects, self.pipeline.taxonomy, frame_id, stamp))
+            if self.object_markers_pub.get_subscription_count():
+                colors = {i: tuple(int(c) for c in rgb) for i, rgb in enumerate(self.pipeline.taxonomy.colors)}
+                self.object_markers_pub.publish(objects_to_marker_array(result.objects, colors, frame_id, stamp))
+
     def stop(self) -> None:
         self._running = False
+        if self._object_stage is not None:
+            self._object_stage.join(timeout=30)
         if self.segmenter is not None:
             self.segmenter.close()
         self._integrator.join(timeout=5)

@@ -191,3 +191,23 @@ def test_the_voxel_region_service_returns_the_blocks_of_a_box_and_refuses_bad_bo
     assert not ask((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)).success  # min above max
     too_big = ask((-50.0, -50.0, -5.0), (50.0, 50.0, 5.0))
     assert not too_big.success and "region_max_blocks" in too_big.message
+
+
+def test_the_object_stage_publishes_the_object_list_periodically(make_node):
+    import time
+
+    pytest.importorskip("ssr_ros.msg", reason="interfaces not built")
+    from ssr_ros.msg import ObjectList  # noqa: F401 - the stage needs the built message
+
+    node = make_node(**{"objects.period_s": 0.2, "objects.type": "none"})  # instances listed, not refined
+    published = []
+    node.objects_pub.publish = published.append
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S, labels=(np.full((24, 32), 5, np.uint8), "mono8")))
+    deadline = time.monotonic() + 30.0
+    while not published and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert published and node.counters["object_runs"] >= 1
+    assert published[-1].header.frame_id == node._map_grid_frame()
+    assert node.pipeline.stats()["timings"]["objects"]["count"] >= 1
+    assert not make_node()._object_stage  # off by default
