@@ -18,3 +18,26 @@ def ros_context():
     rclpy.init(context=context)
     yield context
     rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def node_factory(ros_context, tmp_path, monkeypatch):
+    """``make(defaults, **overrides)``: an in-process MapperNode with these parameters (started in
+    ``tmp_path``), stopped and destroyed after the test."""
+    from rclpy.parameter import Parameter
+
+    from ssr_ros.ros.mapper_node import MapperNode
+
+    monkeypatch.chdir(tmp_path)
+    nodes = []
+
+    def make(defaults: dict, **overrides):
+        values = {**defaults, **overrides}
+        node = MapperNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        nodes.append(node)
+        return node
+
+    yield make
+    for node in nodes:
+        node.stop()
+        node.destroy_node()

@@ -18,25 +18,10 @@ FRAME_ID = "camera_color_optical_frame"
 
 
 @pytest.fixture
-def make_node(ros_context, tmp_path, monkeypatch):
-    from rclpy.parameter import Parameter
-
-    from ssr_ros.ros.mapper_node import MapperNode
-
-    monkeypatch.chdir(tmp_path)
-    nodes = []
-
-    def make(**overrides):
-        values = {"completion.type": "none", "device": "cpu", "pose_wait_s": 0.0, "warn_throttle_s": 0.0,
-                  "time_jump_threshold_s": 1.0, **overrides}
-        node = MapperNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-        nodes.append(node)
-        return node
-
-    yield make
-    for node in nodes:
-        node.stop()
-        node.destroy_node()
+def make_node(node_factory):
+    defaults = {"completion.type": "none", "device": "cpu", "pose_wait_s": 0.0, "warn_throttle_s": 0.0,
+                "time_jump_threshold_s": 1.0}
+    return lambda **overrides: node_factory(defaults, **overrides)
 
 
 def camera():

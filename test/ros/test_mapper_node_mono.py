@@ -27,27 +27,11 @@ def mono_weights(tmp_path_factory):
 
 
 @pytest.fixture
-def make_node(ros_context, tmp_path, monkeypatch, mono_weights):
-    from rclpy.parameter import Parameter
-
-    from ssr_ros.ros.mapper_node import MapperNode
-
-    monkeypatch.chdir(tmp_path)
-    nodes = []
-
-    def make(**overrides):
-        values = {"completion.type": "none", "device": "cpu", "pose_wait_s": 0.0, "warn_throttle_s": 0.0,
-                  "input_mode": "rgb", "mono.weights": mono_weights, "mono.device": "cpu",
-                  "mono.max_relative_uncertainty": 10.0, "mono.key_frame_translation_m": 0.05, "topics.labels": "",
-                  **overrides}
-        node = MapperNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-        nodes.append(node)
-        return node
-
-    yield make
-    for node in nodes:
-        node.stop()
-        node.destroy_node()
+def make_node(node_factory, mono_weights):
+    defaults = {"completion.type": "none", "device": "cpu", "pose_wait_s": 0.0, "warn_throttle_s": 0.0,
+                "input_mode": "rgb", "mono.weights": mono_weights, "mono.device": "cpu",
+                "mono.max_relative_uncertainty": 10.0, "mono.key_frame_translation_m": 0.05, "topics.labels": ""}
+    return lambda **overrides: node_factory(defaults, **overrides)
 
 
 def give_camera_info(node, stamp_ns: int) -> None:

@@ -25,26 +25,17 @@ def _quaternion(T):
 
 
 @pytest.fixture
-def make_node(ros_context, tmp_path, monkeypatch):
-    from rclpy.parameter import Parameter
-
-    from ssr_ros.ros.mapper_node import MapperNode
-
-    monkeypatch.chdir(tmp_path)
-    nodes = []
+def make_node(node_factory):
+    count = []
 
     def make(**overrides):
-        values = {"completion.type": "none", "device": "cpu", "pose_wait_s": 0.0, "warn_throttle_s": 0.0,
-                  "topics.color": "", "topics.labels": "",
-                  "topics.pose": f"/pose_{len(nodes)}", **overrides}  # one type per topic name
-        node = MapperNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-        nodes.append(node)
-        return node
+        count.append(1)
+        defaults = {"completion.type": "none", "device": "cpu", "pose_wait_s": 0.0, "warn_throttle_s": 0.0,
+                    "topics.color": "", "topics.labels": "",
+                    "topics.pose": f"/pose_{len(count) - 1}"}  # one type per topic name
+        return node_factory(defaults, **overrides)
 
-    yield make
-    for node in nodes:
-        node.stop()
-        node.destroy_node()
+    return make
 
 
 def depth_images(node, stamp_ns):
