@@ -66,7 +66,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
-from visualization_msgs.msg import MarkerArray
+from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.config import DEPRECATED_PARAMETERS, rename_deprecated
 from ssr_ros.errors import ConfigError, InvalidPose, PoseConflict, PoseUnavailable, SsrError, TransformUnavailable
@@ -77,7 +77,7 @@ from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
-from ssr_ros.ros.conversions.marker import mesh_to_marker_array
+from ssr_ros.ros.conversions.marker import mesh_to_marker
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
 from ssr_ros.ros.conversions.pose import (
@@ -88,7 +88,7 @@ from ssr_ros.ros.conversions.pose import (
 )
 from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
 from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
-from ssr_ros.ros.conversions.time import stamp_to_ns
+from ssr_ros.ros.conversions.time import ns_to_stamp, stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
 from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
@@ -214,6 +214,8 @@ class MapperNode(Node):
                                             (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
             self.create_service(service_type, name, handler, callback_group=self._service_group)
         self._mesh_publication = threading.Lock()
+        self._marker_ids: dict[tuple[int, int, int], list[int]] = {}  # map block -> its RViz marker ids
+        self._next_marker_id = 0
 
         # --- workers
         self._integrator = threading.Thread(target=self._integration_loop, name="ssr_integration", daemon=True)
@@ -589,23 +591,62 @@ class MapperNode(Node):
         if full:
             blocks = self.pipeline.block_meshes()
             arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), clear_all=True)
+            vanished = np.zeros((0, 3), np.int64)
         else:
             if not update.blocks and not len(update.vanished):
                 return
-            arrays = MeshUpdateArrays(
-                self.pipeline.block_extent, mesh_blocks_to_arrays(update.blocks.values()), update.vanished
-            )
+            blocks, vanished = list(update.blocks.values()), update.vanished
+            arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), vanished)
         stamp = self._stamp_ns()
         self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
-        # The marker array is one Python object per vertex (seconds of interpreter time for a
-        # large map, during which frames queue up): built only while someone subscribes to it.
         if self.marker_pub.get_subscription_count():
-            mesh = self.pipeline.full_mesh()
-            colors = mesh.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(mesh.labels)
-            self.marker_pub.publish(mesh_to_marker_array(
-                self._to_map_frame(mesh.vertices), mesh.triangles, colors, self.settings.map_frame, stamp, "ssr_mesh",
-                self.settings.marker_max_triangles,
-            ))
+            self.marker_pub.publish(self._block_markers(blocks, vanished, full, stamp))
+
+    def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> MarkerArray:
+        """RViz's mesh: TRIANGLE_LIST markers per map block (split at ``marker_max_triangles``),
+        sent for the blocks that changed (DELETEALL and every block with ``full``), DELETE for
+        blocks whose mesh vanished. A marker is one Python object per vertex, so rebuilding the
+        whole mesh each update took the interpreter from integration; now the cost follows what
+        changed."""
+        frame, namespace, header_stamp = self.settings.map_frame, "ssr_mesh", ns_to_stamp(stamp)
+
+        def control(action: int, marker_id: int = 0) -> Marker:
+            marker = Marker(ns=namespace, id=marker_id, action=action)
+            marker.header.frame_id, marker.header.stamp = frame, header_stamp
+            return marker
+
+        markers = []
+        if full:
+            markers.append(control(Marker.DELETEALL))
+            self._marker_ids.clear()
+        stale = [tuple(int(v) for v in index) for index in np.asarray(vanished).reshape(-1, 3)]
+        limit = self.settings.marker_max_triangles
+        for block in blocks:
+            index = tuple(int(v) for v in block.index)
+            stale.append(index)  # its previous markers go, whatever replaces them
+            if len(block.triangles) == 0:
+                continue
+            stale.pop()
+            colors = block.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(block.labels)
+            vertices = self._to_map_frame(block.vertices)
+            starts = range(0, len(block.triangles), limit)
+            previous = self._marker_ids.get(index, [])
+            ids = previous[:len(starts)]  # the block's markers are replaced in place (ADD with the same id)
+            while len(ids) < len(starts):
+                self._next_marker_id += 1
+                ids.append(self._next_marker_id)
+            for marker_id, start in zip(ids, starts):
+                part = block.triangles[start:start + limit]
+                used, local = np.unique(part.reshape(-1), return_inverse=True)
+                markers.append(mesh_to_marker(vertices[used], local.reshape(-1, 3), colors[used], frame, stamp,
+                                              namespace, marker_id))
+            markers.extend(control(Marker.DELETE, marker_id) for marker_id in previous[len(starts):])
+            self._marker_ids[index] = ids
+        for index in stale:
+            markers.extend(control(Marker.DELETE, marker_id) for marker_id in self._marker_ids.pop(index, []))
+        array = MarkerArray()
+        array.markers = markers
+        return array
 
     def _to_map_frame(self, points: np.ndarray) -> np.ndarray:
         """Points of the (possibly gravity-aligned) map in ``map_frame``, the frame of the poses."""

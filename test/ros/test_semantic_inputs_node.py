@@ -211,3 +211,40 @@ def test_the_object_stage_publishes_the_object_list_periodically(make_node):
     assert published[-1].header.frame_id == node._map_grid_frame()
     assert node.pipeline.stats()["timings"]["objects"]["count"] >= 1
     assert not make_node()._object_stage  # off by default
+
+
+def test_rviz_mesh_markers_follow_the_changed_blocks(make_node):
+    from visualization_msgs.msg import Marker
+
+    node = make_node(marker_max_triangles=40)
+    sent = []
+    for pub in (node.mesh_pub, node.marker_pub):
+        pub.get_subscription_count = lambda: 1  # RViz listens
+    node.mesh_pub.publish = lambda msg: None
+    node.marker_pub.publish = sent.append
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S))
+    node.publish_mesh_update()
+    first = sent[-1].markers
+    assert first and all(m.action == Marker.ADD and m.type == Marker.TRIANGLE_LIST for m in first)
+    assert all(len(m.points) <= 3 * 40 for m in first)  # split at marker_max_triangles
+    triangles = sum(len(b.triangles) for b in node.pipeline.block_meshes())
+    assert sum(len(m.points) for m in first) == 3 * triangles
+    node.publish_mesh_update()  # nothing changed: nothing sent
+    assert len(sent) == 1
+    from ssr_ros.ros.conversions.image import numpy_to_image
+
+    feed_pose(node, 2 * S, pose_at(0.0))  # a frame that sees only the left part: only its blocks are sent again
+    second_frame = images(node, 2 * S)
+    depth = np.zeros((24, 32), np.float32)
+    depth[:, :6] = 1.9
+    second_frame["depth"] = numpy_to_image(depth, "32FC1", 2 * S, FRAME_ID)
+    assert node.process_images(second_frame)
+    node.publish_mesh_update()
+    second = sent[-1].markers
+    node.publish_mesh_update(full=True)
+    full = sent[-1].markers
+    assert 0 < sum(m.action == Marker.ADD for m in second) < len(full) - 1  # not the whole mesh again
+    assert full[0].action == Marker.DELETEALL
+    triangles = sum(len(b.triangles) for b in node.pipeline.block_meshes())
+    assert sum(len(m.points) for m in full[1:]) == 3 * triangles
