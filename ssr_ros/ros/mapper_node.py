@@ -77,7 +77,7 @@ from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
-from ssr_ros.ros.conversions.marker import mesh_to_marker
+from ssr_ros.ros.conversions.marker import control_marker, mesh_to_part_markers, part_count
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
 from ssr_ros.ros.conversions.pose import (
@@ -88,7 +88,7 @@ from ssr_ros.ros.conversions.pose import (
 )
 from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
 from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
-from ssr_ros.ros.conversions.time import ns_to_stamp, stamp_to_ns
+from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
 from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
@@ -608,42 +608,30 @@ class MapperNode(Node):
         blocks whose mesh vanished. A marker is one Python object per vertex, so rebuilding the
         whole mesh each update took the interpreter from integration; now the cost follows what
         changed."""
-        frame, namespace, header_stamp = self.settings.map_frame, "ssr_mesh", ns_to_stamp(stamp)
-
-        def control(action: int, marker_id: int = 0) -> Marker:
-            marker = Marker(ns=namespace, id=marker_id, action=action)
-            marker.header.frame_id, marker.header.stamp = frame, header_stamp
-            return marker
-
+        frame, namespace, limit = self.settings.map_frame, "ssr_mesh", self.settings.marker_max_triangles
         markers = []
         if full:
-            markers.append(control(Marker.DELETEALL))
+            markers.append(control_marker(Marker.DELETEALL, frame, stamp, namespace))
             self._marker_ids.clear()
         stale = [tuple(int(v) for v in index) for index in np.asarray(vanished).reshape(-1, 3)]
-        limit = self.settings.marker_max_triangles
         for block in blocks:
             index = tuple(int(v) for v in block.index)
-            stale.append(index)  # its previous markers go, whatever replaces them
             if len(block.triangles) == 0:
+                stale.append(index)
                 continue
-            stale.pop()
-            colors = block.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(block.labels)
-            vertices = self._to_map_frame(block.vertices)
-            starts = range(0, len(block.triangles), limit)
             previous = self._marker_ids.get(index, [])
-            ids = previous[:len(starts)]  # the block's markers are replaced in place (ADD with the same id)
-            while len(ids) < len(starts):
+            count = part_count(len(block.triangles), limit)
+            ids = previous[:count]  # the block's markers are replaced in place (ADD with the same id)
+            while len(ids) < count:
                 self._next_marker_id += 1
                 ids.append(self._next_marker_id)
-            for marker_id, start in zip(ids, starts):
-                part = block.triangles[start:start + limit]
-                used, local = np.unique(part.reshape(-1), return_inverse=True)
-                markers.append(mesh_to_marker(vertices[used], local.reshape(-1, 3), colors[used], frame, stamp,
-                                              namespace, marker_id))
-            markers.extend(control(Marker.DELETE, marker_id) for marker_id in previous[len(starts):])
+            colors = block.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(block.labels)
+            markers += mesh_to_part_markers(self._to_map_frame(block.vertices), block.triangles, colors, frame, stamp,
+                                            namespace, ids, limit)
+            markers += [control_marker(Marker.DELETE, frame, stamp, namespace, i) for i in previous[count:]]
             self._marker_ids[index] = ids
         for index in stale:
-            markers.extend(control(Marker.DELETE, marker_id) for marker_id in self._marker_ids.pop(index, []))
+            markers += [control_marker(Marker.DELETE, frame, stamp, namespace, i) for i in self._marker_ids.pop(index, [])]
         array = MarkerArray()
         array.markers = markers
         return array

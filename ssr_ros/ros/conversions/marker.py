@@ -67,6 +67,45 @@ def mesh_to_marker(
     return marker
 
 
+def control_marker(action: int, frame_id: str, stamp_ns: int = 0, namespace: str = "mesh", marker_id: int = 0) -> Marker:
+    """A marker that only acts: DELETEALL (of ``namespace``) or DELETE (of ``marker_id``)."""
+    marker = Marker(ns=namespace, id=int(marker_id), action=action)
+    marker.header.frame_id = frame_id
+    marker.header.stamp = ns_to_stamp(stamp_ns)
+    return marker
+
+
+def part_count(num_triangles: int, max_triangles: int) -> int:
+    """How many markers :func:`mesh_to_part_markers` makes of ``num_triangles`` triangles."""
+    if max_triangles < 1:
+        raise InconsistentMessage(f"max_triangles must be >= 1, got {max_triangles}")
+    return -(-int(num_triangles) // max_triangles)
+
+
+def mesh_to_part_markers(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    colors: np.ndarray,
+    frame_id: str,
+    stamp_ns: int,
+    namespace: str,
+    marker_ids,
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    alpha: float = 1.0,
+) -> list[Marker]:
+    """TRIANGLE_LIST markers of a mesh split into runs of at most ``max_triangles`` triangles
+    (:func:`part_count` of them), each with only the vertices it uses, ids from ``marker_ids``."""
+    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
+    part_count(triangles.shape[0], max_triangles)  # refuses max_triangles < 1
+    markers = []
+    for marker_id, start in zip(marker_ids, range(0, triangles.shape[0], max_triangles)):
+        chunk = triangles[start : start + max_triangles]
+        used, local = np.unique(chunk.reshape(-1), return_inverse=True)
+        markers.append(mesh_to_marker(vertices[used], local.reshape(-1, 3), colors[used], frame_id, stamp_ns,
+                                      namespace, marker_id, alpha))
+    return markers
+
+
 def mesh_to_marker_array(
     vertices: np.ndarray,
     triangles: np.ndarray,
@@ -79,25 +118,11 @@ def mesh_to_marker_array(
 ) -> MarkerArray:
     """MarkerArray: a DELETEALL marker (clears what an earlier array showed), then
     ceil(M / max_triangles) TRIANGLE_LIST markers with ids 0, 1, ..."""
-    if max_triangles < 1:
-        raise InconsistentMessage(f"max_triangles must be >= 1, got {max_triangles}")
-    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
-    clear = Marker()
-    clear.header.frame_id = frame_id
-    clear.header.stamp = ns_to_stamp(stamp_ns)
-    clear.ns = namespace
-    clear.action = Marker.DELETEALL
-    markers = [clear]
-    for part, start in enumerate(range(0, triangles.shape[0], max_triangles)):
-        chunk = triangles[start : start + max_triangles]
-        used, local = np.unique(chunk.reshape(-1), return_inverse=True)
-        markers.append(
-            mesh_to_marker(
-                vertices[used], local.reshape(-1, 3), colors[used], frame_id, stamp_ns, namespace, part, alpha
-            )
-        )
+    count = part_count(np.asarray(triangles).reshape(-1, 3).shape[0], max_triangles)
+    parts = mesh_to_part_markers(vertices, triangles, colors, frame_id, stamp_ns, namespace, range(count), max_triangles,
+                                 alpha)
     array = MarkerArray()
-    array.markers = markers
+    array.markers = [control_marker(Marker.DELETEALL, frame_id, stamp_ns, namespace), *parts]
     return array
 
 

@@ -15,6 +15,7 @@ from geometry_msgs.msg import Quaternion
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.objects.object_list import ObjectRecord
+from ssr_ros.ros.conversions.marker import control_marker
 from ssr_ros.ros.conversions.time import ns_to_stamp
 
 LABEL_HEIGHT = 0.12
@@ -34,12 +35,7 @@ def objects_to_marker_array(objects: Sequence[ObjectRecord], class_colors: dict[
     class_colors: class id -> 8-bit RGB (e.g. from the taxonomy); unknown ids are drawn grey.
     """
     stamp = ns_to_stamp(stamp_ns)
-    clear = Marker()
-    clear.header.frame_id = frame_id
-    clear.header.stamp = stamp
-    clear.ns = namespace
-    clear.action = Marker.DELETEALL
-    markers = [clear]
+    markers = [control_marker(Marker.DELETEALL, frame_id, stamp_ns, namespace)]
     for obj in objects:
         r, g, b = (c / 255.0 for c in class_colors.get(obj.class_id, (128, 128, 128)))
         box = Marker()
