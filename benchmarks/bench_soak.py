@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ssr_ros.ros.mapper_client import MapperProcess
+
 
 def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1):
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig
@@ -68,10 +70,10 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-OUTPUTS = ("mesh", "mesh_markers", "voxels", "voxel_map", "occupancy", "occupancy_predicted", "esdf_slice",
-           "esdf_slice_predicted")
+OUTPUTS = ("mesh_markers", *MapperProcess.OUTPUTS)
 """The node outputs a benchmark can subscribe to (as RViz or a planner would); the node builds only
-the outputs someone subscribes to."""
+the outputs someone subscribes to. The client follows MapperProcess.OUTPUTS; RViz's markers are
+subscribed to separately."""
 
 
 def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0,
@@ -85,7 +87,6 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
     from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
     from ssr_ros.ros.conversions.image import numpy_to_image
     from ssr_ros.ros.conversions.pose import matrix_to_pose_stamped
-    from ssr_ros.ros.mapper_client import MapperProcess
 
     if reliable:
         parameters = {**parameters, "sensor_qos": "reliable"}
