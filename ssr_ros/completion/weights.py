@@ -113,6 +113,25 @@ def read_weights(path: str | Path) -> dict[str, Any]:
     return document
 
 
+def read_component_weights(path: str | Path, file_format: str, version: int, model_type: str, what: str) -> dict[str, Any]:
+    """The dict of a weights file of its own format family (the regulariser's, the shape prior's),
+    read with ``weights_only`` and its format, version and model type checked; ``what`` names the
+    weights in the MapFileError raised otherwise."""
+    path = Path(path)
+    try:
+        document = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as error:
+        raise MapFileError(f"{what} weights '{path}' not found") from error
+    except Exception as error:  # noqa: BLE001 - torch.load fails in many ways on a damaged file
+        raise MapFileError(f"cannot read {what} weights '{path}': {error}") from error
+    if not isinstance(document, dict) or document.get("format") != file_format:
+        raise MapFileError(f"'{path}' is not a {what} weights file (format {file_format!r} expected)")
+    if document.get("version") != version or document.get("model_type") != model_type:
+        raise MapFileError(f"'{path}' holds {document.get('model_type')!r} version {document.get('version')}; "
+                           f"expected {model_type!r} version {version}")
+    return document
+
+
 def load_model(
     path: str | Path, device: torch.device | str = "cpu", expected_type: str | None = None
 ) -> torch.nn.Module:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ssr_ros.atomic_file import atomic_write
+from ssr_ros.completion.weights import read_component_weights
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig
@@ -83,17 +84,7 @@ def load_shape_prior(path: str | Path, device: str | torch.device = "cpu") -> Sh
     """The prior stored at ``path`` (eval mode, on ``device``). MapFileError when the file is
     not shape-prior weights or its parts disagree."""
     path = Path(path)
-    try:
-        document = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as error:
-        raise MapFileError(f"shape prior weights '{path}' not found") from error
-    except Exception as error:
-        raise MapFileError(f"cannot read shape prior weights '{path}': {error}") from error
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise MapFileError(f"'{path}' is not a shape prior weights file (format {FORMAT!r} expected)")
-    if document.get("version") != VERSION or document.get("model_type") != MODEL_TYPE:
-        raise MapFileError(f"'{path}' holds {document.get('model_type')!r} version {document.get('version')}; "
-                           f"expected {MODEL_TYPE!r} version {VERSION}")
+    document = read_component_weights(path, FORMAT, VERSION, MODEL_TYPE, "shape prior")
     try:
         contract = dict(document["contract"])
         if contract.get("gravity") != GRAVITY:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ssr_ros.atomic_file import atomic_write
+from ssr_ros.completion.weights import read_component_weights
 from ssr_ros.config import config_from_dict
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.package_files import SOURCE_ROOT, find_package_file
@@ -59,19 +60,7 @@ def load_regularizer(path: str | Path, device: str | torch.device = "cpu") -> Le
     """The model stored at ``path`` (eval mode, on ``device``), with ``.contract`` (dict) and
     ``.data_cost`` (DataCostConfig) attached. MapFileError when the file is not such weights."""
     path = Path(path)
-    try:
-        document = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as error:
-        raise MapFileError(f"regularizer weights '{path}' not found") from error
-    except Exception as error:
-        raise MapFileError(f"cannot read regularizer weights '{path}': {error}") from error
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise MapFileError(f"'{path}' is not a regularizer weights file (format {FORMAT!r} expected)")
-    if document.get("version") != VERSION or document.get("model_type") != MODEL_TYPE:
-        raise MapFileError(
-            f"'{path}' holds {document.get('model_type')!r} version {document.get('version')}; "
-            f"expected {MODEL_TYPE!r} version {VERSION}"
-        )
+    document = read_component_weights(path, FORMAT, VERSION, MODEL_TYPE, "regularizer")
     try:
         network = config_from_dict(RegularizerNetworkConfig, document["network"])
         data_cost = config_from_dict(DataCostConfig, document["data_cost"])
