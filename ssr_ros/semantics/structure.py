@@ -13,7 +13,9 @@ the map frame of :class:`ssr_ros.pipeline.MappingPipeline`):
    ``n . p``) with the lowest and highest point of each cell. A vertical plane is a wall when
    it covers ``min_wall_area`` and spans ``min_wall_height`` and is the outermost such plane
    along its normal (normals face the cameras, so furniture in front of a wall lies at a
-   larger offset), or reaches up to the ceiling;
+   larger offset), or reaches up to the ceiling. Along each wall direction the outermost
+   vertical surface also bounds the room when the cameras saw it only low down or in pieces
+   (it stands on the floor and no floor was seen behind it: an xy grid of the floor seen);
 3. each pixel on one of these planes (within ``tolerance`` plus 1 % of its depth, its normal
    agreeing within ``max_normal_angle_deg``) gets the plane's class with confidence 1;
    every other pixel with depth gets ``others`` (``otherfurniture`` by default) with
@@ -119,6 +121,11 @@ class StructuralLabeller:
     REFRESH_FRAMES = 5  # the wall planes are re-derived from the histogram every this many frames
     GRID_WIDTH = 160  # the plane model samples pixels on a grid about this wide (stride 2 at least)
     LABEL_WIDTH = 320  # labels are computed on a grid at most this wide, then repeated
+    FLOOR_CELL = 0.1  # metres: the xy grid recording where floor was seen
+    FLOOR_MARGIN = 0.2  # metres: floor further than this beyond a plane is behind it
+    MAX_FLOOR_BEYOND = 0.2  # m^2: floor seen behind an outermost plane that keeps it from being a wall
+    WALL_FOOT = 0.3  # metres: an outermost plane whose lowest point is this close to the floor stands on it
+    MIN_PIECE_HEIGHT = 0.5  # metres: vertical extent of such a plane
 
     def __init__(self, config: StructureConfig, taxonomy: ClassTaxonomy) -> None:
         self.config = config.validate()
@@ -144,6 +151,9 @@ class StructuralLabeller:
         self._azimuth_area = np.zeros(self.AZIMUTH_BINS)
         self._walls: np.ndarray | None = None
         self._walls_frame = -1
+        cells = int(round(-2 * self.OFFSET_LOW / self.FLOOR_CELL))
+        self._floor_cell_area = np.zeros((cells, cells))  # up-facing area well below the cameras, per xy cell
+        self._floor_cell_zmin = np.full((cells, cells), np.inf)  # and its lowest point
 
     # ------------------------------------------------------------------ the plane model
     @property
@@ -195,6 +205,20 @@ class StructuralLabeller:
         for a_bin, o_bin in zip(*np.nonzero(candidate)):
             further = np.nonzero(behind[a_bin, : max(o_bin - 2, 0)])[0]
             candidate[a_bin, further] = True
+        # the room's layout: along each wall direction the outermost vertical surface bounds the
+        # room (nothing stands behind a wall) even where the cameras saw it only low down or in
+        # pieces, if it stands on the floor and no floor was seen beyond it
+        if floor is not None:
+            for a_bin in np.nonzero(rows.any(axis=1))[0]:
+                pieces = np.nonzero(behind[a_bin] | candidate[a_bin])[0]
+                if not len(pieces) or candidate[a_bin, pieces[0]]:
+                    continue
+                o_bin = pieces[0]
+                stands = (zmin[a_bin, o_bin] <= floor + self.WALL_FOOT
+                          and zmax[a_bin, o_bin] - zmin[a_bin, o_bin] >= self.MIN_PIECE_HEIGHT)
+                offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
+                if stands and self._floor_beyond(self._bin_azimuth(a_bin), offset, floor) < self.MAX_FLOOR_BEYOND:
+                    candidate[a_bin, o_bin] = True
         a_bins, o_bins = np.nonzero(candidate)
         if not len(a_bins):
             return np.zeros((0, 2))
@@ -207,6 +231,18 @@ class StructuralLabeller:
             if ceiling is not None:
                 keep[i] |= zmax[a_bins[i], o_bins[i]] >= ceiling - 0.25
         return np.stack([azimuth[keep], offset[keep]], axis=1)
+
+    def _floor_beyond(self, azimuth: float, offset: float, floor: float) -> float:
+        """Area (m^2) of floor seen more than FLOOR_MARGIN beyond the vertical plane (azimuth of
+        its inward normal, offset ``n . p``)."""
+        seen = (self._floor_cell_area > 0) & (np.abs(self._floor_cell_zmin - floor) < 0.1)
+        i, j = np.nonzero(seen)
+        if not len(i):
+            return 0.0
+        x = self.OFFSET_LOW + (i + 0.5) * self.FLOOR_CELL
+        y = self.OFFSET_LOW + (j + 0.5) * self.FLOOR_CELL
+        beyond = np.cos(azimuth) * x + np.sin(azimuth) * y < offset - self.FLOOR_MARGIN
+        return float(self._floor_cell_area[i[beyond], j[beyond]].sum())
 
     def _bin_azimuth(self, bins: np.ndarray) -> np.ndarray:
         """Azimuth (radians) of bin centres; the axes (0, 90, 180, 270 degrees) are centres."""
@@ -252,6 +288,12 @@ class StructuralLabeller:
         up = valid & (nz > cos_tilt)
         down = valid & (nz < -cos_tilt)
         self._up.add(world[up][:, 2], area[up])
+        low = up & (world[..., 2] < camera_z - 0.5)
+        if low.any():
+            cells = np.clip(((world[low][:, :2] - self.OFFSET_LOW) / self.FLOOR_CELL).astype(np.int64), 0,
+                            self._floor_cell_area.shape[0] - 1)
+            np.add.at(self._floor_cell_area, (cells[:, 0], cells[:, 1]), area[low])
+            np.minimum.at(self._floor_cell_zmin, (cells[:, 0], cells[:, 1]), world[low][:, 2])
         self._down.add(world[down][:, 2], area[down])
         vertical = valid & (np.abs(nz) < np.sin(np.radians(self.config.max_normal_angle_deg)))
         n, p, a = normals[vertical], world[vertical], area[vertical]

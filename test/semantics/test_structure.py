@@ -137,3 +137,37 @@ def test_any_image_size_gets_labels_of_its_size(taxonomy, width, height):
     T = look_at(np.array([0.0, 0.0, 1.4]), np.array([1.0, 0.0, 1.0]))
     labels, confidence = labeller.label(np.full((height, width), 2.0, np.float32), K, T)
     assert labels.shape == (height, width) and confidence.shape == (height, width)
+
+
+def test_a_wall_seen_only_low_down_still_bounds_the_room(taxonomy):
+    # Cameras looking down see every wall only up to ~1.1 m, less than min_wall_height (no
+    # ceiling in view to scale it down): each wall is still the outermost vertical surface
+    # standing on the floor with no floor seen behind it. A low cabinet against the x = 0 wall
+    # faces the room 0.6 m in front of it: not a wall.
+    from ssr_ros.geometry.pose import look_at
+
+    room = (5.0, 4.0, 2.6)
+    cabinet = ((0.0, 1.0, 0.0), (0.6, 3.0, 0.9))
+    eye = np.array([2.5, 2.0, 1.4])
+    poses = []
+    for angle in np.linspace(0, 2 * np.pi, 16, endpoint=False):
+        target = eye + np.array([1.5 * np.cos(angle), 1.5 * np.sin(angle), -1.4])
+        poses.append(look_at(eye, target, up=np.array([0.0, 0.0, 1.0])))
+    views = [(pose, *render_box_room(room, [cabinet], pose, INTRINSICS)) for pose in poses]
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    for pose, depth, _ in views:
+        labeller.label(depth, INTRINSICS, pose)
+    wall = taxonomy.id_of("wall")
+    hits = np.zeros(2)
+    box = np.zeros(2)
+    for pose, depth, classes in views:
+        labels, _ = labeller.label(depth, INTRINSICS, pose, update=False)
+        hits += [np.sum(labels[classes == WALL] == wall), np.sum(classes == WALL)]
+        box += [np.sum(labels[classes == BOX] == wall), np.sum(classes == BOX)]
+    assert labeller.ceiling_height is None and abs(labeller.floor_height) < 0.03
+    walls = labeller.wall_planes()
+    offsets = {round(float(np.degrees(a)) % 360): float(o) for a, o in walls}
+    assert set(offsets) == {0, 90, 180, 270}, walls
+    assert offsets[0] == pytest.approx(0.0, abs=0.06) and offsets[180] == pytest.approx(-5.0, abs=0.06)
+    assert hits[0] / hits[1] > 0.9
+    assert box[1] > 0 and box[0] / box[1] < 0.1
