@@ -27,6 +27,10 @@ class RegularizerNetworkConfig:
     scales: int = param(3, "scale levels S (each half the resolution of the previous)", low=1, high=6)
     hidden: int = param(8, "channels inside the encoder's and decoder's residual units", low=1, high=256)
     dims: int = param(3, "spatial dimensions: 3 (voxel chunks) or 2 (images)", choices=[2, 3])
+    data_skip: bool = param(
+        True, "add -gamma x the input data cost to the logits (learned gamma, 1 at the start): the output "
+        "starts at the fused evidence's labelling, and labels the unrolled layers leave tied are decided by it",
+    )
 
     def validate(self) -> "RegularizerNetworkConfig":
         return validate_config(self)
@@ -70,6 +74,8 @@ class LearnedRegularizer(nn.Module):
         self.primal_dual = MultiScalePrimalDual(num_labels, c.scales, c.iterations, d)
         self.decoder = ResidualUnit(num_labels, num_labels, c.hidden, d)
         self.contrast = nn.Parameter(torch.tensor(4.0))  # logits = contrast * decoded indicators
+        if c.data_skip:  # logits -= gamma * data cost
+            self.data_gamma = nn.Parameter(torch.tensor(1.0))
 
     @property
     def size_multiple(self) -> int:
@@ -103,6 +109,8 @@ class LearnedRegularizer(nn.Module):
             features = F.pad(features, spec, mode="replicate")
         u = self.primal_dual(self.encode(features))
         logits = self.contrast * self.decoder(u)
+        if self.config.data_skip:
+            logits = logits - self.data_gamma * features[:, : self.num_labels]
         if any(pad):
             logits = logits[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
         return logits

@@ -21,6 +21,7 @@ def tiny_config(out_dir, steps):
     config.data.crop_size = 8
     config.network.iterations, config.network.scales, config.network.hidden = 2, 2, 4
     config.optim.steps, config.optim.batch_size, config.optim.learning_rate = steps, 2, 0.02
+    config.optim.warmup_steps = 0
     config.optim.log_every, config.optim.validate_every, config.optim.checkpoint_every = 1, 0, 5
     config.optim.validation_crops = 2
     return config.validate()
