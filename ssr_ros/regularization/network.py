@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssr_ros.config import param, validate_config
-from ssr_ros.regularization.primal_dual import MultiScalePrimalDual
+from ssr_ros.regularization.primal_dual import MultiScalePrimalDual, channels_last
 
 
 @dataclass
@@ -87,9 +87,9 @@ class LearnedRegularizer(nn.Module):
     def encode(self, features: torch.Tensor) -> list[torch.Tensor]:
         """Per-scale data costs ``[(B, L, *grid / 2^s)]``."""
         pool = F.avg_pool3d if self.config.dims == 3 else F.avg_pool2d
-        costs = [self.encoders[0](features)]
-        for s in range(1, self.config.scales):
-            costs.append(self.encoders[s](pool(costs[-1], 2)))
+        costs = [self.encoders[0](channels_last(features))]
+        for s in range(1, self.config.scales):  # (the CPU pooling is fast on the standard layout)
+            costs.append(self.encoders[s](channels_last(pool(costs[-1].contiguous(), 2))))
         return costs
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

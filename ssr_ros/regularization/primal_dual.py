@@ -30,7 +30,7 @@ def _conv(d: int):
     return F.conv3d if d == 3 else F.conv2d
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
+def channels_last(x: torch.Tensor) -> torch.Tensor:
     """``x`` in channels-last memory order (3D: the layout the CPU convolutions are fastest on)."""
     if x.dim() == 5:
         return x.contiguous(memory_format=torch.channels_last_3d)
@@ -45,12 +45,12 @@ def _pad_end(x: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def _pad_end_adjoint(y: torch.Tensor, d: int) -> torch.Tensor:
-    """Adjoint of :func:`_pad_end`: fold the extra last slice of each axis onto the one before."""
-    y = y.clone()
+    """Adjoint of :func:`_pad_end`: fold the extra last slice of each axis onto the one before.
+    Changes ``y`` in place (a fresh convolution output, which autograd does not keep)."""
     for axis in range(2, 2 + d):
         n = y.shape[axis]
         y.narrow(axis, n - 2, 1).add_(y.narrow(axis, n - 1, 1))
-    return y[(slice(None), slice(None)) + (slice(0, -1),) * d]
+    return y[(slice(None), slice(None)) + (slice(0, -1),) * d]  # a view; the next operation makes it dense
 
 
 def gradient_kernel(num_labels: int, d: int) -> torch.Tensor:
@@ -72,8 +72,9 @@ class InteractionKernel(nn.Module):
     dual fields (B, d * L, *grid), channel ``axis * L + label``; ``adjoint`` is its exact transpose.
 
     Both run as one plain convolution on channels-last tensors (the fast path of the CPU
-    backend): the adjoint is the convolution of the zero-padded dual with the flipped,
-    transposed kernel, which equals ``conv_transpose`` and is several times faster there.
+    backend): the adjoint is the convolution of the dual, zero-padded by the convolution
+    itself, with the flipped, transposed kernel; that equals ``conv_transpose`` and is several
+    times faster there.
     """
 
     def __init__(self, num_labels: int, d: int) -> None:
@@ -82,7 +83,7 @@ class InteractionKernel(nn.Module):
         self.weight = nn.Parameter(gradient_kernel(num_labels, d))
 
     def apply(self, u: torch.Tensor) -> torch.Tensor:
-        return _conv(self.d)(_channels_last(_pad_end(u, self.d)), self.weight)
+        return _conv(self.d)(channels_last(_pad_end(u, self.d)), self.weight)
 
     def adjoint_weight(self) -> torch.Tensor:
         """The kernel of the adjoint as a plain convolution: ``W`` flipped in space, in/out swapped."""
@@ -90,8 +91,7 @@ class InteractionKernel(nn.Module):
 
     def adjoint(self, xi: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """``W^T xi``; ``weight`` = :meth:`adjoint_weight` when the caller already has it."""
-        padded = _channels_last(F.pad(xi, (1, 1) * self.d))
-        full = _conv(self.d)(padded, self.adjoint_weight() if weight is None else weight)
+        full = _conv(self.d)(channels_last(xi), self.adjoint_weight() if weight is None else weight, padding=1)
         return _pad_end_adjoint(full, self.d)
 
 
@@ -99,9 +99,21 @@ def _upsample(x: torch.Tensor, d: int) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
-def _upsample_adjoint(y: torch.Tensor, d: int) -> torch.Tensor:
-    pool = F.avg_pool3d if d == 3 else F.avg_pool2d
-    return pool(y, 2) * (2 ** d)
+def _add_upsampled_(fine: torch.Tensor, coarse: torch.Tensor, d: int) -> torch.Tensor:
+    """``fine += Up(coarse)`` in place, through a broadcast view (no upsampled copy)."""
+    blocks = fine
+    for axis in range(2, 2 + d):
+        blocks = blocks.unflatten(2 * axis - 2, (fine.shape[axis] // 2, 2))
+    index = (slice(None), slice(None)) + (slice(None), None) * d
+    blocks.add_(coarse[index])
+    return fine
+
+
+def _transfer_adjoint(y: torch.Tensor, transfer: torch.Tensor, d: int) -> torch.Tensor:
+    """Adjoint of ``Up(transfer * u)`` (1x1 kernel, nearest upsampling by 2): the 1x1 kernel with
+    in/out swapped, summed over each 2^d block, as one convolution of stride 2."""
+    weight = transfer.transpose(0, 1).expand((-1, -1) + (2,) * d)
+    return _conv(d)(channels_last(y), weight, stride=2)
 
 
 class MultiScalePrimalDual(nn.Module):
@@ -128,13 +140,13 @@ class MultiScalePrimalDual(nn.Module):
         self.tau = nn.Parameter(torch.full((scales,), inv(step)))
         self.sigma = nn.Parameter(torch.full((scales,), inv(step)))
 
-    def _forward_op(self, u_bar: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _forward_op(self, u_bar: list[torch.Tensor], inplace: bool = False) -> list[torch.Tensor]:
         out = []
         for s in range(self.scales):
             k = self.kernels[s].apply(u_bar[s])
             if s + 1 < self.scales:
-                coarse = _conv(self.d)(_channels_last(u_bar[s + 1]), self.transfer[s])
-                k = k + _upsample(coarse, self.d)
+                coarse = _conv(self.d)(channels_last(u_bar[s + 1]), self.transfer[s])
+                k = _add_upsampled_(k, coarse, self.d) if inplace else k + _upsample(coarse, self.d)
             out.append(k)
         return out
 
@@ -144,44 +156,61 @@ class MultiScalePrimalDual(nn.Module):
         for s in range(self.scales):
             a = self.kernels[s].adjoint(xi[s], None if weights is None else weights[s])
             if s > 0:
-                pooled = _upsample_adjoint(xi[s - 1], self.d)
-                # the adjoint of a 1x1 convolution is the 1x1 convolution with in/out swapped
-                a = a + _conv(self.d)(_channels_last(pooled), self.transfer[s - 1].transpose(0, 1))
+                a = a + _transfer_adjoint(xi[s - 1], self.transfer[s - 1], self.d)
             out.append(a)
         return out
 
-    def _project_dual(self, xi: torch.Tensor) -> torch.Tensor:
-        """Project each label's ``d``-vector of ``xi`` (channel ``axis * L + label``) onto the unit ball."""
-        parts = xi.unflatten(1, (self.d, self.num_labels))
-        norm = torch.sqrt((parts * parts).sum(1, keepdim=True) + 1e-12)  # finite gradient at 0
-        return (parts / torch.clamp(norm, min=1.0)).flatten(1, 2)
+    def _project_dual(self, xi: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Project each label's ``d``-vector of ``xi`` (channel ``axis * L + label``) onto the unit
+        ball. ``xi`` is channels-last, so per voxel its channels are one ``(d, L)`` block."""
+        cl = xi.permute((0,) + tuple(range(2, 2 + self.d)) + (1,))  # (B, *grid, d * L), a view
+        blocks = cl.unflatten(-1, (self.d, self.num_labels))
+        if inplace:
+            norm = blocks[..., 0, :].square()  # the d components summed one by one: no (d, L) temporary
+            for axis in range(1, self.d):
+                norm.addcmul_(blocks[..., axis, :], blocks[..., axis, :])
+            blocks.div_(norm.sqrt_().clamp_(min=1.0).unsqueeze(-2))
+            return xi
+        norm = torch.sqrt((blocks * blocks).sum(-2, keepdim=True) + 1e-12)  # finite gradient at 0
+        scale = torch.clamp(norm, min=1.0)
+        out = (blocks / scale).flatten(-2)
+        return out.permute((0, 1 + self.d) + tuple(range(1, 1 + self.d)))
 
     def initial_labels(self, cost: torch.Tensor) -> torch.Tensor:
         """Starting point of the primal variable: the softmin of the data cost."""
-        return torch.softmax(-cost, dim=1)
+        return channels_last(torch.softmax(-cost, dim=1))
 
     def forward(self, costs: list[torch.Tensor]) -> torch.Tensor:
+        """See the class docstring. Without autograd (``torch.inference_mode`` / ``no_grad``) the
+        iterations update their tensors in place (same arithmetic, fewer large allocations)."""
         if len(costs) != self.scales:
             raise ValueError(f"expected {self.scales} cost levels, got {len(costs)}")
+        inplace = not torch.is_grad_enabled()
         alpha = F.softplus(self.alpha)
         tau = F.softplus(self.tau)
         sigma = F.softplus(self.sigma)
-        costs = [_channels_last(c) for c in costs]
+        costs = [channels_last(c) for c in costs]
         adjoint_weights = [k.adjoint_weight() for k in self.kernels]
         u = [self.initial_labels(c) for c in costs]
         u_bar = list(u)
         xi: list[torch.Tensor | None] = [None] * self.scales  # zero at the start
         nu: list[torch.Tensor | None] = [None] * self.scales
         for _ in range(self.iterations):
-            step = [sigma[s] * (u_bar[s].sum(1, keepdim=True) - 1.0) for s in range(self.scales)]
-            nu = [step[s] if nu[s] is None else nu[s] + step[s] for s in range(self.scales)]
-            k = self._forward_op(u_bar)
-            xi = [self._project_dual(k[s] if xi[s] is None else xi[s] + k[s]) for s in range(self.scales)]
+            for s in range(self.scales):
+                step = sigma[s] * (u_bar[s].sum(1, keepdim=True) - 1.0)
+                nu[s] = step if nu[s] is None else (nu[s].add_(step) if inplace else nu[s] + step)
+            k = self._forward_op(u_bar, inplace)
+            for s in range(self.scales):
+                if xi[s] is not None:
+                    k[s] = k[s].add_(xi[s]) if inplace else xi[s] + k[s]
+                xi[s] = self._project_dual(k[s], inplace)
             kt = self._adjoint_op(xi, adjoint_weights)
-            new = [
-                torch.clamp(u[s] - alpha[s] * kt[s] - tau[s] * (costs[s] + nu[s]), 0.0, 1.0)
-                for s in range(self.scales)
-            ]
-            u_bar = [2.0 * new[s] - u[s] for s in range(self.scales)]
-            u = new
+            for s in range(self.scales):
+                if inplace:  # u' = clip(u - alpha K*xi - tau (f + nu)); u_bar = 2 u' - u (in u's buffer)
+                    new = torch.mul(kt[s], -alpha[s]).add_(u[s]).sub_(tau[s] * (costs[s] + nu[s])).clamp_(0.0, 1.0)
+                    u_bar[s] = u[s].mul_(-1.0).add_(new, alpha=2.0)
+                else:
+                    new = torch.clamp(u[s] - alpha[s] * kt[s] - tau[s] * (costs[s] + nu[s]), 0.0, 1.0)
+                    u_bar[s] = 2.0 * new - u[s]
+                u[s] = new
         return u[0]

@@ -66,3 +66,18 @@ def test_default_network_is_small_and_keeps_odd_grids():
     assert model.num_parameters() < 100_000
     out = LearnedRegularizer(4, RegularizerNetworkConfig(iterations=2, scales=3, hidden=2))(torch.randn(1, 6, 9, 6, 5))
     assert out.shape == (1, 4, 9, 6, 5)
+
+
+def test_inference_path_matches_the_autograd_path():
+    """Without autograd the iterations work in place; the result must be the same."""
+    torch.manual_seed(0)
+    model = LearnedRegularizer(5, RegularizerNetworkConfig(iterations=3, scales=3, hidden=4)).double()
+    pd = model.primal_dual
+    for p in list(pd.transfer) + [k.weight for k in pd.kernels]:
+        p.data.normal_()
+    features = torch.randn(2, 7, 8, 12, 4, dtype=torch.float64)
+    with torch.enable_grad():
+        expected = model(features)
+    with torch.inference_mode():
+        fast = model(features)
+    assert torch.allclose(fast, expected, atol=1e-10)
