@@ -61,6 +61,11 @@ class RegularizerLossConfig:
         1.0, "weight of the class term: cross-entropy over the classes alone (free space left out) on "
         "GT-occupied voxels, the label the map shows for a surface voxel", low=0.0, high=1000.0,
     )
+    class_balance: float = param(
+        0.0, "weight each class in the class term by its frequency in the training rooms to this power, "
+        "negated (0 = unweighted, 0.5 = inverse square root, 1 = inverse frequency); rare classes count "
+        "for more, as they do in the mIoU", low=0.0, high=2.0,
+    )
 
 
 @dataclass
@@ -153,22 +158,41 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: t
     return (per_voxel * weight).sum() / weight.sum().clamp(min=1.0)
 
 
-def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor,
+                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of the classes alone (free space left out) over the ``counted`` voxels
-    whose label is a class: how well the surface label is chosen, whatever the occupancy."""
+    whose label is a class: how well the surface label is chosen, whatever the occupancy.
+    ``class_weights``: (L - 1,) weight of each class (a weighted mean), or None."""
     occupied = counted & (labels > FREE_LABEL)
     if not bool(occupied.any()):
         return logits.sum() * 0.0
     class_logits = logits[:, FREE_LABEL + 1:].movedim(1, -1)[occupied]
-    return F.cross_entropy(class_logits, labels[occupied] - (FREE_LABEL + 1))
+    return F.cross_entropy(class_logits, labels[occupied] - (FREE_LABEL + 1), weight=class_weights)
+
+
+def balanced_class_weights(rooms: list[RoomVolume], num_labels: int, power: float) -> torch.Tensor | None:
+    """(L - 1,) weights ``frequency^-power`` of the classes over the rooms' in-room occupied voxels,
+    scaled so that their mean over those voxels is 1 (classes absent from the rooms: 1); None
+    when ``power`` is 0."""
+    if power <= 0:
+        return None
+    counts = torch.zeros(num_labels, dtype=torch.float64)
+    for room in rooms:
+        counts += torch.bincount(room.labels[room.in_room].flatten(), minlength=num_labels)[:num_labels].double()
+    counts = counts[FREE_LABEL + 1:]
+    present = counts > 0
+    weights = torch.ones_like(counts)
+    weights[present] = (counts[present] / counts[present].sum()) ** -power
+    weights[present] /= (weights[present] * counts[present]).sum() / counts[present].sum()
+    return weights.to(torch.float32)
 
 
 def regularizer_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
-                     config: RegularizerLossConfig) -> torch.Tensor:
+                     config: RegularizerLossConfig, class_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`."""
     loss = weighted_cross_entropy(logits, labels, weight)
     if config.class_weight > 0:
-        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0)
+        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0, class_weights)
     return loss
 
 
@@ -236,6 +260,9 @@ def train_regularizer(
         for start in crop_origins(room, size, per_room, config.data.min_observed_fraction, val_rng):
             val_samples.append(crop_sample(room, start, size, config, None))
 
+    class_weights = balanced_class_weights(rooms, num_classes, config.loss.class_balance)
+    if class_weights is not None:
+        class_weights = class_weights.to(device)
     torch.manual_seed(config.seed)
     model = LearnedRegularizer(num_classes, config.network).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
@@ -300,7 +327,7 @@ def train_regularizer(
                 if starts:
                     samples.append(crop_sample(room, starts[0], size, config, rng))
             features, labels, weight = _batch(samples, device)
-            loss = regularizer_loss(model(features), labels, weight, config.loss)
+            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip > 0:

@@ -60,3 +60,35 @@ def test_resume_continues_from_the_checkpoint(trained):
     assert resumed.losses[:24] == pytest.approx(result.losses[:24])
     with pytest.raises(ConfigError, match="no checkpoint"):
         train_regularizer(tiny_config(out / "elsewhere", 2), resume=True, progress=False)
+
+
+def test_class_term_scores_the_class_order_alone():
+    from ssr_ros.regularization.training import class_cross_entropy
+
+    labels = torch.tensor([[0, 2, 3]])  # free, class 2, class 3
+    counted = torch.ones_like(labels, dtype=torch.bool)
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 0] = 50.0  # the network calls every voxel free ...
+    logits[0, 2, 1] = logits[0, 3, 2] = 5.0  # ... but orders the classes right
+    right = class_cross_entropy(logits, labels, counted)
+    assert float(right) < 0.05
+    wrong = logits.clone()
+    wrong[0, 2:, 1:] = wrong[0, 2:, 1:].flip(0)
+    assert float(class_cross_entropy(wrong, labels, counted)) > 4.0
+    # the free voxel and uncounted voxels do not enter
+    assert float(class_cross_entropy(logits, labels, torch.tensor([[True, False, False]]))) == 0.0
+
+
+def test_balanced_class_weights_follow_the_inverse_frequency():
+    from types import SimpleNamespace
+
+    from ssr_ros.regularization.training import balanced_class_weights
+
+    labels = torch.tensor([0] * 50 + [1] * 100 + [2] * 25)
+    room = SimpleNamespace(labels=labels, in_room=torch.ones_like(labels, dtype=torch.bool))
+    assert balanced_class_weights([room], 4, 0.0) is None
+    w = balanced_class_weights([room], 4, 0.5)
+    assert w.shape == (3,)
+    assert float(w[1] / w[0]) == pytest.approx(2.0)  # 4x rarer -> 2x the weight
+    assert float((w[0] * 100 + w[1] * 25) / 125) == pytest.approx(1.0)  # mean 1 over the voxels
+    assert float(w[2]) == 1.0  # absent class
