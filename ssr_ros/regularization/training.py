@@ -79,6 +79,10 @@ class RegularizerOptimConfig:
     validate_every: int = param(100, "steps between validations (0 = only at the end)", low=0, high=10_000_000)
     checkpoint_every: int = param(50, "steps between checkpoints", low=1, high=10_000_000)
     validation_crops: int = param(16, "fixed crops of the validation rooms scored at each validation", low=1, high=10000)
+    keep_snapshots: bool = param(
+        False, "also write the weights at every validation to OUT/snapshots/step-N.pt (to choose among them on "
+        "the validation rooms with benchmarks/regularizer_select.py)",
+    )
 
 
 @dataclass
@@ -346,6 +350,8 @@ def train_regularizer(
                 record = {"step": step, **validate_model(model, val_samples, device)}
                 validation.append(record)
                 log({"validation": record})
+                if config.optim.keep_snapshots:
+                    save(out / "snapshots" / f"step-{step}.pt", validation_class_accuracy=record["class_accuracy"])
                 if record["class_accuracy"] > best_accuracy:
                     best_accuracy = record["class_accuracy"]
                     save(best_path, validation_class_accuracy=best_accuracy)

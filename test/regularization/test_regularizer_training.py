@@ -24,6 +24,7 @@ def tiny_config(out_dir, steps):
     config.optim.warmup_steps = 0
     config.optim.log_every, config.optim.validate_every, config.optim.checkpoint_every = 1, 0, 5
     config.optim.validation_crops = 2
+    config.optim.keep_snapshots = True
     return config.validate()
 
 
@@ -51,6 +52,9 @@ def test_weights_load_with_their_contract(trained):
         check_regularizer_contract(model.contract, 0.05, 0.48, names)
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert lines[0]["event"] == "start" and lines[-1].get("validation")
+    # the validation wrote the best-so-far weights and a snapshot, both loadable, at step 24
+    for path in (out / "best.pt", out / "snapshots" / "step-24.pt"):
+        assert load_regularizer(path).metadata["steps"] == 24
 
 
 def test_resume_continues_from_the_checkpoint(trained):
