@@ -127,6 +127,7 @@ class MultiScalePrimalDual(nn.Module):
     def __init__(self, num_labels: int, scales: int, iterations: int, d: int = 3) -> None:
         super().__init__()
         self.num_labels, self.scales, self.iterations, self.d = num_labels, scales, iterations, d
+        self.skip_unreachable = True  # skip level updates that cannot reach the output (False: run all)
         self.kernels = nn.ModuleList(InteractionKernel(num_labels, d) for _ in range(scales))
         # transfer from level s + 1 to level s (1x1 kernels; small random start so that the
         # coarse levels receive gradients from the first step)
@@ -140,9 +141,10 @@ class MultiScalePrimalDual(nn.Module):
         self.tau = nn.Parameter(torch.full((scales,), inv(step)))
         self.sigma = nn.Parameter(torch.full((scales,), inv(step)))
 
-    def _forward_op(self, u_bar: list[torch.Tensor], inplace: bool = False) -> list[torch.Tensor]:
+    def _forward_op(self, u_bar: list[torch.Tensor], inplace: bool = False, levels: int | None = None) -> list[torch.Tensor]:
+        """``K u_bar`` for the first ``levels`` levels (all by default)."""
         out = []
-        for s in range(self.scales):
+        for s in range(self.scales if levels is None else levels):
             k = self.kernels[s].apply(u_bar[s])
             if s + 1 < self.scales:
                 coarse = _conv(self.d)(channels_last(u_bar[s + 1]), self.transfer[s])
@@ -150,10 +152,12 @@ class MultiScalePrimalDual(nn.Module):
             out.append(k)
         return out
 
-    def _adjoint_op(self, xi: list[torch.Tensor], weights: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-        """``K^* xi`` per level; ``weights`` = the kernels' :meth:`InteractionKernel.adjoint_weight`."""
+    def _adjoint_op(self, xi: list[torch.Tensor], weights: list[torch.Tensor] | None = None,
+                    levels: int | None = None) -> list[torch.Tensor]:
+        """``K^* xi`` for the first ``levels`` levels (all by default); ``weights`` = the kernels'
+        :meth:`InteractionKernel.adjoint_weight`."""
         out = []
-        for s in range(self.scales):
+        for s in range(self.scales if levels is None else levels):
             a = self.kernels[s].adjoint(xi[s], None if weights is None else weights[s])
             if s > 0:
                 a = a + _transfer_adjoint(xi[s - 1], self.transfer[s - 1], self.d)
@@ -195,17 +199,21 @@ class MultiScalePrimalDual(nn.Module):
         u_bar = list(u)
         xi: list[torch.Tensor | None] = [None] * self.scales  # zero at the start
         nu: list[torch.Tensor | None] = [None] * self.scales
-        for _ in range(self.iterations):
-            for s in range(self.scales):
+        for it in range(self.iterations):
+            # u_0 after the last iteration depends on levels 0-1 after the one before, on levels
+            # 0-2 after the one before that, ...: later iterations skip the coarse levels whose
+            # updates could no longer reach the output (same result, less work).
+            n = min(self.scales, self.iterations - it) if self.skip_unreachable else self.scales
+            for s in range(n):
                 step = sigma[s] * (u_bar[s].sum(1, keepdim=True) - 1.0)
                 nu[s] = step if nu[s] is None else (nu[s].add_(step) if inplace else nu[s] + step)
-            k = self._forward_op(u_bar, inplace)
-            for s in range(self.scales):
+            k = self._forward_op(u_bar, inplace, n)
+            for s in range(n):
                 if xi[s] is not None:
                     k[s] = k[s].add_(xi[s]) if inplace else xi[s] + k[s]
                 xi[s] = self._project_dual(k[s], inplace)
-            kt = self._adjoint_op(xi, adjoint_weights)
-            for s in range(self.scales):
+            kt = self._adjoint_op(xi, adjoint_weights, n)
+            for s in range(n):
                 if inplace:  # u' = clip(u - alpha K*xi - tau (f + nu)); u_bar = 2 u' - u (in u's buffer)
                     new = torch.mul(kt[s], -alpha[s]).add_(u[s]).sub_(tau[s] * (costs[s] + nu[s])).clamp_(0.0, 1.0)
                     u_bar[s] = u[s].mul_(-1.0).add_(new, alpha=2.0)

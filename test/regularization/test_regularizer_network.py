@@ -106,3 +106,19 @@ def test_data_skip_starts_at_the_data_and_old_files_load_without_it(tmp_path):
     torch.save(document, tmp_path / "old.pt")
     loaded = load_regularizer(tmp_path / "old.pt")
     assert not loaded.config.data_skip and not hasattr(loaded, "data_gamma")
+
+
+def test_skipping_unreachable_levels_keeps_the_output():
+    torch.manual_seed(1)
+    for iterations in (1, 2, 3, 5):
+        model = LearnedRegularizer(4, RegularizerNetworkConfig(iterations=iterations, scales=3, hidden=2)).double()
+        pd = model.primal_dual
+        for p in list(pd.transfer) + [k.weight for k in pd.kernels]:
+            p.data.normal_()
+        features = torch.randn(1, 6, 8, 8, 8, dtype=torch.float64)
+        for grad in (True, False):
+            with torch.set_grad_enabled(grad):
+                pd.skip_unreachable = False
+                full = model(features)
+                pd.skip_unreachable = True
+                assert torch.allclose(model(features), full, atol=1e-12), (iterations, grad)
