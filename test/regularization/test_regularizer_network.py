@@ -71,16 +71,17 @@ def test_default_network_is_small_and_keeps_odd_grids():
 def test_inference_path_matches_the_autograd_path():
     """Without autograd the iterations work in place; the result must be the same."""
     torch.manual_seed(0)
-    model = LearnedRegularizer(5, RegularizerNetworkConfig(iterations=3, scales=3, hidden=4)).double()
-    pd = model.primal_dual
-    for p in list(pd.transfer) + [k.weight for k in pd.kernels]:
-        p.data.normal_()
-    features = torch.randn(2, 7, 8, 12, 4, dtype=torch.float64)
-    with torch.enable_grad():
-        expected = model(features)
-    with torch.inference_mode():
-        fast = model(features)
-    assert torch.allclose(fast, expected, atol=1e-10)
+    for dims, grid in [(3, (8, 12, 4)), (2, (13, 10))]:
+        model = LearnedRegularizer(5, RegularizerNetworkConfig(iterations=3, scales=3, hidden=4, dims=dims)).double()
+        pd = model.primal_dual
+        for p in list(pd.transfer) + [k.weight for k in pd.kernels]:
+            p.data.normal_()
+        features = torch.randn((2, 7) + grid, dtype=torch.float64)
+        with torch.enable_grad():
+            expected = model(features)
+        with torch.inference_mode():
+            fast = model(features)
+        assert torch.allclose(fast, expected, atol=1e-8), dims
 
 
 def test_data_skip_starts_at_the_data_and_old_files_load_without_it(tmp_path):
