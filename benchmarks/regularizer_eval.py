@@ -105,13 +105,13 @@ def main() -> None:
     learned = SurfaceScores(L)
     for seed in args.seeds:
         room = load_room(seed, capture, args, L)
-        with torch.no_grad():
+        with torch.inference_mode():
             probs = torch.softmax(model(network_input(room.chunk, costs)[None]), 1)[0]
         _, strength = data_cost(room.chunk, costs)
         learned.add(class_labels(probs, strength), room)
     chunk_features = torch.randn(1, L + 2, 64, 64, 64)
-    torch.set_grad_enabled(False)
-    learned_s = time_per_chunk(lambda: model(chunk_features), 1)
+    with torch.inference_mode():
+        learned_s = time_per_chunk(lambda: model(chunk_features), 1)
     lam, tv_needed, tv_step_s = tv_part["tv_l1"]["smoothness"], tv_part["tv_l1"]["iterations_for_best"], tv_part["tv_l1_s_per_iteration_64"]
     result = {
         **tv_part,

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssr_ros.config import param, validate_config
-from ssr_ros.regularization.primal_dual import MultiScalePrimalDual
+from ssr_ros.regularization.primal_dual import MultiScalePrimalDual, channels_last
 
 
 @dataclass
@@ -27,6 +27,10 @@ class RegularizerNetworkConfig:
     scales: int = param(3, "scale levels S (each half the resolution of the previous)", low=1, high=6)
     hidden: int = param(8, "channels inside the encoder's and decoder's residual units", low=1, high=256)
     dims: int = param(3, "spatial dimensions: 3 (voxel chunks) or 2 (images)", choices=[2, 3])
+    data_skip: bool = param(
+        True, "add -gamma x the input data cost to the logits (learned gamma, 1 at the start): the output "
+        "starts at the fused evidence's labelling, and labels the unrolled layers leave tied are decided by it",
+    )
 
     def validate(self) -> "RegularizerNetworkConfig":
         return validate_config(self)
@@ -70,6 +74,8 @@ class LearnedRegularizer(nn.Module):
         self.primal_dual = MultiScalePrimalDual(num_labels, c.scales, c.iterations, d)
         self.decoder = ResidualUnit(num_labels, num_labels, c.hidden, d)
         self.contrast = nn.Parameter(torch.tensor(4.0))  # logits = contrast * decoded indicators
+        if c.data_skip:  # logits -= gamma * data cost
+            self.data_gamma = nn.Parameter(torch.tensor(1.0))
 
     @property
     def size_multiple(self) -> int:
@@ -81,9 +87,9 @@ class LearnedRegularizer(nn.Module):
     def encode(self, features: torch.Tensor) -> list[torch.Tensor]:
         """Per-scale data costs ``[(B, L, *grid / 2^s)]``."""
         pool = F.avg_pool3d if self.config.dims == 3 else F.avg_pool2d
-        costs = [self.encoders[0](features)]
-        for s in range(1, self.config.scales):
-            costs.append(self.encoders[s](pool(costs[-1], 2)))
+        costs = [self.encoders[0](channels_last(features))]
+        for s in range(1, self.config.scales):  # (the CPU pooling is fast on the standard layout)
+            costs.append(self.encoders[s](channels_last(pool(costs[-1].contiguous(), 2))))
         return costs
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -103,6 +109,8 @@ class LearnedRegularizer(nn.Module):
             features = F.pad(features, spec, mode="replicate")
         u = self.primal_dual(self.encode(features))
         logits = self.contrast * self.decoder(u)
+        if self.config.data_skip:
+            logits = logits - self.data_gamma * features[:, : self.num_labels]
         if any(pad):
             logits = logits[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
         return logits

@@ -30,8 +30,13 @@ def _conv(d: int):
     return F.conv3d if d == 3 else F.conv2d
 
 
-def _conv_transpose(d: int):
-    return F.conv_transpose3d if d == 3 else F.conv_transpose2d
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory order (3D: the layout the CPU convolutions are fastest on)."""
+    if x.dim() == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def _pad_end(x: torch.Tensor, d: int) -> torch.Tensor:
@@ -40,12 +45,12 @@ def _pad_end(x: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def _pad_end_adjoint(y: torch.Tensor, d: int) -> torch.Tensor:
-    """Adjoint of :func:`_pad_end`: fold the extra last slice of each axis onto the one before."""
-    y = y.clone()
+    """Adjoint of :func:`_pad_end`: fold the extra last slice of each axis onto the one before.
+    Changes ``y`` in place (a fresh convolution output, which autograd does not keep)."""
     for axis in range(2, 2 + d):
         n = y.shape[axis]
         y.narrow(axis, n - 2, 1).add_(y.narrow(axis, n - 1, 1))
-    return y[(slice(None), slice(None)) + (slice(0, -1),) * d]
+    return y[(slice(None), slice(None)) + (slice(0, -1),) * d]  # a view; the next operation makes it dense
 
 
 def gradient_kernel(num_labels: int, d: int) -> torch.Tensor:
@@ -64,7 +69,13 @@ def gradient_kernel(num_labels: int, d: int) -> torch.Tensor:
 
 class InteractionKernel(nn.Module):
     """The learned ``2^d x L x L x d`` kernel ``W``: ``apply`` maps labels (B, L, *grid) to
-    dual fields (B, d * L, *grid), channel ``axis * L + label``; ``adjoint`` is its exact transpose."""
+    dual fields (B, d * L, *grid), channel ``axis * L + label``; ``adjoint`` is its exact transpose.
+
+    Both run as one plain convolution on channels-last tensors (the fast path of the CPU
+    backend): the adjoint is the convolution of the dual, zero-padded by the convolution
+    itself, with the flipped, transposed kernel; that equals ``conv_transpose`` and is several
+    times faster there.
+    """
 
     def __init__(self, num_labels: int, d: int) -> None:
         super().__init__()
@@ -72,19 +83,37 @@ class InteractionKernel(nn.Module):
         self.weight = nn.Parameter(gradient_kernel(num_labels, d))
 
     def apply(self, u: torch.Tensor) -> torch.Tensor:
-        return _conv(self.d)(_pad_end(u, self.d), self.weight)
+        return _conv(self.d)(channels_last(_pad_end(u, self.d)), self.weight)
 
-    def adjoint(self, xi: torch.Tensor) -> torch.Tensor:
-        return _pad_end_adjoint(_conv_transpose(self.d)(xi, self.weight), self.d)
+    def adjoint_weight(self) -> torch.Tensor:
+        """The kernel of the adjoint as a plain convolution: ``W`` flipped in space, in/out swapped."""
+        return self.weight.flip(tuple(range(2, 2 + self.d))).transpose(0, 1)
+
+    def adjoint(self, xi: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``W^T xi``; ``weight`` = :meth:`adjoint_weight` when the caller already has it."""
+        full = _conv(self.d)(channels_last(xi), self.adjoint_weight() if weight is None else weight, padding=1)
+        return _pad_end_adjoint(full, self.d)
 
 
 def _upsample(x: torch.Tensor, d: int) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
-def _upsample_adjoint(y: torch.Tensor, d: int) -> torch.Tensor:
-    pool = F.avg_pool3d if d == 3 else F.avg_pool2d
-    return pool(y, 2) * (2 ** d)
+def _add_upsampled_(fine: torch.Tensor, coarse: torch.Tensor, d: int) -> torch.Tensor:
+    """``fine += Up(coarse)`` in place, through a broadcast view (no upsampled copy)."""
+    blocks = fine
+    for axis in range(2, 2 + d):
+        blocks = blocks.unflatten(2 * axis - 2, (fine.shape[axis] // 2, 2))
+    index = (slice(None), slice(None)) + (slice(None), None) * d
+    blocks.add_(coarse[index])
+    return fine
+
+
+def _transfer_adjoint(y: torch.Tensor, transfer: torch.Tensor, d: int) -> torch.Tensor:
+    """Adjoint of ``Up(transfer * u)`` (1x1 kernel, nearest upsampling by 2): the 1x1 kernel with
+    in/out swapped, summed over each 2^d block, as one convolution of stride 2."""
+    weight = transfer.transpose(0, 1).expand((-1, -1) + (2,) * d)
+    return _conv(d)(channels_last(y), weight, stride=2)
 
 
 class MultiScalePrimalDual(nn.Module):
@@ -98,6 +127,7 @@ class MultiScalePrimalDual(nn.Module):
     def __init__(self, num_labels: int, scales: int, iterations: int, d: int = 3) -> None:
         super().__init__()
         self.num_labels, self.scales, self.iterations, self.d = num_labels, scales, iterations, d
+        self.skip_unreachable = True  # skip level updates that cannot reach the output (False: run all)
         self.kernels = nn.ModuleList(InteractionKernel(num_labels, d) for _ in range(scales))
         # transfer from level s + 1 to level s (1x1 kernels; small random start so that the
         # coarse levels receive gradients from the first step)
@@ -111,55 +141,84 @@ class MultiScalePrimalDual(nn.Module):
         self.tau = nn.Parameter(torch.full((scales,), inv(step)))
         self.sigma = nn.Parameter(torch.full((scales,), inv(step)))
 
-    def _forward_op(self, u_bar: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _forward_op(self, u_bar: list[torch.Tensor], inplace: bool = False, levels: int | None = None) -> list[torch.Tensor]:
+        """``K u_bar`` for the first ``levels`` levels (all by default)."""
         out = []
-        for s in range(self.scales):
+        for s in range(self.scales if levels is None else levels):
             k = self.kernels[s].apply(u_bar[s])
             if s + 1 < self.scales:
-                coarse = _conv(self.d)(u_bar[s + 1], self.transfer[s])
-                k = k + _upsample(coarse, self.d)
+                coarse = _conv(self.d)(channels_last(u_bar[s + 1]), self.transfer[s])
+                k = _add_upsampled_(k, coarse, self.d) if inplace else k + _upsample(coarse, self.d)
             out.append(k)
         return out
 
-    def _adjoint_op(self, xi: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _adjoint_op(self, xi: list[torch.Tensor], weights: list[torch.Tensor] | None = None,
+                    levels: int | None = None) -> list[torch.Tensor]:
+        """``K^* xi`` for the first ``levels`` levels (all by default); ``weights`` = the kernels'
+        :meth:`InteractionKernel.adjoint_weight`."""
         out = []
-        for s in range(self.scales):
-            a = self.kernels[s].adjoint(xi[s])
+        for s in range(self.scales if levels is None else levels):
+            a = self.kernels[s].adjoint(xi[s], None if weights is None else weights[s])
             if s > 0:
-                pooled = _upsample_adjoint(xi[s - 1], self.d)
-                a = a + _conv_transpose(self.d)(pooled, self.transfer[s - 1])
+                a = a + _transfer_adjoint(xi[s - 1], self.transfer[s - 1], self.d)
             out.append(a)
         return out
 
-    def _project_dual(self, xi: torch.Tensor) -> torch.Tensor:
-        L = self.num_labels
-        parts = [xi[:, a * L:(a + 1) * L] for a in range(self.d)]
-        norm = torch.sqrt(sum(p * p for p in parts) + 1e-12)  # finite gradient at 0
-        return xi / torch.clamp(norm, min=1.0).repeat((1, self.d) + (1,) * self.d)
+    def _project_dual(self, xi: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Project each label's ``d``-vector of ``xi`` (channel ``axis * L + label``) onto the unit
+        ball. ``xi`` is channels-last, so per voxel its channels are one ``(d, L)`` block."""
+        cl = xi.permute((0,) + tuple(range(2, 2 + self.d)) + (1,))  # (B, *grid, d * L), a view
+        blocks = cl.unflatten(-1, (self.d, self.num_labels))
+        if inplace:
+            norm = blocks[..., 0, :].square()  # the d components summed one by one: no (d, L) temporary
+            for axis in range(1, self.d):
+                norm.addcmul_(blocks[..., axis, :], blocks[..., axis, :])
+            blocks.div_(norm.sqrt_().clamp_(min=1.0).unsqueeze(-2))
+            return xi
+        norm = torch.sqrt((blocks * blocks).sum(-2, keepdim=True) + 1e-12)  # finite gradient at 0
+        scale = torch.clamp(norm, min=1.0)
+        out = (blocks / scale).flatten(-2)
+        return out.permute((0, 1 + self.d) + tuple(range(1, 1 + self.d)))
 
     def initial_labels(self, cost: torch.Tensor) -> torch.Tensor:
         """Starting point of the primal variable: the softmin of the data cost."""
-        return torch.softmax(-cost, dim=1)
+        return channels_last(torch.softmax(-cost, dim=1))
 
     def forward(self, costs: list[torch.Tensor]) -> torch.Tensor:
+        """See the class docstring. Without autograd (``torch.inference_mode`` / ``no_grad``) the
+        iterations update their tensors in place (same arithmetic, fewer large allocations)."""
         if len(costs) != self.scales:
             raise ValueError(f"expected {self.scales} cost levels, got {len(costs)}")
+        inplace = not torch.is_grad_enabled()
         alpha = F.softplus(self.alpha)
         tau = F.softplus(self.tau)
         sigma = F.softplus(self.sigma)
+        costs = [channels_last(c) for c in costs]
+        adjoint_weights = [k.adjoint_weight() for k in self.kernels]
         u = [self.initial_labels(c) for c in costs]
         u_bar = list(u)
-        xi = [c.new_zeros((c.shape[0], self.num_labels * self.d) + tuple(c.shape[2:])) for c in costs]
-        nu = [c.new_zeros((c.shape[0], 1) + tuple(c.shape[2:])) for c in costs]
-        for _ in range(self.iterations):
-            nu = [nu[s] + sigma[s] * (u_bar[s].sum(1, keepdim=True) - 1.0) for s in range(self.scales)]
-            k = self._forward_op(u_bar)
-            xi = [self._project_dual(xi[s] + k[s]) for s in range(self.scales)]
-            kt = self._adjoint_op(xi)
-            new = [
-                torch.clamp(u[s] - alpha[s] * kt[s] - tau[s] * (costs[s] + nu[s]), 0.0, 1.0)
-                for s in range(self.scales)
-            ]
-            u_bar = [2.0 * new[s] - u[s] for s in range(self.scales)]
-            u = new
+        xi: list[torch.Tensor | None] = [None] * self.scales  # zero at the start
+        nu: list[torch.Tensor | None] = [None] * self.scales
+        for it in range(self.iterations):
+            # u_0 after the last iteration depends on levels 0-1 after the one before, on levels
+            # 0-2 after the one before that, ...: later iterations skip the coarse levels whose
+            # updates could no longer reach the output (same result, less work).
+            n = min(self.scales, self.iterations - it) if self.skip_unreachable else self.scales
+            for s in range(n):
+                step = sigma[s] * (u_bar[s].sum(1, keepdim=True) - 1.0)
+                nu[s] = step if nu[s] is None else (nu[s].add_(step) if inplace else nu[s] + step)
+            k = self._forward_op(u_bar, inplace, n)
+            for s in range(n):
+                if xi[s] is not None:
+                    k[s] = k[s].add_(xi[s]) if inplace else xi[s] + k[s]
+                xi[s] = self._project_dual(k[s], inplace)
+            kt = self._adjoint_op(xi, adjoint_weights, n)
+            for s in range(n):
+                if inplace:  # u' = clip(u - alpha K*xi - tau (f + nu)); u_bar = 2 u' - u (in u's buffer)
+                    new = torch.mul(kt[s], -alpha[s]).add_(u[s]).sub_(tau[s] * (costs[s] + nu[s])).clamp_(0.0, 1.0)
+                    u_bar[s] = u[s].mul_(-1.0).add_(new, alpha=2.0)
+                else:
+                    new = torch.clamp(u[s] - alpha[s] * kt[s] - tau[s] * (costs[s] + nu[s]), 0.0, 1.0)
+                    u_bar[s] = 2.0 * new - u[s]
+                u[s] = new
         return u[0]

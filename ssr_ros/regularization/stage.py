@@ -60,7 +60,7 @@ class LearnedChunkRegularizer:
         self.model = model.eval()
         self.last_iterations = model.config.iterations
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(self, chunk: DenseChunk) -> torch.Tensor:
         device = next(self.model.parameters()).device
         features = network_input(chunk, self.model.data_cost).to(device)

@@ -7,7 +7,8 @@ input and minimises the cross-entropy of the network's labelling against the exa
 (free space included) over the voxels a camera in the room could see, with GT-occupied voxels
 weighted ``loss.occupied_weight``. Writes ``out_dir/log.jsonl`` (one line per ``log_every``
 steps, validation lines with ``"validation"``), ``out_dir/checkpoint.pt`` (resumable) and
-``out_dir/model.pt`` (the weights).
+``out_dir/model.pt`` (the weights at the end) and ``out_dir/best.pt`` (the weights at the
+validation with the best class accuracy, updated as training goes).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.errors import ConfigError
-from ssr_ros.regularization.data_cost import DataCostConfig, crop_chunk, network_input
+from ssr_ros.regularization.data_cost import FREE_LABEL, DataCostConfig, crop_chunk, network_input
 from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetworkConfig
 from ssr_ros.regularization.scenes import RoomCaptureConfig, RoomVolume, cached_room
 from ssr_ros.regularization.weights import save_regularizer
@@ -56,6 +57,15 @@ class RegularizerDataConfig:
 @dataclass
 class RegularizerLossConfig:
     occupied_weight: float = param(4.0, "weight of GT-occupied voxels against free ones", low=0.0, high=1000.0)
+    class_weight: float = param(
+        1.0, "weight of the class term: cross-entropy over the classes alone (free space left out) on "
+        "GT-occupied voxels, the label the map shows for a surface voxel", low=0.0, high=1000.0,
+    )
+    class_balance: float = param(
+        0.0, "weight each class in the class term by its frequency in the training rooms to this power, "
+        "negated (0 = unweighted, 0.5 = inverse square root, 1 = inverse frequency); rare classes count "
+        "for more, as they do in the mIoU", low=0.0, high=2.0,
+    )
 
 
 @dataclass
@@ -63,11 +73,16 @@ class RegularizerOptimConfig:
     steps: int = param(600, "optimisation steps", low=1, high=10_000_000)
     batch_size: int = param(4, "crops per step", low=1, high=256)
     learning_rate: float = param(3e-3, "Adam learning rate (cosine decay to 10%)", low=1e-7, high=1.0)
+    warmup_steps: int = param(20, "steps over which the learning rate rises linearly to its value", low=0, high=10_000_000)
     grad_clip: float = param(1.0, "gradient norm clip (0 = off)", low=0.0, high=1e6)
     log_every: int = param(10, "steps between log lines", low=1, high=100000)
     validate_every: int = param(100, "steps between validations (0 = only at the end)", low=0, high=10_000_000)
     checkpoint_every: int = param(50, "steps between checkpoints", low=1, high=10_000_000)
     validation_crops: int = param(16, "fixed crops of the validation rooms scored at each validation", low=1, high=10000)
+    keep_snapshots: bool = param(
+        False, "also write the weights at every validation to OUT/snapshots/step-N.pt (to choose among them on "
+        "the validation rooms with benchmarks/regularizer_select.py)",
+    )
 
 
 @dataclass
@@ -147,6 +162,44 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: t
     return (per_voxel * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor,
+                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy of the classes alone (free space left out) over the ``counted`` voxels
+    whose label is a class: how well the surface label is chosen, whatever the occupancy.
+    ``class_weights``: (L - 1,) weight of each class (a weighted mean), or None."""
+    occupied = counted & (labels > FREE_LABEL)
+    if not bool(occupied.any()):
+        return logits.sum() * 0.0
+    class_logits = logits[:, FREE_LABEL + 1:].movedim(1, -1)[occupied]
+    return F.cross_entropy(class_logits, labels[occupied] - (FREE_LABEL + 1), weight=class_weights)
+
+
+def balanced_class_weights(rooms: list[RoomVolume], num_labels: int, power: float) -> torch.Tensor | None:
+    """(L - 1,) weights ``frequency^-power`` of the classes over the rooms' in-room occupied voxels,
+    scaled so that their mean over those voxels is 1 (classes absent from the rooms: 1); None
+    when ``power`` is 0."""
+    if power <= 0:
+        return None
+    counts = torch.zeros(num_labels, dtype=torch.float64)
+    for room in rooms:
+        counts += torch.bincount(room.labels[room.in_room].flatten(), minlength=num_labels)[:num_labels].double()
+    counts = counts[FREE_LABEL + 1:]
+    present = counts > 0
+    weights = torch.ones_like(counts)
+    weights[present] = (counts[present] / counts[present].sum()) ** -power
+    weights[present] /= (weights[present] * counts[present]).sum() / counts[present].sum()
+    return weights.to(torch.float32)
+
+
+def regularizer_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
+                     config: RegularizerLossConfig, class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`."""
+    loss = weighted_cross_entropy(logits, labels, weight)
+    if config.class_weight > 0:
+        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0, class_weights)
+    return loss
+
+
 def _batch(samples, device):
     f, l, w = zip(*samples)
     return torch.stack(f).to(device), torch.stack(l).to(device), torch.stack(w).to(device)
@@ -154,9 +207,10 @@ def _batch(samples, device):
 
 @torch.no_grad()
 def validate_model(model, samples, device) -> dict:
-    """Weighted loss and voxel accuracy (in-room voxels; GT-occupied voxels alone) on fixed crops."""
+    """Weighted loss and voxel accuracy (in-room voxels; GT-occupied voxels alone) on fixed crops;
+    ``class_accuracy``: the most likely class (free space left out) on GT-occupied voxels."""
     model.eval()
-    loss_sum = weight_sum = correct = total = occ_correct = occ_total = 0.0
+    loss_sum = weight_sum = correct = total = occ_correct = occ_total = class_correct = 0.0
     for i in range(0, len(samples), 4):
         features, labels, weight = _batch(samples[i:i + 4], device)
         logits = model(features)
@@ -169,9 +223,12 @@ def validate_model(model, samples, device) -> dict:
         occ = counted & (labels > 0)
         occ_correct += float(((pred == labels) & occ).sum())
         occ_total += float(occ.sum())
+        class_pred = logits[:, FREE_LABEL + 1:].argmax(1) + FREE_LABEL + 1
+        class_correct += float(((class_pred == labels) & occ).sum())
     model.train()
     return {"loss": loss_sum / max(weight_sum, 1.0), "accuracy": correct / max(total, 1.0),
-            "occupied_accuracy": occ_correct / max(occ_total, 1.0)}
+            "occupied_accuracy": occ_correct / max(occ_total, 1.0),
+            "class_accuracy": class_correct / max(occ_total, 1.0)}
 
 
 def train_regularizer(
@@ -193,6 +250,7 @@ def train_regularizer(
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"
+    best_path = out / "best.pt"
     start_time = time.perf_counter()
     rooms = [cached_room(s, config.data.capture, out / "rooms", num_classes)
              for s in tqdm(config.data.train_seeds, desc="train rooms", disable=not progress)]
@@ -206,24 +264,30 @@ def train_regularizer(
         for start in crop_origins(room, size, per_room, config.data.min_observed_fraction, val_rng):
             val_samples.append(crop_sample(room, start, size, config, None))
 
+    class_weights = balanced_class_weights(rooms, num_classes, config.loss.class_balance)
+    if class_weights is not None:
+        class_weights = class_weights.to(device)
     torch.manual_seed(config.seed)
     model = LearnedRegularizer(num_classes, config.network).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
     steps = config.optim.steps
 
     def lr_at(step: int) -> float:
-        return config.optim.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
+        warmup = min(1.0, (step + 1) / config.optim.warmup_steps) if config.optim.warmup_steps else 1.0
+        return warmup * config.optim.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
 
     rng = random.Random(config.seed)
     step = 0
     losses: list[float] = []
     validation: list[dict] = []
+    best_accuracy = -1.0
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
         losses = list(ckpt["losses"])
+        best_accuracy = float(ckpt.get("best_class_accuracy", -1.0))
         rng.seed(config.seed + step)
         torch.manual_seed(config.seed + step)
     elif resume:
@@ -238,7 +302,18 @@ def train_regularizer(
     def checkpoint() -> None:
         with atomic_write(ckpt_path, "checkpoint") as handle:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "losses": losses, "config": config_to_dict(config)}, handle)
+                        "losses": losses, "best_class_accuracy": best_accuracy, "config": config_to_dict(config)}, handle)
+
+    capture = config.data.capture
+
+    def save(path: Path, **extra) -> None:
+        save_regularizer(
+            model, path, config.data_cost, capture.voxel_size, capture.map.truncation, class_names,
+            metadata={"steps": step, "train_seeds": json.dumps(list(map(int, config.data.train_seeds))),
+                      "label_source": capture.label_source, "command": command,
+                      "final_loss": float(sum(losses[-10:]) / max(len(losses[-10:]), 1)) if losses else float("nan"),
+                      **extra},
+        )
 
     if step == 0:
         log({"event": "start", "command": command, "parameters": model.num_parameters(),
@@ -256,7 +331,7 @@ def train_regularizer(
                 if starts:
                     samples.append(crop_sample(room, starts[0], size, config, rng))
             features, labels, weight = _batch(samples, device)
-            loss = weighted_cross_entropy(model(features), labels, weight)
+            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip > 0:
@@ -275,13 +350,12 @@ def train_regularizer(
                 record = {"step": step, **validate_model(model, val_samples, device)}
                 validation.append(record)
                 log({"validation": record})
+                if config.optim.keep_snapshots:
+                    save(out / "snapshots" / f"step-{step}.pt", validation_class_accuracy=record["class_accuracy"])
+                if record["class_accuracy"] > best_accuracy:
+                    best_accuracy = record["class_accuracy"]
+                    save(best_path, validation_class_accuracy=best_accuracy)
             if step % config.optim.checkpoint_every == 0 or step == steps:
                 checkpoint()
-    capture = config.data.capture
-    save_regularizer(
-        model, weights_path, config.data_cost, capture.voxel_size, capture.map.truncation, class_names,
-        metadata={"steps": step, "train_seeds": json.dumps(list(map(int, config.data.train_seeds))),
-                  "label_source": capture.label_source, "command": command,
-                  "final_loss": float(sum(losses[-10:]) / max(len(losses[-10:]), 1)) if losses else float("nan")},
-    )
+    save(weights_path)
     return RegularizerTrainingResult(losses, validation, time.perf_counter() - start_time, weights_path)

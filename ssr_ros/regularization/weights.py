@@ -62,7 +62,10 @@ def load_regularizer(path: str | Path, device: str | torch.device = "cpu") -> Le
     path = Path(path)
     document = read_component_weights(path, FORMAT, VERSION, MODEL_TYPE, "regularizer")
     try:
-        network = config_from_dict(RegularizerNetworkConfig, document["network"])
+        network_fields = dict(document["network"])
+        # files written before the data-cost skip existed have none
+        network_fields.setdefault("data_skip", "data_gamma" in document["state_dict"])
+        network = config_from_dict(RegularizerNetworkConfig, network_fields)
         data_cost = config_from_dict(DataCostConfig, document["data_cost"])
         contract = dict(document["contract"])
         model = LearnedRegularizer(int(contract["num_labels"]), network)

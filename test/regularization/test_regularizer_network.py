@@ -66,3 +66,60 @@ def test_default_network_is_small_and_keeps_odd_grids():
     assert model.num_parameters() < 100_000
     out = LearnedRegularizer(4, RegularizerNetworkConfig(iterations=2, scales=3, hidden=2))(torch.randn(1, 6, 9, 6, 5))
     assert out.shape == (1, 4, 9, 6, 5)
+
+
+def test_inference_path_matches_the_autograd_path():
+    """Without autograd the iterations work in place; the result must be the same."""
+    torch.manual_seed(0)
+    for dims, grid in [(3, (8, 12, 4)), (2, (13, 10))]:
+        model = LearnedRegularizer(5, RegularizerNetworkConfig(iterations=3, scales=3, hidden=4, dims=dims)).double()
+        pd = model.primal_dual
+        for p in list(pd.transfer) + [k.weight for k in pd.kernels]:
+            p.data.normal_()
+        features = torch.randn((2, 7) + grid, dtype=torch.float64)
+        with torch.enable_grad():
+            expected = model(features)
+        with torch.inference_mode():
+            fast = model(features)
+        assert torch.allclose(fast, expected, atol=1e-8), dims
+
+
+def test_data_skip_starts_at_the_data_and_old_files_load_without_it(tmp_path):
+    from ssr_ros.regularization.data_cost import DataCostConfig
+    from ssr_ros.regularization.weights import load_regularizer, save_regularizer
+
+    torch.manual_seed(0)
+    model = LearnedRegularizer(4, RegularizerNetworkConfig(iterations=0, scales=1, hidden=2))
+    features = torch.zeros(1, 6, 4, 4, 4)
+    features[:, :4] = 3.0 * torch.rand(1, 4, 4, 4, 4)
+    with torch.no_grad():
+        for unit in (model.encoders[0], model.decoder):  # encoder and decoder exactly the identity
+            unit.body[-1].weight.zero_()
+        model.contrast.zero_()  # leave the data skip alone
+        logits = model(features)
+    assert torch.equal(logits.argmax(1), features[:, :4].argmin(1))
+    save_regularizer(model, tmp_path / "new.pt", DataCostConfig(), 0.05, 0.2, ["a", "b", "c", "d"])
+    assert load_regularizer(tmp_path / "new.pt").config.data_skip
+    old = LearnedRegularizer(4, RegularizerNetworkConfig(iterations=1, scales=1, hidden=2, data_skip=False))
+    save_regularizer(old, tmp_path / "old.pt", DataCostConfig(), 0.05, 0.2, ["a", "b", "c", "d"])
+    document = torch.load(tmp_path / "old.pt", weights_only=True)
+    del document["network"]["data_skip"]  # as written before the skip existed
+    torch.save(document, tmp_path / "old.pt")
+    loaded = load_regularizer(tmp_path / "old.pt")
+    assert not loaded.config.data_skip and not hasattr(loaded, "data_gamma")
+
+
+def test_skipping_unreachable_levels_keeps_the_output():
+    torch.manual_seed(1)
+    for iterations in (1, 2, 3, 5):
+        model = LearnedRegularizer(4, RegularizerNetworkConfig(iterations=iterations, scales=3, hidden=2)).double()
+        pd = model.primal_dual
+        for p in list(pd.transfer) + [k.weight for k in pd.kernels]:
+            p.data.normal_()
+        features = torch.randn(1, 6, 8, 8, 8, dtype=torch.float64)
+        for grad in (True, False):
+            with torch.set_grad_enabled(grad):
+                pd.skip_unreachable = False
+                full = model(features)
+                pd.skip_unreachable = True
+                assert torch.allclose(model(features), full, atol=1e-12), (iterations, grad)

@@ -21,8 +21,10 @@ def tiny_config(out_dir, steps):
     config.data.crop_size = 8
     config.network.iterations, config.network.scales, config.network.hidden = 2, 2, 4
     config.optim.steps, config.optim.batch_size, config.optim.learning_rate = steps, 2, 0.02
+    config.optim.warmup_steps = 0
     config.optim.log_every, config.optim.validate_every, config.optim.checkpoint_every = 1, 0, 5
     config.optim.validation_crops = 2
+    config.optim.keep_snapshots = True
     return config.validate()
 
 
@@ -50,6 +52,9 @@ def test_weights_load_with_their_contract(trained):
         check_regularizer_contract(model.contract, 0.05, 0.48, names)
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert lines[0]["event"] == "start" and lines[-1].get("validation")
+    # the validation wrote the best-so-far weights and a snapshot, both loadable, at step 24
+    for path in (out / "best.pt", out / "snapshots" / "step-24.pt"):
+        assert load_regularizer(path).metadata["steps"] == 24
 
 
 def test_resume_continues_from_the_checkpoint(trained):
@@ -59,3 +64,35 @@ def test_resume_continues_from_the_checkpoint(trained):
     assert resumed.losses[:24] == pytest.approx(result.losses[:24])
     with pytest.raises(ConfigError, match="no checkpoint"):
         train_regularizer(tiny_config(out / "elsewhere", 2), resume=True, progress=False)
+
+
+def test_class_term_scores_the_class_order_alone():
+    from ssr_ros.regularization.training import class_cross_entropy
+
+    labels = torch.tensor([[0, 2, 3]])  # free, class 2, class 3
+    counted = torch.ones_like(labels, dtype=torch.bool)
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 0] = 50.0  # the network calls every voxel free ...
+    logits[0, 2, 1] = logits[0, 3, 2] = 5.0  # ... but orders the classes right
+    right = class_cross_entropy(logits, labels, counted)
+    assert float(right) < 0.05
+    wrong = logits.clone()
+    wrong[0, 2:, 1:] = wrong[0, 2:, 1:].flip(0)
+    assert float(class_cross_entropy(wrong, labels, counted)) > 4.0
+    # the free voxel and uncounted voxels do not enter
+    assert float(class_cross_entropy(logits, labels, torch.tensor([[True, False, False]]))) == 0.0
+
+
+def test_balanced_class_weights_follow_the_inverse_frequency():
+    from types import SimpleNamespace
+
+    from ssr_ros.regularization.training import balanced_class_weights
+
+    labels = torch.tensor([0] * 50 + [1] * 100 + [2] * 25)
+    room = SimpleNamespace(labels=labels, in_room=torch.ones_like(labels, dtype=torch.bool))
+    assert balanced_class_weights([room], 4, 0.0) is None
+    w = balanced_class_weights([room], 4, 0.5)
+    assert w.shape == (3,)
+    assert float(w[1] / w[0]) == pytest.approx(2.0)  # 4x rarer -> 2x the weight
+    assert float((w[0] * 100 + w[1] * 25) / 125) == pytest.approx(1.0)  # mean 1 over the voxels
+    assert float(w[2]) == 1.0  # absent class
