@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.inference import CompletionConfig, complete_chunks, resolve_device
+from ssr_ros.completion.layout import LayoutConfig, complete_layout
 from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
 from ssr_ros.config import param, validate_config
 from ssr_ros.errors import ConfigError, DepthOutOfRange, InvalidInput, MapFileError
@@ -66,6 +67,7 @@ class PipelineConfig:
     structure: StructureConfig = field(default_factory=StructureConfig)
     segmenter: SegmenterStageConfig = field(default_factory=SegmenterStageConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
+    layout: LayoutConfig = field(default_factory=LayoutConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     planning: PlanningConfig = field(default_factory=PlanningConfig)
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
@@ -79,6 +81,7 @@ class PipelineConfig:
         self.segmenter.validate()
         self.mono.validate()
         self.completion.validate()
+        self.layout.validate()
         self.planning.validate()
         self.regularization.validate()
         self.objects.validate()
@@ -178,7 +181,11 @@ class MappingPipeline:
         """Serialises meshing; taken before ``lock`` (never while holding it), so the marching
         cubes of an incremental update run outside ``lock`` without blocking integration."""
         self.regularizer, self.regularized = self._build_regularizer()
-        self.timers = {name: StageTimer() for name in ("integrate", "complete", "regularize", "objects", "mesh", "planning", "save")}
+        self.layout_report = None
+        """What the last room-layout completion found and wrote (:class:`LayoutReport`), None before it ran."""
+        self._layout_frames = -1  # frames integrated when the layout last ran
+        self._layout_time = -float("inf")
+        self.timers = {name: StageTimer() for name in ("integrate", "complete", "layout", "regularize", "objects", "mesh", "planning", "save")}
         self.frames_integrated = 0
         self.chunks_completed = 0
         self.last_camera_position: np.ndarray | None = None
@@ -329,7 +336,8 @@ class MappingPipeline:
 
     @property
     def completion_enabled(self) -> bool:
-        return self.model is not None
+        """Whether anything fills in unobserved space: the network, the room layout, or both."""
+        return self.model is not None or self.config.layout.enabled
 
     # ------------------------------------------------------------------ fusion
     def integrate(self, frame: Frame) -> dict[str, int]:
@@ -401,13 +409,18 @@ class MappingPipeline:
         self.scheduler.mark_changed(changed.cpu().numpy())
 
     def complete(self, camera_position: np.ndarray | None = None, everything: bool = False) -> int:
-        """Run the network on the chunks the scheduler picks; returns how many were completed.
+        """Fill in unobserved space: the network on the chunks the scheduler picks, then the room
+        layout (:mod:`ssr_ros.completion.layout`) where frames came in since it last ran. Returns how
+        many chunks the network completed.
 
         ``camera_position`` defaults to the last integrated frame's; ``everything`` completes
         every dirty chunk regardless of distance and per-run limit (offline reconstruction).
         """
-        if self.model is None:
-            return 0
+        chunks = self._complete_chunks(camera_position, everything) if self.model is not None else 0
+        self.complete_layout(everything)
+        return chunks
+
+    def _complete_chunks(self, camera_position: np.ndarray | None, everything: bool) -> int:
         with self.lock:
             self._collect_changes()
             position = self.last_camera_position if camera_position is None else camera_position
@@ -424,6 +437,27 @@ class MappingPipeline:
         self.chunks_completed += len(origins)
         self.timers["complete"].add(time.perf_counter() - start)
         return len(origins)
+
+    def complete_layout(self, everything: bool = True):
+        """Write the room's unseen floor, walls and ceiling (``layout``) if frames were fused since
+        the last run (and, unless ``everything``, ``layout.period_s`` has passed); returns the :class:`~ssr_ros.completion.layout.LayoutReport` (None when off
+        or nothing new)."""
+        if not self.config.layout.enabled or self.frames_integrated == self._layout_frames:
+            return None
+        if not everything and time.monotonic() - self._layout_time < self.config.layout.period_s:
+            return None
+        start = time.perf_counter()
+        with self.lock, self._threads():
+            self._layout_frames = self.frames_integrated
+            self._layout_time = time.monotonic()
+            report = complete_layout(self.map, self.config.layout, self.camera_path, self._structural_class_ids())
+        self.layout_report = report
+        self.timers["layout"].add(time.perf_counter() - start)
+        return report
+
+    def _structural_class_ids(self) -> dict[str, int]:
+        """Taxonomy ids of floor, wall and ceiling (those the taxonomy has)."""
+        return {name: self.taxonomy.id_of(name) for name in ("floor", "wall", "ceiling") if name in self.taxonomy.names}
 
     # ------------------------------------------------------------------ regularisation
     def _build_regularizer(self):

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="completion.min_confidence (default 0: the threshold calibrated with the weights; "
                         "a model whose calibration found none is then withheld and the network row equals fusion)")
     parser.add_argument("--no-poisson", action="store_true", help="leave out the Poisson baseline")
+    parser.add_argument("--no-layout", action="store_true", help="leave out the room-layout rows")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--out", help="write the full results (per seed, means, the table) as JSON here")
     parser.set_defaults(func=run)
@@ -62,11 +63,12 @@ def run(args: argparse.Namespace) -> int:
                                   batch_size=config.batch_size).validate()
     model = load_completion_model(completion)  # fails here, once, when the weights do not load
     poisson = None if args.no_poisson else PoissonConfig()
+    layout = None if args.no_layout else config.layout.validate()
     results = []
     for index, seed in enumerate(config.seeds):
         _say(f"room {index + 1}/{len(config.seeds)}: seed {seed}, {config.frames_per_scene} frames "
              f"{config.image_width}x{config.image_height}")
-        result = evaluate_seed(int(seed), config, completion, poisson)
+        result = evaluate_seed(int(seed), config, completion, poisson, layout=layout)
         results.append(result)
         scores = {m: s["fscore"] for m, s in result["methods"].items()}
         _say(f"seed {seed}: F-score " + ", ".join(f"{m} {100 * f:.1f}" for m, f in scores.items())
@@ -80,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({
             "weights": str(weights), "config": config_to_dict(config),
-            "poisson": None if poisson is None else config_to_dict(poisson), "seeds": results,
+            "poisson": None if poisson is None else config_to_dict(poisson),
+            "layout": None if layout is None else config_to_dict(layout), "seeds": results,
             "summary": summarize(results), "table_markdown": tables, "latency": latency,
         }, indent=1, default=str))
     return 0

@@ -46,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--weights", help="completion weights .pt, as completion.weights (default: the packaged model, "
                        "if present)")
     add_deprecated_alias(group, "--model", "--weights", "weights")
-    group.add_argument("--no-completion", action="store_true", help="fusion only; no network")
+    group.add_argument("--no-completion", action="store_true", help="fusion only: neither the network nor the room layout")
+    group.add_argument("--no-layout", action="store_true",
+                       help="no room-layout completion (the unseen floor, walls and ceiling of the room; layout.type none)")
     group = parser.add_argument_group("gravity (the map and completion work in a z-up frame; outputs go back to the recording's)")
     group.add_argument("--up", type=parse_up,
                        help="where up is in the recording's pose frame: 'auto' (estimate from the cameras and the floor; "
@@ -177,6 +179,8 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
         values["input_mode"] = args.input_mode
     if getattr(args, "mono_weights", None):
         values.setdefault("mono", {})["weights"] = str(Path(args.mono_weights))
+    if args.no_completion or getattr(args, "no_layout", False):
+        values.setdefault("layout", {})["type"] = "none"
     if args.no_completion:
         completion["type"] = "none"
     elif args.weights:

@@ -11,7 +11,10 @@ the generator's exact ground truth:
   (:mod:`ssr_ros.evaluation.poisson`); its occupancy on unobserved voxels is the voxelised
   Poisson surface (:func:`~ssr_ros.evaluation.poisson.mesh_occupancy`), its labels there the
   nearest fused vertex's;
-- ``network``: the completed map (observed + predicted voxels, ``map.mesh()``).
+- ``network``: the map completed by the network (observed + predicted voxels, ``map.mesh()``);
+- ``layout``: the fused map with the room layout's unseen floor, walls and ceiling
+  (:mod:`ssr_ros.completion.layout`);
+- ``network+layout``: the network, then the layout (what the pipeline does by default).
 
 Scores (see :mod:`ssr_ros.evaluation.comparison`): mesh accuracy, completeness, precision,
 recall and F-score at 5 cm against points sampled on the GT mesh; occupied-voxel IoU on the
@@ -35,13 +38,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ssr_ros.completion.layout import LayoutConfig
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.map.config import TSDFConfig
 
-METHODS = ("fusion", "poisson", "network")
+METHODS = ("fusion", "poisson", "network", "layout", "network+layout")
 """Rows of the comparison, in table order."""
 
-METHOD_TITLES = {"fusion": "fusion only", "poisson": "Poisson (of the fused mesh)", "network": "fusion + completion"}
+METHOD_TITLES = {"fusion": "fusion only", "poisson": "Poisson (of the fused mesh)", "network": "fusion + network",
+                 "layout": "fusion + room layout", "network+layout": "fusion + network + room layout"}
 
 
 @dataclass
@@ -54,6 +59,7 @@ class EvaluationConfig:
     image_width: int = param(160, "image width, pixels", low=8, high=4096)
     image_height: int = param(120, "image height, pixels", low=8, high=4096)
     map: TSDFConfig = field(default_factory=TSDFConfig)
+    layout: LayoutConfig = field(default_factory=LayoutConfig)
     chunk_size: int = param(32, "inference chunk side, voxels", low=16, high=256)
     overlap: int = param(8, "inference chunk overlap, voxels", low=0, high=128)
     batch_size: int = param(2, "chunks per network batch", low=1, high=256)
@@ -90,15 +96,18 @@ def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.nda
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
 
-def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=None, progress: bool = True) -> dict:
-    """Scores of fusion only, Poisson and fusion + completion on the generated room ``seed``.
+def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=None, progress: bool = True,
+                  layout=None) -> dict:
+    """Scores of fusion only, Poisson, the network, the room layout and both on the generated room ``seed``.
 
-    completion: a ``CompletionConfig`` (weights, chunking) for the network row, or None to
-    leave it out; poisson: a ``PoissonConfig`` for the Poisson row, or None to leave it out.
+    completion: a ``CompletionConfig`` (weights, chunking) for the network rows, or None to
+    leave them out; poisson: a ``PoissonConfig`` for the Poisson row, or None to leave it out;
+    layout: a ``LayoutConfig`` for the layout rows, or None to leave them out.
     Returns ``{"seed", "voxels_in_room", "unobserved_fraction", "chunks_completed",
     "observed_unchanged", "seconds": {...}, "methods": {method: scores}}``.
     """
     from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.completion.layout import complete_layout
     from ssr_ros.completion.scenes import synthetic_sequence
     from ssr_ros.evaluation.comparison import new_surface, surface_scores
     from ssr_ros.evaluation.mesh import sample_surface
@@ -109,29 +118,57 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     scene, sequence = synthetic_sequence(seed, config)
-    pipeline = MappingPipeline(PipelineConfig(map=config.map, completion=completion or CompletionConfig(type="none")))
+    pipeline = MappingPipeline(PipelineConfig(map=config.map, completion=completion or CompletionConfig(type="none"),
+                                              layout=LayoutConfig(type="none")))
     for frame in sequence:
         pipeline.integrate(frame)
     seconds["render_and_integrate"] = time.perf_counter() - start
     gt = scene.gt_volume(config.voxel_size)
     with pipeline.lock:
         fused_chunk = pipeline.map.extract_chunk(torch.as_tensor(gt.origin_voxel), gt.shape)
+        dense = dense_volume(pipeline.map, gt.origin_voxel, gt.shape)
+        fused_mesh = pipeline.map.mesh(include_predicted=False)
+    completed: dict[str, tuple] = {}  # method -> (mesh, dense volume after it)
+
+    def snapshot(name: str) -> None:
+        with pipeline.lock:
+            completed[name] = (pipeline.map.mesh(), dense_volume(pipeline.map, gt.origin_voxel, gt.shape))
+
+    def add_layout(name: str) -> None:
+        start = time.perf_counter()
+        report = complete_layout(pipeline.map, layout, pipeline.camera_path, pipeline._structural_class_ids())
+        seconds[f"layout_{name}"] = time.perf_counter() - start
+        result.setdefault("layout", report.as_dict())
+        snapshot(name)
+
+    result: dict = {}
     chunks = 0
-    if pipeline.completion_enabled:
+    if layout is not None and layout.enabled and pipeline.model is not None:
+        # the layout alone needs the map without the network's predictions: a copy through a file
+        import tempfile
+
+        from ssr_ros.map import SemanticTSDF
+        from ssr_ros.map.map_file import MAP_FILE
+
+        with tempfile.TemporaryDirectory() as folder:
+            pipeline.map.save(f"{folder}/{MAP_FILE}")
+            fused_copy = SemanticTSDF.load(f"{folder}/{MAP_FILE}", pipeline.device, pipeline.map.backend)
+        network_map, pipeline.map = pipeline.map, fused_copy
+        add_layout("layout")
+        pipeline.map = network_map
+    if pipeline.model is not None:
         if progress:
             _say(f"seed {seed}: completing the map")
         start = time.perf_counter()
         chunks = pipeline.complete(everything=True)
         seconds["complete"] = time.perf_counter() - start
+        snapshot("network")
+    if layout is not None and layout.enabled:
+        add_layout("network+layout" if pipeline.model is not None else "layout")
 
-    start = time.perf_counter()
     with pipeline.lock:
-        dense = dense_volume(pipeline.map, gt.origin_voxel, gt.shape)
-        fused_mesh = pipeline.map.mesh(include_predicted=False)
-        completed_mesh = pipeline.map.mesh() if pipeline.completion_enabled else None
         after = pipeline.map.extract_chunk(torch.as_tensor(gt.origin_voxel), gt.shape)
-    seconds["mesh"] = time.perf_counter() - start
-    observed, predicted = dense["observed"], dense["predicted"] & ~dense["observed"]
+    observed = dense["observed"]
     valid = gt.in_room
     num_classes = pipeline.map.num_classes
     surface_occupied = dense["tsdf"] <= config.voxel_size / 2
@@ -139,7 +176,7 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
     fusion_labels = np.where(observed, dense["class_ids"], 0)
     gt_points = sample_surface(*_gt_mesh_arrays(scene), config.gt_points, seed=1)
     room_box = scene.interior_bounds()
-    result = {
+    result.update({
         "seed": int(seed), "frames": pipeline.frames_integrated, "voxels_in_room": int(valid.sum()),
         "unobserved_fraction": round(float((valid & ~observed).sum() / max(valid.sum(), 1)), 4),
         "chunks_completed": chunks, "completion_withheld": pipeline.completion_withheld,
@@ -147,7 +184,7 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
         "observed_unchanged": bool(torch.equal(after.tsdf[fused_chunk.observed], fused_chunk.tsdf[fused_chunk.observed])
                                    and not bool(after.predicted[fused_chunk.observed].any())),
         "seconds": seconds, "methods": {},
-    }
+    })
 
     def score(name: str, vertices, triangles, new_vertices, occupied, labels) -> None:
         start = time.perf_counter()
@@ -173,10 +210,13 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
             labels[added] = fused_mesh.labels[nearest]
         score("poisson", vertices, triangles, new_surface(vertices, fused_mesh.vertices, config.voxel_size),
               fusion_occupied | added, labels)
-    if completed_mesh is not None:
-        occupied = fusion_occupied | (predicted & surface_occupied)
-        labels = np.where(observed | predicted, dense["class_ids"], 0)
-        score("network", completed_mesh.vertices, completed_mesh.triangles, completed_mesh.predicted, occupied, labels)
+    for name in METHODS:
+        if name in completed:
+            mesh, volume = completed[name]
+            predicted = volume["predicted"] & ~observed
+            occupied = fusion_occupied | (predicted & (volume["tsdf"] <= config.voxel_size / 2))
+            labels = np.where(observed | predicted, volume["class_ids"], 0)
+            score(name, mesh.vertices, mesh.triangles, mesh.predicted, occupied, labels)
     result["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     return result
 

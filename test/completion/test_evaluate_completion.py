@@ -1,4 +1,4 @@
-"""``ssr evaluate-completion``: one table of fusion only, Poisson and fusion + network."""
+"""``ssr evaluate-completion``: one table of fusion only, Poisson, the network and the room layout."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ TINY_CONTRACT = ModelContract(voxel_size=0.05, truncation=0.2, chunk_size=32, nu
 
 
 @pytest.mark.slow
-def test_evaluate_completion_puts_the_three_maps_in_one_table(tmp_path, capsys):
+def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
     from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
     from ssr_ros.completion.weights import save_model
 
@@ -32,7 +32,8 @@ def test_evaluate_completion_puts_the_three_maps_in_one_table(tmp_path, capsys):
     assert "seed 2000" in captured.err  # progress goes to stderr, the table to stdout
     rows = [line for line in captured.out.splitlines() if line.startswith("| ")]
     titles = [row.split("|")[1].strip() for row in rows]
-    assert titles[:4] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + completion"]
+    assert titles[:6] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + network",
+                          "fusion + room layout", "fusion + network + room layout"]
     result = json.loads(out.read_text())
     seed = result["seeds"][0]
     assert seed["frames"] == 3 and seed["observed_unchanged"] and seed["chunks_completed"] > 0
@@ -43,7 +44,11 @@ def test_evaluate_completion_puts_the_three_maps_in_one_table(tmp_path, capsys):
     # the network writes back unobserved voxels only: observed semantics are the fused ones
     assert network["observed_miou"] == fusion["observed_miou"] == poisson["observed_miou"]
     assert network["triangles"] >= fusion["triangles"]
-    assert set(result["summary"]) == {"fusion", "poisson", "network"} and "| fusion only |" in result["table_markdown"]
+    layout, both = seed["methods"]["layout"], seed["methods"]["network+layout"]
+    assert layout["observed_miou"] == both["observed_miou"] == fusion["observed_miou"]
+    assert "reason" in seed["layout"]  # what the layout found (from 3 tiny frames: most likely no room)
+    assert set(result["summary"]) == {"fusion", "poisson", "network", "layout", "network+layout"}
+    assert "| fusion only |" in result["table_markdown"]
 
 
 def test_no_poisson_and_capture_overrides_reach_the_evaluation(tmp_path, monkeypatch, capsys):
@@ -55,14 +60,15 @@ def test_no_poisson_and_capture_overrides_reach_the_evaluation(tmp_path, monkeyp
                contract=TINY_CONTRACT)
     calls = []
 
-    def fake_evaluate_seed(seed, config, completion, poisson):
-        calls.append((seed, config.frames_per_scene, config.image_width, config.image_height, completion.weights, poisson))
+    def fake_evaluate_seed(seed, config, completion, poisson, layout=None):
+        calls.append((seed, config.frames_per_scene, config.image_width, config.image_height, completion.weights, poisson,
+                      layout is None))
         scores = {"fscore": 0.5, "precision": 0.5, "recall": 0.5, "triangles": 1}
         return {"seed": seed, "seconds": {}, "methods": {"fusion": scores, "network": scores}}
 
     monkeypatch.setattr(evaluation, "evaluate_seed", fake_evaluate_seed)
     assert main(["evaluate-completion", "--seeds", "7", "8", "--weights", str(tmp_path / "tiny.pt"), "--frames", "5",
-                 "--width", "64", "--height", "48", "--no-poisson"]) == 0
-    assert calls == [(s, 5, 64, 48, str(tmp_path / "tiny.pt"), None) for s in (7, 8)]
+                 "--width", "64", "--height", "48", "--no-poisson", "--no-layout"]) == 0
+    assert calls == [(s, 5, 64, 48, str(tmp_path / "tiny.pt"), None, True) for s in (7, 8)]
     out = capsys.readouterr().out
-    assert "| fusion only |" in out and "Poisson" not in out and "| 7 fusion + completion |" in out
+    assert "| fusion only |" in out and "Poisson" not in out and "| 7 fusion + network |" in out

@@ -1,0 +1,490 @@
+"""Room layout completion: the floor, walls and ceiling the cameras missed, from the ones they saw.
+
+Most of what a short scan of a room misses is the room itself. On generated rooms scanned with
+40 frames, 64-74 % of the ground-truth surface the fused map lacks is floor, wall or ceiling,
+which a 32^3 network chunk (1.6 m) cannot see as a whole but the whole map can. This stage
+finds the room's large planes in the map and writes the room's surface where nothing was
+observed, in the gravity-aligned map frame (z up):
+
+1. **Observed surface** voxels (fused, |TSDF| below ``surface_band`` voxels) with normals from
+   the TSDF gradient; each is moved onto the zero crossing along its normal.
+2. **Floor and ceiling**: the z histogram of up-facing (down-facing) surface; the floor is the
+   lowest peak with at least ``min_plane_area`` below the cameras, the ceiling the highest
+   above them.
+3. **Walls**: a Hough transform over the azimuth of horizontal normals and the plane offset;
+   each peak with ``min_plane_area`` is refined by a least-squares line through its inliers.
+   A wall *bounds the room* when (nearly) every camera position lies in front of it, so the
+   front of a cupboard inside the room, seen from both sides, does not.
+4. **The room** is the convex region in front of every bounding wall, above the floor and
+   below the ceiling, clipped to the observed extent (plus ``margin``); its signed distance
+   is the minimum of the planes' signed distances.
+5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
+   voxels nothing measured: never over observed voxels, never a surface where a camera saw
+   free space (the map refuses that too), never over the completion network's predictions.
+   Labels: the majority fused label of the plane's observed voxels, else floor / wall /
+   ceiling by kind (where the taxonomy has them); color: the plane's median observed color;
+   confidence: ``confidence``.
+
+The stage needs nothing learned and runs on the map alone (:func:`find_layout`,
+:func:`complete_layout`); ``ssr evaluate-completion`` reports it beside fusion, Poisson and
+the network.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ssr_ros.config import param, validate_config
+from ssr_ros.map.chunk import DenseChunk
+from ssr_ros.taxonomy import UNKNOWN_ID
+
+
+@dataclass
+class LayoutConfig:
+    """Room layout completion (see :mod:`ssr_ros.completion.layout`)."""
+
+    type: str = param("room", "'room': write the unseen floor, walls and ceiling of the room the cameras are in; "
+                      "'none': off", choices=["room", "none"])
+    min_plane_area: float = param(0.5, "observed area a floor, wall or ceiling plane needs, m^2", low=0.01, high=1000.0)
+    angle_tolerance_deg: float = param(12.0, "how far a surface normal may tilt from the plane's and still count, degrees",
+                                       low=1.0, high=45.0)
+    band: float = param(1.5, "voxels on either side of the room's surface that are written", low=1.0, high=4.0)
+    margin: float = param(0.0, "how far beyond the observed surface's extent the room may reach, metres", low=0.0, high=10.0)
+    max_free_behind: float = param(
+        0.02, "a plane bounds the room only if at most this fraction of the space the cameras saw free lies "
+        "behind it (a table top is not the floor: the cameras saw under it)", low=0.0, high=1.0)
+    min_walls: int = param(
+        2, "the layout is written only when the map shows a room: a floor and at least this many bounding walls "
+        "facing different ways (a corner); 0 = write any planes found", low=0, high=8)
+    min_label_share: float = param(
+        0.3, "where the map has semantics, a plane bounds the room only if at least this fraction of its observed "
+        "voxels carry its class (floor, wall, ceiling)", low=0.0, high=1.0)
+    camera_front_fraction: float = param(
+        0.95, "fraction of camera positions that must lie in front of a wall for it to bound the room", low=0.5, high=1.0)
+    reach: float = param(
+        1.2, "the room's surface is written only where, walking from it into the room, the first thing the map "
+        "knows within this distance is space the cameras saw free: not an object standing in front of it (a "
+        "cupboard hides the wall behind it, a bed the floor under it), not nothing (a place no camera looked at), metres",
+        low=0.1, high=10.0)
+    max_extension: float = param(
+        3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
+        "anything seen of it is left unknown)", low=0.0, high=100.0)
+    confidence: float = param(0.8, "confidence written with layout voxels", low=0.0, high=1.0)
+    period_s: float = param(5.0, "while mapping, the layout is refreshed at most this often (offline: once at the end), s",
+                            low=0.0, high=3600.0)
+    max_voxels: int = param(6_000_000, "largest map box (voxels) the stage works on at once (about 100 bytes per voxel "
+                            "while it runs); larger maps are skipped with a reason in the report",
+                            low=1000, high=2_000_000_000)
+
+    def validate(self) -> "LayoutConfig":
+        return validate_config(self)
+
+    @property
+    def enabled(self) -> bool:
+        return self.type != "none"
+
+
+@dataclass
+class Plane:
+    """A layout plane ``normal . x = offset`` (map frame, metres), normal pointing into the room.
+
+    kind: 'floor', 'ceiling' or 'wall'; area: observed inlier area, m^2; bounding: whether it
+    bounds the room (walls: cameras in front of it); label / color: what its observed voxels say.
+    """
+
+    kind: str
+    normal: np.ndarray
+    offset: float
+    area: float
+    bounding: bool = True
+    label: int = UNKNOWN_ID
+    color: np.ndarray = field(default_factory=lambda: np.full(3, 0.6, np.float32))
+    label_share: float = 1.0
+    """Fraction of the plane's labelled observed voxels that carry its kind's class (1 without labels)."""
+    inliers: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32), repr=False)
+    """(K, 3) observed surface points on the plane."""
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.normal - self.offset
+
+    def plane_coordinates(self, points: np.ndarray) -> np.ndarray:
+        """(P, 2) coordinates of ``points`` in the plane: (x, y) for floor and ceiling, (along the
+        wall, z) for walls."""
+        if self.kind != "wall":
+            return points[:, :2]
+        along = np.array([-self.normal[1], self.normal[0], 0.0])
+        return np.stack([points @ along, points[:, 2]], axis=1)
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "normal": np.round(self.normal, 4).tolist(), "offset": round(float(self.offset), 4),
+                "area_m2": round(float(self.area), 3), "bounding": bool(self.bounding), "label": int(self.label),
+                "label_share": round(float(self.label_share), 3)}
+
+
+@dataclass
+class Layout:
+    planes: list[Plane]
+    lo: np.ndarray
+    """(3,) lower corner of the observed surface's extent, metres."""
+    hi: np.ndarray
+
+    @property
+    def floor(self) -> Plane | None:
+        return next((p for p in self.planes if p.kind == "floor"), None)
+
+    @property
+    def ceiling(self) -> Plane | None:
+        return next((p for p in self.planes if p.kind == "ceiling"), None)
+
+    @property
+    def walls(self) -> list[Plane]:
+        return [p for p in self.planes if p.kind == "wall"]
+
+
+@dataclass
+class LayoutReport:
+    layout: Layout | None
+    voxels_written: int
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return {"voxels_written": int(self.voxels_written), "reason": self.reason,
+                "planes": [p.as_dict() for p in self.layout.planes] if self.layout else []}
+
+
+# ----------------------------------------------------------------------------- surface samples
+
+def surface_samples(chunk: DenseChunk, surface_band: float = 0.75, max_free_points: int = 200_000) -> dict[str, np.ndarray]:
+    """Observed surface voxels of ``chunk``: points on the zero crossing, unit normals (pointing
+    to the free side), colors and fused labels (arrays over the surface voxels); and
+    ``free_points``, centres of (at most ``max_free_points``) voxels the cameras saw free."""
+    tsdf = chunk.tsdf.detach().cpu().numpy().astype(np.float32)
+    observed = chunk.observed.detach().cpu().numpy()
+    voxel = chunk.voxel_size
+    surface = observed & (np.abs(tsdf) < surface_band * voxel)
+    free = chunk.free.detach().cpu().numpy() if chunk.free is not None else np.zeros_like(observed)
+    free_index = np.argwhere(free | (observed & (tsdf >= 0.99 * chunk.truncation)))
+    if len(free_index) > max_free_points:
+        free_index = free_index[np.random.default_rng(0).choice(len(free_index), max_free_points, replace=False)]
+    free_points = ((free_index + chunk.origin_voxel.cpu().numpy() + 0.5) * voxel).astype(np.float32)
+    if not surface.any():
+        empty = np.zeros((0, 3), np.float32)
+        return {"points": empty, "normals": empty, "colors": empty, "labels": np.zeros(0, np.int64),
+                "free_points": free_points}
+    gx, gy, gz = np.gradient(tsdf)
+    index = np.argwhere(surface)
+    g = np.stack([gx[surface], gy[surface], gz[surface]], axis=1)
+    norm = np.linalg.norm(g, axis=1, keepdims=True)
+    ok = norm[:, 0] > 1e-6
+    normals = g[ok] / norm[ok]
+    index = index[ok]
+    centers = (index + chunk.origin_voxel.cpu().numpy() + 0.5) * voxel
+    points = centers - tsdf[tuple(index.T)][:, None] * normals
+    colors = chunk.color.detach().cpu().numpy()[tuple(index.T)]
+    semantics = chunk.semantics.detach().cpu().numpy()[tuple(index.T)]
+    labels = np.where(semantics.max(axis=1) > 0, semantics.argmax(axis=1), UNKNOWN_ID)
+    return {"points": points.astype(np.float32), "normals": normals.astype(np.float32),
+            "colors": colors.astype(np.float32), "labels": labels.astype(np.int64), "free_points": free_points}
+
+
+def _peaks_1d(hist: np.ndarray, min_value: float) -> np.ndarray:
+    smooth = np.convolve(hist, np.ones(3), mode="same")
+    left = np.r_[-np.inf, smooth[:-1]]
+    right = np.r_[smooth[1:], -np.inf]
+    return np.flatnonzero((smooth >= min_value) & (smooth >= left) & (smooth > right))
+
+
+def _free_behind(plane: Plane, free_points: np.ndarray, voxel: float) -> float:
+    """Fraction of the seen-free samples more than two voxels behind ``plane``."""
+    if len(free_points) == 0:
+        return 0.0
+    return float(np.mean(plane.signed_distance(free_points) < -2.0 * voxel))
+
+
+def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
+                      cameras_z: np.ndarray | None, free_points: np.ndarray) -> tuple[float, float] | None:
+    """(height, area) of the floor (``up``) or ceiling, or None."""
+    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
+    facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
+    z = points[facing, 2]
+    if z.size == 0:
+        return None
+    step = 0.5 * voxel
+    lo = z.min() - step
+    bins = np.floor((z - lo) / step).astype(np.int64)
+    hist = np.bincount(bins).astype(np.float64) * voxel * voxel
+    peaks = _peaks_1d(hist, config.min_plane_area)
+    heights = lo + (peaks + 0.5) * step
+    if cameras_z is not None and cameras_z.size:
+        heights_ok = heights < cameras_z.min() if up else heights > cameras_z.max()
+        peaks, heights = peaks[heights_ok], heights[heights_ok]
+    if peaks.size == 0:
+        return None
+    normal = np.array([0.0, 0.0, 1.0 if up else -1.0])
+    for pick in (np.argsort(heights) if up else np.argsort(-heights)):
+        near = np.abs(z - heights[pick]) < voxel
+        height = float(np.mean(z[near]))
+        plane = Plane("floor" if up else "ceiling", normal, height if up else -height, float(near.sum() * voxel * voxel))
+        if _free_behind(plane, free_points, voxel) <= config.max_free_behind:
+            return height, plane.area
+    return None
+
+
+def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel: float, max_walls: int = 16) -> list[Plane]:
+    sin_tol = math.sin(math.radians(config.angle_tolerance_deg))
+    vertical = np.abs(normals[:, 2]) < sin_tol
+    p, n = points[vertical, :2].astype(np.float64), normals[vertical, :2].astype(np.float64)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    if len(p) == 0:
+        return []
+    theta = np.mod(np.arctan2(n[:, 1], n[:, 0]), 2 * np.pi)
+    angle_bins = 180
+    t_index = np.floor(theta / (2 * np.pi) * angle_bins).astype(np.int64) % angle_bins
+    offset = np.sum(n * p, axis=1)
+    d_lo = offset.min() - voxel
+    d_index = np.floor((offset - d_lo) / voxel).astype(np.int64)
+    area = voxel * voxel
+    hist = np.zeros((angle_bins, d_index.max() + 2))
+    np.add.at(hist, (t_index, d_index), area)
+    # 3x3 box smoothing, wrapping in angle.
+    padded = np.pad(hist, ((1, 1), (1, 1)), mode="constant")
+    padded[0], padded[-1] = padded[-2], padded[1]
+    smooth = sum(padded[1 + a:1 + a + hist.shape[0], 1 + b:1 + b + hist.shape[1]] for a in (-1, 0, 1) for b in (-1, 0, 1))
+    tol = math.radians(config.angle_tolerance_deg)
+    remaining = np.ones(len(p), bool)
+    walls: list[Plane] = []
+    for _ in range(max_walls):
+        ti, di = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+        if smooth[ti, di] < config.min_plane_area:
+            break
+        th = (ti + 0.5) / angle_bins * 2 * np.pi
+        d0 = d_lo + (di + 0.5) * voxel
+        direction = np.array([math.cos(th), math.sin(th)])
+        angle_ok = (n @ direction) > math.cos(tol)
+        inliers = remaining & angle_ok & (np.abs(p @ direction - d0) < 1.5 * voxel)
+        # suppress this peak's neighbourhood whatever the refinement gives
+        t_near = (np.arange(angle_bins)[:, None] - ti + angle_bins // 2) % angle_bins - angle_bins // 2
+        d_near = np.arange(smooth.shape[1])[None, :] - di
+        smooth[(np.abs(t_near) <= int(math.ceil(tol / (2 * np.pi) * angle_bins))) & (np.abs(d_near) <= 3)] = 0.0
+        if inliers.sum() * area < config.min_plane_area:
+            continue
+        q = p[inliers]
+        centroid = q.mean(axis=0)
+        _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
+        normal2 = vt[-1]
+        if normal2 @ direction < 0:
+            normal2 = -normal2
+        normal = np.array([normal2[0], normal2[1], 0.0])
+        remaining &= ~inliers
+        walls.append(Plane("wall", normal, float(normal2 @ centroid), float(inliers.sum() * area)))
+    return walls
+
+
+def _keep_outermost(planes: list[Plane], tolerance: float) -> None:
+    """Of parallel bounding walls facing the same way, only the outermost bounds the room (the
+    others are fronts of cupboards or shelves standing against it)."""
+    walls = sorted((p for p in planes if p.kind == "wall" and p.bounding), key=lambda p: p.offset)
+    for i, wall in enumerate(walls):
+        if any(other.bounding and other.normal @ wall.normal > math.cos(tolerance) for other in walls[:i]):
+            wall.bounding = False
+
+
+def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, default_label: int) -> None:
+    """Set the plane's inliers, and its label and color from them."""
+    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
+    near = (np.abs(plane.signed_distance(samples["points"])) < voxel) & (samples["normals"] @ plane.normal > cos_tol)
+    plane.inliers = samples["points"][near]
+    if near.any():
+        plane.color = np.median(samples["colors"][near], axis=0).astype(np.float32)
+        labels = samples["labels"][near]
+        labels = labels[labels != UNKNOWN_ID]
+        if labels.size:
+            counts = np.bincount(labels)
+            plane.label = int(counts.argmax())
+            if default_label != UNKNOWN_ID:
+                plane.label_share = float(counts[default_label] / labels.size) if default_label < counts.size else 0.0
+            return
+    plane.label = default_label
+
+
+def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConfig, camera_path: np.ndarray | None,
+                class_ids: dict[str, int] | None = None) -> Layout | None:
+    """The floor, ceiling and walls of the room in ``samples`` (see :func:`surface_samples`),
+    or None without observed surface. ``camera_path``: (T, 3) camera positions in the map
+    frame; ``class_ids``: taxonomy ids of 'floor', 'wall', 'ceiling' for planes whose observed
+    voxels carry no label."""
+    points, normals = samples["points"], samples["normals"]
+    if len(points) == 0:
+        return None
+    class_ids = class_ids or {}
+    cameras = None if camera_path is None or len(camera_path) == 0 else np.asarray(camera_path, np.float64)
+    cameras_z = None if cameras is None else cameras[:, 2]
+    planes: list[Plane] = []
+    free_points = samples.get("free_points", np.zeros((0, 3), np.float32))
+    floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points)
+    if floor is not None:
+        planes.append(Plane("floor", np.array([0.0, 0.0, 1.0]), floor[0], floor[1]))
+    ceiling = _horizontal_plane(points, normals, False, config, voxel, cameras_z, free_points)
+    if ceiling is not None:
+        planes.append(Plane("ceiling", np.array([0.0, 0.0, -1.0]), -ceiling[0], ceiling[1]))
+    for wall in _walls(points, normals, config, voxel):
+        if cameras is not None:
+            front = wall.signed_distance(cameras) > 0.0
+            wall.bounding = bool(front.mean() >= config.camera_front_fraction)
+        wall.bounding = wall.bounding and _free_behind(wall, free_points, voxel) <= config.max_free_behind
+        planes.append(wall)
+    _keep_outermost(planes, math.radians(config.angle_tolerance_deg))
+    for plane in planes:
+        _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
+        # where the map's semantics say what the plane is, a wall or a floor mostly labelled as
+        # something else (a cupboard front, a table top) bounds nothing
+        if plane.label_share < config.min_label_share:
+            plane.bounding = False
+    lo = points.min(axis=0) - config.margin
+    hi = points.max(axis=0) + config.margin
+    return Layout(planes, lo.astype(np.float64), hi.astype(np.float64))
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _seen_in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> np.ndarray:
+    """(P,) bool: walking from each point along its normal into the room, the first voxel the map
+    knows (observed or seen free) within ``reach`` is free space: the cameras saw the room in front
+    of the point (but not the point itself), and no object stands in front of it."""
+    voxel = chunk.voxel_size
+    tsdf = chunk.tsdf.cpu().numpy()
+    observed = chunk.observed.cpu().numpy()
+    free = chunk.free.cpu().numpy() if chunk.free is not None else np.zeros_like(observed)
+    origin = chunk.origin_voxel.cpu().numpy()
+    shape = np.array(tsdf.shape)
+    decided = np.zeros(len(points), bool)
+    seen = np.zeros(len(points), bool)
+    for step in range(2, int(math.ceil(reach / voxel)) + 1):
+        index = np.floor((points + normals * step * voxel) / voxel).astype(np.int64) - origin
+        inside = np.all((index >= 0) & (index < shape), axis=1) & ~decided
+        if not inside.any():
+            continue
+        i = index[inside]
+        ijk = (i[:, 0], i[:, 1], i[:, 2])
+        is_free = free[ijk] | (observed[ijk] & (tsdf[ijk] >= 0.5 * voxel))
+        known = observed[ijk] | free[ijk]
+        rows = np.flatnonzero(inside)
+        seen[rows[known & is_free]] = True
+        decided[rows[known]] = True
+    return seen
+
+
+def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_extension: float) -> np.ndarray:
+    """(P,) bool: ``points`` lie within ``max_extension`` (in the plane) of the plane's observed inliers."""
+    from scipy.ndimage import distance_transform_edt
+
+    if len(plane.inliers) == 0:
+        return np.zeros(len(points), bool)
+    seen = plane.plane_coordinates(plane.inliers.astype(np.float64))
+    query = plane.plane_coordinates(points)
+    lo = seen.min(axis=0) - max_extension - voxel
+    shape = np.ceil((seen.max(axis=0) + max_extension + voxel - lo) / voxel).astype(np.int64) + 1
+    grid = np.ones(shape, bool)
+    cells = np.floor((seen - lo) / voxel).astype(np.int64)
+    grid[cells[:, 0], cells[:, 1]] = False
+    distance = distance_transform_edt(grid) * voxel
+    q = np.floor((query - lo) / voxel).astype(np.int64)
+    inside = np.all((q >= 0) & (q < shape), axis=1)
+    near = np.zeros(len(points), bool)
+    near[inside] = distance[q[inside, 0], q[inside, 1]] <= max_extension
+    return near
+
+
+def is_room(layout: Layout, min_walls: int) -> bool:
+    """Whether ``layout`` shows a room: a bounding floor and ``min_walls`` bounding walls facing
+    different ways (more than 30 degrees apart); ``min_walls`` 0 accepts any layout."""
+    if min_walls == 0:
+        return True
+    floor = layout.floor
+    if floor is None or not floor.bounding:
+        return False
+    directions: list[np.ndarray] = []
+    for wall in layout.walls:
+        if wall.bounding and all(wall.normal @ d < math.cos(math.radians(30)) for d in directions):
+            directions.append(wall.normal)
+    return len(directions) >= min_walls
+
+
+def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num_classes: int):
+    """Dense (tsdf, color, semantics_probs, confidence) over ``chunk`` for the room's unseen
+    surface: NaN TSDF where nothing is to be written. Returns None when the layout is not a
+    room (:func:`is_room`)."""
+    bounding = [p for p in layout.planes if p.bounding]
+    if not bounding or not is_room(layout, config.min_walls):
+        return None
+    voxel = chunk.voxel_size
+    centers = chunk.voxel_centers().cpu().numpy().astype(np.float64)
+    shape = centers.shape[:3]
+    flat = centers.reshape(-1, 3)
+    distances = np.stack([p.signed_distance(flat) for p in bounding], axis=1)
+    nearest = np.argmin(distances, axis=1)
+    sdf = distances[np.arange(len(flat)), nearest]
+    inside_box = np.all((flat >= layout.lo - 0.5 * voxel) & (flat <= layout.hi + 0.5 * voxel), axis=1)
+    band = config.band * voxel
+    candidate = inside_box & (np.abs(sdf) <= band)
+    # Beyond a bounding plane's own reach the room is unknown: a wall's surface lies between the
+    # floor and the ceiling (where found) and inside the other walls; the min over planes does that.
+    observed = chunk.observed.cpu().numpy().reshape(-1)
+    predicted = chunk.predicted.cpu().numpy().reshape(-1)
+    free = chunk.free.cpu().numpy().reshape(-1) if chunk.free is not None else np.zeros_like(observed)
+    write = candidate & ~observed & ~predicted & ~(free & (sdf < band))
+    for k, plane in enumerate(bounding):
+        index = np.flatnonzero(write & (nearest == k))
+        if len(index):
+            write[index[~_near_observed_part(plane, flat[index], voxel, config.max_extension)]] = False
+    if write.any():
+        index = np.flatnonzero(write)
+        normals = np.stack([p.normal for p in bounding])[nearest[index]]
+        write[index[~_seen_in_front(flat[index], normals, chunk, config.reach)]] = False
+    if not write.any():
+        return None
+    tsdf = np.full(len(flat), np.nan, np.float32)
+    tsdf[write] = np.clip(sdf[write], -chunk.truncation, chunk.truncation)
+    colors = np.stack([p.color for p in bounding]).astype(np.float32)
+    color = np.zeros((len(flat), 3), np.float32)
+    color[write] = colors[nearest[write]]
+    probs = np.zeros((len(flat), num_classes), np.float32)
+    labels = np.array([p.label for p in bounding], np.int64)
+    probs[np.flatnonzero(write), labels[nearest[write]]] = 1.0
+    confidence = np.zeros(len(flat), np.float32)
+    confidence[write] = config.confidence
+    return (torch.from_numpy(tsdf.reshape(shape)), torch.from_numpy(color.reshape(shape + (3,))),
+            torch.from_numpy(probs.reshape(shape + (num_classes,))), torch.from_numpy(confidence.reshape(shape)))
+
+
+def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | None,
+                    class_ids: dict[str, int] | None = None) -> LayoutReport:
+    """Find the room's layout in ``chunk_map`` (a ``SemanticTSDF``) and write its unseen surface."""
+    config = config.validate()
+    if not config.enabled:
+        return LayoutReport(None, 0, "off")
+    blocks = chunk_map.allocated_block_coords().cpu().numpy()
+    if len(blocks) == 0:
+        return LayoutReport(None, 0, "empty map")
+    block = chunk_map.block_size
+    lo_v = blocks.min(axis=0) * block
+    size = (blocks.max(axis=0) + 1) * block - lo_v
+    if int(np.prod(size)) > config.max_voxels:
+        return LayoutReport(None, 0, f"map box of {int(np.prod(size))} voxels exceeds layout.max_voxels")
+    chunk = chunk_map.extract_chunk(torch.as_tensor(lo_v, dtype=torch.int64), tuple(int(s) for s in size))
+    samples = surface_samples(chunk)
+    layout = find_layout(samples, chunk.voxel_size, config, camera_path, class_ids)
+    if layout is None:
+        return LayoutReport(None, 0, "no observed surface")
+    if not is_room(layout, config.min_walls):
+        return LayoutReport(layout, 0, f"no room: needs a floor and {config.min_walls} walls facing different ways")
+    prediction = room_prediction(layout, chunk, config, chunk.semantics.shape[-1])
+    if prediction is None:
+        return LayoutReport(layout, 0, "nothing to write")
+    tsdf, color, probs, confidence = prediction
+    written = chunk_map.write_predictions(chunk.origin_voxel, tsdf, color, probs, confidence)
+    return LayoutReport(layout, int(written))

@@ -1,0 +1,180 @@
+"""Room layout completion: planes found from the map, the rules that keep it off furniture and out
+of seen-free space, and what it adds to a generated room."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssr_ros.completion.layout import LayoutConfig, Plane, complete_layout, find_layout, room_prediction
+from ssr_ros.map.chunk import DenseChunk
+
+VOXEL = 0.1
+
+
+def _samples(points, normals, free_points=None):
+    points = np.asarray(points, np.float32).reshape(-1, 3)
+    normals = np.broadcast_to(np.asarray(normals, np.float32), points.shape).copy()
+    return {"points": points, "normals": normals, "colors": np.full(points.shape, 0.5, np.float32),
+            "labels": np.zeros(len(points), np.int64),
+            "free_points": np.zeros((0, 3), np.float32) if free_points is None else np.asarray(free_points, np.float32)}
+
+
+def _grid(xs, ys, z):
+    x, y = np.meshgrid(xs, ys, indexing="ij")
+    return np.stack([x.ravel(), y.ravel(), np.full(x.size, z)], axis=1)
+
+
+def test_the_floor_is_the_lowest_large_up_facing_plane_below_the_cameras():
+    step = np.arange(0.0, 2.0, VOXEL)
+    floor = _grid(step, step, 0.0)
+    table = _grid(step[:8], step[:8], 0.75)
+    samples = _samples(np.concatenate([table, floor]), [0, 0, 1])
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[1.0, 1.0, 1.5]]))
+    assert layout.floor is not None and abs(layout.floor.offset) < 0.02
+
+
+def test_a_table_top_is_not_taken_for_the_floor_when_the_cameras_saw_under_it():
+    step = np.arange(0.0, 1.0, VOXEL)
+    table = _grid(step, step, 0.75)
+    cameras = np.array([[0.5, 0.5, 1.6]])
+    config = LayoutConfig(min_plane_area=0.3)
+    # without any seen-free space below it, the only up-facing plane is taken for the floor ...
+    assert find_layout(_samples(table, [0, 0, 1]), VOXEL, config, cameras).floor is not None
+    # ... but not when the cameras saw free space under it
+    under = _grid(step, step, 0.4)
+    layout = find_layout(_samples(table, [0, 0, 1], free_points=under), VOXEL, config, cameras)
+    assert layout.floor is None
+
+
+def test_only_walls_with_every_camera_in_front_bound_the_room():
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 2.0, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)  # x = 0, facing +x
+    samples = _samples(wall, [1, 0, 0])
+    config = LayoutConfig(min_plane_area=0.3)
+    in_front = find_layout(samples, VOXEL, config, np.array([[1.0, 1.0, 1.5], [2.0, 0.5, 1.5]]))
+    assert [w.bounding for w in in_front.walls] == [True]
+    assert np.allclose(in_front.walls[0].normal, [1, 0, 0], atol=1e-3) and abs(in_front.walls[0].offset) < 0.02
+    both_sides = find_layout(samples, VOXEL, config, np.array([[1.0, 1.0, 1.5], [-1.0, 1.0, 1.5]]))
+    assert [w.bounding for w in both_sides.walls] == [False]
+
+
+def test_of_parallel_walls_facing_the_same_way_only_the_outermost_bounds_the_room():
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 1.0, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
+    cupboard = wall + [0.6, 0.0, 0.0]
+    samples = _samples(np.concatenate([wall, cupboard]), [1, 0, 0])
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[2.0, 1.0, 1.5]]))
+    bounding = {round(w.offset, 1): w.bounding for w in layout.walls}
+    assert bounding == {0.0: True, 0.6: False}
+
+
+def _box_chunk(size=(20, 20, 20)) -> DenseChunk:
+    """2 m cube of unknown voxels starting at the origin, 0.1 m voxels."""
+    X, Y, Z = size
+    return DenseChunk(
+        origin_voxel=torch.zeros(3, dtype=torch.int64), voxel_size=VOXEL, truncation=0.3,
+        tsdf=torch.full(size, 0.3), weight=torch.zeros(size), observed=torch.zeros(size, dtype=torch.bool),
+        color=torch.zeros(size + (3,)), semantics=torch.zeros(size + (21,)), predicted=torch.zeros(size, dtype=torch.bool),
+        free=torch.zeros(size, dtype=torch.bool))
+
+
+def _layout_with_wall() -> "object":
+    from ssr_ros.completion.layout import Layout
+
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 2.0, VOXEL), indexing="ij")
+    seen = np.stack([np.full(ys.size, 0.05), ys.ravel(), zs.ravel()], axis=1)[:40]  # a piece of it was observed
+    wall = Plane("wall", np.array([1.0, 0.0, 0.0]), 0.05, 4.0, label=1, inliers=seen)
+    return Layout([wall], np.zeros(3), np.full(3, 2.0))
+
+
+def test_the_room_surface_is_written_in_unknown_space_only_and_never_behind_an_object():
+    chunk = _box_chunk()
+    # an observed cupboard front 0.4 m in front of the wall for y < 1 m: solid behind its front face
+    chunk.observed[3:5, :10, :] = True
+    chunk.tsdf[3:5, :10, :] = -0.05
+    # the room beyond the cupboard was seen free, and so was the space right at the wall for z >= 1.5 m
+    chunk.free[6:, :, :] = True
+    chunk.free[:3, 10:, 15:] = True
+    # nothing seen in front of the wall for y >= 1.8 m: a place no camera looked at
+    chunk.free[:, 18:, :] = False
+    config = LayoutConfig(reach=1.0, min_walls=0)
+    tsdf, color, probs, confidence = room_prediction(_layout_with_wall(), chunk, config, 21)
+    written = torch.isfinite(tsdf)
+    surface = written & (tsdf.abs() < 0.5 * VOXEL)
+    assert surface[:, 10:18, :15].any(), "the open stretch of the wall is written"
+    assert not surface[:, :10, :].any(), "the wall behind the cupboard is hidden by it"
+    assert not surface[:, 18:, :].any(), "nothing is written where no camera saw the room in front of the wall"
+    assert not (surface & chunk.free).any(), "no surface where the cameras saw free space"
+    assert not (written & chunk.observed).any()
+    assert torch.all(probs[surface].argmax(-1) == 1) and torch.allclose(confidence[surface], torch.tensor(0.8))
+
+
+@pytest.fixture(scope="module")
+def generated_room():
+    """A generated room fused from 40 small frames (fusion only), with its scene."""
+    from ssr_ros.completion.evaluation import EvaluationConfig
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+
+    config = EvaluationConfig(frames_per_scene=40, image_width=120, image_height=90).validate()
+    scene, sequence = synthetic_sequence(1510, config)
+    pipeline = MappingPipeline(PipelineConfig(map=config.map, completion=CompletionConfig(type="none"),
+                                              layout=LayoutConfig(type="none")), model=None)
+    for frame in sequence:
+        pipeline.integrate(frame)
+    return scene, pipeline
+
+
+def test_the_layout_of_a_generated_room_matches_its_faces_and_adds_correct_surface(generated_room):
+    from scipy.spatial import cKDTree
+
+    from ssr_ros.evaluation.mesh import sample_surface
+
+    scene, pipeline = generated_room
+    W, D, H = scene.room_size
+    tsdf_map = pipeline.map
+    before = tsdf_map.mesh(include_predicted=False)
+    blocks = tsdf_map.allocated_block_coords()
+    lo = blocks.min(0).values * tsdf_map.block_size
+    size = tuple(int(s) for s in (blocks.max(0).values + 1) * tsdf_map.block_size - lo)
+    fused = tsdf_map.extract_chunk(lo, size)
+    report = complete_layout(tsdf_map, LayoutConfig(), pipeline.camera_path, {"floor": 2, "wall": 1})
+    layout = report.layout
+    assert report.voxels_written > 1000
+    assert layout.floor is not None and abs(layout.floor.offset) < 0.03
+    bounding = [w for w in layout.walls if w.bounding]
+    assert len(bounding) >= 2
+    for wall in bounding:
+        # a bounding wall lies on one of the room's four faces: x = 0 or W, y = 0 or D
+        nx, ny = wall.normal[:2]
+        x_wall = abs(nx) > abs(ny)
+        position = wall.offset / (nx if x_wall else ny)
+        assert min(abs(position - v) for v in ((0.0, W) if x_wall else (0.0, D))) < 0.05, wall.as_dict()
+    after = tsdf_map.extract_chunk(lo, size)
+    assert torch.equal(after.tsdf[fused.observed], fused.tsdf[fused.observed])
+    new_surface = after.predicted & (after.tsdf.abs() < 0.5 * tsdf_map.voxel_size)
+    assert not (new_surface & fused.free).any()
+    # the new surface is right and adds recall
+    gt = scene.gt_mesh()
+    gt_tree = cKDTree(sample_surface(gt.vertices, gt.faces, 100_000, seed=1))
+    completed = tsdf_map.mesh()
+    distance, _ = gt_tree.query(completed.vertices[completed.predicted])
+    assert np.mean(distance < 0.05) > 0.85
+    gt_points = sample_surface(gt.vertices, gt.faces, 20_000, seed=2)
+    recall_before = np.mean(cKDTree(before.vertices).query(gt_points)[0] < 0.05)
+    recall_after = np.mean(cKDTree(completed.vertices).query(gt_points)[0] < 0.05)
+    assert recall_after > recall_before + 0.1, (recall_before, recall_after)
+
+
+def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+
+    off = MappingPipeline(PipelineConfig(completion=CompletionConfig(type="none"), layout=LayoutConfig(type="none")), model=None)
+    on = MappingPipeline(PipelineConfig(completion=CompletionConfig(type="none")), model=None)
+    assert not off.completion_enabled and on.completion_enabled
+    assert on.complete(everything=True) == 0
+    assert on.layout_report.voxels_written == 0 and on.layout_report.reason == "empty map"
