@@ -13,17 +13,23 @@ observed, in the gravity-aligned map frame (z up):
    above them.
 3. **Walls**: a Hough transform over the azimuth of horizontal normals and the plane offset;
    each peak with ``min_plane_area`` is refined by a least-squares line through its inliers.
-   A wall *bounds the room* when (nearly) every camera position lies in front of it, so the
-   front of a cupboard inside the room, seen from both sides, does not.
-4. **The room** is the convex region in front of every bounding wall, above the floor and
-   below the ceiling, clipped to the observed extent (plus ``margin``); its signed distance
-   is the minimum of the planes' signed distances.
+   A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
+   seen-free space lies behind it, it is the outermost of the parallel walls facing the same
+   way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
+   of its observed voxels are labelled wall. The floor and ceiling obey the same free-space and
+   label rules: a table top with free space seen under it is not the floor.
+4. **The room** is the convex region in front of every bounding plane, clipped to the observed
+   extent (plus ``margin``); its signed distance is the minimum of the planes' signed
+   distances. Nothing is written unless the map shows a room: a floor and ``min_walls``
+   bounding walls facing different ways.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
-   voxels nothing measured: never over observed voxels, never a surface where a camera saw
-   free space (the map refuses that too), never over the completion network's predictions.
-   Labels: the majority fused label of the plane's observed voxels, else floor / wall /
-   ceiling by kind (where the taxonomy has them); color: the plane's median observed color;
-   confidence: ``confidence``.
+   voxels nothing measured (never over observed voxels, seen-free space or the network's
+   predictions), within ``max_extension`` of the plane's observed part, and only where,
+   walking from the surface into the room, the first thing the map knows within ``reach`` is
+   seen-free space: no object stands in front of it (a cupboard hides the wall behind it) and
+   a camera looked there. Labels: the majority fused label of the plane's observed voxels,
+   else floor / wall / ceiling by kind (where the taxonomy has them); color: the plane's
+   median observed color; confidence: ``confidence``.
 
 The stage needs nothing learned and runs on the map alone (:func:`find_layout`,
 :func:`complete_layout`); ``ssr evaluate-completion`` reports it beside fusion, Poisson and
