@@ -25,7 +25,7 @@ def test_a_model_for_another_voxel_size_is_refused_with_both_sizes_named():
 def test_a_model_calibration_rejected_is_withheld_unless_a_threshold_is_set():
     rejected = Calibration(min_confidence=1.0, fitted_on="rooms 1500-1505")
     pipeline = MappingPipeline(PipelineConfig(), model=model_with(rejected))
-    assert not pipeline.completion_enabled and "1500-1505" in pipeline.completion_withheld
+    assert pipeline.model is None and "1500-1505" in pipeline.completion_withheld
     assert pipeline.stats()["completion_withheld"]
     forced = MappingPipeline(PipelineConfig(completion=CompletionConfig(min_confidence=0.7)), model=model_with(rejected))
     assert forced.completion_enabled and not forced.completion_withheld
