@@ -137,6 +137,14 @@ class _LockedChunkAccess:
         with self._pipeline.lock:
             return self._pipeline.map.extract_chunk(origin_voxel, size)
 
+    def allocated_block_coords(self):
+        with self._pipeline.lock:
+            return self._pipeline.map.allocated_block_coords()
+
+    @property
+    def block_size(self) -> int:
+        return self._pipeline.map.block_size
+
     def write_predictions(self, *args, **kwargs):
         pipeline = self._pipeline
         with pipeline.lock:
@@ -447,10 +455,14 @@ class MappingPipeline:
         if not everything and time.monotonic() - self._layout_time < self.config.layout.period_s:
             return None
         start = time.perf_counter()
-        with self.lock, self._threads():
+        with self.lock:
             self._layout_frames = self.frames_integrated
             self._layout_time = time.monotonic()
-            report = complete_layout(self.map, self.config.layout, self.camera_path, self._structural_class_ids())
+            camera_path = self.camera_path
+        # the map is read and written under the lock, the planes are found without it
+        with self._threads():
+            report = complete_layout(_LockedChunkAccess(self), self.config.layout, camera_path,
+                                     self._structural_class_ids())
         self.layout_report = report
         self.timers["layout"].add(time.perf_counter() - start)
         return report

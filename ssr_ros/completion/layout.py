@@ -469,7 +469,9 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
 
 def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | None,
                     class_ids: dict[str, int] | None = None) -> LayoutReport:
-    """Find the room's layout in ``chunk_map`` (a ``SemanticTSDF``) and write its unseen surface."""
+    """Find the room's layout in ``chunk_map`` and write its unseen surface. ``chunk_map``: anything
+    with ``allocated_block_coords()``, ``block_size``, ``extract_chunk`` and ``write_predictions``
+    (a ``SemanticTSDF``, or the pipeline's view of it that takes the map lock for each call)."""
     config = config.validate()
     if not config.enabled:
         return LayoutReport(None, 0, "off")
