@@ -431,14 +431,17 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     centers = chunk.voxel_centers().cpu().numpy().astype(np.float64)
     shape = centers.shape[:3]
     flat = centers.reshape(-1, 3)
-    distances = np.stack([p.signed_distance(flat) for p in bounding], axis=1)
-    nearest = np.argmin(distances, axis=1)
-    sdf = distances[np.arange(len(flat)), nearest]
+    sdf = np.full(len(flat), np.inf, np.float32)  # the room's signed distance: min over its planes
+    nearest = np.zeros(len(flat), np.int64)
+    for k, plane in enumerate(bounding):
+        distance = plane.signed_distance(flat).astype(np.float32)
+        closer = distance < sdf
+        sdf[closer], nearest[closer] = distance[closer], k
     inside_box = np.all((flat >= layout.lo - 0.5 * voxel) & (flat <= layout.hi + 0.5 * voxel), axis=1)
     band = config.band * voxel
     candidate = inside_box & (np.abs(sdf) <= band)
-    # Beyond a bounding plane's own reach the room is unknown: a wall's surface lies between the
-    # floor and the ceiling (where found) and inside the other walls; the min over planes does that.
+    # The min over the planes keeps a wall's surface between the floor and the ceiling (where
+    # found) and inside the other walls.
     observed = chunk.observed.cpu().numpy().reshape(-1)
     predicted = chunk.predicted.cpu().numpy().reshape(-1)
     free = chunk.free.cpu().numpy().reshape(-1) if chunk.free is not None else np.zeros_like(observed)
