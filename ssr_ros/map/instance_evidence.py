@@ -8,7 +8,10 @@ instances:
    surface point; each frame instance becomes a set of voxels (a *segment*);
 2. a segment is associated with the map instance that already holds the largest share of its
    voxels when that share reaches ``min_overlap`` (one map instance per segment, one segment
-   per map instance, greedy by share); otherwise it starts a new map instance;
+   per map instance, greedy by share); otherwise it starts a new map instance. A voxel counts
+   as held when it or a face neighbour is (depth noise moves surface points across voxels). A
+   segment that overlaps a second map instance by ``min_overlap`` too merges it into the first
+   (a view that sees two sides of an object at once joins what earlier views kept apart);
 3. each voxel of the segment votes for the instance: the voxel keeps one instance id and a
    vote counter (a vote for its id adds one, a vote for another id takes one off and replaces
    the id when the counter reaches zero), the majority-vote scheme of the semantic labels.
@@ -29,6 +32,8 @@ _BITS = 21
 _OFFSET = 1 << (_BITS - 1)
 _MASK = (1 << _BITS) - 1
 MAX_VOTES = 1000
+_NEIGHBOURS = np.array([0, 1, -1, 1 << _BITS, -(1 << _BITS), 1 << (2 * _BITS), -(1 << (2 * _BITS))], dtype=np.int64)
+"""Key offsets of a voxel and its six face neighbours."""
 
 
 def voxel_keys(index: np.ndarray) -> np.ndarray:
@@ -120,14 +125,16 @@ class InstanceEvidence:
         segments = self.segments(depth, instance_ids, intrinsics, T_world_cam, min_depth, max_depth)
         if not segments:
             return 0
-        # association: share of each segment's voxels already held by each map instance
+        # association: share of each segment's voxels that a map instance holds (the voxel or a
+        # face neighbour: depth noise moves a surface point to the next voxel)
         candidates = []
         for s, keys in enumerate(segments):
-            held = self.lookup(keys)
-            held = held[held > 0]
-            if held.size == 0:
+            near = self.lookup(keys[:, None] + _NEIGHBOURS[None, :])
+            rows, cols = np.nonzero(near)
+            if rows.size == 0:
                 continue
-            inst, counts = np.unique(held, return_counts=True)
+            pairs = np.unique(rows.astype(np.int64) << 32 | near[rows, cols].astype(np.int64))
+            inst, counts = np.unique(pairs & 0xFFFFFFFF, return_counts=True)
             for m, c in zip(inst, counts):
                 share = c / keys.size
                 if share >= self.min_overlap:
@@ -140,6 +147,16 @@ class InstanceEvidence:
                 continue
             assigned[s] = m
             taken.add(m)
+        # a segment that overlaps two map instances enough shows they are one object: merge
+        merge: dict[int, int] = {}
+        for share, s, m in candidates:
+            if s in assigned and m != assigned[s] and m not in taken and m not in merge:
+                merge[m] = assigned[s]
+        if merge and self.ids.size:
+            table = np.arange(max(self.next_id, int(self.ids.max()) + 1), dtype=np.int32)
+            for old, new in merge.items():
+                table[old] = new
+            self.ids = table[self.ids]
         for s in range(len(segments)):
             if s not in assigned:
                 assigned[s] = self.next_id

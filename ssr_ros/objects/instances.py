@@ -10,7 +10,8 @@ When the map holds instance evidence (frames came with 2D instance ids, see
 :mod:`ssr_ros.map.instance_evidence`) and ``source`` is ``auto``, instances are the map's fused
 instances instead: each surface voxel with a non-structural label takes the instance id of
 the nearest voxel with evidence within ``spread`` voxels, and an instance's class is the
-majority label of its voxels. Touching objects of one class then stay apart.
+majority label of its voxels (instances whose majority is structural, such as walls that a 2D
+instance segmenter numbered, are dropped). Touching objects of one class then stay apart.
 """
 
 from __future__ import annotations
@@ -230,11 +231,9 @@ def _fused_instances(region: MapRegion, surface: np.ndarray, class_names: list[s
     ends = np.r_[starts[1:], sorted_ids.size]
     for a, b in zip(starts, ends):
         flat = order[a:b]
-        labels = region.label.ravel()[flat]
-        objects = labels[~structural[labels]]
-        if objects.size == 0:
-            continue
-        class_id = int(np.bincount(objects).argmax())
+        class_id = int(np.bincount(region.label.ravel()[flat]).argmax())
+        if structural[class_id]:
+            continue  # a wall, the floor, a door: 2D instances of the room itself
         if b - a < config.min_voxels:
             continue
         found.append((class_id, b - a, np.stack(np.unravel_index(flat, region.shape), axis=1).astype(np.int64)))

@@ -1,0 +1,112 @@
+"""Object instances on held-out generated rooms: fused 2D instance ids against connected components.
+
+    PYTHONPATH=. python benchmarks/instances_eval.py [--seeds 6000 ...] [--frames 80]
+        [--json benchmarks/results/instances_eval.json]
+
+The rooms, sequences and fused frames are those of ``benchmarks/objects_eval.py`` (320x240,
+noisy depth, 2D-predictor labels, half the frames fused in contiguous segments, 5 cm voxels),
+except that each fused frame also carries the renderer's per-pixel instance image (exact 2D
+instances: an upper bound for a 2D instance segmenter; the class labels stay noisy). Instances
+are found on observed surface voxels (``include_predicted: false``, the default, so the
+completion network does not change them) twice on the same map: ``source: components`` and
+``source: auto`` (the fused 2D ids). Instance precision / recall as in objects_eval.py: greedy
+one-to-one matches at voxel IoU >= 0.25, same class, against the true surface voxels of the
+non-structural objects with >= 10 observed surface voxels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssr_ros.completion.scenes import kept_frames
+from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
+from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.semantic_tsdf import SemanticTSDF
+from ssr_ros.objects.evaluation import instance_matches
+from ssr_ros.objects.instances import STRUCTURE_CLASSES, InstanceConfig, find_instances, map_region
+
+
+def build_map(seed: int, frames: int, cache: Path) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{seed}_fusion_instances.map"
+    if not path.exists():
+        scene = generate_scene(seed)
+        seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
+        kept = kept_frames(len(seq), 0.5, 10, np.random.default_rng(seed))
+        tsdf_map = SemanticTSDF(TSDFConfig(), num_classes=scene.taxonomy.num_classes)
+        for i in kept:
+            view = seq.view(int(i))
+            frame = view.frame
+            frame.instance_ids = view.rendering.instance_ids
+            tsdf_map.integrate(frame)
+        tsdf_map.save(path)
+    return path
+
+
+def scores(scene, region, instances) -> tuple[int, int, int]:
+    names = scene.taxonomy.names
+    lo = region.origin_voxel * region.voxel_size
+    gt = scene.gt_volume(region.voxel_size, bounds=(lo, lo + np.array(region.shape) * region.voxel_size))
+    gt_surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size), gt.instance_ids, 0)
+    seen = np.bincount(gt_surface_ids[region.observed & region.surface].ravel(), minlength=len(scene.objects) + 1)
+    gt_classes = {o.instance_id: o.class_id for o in scene.objects
+                  if names[o.class_id] not in STRUCTURE_CLASSES and seen[o.instance_id] >= 10}
+    gt_ids = np.where(np.isin(gt_surface_ids, list(gt_classes)), gt_surface_ids, 0)
+    masks = []
+    for inst in instances:
+        m = np.zeros(region.shape, bool)
+        m[tuple(inst.voxels.T)] = True
+        masks.append((inst.class_id, m))
+    matches, n_pred, n_gt = instance_matches(masks, gt_ids, gt_classes)
+    return len(matches), n_pred, n_gt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[6000, 6001, 6002, 6003, 6004, 6005, 6006, 6007])
+    parser.add_argument("--frames", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", default="out/instances_eval")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    totals = {s: {"matched": 0, "predicted": 0, "gt": 0} for s in ("components", "auto")}
+    seconds = {s: [] for s in totals}
+    evidence = []
+    for seed in args.seeds:
+        scene = generate_scene(seed)
+        tsdf_map = SemanticTSDF.load(build_map(seed, args.frames, Path(args.cache)))
+        region = map_region(tsdf_map)
+        row = {"seed": seed, "evidence_voxels": tsdf_map.instances.num_voxels,
+               "evidence_bytes": tsdf_map.instances.memory_bytes(), "map_instances": tsdf_map.instances.next_id - 1}
+        evidence.append(row)
+        for source in totals:
+            t0 = time.perf_counter()
+            instances = find_instances(region, scene.taxonomy.names, InstanceConfig(source=source))
+            seconds[source].append(time.perf_counter() - t0)
+            m, p, g = scores(scene, region, instances)
+            for k, v in zip(("matched", "predicted", "gt"), (m, p, g)):
+                totals[source][k] += v
+            row[source] = {"matched": m, "predicted": p, "gt": g}
+        print(json.dumps(row), flush=True)
+    summary = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)", "seeds": args.seeds}
+    for source, t in totals.items():
+        summary[source] = {**t, "precision": t["matched"] / max(t["predicted"], 1), "recall": t["matched"] / max(t["gt"], 1),
+                           "find_seconds_per_room": float(np.mean(seconds[source]))}
+    summary["evidence_voxels_mean"] = float(np.mean([r["evidence_voxels"] for r in evidence]))
+    summary["evidence_bytes_mean"] = float(np.mean([r["evidence_bytes"] for r in evidence]))
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"summary": summary, "rooms": evidence}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
