@@ -139,6 +139,7 @@ def open_recording(
     label_probabilities_topic: str | None = None,
     probabilities_layout: str = "hwc",
     num_classes: int | None = None,
+    instance_dir: str | None = None,
 ) -> Recording:
     """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
 
@@ -148,7 +149,8 @@ def open_recording(
     ``pose_child_frame``: a bag's pose topic tracks another frame than the camera's (see
     :class:`ssr_ros.data.rosbag_reader.RosbagReader`). ``label_confidence_topic`` /
     ``label_probabilities_topic`` (with ``probabilities_layout`` and the taxonomy's
-    ``num_classes``): a bag's 2D semantics in the other forms the node takes.
+    ``num_classes``): a bag's 2D semantics in the other forms the node takes. ``instance_dir``:
+    ScanNet folders' per-frame 2D instance ids (default: ``instance-filt/`` or ``instance/``).
     """
     from ssr_ros.data import folders
     from ssr_ros.data.rosbag_reader import RosbagReader
@@ -179,6 +181,8 @@ def open_recording(
         return Recording("rosbag2", reader.path, reader, reader.message_count(reader.depth_topic), {"topics": topics})
     if label_dir is not None and kind not in ("folder", "scannet"):
         raise ConfigError(f"a label folder is only read for ScanNet layouts, not '{kind}'")
+    if instance_dir is not None and kind not in ("folder", "scannet"):
+        raise ConfigError(f"an instance folder is only read for ScanNet layouts, not '{kind}'")
     classes = {"scannet": folders.ScanNetFolder, "7scenes": folders.SevenScenesFolder,
                "tum": folders.TUMFolder, "replica": folders.ReplicaFolder, "redwood": folders.RedwoodFolder}
     if kind == "folder":
@@ -186,11 +190,15 @@ def open_recording(
         kind = {v: k for k, v in classes.items()}[type(reader)]
         if label_dir is not None and kind != "scannet":
             raise ConfigError(f"a label folder is only read for ScanNet layouts; '{path}' is {kind}")
+        if instance_dir is not None and kind != "scannet":
+            raise ConfigError(f"an instance folder is only read for ScanNet layouts; '{path}' is {kind}")
     options = {}
     if depth_scale is not None and kind != "replica":
         options["depth_scale"] = depth_scale
     if label_dir is not None:
         options["label_dir"] = label_dir
+    if instance_dir is not None:
+        options["instance_dir"] = instance_dir
     reader = classes[kind](path, **options)
     return Recording(kind, Path(path), reader, len(reader))
 

@@ -4,7 +4,9 @@ Writes into ``--out``:
 
 - ``bag/``: rosbag2 (sqlite3 or mcap) with the RealSense-style topics of
   ``ssr_ros.data.rosbag_writer.DEFAULT_TOPICS`` (``--format bag`` or ``both``);
-- ``folder/``: the same frames in the ScanNet layout (``--format folder`` or ``both``);
+- ``folder/``: the same frames in the ScanNet layout (``--format folder`` or ``both``), with
+  the exact per-pixel object instances in ``instance/`` (every scene box's object, walls and
+  floor included);
 - ``gt/``: ``scene.json`` (seed, room, objects, options), ``gt_volume.npz`` (``GTVolume``
   at ``--voxel-size`` plus ``visible``, the voxels the camera path saw), ``gt_mesh.ply``
   (vertex colors, ``label`` and ``instance`` per vertex);
@@ -14,6 +16,7 @@ Writes into ``--out``:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -122,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
             if bag:
                 bag.write(view.frame)
             if folder:
-                folder.write(view.frame)
+                # the folder also gets the exact 2D instances (instance/); the bag has no instance topic
+                folder.write(dataclasses.replace(view.frame, instance_ids=view.rendering.instance_ids))
             if visible is not None:
                 visible |= visible_voxels(volume, [view.rendering.depth], [view.frame.T_world_cam], sequence.intrinsics)
             if i in sample_at:

@@ -101,3 +101,21 @@ def test_a_voxel_changes_instance_only_when_the_other_outvotes_it():
     assert evidence.lookup(keys).tolist() == [1]
     evidence._vote(keys, np.array([2], np.int32))
     assert evidence.lookup(keys).tolist() == [2]
+
+
+def test_scannet_folder_carries_instance_images(tmp_path):
+    from ssr_ros.data.folders import ScanNetFolder, write_scannet_folder
+    from ssr_ros.errors import DatasetError
+
+    frames = [_frame(0.0, (1, 2)), _frame(0.04, (300, 7))]
+    frames[0].rgb = frames[1].rgb = np.zeros((K.height, K.width, 3), np.uint8)
+    write_scannet_folder(frames, tmp_path / "scene")
+    reader = ScanNetFolder(tmp_path / "scene")
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(reader.frame(i).instance_ids, frame.instance_ids)
+    assert ScanNetFolder(tmp_path / "scene", instance_dir="instance").instance_dir.name == "instance"
+    with pytest.raises(DatasetError, match="instance folder"):
+        ScanNetFolder(tmp_path / "scene", instance_dir="missing")
+    frames[0].instance_ids = None
+    write_scannet_folder(frames[:1], tmp_path / "plain")
+    assert ScanNetFolder(tmp_path / "plain").frame(0).instance_ids is None
