@@ -140,6 +140,7 @@ def open_recording(
     probabilities_layout: str = "hwc",
     num_classes: int | None = None,
     instance_dir: str | None = None,
+    instances_topic: str | None = None,
 ) -> Recording:
     """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
 
@@ -150,7 +151,8 @@ def open_recording(
     :class:`ssr_ros.data.rosbag_reader.RosbagReader`). ``label_confidence_topic`` /
     ``label_probabilities_topic`` (with ``probabilities_layout`` and the taxonomy's
     ``num_classes``): a bag's 2D semantics in the other forms the node takes. ``instance_dir``:
-    ScanNet folders' per-frame 2D instance ids (default: ``instance-filt/`` or ``instance/``).
+    ScanNet folders' per-frame 2D instance ids (default: ``instance-filt/`` or ``instance/``);
+    ``instances_topic``: a bag's 2D instance image topic (mono8/mono16).
     """
     from ssr_ros.data import folders
     from ssr_ros.data.rosbag_reader import RosbagReader
@@ -168,7 +170,8 @@ def open_recording(
                                        camera_in_pose_frame=camera_in_pose_frame, pose_child_frame=pose_child_frame,
                                        label_confidence_topic=label_confidence_topic,
                                        label_probabilities_topic=label_probabilities_topic,
-                                       probabilities_layout=probabilities_layout, num_classes=num_classes)
+                                       probabilities_layout=probabilities_layout, num_classes=num_classes,
+                                       instances_topic=instances_topic)
         if world_frame:
             options["world_frame"] = world_frame
         if depth_scale is not None:
@@ -177,6 +180,7 @@ def open_recording(
         topics = {"depth": reader.depth_topic, "color": reader.color_topic, "labels": reader.labels_topic,
                   "label_confidence": reader.label_confidence_topic,
                   "label_probabilities": reader.label_probabilities_topic,
+                  "instances": reader.instances_topic,
                   "camera_info": reader.camera_info_topic, "pose": reader.pose_topic or "/tf"}
         return Recording("rosbag2", reader.path, reader, reader.message_count(reader.depth_topic), {"topics": topics})
     if label_dir is not None and kind not in ("folder", "scannet"):

@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "classes), or N stacked class planes with --probabilities-layout chw")
     group.add_argument("--probabilities-layout", choices=["hwc", "chw"],
                        help="layout of --label-probabilities-topic (default: hwc, as the node's probabilities_layout)")
+    group.add_argument("--instances-topic", help="2D object instance ids (mono8/mono16, 0 = none); the objects stage then "
+                       "takes its instances from them (default: the config's topics.instances)")
     group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
     group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
                        help="pose topic or /tf (default: a pose topic when the bag has one)")
@@ -270,6 +272,7 @@ def _run(args: argparse.Namespace) -> int:
         probabilities_layout=args.probabilities_layout or topics.get("probabilities_layout") or "hwc",
         num_classes=ClassTaxonomy.load(config.taxonomy or None).num_classes,
         instance_dir=args.instances_folder,
+        instances_topic=args.instances_topic or topics.get("instances") or None,
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)

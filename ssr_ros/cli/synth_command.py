@@ -3,7 +3,9 @@
 Writes into ``--out``:
 
 - ``bag/``: rosbag2 (sqlite3 or mcap) with the RealSense-style topics of
-  ``ssr_ros.data.rosbag_writer.DEFAULT_TOPICS`` (``--format bag`` or ``both``);
+  ``ssr_ros.data.rosbag_writer.DEFAULT_TOPICS`` (``--format bag`` or ``both``) and the exact
+  per-pixel object instances on ``/camera/semantic/instances`` (mono16; every scene box's
+  object, walls and floor included);
 - ``folder/``: the same frames in the ScanNet layout (``--format folder`` or ``both``), with
   the exact per-pixel object instances in ``instance/`` (every scene box's object, walls and
   floor included);
@@ -24,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ssr_ros.errors import DatasetError
+
+INSTANCES_TOPIC = "/camera/semantic/instances"
+"""Topic of the exact 2D instance images in the bags ``ssr synth`` writes (mono16)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if bag:
             bag.__enter__()
+            bag.add_topic("instances", INSTANCES_TOPIC)
         if folder:
             folder.__enter__()
         for i in range(len(sequence)):
@@ -124,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
             render_seconds += time.perf_counter() - t0
             if bag:
                 bag.write(view.frame)
+                bag.write_message("instances", bag.image_message(
+                    view.frame.stamp_ns, view.rendering.instance_ids.astype(np.uint16), "mono16"), view.frame.stamp_ns)
             if folder:
-                # the folder also gets the exact 2D instances (instance/); the bag has no instance topic
+                # the folder also gets the exact 2D instances (instance/)
                 folder.write(dataclasses.replace(view.frame, instance_ids=view.rendering.instance_ids))
             if visible is not None:
                 visible |= visible_voxels(volume, [view.rendering.depth], [view.frame.T_world_cam], sequence.intrinsics)
