@@ -6,7 +6,8 @@
 The rooms, sequences and fused frames are those of ``benchmarks/objects_eval.py`` (320x240,
 noisy depth, 2D-predictor labels, half the frames fused in contiguous segments, 5 cm voxels),
 except that each fused frame also carries the renderer's per-pixel instance image (exact 2D
-instances: an upper bound for a 2D instance segmenter; the class labels stay noisy). Instances
+instances, an upper bound for a 2D instance segmenter, renumbered at random in every frame as
+a segmenter's ids would be; the class labels stay noisy). Instances
 are found on observed surface voxels (``include_predicted: false``, the default, so the
 completion network does not change them) twice on the same map: ``source: components`` and
 ``source: auto`` (the fused 2D ids). Instance precision / recall as in objects_eval.py: greedy
@@ -36,7 +37,7 @@ from ssr_ros.objects.instances import STRUCTURE_CLASSES, InstanceConfig, find_in
 
 def build_map(seed: int, frames: int, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{seed}_fusion_instances.map"
+    path = cache / f"{seed}_fusion_instances_renumbered.map"
     if not path.exists():
         scene = generate_scene(seed)
         seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
@@ -45,10 +46,37 @@ def build_map(seed: int, frames: int, cache: Path) -> Path:
         for i in kept:
             view = seq.view(int(i))
             frame = view.frame
-            frame.instance_ids = view.rendering.instance_ids
+            # a 2D segmenter numbers each frame's instances its own way: renumber them at random
+            ids = view.rendering.instance_ids
+            renumber = np.random.default_rng([seed, int(i)]).permutation(int(ids.max()) + 1).astype(np.int32) + 1
+            renumber[0] = 0
+            frame.instance_ids = renumber[ids]
             tsdf_map.integrate(frame)
         tsdf_map.save(path)
     return path
+
+
+def time_integration(seed: int, frames: int) -> dict:
+    """Seconds per frame of fusing the room's first ``frames`` frames without and with their
+    instance images (fresh maps, same frames, in alternation so that load on the machine hits both)."""
+    scene = generate_scene(seed)
+    seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=80)), seed=seed)
+    views = [seq.view(i) for i in range(frames)]
+    plain = SemanticTSDF(TSDFConfig(), num_classes=scene.taxonomy.num_classes)
+    with_ids = SemanticTSDF(TSDFConfig(), num_classes=scene.taxonomy.num_classes)
+    spent = {"without": 0.0, "with": 0.0}
+    for view in views:
+        frame = view.frame
+        t0 = time.perf_counter()
+        plain.integrate(frame)
+        spent["without"] += time.perf_counter() - t0
+        frame.instance_ids = view.rendering.instance_ids
+        t0 = time.perf_counter()
+        with_ids.integrate(frame)
+        spent["with"] += time.perf_counter() - t0
+    return {"frames": frames, "ms_per_frame_without": 1000 * spent["without"] / frames,
+            "ms_per_frame_with": 1000 * spent["with"] / frames, "ratio": spent["with"] / spent["without"],
+            "backend": plain.backend}
 
 
 def scores(scene, region, instances, seen_only: bool = False) -> tuple[int, int, int]:
@@ -79,6 +107,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=80)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", default="out/instances_eval")
+    parser.add_argument("--time-frames", type=int, default=40, help="frames of the first room timed without / with instance images (0: skip)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,6 +137,8 @@ def main() -> None:
                            **({"find_seconds_per_room": float(np.mean(seconds[source]))} if seconds.get(source) else {})}
     summary["evidence_voxels_mean"] = float(np.mean([r["evidence_voxels"] for r in evidence]))
     summary["evidence_bytes_mean"] = float(np.mean([r["evidence_bytes"] for r in evidence]))
+    if args.time_frames:
+        summary["integration"] = time_integration(args.seeds[0], args.time_frames)
     print(json.dumps(summary, indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

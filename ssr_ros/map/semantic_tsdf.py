@@ -460,8 +460,10 @@ class SemanticTSDF:
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
-        """Forget every voxel and every seen-free cell; the next ``update_mesh`` reports all meshed blocks as vanished."""
+        """Forget every voxel, every seen-free cell and the instance evidence; the next ``update_mesh``
+        reports all meshed blocks as vanished."""
         self.layer.clear()
+        self.instances = None
         self.layer.next_stamp()
         if self.residency is not None:
             self.residency.reset()
@@ -494,6 +496,8 @@ class SemanticTSDF:
             "free_cells": self.free_space.num_free_cells() if self.free_space is not None else 0,
             "free_space_bytes": self.free_space.memory_bytes() if self.free_space is not None else 0,
             "map_bytes": self.layer.memory_bytes(),
+            "instance_voxels": self.instances.num_voxels if self.instances is not None else 0,
+            "instance_bytes": self.instances.memory_bytes() if self.instances is not None else 0,
             **(self.residency.stats() if self.residency is not None else {}),
             "frames_integrated": self.frames_integrated,
             "update_counter": self.update_counter,

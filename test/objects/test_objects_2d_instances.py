@@ -86,7 +86,9 @@ def test_instance_evidence_is_saved_with_the_map(tmp_path):
     for name in ("keys", "ids", "votes"):
         np.testing.assert_array_equal(getattr(loaded.instances, name), getattr(tsdf_map.instances, name))
     assert loaded.instances.next_id == tsdf_map.instances.next_id
-    assert _map([_frame(0.0, (1, 2))]).instances is not None
+    assert loaded.stats()["instance_bytes"] == 14 * loaded.instances.num_voxels > 0
+    loaded.reset()
+    assert loaded.instances is None and loaded.stats()["instance_voxels"] == 0
     plain = SemanticTSDF(TSDFConfig(voxel_size=0.05), num_classes=len(NAMES))
     plain.save(tmp_path / "plain.ssrmap")
     assert SemanticTSDF.load(tmp_path / "plain.ssrmap").instances is None
