@@ -25,10 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ssr_ros.data.rosbag_writer import INSTANCES_TOPIC
 from ssr_ros.errors import DatasetError
-
-INSTANCES_TOPIC = "/camera/semantic/instances"
-"""Topic of the exact 2D instance images in the bags ``ssr synth`` writes (mono16)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

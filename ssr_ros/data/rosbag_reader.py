@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS, MAP_FRAME, typestore
+from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS, INSTANCES_TOPIC, MAP_FRAME, typestore
 from ssr_ros.errors import DatasetError, InvalidInput, TransformUnavailable
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
@@ -213,7 +213,7 @@ class RosbagReader:
         if self.label_probabilities_topic and not num_classes:
             raise InvalidInput("label_probabilities_topic needs num_classes (the taxonomy's class count)")
         self.num_classes, self.probabilities_layout = num_classes, probabilities_layout
-        self.instances_topic = pick(instances_topic, None, [], "2D instances") if instances_topic else None
+        self.instances_topic = pick(instances_topic, INSTANCES_TOPIC, [], "2D instances")
         semantic_given = {self.label_confidence_topic, self.label_probabilities_topic, self.instances_topic} - {None}
         self.labels_topic = None if self.label_probabilities_topic else pick(
             labels_topic, DEFAULT_TOPICS.labels,

@@ -280,6 +280,14 @@ def test_instance_topic_is_read_into_the_frames(tmp_path):
     assert len(read) == len(frames)
     np.testing.assert_array_equal(read[0].instance_ids, ids)
     np.testing.assert_array_equal(read[0].labels, frames[0].labels)
-    assert list(RosbagReader(tmp_path / "bag"))[0].instance_ids is None
+    assert list(RosbagReader(tmp_path / "bag"))[0].instance_ids is None  # not the default topic: not read
+    with RosbagWriter(tmp_path / "default") as writer:
+        writer.add_topic("instances", "/camera/semantic/instances")
+        for frame in frames:
+            writer.write(frame)
+            writer.write_message("instances", writer.image_message(frame.stamp_ns, ids, "mono16"), frame.stamp_ns)
+    read = RosbagReader(tmp_path / "default")
+    assert read.labels_topic == DEFAULT_TOPICS.labels and read.instances_topic == "/camera/semantic/instances"
+    np.testing.assert_array_equal(list(read)[0].instance_ids, ids)
     with pytest.raises(DatasetError, match="/seg/missing"):
         RosbagReader(tmp_path / "bag", instances_topic="/seg/missing")
