@@ -139,6 +139,8 @@ def open_recording(
     label_probabilities_topic: str | None = None,
     probabilities_layout: str = "hwc",
     num_classes: int | None = None,
+    instance_dir: str | None = None,
+    instances_topic: str | None = None,
 ) -> Recording:
     """Open a rosbag2 file or a dataset folder; DatasetError names what is missing.
 
@@ -148,7 +150,9 @@ def open_recording(
     ``pose_child_frame``: a bag's pose topic tracks another frame than the camera's (see
     :class:`ssr_ros.data.rosbag_reader.RosbagReader`). ``label_confidence_topic`` /
     ``label_probabilities_topic`` (with ``probabilities_layout`` and the taxonomy's
-    ``num_classes``): a bag's 2D semantics in the other forms the node takes.
+    ``num_classes``): a bag's 2D semantics in the other forms the node takes. ``instance_dir``:
+    ScanNet folders' per-frame 2D instance ids (default: ``instance-filt/`` or ``instance/``);
+    ``instances_topic``: a bag's 2D instance image topic (mono8/mono16).
     """
     from ssr_ros.data import folders
     from ssr_ros.data.rosbag_reader import RosbagReader
@@ -166,7 +170,8 @@ def open_recording(
                                        camera_in_pose_frame=camera_in_pose_frame, pose_child_frame=pose_child_frame,
                                        label_confidence_topic=label_confidence_topic,
                                        label_probabilities_topic=label_probabilities_topic,
-                                       probabilities_layout=probabilities_layout, num_classes=num_classes)
+                                       probabilities_layout=probabilities_layout, num_classes=num_classes,
+                                       instances_topic=instances_topic)
         if world_frame:
             options["world_frame"] = world_frame
         if depth_scale is not None:
@@ -175,10 +180,13 @@ def open_recording(
         topics = {"depth": reader.depth_topic, "color": reader.color_topic, "labels": reader.labels_topic,
                   "label_confidence": reader.label_confidence_topic,
                   "label_probabilities": reader.label_probabilities_topic,
+                  "instances": reader.instances_topic,
                   "camera_info": reader.camera_info_topic, "pose": reader.pose_topic or "/tf"}
         return Recording("rosbag2", reader.path, reader, reader.message_count(reader.depth_topic), {"topics": topics})
     if label_dir is not None and kind not in ("folder", "scannet"):
         raise ConfigError(f"a label folder is only read for ScanNet layouts, not '{kind}'")
+    if instance_dir is not None and kind not in ("folder", "scannet"):
+        raise ConfigError(f"an instance folder is only read for ScanNet layouts, not '{kind}'")
     classes = {"scannet": folders.ScanNetFolder, "7scenes": folders.SevenScenesFolder,
                "tum": folders.TUMFolder, "replica": folders.ReplicaFolder, "redwood": folders.RedwoodFolder}
     if kind == "folder":
@@ -186,11 +194,15 @@ def open_recording(
         kind = {v: k for k, v in classes.items()}[type(reader)]
         if label_dir is not None and kind != "scannet":
             raise ConfigError(f"a label folder is only read for ScanNet layouts; '{path}' is {kind}")
+        if instance_dir is not None and kind != "scannet":
+            raise ConfigError(f"an instance folder is only read for ScanNet layouts; '{path}' is {kind}")
     options = {}
     if depth_scale is not None and kind != "replica":
         options["depth_scale"] = depth_scale
     if label_dir is not None:
         options["label_dir"] = label_dir
+    if instance_dir is not None:
+        options["instance_dir"] = instance_dir
     reader = classes[kind](path, **options)
     return Recording(kind, Path(path), reader, len(reader))
 

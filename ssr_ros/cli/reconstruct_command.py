@@ -77,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "classes), or N stacked class planes with --probabilities-layout chw")
     group.add_argument("--probabilities-layout", choices=["hwc", "chw"],
                        help="layout of --label-probabilities-topic (default: hwc, as the node's probabilities_layout)")
+    group.add_argument("--instances-topic", help="2D object instance ids (mono8/mono16, 0 = none); the objects stage then "
+                       "takes its instances from them (default: the config's topics.instances)")
     group.add_argument("--pose-topic", help="PoseStamped / PoseWithCovarianceStamped / Odometry")
     group.add_argument("--pose-source", default="auto", choices=["auto", "topic", "tf"],
                        help="pose topic or /tf (default: a pose topic when the bag has one)")
@@ -90,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "camera_in_pose_frame (default: from /tf_static when the frames differ)")
     group = parser.add_argument_group("dataset folders")
     group.add_argument("--labels-folder", help="ScanNet: folder of per-frame label PNGs (default: label-filt/ or label/)")
+    group.add_argument("--instances-folder", help="ScanNet: folder of per-frame 2D instance id PNGs, 0 = none (default: "
+                       "instance-filt/ or instance/ when present; 'ssr synth' writes instance/); the objects stage then "
+                       "takes its instances from them")
     group.add_argument("--semantics-folder",
                        help="any folder recording: 2D semantics per frame, NAME.labels.png (+ NAME.confidence.png|npy) "
                        "or NAME.probs.npy ((H, W, N) or class-major (N, H, W)), NAME = the frame's name "
@@ -270,6 +275,8 @@ def _run(args: argparse.Namespace) -> int:
         label_probabilities_topic=args.label_probabilities_topic or topics.get("label_probabilities") or None,
         probabilities_layout=args.probabilities_layout or topics.get("probabilities_layout") or "hwc",
         num_classes=ClassTaxonomy.load(config.taxonomy or None).num_classes,
+        instance_dir=args.instances_folder,
+        instances_topic=args.instances_topic or topics.get("instances") or None,
     )
     gt = load_ground_truth(args.gt) if args.gt else None
     pipeline = MappingPipeline(config)

@@ -3,8 +3,12 @@
 Writes into ``--out``:
 
 - ``bag/``: rosbag2 (sqlite3 or mcap) with the RealSense-style topics of
-  ``ssr_ros.data.rosbag_writer.DEFAULT_TOPICS`` (``--format bag`` or ``both``);
-- ``folder/``: the same frames in the ScanNet layout (``--format folder`` or ``both``);
+  ``ssr_ros.data.rosbag_writer.DEFAULT_TOPICS`` (``--format bag`` or ``both``) and the exact
+  per-pixel object instances on ``/camera/semantic/instances`` (mono16; every scene box's
+  object, walls and floor included);
+- ``folder/``: the same frames in the ScanNet layout (``--format folder`` or ``both``), with
+  the exact per-pixel object instances in ``instance/`` (every scene box's object, walls and
+  floor included);
 - ``gt/``: ``scene.json`` (seed, room, objects, options), ``gt_volume.npz`` (``GTVolume``
   at ``--voxel-size`` plus ``visible``, the voxels the camera path saw), ``gt_mesh.ply``
   (vertex colors, ``label`` and ``instance`` per vertex);
@@ -14,12 +18,14 @@ Writes into ``--out``:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ssr_ros.data.rosbag_writer import INSTANCES_TOPIC
 from ssr_ros.errors import DatasetError
 
 
@@ -113,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if bag:
             bag.__enter__()
+            bag.add_topic("instances", INSTANCES_TOPIC)
         if folder:
             folder.__enter__()
         for i in range(len(sequence)):
@@ -121,8 +128,11 @@ def run(args: argparse.Namespace) -> int:
             render_seconds += time.perf_counter() - t0
             if bag:
                 bag.write(view.frame)
+                bag.write_message("instances", bag.image_message(
+                    view.frame.stamp_ns, view.rendering.instance_ids.astype(np.uint16), "mono16"), view.frame.stamp_ns)
             if folder:
-                folder.write(view.frame)
+                # the folder also gets the exact 2D instances (instance/)
+                folder.write(dataclasses.replace(view.frame, instance_ids=view.rendering.instance_ids))
             if visible is not None:
                 visible |= visible_voxels(volume, [view.rendering.depth], [view.frame.T_world_cam], sequence.intrinsics)
             if i in sample_at:

@@ -107,9 +107,12 @@ class ScanNetFolder(FolderSequence):
     the depth intrinsics are used. Frames whose pose is non-finite (lost tracking) are
     skipped when ``skip_invalid_poses`` (counted in ``skipped``); a missing pose file is an
     error. ``label_map`` maps label-image values to taxonomy ids (see ``scannet_label_map``).
+    ``instance_dir`` (default: ``instance-filt/`` or ``instance/`` when present): per-frame 2D
+    object instance ids (8- or 16-bit PNG, 0 = none), the frames' ``instance_ids``.
     """
 
-    def __init__(self, root: str | Path, depth_scale: float = 0.001, label_dir: str | None = None, label_map: np.ndarray | None = None, skip_invalid_poses: bool = True):
+    def __init__(self, root: str | Path, depth_scale: float = 0.001, label_dir: str | None = None, label_map: np.ndarray | None = None,
+                 skip_invalid_poses: bool = True, instance_dir: str | None = None):
         super().__init__()
         self.root = Path(root)
         self.depth_scale = depth_scale
@@ -136,6 +139,11 @@ class ScanNetFolder(FolderSequence):
         if label_dir is None:
             label_dir = next((d for d in ("label", "label-filt") if (self.root / d).is_dir()), None)
         self.label_dir = self.root / label_dir if label_dir else None
+        if instance_dir is None:
+            instance_dir = next((d for d in ("instance", "instance-filt") if (self.root / d).is_dir()), None)
+        elif not (self.root / instance_dir).is_dir():
+            raise DatasetError(f"ScanNet folder '{self.root}': instance folder '{instance_dir}' does not exist")
+        self.instance_dir = self.root / instance_dir if instance_dir else None
         self.stamps = self._stamps()
         if skip_invalid_poses:
             keep = []
@@ -186,8 +194,13 @@ class ScanNetFolder(FolderSequence):
                 if labels.max(initial=0) >= len(self.label_map):
                     raise DatasetError(f"label image '{self.label_dir / name}.png' has id {labels.max()} beyond the label map ({len(self.label_map)} entries)")
                 labels = self.label_map[labels]
+        instance_ids = None
+        if self.instance_dir is not None and (self.instance_dir / f"{name}.png").exists():
+            instance_ids = read_uint16(self.instance_dir / f"{name}.png", "instance image").astype(np.int32)
+            instance_ids = resize_to(instance_ids, K.height, K.width, nearest=True)
         T = read_pose(self.root / "pose" / f"{name}.txt")
-        return Frame(depth=depth, intrinsics=K, T_world_cam=T, rgb=rgb, labels=labels, stamp_ns=self.stamps[name], frame_id=name)
+        return Frame(depth=depth, intrinsics=K, T_world_cam=T, rgb=rgb, labels=labels, stamp_ns=self.stamps[name], frame_id=name,
+                     instance_ids=instance_ids)
 
 
 def scannet_label_map(tsv_path: str | Path, nyu40_to_taxonomy: dict[int, int] = SCANNET20_FROM_NYU40) -> np.ndarray:
@@ -585,7 +598,7 @@ class ScanNetFolderWriter:
                 writer.write(frame)
 
     ``color/<i>.png``, ``depth/<i>.png`` (uint16 mm), ``label/<i>.png`` (uint8, or uint16
-    above 255), ``pose/<i>.txt`` (4x4, 17 digits: exact), ``intrinsic/intrinsic_{depth,color}.txt``
+    above 255), ``instance/<i>.png`` (uint16 2D instance ids, when the frame has them), ``pose/<i>.txt`` (4x4, 17 digits: exact), ``intrinsic/intrinsic_{depth,color}.txt``
     (4x4, one camera) and ``timestamps.txt`` (``<i> <stamp_ns>``, written on close).
     """
 
@@ -622,6 +635,12 @@ class ScanNetFolderWriter:
             (root / "label").mkdir(exist_ok=True)
             labels = np.asarray(frame.labels)
             write_png(root / "label" / f"{i}.png", labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16))
+        if frame.instance_ids is not None:
+            ids = np.asarray(frame.instance_ids)
+            if ids.max(initial=0) > 65535:
+                raise DatasetError(f"frame {i} has instance id {ids.max()}; a ScanNet instance PNG holds ids up to 65535")
+            (root / "instance").mkdir(exist_ok=True)
+            write_png(root / "instance" / f"{i}.png", ids.astype(np.uint16))
         np.savetxt(root / "pose" / f"{i}.txt", frame.T_world_cam, fmt="%.17g")
         self._stamps.append(f"{i} {int(frame.stamp_ns)}")
         self.num_frames += 1

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS, MAP_FRAME, typestore
+from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS, INSTANCES_TOPIC, MAP_FRAME, typestore
 from ssr_ros.errors import DatasetError, InvalidInput, TransformUnavailable
 from ssr_ros.geometry.camera import CameraIntrinsics
 from ssr_ros.geometry.frame import Frame
@@ -168,6 +168,7 @@ class RosbagReader:
         max_pose_gap_ns: int = 200_000_000,
         depth_scale: float = 0.001,
         require_color: bool = True,
+        instances_topic: str | None = None,
     ):
         if pose_source not in ("auto", "topic", "tf"):
             raise InvalidInput(f"pose_source '{pose_source}' not supported; expected auto, topic or tf")
@@ -212,7 +213,8 @@ class RosbagReader:
         if self.label_probabilities_topic and not num_classes:
             raise InvalidInput("label_probabilities_topic needs num_classes (the taxonomy's class count)")
         self.num_classes, self.probabilities_layout = num_classes, probabilities_layout
-        semantic_given = {self.label_confidence_topic, self.label_probabilities_topic} - {None}
+        self.instances_topic = pick(instances_topic, INSTANCES_TOPIC, [], "2D instances")
+        semantic_given = {self.label_confidence_topic, self.label_probabilities_topic, self.instances_topic} - {None}
         self.labels_topic = None if self.label_probabilities_topic else pick(
             labels_topic, DEFAULT_TOPICS.labels,
             [t for t in images if ("label" in t or "semantic" in t) and t not in semantic_given], "labels")
@@ -357,9 +359,9 @@ class RosbagReader:
             reader.close()
 
     def _semantic_topics(self) -> dict[str, str]:
-        """Role ('labels', 'confidence', 'probabilities') -> topic of the 2D semantics read."""
+        """Role ('labels', 'confidence', 'probabilities', 'instances') -> topic of the 2D semantics read."""
         roles = {"labels": self.labels_topic, "confidence": self.label_confidence_topic,
-                 "probabilities": self.label_probabilities_topic}
+                 "probabilities": self.label_probabilities_topic, "instances": self.instances_topic}
         return {role: topic for role, topic in roles.items() if topic}
 
     @staticmethod
@@ -470,8 +472,16 @@ class RosbagReader:
                                                              self.probabilities_layout)
             except InvalidInput as error:
                 raise DatasetError(f"bag '{self.path}' topic {topic} stamped {sample.stamp}: {error}") from error
+        instance_ids = None
+        if semantics.get("instances") is not None:
+            sample = semantics["instances"]
+            image, encoding = self._decode_image(sample, self.instances_topic)
+            try:
+                instance_ids = labels_to_ids(image, encoding).astype(np.int32)
+            except InvalidInput as error:
+                raise DatasetError(f"bag '{self.path}' topic {self.instances_topic} stamped {sample.stamp}: {error}") from error
         return Frame(depth=metres, intrinsics=K, T_world_cam=T, rgb=rgb, labels=ids, label_confidence=confidence,
-                     label_probs=probabilities, stamp_ns=depth.stamp, frame_id=camera)
+                     label_probs=probabilities, stamp_ns=depth.stamp, frame_id=camera, instance_ids=instance_ids)
 
 
 def read_bag(path: str | Path, **options) -> list[Frame]:

@@ -45,6 +45,10 @@ class CameraTopics:
 DEFAULT_TOPICS = CameraTopics()
 """The topics generated bags use and the mapping node subscribes to by default."""
 
+INSTANCES_TOPIC = "/camera/semantic/instances"
+"""2D object instance images (mono16) in the bags ``ssr synth`` writes; read by default when a
+bag has it (the node subscribes only when ``topics.instances`` names it)."""
+
 MAP_FRAME = "map"
 CAMERA_FRAME = "camera_color_optical_frame"
 BAG_VERSION = 8

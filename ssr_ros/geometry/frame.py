@@ -27,6 +27,8 @@ class Frame:
     frame_id: the camera's TF frame or a dataset frame name.
     depth_weight: (H, W) float32 in [0, 1], how much each depth pixel counts in fusion, or None
         (every pixel fully); set by monocular mode from the predicted depth's confidence.
+    instance_ids: (H, W) integer object instance per pixel (2D instance segmentation; 0 = none),
+        or None. Ids only group the pixels of one frame; the map associates them across frames.
     """
 
     depth: np.ndarray
@@ -39,6 +41,7 @@ class Frame:
     stamp_ns: int = 0
     frame_id: str = "camera"
     depth_weight: np.ndarray | None = None
+    instance_ids: np.ndarray | None = None
 
     def validate(self) -> "Frame":
         """Check shapes, dtypes and the pose; raise InvalidFrame / InvalidPose naming the problem.
@@ -81,6 +84,10 @@ class Frame:
                 raise InvalidFrame(
                     f"label_probs must have shape {shape} + (C,), got {probs.shape}"
                 )
+        if self.instance_ids is not None:
+            from ssr_ros.map.instance_evidence import check_instance_image
+
+            check_instance_image(self.instance_ids, shape)
         if self.depth_weight is not None:
             weight = np.asarray(self.depth_weight)
             if weight.shape != shape or not np.issubdtype(weight.dtype, np.floating):

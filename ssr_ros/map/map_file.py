@@ -122,6 +122,8 @@ def save_map(tsdf_map, path: str | Path) -> None:
     """
     layer = tsdf_map.complete_layer() if hasattr(tsdf_map, "complete_layer") else as_layer(tsdf_map)
     arrays = _arrays(layer)
+    if getattr(tsdf_map, "instances", None) is not None:
+        arrays.update(tsdf_map.instances.state())
     header = {
         "format": "ssr_ros semantic TSDF",
         "version": FORMAT_VERSION,
@@ -199,7 +201,12 @@ def load_map(cls, path: str | Path, device, backend: str | None = None, override
             layer.free_space.load_state(
                 {"free_block_coords": tensor("free_block_coords"), "free_hits": tensor("free_hits")}
             )
-    except (KeyError, RuntimeError, InvalidInput) as error:
+        if "instance_keys" in arrays:
+            from ssr_ros.map.instance_evidence import InstanceEvidence
+
+            tsdf_map.instances = InstanceEvidence(tsdf_map.voxel_size)
+            tsdf_map.instances.load_state(arrays)
+    except (KeyError, RuntimeError, ValueError, InvalidInput) as error:
         raise MapFileError(f"map '{path}' arrays do not match its header: {error}") from error
     if len(layer.hash) != n:
         raise MapFileError(f"map '{path}' is corrupt: {len(layer.hash)} hash entries for {n} blocks")

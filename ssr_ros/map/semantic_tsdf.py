@@ -34,6 +34,7 @@ from ssr_ros.map import chunk_io, integration
 from ssr_ros.map.block_hash import check_coord_range
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
+from ssr_ros.map.instance_evidence import InstanceEvidence, check_instance_image
 from ssr_ros.map.semantic_evidence import top2_votes
 from ssr_ros.map.voxel_blocks import cpu_threads, one_thread
 from ssr_ros.map.voxel_layer import PREDICTED_WEIGHT, VoxelLayer
@@ -58,6 +59,9 @@ class SemanticTSDF:
         from ssr_ros.map.meshing import IncrementalMesher
 
         self._mesher = IncrementalMesher(self.layer)
+        self.instances: InstanceEvidence | None = None
+        """Object instance evidence from the frames' 2D instance ids
+        (:class:`~ssr_ros.map.instance_evidence.InstanceEvidence`), None until a frame brings some."""
         self.residency = None
         """:class:`~ssr_ros.map.residency.Residency` when ``config.memory_budget_mb`` or
         ``config.clear_radius_m`` is set (blocks move to disk / are dropped), else None."""
@@ -174,6 +178,8 @@ class SemanticTSDF:
             probs = frame.label_probs
             if probs.ndim != 3 or tuple(probs.shape) != shape + (self.num_classes,):
                 raise InvalidFrame(f"label_probs must have shape {shape + (self.num_classes,)}, got {tuple(probs.shape)}")
+        if frame.instance_ids is not None:
+            check_instance_image(frame.instance_ids, shape)
         frame.T_world_cam = validate_pose(frame.T_world_cam, "T_world_cam")
 
     def _to_tensor(self, array, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -229,12 +235,22 @@ class SemanticTSDF:
         self._check_frame(frame)
         with cpu_threads(self.device, self.config.threads):
             if self.residency is None:
-                return self._integrate(frame)
-            reach = self.residency.reach_box(frame.intrinsics, frame.T_world_cam)
-            self.residency.ensure_resident(*reach)
-            result = self._integrate(frame)
-            self.residency.after_frame(np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3], reach)
-            return result
+                result = self._integrate(frame)
+            else:
+                reach = self.residency.reach_box(frame.intrinsics, frame.T_world_cam)
+                self.residency.ensure_resident(*reach)
+                result = self._integrate(frame)
+                self.residency.after_frame(np.asarray(frame.T_world_cam, dtype=np.float64)[:3, 3], reach)
+        if frame.instance_ids is not None:
+            self._integrate_instances(frame)
+        return result
+
+    def _integrate_instances(self, frame: Frame) -> None:
+        if self.instances is None:
+            self.instances = InstanceEvidence(self.voxel_size)
+        depth = frame.depth.cpu().numpy() if isinstance(frame.depth, torch.Tensor) else frame.depth
+        ids = frame.instance_ids.cpu().numpy() if isinstance(frame.instance_ids, torch.Tensor) else frame.instance_ids
+        self.instances.integrate(depth, ids, frame.intrinsics, frame.T_world_cam, self.config.min_depth, self.config.max_depth)
 
     def _integrate(self, frame: Frame) -> dict[str, int]:
         cfg = self.config
@@ -444,8 +460,10 @@ class SemanticTSDF:
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
-        """Forget every voxel and every seen-free cell; the next ``update_mesh`` reports all meshed blocks as vanished."""
+        """Forget every voxel, every seen-free cell and the instance evidence; the next ``update_mesh``
+        reports all meshed blocks as vanished."""
         self.layer.clear()
+        self.instances = None
         self.layer.next_stamp()
         if self.residency is not None:
             self.residency.reset()
@@ -478,6 +496,8 @@ class SemanticTSDF:
             "free_cells": self.free_space.num_free_cells() if self.free_space is not None else 0,
             "free_space_bytes": self.free_space.memory_bytes() if self.free_space is not None else 0,
             "map_bytes": self.layer.memory_bytes(),
+            "instance_voxels": self.instances.num_voxels if self.instances is not None else 0,
+            "instance_bytes": self.instances.memory_bytes() if self.instances is not None else 0,
             **(self.residency.stats() if self.residency is not None else {}),
             "frames_integrated": self.frames_integrated,
             "update_counter": self.update_counter,

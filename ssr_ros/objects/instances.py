@@ -1,10 +1,17 @@
-"""Object instances of a semantic TSDF map: connected components of same-class surface voxels.
+"""Object instances of a semantic TSDF map: from fused 2D instance ids, else connected components.
 
 :func:`map_region` copies the map's voxels into a :class:`MapRegion` (dense, one box around
 everything allocated); :func:`find_instances` labels each object class's surface voxels
 (observed, and predicted ones when asked) with ``scipy.ndimage.label`` (26-connected, after a
 one-voxel closing that bridges gaps the sensor left) and keeps components of at least
 ``min_voxels``. Structural classes (wall, floor, door, ...) are never instances.
+
+When the map holds instance evidence (frames came with 2D instance ids, see
+:mod:`ssr_ros.map.instance_evidence`) and ``source`` is ``auto``, instances are the map's fused
+instances instead: each surface voxel with a non-structural label takes the instance id of
+the nearest voxel with evidence within ``spread`` voxels, and an instance's class is the
+majority label of its voxels (instances whose majority is structural, such as walls that a 2D
+instance segmenter numbered, are dropped). Touching objects of one class then stay apart.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ class InstanceConfig:
     closing: int = param(1, "voxels of morphological closing before labelling (bridges sensor gaps); 0 = none", low=0, high=5)
     surface_band: float = param(1.0, "a voxel is surface when |tsdf| is below this many voxel sizes", low=0.1, high=4.0)
     min_probability: float = param(0.3, "an observed voxel counts for a class when its top class probability reaches this", low=0.0, high=1.0)
+    source: str = param("auto", "'auto': instances from the 2D instance ids fused in the map where it has them, else "
+                        "connected components; 'components': always connected components", choices=["auto", "components"])
+    spread: int = param(2, "2D instances: surface voxels this many voxels from instance evidence join that instance", low=0, high=5)
 
     def validate(self) -> "InstanceConfig":
         return validate_config(self)
@@ -48,7 +58,9 @@ class MapRegion:
     label: (X, Y, Z) int64 class of observed (argmax) and predicted voxels, 0 elsewhere;
     probability: (X, Y, Z) float32 the label's probability (predicted: their confidence);
     surface: bool observed or predicted voxel with |tsdf| within the surface band;
-    predicted: bool; color: (X, Y, Z, 3) float32 in [0, 1].
+    predicted: bool; color: (X, Y, Z, 3) float32 in [0, 1];
+    instance: (X, Y, Z) int32 fused 2D instance id (0 = none), or None when the map has no
+    instance evidence.
     """
 
     origin_voxel: np.ndarray
@@ -62,6 +74,7 @@ class MapRegion:
     surface: np.ndarray
     predicted: np.ndarray
     color: np.ndarray
+    instance: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -129,7 +142,11 @@ def map_region(tsdf_map, config: InstanceConfig | None = None, margin: int = 2) 
     lo = coords.min(dim=0).values * B - margin
     hi = (coords.max(dim=0).values + 1) * B + margin
     chunk = tsdf_map.extract_chunk(lo, tuple(int(n) for n in (hi - lo)))
-    return region_from_chunk(chunk, config)
+    region = region_from_chunk(chunk, config)
+    evidence = getattr(tsdf_map, "instances", None)
+    if evidence is not None and evidence.num_voxels:
+        region.instance = evidence.region_ids(region.origin_voxel, region.shape)
+    return region
 
 
 @dataclass
@@ -157,6 +174,8 @@ def find_instances(region: MapRegion, class_names: list[str], config: InstanceCo
     """Instances of every non-structural class, ids from 1 in order of class then size."""
     config = (config or InstanceConfig()).validate()
     surface = region.surface if config.include_predicted else region.surface & region.observed
+    if config.source == "auto" and region.instance is not None and region.instance.any():
+        return _fused_instances(region, surface, class_names, config, exclude)
     structure = np.ones((3, 3, 3), dtype=bool)
     out: list[Instance] = []
     for class_id, name in enumerate(class_names):
@@ -181,6 +200,45 @@ def find_instances(region: MapRegion, class_names: list[str], config: InstanceCo
                 confidence=float(region.probability[tuple(voxels.T)].mean()),
             ))
     return out
+
+
+def _make_instance(region: MapRegion, instance_id: int, class_id: int, name: str, voxels: np.ndarray) -> Instance:
+    centers = region.centers(voxels)
+    half = region.voxel_size / 2
+    return Instance(
+        instance_id=instance_id, class_id=class_id, class_name=name, voxels=voxels,
+        observed=region.observed[tuple(voxels.T)],
+        bbox_min=centers.min(axis=0) - half, bbox_max=centers.max(axis=0) + half,
+        confidence=float(region.probability[tuple(voxels.T)].mean()),
+    )
+
+
+def _fused_instances(region: MapRegion, surface: np.ndarray, class_names: list[str], config: InstanceConfig,
+                     exclude: tuple[str, ...]) -> list[Instance]:
+    """Instances from the map's fused 2D instance ids (see the module docstring)."""
+    structural = np.array([name in exclude for name in class_names], dtype=bool)
+    objectish = surface & (region.label > 0) & ~structural[region.label]
+    ids = np.where(surface & (region.label > 0), region.instance, 0)
+    if config.spread > 0 and ids.any():
+        distance, nearest = ndimage.distance_transform_edt(ids == 0, return_indices=True)
+        spread = ids[tuple(nearest)]
+        ids = np.where(objectish & (ids == 0) & (distance <= config.spread), spread, ids)
+    found = []
+    flat_ids = ids.ravel()
+    order = np.argsort(flat_ids, kind="stable")
+    sorted_ids = flat_ids[order]
+    starts = np.searchsorted(sorted_ids, np.unique(sorted_ids[sorted_ids > 0]))
+    ends = np.r_[starts[1:], sorted_ids.size]
+    for a, b in zip(starts, ends):
+        flat = order[a:b]
+        class_id = int(np.bincount(region.label.ravel()[flat]).argmax())
+        if structural[class_id]:
+            continue  # a wall, the floor, a door: 2D instances of the room itself
+        if b - a < config.min_voxels:
+            continue
+        found.append((class_id, b - a, np.stack(np.unravel_index(flat, region.shape), axis=1).astype(np.int64)))
+    found.sort(key=lambda f: (f[0], -f[1]))
+    return [_make_instance(region, k + 1, class_id, class_names[class_id], voxels) for k, (class_id, _, voxels) in enumerate(found)]
 
 
 def instance_mask(region: MapRegion, instances: list[Instance]) -> np.ndarray:

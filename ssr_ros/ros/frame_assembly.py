@@ -56,9 +56,11 @@ class FrameAssembler:
         return self._intrinsics
 
     def assemble(self, depth: Image | None, color: Image | None = None, labels: Image | None = None,
-                 confidence: Image | None = None, probabilities: Image | None = None) -> Frame:
+                 confidence: Image | None = None, probabilities: Image | None = None,
+                 instances: Image | None = None) -> Frame:
         """A validated Frame; 2D semantics as label ids (+ a confidence image) or per-class
-        probabilities (:mod:`ssr_ros.semantics.inputs`).
+        probabilities (:mod:`ssr_ros.semantics.inputs`); ``instances``: a mono8/mono16 2D
+        object instance image.
 
         Monocular mode passes ``depth=None``: the color image then gives the size, stamp and
         frame, and the Frame's depth is all 0 and *not yet validated* (the pipeline predicts
@@ -99,10 +101,15 @@ class FrameAssembler:
                 raise InconsistentMessage("probabilities need the taxonomy's class count")
             probs = probabilities_from_image(image_to_numpy(probabilities), probabilities.encoding,
                                              self._num_classes, shape, self._probabilities_layout)
+        instance_ids = None
+        if instances is not None:
+            check_same_size(reference, instances, "instance image")
+            instance_ids = label_image_to_ids(instances).astype(np.int32)
         stamp_ns = stamp_to_ns(reference.header.stamp)
         T_map_cam = self._pose_lookup(reference.header.frame_id, stamp_ns)
         frame = Frame(
             depth=metres, intrinsics=intrinsics, T_world_cam=T_map_cam, rgb=rgb, labels=ids,
             label_confidence=unit_confidence, label_probs=probs, stamp_ns=stamp_ns, frame_id=reference.header.frame_id,
+            instance_ids=instance_ids,
         )
         return frame.validate() if depth is not None else frame

@@ -179,6 +179,8 @@ class MapperNode(Node):
             inputs.append(("labels", s.topics.labels))
             if s.topics.label_confidence:
                 inputs.append(("confidence", s.topics.label_confidence))
+        if s.topics.instances:
+            inputs.append(("instances", s.topics.instances))
         # structural labels (pipeline.structure) only where no semantic source is configured or
         # publishing (set per frame in _on_images / _on_geometry)
         self.pipeline.semantic_source_expected = (self.segmenter is not None
@@ -415,7 +417,7 @@ class MapperNode(Node):
         return transform_stamped_to_matrix(transform)
 
     def _on_images(self, *images: Image) -> None:
-        if self._semantic_topics:
+        if any(name in ("labels", "probabilities") for name in self._input_names):
             self.pipeline.semantic_source_expected = True
         self._enqueue(dict(zip(self._input_names, images)))
 
@@ -466,7 +468,7 @@ class MapperNode(Node):
             self._on_time_jump(stamp_ns)
         try:
             frame = self.assembler.assemble(depth, images.get("color"), images.get("labels"),
-                                            images.get("confidence"), images.get("probabilities"))
+                                            images.get("confidence"), images.get("probabilities"), images.get("instances"))
             if self.segmenter is not None and self.segmenter.offer(frame, reference.header):
                 self.order.accept(stamp_ns)  # integrated when its segmentation is done
                 return True

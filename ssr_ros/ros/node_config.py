@@ -28,6 +28,10 @@ class TopicsConfig:
         "", "per-class probabilities instead of labels: 32FC<N> / 8UC<N> with N = the taxonomy's classes, or "
         "class-major planes (probabilities_layout 'chw'); empty = none",
     )
+    instances: str = param(
+        "", "2D object instance image (mono8/mono16 ids, 0 = none; ids group one frame's pixels, the map associates "
+        "them across frames); the objects stage then takes its instances from them; empty = none",
+    )
     pose: str = param(DEFAULT_TOPICS.pose, "camera pose topic when pose_source is 'topic'")
 
 

@@ -265,3 +265,29 @@ def test_label_confidence_and_probability_topics_are_read_as_the_node_takes_them
         list(RosbagReader(tmp_path / "bag", label_probabilities_topic="/seg/probs", num_classes=20))
     with pytest.raises(InvalidInput, match="num_classes"):
         RosbagReader(tmp_path / "bag", label_probabilities_topic="/seg/probs")
+
+
+def test_instance_topic_is_read_into_the_frames(tmp_path):
+    frames = small_frames()
+    H, W = frames[0].depth.shape
+    ids = np.arange(H * W, dtype=np.uint16).reshape(H, W) % 7
+    with RosbagWriter(tmp_path / "bag") as writer:
+        writer.add_topic("instances", "/seg/instances")
+        for frame in frames:
+            writer.write(frame)
+            writer.write_message("instances", writer.image_message(frame.stamp_ns, ids, "mono16"), frame.stamp_ns)
+    read = list(RosbagReader(tmp_path / "bag", instances_topic="/seg/instances"))
+    assert len(read) == len(frames)
+    np.testing.assert_array_equal(read[0].instance_ids, ids)
+    np.testing.assert_array_equal(read[0].labels, frames[0].labels)
+    assert list(RosbagReader(tmp_path / "bag"))[0].instance_ids is None  # not the default topic: not read
+    with RosbagWriter(tmp_path / "default") as writer:
+        writer.add_topic("instances", "/camera/semantic/instances")
+        for frame in frames:
+            writer.write(frame)
+            writer.write_message("instances", writer.image_message(frame.stamp_ns, ids, "mono16"), frame.stamp_ns)
+    read = RosbagReader(tmp_path / "default")
+    assert read.labels_topic == DEFAULT_TOPICS.labels and read.instances_topic == "/camera/semantic/instances"
+    np.testing.assert_array_equal(list(read)[0].instance_ids, ids)
+    with pytest.raises(DatasetError, match="/seg/missing"):
+        RosbagReader(tmp_path / "bag", instances_topic="/seg/missing")

@@ -248,3 +248,21 @@ def test_rviz_mesh_markers_follow_the_changed_blocks(make_node):
     assert full[0].action == Marker.DELETEALL
     triangles = sum(len(b.triangles) for b in node.pipeline.block_meshes())
     assert sum(len(m.points) for m in full[1:]) == 3 * triangles
+
+
+def test_instance_images_reach_the_map_and_bad_ones_are_refused(make_node):
+    node = make_node(**{"topics.instances": "/seg/instances"})
+    assert node._input_names == ["depth", "color", "labels", "instances"]
+    K = camera()
+    labels = (np.full((K.height, K.width), 5, np.uint8), "mono8")
+    ids = np.zeros((K.height, K.width), np.uint16)
+    ids[:, : K.width // 2], ids[:, K.width // 2:] = 3, 4
+    feed_pose(node, 1 * S, pose_at(0.0))
+    assert node.process_images(images(node, 1 * S, labels=labels, instances=(ids, "mono16")))
+    evidence = node.pipeline.map.instances
+    assert evidence is not None and len(np.unique(evidence.ids)) == 2
+    before = evidence.keys.copy()
+    feed_pose(node, 2 * S, pose_at(0.0))
+    assert node.process_images(images(node, 2 * S, labels=labels, instances=(ids[:, :-1].copy(), "mono16"))) is False
+    assert node.counters["dropped.InconsistentMessage"] == 1
+    np.testing.assert_array_equal(node.pipeline.map.instances.keys, before)
