@@ -44,12 +44,12 @@ from ssr_ros.taxonomy import ClassTaxonomy
 LOG = logging.getLogger("ssr_ros.pipeline")
 
 SAVE_FORMATS = ("map", "mesh", "mesh_semantic", "voxels", "nav2", "esdf")
-
-CAMERA_PATH_LIMIT = 4096
-"""Camera positions kept for the previews' outside-in views (thinned evenly beyond this)."""
 """What ``save`` can write: map.ssrmap, mesh.ply, mesh_semantic.ply, voxels.ply, the Nav2 map_server
 files occupancy.{pgm,yaml} and occupancy_predicted.{pgm,yaml}, and esdf.npz (see
 :mod:`ssr_ros.planning`)."""
+
+CAMERA_PATH_LIMIT = 4096
+"""Camera positions kept for the previews' outside-in views (thinned evenly beyond this)."""
 
 
 @dataclass
@@ -462,12 +462,12 @@ class MappingPipeline:
         # the map is read and written under the lock, the planes are found without it
         with self._threads():
             report = complete_layout(_LockedChunkAccess(self), self.config.layout, camera_path,
-                                     self._structural_class_ids())
+                                     self.structural_class_ids())
         self.layout_report = report
         self.timers["layout"].add(time.perf_counter() - start)
         return report
 
-    def _structural_class_ids(self) -> dict[str, int]:
+    def structural_class_ids(self) -> dict[str, int]:
         """Taxonomy ids of floor, wall and ceiling (those the taxonomy has)."""
         return {name: self.taxonomy.id_of(name) for name in ("floor", "wall", "ceiling") if name in self.taxonomy.names}
 

@@ -212,8 +212,8 @@ def _free_behind(plane: Plane, free_points: np.ndarray, voxel: float) -> float:
 
 
 def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
-                      cameras_z: np.ndarray | None, free_points: np.ndarray) -> tuple[float, float] | None:
-    """(height, area) of the floor (``up``) or ceiling, or None."""
+                      cameras_z: np.ndarray | None, free_points: np.ndarray) -> Plane | None:
+    """The floor (``up``) or the ceiling, or None."""
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
     z = points[facing, 2]
@@ -236,7 +236,7 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
         height = float(np.mean(z[near]))
         plane = Plane("floor" if up else "ceiling", normal, height if up else -height, float(near.sum() * voxel * voxel))
         if _free_behind(plane, free_points, voxel) <= config.max_free_behind:
-            return height, plane.area
+            return plane
     return None
 
 
@@ -331,12 +331,10 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     cameras_z = None if cameras is None else cameras[:, 2]
     planes: list[Plane] = []
     free_points = samples.get("free_points", np.zeros((0, 3), np.float32))
-    floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points)
-    if floor is not None:
-        planes.append(Plane("floor", np.array([0.0, 0.0, 1.0]), floor[0], floor[1]))
-    ceiling = _horizontal_plane(points, normals, False, config, voxel, cameras_z, free_points)
-    if ceiling is not None:
-        planes.append(Plane("ceiling", np.array([0.0, 0.0, -1.0]), -ceiling[0], ceiling[1]))
+    for up in (True, False):
+        plane = _horizontal_plane(points, normals, up, config, voxel, cameras_z, free_points)
+        if plane is not None:
+            planes.append(plane)
     for wall in _walls(points, normals, config, voxel):
         if cameras is not None:
             front = wall.signed_distance(cameras) > 0.0
