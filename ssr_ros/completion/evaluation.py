@@ -144,16 +144,8 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
     result: dict = {}
     chunks = 0
     if layout is not None and layout.enabled and pipeline.model is not None:
-        # the layout alone needs the map without the network's predictions: a copy through a file
-        import tempfile
-
-        from ssr_ros.map import SemanticTSDF
-        from ssr_ros.map.map_file import MAP_FILE
-
-        with tempfile.TemporaryDirectory() as folder:
-            pipeline.map.save(f"{folder}/{MAP_FILE}")
-            fused_copy = SemanticTSDF.load(f"{folder}/{MAP_FILE}", pipeline.device, pipeline.map.backend)
-        network_map, pipeline.map = pipeline.map, fused_copy
+        # the layout alone needs the map without the network's predictions: a copy
+        network_map, pipeline.map = pipeline.map, pipeline.map.copy()
         add_layout("layout")
         pipeline.map = network_map
     if pipeline.model is not None:

@@ -114,12 +114,9 @@ def decode_arrays(entries, body: memoryview, describe: str) -> dict[str, np.ndar
     return arrays
 
 
-def save_map(tsdf_map, path: str | Path) -> None:
-    """Write ``tsdf_map`` to ``path`` atomically; raises MapFileError on I/O failure.
-
-    A map with blocks evicted to its block store is saved whole: the stored blocks are read
-    back (into a temporary copy, for the time of the write) and saved with the resident ones.
-    """
+def map_state(tsdf_map) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(header, arrays)``: everything a map file holds of ``tsdf_map``, evicted blocks included
+    (read back from the block store into a temporary copy)."""
     layer = tsdf_map.complete_layer() if hasattr(tsdf_map, "complete_layer") else as_layer(tsdf_map)
     arrays = _arrays(layer)
     if getattr(tsdf_map, "instances", None) is not None:
@@ -133,6 +130,16 @@ def save_map(tsdf_map, path: str | Path) -> None:
         "update_counter": tsdf_map.update_counter,
         "frames_integrated": tsdf_map.frames_integrated,
     }
+    return header, arrays
+
+
+def save_map(tsdf_map, path: str | Path) -> None:
+    """Write ``tsdf_map`` to ``path`` atomically; raises MapFileError on I/O failure.
+
+    A map with blocks evicted to its block store is saved whole: the stored blocks are read
+    back (into a temporary copy, for the time of the write) and saved with the resident ones.
+    """
+    header, arrays = map_state(tsdf_map)
     write_arrays_file(Path(path), MAGIC, header, arrays, "map")
 
 
@@ -171,19 +178,29 @@ def load_map(cls, path: str | Path, device, backend: str | None = None, override
     if not checksummed and header_crc_matches:
         raise MapFileError(f"map '{path}' is corrupt: its header is checksummed but claims format version {version}")
     try:
+        body = memoryview(raw)[12 + header_len + (4 if checksummed else 0) :]
+        arrays = decode_arrays(header["arrays"], body, f"map '{path}'")
+    except MapFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise MapFileError(f"map '{path}' has an invalid header: {error}") from error
+    return map_from_state(cls, header, arrays, device, backend, overrides, f"map '{path}'")
+
+
+def map_from_state(cls, header: dict, arrays: dict[str, np.ndarray], device, backend: str | None = None,
+                   overrides: dict | None = None, describe: str = "map"):
+    """A new ``cls`` map from :func:`map_state`'s ``(header, arrays)``; MapFileError when they
+    do not fit together. ``describe`` names the source in errors."""
+    try:
         config_values = dict(header["config"])
         if backend is not None:
             config_values["backend"] = backend
         config_values.update(overrides or {})
         config = config_from_dict(TSDFConfig, config_values)
-        body = memoryview(raw)[12 + header_len + (4 if checksummed else 0) :]
-        arrays = decode_arrays(header["arrays"], body, f"map '{path}'")
         tsdf_map = cls(config, int(header["num_classes"]), device)
         n = int(header["num_blocks"])
-    except MapFileError:
-        raise
     except (KeyError, TypeError, ValueError, ConfigError) as error:
-        raise MapFileError(f"map '{path}' has an invalid header: {error}") from error
+        raise MapFileError(f"{describe} has an invalid header: {error}") from error
 
     def tensor(name: str) -> torch.Tensor:
         return to_tensor(arrays[name])
@@ -207,9 +224,9 @@ def load_map(cls, path: str | Path, device, backend: str | None = None, override
             tsdf_map.instances = InstanceEvidence(tsdf_map.voxel_size)
             tsdf_map.instances.load_state(arrays)
     except (KeyError, RuntimeError, ValueError, InvalidInput) as error:
-        raise MapFileError(f"map '{path}' arrays do not match its header: {error}") from error
+        raise MapFileError(f"{describe} arrays do not match its header: {error}") from error
     if len(layer.hash) != n:
-        raise MapFileError(f"map '{path}' is corrupt: {len(layer.hash)} hash entries for {n} blocks")
+        raise MapFileError(f"{describe} is corrupt: {len(layer.hash)} hash entries for {n} blocks")
     tsdf_map.update_counter = int(header["update_counter"])
     tsdf_map.frames_integrated = int(header["frames_integrated"])
     return tsdf_map

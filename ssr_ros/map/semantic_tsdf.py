@@ -450,6 +450,17 @@ class SemanticTSDF:
 
         save_map(self, path)
 
+    def copy(self, device: str | torch.device | None = None) -> "SemanticTSDF":
+        """An independent copy of the whole map, as :meth:`save` then :meth:`load` would give,
+        without a file. Blocks evicted to the block store are read back: the copy holds them all
+        and has no memory budget or block store (it never shares this map's files)."""
+        from ssr_ros.map.map_file import map_from_state, map_state
+
+        header, arrays = map_state(self)
+        arrays = {name: np.array(array, copy=True) for name, array in arrays.items()}
+        return map_from_state(type(self), header, arrays, self.device if device is None else device,
+                              overrides={"memory_budget_mb": 0.0, "clear_radius_m": 0.0, "block_store_dir": ""})
+
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None,
              overrides: dict | None = None) -> "SemanticTSDF":

@@ -105,6 +105,8 @@ def test_save_with_evicted_blocks_saves_all_of_it(frames, unlimited, tmp_path):
     assert tsdf_map.residency.blocks_on_disk > 0  # saving did not change what is in memory
     saved = SemanticTSDF.load(tmp_path / "budget.ssrmap")
     assert same_arrays(_arrays(saved), _arrays(SemanticTSDF.load(tmp_path / "plain.ssrmap")))
+    copy = tsdf_map.copy()  # a copy holds it all too, in memory, without the budget
+    assert copy.residency is None and same_arrays(_arrays(copy), _arrays(saved))
 
 
 def test_outputs_cover_memory_and_a_region_reads_back_from_disk(frames, unlimited, tmp_path):

@@ -36,6 +36,17 @@ def test_save_load_round_trip_is_exact(scene_map, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["scene.ssrmap"]  # no temporary left behind
 
 
+def test_copy_equals_the_map_and_is_independent_of_it(scene_map):
+    copy = scene_map.copy()
+    assert same_state(map_state(scene_map), map_state(copy))
+    assert copy.config == scene_map.config and copy.frames_integrated == scene_map.frames_integrated
+    before = map_state(scene_map)
+    copy.write_predictions(torch.tensor([0, 0, 40]), predicted_sphere(), torch.rand(16, 16, 16, 3))
+    copy.integrate(frame_of([Plane((0, 0, 1), 1.8, label=3)], CAM, np.eye(4)))
+    assert same_state(before, map_state(scene_map))  # the original did not change
+    assert not same_state(before, map_state(copy))
+
+
 def test_foreign_corrupt_and_truncated_files_are_refused(scene_map, tmp_path):
     path = tmp_path / "scene.ssrmap"
     scene_map.save(path)
