@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ssr_ros.completion.contract import Calibration
+from ssr_ros.map.chunk import seen_free_space
 
 
 FREE_REACH = 2
@@ -164,7 +165,7 @@ def gate(
     reach = max(1, int(round(settings.enclosure_radius / voxel_size)))
     # Enclosed by space seen free (grown by a voxel so that surfaces bordering it count): the
     # inside of an observed wall band, or anything behind it, is not.
-    known_free = free | (observed & (observed_tsdf > 0.5 * voxel_size))
+    known_free = seen_free_space(observed, observed_tsdf, free, 0.5 * voxel_size)
     enclosure = enclosure_count(dilate(known_free, 1), reach)
     features: dict[str, torch.Tensor] = {}
     surface_confidence = probability

@@ -6,8 +6,10 @@ which a 32^3 network chunk (1.6 m) cannot see as a whole but the whole map can. 
 finds the room's large planes in the map and writes the room's surface where nothing was
 observed, in the gravity-aligned map frame (z up):
 
-1. **Observed surface** voxels (fused, |TSDF| below ``surface_band`` voxels) with normals from
-   the TSDF gradient; each is moved onto the zero crossing along its normal.
+1. **Observed surface** voxels: fused, within ``surface_band`` voxels of the zero crossing by
+   the TSDF over its gradient's length (a projective TSDF seen at a grazing angle is
+   stretched), with normals from the gradient over observed neighbours; each is moved onto
+   the zero crossing along its normal.
 2. **Floor and ceiling**: the z histogram of up-facing (down-facing) surface; the floor is the
    lowest peak with at least ``min_plane_area`` below the cameras, the ceiling the highest
    above them.
@@ -164,35 +166,60 @@ class LayoutReport:
 
 # ----------------------------------------------------------------------------- surface samples
 
+def _observed_gradient(tsdf: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(X, Y, Z, 3) TSDF gradient per voxel step from observed neighbours only: central
+    differences where both neighbours along an axis were observed, one-sided where one was, 0
+    where none. Unknown voxels hold +truncation and would bend the normals at a scan's edge."""
+    gradient = np.zeros(tsdf.shape + (3,), np.float32)
+    for axis in range(3):
+        forward = np.zeros_like(tsdf)
+        backward = np.zeros_like(tsdf)
+        forward_ok = np.zeros_like(observed)
+        backward_ok = np.zeros_like(observed)
+        head = [slice(None)] * 3
+        tail = [slice(None)] * 3
+        head[axis], tail[axis] = slice(None, -1), slice(1, None)
+        head, tail = tuple(head), tuple(tail)
+        forward[head] = tsdf[tail] - tsdf[head]
+        forward_ok[head] = observed[tail] & observed[head]
+        backward[tail] = forward[head]
+        backward_ok[tail] = forward_ok[head]
+        both = forward_ok & backward_ok
+        gradient[..., axis] = np.where(both, 0.5 * (forward + backward),
+                                       np.where(forward_ok, forward, np.where(backward_ok, backward, 0.0)))
+    return gradient
+
+
 def surface_samples(chunk: DenseChunk, surface_band: float = 0.75, max_free_points: int = 200_000) -> dict[str, np.ndarray]:
     """Observed surface voxels of ``chunk``: points on the zero crossing, unit normals (pointing
     to the free side), colors and fused labels (arrays over the surface voxels); and
-    ``free_points``, centres of (at most ``max_free_points``) voxels the cameras saw free."""
+    ``free_points``, centres of (at most ``max_free_points``) voxels the cameras saw free.
+
+    A voxel is surface when its distance to the zero crossing, the TSDF divided by the length
+    of its gradient, is below ``surface_band`` voxels. A projective TSDF seen at a grazing angle
+    (a floor, a wall seen along its length) is stretched: its values overstate the distance by
+    the gradient's length, and a band on the raw values kept few of such a plane's voxels."""
     tsdf = chunk.tsdf.detach().cpu().numpy().astype(np.float32)
     observed = chunk.observed.detach().cpu().numpy()
     voxel = chunk.voxel_size
-    surface = observed & (np.abs(tsdf) < surface_band * voxel)
-    free = chunk.free.detach().cpu().numpy() if chunk.free is not None else np.zeros_like(observed)
-    free_index = np.argwhere(free | (observed & (tsdf >= 0.99 * chunk.truncation)))
+    origin = chunk.origin_voxel.cpu().numpy()
+    free_index = np.argwhere(chunk.seen_free(0.99 * chunk.truncation).cpu().numpy())
     if len(free_index) > max_free_points:
         free_index = free_index[np.random.default_rng(0).choice(len(free_index), max_free_points, replace=False)]
-    free_points = ((free_index + chunk.origin_voxel.cpu().numpy() + 0.5) * voxel).astype(np.float32)
-    if not surface.any():
-        empty = np.zeros((0, 3), np.float32)
-        return {"points": empty, "normals": empty, "colors": empty, "labels": np.zeros(0, np.int64),
-                "free_points": free_points}
-    gx, gy, gz = np.gradient(tsdf)
-    index = np.argwhere(surface)
-    g = np.stack([gx[surface], gy[surface], gz[surface]], axis=1)
-    norm = np.linalg.norm(g, axis=1, keepdims=True)
-    ok = norm[:, 0] > 1e-6
-    normals = g[ok] / norm[ok]
-    index = index[ok]
-    centers = (index + chunk.origin_voxel.cpu().numpy() + 0.5) * voxel
-    points = centers - tsdf[tuple(index.T)][:, None] * normals
+    free_points = ((free_index + origin + 0.5) * voxel).astype(np.float32)
+    candidate = observed & (np.abs(tsdf) < 2.0 * voxel)
+    index = np.argwhere(candidate)
+    gradient = _observed_gradient(tsdf, observed)[candidate]
+    length = np.linalg.norm(gradient, axis=1)
+    distance = tsdf[candidate] * voxel / np.maximum(length, 1e-9)  # metres to the zero crossing
+    keep = (length > 1e-6) & (np.abs(distance) < surface_band * voxel)
+    index, gradient, length, distance = index[keep], gradient[keep], length[keep], distance[keep]
+    normals = gradient / length[:, None]
+    centers = (index + origin + 0.5) * voxel
+    points = centers - distance[:, None] * normals
     colors = chunk.color.detach().cpu().numpy()[tuple(index.T)]
     semantics = chunk.semantics.detach().cpu().numpy()[tuple(index.T)]
-    labels = np.where(semantics.max(axis=1) > 0, semantics.argmax(axis=1), UNKNOWN_ID)
+    labels = np.where(semantics.max(axis=1) > 0, semantics.argmax(axis=1), UNKNOWN_ID) if len(index) else np.zeros(0)
     return {"points": points.astype(np.float32), "normals": normals.astype(np.float32),
             "colors": colors.astype(np.float32), "labels": labels.astype(np.int64), "free_points": free_points}
 
@@ -211,18 +238,18 @@ def _free_behind(plane: Plane, free_points: np.ndarray, voxel: float) -> float:
     return float(np.mean(plane.signed_distance(free_points) < -2.0 * voxel))
 
 
-def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
-                      cameras_z: np.ndarray | None, free_points: np.ndarray) -> Plane | None:
+def _horizontal_plane(points: np.ndarray, normals: np.ndarray, areas: np.ndarray, up: bool, config: LayoutConfig,
+                      voxel: float, cameras_z: np.ndarray | None, free_points: np.ndarray) -> Plane | None:
     """The floor (``up``) or the ceiling, or None."""
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
-    z = points[facing, 2]
+    z, weight = points[facing, 2], areas[facing]
     if z.size == 0:
         return None
     step = 0.5 * voxel
     lo = z.min() - step
     bins = np.floor((z - lo) / step).astype(np.int64)
-    hist = np.bincount(bins).astype(np.float64) * voxel * voxel
+    hist = np.bincount(bins, weights=weight).astype(np.float64)
     peaks = _peaks_1d(hist, config.min_plane_area)
     heights = lo + (peaks + 0.5) * step
     if cameras_z is not None and cameras_z.size:
@@ -233,17 +260,19 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
     normal = np.array([0.0, 0.0, 1.0 if up else -1.0])
     for pick in (np.argsort(heights) if up else np.argsort(-heights)):
         near = np.abs(z - heights[pick]) < voxel
-        height = float(np.mean(z[near]))
-        plane = Plane("floor" if up else "ceiling", normal, height if up else -height, float(near.sum() * voxel * voxel))
+        height = float(np.average(z[near], weights=weight[near]))
+        plane = Plane("floor" if up else "ceiling", normal, height if up else -height, float(weight[near].sum()))
         if _free_behind(plane, free_points, voxel) <= config.max_free_behind:
             return plane
     return None
 
 
-def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel: float, max_walls: int = 16) -> list[Plane]:
+def _walls(points: np.ndarray, normals: np.ndarray, areas: np.ndarray, config: LayoutConfig, voxel: float,
+           max_walls: int = 16) -> list[Plane]:
     sin_tol = math.sin(math.radians(config.angle_tolerance_deg))
     vertical = np.abs(normals[:, 2]) < sin_tol
     p, n = points[vertical, :2].astype(np.float64), normals[vertical, :2].astype(np.float64)
+    area = areas[vertical]
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
     if len(p) == 0:
         return []
@@ -253,7 +282,6 @@ def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel:
     offset = np.sum(n * p, axis=1)
     d_lo = offset.min() - voxel
     d_index = np.floor((offset - d_lo) / voxel).astype(np.int64)
-    area = voxel * voxel
     hist = np.zeros((angle_bins, d_index.max() + 2))
     np.add.at(hist, (t_index, d_index), area)
     # 3x3 box smoothing, wrapping in angle.
@@ -276,17 +304,17 @@ def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel:
         t_near = (np.arange(angle_bins)[:, None] - ti + angle_bins // 2) % angle_bins - angle_bins // 2
         d_near = np.arange(smooth.shape[1])[None, :] - di
         smooth[(np.abs(t_near) <= int(math.ceil(tol / (2 * np.pi) * angle_bins))) & (np.abs(d_near) <= 3)] = 0.0
-        if inliers.sum() * area < config.min_plane_area:
+        if area[inliers].sum() < config.min_plane_area:
             continue
-        q = p[inliers]
-        centroid = q.mean(axis=0)
-        _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
+        q, w = p[inliers], area[inliers]
+        centroid = np.average(q, axis=0, weights=w)
+        _, _, vt = np.linalg.svd((q - centroid) * np.sqrt(w / w.sum())[:, None], full_matrices=False)
         normal2 = vt[-1]
         if normal2 @ direction < 0:
             normal2 = -normal2
         normal = np.array([normal2[0], normal2[1], 0.0])
         remaining &= ~inliers
-        walls.append(Plane("wall", normal, float(normal2 @ centroid), float(inliers.sum() * area)))
+        walls.append(Plane("wall", normal, float(normal2 @ centroid), float(w.sum())))
     return walls
 
 
@@ -324,6 +352,7 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     frame; ``class_ids``: taxonomy ids of 'floor', 'wall', 'ceiling' for planes whose observed
     voxels carry no label."""
     points, normals = samples["points"], samples["normals"]
+    areas = np.full(len(points), voxel * voxel)  # each surface voxel stands for one voxel face
     if len(points) == 0:
         return None
     class_ids = class_ids or {}
@@ -332,10 +361,10 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     planes: list[Plane] = []
     free_points = samples.get("free_points", np.zeros((0, 3), np.float32))
     for up in (True, False):
-        plane = _horizontal_plane(points, normals, up, config, voxel, cameras_z, free_points)
+        plane = _horizontal_plane(points, normals, areas, up, config, voxel, cameras_z, free_points)
         if plane is not None:
             planes.append(plane)
-    for wall in _walls(points, normals, config, voxel):
+    for wall in _walls(points, normals, areas, config, voxel):
         if cameras is not None:
             front = wall.signed_distance(cameras) > 0.0
             wall.bounding = bool(front.mean() >= config.camera_front_fraction)
@@ -360,11 +389,10 @@ def _seen_in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, r
     knows (observed or seen free) within ``reach`` is free space: the cameras saw the room in front
     of the point (but not the point itself), and no object stands in front of it."""
     voxel = chunk.voxel_size
-    tsdf = chunk.tsdf.cpu().numpy()
-    observed = chunk.observed.cpu().numpy()
-    free = chunk.free.cpu().numpy() if chunk.free is not None else np.zeros_like(observed)
+    known = chunk.known().cpu().numpy()
+    seen_free = chunk.seen_free(0.5 * voxel).cpu().numpy()
     origin = chunk.origin_voxel.cpu().numpy()
-    shape = np.array(tsdf.shape)
+    shape = np.array(known.shape)
     decided = np.zeros(len(points), bool)
     seen = np.zeros(len(points), bool)
     for step in range(2, int(math.ceil(reach / voxel)) + 1):
@@ -374,11 +402,10 @@ def _seen_in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, r
             continue
         i = index[inside]
         ijk = (i[:, 0], i[:, 1], i[:, 2])
-        is_free = free[ijk] | (observed[ijk] & (tsdf[ijk] >= 0.5 * voxel))
-        known = observed[ijk] | free[ijk]
+        is_known = known[ijk]
         rows = np.flatnonzero(inside)
-        seen[rows[known & is_free]] = True
-        decided[rows[known]] = True
+        seen[rows[is_known & seen_free[ijk]]] = True
+        decided[rows[is_known]] = True
     return seen
 
 

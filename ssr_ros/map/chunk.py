@@ -14,6 +14,16 @@ from dataclasses import dataclass
 import torch
 
 
+def seen_free_space(observed: torch.Tensor, tsdf: torch.Tensor, free: torch.Tensor | None,
+                    min_distance: float) -> torch.Tensor:
+    """Bool volume of the space the cameras saw free: ``free`` (seen-free cells beyond the
+    truncation band; None = none recorded) and observed voxels whose fused ``tsdf`` exceeds
+    ``min_distance`` metres. Half a voxel counts the free side of every surface; just under the
+    truncation only clearly open space."""
+    free_side = observed & (tsdf > min_distance)
+    return free_side if free is None else free_side | free
+
+
 @dataclass
 class DenseChunk:
     """Everything the map knows about a box of voxels, as dense tensors on the map's device.
@@ -60,6 +70,10 @@ class DenseChunk:
     def known(self) -> torch.Tensor:
         """(X, Y, Z) bool: observed (fused) or seen free; the rest is unknown space."""
         return self.observed if self.free is None else self.observed | self.free
+
+    def seen_free(self, min_distance: float) -> torch.Tensor:
+        """(X, Y, Z) bool: space the cameras saw free (see :func:`seen_free_space`)."""
+        return seen_free_space(self.observed, self.tsdf, self.free, min_distance)
 
     @property
     def size(self) -> tuple[int, int, int]:

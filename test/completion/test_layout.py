@@ -111,6 +111,23 @@ def test_the_room_surface_is_written_in_unknown_space_only_and_never_behind_an_o
     assert torch.all(probs[surface].argmax(-1) == 1) and torch.allclose(confidence[surface], torch.tensor(0.8))
 
 
+def test_a_floor_seen_at_a_grazing_angle_keeps_its_area():
+    """A projective TSDF seen at a grazing angle is stretched (here 2.5x the true distance): its
+    surface voxels are found by the distance to the zero crossing, not by the raw TSDF value."""
+    from ssr_ros.completion.layout import surface_samples
+
+    chunk = _box_chunk()
+    z = (torch.arange(20, dtype=torch.float32) - 10 + 0.5) * VOXEL  # the floor at z = 1 m, chunk coordinates
+    chunk.tsdf[:] = (2.5 * z).clamp(-0.3, 0.3)[None, None, :]
+    chunk.observed[:, :, 7:14] = True
+    samples = surface_samples(chunk)
+    floor = samples["normals"][:, 2] > 0.99
+    assert floor.sum() >= 2 * 20 * 20  # both voxel layers next to the crossing, over the whole chunk
+    assert np.allclose(samples["points"][floor, 2], 1.0, atol=0.01)
+    layout = find_layout(samples, VOXEL, LayoutConfig(), np.array([[1.0, 1.0, 2.0]]))
+    assert layout.floor is not None and abs(layout.floor.offset - 1.0) < 0.01 and layout.floor.area > 3.5
+
+
 @pytest.fixture(scope="module")
 def generated_room():
     """A generated room fused from 40 small frames (fusion only), with its scene."""
