@@ -146,12 +146,18 @@ class _LockedChunkAccess:
         return self._pipeline.map.block_size
 
     def write_predictions(self, *args, **kwargs):
+        return self._own_change(self._pipeline.map.write_predictions, *args, **kwargs)
+
+    def clear_predictions(self, voxels):
+        return self._own_change(self._pipeline.map.clear_predictions, voxels)
+
+    def _own_change(self, change, *args, **kwargs):
         pipeline = self._pipeline
         with pipeline.lock:
             pipeline._collect_changes()  # integration changes up to now feed the scheduler
-            written = pipeline.map.write_predictions(*args, **kwargs)
+            result = change(*args, **kwargs)
             pipeline._seen_counter = pipeline.map.update_counter  # our own writes do not
-            return written
+            return result
 
 
 class MappingPipeline:
@@ -461,8 +467,9 @@ class MappingPipeline:
             camera_path = self.camera_path
         # the map is read and written under the lock, the planes are found without it
         with self._threads():
+            previous = self.layout_report.voxels if self.layout_report is not None else None
             report = complete_layout(_LockedChunkAccess(self), self.config.layout, camera_path,
-                                     self.structural_class_ids())
+                                     self.structural_class_ids(), previous)
         self.layout_report = report
         self.timers["layout"].add(time.perf_counter() - start)
         return report
@@ -648,6 +655,7 @@ class MappingPipeline:
             self.scheduler.clear()
             self._seen_counter = 0
             self.frames_integrated = loaded.frames_integrated
+            self.layout_report = None  # the loaded map's predictions are not this run's layout
 
     def refine_objects(self, prior):
         """One object refinement pass (:func:`ssr_ros.objects.refinement.refine_objects`) over the
@@ -679,6 +687,7 @@ class MappingPipeline:
             self._seen_counter = self.map.update_counter
             self.last_stamp_ns = None
             self._camera_path = []
+            self.layout_report = None
             return dropped
 
     def close(self) -> None:

@@ -155,13 +155,20 @@ class Layout:
 
 @dataclass
 class LayoutReport:
+    """What one run of the layout found and did. ``voxels``: (N, 3) int64 global indices of the
+    predicted voxels the layout holds after the run (its writes, less what it took back), to
+    be passed to the next run as ``previous``; ``voxels_cleared``: earlier writes this run
+    returned to unknown because the new layout no longer supports them."""
+
     layout: Layout | None
     voxels_written: int
     reason: str = ""
+    voxels: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    voxels_cleared: int = 0
 
     def as_dict(self) -> dict:
-        return {"voxels_written": int(self.voxels_written), "reason": self.reason,
-                "planes": [p.as_dict() for p in self.layout.planes] if self.layout else []}
+        return {"voxels_written": int(self.voxels_written), "voxels_cleared": int(self.voxels_cleared),
+                "reason": self.reason, "planes": [p.as_dict() for p in self.layout.planes] if self.layout else []}
 
 
 # ----------------------------------------------------------------------------- surface samples
@@ -445,10 +452,12 @@ def is_room(layout: Layout, min_walls: int) -> bool:
     return len(directions) >= min_walls
 
 
-def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num_classes: int):
+def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num_classes: int,
+                    owned: np.ndarray | None = None):
     """Dense (tsdf, color, semantics_probs, confidence) over ``chunk`` for the room's unseen
     surface: NaN TSDF where nothing is to be written. Returns None when the layout is not a
-    room (:func:`is_room`)."""
+    room (:func:`is_room`). ``owned``: (X, Y, Z) bool, predicted voxels the layout wrote
+    earlier, which it may write again (other predicted voxels are the network's)."""
     bounding = [p for p in layout.planes if p.bounding]
     if not bounding or not is_room(layout, config.min_walls):
         return None
@@ -470,6 +479,8 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     observed = chunk.observed.cpu().numpy().reshape(-1)
     predicted = chunk.predicted.cpu().numpy().reshape(-1)
     free = chunk.free.cpu().numpy().reshape(-1) if chunk.free is not None else np.zeros_like(observed)
+    if owned is not None:
+        predicted = predicted & ~owned.reshape(-1)
     write = candidate & ~observed & ~predicted & ~(free & (sdf < band))
     for k, plane in enumerate(bounding):
         index = np.flatnonzero(write & (nearest == k))
@@ -496,31 +507,51 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
 
 
 def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | None,
-                    class_ids: dict[str, int] | None = None) -> LayoutReport:
+                    class_ids: dict[str, int] | None = None, previous: np.ndarray | None = None) -> LayoutReport:
     """Find the room's layout in ``chunk_map`` and write its unseen surface. ``chunk_map``: anything
-    with ``allocated_block_coords()``, ``block_size``, ``extract_chunk`` and ``write_predictions``
-    (a ``SemanticTSDF``, or the pipeline's view of it that takes the map lock for each call)."""
+    with ``allocated_block_coords()``, ``block_size``, ``extract_chunk``, ``write_predictions``
+    and ``clear_predictions`` (a ``SemanticTSDF``, or the pipeline's view of it that takes the map
+    lock for each call).
+
+    ``previous``: the voxels an earlier run wrote (its report's ``voxels``). The layout is
+    revised, not piled up: those the new layout no longer writes (its planes moved, a room is no
+    longer found) go back to unknown, and the rest may be rewritten. A run that does not look
+    at the map (off, empty, too large) keeps them as they are."""
     config = config.validate()
+    kept = np.zeros((0, 3), np.int64) if previous is None else np.asarray(previous, np.int64).reshape(-1, 3)
     if not config.enabled:
-        return LayoutReport(None, 0, "off")
+        return LayoutReport(None, 0, "off", kept)
     blocks = chunk_map.allocated_block_coords().cpu().numpy()
     if len(blocks) == 0:
-        return LayoutReport(None, 0, "empty map")
+        return LayoutReport(None, 0, "empty map", kept)
     block = chunk_map.block_size
     lo_v = blocks.min(axis=0) * block
     size = (blocks.max(axis=0) + 1) * block - lo_v
     if int(np.prod(size)) > config.max_voxels:
-        return LayoutReport(None, 0, f"map box of {int(np.prod(size))} voxels exceeds layout.max_voxels")
+        return LayoutReport(None, 0, f"map box of {int(np.prod(size))} voxels exceeds layout.max_voxels", kept)
     chunk = chunk_map.extract_chunk(torch.as_tensor(lo_v, dtype=torch.int64), tuple(int(s) for s in size))
+    # earlier writes inside the box are revised; any outside it (evicted since) are kept
+    inside = np.all((kept >= lo_v) & (kept < lo_v + size), axis=1)
+    owned = np.zeros(tuple(int(s) for s in size), bool)
+    owned[tuple((kept[inside] - lo_v).T)] = True
+    outside = kept[~inside]
     samples = surface_samples(chunk)
     layout = find_layout(samples, chunk.voxel_size, config, camera_path, class_ids)
+    prediction = None
     if layout is None:
-        return LayoutReport(None, 0, "no observed surface")
-    if not is_room(layout, config.min_walls):
-        return LayoutReport(layout, 0, f"no room: needs a floor and {config.min_walls} walls facing different ways")
-    prediction = room_prediction(layout, chunk, config, chunk.semantics.shape[-1])
-    if prediction is None:
-        return LayoutReport(layout, 0, "nothing to write")
-    tsdf, color, probs, confidence = prediction
-    written = chunk_map.write_predictions(chunk.origin_voxel, tsdf, color, probs, confidence)
-    return LayoutReport(layout, int(written))
+        reason = "no observed surface"
+    elif not is_room(layout, config.min_walls):
+        reason = f"no room: needs a floor and {config.min_walls} walls facing different ways"
+    else:
+        prediction = room_prediction(layout, chunk, config, chunk.semantics.shape[-1], owned)
+        reason = "" if prediction is not None else "nothing to write"
+    written = 0
+    writes = np.zeros_like(owned)
+    if prediction is not None:
+        tsdf, color, probs, confidence = prediction
+        writes = torch.isfinite(tsdf).cpu().numpy()
+        written = int(chunk_map.write_predictions(chunk.origin_voxel, tsdf, color, probs, confidence))
+    stale = owned & ~writes
+    cleared = int(chunk_map.clear_predictions(torch.as_tensor(np.argwhere(stale) + lo_v))) if stale.any() else 0
+    voxels = np.concatenate([outside, np.argwhere(writes) + lo_v]).astype(np.int64)
+    return LayoutReport(layout, written, reason, voxels, cleared)

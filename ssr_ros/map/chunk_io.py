@@ -13,6 +13,7 @@ from ssr_ros.map.block_hash import check_coord_range
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.semantic_evidence import evidence_to_probs
 from ssr_ros.map.voxel_layer import PREDICTED_WEIGHT
+from ssr_ros.map.voxel_blocks import LAYERS
 
 
 def chunk_voxels(layer, origin_voxel, size) -> tuple[torch.Tensor, tuple[int, int, int]]:
@@ -145,4 +146,26 @@ def write_predictions(
     else:
         layer.blocks.sem_count[s, l] = 0.0
     layer.blocks.block_stamp[torch.unique(s)] = stamp
+    return int(idx.numel())
+
+
+def clear_predictions(layer, voxels: torch.Tensor) -> int:
+    """Return the predicted voxels among ``voxels`` ((N, 3) int64 global indices) to unknown: the
+    initial values of every layer. Observed and never-written voxels are left as they are (a
+    voxel observed since it was predicted stays observed); fused evidence too weak to count as
+    observed, which the prediction replaced, does not come back. Returns the number cleared."""
+    voxels = torch.as_tensor(voxels, device=layer.device, dtype=torch.int64).reshape(-1, 3)
+    if voxels.numel() == 0:
+        return 0
+    slot, local = layer.locate(voxels)
+    found = slot >= 0
+    predicted = torch.zeros_like(found)
+    predicted[found] = layer.blocks.weight[slot[found], local[found]] == PREDICTED_WEIGHT
+    idx = torch.nonzero(predicted).squeeze(1)
+    if idx.numel() == 0:
+        return 0
+    s, l = slot[idx], local[idx]
+    for name, (_, _, initial) in LAYERS.items():
+        layer.blocks.layers[name][s, l] = initial
+    layer.blocks.block_stamp[torch.unique(s)] = layer.next_stamp()
     return int(idx.numel())

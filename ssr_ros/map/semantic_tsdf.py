@@ -384,6 +384,15 @@ class SemanticTSDF:
         self._ensure_chunk_resident(origin_voxel, tuple(torch.as_tensor(tsdf).shape))
         return chunk_io.write_predictions(self.layer, origin_voxel, tsdf, color, semantics_probs, confidence)
 
+    def clear_predictions(self, voxels: torch.Tensor) -> int:
+        """Return predicted voxels (N, 3 global indices) to unknown; returns how many were.
+        See :func:`ssr_ros.map.chunk_io.clear_predictions`."""
+        voxels = torch.as_tensor(voxels, dtype=torch.int64).reshape(-1, 3)
+        if len(voxels):
+            lo = voxels.min(dim=0).values
+            self._ensure_chunk_resident(lo, tuple(int(n) for n in (voxels.max(dim=0).values - lo + 1)))
+        return chunk_io.clear_predictions(self.layer, voxels)
+
     # ------------------------------------------------------------------ queries / rendering
     def query(self, points: torch.Tensor, include_predicted: bool = True) -> dict[str, torch.Tensor]:
         """Map values at world points (N, 3) metres; see :func:`ssr_ros.map.rendering.query_points`."""

@@ -142,7 +142,7 @@ def generated_room():
                                               layout=LayoutConfig(type="none")), model=None)
     for frame in sequence:
         pipeline.integrate(frame)
-    return scene, pipeline
+    return scene, pipeline, pipeline.map.copy()
 
 
 def test_the_layout_of_a_generated_room_matches_its_faces_and_adds_correct_surface(generated_room):
@@ -150,7 +150,7 @@ def test_the_layout_of_a_generated_room_matches_its_faces_and_adds_correct_surfa
 
     from ssr_ros.evaluation.mesh import sample_surface
 
-    scene, pipeline = generated_room
+    scene, pipeline, _ = generated_room
     W, D, H = scene.room_size
     tsdf_map = pipeline.map
     before = tsdf_map.mesh(include_predicted=False)
@@ -184,6 +184,35 @@ def test_the_layout_of_a_generated_room_matches_its_faces_and_adds_correct_surfa
     recall_before = np.mean(cKDTree(before.vertices).query(gt_points)[0] < 0.05)
     recall_after = np.mean(cKDTree(completed.vertices).query(gt_points)[0] < 0.05)
     assert recall_after > recall_before + 0.1, (recall_before, recall_after)
+
+
+def test_a_later_run_revises_the_layout_instead_of_piling_up(generated_room):
+    _, pipeline, fused = generated_room
+    tsdf_map = fused.copy()
+    ids = {"floor": 2, "wall": 1}
+    blocks = fused.allocated_block_coords()
+    lo = blocks.min(0).values * fused.block_size
+    size = tuple(int(s) for s in (blocks.max(0).values + 1) * fused.block_size - lo)
+    first = complete_layout(tsdf_map, LayoutConfig(), pipeline.camera_path, ids)
+    assert first.voxels_written > 1000 and len(first.voxels) == first.voxels_written
+    assert int(tsdf_map.extract_chunk(lo, size).predicted.sum()) == first.voxels_written
+    # the same map again: the same voxels are rewritten, none taken back
+    again = complete_layout(tsdf_map, LayoutConfig(), pipeline.camera_path, ids, first.voxels)
+    assert again.voxels_cleared == 0 and {tuple(v) for v in again.voxels} == {tuple(v) for v in first.voxels}
+    # a run that no longer finds a room takes all of it back: the map is the fused one again
+    gone = complete_layout(tsdf_map, LayoutConfig(min_plane_area=500.0), pipeline.camera_path, ids, again.voxels)
+    assert gone.voxels_written == 0 and gone.voxels_cleared == first.voxels_written and len(gone.voxels) == 0
+    now, before = tsdf_map.extract_chunk(lo, size), fused.extract_chunk(lo, size)
+    assert not now.predicted.any()
+    # equal but for voxels with fused weight below the observed threshold, which a prediction
+    # replaces (``write_predictions``) and which come back unknown
+    same = (now.tsdf == before.tsdf) & (now.weight == before.weight)
+    weak = (before.weight > 0) & ~before.observed
+    assert bool(torch.all(same | weak)) and bool(torch.all(same[before.observed]))
+    # a run that does not look at the map keeps what was written
+    complete_layout(tsdf_map, LayoutConfig(), pipeline.camera_path, ids)
+    skipped = complete_layout(tsdf_map, LayoutConfig(max_voxels=1000), pipeline.camera_path, ids, first.voxels)
+    assert skipped.voxels_cleared == 0 and len(skipped.voxels) == len(first.voxels)
 
 
 def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
