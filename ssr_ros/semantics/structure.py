@@ -8,7 +8,9 @@ the map frame of :class:`ssr_ros.pipeline.MappingPipeline`):
    its neighbours (``normal_step`` pixels away);
 2. a running plane model is updated with the frame's points, each weighted by the area it
    covers (m^2): a height histogram of up-facing points (the floor is the lowest large one
-   below the cameras), one of down-facing points (the ceiling is the highest large one above
+   below the cameras with little vertical surface seen below it: a bed or table top taken for
+   the floor before the floor itself was seen would keep its floor votes), one of down-facing
+   points (the ceiling is the highest large one above
    the cameras), and a histogram of vertical surfaces over (normal azimuth, offset
    ``n . p``) with the lowest and highest point of each cell. A vertical plane is a wall when
    it covers ``min_wall_area`` and spans ``min_wall_height`` and is the outermost such plane
@@ -126,6 +128,8 @@ class StructuralLabeller:
     MAX_FLOOR_BEYOND = 0.2  # m^2: floor seen behind an outermost plane that keeps it from being a wall
     WALL_FOOT = 0.3  # metres: an outermost plane whose lowest point is this close to the floor stands on it
     MIN_PIECE_HEIGHT = 0.5  # metres: vertical extent of such a plane
+    FLOOR_BELOW_MARGIN = 0.15  # metres: vertical surface lower than this under a floor candidate ...
+    MAX_VERTICAL_BELOW_FLOOR = 0.25  # m^2: ... in more than this area rules it out
 
     def __init__(self, config: StructureConfig, taxonomy: ClassTaxonomy) -> None:
         self.config = config.validate()
@@ -142,6 +146,7 @@ class StructuralLabeller:
         """Forget the plane model."""
         self._up = _Histogram1D()
         self._down = _Histogram1D()
+        self._vertical = _Histogram1D()  # area of vertical surface by height
         offsets = int(round(-2 * self.OFFSET_LOW / self.OFFSET_BIN))
         self._wall_area = np.zeros((self.AZIMUTH_BINS, offsets))
         self._wall_zmin = np.full((self.AZIMUTH_BINS, offsets), np.inf)
@@ -161,6 +166,12 @@ class StructuralLabeller:
         """Height of the floor (aligned frame, metres), None until one is found below the cameras."""
         peaks = self._up.peaks(self.config.min_floor_area)
         peaks = peaks[peaks < self._camera_z[0] - 0.3]
+        # walls and the sides of furniture stand on the floor: a plane with much vertical
+        # surface seen below it (a bed top, a table top before any floor was seen) is not it
+        below = np.cumsum(self._vertical.counts)
+        index = np.clip(((peaks - self.FLOOR_BELOW_MARGIN - self._vertical.low) / self._vertical.bin_size).astype(np.int64),
+                        0, len(below) - 1)
+        peaks = peaks[below[index] <= self.MAX_VERTICAL_BELOW_FLOOR]
         return float(peaks.min()) if peaks.size else None
 
     @property
@@ -299,6 +310,7 @@ class StructuralLabeller:
         n, p, a = normals[vertical], world[vertical], area[vertical]
         if not len(p):
             return
+        self._vertical.add(p[:, 2], a)
         if len(p) > self.MAX_WALL_POINTS:  # an even subsample; the area it stands for is kept
             pick = np.linspace(0, len(p) - 1, self.MAX_WALL_POINTS).astype(np.int64)
             a = a[pick] * (len(p) / self.MAX_WALL_POINTS)

@@ -171,3 +171,24 @@ def test_a_wall_seen_only_low_down_still_bounds_the_room(taxonomy):
     assert offsets[0] == pytest.approx(0.0, abs=0.06) and offsets[180] == pytest.approx(-5.0, abs=0.06)
     assert hits[0] / hits[1] > 0.9
     assert box[1] > 0 and box[0] / box[1] < 0.1
+
+
+def test_a_bed_top_is_not_the_floor_while_its_sides_reach_lower(taxonomy):
+    # Early frames see a bed top (0.5 m high, 3 m^2), the bed's sides down to the floor and only
+    # a sliver of the floor: the bed top must not be taken for the floor (its floor votes would
+    # stay in the map). Once enough floor is seen, the floor is found.
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    rng = np.random.default_rng(0)
+
+    def patch(count, z_lo, z_hi, normal, area):
+        points = np.column_stack([rng.uniform(0, 2, count), rng.uniform(0, 1.5, count), rng.uniform(z_lo, z_hi, count)])
+        return points, np.tile(normal, (count, 1)).astype(np.float64), np.full(count, area / count)
+
+    top = patch(3000, 0.5, 0.5, [0.0, 0.0, 1.0], 3.0)
+    side = patch(1000, 0.0, 0.5, [1.0, 0.0, 0.0], 1.0)
+    sliver = patch(200, 0.0, 0.0, [0.0, 0.0, 1.0], 0.2)
+    for world, normals, area in (top, side, sliver):
+        labeller.update(world, normals, area, camera_z=1.4)
+    assert labeller.floor_height is None
+    labeller.update(*patch(3000, 0.0, 0.0, [0.0, 0.0, 1.0], 3.0), camera_z=1.4)
+    assert labeller.floor_height == pytest.approx(0.0, abs=0.03)
