@@ -128,6 +128,7 @@ class StructuralLabeller:
     MAX_FLOOR_BEYOND = 0.2  # m^2: floor seen behind an outermost plane that keeps it from being a wall
     WALL_FOOT = 0.3  # metres: an outermost plane whose lowest point is this close to the floor stands on it
     MIN_PIECE_HEIGHT = 0.5  # metres: vertical extent of such a plane
+    MIN_FACING = 0.25  # a pixel's area grows as 1 / cos(view angle), at most 4x
     FLOOR_BELOW_MARGIN = 0.15  # metres: vertical surface lower than this under a floor candidate ...
     MAX_VERTICAL_BELOW_FLOOR = 0.25  # m^2: ... in more than this area rules it out
 
@@ -281,12 +282,24 @@ class StructuralLabeller:
             z = c[..., 2]
             tol = 0.05 * z + 0.02
             smooth = (z > 0) & (right[..., 2] > 0) & (left[..., 2] > 0) & (below[..., 2] > 0) & (above[..., 2] > 0)
-            smooth &= (np.abs(right[..., 2] - left[..., 2]) < 2 * tol) & (np.abs(below[..., 2] - above[..., 2]) < 2 * tol)
+            # no depth edge between the neighbours: on a plane the inverse depth is affine in the
+            # pixel coordinates, so the centre's lies midway between its neighbours' (a plane seen
+            # at a grazing angle, whose depth changes fast across the image, passes too)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse = [1.0 / np.where(q[..., 2] > 0, q[..., 2], np.inf) for q in (c, right, left, below, above)]
+                ic, ir, il, ib, ia = inverse
+                smooth &= (np.abs(0.5 * (ir + il) - ic) * z < tol / np.maximum(z, 1e-6)) & \
+                          (np.abs(0.5 * (ib + ia) - ic) * z < tol / np.maximum(z, 1e-6))
             length = np.linalg.norm(n, axis=-1)
             smooth &= length > 1e-12
             n = n / np.where(length > 0, length, 1.0)[..., None]
             normals[s:-s, s:-s] = np.where(smooth[..., None], n @ R.T, np.nan)
-        area = (d * stride) ** 2 / (intrinsics.fx * intrinsics.fy)
+        area = (d * stride) ** 2 / (intrinsics.fx * intrinsics.fy)  # facing the camera
+        if with_normals:
+            # a surface seen at a grazing angle (the floor far ahead) covers more per pixel
+            ray = cam / np.maximum(np.linalg.norm(cam, axis=-1, keepdims=True), 1e-9)
+            facing = np.abs(np.sum(ray * (normals @ R), axis=-1))
+            area = np.where(np.isfinite(facing), area / np.clip(facing, self.MIN_FACING, 1.0), area)
         return world, normals, d, area
 
     def update(self, world: np.ndarray, normals: np.ndarray, area: np.ndarray, camera_z: float) -> None:
