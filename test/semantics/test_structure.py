@@ -192,3 +192,25 @@ def test_a_bed_top_is_not_the_floor_while_its_sides_reach_lower(taxonomy):
     assert labeller.floor_height is None
     labeller.update(*patch(3000, 0.0, 0.0, [0.0, 0.0, 1.0], 3.0), camera_z=1.4)
     assert labeller.floor_height == pytest.approx(0.0, abs=0.03)
+
+
+def test_a_floor_seen_only_far_ahead_gets_normals_and_its_area(taxonomy):
+    # A camera 1.6 m up looking level sees the floor only at grazing angles, far ahead: its
+    # pixels still get up-facing normals, and they weigh the area they cover on the floor.
+    from ssr_ros.geometry.pose import look_at
+
+    room = (12.0, 12.0, 3.0)
+    eye = np.array([1.0, 6.0, 1.6])
+    pose = look_at(eye, eye + np.array([1.0, 0.0, -0.1]), up=np.array([0.0, 0.0, 1.0]))
+    depth, classes = render_box_room(room, [], pose, INTRINSICS)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    world, normals, d, area = labeller._points_normals(depth, INTRINSICS, pose, 2)
+    floor = (d > 0) & (world[..., 2] < 0.01)
+    assert floor.sum() > 200
+    up = floor & (normals[..., 2] > 0.95)
+    assert up.sum() > 0.8 * floor[2:-2, 2:-2].sum()  # all but the image border
+    # each floor pixel covers (depth * stride / f)^2 / cos(view angle) on the floor
+    ray = world[up] - eye
+    cos = np.abs(ray[:, 2]) / np.linalg.norm(ray, axis=1)
+    expected = (d[up] * 2) ** 2 / (INTRINSICS.fx * INTRINSICS.fy) / np.clip(cos, 0.25, 1.0)
+    assert np.allclose(area[up], expected, rtol=0.1)
