@@ -31,8 +31,8 @@ from ssr_ros.completion.scenes import kept_frames
 from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
-from ssr_ros.objects.evaluation import instance_matches
-from ssr_ros.objects.instances import STRUCTURE_CLASSES, InstanceConfig, find_instances, map_region
+from ssr_ros.objects.evaluation import region_instance_matches
+from ssr_ros.objects.instances import InstanceConfig, find_instances, map_region
 
 
 def build_map(seed: int, frames: int, cache: Path) -> Path:
@@ -80,24 +80,8 @@ def time_integration(seed: int, frames: int) -> dict:
 
 
 def scores(scene, region, instances, seen_only: bool = False) -> tuple[int, int, int]:
-    """(matches, instances, objects); ``seen_only``: the objects' true surface voxels that the
-    map observed (segmentation alone, without what the cameras never saw)."""
-    names = scene.taxonomy.names
-    lo = region.origin_voxel * region.voxel_size
-    gt = scene.gt_volume(region.voxel_size, bounds=(lo, lo + np.array(region.shape) * region.voxel_size))
-    gt_surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size), gt.instance_ids, 0)
-    seen = np.bincount(gt_surface_ids[region.observed & region.surface].ravel(), minlength=len(scene.objects) + 1)
-    gt_classes = {o.instance_id: o.class_id for o in scene.objects
-                  if names[o.class_id] not in STRUCTURE_CLASSES and seen[o.instance_id] >= 10}
-    gt_ids = np.where(np.isin(gt_surface_ids, list(gt_classes)), gt_surface_ids, 0)
-    if seen_only:
-        gt_ids = np.where(region.observed & region.surface, gt_ids, 0)
-    masks = []
-    for inst in instances:
-        m = np.zeros(region.shape, bool)
-        m[tuple(inst.voxels.T)] = True
-        masks.append((inst.class_id, m))
-    matches, n_pred, n_gt = instance_matches(masks, gt_ids, gt_classes)
+    """(matches, instances, objects); see ``region_instance_matches``."""
+    matches, n_pred, n_gt = region_instance_matches(scene, region, instances, seen_only)
     return len(matches), n_pred, n_gt
 
 

@@ -32,8 +32,7 @@ from ssr_ros.completion.scenes import fuse, kept_frames
 from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
-from ssr_ros.objects.evaluation import instance_matches, object_scores, object_yaw, yaw_error
-from ssr_ros.objects.instances import STRUCTURE_CLASSES
+from ssr_ros.objects.evaluation import object_scores, object_yaw, region_instance_matches, yaw_error
 from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
 from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
 from ssr_ros.pipeline import load_completion_model
@@ -120,20 +119,7 @@ def main() -> None:
                 rows.append({"seed": seed, "instance": obj.instance_id, "class": names[obj.class_id],
                              **{f"{name}/{k}": v for name, s in scores.items() for k, v in s[obj.instance_id].items()}})
         # instances against the exact volume on the region grid
-        region = result.region
-        lo = region.origin_voxel * region.voxel_size
-        gt = scene.gt_volume(region.voxel_size, bounds=(lo, lo + np.array(region.shape) * region.voxel_size))
-        gt_surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size), gt.instance_ids, 0)
-        seen = np.bincount(gt_surface_ids[region.observed & region.surface].ravel(), minlength=len(scene.objects) + 1)
-        gt_classes = {o.instance_id: o.class_id for o in scene.objects
-                      if names[o.class_id] not in STRUCTURE_CLASSES and seen[o.instance_id] >= 10}
-        masks = []
-        for inst in result.instances:
-            m = np.zeros(region.shape, bool)
-            m[tuple(inst.voxels.T)] = True
-            masks.append((inst.class_id, m))
-        gt_ids = np.where(np.isin(gt_surface_ids, list(gt_classes)), gt_surface_ids, 0)
-        matches, n_pred, n_gt = instance_matches(masks, gt_ids, gt_classes)
+        matches, n_pred, n_gt = region_instance_matches(scene, result.region, result.instances)
         inst_totals["matched"] += len(matches)
         inst_totals["predicted"] += n_pred
         inst_totals["gt"] += n_gt

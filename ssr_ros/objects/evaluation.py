@@ -112,3 +112,39 @@ def instance_matches(pred_masks: list[tuple[int, np.ndarray]], gt_ids: np.ndarra
         used_g.add(g)
         matches.append((p, g, float(iou)))
     return matches, len(pred_masks), len(gt_classes)
+
+
+def region_ground_truth(scene, region):
+    """The generated ``scene``'s ``GTVolume`` on ``region``'s grid."""
+    lo = region.origin_voxel * region.voxel_size
+    return scene.gt_volume(region.voxel_size, bounds=(lo, lo + np.array(region.shape) * region.voxel_size))
+
+
+def region_instance_matches(scene, region, instances, seen_only: bool = False, min_seen_voxels: int = 10,
+                            iou_threshold: float = 0.25, gt=None) -> tuple[list[tuple[int, int, float]], int, int]:
+    """:func:`instance_matches` of a map's ``instances`` (each with ``class_id`` and ``voxels``,
+    (N, 3) indices on ``region``'s grid) against the generated ``scene``'s objects.
+
+    Ground truth: each object's surface voxels (occupied, within a voxel of its surface) on the
+    region grid, for the objects of non-structural classes whose surface the map observed on at
+    least ``min_seen_voxels`` voxels. ``seen_only``: only the true surface voxels the map observed
+    (segmentation alone, without what the cameras never saw). ``gt``: :func:`region_ground_truth`
+    when already computed."""
+    from ssr_ros.objects.instances import STRUCTURE_CLASSES
+
+    names = scene.taxonomy.names
+    gt = region_ground_truth(scene, region) if gt is None else gt
+    surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size), gt.instance_ids, 0)
+    observed_surface = region.observed & region.surface
+    seen = np.bincount(surface_ids[observed_surface].ravel(), minlength=len(scene.objects) + 1)
+    gt_classes = {o.instance_id: o.class_id for o in scene.objects
+                  if names[o.class_id] not in STRUCTURE_CLASSES and seen[o.instance_id] >= min_seen_voxels}
+    gt_ids = np.where(np.isin(surface_ids, list(gt_classes)), surface_ids, 0)
+    if seen_only:
+        gt_ids = np.where(observed_surface, gt_ids, 0)
+    masks = []
+    for instance in instances:
+        mask = np.zeros(region.shape, bool)
+        mask[tuple(np.asarray(instance.voxels).T)] = True
+        masks.append((instance.class_id, mask))
+    return instance_matches(masks, gt_ids, gt_classes, iou_threshold)
