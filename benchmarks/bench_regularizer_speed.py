@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ssr_ros.evaluation.timing import best_time
 from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetworkConfig
 from ssr_ros.regularization.weights import load_regularizer
 
@@ -82,15 +82,6 @@ def reference_forward(model: LearnedRegularizer, features: torch.Tensor) -> torc
     return logits
 
 
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="", help="weights file (default: a fresh network of --iterations)")
@@ -126,9 +117,9 @@ def main() -> None:
             ref_s, new_s = [], []
             for _ in range(args.repeats):  # alternate, so both see the same load
                 with torch.no_grad():
-                    ref_s.append(best_of(lambda: reference_forward(model, features), 1))
+                    ref_s.append(best_time(lambda: reference_forward(model, features)))
                 with torch.inference_mode():
-                    new_s.append(best_of(lambda: model(features), 1))
+                    new_s.append(best_time(lambda: model(features)))
             row = {"iterations": iterations, "threads": threads, "reference_s": min(ref_s), "current_s": min(new_s),
                    "speedup": min(ref_s) / min(new_s), "max_logit_difference": difference,
                    "load_average_1min": os.getloadavg()[0]}

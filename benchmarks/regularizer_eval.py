@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ssr_ros.evaluation.timing import best_time
 from ssr_ros.regularization.data_cost import DataCostConfig, crop_chunk, data_cost, network_input, raw_labels
 from ssr_ros.regularization.energy.tv_l1 import TVL1Config, solve_tv_l1
 from ssr_ros.regularization.evaluation import SurfaceScores, class_labels
@@ -58,16 +59,6 @@ def load_room(seed, capture, args, L) -> RoomVolume:
     size = [min(args.crop, X), min(args.crop, Y), Z]
     sl = tuple(slice(a, a + n) for a, n in zip(start, size))
     return RoomVolume(room.name, crop_chunk(room.chunk, start, size), room.labels[sl], room.in_room[sl], room.surface[sl])
-
-
-def time_per_chunk(fn, repeats=2) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -111,7 +102,7 @@ def main() -> None:
         learned.add(class_labels(probs, strength), room)
     chunk_features = torch.randn(1, L + 2, 64, 64, 64)
     with torch.inference_mode():
-        learned_s = time_per_chunk(lambda: model(chunk_features), 1)
+        learned_s = best_time(lambda: model(chunk_features), warmup=1)
     lam, tv_needed, tv_step_s = tv_part["tv_l1"]["smoothness"], tv_part["tv_l1"]["iterations_for_best"], tv_part["tv_l1_s_per_iteration_64"]
     result = {
         **tv_part,
@@ -153,7 +144,7 @@ def tv_l1_part(args, capture, costs, L) -> dict:
     best = max(v["all"]["miou"] for v in tv_curve.values())
     tv_needed = min(it for it, v in tv_curve.items() if v["all"]["miou"] >= best - 0.5)
     f64 = torch.rand(L, 64, 64, 64)
-    tv_step_s = time_per_chunk(lambda: solve_tv_l1(f64, TVL1Config(smoothness=lam, iterations=20, tolerance=0.0)), 1) / 20
+    tv_step_s = best_time(lambda: solve_tv_l1(f64, TVL1Config(smoothness=lam, iterations=20, tolerance=0.0)), warmup=1) / 20
     return {
         "machine": "2-core x86_64, 24 GiB, no GPU, shared",
         "rooms": args.seeds, "val_room": args.val_seed, "num_labels": L, "crop": args.crop,

@@ -12,6 +12,19 @@ from dataclasses import dataclass, field
 from ssr_ros.errors import InvalidInput
 
 
+def best_time(fn, repeats: int = 1, warmup: int = 0) -> float:
+    """Fastest of ``repeats`` timed calls of ``fn()`` (seconds), after ``warmup`` untimed ones: the
+    figure least disturbed by other jobs on a shared machine."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def frames_per_second(num_frames: int, seconds: float) -> float:
     """``num_frames / seconds``; raises InvalidInput for non-positive time."""
     if seconds <= 0:

@@ -28,3 +28,18 @@ def test_frame_timer_counts_frames():
             sum(range(1000))
     assert timer.num_frames == 3 and timer.total_seconds > 0
     assert timer.fps == pytest.approx(3 / timer.total_seconds)
+
+
+def test_best_time_is_the_fastest_timed_call_after_the_warm_up(monkeypatch):
+    import ssr_ros.evaluation.timing as timing
+
+    clock = [0.0]
+    durations = iter([5.0, 3.0, 1.0, 2.0])  # the warm-up call is the slowest and not counted
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+
+    def work():
+        clock[0] += next(durations)
+
+    assert timing.best_time(work, repeats=3, warmup=1) == 1.0
+    with pytest.raises(StopIteration):  # exactly four calls were made
+        work()
