@@ -18,7 +18,8 @@ the semantic head's pixel accuracy and mIoU against the exact class ids.
 
 ``fscore``: one held-out generated room (``ssr synth``, 320x240), reconstructed from RGB-D and
 from RGB only (``--input-mode rgb``) with the same frames, no completion, mesh scored with
-``--gt`` (F-score at 5 cm).
+``--gt`` (F-score at 5 cm); ``--config`` gives both runs a parameter yaml (e.g. ``mono.*``
+settings) and ``--name`` names the variant's result file.
 
 Results go to benchmarks/results/mono_<what>.json.
 """
@@ -163,11 +164,14 @@ def fscore(args) -> dict:
     if not (run / "gt").exists():
         assert main(["synth", "--seed", str(args.seed), "--out", str(run), "--frames", str(args.frames), "--width", "320",
                      "--height", "240", "--format", "folder", "--voxel-size", "0.05"]) == 0
-    result = {"machine": machine(), "weights": args.weights, "room": args.seed, "frames": args.frames}
+    result = {"machine": machine(), "weights": args.weights, "room": args.seed, "frames": args.frames,
+              "config": args.config}
     for mode in ("rgbd", "rgb"):
-        out = work / f"room{args.seed}_{mode}"
+        out = work / f"room{args.seed}_{mode}{'_' + args.name if args.name else ''}"
         command = ["reconstruct", str(run / "folder"), "--out", str(out), "--gt", str(run / "gt"), "--no-completion",
                    "--no-progress", "--no-previews", "--input-mode", mode, "--mono-weights", args.weights]
+        if args.config:
+            command += ["--config", args.config]
         assert main(command) == 0
         summary = json.loads((out / "summary.json").read_text())
         mesh = summary["metrics"]["mesh"]
@@ -188,11 +192,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2000)
     parser.add_argument("--work", default=str(REPO / "out" / "bench_mono"))
+    parser.add_argument("--config", default="", help="fscore: parameter yaml for both runs (e.g. mono.* settings)")
+    parser.add_argument("--name", default="", help="fscore: suffix of the result file (a variant's name)")
     parser.add_argument("--finetuned", nargs="*", help="fine-tuned weights, one per --finetuned-folder")
     parser.add_argument("--finetuned-folder", nargs="*", choices=sorted(REAL))
     args = parser.parse_args()
     result = {"speed": speed, "depth": depth, "fscore": fscore}[args.what](args)
-    write(args.what + ("" if args.what != "fscore" else f"_{args.seed}"), result)
+    write(args.what + ("" if args.what != "fscore" else f"_{args.seed}") + (f"_{args.name}" if args.name else ""), result)
 
 
 if __name__ == "__main__":
