@@ -2,7 +2,8 @@
 
     python benchmarks/bench_mono.py speed  [--weights W] [--frames 60]
     python benchmarks/bench_mono.py depth  [--weights W] [--finetuned W7 --finetuned-folder 7scenes]
-    python benchmarks/bench_mono.py fscore [--weights W] [--seed 2000]
+    python benchmarks/bench_mono.py fscore [--weights W] [--seed 2000] [--config YAML --name VARIANT]
+    python benchmarks/bench_mono.py rooms  [--weights W]
 
 ``speed``: frames/s of :class:`ssr_ros.mono.predictor.MonoPredictor` on 320x240 color frames
 (resize to the network's size, network, depth / confidence / class probabilities back at 320x240),
@@ -20,6 +21,12 @@ the semantic head's pixel accuracy and mIoU against the exact class ids.
 from RGB only (``--input-mode rgb``) with the same frames, no completion, mesh scored with
 ``--gt`` (F-score at 5 cm); ``--config`` gives both runs a parameter yaml (e.g. ``mono.*``
 settings) and ``--name`` names the variant's result file.
+
+``rooms``: per generated room, the depth AbsRel at 160x120 (the network's working size: no
+resize) and at 320x240 (color shrunk to 160x120 and depth enlarged back), and the AbsRel left
+after scaling each frame's prediction by its median ratio to the truth (what a per-frame scale
+fix could at best reach): held-out rooms 2000-2004, validation rooms 1000-1003 and training
+rooms 0-3, 20 frames each along the training path.
 
 Results go to benchmarks/results/mono_<what>.json.
 """
@@ -131,6 +138,43 @@ def generated_frames(seeds, count: int):
             yield view.frame.rgb, np.asarray(view.rendering.depth, np.float32), sequence.intrinsics, view.rendering.class_ids
 
 
+def rooms(args) -> dict:
+    from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
+
+    torch.set_num_threads(args.threads)
+    predictor = MonoPredictor(MonoConfig(weights=args.weights, device="cpu"), num_classes=21)
+    groups = {"held_out": range(2000, 2005), "validation": range(1000, 1004), "training": range(0, 4)}
+    result = {"machine": machine(), "weights": args.weights, "frames_per_room": 20}
+    for group, seeds in groups.items():
+        rows = {}
+        for seed in seeds:
+            scene = generate_scene(seed)
+            row = {}
+            for width, height in ((160, 120), (320, 240)):
+                sequence = SyntheticSequence(scene, SequenceConfig(width=width, height=height, trajectory=TrajectoryConfig(
+                    num_frames=20, frame_rate=2.0)), seed=seed)
+                abs_rel, scaled, ratio = [], [], []
+                for i in range(len(sequence)):
+                    view = sequence.view(i).rendering
+                    truth = np.asarray(view.depth, np.float32)
+                    known = np.isfinite(truth) & (truth > 0)
+                    predicted = predictor(view.rgb, sequence.intrinsics, semantics=False).depth_unfiltered[known]
+                    truth = truth[known]
+                    r = float(np.median(truth / predicted))
+                    abs_rel.append(float(np.mean(np.abs(predicted - truth) / truth)))
+                    scaled.append(float(np.mean(np.abs(r * predicted - truth) / truth)))
+                    ratio.append(r)
+                row[f"{width}x{height}"] = {"abs_rel": round(float(np.mean(abs_rel)), 4),
+                                            "abs_rel_median_scaled": round(float(np.mean(scaled)), 4),
+                                            "truth_over_predicted_median": round(float(np.median(ratio)), 3)}
+            rows[str(seed)] = row
+            print(group, seed, row, flush=True)
+        result[group] = {"rooms": rows, **{f"mean_{size}": {
+            k: round(float(np.mean([r[size][k] for r in rows.values()])), 4) for k in ("abs_rel", "abs_rel_median_scaled")}
+            for size in ("160x120", "320x240")}}
+    return result
+
+
 def held_out_frames(folder: str, fraction: float = 0.8, max_depth: float = 6.0):
     from ssr_ros.data.folders import open_folder
 
@@ -186,7 +230,7 @@ def fscore(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["speed", "depth", "fscore"])
+    parser.add_argument("what", choices=["speed", "depth", "fscore", "rooms"])
     parser.add_argument("--weights", default=str(default_mono_weights()))
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
@@ -197,7 +241,7 @@ def main() -> None:
     parser.add_argument("--finetuned", nargs="*", help="fine-tuned weights, one per --finetuned-folder")
     parser.add_argument("--finetuned-folder", nargs="*", choices=sorted(REAL))
     args = parser.parse_args()
-    result = {"speed": speed, "depth": depth, "fscore": fscore}[args.what](args)
+    result = {"speed": speed, "depth": depth, "fscore": fscore, "rooms": rooms}[args.what](args)
     write(args.what + ("" if args.what != "fscore" else f"_{args.seed}") + (f"_{args.name}" if args.name else ""), result)
 
 
