@@ -8,7 +8,8 @@
 ``speed``: frames/s of :class:`ssr_ros.mono.predictor.MonoPredictor` on 320x240 color frames
 (resize to the network's size, network, depth / confidence / class probabilities back at 320x240),
 with 1 and 2 torch threads, beside the peer: the project's 2D segmenter (``Segmenter2d``, the
-shipped shape) on the same frames; runs alternate and the median counts.
+shipped shape) on the same frames; runs alternate and the median counts. Also the plane sweep of
+one key frame (160x120) with 2 sources x 16 planes against the defaults' 4 x 32.
 
 ``depth``: AbsRel, RMSE, delta<1.25 of the predicted depth (before any pixel is dropped) against
 exact depth of generated rooms never used in training or validation (seeds 2000-2004, 20 frames
@@ -95,7 +96,35 @@ def speed(args) -> dict:
         mono, seg = statistics.median(times["mono"]), statistics.median(times["segmenter"])
         result[f"threads_{threads}"] = {"mono_fps": round(1 / mono, 1), "mono_ms": round(1000 * mono, 2),
                                         "segmenter_fps": round(1 / seg, 1), "mono_time_over_segmenter": round(mono / seg, 3)}
+    result["plane_sweep_1_thread"] = sweep_speed(args.frames)
     return result
+
+
+def sweep_speed(runs: int) -> dict:
+    """Milliseconds of one key frame's plane sweep at the sweep's 160x120 (a 320x240 camera shrunk by
+    2) with 2 sources x 16 planes (the earlier defaults) and 4 x 32 (the defaults), runs alternating."""
+    from ssr_ros.geometry import CameraIntrinsics
+    from ssr_ros.mono.stereo import StereoView, plane_sweep
+
+    torch.set_num_threads(1)
+    K = CameraIntrinsics(0.96 * 160, 0.96 * 160, 79.5, 59.5, 160, 120)
+    rng = np.random.default_rng(0)
+
+    def view(x: float) -> StereoView:
+        T = np.eye(4)
+        T[0, 3] = x
+        return StereoView(torch.from_numpy(rng.random((120, 160)).astype(np.float32)), K, T)
+
+    reference, sources = view(0.0), [view(0.05 * (i + 1)) for i in range(4)]
+    depth, sigma = torch.full((120, 160), 2.0), torch.full((120, 160), 0.2)
+    times = {"sources_2_planes_16": [], "sources_4_planes_32": []}
+    for _ in range(max(3, runs // 4)):
+        for name, count, planes in (("sources_2_planes_16", 2, 16), ("sources_4_planes_32", 4, 32)):
+            start = time.perf_counter()
+            plane_sweep(reference, sources[:count], depth, sigma, planes=planes)
+            times[name].append(time.perf_counter() - start)
+    out = {name: round(1000 * statistics.median(t), 1) for name, t in times.items()}
+    return {**{f"{k}_ms": v for k, v in out.items()}, "ratio": round(out["sources_4_planes_32"] / out["sources_2_planes_16"], 2)}
 
 
 def frame_metrics(predictor, frames) -> dict:

@@ -54,8 +54,8 @@ class MonoConfig:
     key_frame_translation_m: float = param(0.1, "... or moved this far, metres", low=0.0, high=100.0)
     stereo: bool = param(True, "refine each key frame's predicted depth by a plane sweep against the previous key "
                          "frames (textured surfaces seen from several places)")
-    stereo_planes: int = param(16, "depth hypotheses of the plane sweep", low=3, high=256)
-    stereo_sources: int = param(2, "earlier key frames the sweep compares with", low=1, high=16)
+    stereo_planes: int = param(32, "depth hypotheses of the plane sweep", low=3, high=256)
+    stereo_sources: int = param(4, "earlier key frames the sweep compares with", low=1, high=16)
     stereo_min_baseline_m: float = param(0.05, "no sweep when the two key frames are closer than this, metres",
                                          low=0.0, high=100.0)
     stereo_min_zncc: float = param(0.8, "a sweep match replaces the prediction when its window correlation "
