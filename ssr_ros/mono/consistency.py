@@ -5,8 +5,8 @@ predicted for the same surface: each pixel is lifted to 3D with its depth, proje
 earlier key frame, and *agrees* with it when the point's depth in that camera lies within a
 relative ``tolerance`` of the depth that frame predicted at the pixel it lands on. Depth that is
 wrong by a different amount in each view (the monocular network's typical error: a scale that
-drifts from frame to frame) finds no partner and is not fused; surfaces on which several views
-agree are.
+drifts from frame to frame) finds no partner and fuses with less weight (or not at all), so that
+surfaces on which several views agree dominate the map.
 """
 
 from __future__ import annotations

@@ -61,13 +61,15 @@ class MonoConfig:
     stereo_min_zncc: float = param(0.8, "a sweep match replaces the prediction when its window correlation "
                                    "(ZNCC) reaches this", low=-1.0, high=1.0)
     stereo_max_width: int = param(160, "the sweep runs on images shrunk to at most this width, pixels", low=16, high=8192)
-    consistency_views: int = param(0, "earlier key frames each key frame's depth is checked against (multi-view "
-                                   "consistency: a pixel fuses only where enough of them agree); 0: no check",
+    consistency_views: int = param(3, "earlier key frames each key frame's depth is checked against (multi-view "
+                                   "consistency: a pixel fuses fully only where enough of them agree); 0: no check",
                                    low=0, high=64)
     consistency_min_views: int = param(1, "earlier key frames that must agree with a pixel's depth for it to fuse",
                                        low=1, high=64)
     consistency_tolerance: float = param(0.05, "a view agrees when the pixel's point lies within this relative depth "
                                          "difference of that view's depth", low=0.0, high=10.0)
+    consistency_failed_weight: float = param(0.2, "fusion weight factor of pixels too few views agree with (0: not "
+                                             "fused)", low=0.0, high=1.0)
 
     def validate(self) -> "MonoConfig":
         validate_config(self)

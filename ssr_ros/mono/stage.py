@@ -8,11 +8,12 @@ own, its ``label_probs`` the predicted class probabilities. A depth image that c
 frame (a recording's) is never fused: it only scores the prediction (:attr:`depth_scores`).
 With ``stereo`` on, each key frame's depth is refined against the previous key frame by a plane
 sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are computed. With
-``consistency_views`` > 0 a key frame's pixels then fuse only where at least
+``consistency_views`` > 0 a key frame's pixels then keep their full weight only where at least
 ``consistency_min_views`` of the last ``consistency_views`` key frames predicted the same surface
-(:mod:`ssr_ros.mono.consistency`); the check runs at the sweep's image size. A key frame left
-with no pixel to fuse (the first ones under the check, or one unsure everywhere) returns None
-as well and is counted as ``empty_key_frames``.
+(:mod:`ssr_ros.mono.consistency`); the others fuse with ``consistency_failed_weight`` times
+their weight (0: not at all). The check runs at the sweep's image size. A key frame left with no
+pixel to fuse (one unsure everywhere, or the first ones when failing pixels are dropped) returns
+None as well and is counted as ``empty_key_frames``.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class MonoDepthStage:
                               refined.numpy().astype(np.float32))
 
     def _check_consistency(self, prediction: MonoPrediction, frame: Frame, T: np.ndarray) -> MonoPrediction:
-        """The prediction with the pixels dropped that too few earlier key frames agree with."""
+        """The prediction with the pixels that too few earlier key frames agree with weighted down (or dropped)."""
         cfg = self.config
         K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
         raw = torch.from_numpy(prediction.depth_unfiltered)
@@ -146,6 +147,10 @@ class MonoDepthStage:
         with self._lock:
             self.consistency_frames += 1
             self.consistent_fraction_sum += float(np.mean(keep & (prediction.weight > 0)))
+        factor = cfg.consistency_failed_weight
+        if factor > 0:
+            return dataclasses.replace(prediction, weight=np.where(keep, prediction.weight,
+                                                                   factor * prediction.weight).astype(np.float32))
         return dataclasses.replace(prediction, depth=np.where(keep, prediction.depth, 0.0).astype(np.float32),
                                    weight=np.where(keep, prediction.weight, 0.0).astype(np.float32))
 

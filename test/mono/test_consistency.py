@@ -73,7 +73,8 @@ def stage_factory(tmp_path):
 
 
 def test_the_stage_fuses_only_what_earlier_key_frames_agree_with(stage_factory):
-    stage = stage_factory(consistency_views=2, consistency_min_views=1, consistency_tolerance=0.05)
+    stage = stage_factory(consistency_views=2, consistency_min_views=1, consistency_tolerance=0.05,
+                          consistency_failed_weight=0.0)
     rgb = np.zeros((K.height, K.width, 3), np.uint8)
     assert stage(color_frame(rgb, K, pose(0.0))) is None  # nothing to agree with yet: nothing to fuse
     second = stage(color_frame(rgb, K, pose(0.1)))
@@ -90,8 +91,22 @@ def test_the_stage_fuses_only_what_earlier_key_frames_agree_with(stage_factory):
     assert stage(color_frame(rgb, K, pose(0.3))) is None
 
 
+def test_pixels_that_fail_the_check_fuse_with_a_lower_weight_when_asked(stage_factory):
+    stage = stage_factory(consistency_views=2, consistency_min_views=1, consistency_tolerance=0.05,
+                          consistency_failed_weight=0.25)
+    rgb = np.zeros((K.height, K.width, 3), np.uint8)
+    first = stage(color_frame(rgb, K, pose(0.0)))  # nothing to agree with: every pixel at a quarter
+    assert np.allclose(first.depth_weight, 0.25 * 0.8) and np.all(first.depth == WALL)
+    stage.predictor.patch = True
+    second = stage(color_frame(rgb, K, pose(0.1)))
+    assert np.allclose(second.depth_weight[20:40, 30:50], 0.25 * 0.8)
+    assert np.all(second.depth[20:40, 30:50] == np.float32(1.3 * WALL))  # still fused, with less weight
+    assert np.all(second.depth_weight[:20, :-4] == np.float32(0.8))
+    assert stage.summary()["empty_key_frames"] == 0
+
+
 def test_without_the_check_every_predicted_pixel_fuses(stage_factory):
-    stage = stage_factory()
+    stage = stage_factory(consistency_views=0)
     out = stage(color_frame(np.zeros((K.height, K.width, 3), np.uint8), K, pose(0.0)))
     assert np.all(out.depth_weight == np.float32(0.8)) and stage.summary()["consistency_frames"] == 0
 
