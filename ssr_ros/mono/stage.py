@@ -6,8 +6,9 @@ others return None. A key frame's depth becomes the prediction (low-confidence p
 its ``depth_weight`` the per-pixel confidence weight, and, when it brings no 2D semantics of its
 own, its ``label_probs`` the predicted class probabilities. A depth image that came with the
 frame (a recording's) is never fused: it only scores the prediction (:attr:`depth_scores`).
-With ``stereo`` on, each key frame's depth is refined against the previous key frame by a plane
-sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are computed. With
+With ``stereo`` on, each key frame's depth is refined against the last ``stereo_sources`` key
+frames by a plane sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are
+computed. With
 ``consistency_views`` > 0 a key frame's pixels then keep their full weight only where at least
 ``consistency_min_views`` of the last ``consistency_views`` key frames predicted the same surface
 (:mod:`ssr_ros.mono.consistency`); the others fuse with ``consistency_failed_weight`` times
@@ -100,7 +101,7 @@ class MonoDepthStage:
         return dataclasses.replace(frame, **updates).validate()
 
     def _refine(self, prediction: MonoPrediction, frame: Frame, T: np.ndarray) -> MonoPrediction:
-        """The prediction after a plane sweep against the previous key frame (when far enough)."""
+        """The prediction after a plane sweep against the last key frames (those far enough away)."""
         cfg = self.config
         K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
         view = StereoView(gray_image(frame.rgb, K.height, K.width), K, T)
