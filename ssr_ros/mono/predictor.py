@@ -54,18 +54,30 @@ class MonoConfig:
     key_frame_translation_m: float = param(0.1, "... or moved this far, metres", low=0.0, high=100.0)
     stereo: bool = param(True, "refine each key frame's predicted depth by a plane sweep against the previous key "
                          "frames (textured surfaces seen from several places)")
-    stereo_planes: int = param(16, "depth hypotheses of the plane sweep", low=3, high=256)
-    stereo_sources: int = param(2, "earlier key frames the sweep compares with", low=1, high=16)
+    stereo_planes: int = param(32, "depth hypotheses of the plane sweep", low=3, high=256)
+    stereo_sources: int = param(4, "earlier key frames the sweep compares with", low=1, high=16)
     stereo_min_baseline_m: float = param(0.05, "no sweep when the two key frames are closer than this, metres",
                                          low=0.0, high=100.0)
     stereo_min_zncc: float = param(0.8, "a sweep match replaces the prediction when its window correlation "
                                    "(ZNCC) reaches this", low=-1.0, high=1.0)
     stereo_max_width: int = param(160, "the sweep runs on images shrunk to at most this width, pixels", low=16, high=8192)
+    consistency_views: int = param(3, "earlier key frames each key frame's depth is checked against (multi-view "
+                                   "consistency: a pixel fuses fully only where enough of them agree); 0: no check",
+                                   low=0, high=64)
+    consistency_min_views: int = param(1, "earlier key frames that must agree with a pixel's depth for it to fuse",
+                                       low=1, high=64)
+    consistency_tolerance: float = param(0.05, "a view agrees when the pixel's point lies within this relative depth "
+                                         "difference of that view's depth", low=0.0, high=10.0)
+    consistency_failed_weight: float = param(0.2, "fusion weight factor of pixels too few views agree with (0: not "
+                                             "fused)", low=0.0, high=1.0)
 
     def validate(self) -> "MonoConfig":
         validate_config(self)
         if self.min_depth >= self.max_depth:
             raise ConfigError(f"mono.min_depth={self.min_depth} must be below mono.max_depth={self.max_depth}")
+        if self.consistency_views and self.consistency_min_views > self.consistency_views:
+            raise ConfigError(f"mono.consistency_min_views={self.consistency_min_views} exceeds "
+                              f"mono.consistency_views={self.consistency_views}: no pixel could ever fuse")
         return self
 
     def weights_path(self) -> Path:

@@ -6,8 +6,15 @@ others return None. A key frame's depth becomes the prediction (low-confidence p
 its ``depth_weight`` the per-pixel confidence weight, and, when it brings no 2D semantics of its
 own, its ``label_probs`` the predicted class probabilities. A depth image that came with the
 frame (a recording's) is never fused: it only scores the prediction (:attr:`depth_scores`).
-With ``stereo`` on, each key frame's depth is refined against the previous key frame by a plane
-sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are computed.
+With ``stereo`` on, each key frame's depth is refined against the last ``stereo_sources`` key
+frames by a plane sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are
+computed. With
+``consistency_views`` > 0 a key frame's pixels then keep their full weight only where at least
+``consistency_min_views`` of the last ``consistency_views`` key frames predicted the same surface
+(:mod:`ssr_ros.mono.consistency`); the others fuse with ``consistency_failed_weight`` times
+their weight (0: not at all). The check runs at the sweep's image size. A key frame left with no
+pixel to fuse (one unsure everywhere, or the first ones when failing pixels are dropped) returns
+None as well and is counted as ``empty_key_frames``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import torch.nn.functional as F
 from ssr_ros.errors import InvalidFrame
 from ssr_ros.geometry.frame import Frame
 from ssr_ros.geometry.pose import validate_pose
+from ssr_ros.mono.consistency import DepthView, agreeing_views
 from ssr_ros.mono.keyframes import KeyFrameConfig, KeyFrameSelector
 from ssr_ros.mono.losses import depth_metrics
 from ssr_ros.mono.predictor import MonoConfig, MonoPrediction, MonoPredictor, confidence_weights
@@ -51,6 +59,10 @@ class MonoDepthStage:
         self._previous: list[StereoView] = []
         self.stereo_frames = 0
         self.stereo_pixel_fraction_sum = 0.0
+        self._depth_views: list[DepthView] = []
+        self.consistency_frames = 0
+        self.empty_key_frames = 0
+        self.consistent_fraction_sum = 0.0
 
     def __call__(self, frame: Frame) -> Frame | None:
         if frame.rgb is None:
@@ -64,6 +76,8 @@ class MonoDepthStage:
         prediction = self.predictor(frame.rgb, frame.intrinsics, semantics=self.config.semantics and not has_semantics)
         if self.config.stereo:
             prediction = self._refine(prediction, frame, T)
+        if self.config.consistency_views:
+            prediction = self._check_consistency(prediction, frame, T)
         seconds = time.perf_counter() - start
         recorded = np.asarray(frame.depth, dtype=np.float32)
         scores = None
@@ -77,13 +91,17 @@ class MonoDepthStage:
                 self._scored_frames += 1
                 for k in ("abs_rel", "rmse", "delta1"):
                     self._score_sums[k] = self._score_sums.get(k, 0.0) + scores[k]
+        if not np.any(prediction.weight > 0):  # nothing to fuse (all unsure, or no view agrees yet)
+            with self._lock:
+                self.empty_key_frames += 1
+            return None
         updates: dict[str, Any] = {"depth": prediction.depth, "depth_weight": prediction.weight}
         if prediction.labels is not None:
             updates.update(labels=prediction.labels, label_confidence=prediction.label_confidence, label_probs=None)
         return dataclasses.replace(frame, **updates).validate()
 
     def _refine(self, prediction: MonoPrediction, frame: Frame, T: np.ndarray) -> MonoPrediction:
-        """The prediction after a plane sweep against the previous key frame (when far enough)."""
+        """The prediction after a plane sweep against the last key frames (those far enough away)."""
         cfg = self.config
         K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
         view = StereoView(gray_image(frame.rgb, K.height, K.width), K, T)
@@ -111,11 +129,38 @@ class MonoDepthStage:
                               new_sigma.numpy().astype(np.float32), prediction.labels, prediction.label_confidence,
                               refined.numpy().astype(np.float32))
 
+    def _check_consistency(self, prediction: MonoPrediction, frame: Frame, T: np.ndarray) -> MonoPrediction:
+        """The prediction with the pixels that too few earlier key frames agree with weighted down (or dropped)."""
+        cfg = self.config
+        K, factor = sweep_size(frame.intrinsics, cfg.stereo_max_width)
+        raw = torch.from_numpy(prediction.depth_unfiltered)
+        if factor > 1:
+            raw = F.interpolate(raw[None, None], size=K.shape, mode="nearest")[0, 0]
+        view = DepthView(raw, K, T)
+        with self._lock:
+            others = [v for v in self._depth_views if v.intrinsics == K]
+            self._depth_views = (self._depth_views + [view])[-cfg.consistency_views:]
+        agree, _ = agreeing_views(view, others, cfg.consistency_tolerance)
+        keep = agree >= cfg.consistency_min_views
+        if factor > 1:
+            keep = F.interpolate(keep[None, None].float(), size=frame.intrinsics.shape, mode="nearest")[0, 0] > 0.5
+        keep = keep.numpy()
+        with self._lock:
+            self.consistency_frames += 1
+            self.consistent_fraction_sum += float(np.mean(keep & (prediction.weight > 0)))
+        factor = cfg.consistency_failed_weight
+        if factor > 0:
+            return dataclasses.replace(prediction, weight=np.where(keep, prediction.weight,
+                                                                   factor * prediction.weight).astype(np.float32))
+        return dataclasses.replace(prediction, depth=np.where(keep, prediction.depth, 0.0).astype(np.float32),
+                                   weight=np.where(keep, prediction.weight, 0.0).astype(np.float32))
+
     def reset(self) -> None:
         """Forget the last key frame (after the map is cleared or the clock jumped)."""
         with self._lock:
             self.key_frames.reset()
             self._previous = []
+            self._depth_views = []
 
     @property
     def depth_scores(self) -> dict[str, float] | None:
@@ -134,4 +179,7 @@ class MonoDepthStage:
                 "fused_pixel_fraction": self.fused_fraction_sum / key,
                 "stereo_frames": self.stereo_frames,
                 "stereo_pixel_fraction": self.stereo_pixel_fraction_sum / max(self.stereo_frames, 1),
+                "empty_key_frames": self.empty_key_frames,
+                "consistency_frames": self.consistency_frames,
+                "consistent_pixel_fraction": self.consistent_fraction_sum / max(self.consistency_frames, 1),
                 "depth_vs_recorded": self.depth_scores}

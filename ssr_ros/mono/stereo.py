@@ -1,12 +1,12 @@
-"""Two-view plane-sweep refinement of a predicted depth image (known poses, no training).
+"""Multi-view plane-sweep refinement of a predicted depth image (known poses, no training).
 
 CDRNet and NeuralRecon get depth from several posed key frames by warping one image into
 another over a sweep of depth hypotheses (homographies of fronto-parallel planes) and keeping
 the hypothesis where the images agree. This is the light, learning-free form of that step: for
 each pixel of the new key frame the hypotheses lie around the network's depth, spread by its
-predicted uncertainty (log-spaced over +-``span``); the previous key frame's gray image is
-(or of the last few key frames) sampled at each hypothesis's reprojection and compared by zero-mean normalised
-cross-correlation (ZNCC) over a small window. Where the best hypothesis is clearly good
+predicted uncertainty (log-spaced over +-``span``); the gray images of the last few key frames
+are sampled at each hypothesis's reprojection and compared by zero-mean normalised
+cross-correlation (ZNCC) over a small window, averaged over the frames that see the point. Where the best hypothesis is clearly good
 (ZNCC >= ``min_zncc``, enough texture, not at the edge of the sweep) it replaces the prediction
 and its uncertainty shrinks to the sweep's resolution; elsewhere (texture-less walls,
 occlusions, no parallax) the network's depth stands.

@@ -69,7 +69,7 @@ def test_weights_without_finetune_is_refused(tmp_path, capsys):
     assert "--finetune" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["mono.yaml", "mono_finetune.yaml", "mono_smoke.yaml"])
+@pytest.mark.parametrize("name", ["mono.yaml", "mono_finetune.yaml", "mono_smoke.yaml", "mono_continue.yaml"])
 def test_the_shipped_training_configs_are_valid(name):
     from ssr_ros.cli.train_command import load_run_config
     from ssr_ros.mono.training import MonoTrainingConfig
