@@ -25,6 +25,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,33 +34,58 @@ from ssr_ros.ros.mapper_client import MapperProcess
 
 
 def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1):
+    """``count`` frames of the floor tour as a ``FrameStack`` (6 bytes a pixel), cached in the temporary directory."""
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig
     from ssr_ros.data.synthetic.floor import generate_floor
+    from ssr_ros.data.synthetic.frame_stack import FrameStack
 
-    from ssr_ros.geometry import Frame
+    # rendered frames are kept in the temporary directory for the next run with the same settings
+    cache = Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.stack.npz"
+    if cache.exists():
+        return FrameStack.load(cache)
+    import torch
 
     scene = generate_floor(seed)
     config = SequenceConfig(width=width, height=height,
                             trajectory=TrajectoryConfig(kind="tour", num_frames=count, frame_rate=rate))
-    sequence = SyntheticSequence(scene, config)
-    # rendered frames are kept in the temporary directory for the next run with the same settings
-    cache = Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.npz"
-    if cache.exists():
-        data = np.load(cache)
-        return [Frame(data["depth"][i], sequence.intrinsics, data["poses"][i], rgb=data["rgb"][i],
-                      labels=data["labels"][i], stamp_ns=int(data["stamps"][i])) for i in range(count)]
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many small tensor ops: one thread is fastest, by far on a busy machine
     start = time.perf_counter()
-    frames = list(sequence)
+    stack = FrameStack.from_frames(SyntheticSequence(scene, config), count)
     torch.set_num_threads(threads)
     print(f"rendered {count} frames of {width}x{height} in {time.perf_counter() - start:.0f} s", flush=True)
-    np.savez(cache, depth=np.stack([f.depth for f in frames]), rgb=np.stack([f.rgb for f in frames]),
-             labels=np.stack([f.labels for f in frames]), poses=np.stack([f.T_world_cam for f in frames]),
-             stamps=np.array([f.stamp_ns for f in frames]))
-    return frames
+    stack.save(cache)
+    return stack
+
+
+@dataclass
+class ReplayMessages:
+    """The distinct frames as ready-to-publish messages (built once; the publisher's own cost is not the node's)."""
+
+    images: list  # per frame (depth 16UC1, color rgb8, labels mono8/mono16) sensor_msgs/Image
+    poses: np.ndarray  # (N, 4, 4) camera-to-world
+    stamps_ns: np.ndarray  # (N,)
+    info: object  # sensor_msgs/CameraInfo
+
+    @classmethod
+    def from_stack(cls, stack) -> "ReplayMessages":
+        from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
+        from ssr_ros.ros.conversions.image import numpy_to_image
+
+        label_encoding = "mono8" if stack.labels.dtype == np.uint8 else "mono16"
+        images = [(numpy_to_image(stack.depth_mm[i], "16UC1", 0, "cam"), numpy_to_image(stack.rgb[i], "rgb8", 0, "cam"),
+                   numpy_to_image(stack.labels[i], label_encoding, 0, "cam")) for i in range(len(stack))]
+        return cls(images, stack.poses.copy(), stack.stamps_ns.copy(), intrinsics_to_camera_info(stack.intrinsics, 0, "cam"))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def replay_messages(count: int, width: int, height: int, rate: float) -> ReplayMessages:
+    """Render (or load) the frames and keep only their messages: the stacked arrays are freed."""
+    messages = ReplayMessages.from_stack(render_frames(count, width, height, rate))
+    print(f"{count} distinct frames ready; publisher RSS {rss_bytes(os.getpid()) / 1e6:.0f} MB", flush=True)
+    return messages
 
 
 def rss_bytes(pid: int) -> int:
@@ -76,7 +102,7 @@ the outputs someone subscribes to. The client follows MapperProcess.OUTPUTS; RVi
 subscribed to separately."""
 
 
-def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0,
+def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, rate: float, sample_every: float = 1.0,
              reliable: bool = False, subscribe: tuple[str, ...] | None = None):
     """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
     from geometry_msgs.msg import PoseStamped
@@ -84,8 +110,6 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
     from sensor_msgs.msg import CameraInfo, Image
 
     from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS
-    from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
-    from ssr_ros.ros.conversions.image import numpy_to_image
     from ssr_ros.ros.conversions.pose import matrix_to_pose_stamped
 
     if reliable:
@@ -105,16 +129,8 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
         ("depth", Image, DEFAULT_TOPICS.depth, sensor),
         ("color", Image, DEFAULT_TOPICS.color, sensor),
         ("labels", Image, DEFAULT_TOPICS.labels, sensor)]}
-    # messages are built once per distinct frame (the publisher's own cost is not the node's)
-    encoded = []
-    for frame in frames:
-        encoded.append((
-            numpy_to_image(np.round(frame.depth * 1000).astype(np.uint16), "16UC1", 0, "cam"),
-            numpy_to_image(frame.rgb, "rgb8", 0, "cam"),
-            numpy_to_image(frame.labels.astype(np.uint8), "mono8", 0, "cam"),
-        ))
-    info = intrinsics_to_camera_info(frames[0].intrinsics, 0, "cam")
-    lap_ns = int(frames[-1].stamp_ns - frames[0].stamp_ns + 1e9 / rate)
+    info = frames.info
+    lap_ns = int(frames.stamps_ns[-1] - frames.stamps_ns[0] + 1e9 / rate)
     samples = []
     try:
         mapper.wait_ready()
@@ -126,13 +142,12 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
             while time.perf_counter() < due:
                 time.sleep(0.0005)
             index = k % len(frames)
-            frame = frames[index]
-            stamp = frame.stamp_ns + (k // len(frames)) * lap_ns
-            stamp_msg = matrix_to_pose_stamped(frame.T_world_cam, "map", stamp)
+            stamp = int(frames.stamps_ns[index]) + (k // len(frames)) * lap_ns
+            stamp_msg = matrix_to_pose_stamped(frames.poses[index], "map", stamp)
             pubs["pose"].publish(stamp_msg)
             info.header.stamp = stamp_msg.header.stamp
             pubs["info"].publish(info)
-            for key, msg in zip(("depth", "color", "labels"), encoded[index]):
+            for key, msg in zip(("depth", "color", "labels"), frames.images[index]):
                 msg.header.stamp = stamp_msg.header.stamp
                 pubs[key].publish(msg)
             now = time.perf_counter()
@@ -153,7 +168,7 @@ def sample(mapper, elapsed: float, published: int) -> dict:
         "t_s": round(elapsed, 1), "published": published,
         "integrated": int(float(d.get("frames_integrated", 0))), "received": int(float(d.get("frames_received", 0))),
         "dropped": sum(dropped.values()), "dropped_by_reason": dropped,
-        "rss_mb": rss_bytes(mapper.process.pid) / 1e6, "map_mb": int(float(d.get("map_bytes", 0))) / 1e6,
+        "rss_mb": rss_bytes(mapper.process.pid) / 1e6, "publisher_rss_mb": rss_bytes(os.getpid()) / 1e6, "map_mb": int(float(d.get("map_bytes", 0))) / 1e6,
         "blocks": int(float(d.get("blocks", 0))), "blocks_on_disk": int(float(d.get("blocks_on_disk", 0))),
         "evicted": int(float(d.get("blocks_evicted", 0))), "reloaded": int(float(d.get("blocks_reloaded", 0))),
         "integrate_ms": float(d.get("integrate_mean_ms", "nan")), "mesh_ms": float(d.get("mesh_mean_ms", "nan")),
@@ -177,7 +192,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def soak(args) -> list[str]:
-    frames = render_frames(args.unique, args.width, args.height, args.rate)
+    frames = replay_messages(args.unique, args.width, args.height, args.rate)
     lines = ["", f"## Soak: {args.frames} frames of a {args.width}x{args.height} multi-room floor at {args.rate:g} Hz "
              "over DDS, default parameters", "", machine_line(),
              f"Command: `python benchmarks/bench_soak.py soak --frames {args.frames} --unique {args.unique} "
@@ -210,7 +225,7 @@ def soak(args) -> list[str]:
 
 
 def throughput(args) -> list[str]:
-    frames = render_frames(args.unique, args.width, args.height, max(args.rates))
+    frames = replay_messages(args.unique, args.width, args.height, max(args.rates))
     lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, fusion only, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
