@@ -33,14 +33,18 @@ import numpy as np
 from ssr_ros.ros.mapper_client import MapperProcess
 
 
+def frame_cache_path(count: int, width: int, height: int, rate: float, seed: int = 1) -> Path:
+    """Where rendered frames are kept (the temporary directory) for the next run with the same settings."""
+    return Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.stack.npz"
+
+
 def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1):
     """``count`` frames of the floor tour as a ``FrameStack`` (6 bytes a pixel), cached in the temporary directory."""
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig
     from ssr_ros.data.synthetic.floor import generate_floor
     from ssr_ros.data.synthetic.frame_stack import FrameStack
 
-    # rendered frames are kept in the temporary directory for the next run with the same settings
-    cache = Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.stack.npz"
+    cache = frame_cache_path(count, width, height, rate, seed)
     if cache.exists():
         return FrameStack.load(cache)
     import torch

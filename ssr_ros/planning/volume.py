@@ -65,7 +65,8 @@ def empty_volume(voxel_size: float) -> PlanningVolume:
 
 
 def planning_volume(tsdf_map) -> PlanningVolume:
-    """The voxel states of ``tsdf_map`` (a :class:`ssr_ros.map.SemanticTSDF`) on the bounding box of
+    """The voxel states of ``tsdf_map`` (a :class:`ssr_ros.map.SemanticTSDF`, or its voxel layer or a
+    snapshot of it) on the bounding box of
     its known voxels. Memory: about 7 bytes per voxel of that box."""
     voxels = select_voxels(tsdf_map, "known")
     voxel = float(tsdf_map.voxel_size)
