@@ -8,7 +8,8 @@ what the node runs on its output timers: ``stats()`` (diagnostics, every second)
 (every second; here once after each batch of frames, and once for the whole map),
 ``planning_outputs()`` (the occupancy grid and distance slices, every ``voxel_period_s``) and
 ``voxel_outputs()``. The pipeline's lock is wrapped to time how long it is held per call (wall
-time, the longest holding of each call); the wall time of each call is reported beside it.
+time, all holdings of a call added up); the wall and CPU time of each call are reported beside it
+(CPU time is what a call costs the machine whatever else runs on it).
 
 ``--threads`` is torch's CPU thread count for the whole process (the node since this change sets
 ``map.threads`` = 1 for its process; before it, threads that did not switch it ran with torch's
@@ -89,12 +90,12 @@ def load_frames(count: int, width: int, height: int):
         return Frames(data)
 
 
-def measure(lock: TimedLock, fn) -> tuple[float, float]:
-    """(wall seconds, total seconds the lock was held) of one call."""
+def measure(lock: TimedLock, fn) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the process, total seconds the lock was held) of one call."""
     lock.holds.clear()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start, sum(lock.holds)
+    return time.perf_counter() - start, time.process_time() - cpu, sum(lock.holds)
 
 
 def main() -> None:
@@ -120,7 +121,7 @@ def main() -> None:
     pipeline.lock = lock = TimedLock()
     integrate, mesh = [], []
     for i in range(len(stack)):
-        integrate.append(measure(lock, lambda: pipeline.integrate(stack.frame(i)))[0])
+        integrate.append(measure(lock, lambda: pipeline.integrate(stack.frame(i))))
         if (i + 1) % args.batch == 0:
             mesh.append(measure(lock, pipeline.mesh_update))
     rows = {
@@ -133,13 +134,13 @@ def main() -> None:
     print(f"code: {Path(ssr_ros.__file__).parent.parent}; torch threads {torch.get_num_threads()}; "
           f"{platform.machine()} {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"map {stats['map_bytes'] / 1e6:.0f} MB, {stats['num_blocks']} blocks after {len(stack)} frames of "
-          f"{args.width}x{args.height}; integrate median {1e3 * np.median(integrate):.1f} ms")
-    print("| run | call | wall ms (median) | lock held ms (median / max) |")
-    print("|---|---|---|---|")
+          f"{args.width}x{args.height}; integrate median {1e3 * np.median([v[0] for v in integrate]):.1f} ms wall, "
+          f"{1e3 * np.median([v[1] for v in integrate]):.1f} ms CPU")
+    print("| run | call | wall ms (median) | CPU ms (median) | lock held ms (median / max) |")
+    print("|---|---|---|---|---|")
     for name, values in rows.items():
-        wall = np.array([v[0] for v in values]) * 1e3
-        held = np.array([v[1] for v in values]) * 1e3
-        print(f"| {args.label} | {name} | {np.median(wall):.1f} | {np.median(held):.1f} / {held.max():.1f} |")
+        wall, cpu, held = (np.array([v[k] for v in values]) * 1e3 for k in range(3))
+        print(f"| {args.label} | {name} | {np.median(wall):.1f} | {np.median(cpu):.1f} | {np.median(held):.1f} / {held.max():.1f} |")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,14 @@ def replay_messages(count: int, width: int, height: int, rate: float) -> ReplayM
     return messages
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``): what it cost the machine,
+    whatever else runs on it (wall-clock rates on a shared machine follow the other jobs' load)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -172,6 +180,7 @@ def sample(mapper, elapsed: float, published: int) -> dict:
         "t_s": round(elapsed, 1), "published": published,
         "integrated": int(float(d.get("frames_integrated", 0))), "received": int(float(d.get("frames_received", 0))),
         "dropped": sum(dropped.values()), "dropped_by_reason": dropped,
+        "node_cpu_s": cpu_seconds(mapper.process.pid), "publisher_cpu_s": cpu_seconds(os.getpid()),
         "rss_mb": rss_bytes(mapper.process.pid) / 1e6, "publisher_rss_mb": rss_bytes(os.getpid()) / 1e6, "map_mb": int(float(d.get("map_bytes", 0))) / 1e6,
         "blocks": int(float(d.get("blocks", 0))), "blocks_on_disk": int(float(d.get("blocks_on_disk", 0))),
         "evicted": int(float(d.get("blocks_evicted", 0))), "reloaded": int(float(d.get("blocks_reloaded", 0))),
@@ -238,15 +247,17 @@ def throughput(args) -> list[str]:
              f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}` "
              f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
              f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
-             "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end |",
-             "|---|---|---|---|---|---|---|"]
+             "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end "
+             "| node CPU ms per frame published | load average |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for rate in args.rates:
         rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
                         reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe))
         end = rows[-1]
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
-                     f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} |")
+                     f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} "
+                     f"| {1e3 * (end['node_cpu_s'] - rows[0]['node_cpu_s']) / end['published']:.1f} | {os.getloadavg()[0]:.1f} |")
         print(lines[-1], flush=True)
     return lines
 

@@ -87,3 +87,22 @@ def test_stats_counted_from_the_copy_are_those_of_the_moment_it_was_taken():
     assert later["observed_voxels"] == int(tsdf_map.layer.observed(weight).sum())
     assert later["predicted_voxels"] == int((weight < 0).sum())
     assert later["free_cells"] == tsdf_map.free_space.num_free_cells()
+
+
+def test_known_voxel_states_are_select_voxels_known_without_colors_and_labels():
+    from test_chunks import predicted_sphere
+
+    from ssr_ros.map.voxel_export import known_voxel_states, select_voxels
+
+    tsdf_map = fused_map()
+    probs = torch.zeros(16, 16, 16, 21)
+    probs[..., 5], probs[..., 7] = 0.6, 0.4
+    tsdf_map.write_predictions(torch.tensor([10, -8, -8]), predicted_sphere(center_vox=8.3), None, probs)
+    states, reference = known_voxel_states(tsdf_map), select_voxels(tsdf_map, "known")
+    assert states["predicted"].any() and (~states["predicted"]).any()
+    np.testing.assert_allclose((states["voxel"] + 0.5) * tsdf_map.voxel_size, reference["points"], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(states["tsdf"], reference["tsdf"])
+    np.testing.assert_array_equal(states["predicted"], reference["predicted"])
+    predicted = reference["predicted"]
+    np.testing.assert_array_equal(states["confidence"][predicted], reference["confidence"][predicted])
+    assert (states["confidence"][predicted] > 0).any() and not states["confidence"][~predicted].any()
