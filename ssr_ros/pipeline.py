@@ -522,10 +522,14 @@ class MappingPipeline:
             return self.map.mesh()
 
     def block_meshes(self) -> list[BlockMesh]:
-        """The current mesh of every block (after bringing it up to date)."""
-        with self._mesh_lock, self.lock, self._threads():
-            self.map.update_mesh()
-            return self.map.block_meshes()
+        """The current mesh of every block (after bringing it up to date; the changed blocks are
+        copied under the map's lock and meshed without it, as in :meth:`mesh_update`)."""
+        with self._mesh_lock, self._threads():
+            with self.lock:
+                tsdf_map = self.map
+                snapshot = tsdf_map.prepare_mesh_update()
+            tsdf_map.finish_mesh_update(snapshot)
+            return tsdf_map.block_meshes()
 
     @property
     def block_extent(self) -> float:

@@ -91,6 +91,7 @@ from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_ms
 from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
 from ssr_ros.ros.log_throttle import LogThrottle
+from ssr_ros.ros.output_pacing import BusyLimit
 from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
@@ -232,7 +233,7 @@ class MapperNode(Node):
                           if s.publish_esdf_3d else {})
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
-        self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
+        self.create_timer(s.mesh_period_s, lambda: self.publish_mesh_update(paced=True), callback_group=self._output_group)
         self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
@@ -241,6 +242,7 @@ class MapperNode(Node):
                                             (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
             self.create_service(service_type, name, handler, callback_group=self._service_group)
         self._mesh_publication = threading.Lock()
+        self._mesh_pacing = BusyLimit(s.mesh_max_busy_fraction)
         self._marker_ids: dict[tuple[int, int, int], list[int]] = {}  # map block -> its RViz marker ids
         self._next_marker_id = 0
 
@@ -606,17 +608,27 @@ class MapperNode(Node):
     def _stamp_ns(self) -> int:
         return self.order.last_ns or self.get_clock().now().nanoseconds
 
-    def publish_mesh_update(self, full: bool = False) -> None:
+    def publish_mesh_update(self, full: bool = False, paced: bool = False) -> None:
         """Publish changed blocks (or every block with clear_all); serialised so that a
-        consumer never sees an incremental update computed before a reset arrive after it."""
+        consumer never sees an incremental update computed before a reset arrive after it.
+        ``paced`` (the update timer): skipped while ``mesh_max_busy_fraction`` asks for a rest."""
         with self._mesh_publication:
-            self._publish_mesh_update(full)
+            self._publish_mesh_update(full, paced)
 
-    def _publish_mesh_update(self, full: bool) -> None:
+    def _publish_mesh_update(self, full: bool, paced: bool = False) -> None:
         if not (self.mesh_pub.get_subscription_count() or self.marker_pub.get_subscription_count()):
             # Nobody listens: meshing would only take interpreter time from integration. The changed
             # blocks stay pending and go out with the first update after someone subscribes.
             return
+        if paced and not self._mesh_pacing.ready():
+            return  # the last update was long (mesh_max_busy_fraction): the changed blocks go out with the next
+        start = time.monotonic()
+        try:
+            self._publish_mesh_blocks(full)
+        finally:
+            self._mesh_pacing.ran(time.monotonic() - start)
+
+    def _publish_mesh_blocks(self, full: bool) -> None:
         update = self.pipeline.mesh_update()
         if full:
             blocks = self.pipeline.block_meshes()

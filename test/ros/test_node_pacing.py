@@ -1,4 +1,4 @@
-"""The node's log throttle (one line per reason and period) and its process-wide CPU thread setting."""
+"""The node's log throttle (one line per reason and period), output pacing, and its process-wide CPU thread setting."""
 
 from __future__ import annotations
 
@@ -41,3 +41,31 @@ def test_process_cpu_threads_hold_for_threads_started_later():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_busy_limit_waits_in_proportion_to_the_last_run():
+    import pytest
+
+    from ssr_ros.ros.output_pacing import BusyLimit
+
+    now = [0.0]
+    limit = BusyLimit(0.5, clock=lambda: now[0])
+    assert limit.ready()
+    now[0] = 1.6
+    limit.ran(1.6)  # a 1.6 s update: at most half the time means 1.6 s of rest
+    now[0] = 3.1
+    assert not limit.ready()
+    now[0] = 3.21
+    assert limit.ready()
+    now[0] = 10.0
+    quarter = BusyLimit(0.25, clock=lambda: now[0])
+    quarter.ran(1.0)  # at most a quarter of the time: 3 s of rest
+    now[0] = 12.9
+    assert not quarter.ready()
+    now[0] = 13.01
+    assert quarter.ready()
+    always = BusyLimit(1.0, clock=lambda: now[0])
+    always.ran(100.0)
+    assert always.ready()
+    with pytest.raises(ValueError, match="busy fraction"):
+        BusyLimit(0.0)
