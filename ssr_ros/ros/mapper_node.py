@@ -134,10 +134,39 @@ def set_process_cpu_threads(count: int) -> int | None:
     return count
 
 
+LARGE_ALLOCATION_BYTES = 4 << 20
+"""Allocations from this size up get a mapping of their own (glibc), given back when freed."""
+
+
+def map_large_allocations(threshold: int = LARGE_ALLOCATION_BYTES) -> bool:
+    """Have glibc serve every allocation of ``threshold`` bytes or more from a mapping of its own,
+    unmapped when freed; returns False where the C library is not glibc.
+
+    glibc raises its mmap threshold to the size of each freed mapped block (up to 32 MB), after
+    which the node's transient copies (snapshots of the map for the outputs, planning volumes,
+    meshes: megabytes to hundreds of megabytes, every second) come from the heap and leave it
+    fragmented, so the process's RSS creeps up over a long run while the map's bytes stay
+    constant. A fixed threshold keeps those copies out of the heap; 4 MB keeps image-sized arrays
+    (reused every frame) in it.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_MMAP_THRESHOLD = -3
+    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
+
+
 class MapperNode(Node):
     def __init__(self, own_process: bool = False, **kwargs) -> None:
         """``own_process``: the node is the process (``main``): torch's CPU thread count is set for
-        the whole process to ``map.threads`` (see :func:`set_process_cpu_threads`)."""
+        the whole process to ``map.threads`` (see :func:`set_process_cpu_threads`), and large
+        allocations are returned to the system when freed (:func:`map_large_allocations`)."""
         super().__init__("ssr_mapper", **kwargs)
         declare_config(self, NodeConfig)
         declare_config(self, PipelineConfig)
@@ -145,6 +174,8 @@ class MapperNode(Node):
         self.settings: NodeConfig = read_config(self, NodeConfig)
         pipeline_config = read_config(self, PipelineConfig)
         threads = set_process_cpu_threads(pipeline_config.map.threads) if own_process else None
+        if own_process:
+            map_large_allocations()
         self.pipeline = MappingPipeline(pipeline_config)
         self.counters: Counter[str] = Counter()
         self.last_floor = None  # of the last planner outputs
