@@ -11,9 +11,12 @@ lap with stamps going on, so a long soak revisits every room many times (renderi
 distinct frames would take hours here).
 
 ``soak`` runs the node twice, without and with ``map.memory_budget_mb``, and samples once a
-second: the node's RSS (``/proc``), ``map_bytes``, frames integrated and dropped by reason,
+second: the node's RSS (``/proc``; the table gives the median of each quarter of the run), its
+CPU time and the publisher's RSS, ``map_bytes``, frames integrated and dropped by reason,
 and the mean integrate / mesh times, from its ``/diagnostics``. ``throughput`` runs fusion only
-at each rate and reports the fraction of frames integrated. Both append to benchmarks/RESULTS.md
+at each rate and reports the fraction of frames integrated and the node's CPU time per frame. On a
+machine shared with other ROS 2 work, give the run a DDS domain of its own (``ROS_DOMAIN_ID``):
+the benchmark's topics are the node's defaults, and another publisher on them mixes in. Both append to benchmarks/RESULTS.md
 and write the per-second samples next to it as CSV when ``--csv`` is given.
 """
 
@@ -204,6 +207,13 @@ def write_csv(path: Path, rows: list[dict]) -> None:
             writer.writerow({k: v for k, v in row.items() if k != "dropped_by_reason"})
 
 
+def quarter_medians(values: list[float]) -> list[float]:
+    """Median of each quarter of a series (RSS samples swing with the outputs' transient copies:
+    one sample says little, a quarter's median says where the process sits)."""
+    n = len(values)
+    return [float(np.median(values[k * n // 4:max((k + 1) * n // 4, k * n // 4 + 1)])) for k in range(4)]
+
+
 def soak(args) -> list[str]:
     frames = replay_messages(args.unique, args.width, args.height, args.rate)
     lines = ["", f"## Soak: {args.frames} frames of a {args.width}x{args.height} multi-room floor at {args.rate:g} Hz "
@@ -212,9 +222,10 @@ def soak(args) -> list[str]:
              f"--rate {args.rate:g} --width {args.width} --height {args.height} --budget-mb {args.budget_mb:g}` "
              f"({args.unique} distinct frames of the `tour` through all 8 rooms of `generate_floor(1)`, replayed "
              f"{args.frames / args.unique:.1f} times; completion {args.completion}).", "",
-             "| case | integrated | dropped (by reason) | RSS MB at 25 % / 50 % / end | RSS change 2nd half | map MB peak / end "
-             "| blocks in memory / on disk | evicted / reloaded | integrate mean ms | mesh mean ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | integrated | dropped (by reason) | node RSS MB, median of each quarter (peak) "
+             "| RSS change, last quarter vs second | map MB peak / end | blocks in memory / on disk | evicted / reloaded "
+             "| integrate mean ms | mesh mean ms | publisher RSS MB at end |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     completion = {} if args.completion == "default" else {"completion.type": "none"}
     for case, budget in (("no budget", 0.0), (f"budget {args.budget_mb:g} MB", args.budget_mb)):
         params = dict(completion)
@@ -225,14 +236,14 @@ def soak(args) -> list[str]:
             write_csv(Path(args.csv).with_suffix(f".{'budget' if budget else 'plain'}.csv"), rows)
         end = rows[-1]
         rss = [r["rss_mb"] for r in rows]
-        quarter, half = rss[len(rss) // 4], rss[len(rss) // 2]
+        quarters = quarter_medians(rss)
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(
             f"| {case} | {end['integrated']} / {end['published']} ({100 * end['integrated'] / end['published']:.1f} %) "
-            f"| {end['dropped']} ({reasons}) | {quarter:.0f} / {half:.0f} / {rss[-1]:.0f} | "
-            f"{100 * (rss[-1] - half) / half:+.1f} % | {max(r['map_mb'] for r in rows):.0f} / {end['map_mb']:.0f} | "
+            f"| {end['dropped']} ({reasons}) | {' / '.join(f'{q:.0f}' for q in quarters)} ({max(rss):.0f}) | "
+            f"{100 * (quarters[3] - quarters[1]) / quarters[1]:+.1f} % | {max(r['map_mb'] for r in rows):.0f} / {end['map_mb']:.0f} | "
             f"{end['blocks']} / {end['blocks_on_disk']} | {end['evicted']} / {end['reloaded']} | "
-            f"{end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} |")
+            f"{end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['publisher_rss_mb']:.0f} |")
         print(lines[-1], flush=True)
     return lines
 
