@@ -91,7 +91,6 @@ from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_ms
 from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
 from ssr_ros.ros.log_throttle import LogThrottle
-from ssr_ros.ros.output_pacing import BusyLimit
 from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
@@ -134,39 +133,10 @@ def set_process_cpu_threads(count: int) -> int | None:
     return count
 
 
-LARGE_ALLOCATION_BYTES = 4 << 20
-"""Allocations from this size up get a mapping of their own (glibc), given back when freed."""
-
-
-def map_large_allocations(threshold: int = LARGE_ALLOCATION_BYTES) -> bool:
-    """Have glibc serve every allocation of ``threshold`` bytes or more from a mapping of its own,
-    unmapped when freed; returns False where the C library is not glibc.
-
-    glibc raises its mmap threshold to the size of each freed mapped block (up to 32 MB), after
-    which the node's transient copies (snapshots of the map for the outputs, planning volumes,
-    meshes: megabytes to hundreds of megabytes, every second) come from the heap and leave it
-    fragmented, so the process's RSS creeps up over a long run while the map's bytes stay
-    constant. A fixed threshold keeps those copies out of the heap; 4 MB keeps image-sized arrays
-    (reused every frame) in it.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    M_MMAP_THRESHOLD = -3
-    return bool(mallopt(M_MMAP_THRESHOLD, int(threshold)))
-
-
 class MapperNode(Node):
     def __init__(self, own_process: bool = False, **kwargs) -> None:
         """``own_process``: the node is the process (``main``): torch's CPU thread count is set for
-        the whole process to ``map.threads`` (see :func:`set_process_cpu_threads`), and large
-        allocations are returned to the system when freed (:func:`map_large_allocations`)."""
+        the whole process to ``map.threads`` (see :func:`set_process_cpu_threads`)."""
         super().__init__("ssr_mapper", **kwargs)
         declare_config(self, NodeConfig)
         declare_config(self, PipelineConfig)
@@ -174,8 +144,6 @@ class MapperNode(Node):
         self.settings: NodeConfig = read_config(self, NodeConfig)
         pipeline_config = read_config(self, PipelineConfig)
         threads = set_process_cpu_threads(pipeline_config.map.threads) if own_process else None
-        if own_process:
-            map_large_allocations()
         self.pipeline = MappingPipeline(pipeline_config)
         self.counters: Counter[str] = Counter()
         self.last_floor = None  # of the last planner outputs
@@ -264,7 +232,7 @@ class MapperNode(Node):
                           if s.publish_esdf_3d else {})
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
-        self.create_timer(s.mesh_period_s, lambda: self.publish_mesh_update(paced=True), callback_group=self._output_group)
+        self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
         self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
@@ -273,7 +241,6 @@ class MapperNode(Node):
                                             (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
             self.create_service(service_type, name, handler, callback_group=self._service_group)
         self._mesh_publication = threading.Lock()
-        self._mesh_pacing = BusyLimit(s.mesh_max_busy_fraction)
         self._marker_ids: dict[tuple[int, int, int], list[int]] = {}  # map block -> its RViz marker ids
         self._next_marker_id = 0
 
@@ -639,27 +606,17 @@ class MapperNode(Node):
     def _stamp_ns(self) -> int:
         return self.order.last_ns or self.get_clock().now().nanoseconds
 
-    def publish_mesh_update(self, full: bool = False, paced: bool = False) -> None:
+    def publish_mesh_update(self, full: bool = False) -> None:
         """Publish changed blocks (or every block with clear_all); serialised so that a
-        consumer never sees an incremental update computed before a reset arrive after it.
-        ``paced`` (the update timer): skipped while ``mesh_max_busy_fraction`` asks for a rest."""
+        consumer never sees an incremental update computed before a reset arrive after it."""
         with self._mesh_publication:
-            self._publish_mesh_update(full, paced)
+            self._publish_mesh_update(full)
 
-    def _publish_mesh_update(self, full: bool, paced: bool = False) -> None:
+    def _publish_mesh_update(self, full: bool) -> None:
         if not (self.mesh_pub.get_subscription_count() or self.marker_pub.get_subscription_count()):
             # Nobody listens: meshing would only take interpreter time from integration. The changed
             # blocks stay pending and go out with the first update after someone subscribes.
             return
-        if paced and not self._mesh_pacing.ready():
-            return  # the last update was long (mesh_max_busy_fraction): the changed blocks go out with the next
-        start = time.monotonic()
-        try:
-            self._publish_mesh_blocks(full)
-        finally:
-            self._mesh_pacing.ran(time.monotonic() - start)
-
-    def _publish_mesh_blocks(self, full: bool) -> None:
         update = self.pipeline.mesh_update()
         if full:
             blocks = self.pipeline.block_meshes()

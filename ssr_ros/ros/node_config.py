@@ -67,10 +67,6 @@ class NodeConfig:
     ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
     mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
     full_mesh_period_s: float = param(10.0, "seconds between full mesh republications (late subscribers)", low=0.5, high=3600.0)
-    mesh_max_busy_fraction: float = param(
-        0.5, "largest share of time spent on incremental mesh updates: after one that took t seconds the next "
-        "waits at least t * (1 - f) / f (and mesh_period_s); fewer, larger updates cost less per frame on a large "
-        "map; 1 = every mesh_period_s", low=0.05, high=1.0)
     region_max_blocks: int = param(
         20000, "~/get_voxel_region returns at most this many blocks at once (a bigger box is refused)", low=1, high=10_000_000)
     voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy / distance field publications", low=0.1, high=3600.0)

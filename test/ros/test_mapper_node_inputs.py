@@ -130,31 +130,3 @@ def test_save_map_without_a_path_is_refused_and_writes_nothing(make_node, tmp_pa
     assert str(tmp_path / "saved") in response.message
     assert response.files == [str(tmp_path / "saved" / "map.ssrmap")]
 
-
-def test_timer_mesh_updates_rest_in_proportion_to_the_last_one(make_node):
-    # mesh_max_busy_fraction 0.25: after an update that took t seconds the timer's updates are
-    # skipped for 3 t (the changed blocks wait for the next one); updates on request are not paced
-    node = make_node(mesh_max_busy_fraction=0.25)
-    node.mesh_pub.get_subscription_count = lambda: 1
-    published = []
-    node.mesh_pub.publish = published.append
-    clock = [100.0]
-    node._mesh_pacing._clock = lambda: clock[0]
-    stamp = 10 * S
-    feed_pose(node, stamp, pose_at(0.0))
-    assert node.process_images(frame_images(node, stamp))
-    node.publish_mesh_update(paced=True)
-    assert len(published) == 1
-    node._mesh_pacing.ran(2.0)  # as if that update had taken 2 s
-    feed_pose(node, stamp + S // 10, pose_at(0.3))
-    assert node.process_images(frame_images(node, stamp + S // 10, depth_m=1.5))
-    clock[0] += 5.9
-    node.publish_mesh_update(paced=True)
-    assert len(published) == 1  # resting: 6 s after a 2 s update
-    node.publish_mesh_update()  # on request (a service, a reset): not paced
-    assert len(published) == 2
-    feed_pose(node, stamp + 2 * S // 10, pose_at(0.6))
-    assert node.process_images(frame_images(node, stamp + 2 * S // 10, depth_m=1.2))
-    clock[0] += 6.1
-    node.publish_mesh_update(paced=True)
-    assert len(published) == 3
