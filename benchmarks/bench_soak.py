@@ -307,6 +307,11 @@ def main() -> None:
 
     if args.node_pythonpath:  # the node is a child process: it takes the environment, this process keeps its modules
         os.environ["PYTHONPATH"] = args.node_pythonpath
+        # `python -m` puts the working directory first on the child's sys.path: from a checkout the
+        # node would import that checkout's ssr_ros whatever PYTHONPATH says
+        args.results = str(Path(args.results).resolve())
+        args.csv = str(Path(args.csv).resolve()) if args.csv else ""
+        os.chdir(tempfile.mkdtemp(prefix="ssr_bench_soak_"))
     from ssr_ros.ros.dds_transport import apply_transport_profile
 
     print(apply_transport_profile(), flush=True)
