@@ -11,9 +11,12 @@ lap with stamps going on, so a long soak revisits every room many times (renderi
 distinct frames would take hours here).
 
 ``soak`` runs the node twice, without and with ``map.memory_budget_mb``, and samples once a
-second: the node's RSS (``/proc``), ``map_bytes``, frames integrated and dropped by reason,
+second: the node's RSS (``/proc``; the table gives the median of each quarter of the run), its
+CPU time and the publisher's RSS, ``map_bytes``, frames integrated and dropped by reason,
 and the mean integrate / mesh times, from its ``/diagnostics``. ``throughput`` runs fusion only
-at each rate and reports the fraction of frames integrated. Both append to benchmarks/RESULTS.md
+at each rate and reports the fraction of frames integrated and the node's CPU time per frame. On a
+machine shared with other ROS 2 work, give the run a DDS domain of its own (``ROS_DOMAIN_ID``):
+the benchmark's topics are the node's defaults, and another publisher on them mixes in. Both append to benchmarks/RESULTS.md
 and write the per-second samples next to it as CSV when ``--csv`` is given.
 """
 
@@ -25,6 +28,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,34 +36,71 @@ import numpy as np
 from ssr_ros.ros.mapper_client import MapperProcess
 
 
+def frame_cache_path(count: int, width: int, height: int, rate: float, seed: int = 1) -> Path:
+    """Where rendered frames are kept (the temporary directory) for the next run with the same settings."""
+    return Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.stack.npz"
+
+
 def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1):
+    """``count`` frames of the floor tour as a ``FrameStack`` (6 bytes a pixel), cached in the temporary directory."""
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig
     from ssr_ros.data.synthetic.floor import generate_floor
+    from ssr_ros.data.synthetic.frame_stack import FrameStack
 
-    from ssr_ros.geometry import Frame
+    cache = frame_cache_path(count, width, height, rate, seed)
+    if cache.exists():
+        return FrameStack.load(cache)
+    import torch
 
     scene = generate_floor(seed)
     config = SequenceConfig(width=width, height=height,
                             trajectory=TrajectoryConfig(kind="tour", num_frames=count, frame_rate=rate))
-    sequence = SyntheticSequence(scene, config)
-    # rendered frames are kept in the temporary directory for the next run with the same settings
-    cache = Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.npz"
-    if cache.exists():
-        data = np.load(cache)
-        return [Frame(data["depth"][i], sequence.intrinsics, data["poses"][i], rgb=data["rgb"][i],
-                      labels=data["labels"][i], stamp_ns=int(data["stamps"][i])) for i in range(count)]
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many small tensor ops: one thread is fastest, by far on a busy machine
     start = time.perf_counter()
-    frames = list(sequence)
+    stack = FrameStack.from_frames(SyntheticSequence(scene, config), count)
     torch.set_num_threads(threads)
     print(f"rendered {count} frames of {width}x{height} in {time.perf_counter() - start:.0f} s", flush=True)
-    np.savez(cache, depth=np.stack([f.depth for f in frames]), rgb=np.stack([f.rgb for f in frames]),
-             labels=np.stack([f.labels for f in frames]), poses=np.stack([f.T_world_cam for f in frames]),
-             stamps=np.array([f.stamp_ns for f in frames]))
-    return frames
+    stack.save(cache)
+    return stack
+
+
+@dataclass
+class ReplayMessages:
+    """The distinct frames as ready-to-publish messages (built once; the publisher's own cost is not the node's)."""
+
+    images: list  # per frame (depth 16UC1, color rgb8, labels mono8/mono16) sensor_msgs/Image
+    poses: np.ndarray  # (N, 4, 4) camera-to-world
+    stamps_ns: np.ndarray  # (N,)
+    info: object  # sensor_msgs/CameraInfo
+
+    @classmethod
+    def from_stack(cls, stack) -> "ReplayMessages":
+        from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
+        from ssr_ros.ros.conversions.image import numpy_to_image
+
+        label_encoding = "mono8" if stack.labels.dtype == np.uint8 else "mono16"
+        images = [(numpy_to_image(stack.depth_mm[i], "16UC1", 0, "cam"), numpy_to_image(stack.rgb[i], "rgb8", 0, "cam"),
+                   numpy_to_image(stack.labels[i], label_encoding, 0, "cam")) for i in range(len(stack))]
+        return cls(images, stack.poses.copy(), stack.stamps_ns.copy(), intrinsics_to_camera_info(stack.intrinsics, 0, "cam"))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def replay_messages(count: int, width: int, height: int, rate: float) -> ReplayMessages:
+    """Render (or load) the frames and keep only their messages: the stacked arrays are freed."""
+    messages = ReplayMessages.from_stack(render_frames(count, width, height, rate))
+    print(f"{count} distinct frames ready; publisher RSS {rss_bytes(os.getpid()) / 1e6:.0f} MB", flush=True)
+    return messages
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``): what it cost the machine,
+    whatever else runs on it (wall-clock rates on a shared machine follow the other jobs' load)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:
@@ -76,7 +117,7 @@ the outputs someone subscribes to. The client follows MapperProcess.OUTPUTS; RVi
 subscribed to separately."""
 
 
-def run_node(name: str, parameters: dict, frames, total: int, rate: float, sample_every: float = 1.0,
+def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, rate: float, sample_every: float = 1.0,
              reliable: bool = False, subscribe: tuple[str, ...] | None = None):
     """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
     from geometry_msgs.msg import PoseStamped
@@ -84,8 +125,6 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
     from sensor_msgs.msg import CameraInfo, Image
 
     from ssr_ros.data.rosbag_writer import DEFAULT_TOPICS
-    from ssr_ros.ros.conversions.camera_info import intrinsics_to_camera_info
-    from ssr_ros.ros.conversions.image import numpy_to_image
     from ssr_ros.ros.conversions.pose import matrix_to_pose_stamped
 
     if reliable:
@@ -105,16 +144,8 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
         ("depth", Image, DEFAULT_TOPICS.depth, sensor),
         ("color", Image, DEFAULT_TOPICS.color, sensor),
         ("labels", Image, DEFAULT_TOPICS.labels, sensor)]}
-    # messages are built once per distinct frame (the publisher's own cost is not the node's)
-    encoded = []
-    for frame in frames:
-        encoded.append((
-            numpy_to_image(np.round(frame.depth * 1000).astype(np.uint16), "16UC1", 0, "cam"),
-            numpy_to_image(frame.rgb, "rgb8", 0, "cam"),
-            numpy_to_image(frame.labels.astype(np.uint8), "mono8", 0, "cam"),
-        ))
-    info = intrinsics_to_camera_info(frames[0].intrinsics, 0, "cam")
-    lap_ns = int(frames[-1].stamp_ns - frames[0].stamp_ns + 1e9 / rate)
+    info = frames.info
+    lap_ns = int(frames.stamps_ns[-1] - frames.stamps_ns[0] + 1e9 / rate)
     samples = []
     try:
         mapper.wait_ready()
@@ -126,13 +157,12 @@ def run_node(name: str, parameters: dict, frames, total: int, rate: float, sampl
             while time.perf_counter() < due:
                 time.sleep(0.0005)
             index = k % len(frames)
-            frame = frames[index]
-            stamp = frame.stamp_ns + (k // len(frames)) * lap_ns
-            stamp_msg = matrix_to_pose_stamped(frame.T_world_cam, "map", stamp)
+            stamp = int(frames.stamps_ns[index]) + (k // len(frames)) * lap_ns
+            stamp_msg = matrix_to_pose_stamped(frames.poses[index], "map", stamp)
             pubs["pose"].publish(stamp_msg)
             info.header.stamp = stamp_msg.header.stamp
             pubs["info"].publish(info)
-            for key, msg in zip(("depth", "color", "labels"), encoded[index]):
+            for key, msg in zip(("depth", "color", "labels"), frames.images[index]):
                 msg.header.stamp = stamp_msg.header.stamp
                 pubs[key].publish(msg)
             now = time.perf_counter()
@@ -153,7 +183,8 @@ def sample(mapper, elapsed: float, published: int) -> dict:
         "t_s": round(elapsed, 1), "published": published,
         "integrated": int(float(d.get("frames_integrated", 0))), "received": int(float(d.get("frames_received", 0))),
         "dropped": sum(dropped.values()), "dropped_by_reason": dropped,
-        "rss_mb": rss_bytes(mapper.process.pid) / 1e6, "map_mb": int(float(d.get("map_bytes", 0))) / 1e6,
+        "node_cpu_s": cpu_seconds(mapper.process.pid), "publisher_cpu_s": cpu_seconds(os.getpid()),
+        "rss_mb": rss_bytes(mapper.process.pid) / 1e6, "publisher_rss_mb": rss_bytes(os.getpid()) / 1e6, "map_mb": int(float(d.get("map_bytes", 0))) / 1e6,
         "blocks": int(float(d.get("blocks", 0))), "blocks_on_disk": int(float(d.get("blocks_on_disk", 0))),
         "evicted": int(float(d.get("blocks_evicted", 0))), "reloaded": int(float(d.get("blocks_reloaded", 0))),
         "integrate_ms": float(d.get("integrate_mean_ms", "nan")), "mesh_ms": float(d.get("mesh_mean_ms", "nan")),
@@ -176,17 +207,25 @@ def write_csv(path: Path, rows: list[dict]) -> None:
             writer.writerow({k: v for k, v in row.items() if k != "dropped_by_reason"})
 
 
+def quarter_medians(values: list[float]) -> list[float]:
+    """Median of each quarter of a series (RSS samples swing with the outputs' transient copies:
+    one sample says little, a quarter's median says where the process sits)."""
+    n = len(values)
+    return [float(np.median(values[k * n // 4:max((k + 1) * n // 4, k * n // 4 + 1)])) for k in range(4)]
+
+
 def soak(args) -> list[str]:
-    frames = render_frames(args.unique, args.width, args.height, args.rate)
+    frames = replay_messages(args.unique, args.width, args.height, args.rate)
     lines = ["", f"## Soak: {args.frames} frames of a {args.width}x{args.height} multi-room floor at {args.rate:g} Hz "
              "over DDS, default parameters", "", machine_line(),
              f"Command: `python benchmarks/bench_soak.py soak --frames {args.frames} --unique {args.unique} "
              f"--rate {args.rate:g} --width {args.width} --height {args.height} --budget-mb {args.budget_mb:g}` "
              f"({args.unique} distinct frames of the `tour` through all 8 rooms of `generate_floor(1)`, replayed "
              f"{args.frames / args.unique:.1f} times; completion {args.completion}).", "",
-             "| case | integrated | dropped (by reason) | RSS MB at 25 % / 50 % / end | RSS change 2nd half | map MB peak / end "
-             "| blocks in memory / on disk | evicted / reloaded | integrate mean ms | mesh mean ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | integrated | dropped (by reason) | node RSS MB, median of each quarter (peak) "
+             "| RSS change, last quarter vs second | map MB peak / end | blocks in memory / on disk | evicted / reloaded "
+             "| integrate mean ms | mesh mean ms | publisher RSS MB at end |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     completion = {} if args.completion == "default" else {"completion.type": "none"}
     for case, budget in (("no budget", 0.0), (f"budget {args.budget_mb:g} MB", args.budget_mb)):
         params = dict(completion)
@@ -197,20 +236,20 @@ def soak(args) -> list[str]:
             write_csv(Path(args.csv).with_suffix(f".{'budget' if budget else 'plain'}.csv"), rows)
         end = rows[-1]
         rss = [r["rss_mb"] for r in rows]
-        quarter, half = rss[len(rss) // 4], rss[len(rss) // 2]
+        quarters = quarter_medians(rss)
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(
             f"| {case} | {end['integrated']} / {end['published']} ({100 * end['integrated'] / end['published']:.1f} %) "
-            f"| {end['dropped']} ({reasons}) | {quarter:.0f} / {half:.0f} / {rss[-1]:.0f} | "
-            f"{100 * (rss[-1] - half) / half:+.1f} % | {max(r['map_mb'] for r in rows):.0f} / {end['map_mb']:.0f} | "
+            f"| {end['dropped']} ({reasons}) | {' / '.join(f'{q:.0f}' for q in quarters)} ({max(rss):.0f}) | "
+            f"{100 * (quarters[3] - quarters[1]) / quarters[1]:+.1f} % | {max(r['map_mb'] for r in rows):.0f} / {end['map_mb']:.0f} | "
             f"{end['blocks']} / {end['blocks_on_disk']} | {end['evicted']} / {end['reloaded']} | "
-            f"{end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} |")
+            f"{end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['publisher_rss_mb']:.0f} |")
         print(lines[-1], flush=True)
     return lines
 
 
 def throughput(args) -> list[str]:
-    frames = render_frames(args.unique, args.width, args.height, max(args.rates))
+    frames = replay_messages(args.unique, args.width, args.height, max(args.rates))
     lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, fusion only, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
@@ -219,15 +258,17 @@ def throughput(args) -> list[str]:
              f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}` "
              f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
              f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
-             "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end |",
-             "|---|---|---|---|---|---|---|"]
+             "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end "
+             "| node CPU ms per frame published | load average |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for rate in args.rates:
         rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
                         reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe))
         end = rows[-1]
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
-                     f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} |")
+                     f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} "
+                     f"| {1e3 * (end['node_cpu_s'] - rows[0]['node_cpu_s']) / end['published']:.1f} | {os.getloadavg()[0]:.1f} |")
         print(lines[-1], flush=True)
     return lines
 
@@ -266,6 +307,11 @@ def main() -> None:
 
     if args.node_pythonpath:  # the node is a child process: it takes the environment, this process keeps its modules
         os.environ["PYTHONPATH"] = args.node_pythonpath
+        # `python -m` puts the working directory first on the child's sys.path: from a checkout the
+        # node would import that checkout's ssr_ros whatever PYTHONPATH says
+        args.results = str(Path(args.results).resolve())
+        args.csv = str(Path(args.csv).resolve()) if args.csv else ""
+        os.chdir(tempfile.mkdtemp(prefix="ssr_bench_soak_"))
     from ssr_ros.ros.dds_transport import apply_transport_profile
 
     print(apply_transport_profile(), flush=True)

@@ -529,10 +529,14 @@ class MappingPipeline:
             return self.map.mesh()
 
     def block_meshes(self) -> list[BlockMesh]:
-        """The current mesh of every block (after bringing it up to date)."""
-        with self._mesh_lock, self.lock, self._threads():
-            self.map.update_mesh()
-            return self.map.block_meshes()
+        """The current mesh of every block (after bringing it up to date; the changed blocks are
+        copied under the map's lock and meshed without it, as in :meth:`mesh_update`)."""
+        with self._mesh_lock, self._threads():
+            with self.lock:
+                tsdf_map = self.map
+                snapshot = tsdf_map.prepare_mesh_update()
+            tsdf_map.finish_mesh_update(snapshot)
+            return tsdf_map.block_meshes()
 
     @property
     def block_extent(self) -> float:
@@ -575,11 +579,13 @@ class MappingPipeline:
 
     def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None) -> PlanningOutputs:
         """Floor, tiered 2D grids and distance fields for planners (:mod:`ssr_ros.planning`), in the
-        map's gravity-aligned frame. The map lock is held only while its voxels are read."""
+        map's gravity-aligned frame. The map lock is held only while its voxels are copied (reading
+        them all took over a second of a 78 MB map, time in which no frame could be fused)."""
         start = time.perf_counter()
-        with self.lock:
-            volume = planning_volume(self.map)
-        outputs = outputs_of_volume(volume, config or self.config.planning, with_3d=with_3d)
+        with self.lock, self._threads():
+            layer = self.map.layer.snapshot()  # a memory copy: the voxels are read without the lock
+        with self._threads():
+            outputs = outputs_of_volume(planning_volume(layer), config or self.config.planning, with_3d=with_3d)
         self.timers["planning"].add(time.perf_counter() - start)
         return outputs
 
@@ -699,7 +705,9 @@ class MappingPipeline:
         """Map and pipeline counters. ``outputs_cover`` says what the mesh, voxel map and occupancy
         show: ``"whole map"``, or ``"blocks in memory"`` while blocks are evicted to disk."""
         with self.lock:
-            stats = dict(self.map.stats())
+            tsdf_map = self.map
+            prepared = tsdf_map.prepare_stats()
+        stats = tsdf_map.finish_stats(prepared)  # counting every voxel without the lock: fusion goes on
         stats["outputs_cover"] = "blocks in memory" if stats.get("blocks_on_disk", 0) else "whole map"
         stats.update(
             frames_integrated=self.frames_integrated,

@@ -72,7 +72,8 @@ class TSDFConfig:
         1, "CPU threads of the map's work (integration, with the compiled kernel, meshing, voxel export); "
         "1 is fastest on a small or busy CPU, where every parallel step waits for a worker that the node's "
         "other threads keep from running (2.5-4x slower with 2 threads on a loaded 2-core machine); raise "
-        "it on an idle many-core CPU; 0 = torch's setting", low=0, high=256,
+        "it on an idle many-core CPU; 0 = torch's setting. The mapper node sets it once for its whole process "
+        "(all its threads share torch's CPU thread pool)", low=0, high=256,
     )
     memory_budget_mb: float = param(
         0.0, "memory budget of the map's voxels and seen-free cells, megabytes (10^6 bytes); 0 = unlimited. "

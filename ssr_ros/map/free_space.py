@@ -294,7 +294,15 @@ class FreeSpaceLayer:
         return origin + offset
 
     def num_free_cells(self) -> int:
-        return int((self.hits[: self.num_blocks] >= self.min_hits).sum())
+        return self.count_free_cells(self.hits[: self.num_blocks])
+
+    def hits_snapshot(self) -> torch.Tensor:
+        """A copy of the in-use hit counts, for :meth:`count_free_cells` away from the map's lock."""
+        return self.hits[: self.num_blocks].clone()
+
+    def count_free_cells(self, hits: torch.Tensor) -> int:
+        """Cells seen free often enough among hit counts (from :meth:`hits_snapshot`)."""
+        return int((hits >= self.min_hits).sum())
 
     # ------------------------------------------------------------------ moving blocks in and out
     def block_coords(self) -> torch.Tensor:

@@ -504,16 +504,20 @@ class SemanticTSDF:
 
     def stats(self) -> dict[str, Any]:
         """Counts and sizes for logs and diagnostics."""
-        weight = self.blocks.used("weight").to(torch.float32)
+        return self.finish_stats(self.prepare_stats())
+
+    def prepare_stats(self) -> dict[str, Any]:
+        """First half of :meth:`stats`: the counters, and copies of the two per-voxel arrays the
+        voxel counts need (a memory copy; hold the map's lock). :meth:`finish_stats` counts them
+        without the lock: scanning every voxel of a large map takes long enough to hold up fusion."""
         return {
+            "weight": self.blocks.used("weight").clone(),
+            "free_hits": self.free_space.hits_snapshot() if self.free_space is not None else None,
             "num_blocks": self.num_blocks,
             "num_voxels": self.num_blocks * self.blocks.voxels_per_block,
-            "observed_voxels": int(self.layer.observed(weight).sum()),
-            "predicted_voxels": int((weight < 0).sum()),
             "memory_bytes": self.memory_bytes(),
             "reserved_bytes": self.blocks.reserved_bytes(),
             "bytes_per_voxel": self.bytes_per_voxel(),
-            "free_cells": self.free_space.num_free_cells() if self.free_space is not None else 0,
             "free_space_bytes": self.free_space.memory_bytes() if self.free_space is not None else 0,
             "map_bytes": self.layer.memory_bytes(),
             "instance_voxels": self.instances.num_voxels if self.instances is not None else 0,
@@ -526,3 +530,12 @@ class SemanticTSDF:
             "backend": self.backend,
             "device": str(self.device),
         }
+
+    def finish_stats(self, prepared: dict[str, Any]) -> dict[str, Any]:
+        """Second half of :meth:`stats`: the voxel counts of a :meth:`prepare_stats` copy (does not read the map)."""
+        stats = dict(prepared)
+        weight, hits = stats.pop("weight").to(torch.float32), stats.pop("free_hits")
+        stats["observed_voxels"] = int(self.layer.observed(weight).sum())
+        stats["predicted_voxels"] = int(self.layer.predicted(weight).sum())
+        stats["free_cells"] = self.free_space.count_free_cells(hits) if hits is not None else 0
+        return stats

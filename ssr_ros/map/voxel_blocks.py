@@ -129,16 +129,24 @@ class VoxelBlocks:
         self.block_stamp[self.num_blocks : needed] = stamp
         self.num_blocks = needed
 
-    def copy(self) -> "VoxelBlocks":
-        """A copy of the in-use blocks (no spare capacity)."""
+    def copy(self, slots: torch.Tensor | None = None) -> "VoxelBlocks":
+        """A copy of the in-use blocks, or of those at ``slots`` (K,) in that order at slots 0..K-1
+        (no spare capacity)."""
         out = VoxelBlocks.__new__(VoxelBlocks)
         out.block_size, out.voxels_per_block, out.device = self.block_size, self.voxels_per_block, self.device
-        n = self.num_blocks
-        out.num_blocks = n
         with one_thread(self.device):
-            out.layers = {name: tensor[:n].clone() for name, tensor in self.layers.items()}
-            out.block_coords = self.block_coords[:n].clone()
-            out.block_stamp = self.block_stamp[:n].clone()
+            if slots is None:
+                n = self.num_blocks
+                out.layers = {name: tensor[:n].clone() for name, tensor in self.layers.items()}
+                out.block_coords = self.block_coords[:n].clone()
+                out.block_stamp = self.block_stamp[:n].clone()
+            else:
+                slots = slots.to(self.device, torch.int64)
+                n = int(slots.numel())
+                out.layers = {name: tensor.index_select(0, slots) for name, tensor in self.layers.items()}
+                out.block_coords = self.block_coords.index_select(0, slots)
+                out.block_stamp = self.block_stamp.index_select(0, slots)
+        out.num_blocks = n
         return out
 
     def keep(self, mask: torch.Tensor) -> None:

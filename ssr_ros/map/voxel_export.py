@@ -88,6 +88,35 @@ def select_voxels(layer, which: str = "surface") -> dict[str, np.ndarray]:
     }
 
 
+def known_voxel_states(layer) -> dict[str, np.ndarray]:
+    """What planning reads of every known voxel (observed, predicted or with any fused weight).
+
+    Returns voxel (N, 3) int64 global voxel indices (centre = (voxel + 0.5) * voxel_size), tsdf
+    (N,) float32 metres, predicted (N,) bool, and confidence (N,) float32: the label confidence of
+    predicted voxels, 0 for the others. The same voxels and values as ``select_voxels(layer,
+    "known")`` without decoding colors and labels of the whole map, most of that function's cost.
+    """
+    layer = as_layer(layer)
+    weight = layer.used("weight").reshape(-1)
+    known = weight != 0
+    index = torch.nonzero(known).squeeze(1)
+    weight = weight[index]
+    predicted = weight < 0
+    B = layer.block_size
+    V = B**3
+    slot, local = index // V, index % V
+    ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
+    voxel = layer.block_coords()[slot] * B + ijk
+    tsdf = layer.used("tsdf").reshape(-1)[index].to(torch.float32) * layer.truncation
+    confidence = torch.zeros(index.shape[0], dtype=torch.float32, device=index.device)
+    chosen = index[predicted]
+    if chosen.numel():
+        _, conf = evidence_label(layer.used("sem_label").reshape(-1, 2)[chosen], layer.used("sem_count").reshape(-1, 3)[chosen])
+        confidence[predicted] = conf
+    return {"voxel": voxel.cpu().numpy(), "tsdf": tsdf.cpu().numpy(), "predicted": predicted.cpu().numpy(),
+            "confidence": confidence.cpu().numpy()}
+
+
 def block_layers(layer, block_coords: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Dense per-block layers indexed ``[block, i, j, k]`` (x, y, z), for voxel map messages.
 

@@ -157,16 +157,24 @@ class VoxelLayer:
         if self.free_space is not None:
             self.free_space.reset()
 
-    def snapshot(self) -> "VoxelLayer":
+    def snapshot(self, block_coords: torch.Tensor | None = None) -> "VoxelLayer":
         """A copy of the voxel blocks and hash (not the seen-free layer) for reading while the map
-        goes on changing: the voxel outputs are computed from one outside the map's lock."""
+        goes on changing: the voxel outputs and meshes are computed from one outside the map's lock.
+
+        block_coords: (K, 3) the blocks to copy (those not allocated are left out); None = all.
+        """
         out = VoxelLayer.__new__(VoxelLayer)
         out.config, out.num_classes, out.device = self.config, self.num_classes, self.device
-        out.hash = BlockHash(self.device)
-        out.hash.load_state({name: tensor.clone() for name, tensor in self.hash.state().items()})
-        out.blocks = self.blocks.copy()
         out.free_space = None
         out.update_counter = self.update_counter
+        out.hash = BlockHash(self.device)
+        if block_coords is None:
+            out.hash.load_state({name: tensor.clone() for name, tensor in self.hash.state().items()})
+            out.blocks = self.blocks.copy()
+            return out
+        slots = self.lookup(block_coords.to(self.device, torch.int64).reshape(-1, 3))
+        out.blocks = self.blocks.copy(torch.unique(slots[slots >= 0]))
+        out.hash.rebuild(out.block_coords())
         return out
 
     # ------------------------------------------------------------------ sizes

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssr_ros.map.voxel_export import select_voxels
+from ssr_ros.map.voxel_export import known_voxel_states
 
 
 @dataclass
@@ -65,13 +65,13 @@ def empty_volume(voxel_size: float) -> PlanningVolume:
 
 
 def planning_volume(tsdf_map) -> PlanningVolume:
-    """The voxel states of ``tsdf_map`` (a :class:`ssr_ros.map.SemanticTSDF`) on the bounding box of
-    its known voxels. Memory: about 7 bytes per voxel of that box."""
-    voxels = select_voxels(tsdf_map, "known")
+    """The voxel states of ``tsdf_map`` (a :class:`ssr_ros.map.SemanticTSDF`, or its voxel layer or a
+    snapshot of it) on the bounding box of its known voxels. Memory: about 7 bytes per voxel of that box."""
+    voxels = known_voxel_states(tsdf_map)
     voxel = float(tsdf_map.voxel_size)
-    if len(voxels["points"]) == 0:
+    if len(voxels["voxel"]) == 0:
         return empty_volume(voxel)
-    index = np.floor(voxels["points"] / voxel).astype(np.int64)
+    index = voxels["voxel"]
     lo = index.min(axis=0)
     shape = tuple(int(n) for n in index.max(axis=0) - lo + 1)
     ijk = tuple((index - lo).T)

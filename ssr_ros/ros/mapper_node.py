@@ -90,6 +90,7 @@ from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
 from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
 from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
+from ssr_ros.ros.log_throttle import LogThrottle
 from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
@@ -113,18 +114,42 @@ def _tf2():
         return None
 
 
+def set_process_cpu_threads(count: int) -> int | None:
+    """Set torch's CPU threads per operation for the whole process to ``count`` (``map.threads``;
+    0: leave torch's setting); returns the count set, or None.
+
+    The node's threads (integration, outputs, completion, the executor's) share torch's CPU
+    thread pool. Switching it per call (what the map does in a process of its own) races between
+    threads, and every thread that did not switch it ran with one thread per core: on a busy
+    2-core machine each small tensor operation then waits for a worker that is not scheduled
+    (diagnostics and mesh preparation took 0.2-1.3 s instead of milliseconds, holding the map's
+    lock). Set once, before the node's threads start, it holds for all of them.
+    """
+    if count <= 0:
+        return None
+    import torch
+
+    torch.set_num_threads(count)
+    return count
+
+
 class MapperNode(Node):
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, own_process: bool = False, **kwargs) -> None:
+        """``own_process``: the node is the process (``main``): torch's CPU thread count is set for
+        the whole process to ``map.threads`` (see :func:`set_process_cpu_threads`)."""
         super().__init__("ssr_mapper", **kwargs)
         declare_config(self, NodeConfig)
         declare_config(self, PipelineConfig)
         self._apply_deprecated_parameters()
         self.settings: NodeConfig = read_config(self, NodeConfig)
-        self.pipeline = MappingPipeline(read_config(self, PipelineConfig))
+        pipeline_config = read_config(self, PipelineConfig)
+        threads = set_process_cpu_threads(pipeline_config.map.threads) if own_process else None
+        self.pipeline = MappingPipeline(pipeline_config)
         self.counters: Counter[str] = Counter()
         self.last_floor = None  # of the last planner outputs
         self._counters_lock = threading.Lock()
         self.order = FrameOrder(self.settings.time_jump_threshold_s)
+        self._log_throttle = LogThrottle(self.settings.warn_throttle_s)
         self._running = True
         s = self.settings
         log = self.get_logger()
@@ -231,6 +256,7 @@ class MapperNode(Node):
             f"mapping on {self.pipeline.device} (voxel {self.pipeline.map.voxel_size:.3f} m, "
             f"completion {'on' if self.pipeline.completion_enabled else 'off'}), pose from {source}, "
             f"inputs {', '.join(f'{n}={t}' for n, t in inputs)}"
+            + (f", {threads} CPU thread(s) per tensor operation" if threads else "")
         )
 
     def _apply_deprecated_parameters(self) -> None:
@@ -370,7 +396,8 @@ class MapperNode(Node):
 
     def _refuse_pose(self, reason: str, message: str) -> None:
         self._count(f"poses_refused.{reason}")
-        self.get_logger().warning(f"pose refused ({reason}): {message}", throttle_duration_sec=self.settings.warn_throttle_s)
+        if self._log_throttle.ready(("pose_refused", reason)):
+            self.get_logger().warning(f"pose refused ({reason}): {message}")
 
     def _on_pose(self, msg) -> None:
         stamp_ns = stamp_to_ns(msg.header.stamp)
@@ -389,7 +416,8 @@ class MapperNode(Node):
             jumped = self.poses.add(stamp_ns, T_map_posed)
         except PoseConflict as error:
             self._count("poses_conflicting")
-            self.get_logger().warning(f"pose refused: {error}", throttle_duration_sec=self.settings.warn_throttle_s)
+            if self._log_throttle.ready("pose_conflict"):
+                self.get_logger().warning(f"pose refused: {error}")
             return
         except InvalidPose as error:
             self._drop("InvalidPose", str(error))
@@ -440,8 +468,8 @@ class MapperNode(Node):
 
     def _drop(self, reason: str, message: str) -> None:
         self._count(f"dropped.{reason}")
-        self.get_logger().warning(f"frame dropped ({reason}): {message}",
-                                  throttle_duration_sec=self.settings.warn_throttle_s)
+        if self._log_throttle.ready(("dropped", reason)):
+            self.get_logger().warning(f"frame dropped ({reason}): {message}")
 
     # ------------------------------------------------------------------ workers
     def _integration_loop(self) -> None:
@@ -823,7 +851,7 @@ def main(args: list[str] | None = None) -> int:
     from rclpy.exceptions import InvalidParameterValueException
 
     try:
-        node = MapperNode()
+        node = MapperNode(own_process=True)
     except (SsrError, InvalidParameterValueException) as error:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         rclpy.try_shutdown()

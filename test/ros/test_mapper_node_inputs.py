@@ -129,3 +129,4 @@ def test_save_map_without_a_path_is_refused_and_writes_nothing(make_node, tmp_pa
     assert response.success, response.message
     assert str(tmp_path / "saved") in response.message
     assert response.files == [str(tmp_path / "saved" / "map.ssrmap")]
+

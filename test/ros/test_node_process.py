@@ -1,0 +1,44 @@
+"""Process-level behaviour of the node: its log throttle and its CPU thread setting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ssr_ros.ros.log_throttle import LogThrottle
+
+
+def test_one_line_per_reason_and_period():
+    now = [100.0]
+    throttle = LogThrottle(5.0, clock=lambda: now[0])
+    assert throttle.ready(("dropped", "queue_overflow"))
+    assert not throttle.ready(("dropped", "queue_overflow"))
+    assert throttle.ready(("dropped", "InvalidPose"))  # another reason has its own period
+    now[0] += 4.9
+    assert not throttle.ready(("dropped", "queue_overflow"))
+    now[0] += 0.1
+    assert throttle.ready(("dropped", "queue_overflow"))
+    assert throttle.ready(("dropped", "InvalidPose"))  # 5.0 s since its line
+
+
+def test_every_call_passes_with_period_zero():
+    throttle = LogThrottle(0.0, clock=lambda: 1.0)
+    assert all(throttle.ready("same") for _ in range(3))
+
+
+def test_process_cpu_threads_hold_for_threads_started_later():
+    # in a process of its own: torch's thread count is process state
+    code = (
+        "import threading, torch\n"
+        "from ssr_ros.ros.mapper_node import set_process_cpu_threads\n"
+        "assert set_process_cpu_threads(0) is None\n"
+        "assert set_process_cpu_threads(1) == 1\n"
+        "seen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))\n"
+        "t.start(); t.join()\n"
+        "print(torch.get_num_threads(), seen[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
+
