@@ -245,18 +245,18 @@ def _free_behind(plane: Plane, free_points: np.ndarray, voxel: float) -> float:
     return float(np.mean(plane.signed_distance(free_points) < -2.0 * voxel))
 
 
-def _horizontal_plane(points: np.ndarray, normals: np.ndarray, areas: np.ndarray, up: bool, config: LayoutConfig,
-                      voxel: float, cameras_z: np.ndarray | None, free_points: np.ndarray) -> Plane | None:
+def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
+                      cameras_z: np.ndarray | None, free_points: np.ndarray) -> Plane | None:
     """The floor (``up``) or the ceiling, or None."""
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
-    z, weight = points[facing, 2], areas[facing]
+    z = points[facing, 2]
     if z.size == 0:
         return None
     step = 0.5 * voxel
     lo = z.min() - step
     bins = np.floor((z - lo) / step).astype(np.int64)
-    hist = np.bincount(bins, weights=weight).astype(np.float64)
+    hist = np.bincount(bins).astype(np.float64) * voxel * voxel
     peaks = _peaks_1d(hist, config.min_plane_area)
     heights = lo + (peaks + 0.5) * step
     if cameras_z is not None and cameras_z.size:
@@ -267,19 +267,17 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, areas: np.ndarray
     normal = np.array([0.0, 0.0, 1.0 if up else -1.0])
     for pick in (np.argsort(heights) if up else np.argsort(-heights)):
         near = np.abs(z - heights[pick]) < voxel
-        height = float(np.average(z[near], weights=weight[near]))
-        plane = Plane("floor" if up else "ceiling", normal, height if up else -height, float(weight[near].sum()))
+        height = float(np.mean(z[near]))
+        plane = Plane("floor" if up else "ceiling", normal, height if up else -height, float(near.sum() * voxel * voxel))
         if _free_behind(plane, free_points, voxel) <= config.max_free_behind:
             return plane
     return None
 
 
-def _walls(points: np.ndarray, normals: np.ndarray, areas: np.ndarray, config: LayoutConfig, voxel: float,
-           max_walls: int = 16) -> list[Plane]:
+def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel: float, max_walls: int = 16) -> list[Plane]:
     sin_tol = math.sin(math.radians(config.angle_tolerance_deg))
     vertical = np.abs(normals[:, 2]) < sin_tol
     p, n = points[vertical, :2].astype(np.float64), normals[vertical, :2].astype(np.float64)
-    area = areas[vertical]
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
     if len(p) == 0:
         return []
@@ -289,6 +287,7 @@ def _walls(points: np.ndarray, normals: np.ndarray, areas: np.ndarray, config: L
     offset = np.sum(n * p, axis=1)
     d_lo = offset.min() - voxel
     d_index = np.floor((offset - d_lo) / voxel).astype(np.int64)
+    area = voxel * voxel
     hist = np.zeros((angle_bins, d_index.max() + 2))
     np.add.at(hist, (t_index, d_index), area)
     # 3x3 box smoothing, wrapping in angle.
@@ -311,17 +310,17 @@ def _walls(points: np.ndarray, normals: np.ndarray, areas: np.ndarray, config: L
         t_near = (np.arange(angle_bins)[:, None] - ti + angle_bins // 2) % angle_bins - angle_bins // 2
         d_near = np.arange(smooth.shape[1])[None, :] - di
         smooth[(np.abs(t_near) <= int(math.ceil(tol / (2 * np.pi) * angle_bins))) & (np.abs(d_near) <= 3)] = 0.0
-        if area[inliers].sum() < config.min_plane_area:
+        if inliers.sum() * area < config.min_plane_area:
             continue
-        q, w = p[inliers], area[inliers]
-        centroid = np.average(q, axis=0, weights=w)
-        _, _, vt = np.linalg.svd((q - centroid) * np.sqrt(w / w.sum())[:, None], full_matrices=False)
+        q = p[inliers]
+        centroid = q.mean(axis=0)
+        _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
         normal2 = vt[-1]
         if normal2 @ direction < 0:
             normal2 = -normal2
         normal = np.array([normal2[0], normal2[1], 0.0])
         remaining &= ~inliers
-        walls.append(Plane("wall", normal, float(normal2 @ centroid), float(w.sum())))
+        walls.append(Plane("wall", normal, float(normal2 @ centroid), float(inliers.sum() * area)))
     return walls
 
 
@@ -359,7 +358,6 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     frame; ``class_ids``: taxonomy ids of 'floor', 'wall', 'ceiling' for planes whose observed
     voxels carry no label."""
     points, normals = samples["points"], samples["normals"]
-    areas = np.full(len(points), voxel * voxel)  # each surface voxel stands for one voxel face
     if len(points) == 0:
         return None
     class_ids = class_ids or {}
@@ -368,10 +366,10 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     planes: list[Plane] = []
     free_points = samples.get("free_points", np.zeros((0, 3), np.float32))
     for up in (True, False):
-        plane = _horizontal_plane(points, normals, areas, up, config, voxel, cameras_z, free_points)
+        plane = _horizontal_plane(points, normals, up, config, voxel, cameras_z, free_points)
         if plane is not None:
             planes.append(plane)
-    for wall in _walls(points, normals, areas, config, voxel):
+    for wall in _walls(points, normals, config, voxel):
         if cameras is not None:
             front = wall.signed_distance(cameras) > 0.0
             wall.bounding = bool(front.mean() >= config.camera_front_fraction)
