@@ -52,14 +52,18 @@ def _flat_layers(layer) -> dict[str, torch.Tensor]:
     }
 
 
-def voxel_centres(layer, flat_index: torch.Tensor) -> torch.Tensor:
-    """(N, 3) float32 map-frame centres of voxels given by slot-major flat indices."""
+def voxel_indices(layer, flat_index: torch.Tensor) -> torch.Tensor:
+    """(N, 3) int64 global voxel indices of voxels given by slot-major flat indices."""
     B = layer.block_size
     V = B**3
     slot, local = flat_index // V, flat_index % V
     ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
-    voxels = layer.block_coords()[slot] * B + ijk
-    return (voxels.to(torch.float32) + 0.5) * layer.voxel_size
+    return layer.block_coords()[slot] * B + ijk
+
+
+def voxel_centres(layer, flat_index: torch.Tensor) -> torch.Tensor:
+    """(N, 3) float32 map-frame centres of voxels given by slot-major flat indices."""
+    return (voxel_indices(layer, flat_index).to(torch.float32) + 0.5) * layer.voxel_size
 
 
 def select_voxels(layer, which: str = "surface") -> dict[str, np.ndarray]:
@@ -102,11 +106,7 @@ def known_voxel_states(layer) -> dict[str, np.ndarray]:
     index = torch.nonzero(known).squeeze(1)
     weight = weight[index]
     predicted = weight < 0
-    B = layer.block_size
-    V = B**3
-    slot, local = index // V, index % V
-    ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
-    voxel = layer.block_coords()[slot] * B + ijk
+    voxel = voxel_indices(layer, index)
     tsdf = layer.used("tsdf").reshape(-1)[index].to(torch.float32) * layer.truncation
     confidence = torch.zeros(index.shape[0], dtype=torch.float32, device=index.device)
     chosen = index[predicted]
