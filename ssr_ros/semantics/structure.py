@@ -286,20 +286,21 @@ class StructuralLabeller:
             # pixel coordinates, so the centre's lies midway between its neighbours' (a plane seen
             # at a grazing angle, whose depth changes fast across the image, passes too)
             with np.errstate(divide="ignore", invalid="ignore"):
-                inverse = [1.0 / np.where(q[..., 2] > 0, q[..., 2], np.inf) for q in (c, right, left, below, above)]
-                ic, ir, il, ib, ia = inverse
-                smooth &= (np.abs(0.5 * (ir + il) - ic) * z < tol / np.maximum(z, 1e-6)) & \
-                          (np.abs(0.5 * (ib + ia) - ic) * z < tol / np.maximum(z, 1e-6))
+                ic, ir, il, ib, ia = (1.0 / q[..., 2] for q in (c, right, left, below, above))
+                limit = tol / np.maximum(z, 1e-6)  # relative depth tolerance
+                smooth &= (np.abs(0.5 * (ir + il) - ic) * z < limit) & (np.abs(0.5 * (ib + ia) - ic) * z < limit)
             length = np.linalg.norm(n, axis=-1)
             smooth &= length > 1e-12
             n = n / np.where(length > 0, length, 1.0)[..., None]
             normals[s:-s, s:-s] = np.where(smooth[..., None], n @ R.T, np.nan)
-        area = (d * stride) ** 2 / (intrinsics.fx * intrinsics.fy)  # facing the camera
-        if with_normals:
-            # a surface seen at a grazing angle (the floor far ahead) covers more per pixel
-            ray = cam / np.maximum(np.linalg.norm(cam, axis=-1, keepdims=True), 1e-9)
-            facing = np.abs(np.sum(ray * (normals @ R), axis=-1))
-            area = np.where(np.isfinite(facing), area / np.clip(facing, self.MIN_FACING, 1.0), area)
+            # a surface seen at a grazing angle (the floor far ahead) covers more per pixel: the
+            # cosine between the viewing ray and the normal, both in the optical frame
+            ray = c / np.maximum(np.linalg.norm(c, axis=-1, keepdims=True), 1e-9)
+            facing = np.ones_like(d)
+            facing[s:-s, s:-s] = np.where(smooth, np.clip(np.abs(np.sum(ray * n, axis=-1)), self.MIN_FACING, 1.0), 1.0)
+        else:
+            facing = 1.0
+        area = (d * stride) ** 2 / (intrinsics.fx * intrinsics.fy) / facing
         return world, normals, d, area
 
     def update(self, world: np.ndarray, normals: np.ndarray, area: np.ndarray, camera_z: float) -> None:
