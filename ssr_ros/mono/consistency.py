@@ -42,11 +42,9 @@ def agreeing_views(reference: DepthView, others: list[DepthView], tolerance: flo
         T = torch.from_numpy(np.linalg.inv(other.T_world_cam) @ reference.T_world_cam).float()
         p = points @ T[:3, :3].T + T[:3, 3]
         z = p[..., 2]
-        front = z > 1e-3
         Ko = other.intrinsics
-        u, v = Ko.project_xy(torch.where(front[..., None], p, torch.ones_like(p)))
-        ui, vi = torch.round(u).long(), torch.round(v).long()
-        inside = front & (ui >= 0) & (ui < Ko.width) & (vi >= 0) & (vi < Ko.height) & (depth > 0)
+        ui, vi, inside = Ko.nearest_pixel(p)
+        inside &= (z > 1e-3) & (depth > 0)
         found = other.depth[vi.clamp(0, Ko.height - 1), ui.clamp(0, Ko.width - 1)]
         hit = inside & (found > 0)
         seen += hit

@@ -148,10 +148,10 @@ class MonoDepthStage:
         with self._lock:
             self.consistency_frames += 1
             self.consistent_fraction_sum += float(np.mean(keep & (prediction.weight > 0)))
-        factor = cfg.consistency_failed_weight
-        if factor > 0:
+        failed_weight = cfg.consistency_failed_weight
+        if failed_weight > 0:
             return dataclasses.replace(prediction, weight=np.where(keep, prediction.weight,
-                                                                   factor * prediction.weight).astype(np.float32))
+                                                                   failed_weight * prediction.weight).astype(np.float32))
         return dataclasses.replace(prediction, depth=np.where(keep, prediction.depth, 0.0).astype(np.float32),
                                    weight=np.where(keep, prediction.weight, 0.0).astype(np.float32))
 
