@@ -19,6 +19,7 @@ from ssr_ros.errors import InvalidInput
 from ssr_ros.geometry import transform_points
 from ssr_ros.map.meshing import BlockMesh
 from ssr_ros.map.semantic_evidence import evidence_label
+from ssr_ros.map.voxel_export import voxel_centres
 from ssr_ros.map.voxel_layer import as_layer
 
 
@@ -92,12 +93,7 @@ def export_voxels_ply(
     else:
         select = known
     idx = torch.nonzero(select).squeeze(1)
-    V = layer.voxels_per_block
-    B = layer.block_size
-    slot, local = idx // V, idx % V
-    ijk = torch.stack([local % B, (local // B) % B, local // (B * B)], dim=1)
-    voxels = layer.block_coords()[slot] * B + ijk
-    points = ((voxels.to(torch.float32) + 0.5) * layer.voxel_size).cpu().numpy()
+    points = voxel_centres(layer, idx).cpu().numpy()
     if transform is not None:
         points = transform_points(transform, points)
     labels, confidence = evidence_label(
