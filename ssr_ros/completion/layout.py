@@ -20,8 +20,8 @@ observed, in the gravity-aligned map frame (z up):
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
    of its observed voxels are labelled wall. The floor and ceiling obey the same free-space and
    label rules: a table top with free space seen under it is not the floor.
-4. **The room** is the convex region in front of every bounding plane, clipped to the observed
-   extent (plus ``margin``); its signed distance is the minimum of the planes' signed
+4. **The room** is the convex region in front of every bounding plane, clipped to the extent of
+   what the cameras saw (observed surface, seen-free space, the camera positions; plus ``margin``); its signed distance is the minimum of the planes' signed
    distances. Nothing is written unless the map shows a room: a floor and ``min_walls``
    bounding walls facing different ways.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
@@ -61,7 +61,7 @@ class LayoutConfig:
     angle_tolerance_deg: float = param(12.0, "how far a surface normal may tilt from the plane's and still count, degrees",
                                        low=1.0, high=45.0)
     band: float = param(1.5, "voxels on either side of the room's surface that are written", low=1.0, high=4.0)
-    margin: float = param(0.0, "how far beyond the observed surface's extent the room may reach, metres", low=0.0, high=10.0)
+    margin: float = param(0.0, "how far beyond the extent of what the cameras saw (surface, free space, the cameras) the room may reach, metres", low=0.0, high=10.0)
     max_free_behind: float = param(
         0.02, "a plane bounds the room only if at most this fraction of the space the cameras saw free lies "
         "behind it (a table top is not the floor: the cameras saw under it)", low=0.0, high=1.0)
@@ -305,6 +305,11 @@ def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel:
         d0 = d_lo + (di + 0.5) * voxel
         direction = np.array([math.cos(th), math.sin(th)])
         angle_ok = (n @ direction) > math.cos(tol)
+        # The smoothed peak of a thin plane is flat over three offset bins, and the first of them
+        # may win: centre the offset on the samples under the peak before taking inliers.
+        under_peak = remaining & angle_ok & (np.abs(p @ direction - d0) < 2.5 * voxel)
+        if under_peak.any():
+            d0 = float(np.median(p[under_peak] @ direction))
         inliers = remaining & angle_ok & (np.abs(p @ direction - d0) < 1.5 * voxel)
         # suppress this peak's neighbourhood whatever the refinement gives
         t_near = (np.arange(angle_bins)[:, None] - ti + angle_bins // 2) % angle_bins - angle_bins // 2
@@ -375,16 +380,21 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
             wall.bounding = bool(front.mean() >= config.camera_front_fraction)
         wall.bounding = wall.bounding and _free_behind(wall, free_points, voxel) <= config.max_free_behind
         planes.append(wall)
-    _keep_outermost(planes, math.radians(config.angle_tolerance_deg))
     for plane in planes:
         _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
         # where the map's semantics say what the plane is, a wall or a floor mostly labelled as
         # something else (a cupboard front, a table top) bounds nothing
         if plane.label_share < config.min_label_share:
             plane.bounding = False
-    lo = points.min(axis=0) - config.margin
-    hi = points.max(axis=0) + config.margin
-    return Layout(planes, lo.astype(np.float64), hi.astype(np.float64))
+    # after the label rule: a plane it rejected must not hide the true wall behind or before it
+    _keep_outermost(planes, math.radians(config.angle_tolerance_deg))
+    # The room reaches at least as far as what the cameras saw of it: its surface, the space
+    # they saw free, and the cameras themselves (they stand inside it).
+    seen = [points, free_points] + ([] if cameras is None else [cameras])
+    seen = np.concatenate([np.asarray(s, np.float64).reshape(-1, 3) for s in seen])
+    lo = seen.min(axis=0) - config.margin
+    hi = seen.max(axis=0) + config.margin
+    return Layout(planes, lo, hi)
 
 
 # ----------------------------------------------------------------------------- writing

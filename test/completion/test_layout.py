@@ -70,6 +70,28 @@ def test_of_parallel_walls_facing_the_same_way_only_the_outermost_bounds_the_roo
     assert bounding == {0.0: True, 0.6: False}
 
 
+def test_a_plane_the_labels_reject_does_not_hide_the_wall_in_front_of_it():
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 1.0, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
+    behind = wall - [0.5, 0.0, 0.0]  # parallel, farther out, labelled as something else
+    samples = _samples(np.concatenate([wall, behind]), [1, 0, 0])
+    samples["labels"] = np.concatenate([np.full(len(wall), 1), np.full(len(behind), 14)])
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[2.0, 1.0, 1.5]]),
+                         {"wall": 1})
+    bounding = {round(w.offset, 1): w.bounding for w in layout.walls}
+    assert bounding == {0.0: True, -0.5: False}
+
+
+def test_the_room_reaches_as_far_as_the_cameras_and_the_space_they_saw_free():
+    step = np.arange(0.0, 2.0, VOXEL)
+    floor = _grid(step, step, 0.0)
+    free = _grid(step, np.arange(2.0, 3.0, VOXEL), 2.2)  # seen free beyond the observed floor, up high
+    cameras = np.array([[1.0, 1.0, 1.5], [1.0, 3.5, 1.5]])
+    layout = find_layout(_samples(floor, [0, 0, 1], free_points=free), VOXEL, LayoutConfig(min_plane_area=0.3), cameras)
+    assert layout.hi[2] >= 2.2 - 1e-6 and layout.hi[1] >= 3.5 - 1e-6
+    assert np.allclose(layout.lo, [0.0, 0.0, 0.0], atol=1e-6)
+
+
 def _box_chunk(size=(20, 20, 20)) -> DenseChunk:
     """2 m cube of unknown voxels starting at the origin, 0.1 m voxels."""
     X, Y, Z = size
