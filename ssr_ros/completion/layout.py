@@ -74,7 +74,7 @@ class LayoutConfig:
     camera_front_fraction: float = param(
         0.95, "fraction of camera positions that must lie in front of a wall for it to bound the room", low=0.5, high=1.0)
     reach: float = param(
-        1.2, "the room's surface is written only where, walking from it into the room, the first thing the map "
+        3.0, "the room's surface is written only where, walking from it into the room, the first thing the map "
         "knows within this distance is space the cameras saw free: not an object standing in front of it (a "
         "cupboard hides the wall behind it, a bed the floor under it), not nothing (a place no camera looked at), metres",
         low=0.1, high=10.0)
