@@ -21,12 +21,14 @@ observed, in the gravity-aligned map frame (z up):
    of its observed voxels are labelled wall. The floor and ceiling obey the same free-space and
    label rules: a table top with free space seen under it is not the floor.
 4. **The room** is the convex region in front of every bounding plane, clipped to the extent of
-   what the cameras saw (observed surface, seen-free space, the camera positions; plus ``margin``); its signed distance is the minimum of the planes' signed
-   distances. Nothing is written unless the map shows a room: a floor and ``min_walls``
+   what the cameras saw (observed surface, seen-free space, the camera positions; plus
+   ``margin``); its signed distance is the minimum of the planes' signed distances. Nothing is written unless the map shows a room: a floor and ``min_walls``
    bounding walls facing different ways.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
    voxels nothing measured (never over observed voxels, seen-free space or the network's
-   predictions), within ``max_extension`` of the plane's observed part, and only where,
+   predictions), within ``max_extension`` of the plane's observed part (unless the room's
+   other planes bound it on every side: walls closing the room all round, and for a wall the
+   floor and the ceiling too), and only where,
    walking from the surface into the room, the first thing the map knows within ``reach`` is
    seen-free space: no object stands in front of it (a cupboard hides the wall behind it) and
    a camera looked there. Labels: the majority fused label of the plane's observed voxels,
@@ -80,7 +82,8 @@ class LayoutConfig:
         low=0.1, high=10.0)
     max_extension: float = param(
         3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
-        "anything seen of it is left unknown)", low=0.0, high=100.0)
+        "anything seen of it is left unknown), unless the room's other planes bound it on every side (walls "
+        "closing the room all round; for a wall, also the floor and the ceiling)", low=0.0, high=100.0)
     confidence: float = param(0.8, "confidence written with layout voxels", low=0.0, high=1.0)
     period_s: float = param(5.0, "while mapping, the layout is refreshed at most this often (offline: once at the end), s",
                             low=0.0, high=3600.0)
@@ -137,7 +140,7 @@ class Plane:
 class Layout:
     planes: list[Plane]
     lo: np.ndarray
-    """(3,) lower corner of the observed surface's extent, metres."""
+    """(3,) lower corner of the extent of what the cameras saw, metres."""
     hi: np.ndarray
 
     @property
@@ -460,6 +463,26 @@ def is_room(layout: Layout, min_walls: int) -> bool:
     return len(directions) >= min_walls
 
 
+def encloses(walls: list[Plane]) -> bool:
+    """Whether ``walls`` close the room on every side in the horizontal plane: their normals,
+    facing into the room, leave no gap of half a turn or more between neighbouring directions."""
+    if len(walls) < 3:
+        return False
+    angles = np.sort([math.atan2(w.normal[1], w.normal[0]) for w in walls])
+    gaps = np.diff(np.r_[angles, angles[0] + 2 * math.pi])
+    return bool(gaps.max() < math.pi - math.radians(10.0))
+
+
+def _bounded_on_every_side(plane: Plane, bounding: list[Plane]) -> bool:
+    """The room's other planes bound ``plane``'s extent everywhere: the floor and ceiling lie
+    between walls that close the room; a wall also needs the floor and the ceiling."""
+    walls = [p for p in bounding if p.kind == "wall"]
+    if not encloses(walls):
+        return False
+    kinds = {p.kind for p in bounding}
+    return plane.kind != "wall" or {"floor", "ceiling"} <= kinds
+
+
 def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num_classes: int,
                     owned: np.ndarray | None = None):
     """Dense (tsdf, color, semantics_probs, confidence) over ``chunk`` for the room's unseen
@@ -491,6 +514,8 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         predicted = predicted & ~owned.reshape(-1)
     write = candidate & ~observed & ~predicted & ~(free & (sdf < band))
     for k, plane in enumerate(bounding):
+        if _bounded_on_every_side(plane, bounding):
+            continue  # the room itself bounds how far the plane reaches
         index = np.flatnonzero(write & (nearest == k))
         if len(index):
             write[index[~_near_observed_part(plane, flat[index], voxel, config.max_extension)]] = False

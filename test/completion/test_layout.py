@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssr_ros.completion.layout import LayoutConfig, Plane, complete_layout, find_layout, room_prediction
+from ssr_ros.completion.layout import Layout, LayoutConfig, Plane, complete_layout, find_layout, room_prediction
 from ssr_ros.map.chunk import DenseChunk
 
 VOXEL = 0.1
@@ -102,9 +102,7 @@ def _box_chunk(size=(20, 20, 20)) -> DenseChunk:
         free=torch.zeros(size, dtype=torch.bool))
 
 
-def _layout_with_wall() -> "object":
-    from ssr_ros.completion.layout import Layout
-
+def _layout_with_wall() -> Layout:
     ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 2.0, VOXEL), indexing="ij")
     seen = np.stack([np.full(ys.size, 0.05), ys.ravel(), zs.ravel()], axis=1)[:40]  # a piece of it was observed
     wall = Plane("wall", np.array([1.0, 0.0, 0.0]), 0.05, 4.0, label=1, inliers=seen)
@@ -131,6 +129,43 @@ def test_the_room_surface_is_written_in_unknown_space_only_and_never_behind_an_o
     assert not (surface & chunk.free).any(), "no surface where the cameras saw free space"
     assert not (written & chunk.observed).any()
     assert torch.all(probs[surface].argmax(-1) == 1) and torch.allclose(confidence[surface], torch.tensor(0.8))
+
+
+def _closed_room(kinds):
+    """Planes of the room 0.15 m inside ``_box_chunk``'s faces, each seen only in a small patch
+    at the room's low corner; ``kinds``: which of them the layout has."""
+    lo, hi = 0.15, 1.85
+    planes = {"floor": ([0, 0, 1], lo), "ceiling": ([0, 0, -1], -hi), "x0": ([1, 0, 0], lo), "x1": ([-1, 0, 0], -hi),
+              "y0": ([0, 1, 0], lo), "y1": ([0, -1, 0], -hi)}
+    out = []
+    for name in kinds:
+        normal, offset = np.array(planes[name][0], float), planes[name][1]
+        corner = np.full(3, 0.3)
+        patch = corner + np.stack(np.meshgrid(*[np.arange(0, 0.3, VOXEL)] * 3, indexing="ij"), -1).reshape(-1, 3)
+        patch -= np.outer(patch @ normal - offset, normal)  # onto the plane
+        out.append(Plane("wall" if name[0] in "xy" else name, normal, offset, 1.0, label=1, inliers=patch))
+    return Layout(out, np.zeros(3), np.full(3, 2.0))
+
+
+def test_a_room_closed_all_round_is_written_beyond_the_extension_limit():
+    chunk = _box_chunk()
+    chunk.free[4:16, 4:16, 4:16] = True  # the cameras saw the middle of the room free
+    config = LayoutConfig(min_walls=0, max_extension=0.3)
+    far_corner = (slice(13, 18), slice(13, 18))
+
+    def surface(kinds):
+        tsdf = room_prediction(_closed_room(kinds), chunk, config, 21)[0]
+        return torch.isfinite(tsdf) & (tsdf.abs() < 0.5 * VOXEL)
+
+    closed = surface(["floor", "ceiling", "x0", "x1", "y0", "y1"])
+    assert closed[far_corner + (18,)].any(), "the ceiling between walls that close the room"
+    assert closed[1, 13:18, 13:18].any(), "a wall between the floor, the ceiling and its neighbours"
+    open_side = surface(["floor", "ceiling", "x0", "x1", "y0"])  # no wall at y = 1.85: the room is open there
+    assert not open_side[far_corner + (18,)].any() and not open_side[1, 13:18, 13:18].any()
+    assert open_side[4:6, 4:6, 18].any(), "near its observed patch the ceiling is still written"
+    no_ceiling = surface(["floor", "x0", "x1", "y0", "y1"])
+    assert not no_ceiling[1, 13:18, 13:18].any(), "a wall is not extended upwards without a ceiling above it"
+    assert no_ceiling[13:18, 13:18, 1].any(), "the floor is: the walls close the room"
 
 
 def test_a_floor_seen_at_a_grazing_angle_keeps_its_area():
