@@ -204,7 +204,7 @@ def test_a_floor_seen_only_far_ahead_gets_normals_and_its_area(taxonomy):
     pose = look_at(eye, eye + np.array([1.0, 0.0, -0.1]), up=np.array([0.0, 0.0, 1.0]))
     depth, classes = render_box_room(room, [], pose, INTRINSICS)
     labeller = StructuralLabeller(StructureConfig(), taxonomy)
-    world, normals, d, area = labeller._points_normals(depth, INTRINSICS, pose, 2)
+    world, normals, d, area, _ = labeller._points_normals(depth, INTRINSICS, pose, 2)
     floor = (d > 0) & (world[..., 2] < 0.01)
     assert floor.sum() > 200
     up = floor & (normals[..., 2] > 0.95)
