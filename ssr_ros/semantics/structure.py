@@ -120,7 +120,7 @@ class StructuralLabeller:
     MAX_WALL_POINTS = 20000  # vertical points per frame that vote
     OFFSET_BIN = 0.05  # metres
     OFFSET_LOW = -30.0
-    REFRESH_FRAMES = 5  # the wall planes are re-derived from the histogram every this many frames
+    REFRESH_FRAMES = 1  # the wall planes are re-derived from the histogram every this many frames
     GRID_WIDTH = 160  # the plane model samples pixels on a grid about this wide (stride 2 at least)
     LABEL_WIDTH = 320  # labels are computed on a grid at most this wide, then repeated
     FLOOR_CELL = 0.1  # metres: the xy grid recording where floor was seen
@@ -226,10 +226,11 @@ class StructuralLabeller:
         if floor is not None:
             # a wall bounds the room: a plane with much of the floor seen behind it (the side of
             # a bed or a sofa standing in the room, a line through several objects) is not one
-            limit = max(self.MAX_FLOOR_BEYOND, self.MAX_FLOOR_BEHIND_FRACTION * self._floor_seen(floor))
+            floor_cells = self._floor_cells(floor)
+            limit = max(self.MAX_FLOOR_BEYOND, self.MAX_FLOOR_BEHIND_FRACTION * float(floor_cells[2].sum()))
             for a_bin, o_bin in zip(*np.nonzero(candidate)):
                 offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
-                if self._floor_beyond(self._bin_azimuth(a_bin), offset, floor) > limit:
+                if self._area_beyond(floor_cells, self._bin_azimuth(a_bin), offset, self.FLOOR_MARGIN) > limit:
                     candidate[a_bin, o_bin] = False
         # nothing in a room lies behind its walls: a smaller patch facing the same way further
         # out than a candidate (the wall beside a tall bookshelf) is the wall
@@ -253,14 +254,17 @@ class StructuralLabeller:
                           and zmax[a_bin, o_bin] - zmin[a_bin, o_bin] >= self.MIN_PIECE_HEIGHT
                           and zmax[a_bin, o_bin] - floor >= self.PIECE_TOP_FRACTION * (top - floor))
                 offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
-                if stands and self._floor_beyond(self._bin_azimuth(a_bin), offset, floor) < self.MAX_FLOOR_BEYOND:
+                if stands and (self._area_beyond(floor_cells, self._bin_azimuth(a_bin), offset, self.FLOOR_MARGIN)
+                               < self.MAX_FLOOR_BEYOND):
                     candidate[a_bin, o_bin] = True
         # nothing was seen behind a wall: a plane with vertical surface seen well behind it, over
         # its own extent (the wall above and beside a cabinet, the far wall past a line through
         # a bookshelf and a curtain), is furniture or no plane at all
+        vertical_cells = self._cells(self._vertical_cell_area, self._vertical_cell_area > 0)
         for a_bin, o_bin in zip(*np.nonzero(candidate)):
             offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
-            beyond = self._surface_beyond(self._bin_azimuth(a_bin), offset, tmin[a_bin, o_bin], tmax[a_bin, o_bin])
+            beyond = self._area_beyond(vertical_cells, self._bin_azimuth(a_bin), offset, self.SURFACE_MARGIN,
+                                       (tmin[a_bin, o_bin], tmax[a_bin, o_bin]))
             if beyond > self.MAX_SURFACE_BEHIND_FRACTION * pooled[a_bin, o_bin]:
                 candidate[a_bin, o_bin] = False
         a_bins, o_bins = np.nonzero(candidate)
@@ -307,33 +311,26 @@ class StructuralLabeller:
         mean = np.angle(np.sum(weights * np.exp(1j * self._bin_azimuth(near))))
         return int(np.round((mean + np.pi) / (2 * np.pi) * self.AZIMUTH_BINS)) % self.AZIMUTH_BINS
 
-    def _surface_beyond(self, azimuth: float, offset: float, tmin: float, tmax: float) -> float:
-        """Vertical surface area (m^2 summed over frames) seen more than SURFACE_MARGIN beyond the
-        plane (azimuth of its inward normal, offset ``n . p``) between ``tmin`` and ``tmax`` along it."""
-        i, j = np.nonzero(self._vertical_cell_area > 0)
-        x = self.OFFSET_LOW + (i + 0.5) * self.FLOOR_CELL
-        y = self.OFFSET_LOW + (j + 0.5) * self.FLOOR_CELL
+    def _cells(self, area: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centres x, y (m) and areas of the xy grid cells in ``mask``."""
+        i, j = np.nonzero(mask)
+        return (self.OFFSET_LOW + (i + 0.5) * self.FLOOR_CELL, self.OFFSET_LOW + (j + 0.5) * self.FLOOR_CELL,
+                area[i, j])
+
+    def _floor_cells(self, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The xy cells where the floor at height ``floor`` was seen (area m^2 summed over frames)."""
+        return self._cells(self._floor_cell_area,
+                           (self._floor_cell_area > 0) & (np.abs(self._floor_cell_zmin - floor) < 0.1))
+
+    def _area_beyond(self, cells, azimuth: float, offset: float, margin: float,
+                     along: tuple[float, float] = (-np.inf, np.inf)) -> float:
+        """Area of ``cells`` more than ``margin`` beyond the vertical plane (azimuth of its inward
+        normal, offset ``n . p``), between ``along`` (coordinate ``-sin(a) x + cos(a) y``) along it."""
+        x, y, area = cells
         c, s = np.cos(azimuth), np.sin(azimuth)
-        along = -s * x + c * y
-        beyond = (c * x + s * y < offset - self.SURFACE_MARGIN) & (along >= tmin) & (along <= tmax)
-        return float(self._vertical_cell_area[i[beyond], j[beyond]].sum())
-
-    def _floor_seen(self, floor: float) -> float:
-        """Area (m^2, summed over frames) of the floor seen at ``floor`` height."""
-        seen = (self._floor_cell_area > 0) & (np.abs(self._floor_cell_zmin - floor) < 0.1)
-        return float(self._floor_cell_area[seen].sum())
-
-    def _floor_beyond(self, azimuth: float, offset: float, floor: float) -> float:
-        """Area (m^2) of floor seen more than FLOOR_MARGIN beyond the vertical plane (azimuth of
-        its inward normal, offset ``n . p``)."""
-        seen = (self._floor_cell_area > 0) & (np.abs(self._floor_cell_zmin - floor) < 0.1)
-        i, j = np.nonzero(seen)
-        if not len(i):
-            return 0.0
-        x = self.OFFSET_LOW + (i + 0.5) * self.FLOOR_CELL
-        y = self.OFFSET_LOW + (j + 0.5) * self.FLOOR_CELL
-        beyond = np.cos(azimuth) * x + np.sin(azimuth) * y < offset - self.FLOOR_MARGIN
-        return float(self._floor_cell_area[i[beyond], j[beyond]].sum())
+        t = -s * x + c * y
+        beyond = (c * x + s * y < offset - margin) & (t >= along[0]) & (t <= along[1])
+        return float(area[beyond].sum())
 
     def _bin_azimuth(self, bins: np.ndarray) -> np.ndarray:
         """Azimuth (radians) of bin centres; the axes (0, 90, 180, 270 degrees) are centres."""
