@@ -135,7 +135,8 @@ class StructuralLabeller:
     WALL_FOOT = 0.3  # metres: an outermost plane whose lowest point is this close to the floor stands on it
     MIN_PIECE_HEIGHT = 0.5  # metres: vertical extent of such a plane
     MIN_FACING = 0.25  # a pixel's area grows as 1 / cos(view angle), at most 4x
-    COS_CREASE = float(np.cos(np.radians(45.0)))  # steps to a pixel's two neighbours turn less than this
+    COS_CREASE = float(np.cos(np.radians(45.0)))  # steps to a pixel's two neighbours turn less than this ...
+    CREASE_SPAN_FRACTION = 40  # ... with the neighbours 1/40 of the image width away (4 px at 160 px)
     FLOOR_BELOW_MARGIN = 0.15  # metres: vertical surface lower than this under a floor candidate ...
     MAX_VERTICAL_BELOW_FLOOR = 0.25  # m^2: ... in more than this area rules it out
 
@@ -367,11 +368,20 @@ class StructuralLabeller:
                 limit = tol / np.maximum(z, 1e-6)  # relative depth tolerance
                 smooth &= (np.abs(0.5 * (ir + il) - ic) * z < limit) & (np.abs(0.5 * (ib + ia) - ic) * z < limit)
                 # a crease: on a plane the steps to either neighbour are collinear; at the corner
-                # of two walls they are not, and the normal across it faces neither wall
-                flat = np.ones_like(smooth)
-                for after, before in ((right - c, c - left), (below - c, c - above)):
-                    cos = np.sum(after * before, axis=-1) / (np.linalg.norm(after, axis=-1) * np.linalg.norm(before, axis=-1))
-                    flat &= cos > self.COS_CREASE
+                # of two walls they are not, and the normal across it faces neither wall. The
+                # steps span a fixed fraction of the image (at least the normal's), so that
+                # depth noise on a high-resolution image does not look like a crease
+                k = max(s, int(round(w / self.CREASE_SPAN_FRACTION)))
+                flat = np.ones((h, w), dtype=bool)
+                if h > 2 * k and w > 2 * k:
+                    middle = cam[k:-k, k:-k]
+                    inner = np.ones((h - 2 * k, w - 2 * k), dtype=bool)
+                    for after, before in ((cam[k:-k, 2 * k:] - middle, middle - cam[k:-k, : -2 * k]),
+                                          (cam[2 * k:, k:-k] - middle, middle - cam[: -2 * k, k:-k])):
+                        cos = np.sum(after * before, axis=-1) / (np.linalg.norm(after, axis=-1) * np.linalg.norm(before, axis=-1))
+                        inner &= cos > self.COS_CREASE
+                    flat[k:-k, k:-k] = inner
+                flat = flat[s:-s, s:-s]
             length = np.linalg.norm(n, axis=-1)
             smooth &= length > 1e-12
             n = n / np.where(length > 0, length, 1.0)[..., None]
