@@ -120,6 +120,7 @@ class StructuralLabeller:
     MAX_WALL_POINTS = 20000  # vertical points per frame that vote
     OFFSET_BIN = 0.05  # metres
     OFFSET_LOW = -30.0
+    WALL_BACK_FRACTION = 0.3  # of the largest offset bin of a wall's peak: the outermost such bin is the wall
     REFRESH_FRAMES = 1  # the wall planes are re-derived from the histogram every this many frames
     GRID_WIDTH = 160  # the plane model samples pixels on a grid about this wide (stride 2 at least)
     LABEL_WIDTH = 320  # labels are computed on a grid at most this wide, then repeated
@@ -288,6 +289,14 @@ class StructuralLabeller:
             keep &= wide | square
         else:
             keep &= wide
+        # the wall is the back of its peak: curtains, pictures and cabinets close in front of it
+        # pull the peak of the pooled area forward, never behind it
+        for i in np.nonzero(keep)[0]:
+            lo = max(o_bins[i] - 2, 0)
+            raw = self._wall_area[a_bins[i], lo: o_bins[i] + 3]
+            back = raw[: o_bins[i] - lo + 1] >= self.WALL_BACK_FRACTION * raw.max()
+            outer = int(np.argmax(back)) if back.any() else o_bins[i] - lo
+            offset[i] = self.OFFSET_LOW + (lo + outer + 0.5) * self.OFFSET_BIN
         return np.stack([azimuth[keep], offset[keep]], axis=1)
 
     def _top_seen(self) -> float:

@@ -321,3 +321,19 @@ def test_a_corner_gives_no_wall_votes_across_its_crease(taxonomy):
     labeller.label(depth, INTRINSICS, pose)
     azimuth = np.degrees(labeller._bin_azimuth(np.nonzero(labeller._azimuth_area > 0)[0])) % 360
     assert np.all(np.minimum(np.abs(azimuth - 180), np.abs(azimuth - 270)) < 15), azimuth
+
+
+def test_a_wall_behind_curtains_is_found_at_the_wall(taxonomy):
+    # Curtains hang 10 cm in front of the x = 4.98 wall over most of its length: the offset
+    # histogram's pooled peak lies between them. Nothing stands behind a wall, so the wall is the
+    # back of that peak, not the middle.
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller,
+            _floor_patch((0.0, 4.8), (0.0, 4.0)),
+            _wall_patch((0, 0), (0, 4), 0.0, 2.0, 0.0),
+            _wall_patch((0, 0), (5, 0), 0.0, 2.0, 90.0),
+            _wall_patch((0, 4), (5, 4), 0.0, 2.0, -90.0),
+            _wall_patch((4.98, 0.0), (4.98, 1.5), 0.0, 2.0, 180.0),
+            _wall_patch((4.88, 1.5), (4.88, 4.0), 0.0, 2.0, 180.0))
+    offsets = [float(o) for a, o in labeller.wall_planes() if round(float(np.degrees(a))) % 360 == 180]
+    assert offsets and np.allclose(offsets, -4.98, atol=0.03), offsets
