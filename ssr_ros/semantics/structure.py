@@ -12,12 +12,18 @@ the map frame of :class:`ssr_ros.pipeline.MappingPipeline`):
    the floor before the floor itself was seen would keep its floor votes), one of down-facing
    points (the ceiling is the highest large one above
    the cameras), and a histogram of vertical surfaces over (normal azimuth, offset
-   ``n . p``) with the lowest and highest point of each cell. A vertical plane is a wall when
-   it covers ``min_wall_area`` and spans ``min_wall_height`` and is the outermost such plane
-   along its normal (normals face the cameras, so furniture in front of a wall lies at a
-   larger offset), or reaches up to the ceiling. Along each wall direction the outermost
-   vertical surface also bounds the room when the cameras saw it only low down or in pieces
-   (it stands on the floor and no floor was seen behind it: an xy grid of the floor seen);
+   ``n . p``) with the lowest and highest point and the extent along the plane of each cell
+   (pixels whose normal is taken across a crease, such as a room corner, do not vote). Each
+   wall direction's row is the mean of its normals. A vertical plane is a wall when it covers
+   ``min_wall_area`` and spans ``min_wall_height`` and is the outermost such plane along its
+   normal (normals face the cameras, so furniture in front of a wall lies at a larger offset),
+   or reaches up to the ceiling. Along each wall direction the outermost vertical surface also
+   bounds the room when the cameras saw it only low down or in pieces (it stands on the floor,
+   reaches at least half as high as anything seen and no floor was seen behind it: an xy grid
+   of the floor seen). A wall bounds the room: a plane with much of the floor, or vertical
+   surface over its own extent (an xy grid of vertical surface), seen behind it is not one, nor
+   is a plane seen over a narrow strip only unless it is parallel or square to a wider wall.
+   A wall lies at the back of its offset peak (things close in front of it pull the peak);
 3. each pixel on one of these planes (within ``tolerance`` plus 1 % of its depth, its normal
    agreeing within ``max_normal_angle_deg``) gets the plane's class with confidence 1;
    every other pixel with depth gets ``others`` (``otherfurniture`` by default) with
