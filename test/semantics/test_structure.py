@@ -337,3 +337,21 @@ def test_a_wall_behind_curtains_is_found_at_the_wall(taxonomy):
             _wall_patch((4.88, 1.5), (4.88, 4.0), 0.0, 2.0, 180.0))
     offsets = [float(o) for a, o in labeller.wall_planes() if round(float(np.degrees(a))) % 360 == 180]
     assert offsets and np.allclose(offsets, -4.98, atol=0.03), offsets
+
+
+def test_creases_keep_the_floor_votes(taxonomy):
+    # Only the wall directions leave out normals across a crease: a floor pixel whose normal is
+    # taken across its edge with a wall (or a step of the noise at a grazing angle) still counts
+    # for the floor, which cameras high up may see only in a few rows.
+    from ssr_ros.geometry.pose import look_at
+
+    room = (5.0, 4.0, 2.6)
+    eye = np.array([1.0, 2.0, 1.6])
+    pose = look_at(eye, np.array([5.0, 4.0, 0.3]), up=np.array([0.0, 0.0, 1.0]))
+    depth, _ = render_box_room(room, [], pose, INTRINSICS)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _, normals, _, area, creases = labeller._points_normals(depth, INTRINSICS, pose, 2)
+    up = np.isfinite(normals[..., 2]) & (normals[..., 2] > np.cos(np.radians(30.0)))
+    assert (up & creases).any()
+    labeller.label(depth, INTRINSICS, pose)
+    assert labeller._up.counts.sum() == pytest.approx(area[up].sum(), rel=1e-6)
