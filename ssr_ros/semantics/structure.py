@@ -478,8 +478,9 @@ class StructuralLabeller:
         stride = max(2, fine * max(1, round(width_px / self.GRID_WIDTH / fine)))
         T = np.asarray(T_aligned_cam, dtype=np.float64)
         world, normals, d, area, creases = self._points_normals(depth, intrinsics, T, stride)
-        if update:  # the normal at a crease says where neither of its planes faces: no vote
-            self.update(world, np.where(creases[..., None] & (np.abs(normals[..., 2:]) < 0.5), np.nan, normals), area, float(T[2, 3]))
+        if update:  # a vertical normal taken across a crease faces neither of its walls: no wall vote
+            vertical = np.abs(normals[..., 2]) < np.sin(np.radians(self.config.max_normal_angle_deg))
+            self.update(world, np.where((creases & vertical)[..., None], np.nan, normals), area, float(T[2, 3]))
         # label pixels on a grid at most LABEL_WIDTH wide (each its own point, the normal of its
         # grid cell), then repeat the labels to the full image
         height, width = np.asarray(depth).shape
