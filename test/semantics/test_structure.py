@@ -204,7 +204,7 @@ def test_a_floor_seen_only_far_ahead_gets_normals_and_its_area(taxonomy):
     pose = look_at(eye, eye + np.array([1.0, 0.0, -0.1]), up=np.array([0.0, 0.0, 1.0]))
     depth, classes = render_box_room(room, [], pose, INTRINSICS)
     labeller = StructuralLabeller(StructureConfig(), taxonomy)
-    world, normals, d, area = labeller._points_normals(depth, INTRINSICS, pose, 2)
+    world, normals, d, area, _ = labeller._points_normals(depth, INTRINSICS, pose, 2)
     floor = (d > 0) & (world[..., 2] < 0.01)
     assert floor.sum() > 200
     up = floor & (normals[..., 2] > 0.95)
@@ -214,3 +214,144 @@ def test_a_floor_seen_only_far_ahead_gets_normals_and_its_area(taxonomy):
     cos = np.abs(ray[:, 2]) / np.linalg.norm(ray, axis=1)
     expected = (d[up] * 2) ** 2 / (INTRINSICS.fx * INTRINSICS.fy) / np.clip(cos, 0.25, 1.0)
     assert np.allclose(area[up], expected, rtol=0.1)
+
+
+def _wall_patch(start, end, z_lo, z_hi, azimuth_deg, area_per_m2=1.0, spacing=0.05):
+    """Points of a vertical rectangle from ``start`` to ``end`` (xy) between two heights, with the
+    inward normal at ``azimuth_deg``, each carrying its share of the area."""
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    length = float(np.linalg.norm(end - start))
+    s, z = np.meshgrid(np.arange(spacing / 2, length, spacing) / length, np.arange(z_lo + spacing / 2, z_hi, spacing),
+                       indexing="ij")
+    xy = start + s.reshape(-1, 1) * (end - start)
+    points = np.column_stack([xy, z.reshape(-1)])
+    a = np.radians(azimuth_deg)
+    normals = np.tile([np.cos(a), np.sin(a), 0.0], (len(points), 1))
+    return points, normals, np.full(len(points), area_per_m2 * length * (z_hi - z_lo) / len(points))
+
+
+def _floor_patch(x, y, z=0.0, spacing=0.05):
+    gx, gy = np.meshgrid(np.arange(x[0] + spacing / 2, x[1], spacing), np.arange(y[0] + spacing / 2, y[1], spacing))
+    points = np.column_stack([gx.reshape(-1), gy.reshape(-1), np.full(gx.size, z)])
+    normals = np.tile([0.0, 0.0, 1.0], (len(points), 1))
+    return points, normals, np.full(len(points), spacing * spacing)
+
+
+def _update(labeller, *patches, frames=6):
+    world = np.concatenate([p[0] for p in patches])
+    normals = np.concatenate([p[1] for p in patches])
+    area = np.concatenate([p[2] for p in patches])
+    for _ in range(frames):
+        labeller.update(world, normals, area, camera_z=1.5)
+
+
+def _wall_azimuths(labeller):
+    return sorted({round(float(np.degrees(a))) % 360 for a, _ in labeller.wall_planes()})
+
+
+def test_a_desk_seen_where_its_wall_never_was_is_not_a_wall(taxonomy):
+    # Three walls of a 4 x 4 m room seen up to 1.8 m; of the fourth (x = 4) only a desk's front,
+    # 0.7 m in front of it and 0.7 m high: the outermost surface that way, standing on the floor,
+    # with no floor seen behind it (the desk hides it). It ends far below the top of what was
+    # seen: furniture, not the room's boundary.
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller,
+            _floor_patch((0.0, 3.3), (0.0, 4.0)),
+            _wall_patch((0, 0), (0, 4), 0.0, 1.8, 0.0),
+            _wall_patch((0, 0), (4, 0), 0.0, 1.8, 90.0),
+            _wall_patch((0, 4), (4, 4), 0.0, 1.8, -90.0),
+            _wall_patch((3.3, 1.0), (3.3, 3.0), 0.0, 0.7, 180.0))
+    assert labeller.floor_height == pytest.approx(0.0, abs=0.03)
+    assert _wall_azimuths(labeller) == [0, 90, 270]
+
+
+def test_a_free_standing_tall_panel_is_not_a_wall(taxonomy):
+    # A wardrobe standing diagonally in the room: its side, 2 m high and 1.4 m wide, is the only
+    # vertical surface facing its way. Floor is seen behind it: it does not bound the room. Without
+    # any floor found, the walls seen behind it over its width say the same.
+    walls = [_wall_patch((0, 0), (0, 4), 0.0, 2.0, 0.0), _wall_patch((4, 0), (4, 4), 0.0, 2.0, 180.0),
+             _wall_patch((0, 0), (4, 0), 0.0, 2.0, 90.0), _wall_patch((0, 4), (4, 4), 0.0, 2.0, -90.0)]
+    panel = _wall_patch((1.5, 1.5), (2.5, 2.5), 0.0, 2.0, 135.0)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller, _floor_patch((0.0, 4.0), (0.0, 4.0)), *walls, panel)
+    assert labeller.floor_height == pytest.approx(0.0, abs=0.03)
+    assert _wall_azimuths(labeller) == [0, 90, 180, 270]
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller, *walls, panel)
+    assert labeller.floor_height is None
+    assert _wall_azimuths(labeller) == [0, 90, 180, 270]
+
+
+def test_cabinets_at_two_depths_along_a_wall_leave_the_wall_its_direction(taxonomy):
+    # Two cabinet fronts along the x = 5 wall, 0.6 m and 0.4 m in front of it, hold more area
+    # than the wall seen beside and above them. A line tilted by ~6 degrees passes through both
+    # fronts; the wall faces the way its normals do, and it is the wall that is found.
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller,
+            _floor_patch((0.0, 4.4), (0.0, 4.0)),
+            _wall_patch((0, 0), (0, 4), 0.0, 2.0, 0.0),
+            _wall_patch((0, 0), (5, 0), 0.0, 2.0, 90.0),
+            _wall_patch((0, 4), (5, 4), 0.0, 2.0, -90.0),
+            _wall_patch((5, 0.0), (5, 0.3), 0.0, 2.0, 180.0),
+            _wall_patch((5, 1.5), (5, 2.0), 0.0, 2.0, 180.0),
+            _wall_patch((5, 3.5), (5, 4.0), 0.0, 2.0, 180.0),
+            _wall_patch((5, 0.3), (5, 3.5), 1.8, 2.0, 180.0),
+            _wall_patch((4.4, 0.3), (4.4, 1.5), 0.0, 1.8, 180.0),
+            _wall_patch((4.6, 2.0), (4.6, 3.5), 0.0, 1.8, 180.0))
+    assert _wall_azimuths(labeller) == [0, 90, 180, 270], labeller.wall_planes()
+    offsets = [float(o) for a, o in labeller.wall_planes() if round(float(np.degrees(a))) % 360 == 180]
+    assert np.allclose(offsets, -5.0, atol=0.08), offsets
+
+
+def test_a_corner_gives_no_wall_votes_across_its_crease(taxonomy):
+    # Looking into the corner of two walls: the pixels whose normal is taken across the corner
+    # face neither wall; they are marked as creases and add nothing to the wall directions.
+    from ssr_ros.geometry.pose import look_at
+
+    room = (5.0, 4.0, 2.6)
+    eye = np.array([3.0, 2.0, 1.4])
+    pose = look_at(eye, np.array([5.0, 4.0, 1.2]), up=np.array([0.0, 0.0, 1.0]))
+    depth, _ = render_box_room(room, [], pose, INTRINSICS)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    world, normals, d, _, creases = labeller._points_normals(depth, INTRINSICS, pose, 2)
+    vertical = np.isfinite(normals[..., 2]) & (np.abs(normals[..., 2]) < 0.5)
+    corner = vertical & (np.abs(world[..., 0] - 5.0) < 0.08) & (np.abs(world[..., 1] - 4.0) < 0.08)
+    assert corner.sum() > 0 and creases[corner].mean() > 0.5
+    assert not creases[vertical & ~corner & (world[..., 2] > 0.2) & (world[..., 2] < 2.4)].any()
+    labeller.label(depth, INTRINSICS, pose)
+    azimuth = np.degrees(labeller._bin_azimuth(np.nonzero(labeller._azimuth_area > 0)[0])) % 360
+    assert np.all(np.minimum(np.abs(azimuth - 180), np.abs(azimuth - 270)) < 15), azimuth
+
+
+def test_a_wall_behind_curtains_is_found_at_the_wall(taxonomy):
+    # Curtains hang 10 cm in front of the x = 4.98 wall over most of its length: the offset
+    # histogram's pooled peak lies between them. Nothing stands behind a wall, so the wall is the
+    # back of that peak, not the middle.
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller,
+            _floor_patch((0.0, 4.8), (0.0, 4.0)),
+            _wall_patch((0, 0), (0, 4), 0.0, 2.0, 0.0),
+            _wall_patch((0, 0), (5, 0), 0.0, 2.0, 90.0),
+            _wall_patch((0, 4), (5, 4), 0.0, 2.0, -90.0),
+            _wall_patch((4.98, 0.0), (4.98, 1.5), 0.0, 2.0, 180.0),
+            _wall_patch((4.88, 1.5), (4.88, 4.0), 0.0, 2.0, 180.0))
+    offsets = [float(o) for a, o in labeller.wall_planes() if round(float(np.degrees(a))) % 360 == 180]
+    assert offsets and np.allclose(offsets, -4.98, atol=0.03), offsets
+
+
+def test_creases_keep_the_floor_votes(taxonomy):
+    # Only the wall directions leave out normals across a crease: a floor pixel whose normal is
+    # taken across its edge with a wall (or a step of the noise at a grazing angle) still counts
+    # for the floor, which cameras high up may see only in a few rows.
+    from ssr_ros.geometry.pose import look_at
+
+    room = (5.0, 4.0, 2.6)
+    eye = np.array([1.0, 2.0, 1.6])
+    pose = look_at(eye, np.array([5.0, 4.0, 0.3]), up=np.array([0.0, 0.0, 1.0]))
+    depth, _ = render_box_room(room, [], pose, INTRINSICS)
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _, normals, _, area, creases = labeller._points_normals(depth, INTRINSICS, pose, 2)
+    up = np.isfinite(normals[..., 2]) & (normals[..., 2] > np.cos(np.radians(30.0)))
+    assert (up & creases).any()
+    labeller.label(depth, INTRINSICS, pose)
+    assert labeller._up.counts.sum() == pytest.approx(area[up].sum(), rel=1e-6)
