@@ -80,6 +80,9 @@ class StructureConfig:
         low=0.0, high=20.0,
     )
     normal_step: int = param(4, "pixel distance of the neighbours a normal is computed from", low=1, high=32)
+    refresh_frames: int = param(
+        5, "the wall planes are re-derived every this many frames (1: every frame, a little better walls for "
+        "more CPU per frame)", low=1, high=1000)
 
     def validate(self) -> "StructureConfig":
         return validate_config(self)
@@ -127,7 +130,6 @@ class StructuralLabeller:
     OFFSET_BIN = 0.05  # metres
     OFFSET_LOW = -30.0
     WALL_BACK_FRACTION = 0.3  # of the largest offset bin of a wall's peak: the outermost such bin is the wall
-    REFRESH_FRAMES = 1  # the wall planes are re-derived from the histogram every this many frames
     GRID_WIDTH = 160  # the plane model samples pixels on a grid about this wide (stride 2 at least)
     LABEL_WIDTH = 320  # labels are computed on a grid at most this wide, then repeated
     FLOOR_CELL = 0.1  # metres: the xy grid recording where floor was seen
@@ -203,7 +205,7 @@ class StructuralLabeller:
 
     def wall_planes(self) -> np.ndarray:
         """(N, 2) float64 walls as (azimuth of the inward normal (radians), offset ``n . p`` (m))."""
-        if self._walls is None or self.frames - self._walls_frame >= self.REFRESH_FRAMES:
+        if self._walls is None or self.frames - self._walls_frame >= self.config.refresh_frames:
             self._walls, self._walls_frame = self._find_walls(), self.frames
         return self._walls
 
