@@ -76,6 +76,7 @@ from ssr_ros.geometry.trajectory import PoseBuffer
 from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
 from ssr_ros.ros.conversions.marker import control_marker, mesh_to_part_markers, part_count
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
@@ -144,6 +145,11 @@ class MapperNode(Node):
         self.settings: NodeConfig = read_config(self, NodeConfig)
         pipeline_config = read_config(self, PipelineConfig)
         threads = set_process_cpu_threads(pipeline_config.map.threads) if own_process else None
+        self.own_process = own_process
+        if own_process:  # before the executor's, integration and completion threads allocate
+            limit_malloc_arenas(self.settings.malloc_arena_max)
+        self.heap_releases = 0
+        self.heap_release_s = 0.0
         self.pipeline = MappingPipeline(pipeline_config)
         self.counters: Counter[str] = Counter()
         self.last_floor = None  # of the last planner outputs
@@ -236,6 +242,8 @@ class MapperNode(Node):
         self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+        if own_process and s.heap_release_period_s > 0:
+            self.create_timer(s.heap_release_period_s, self.release_heap, callback_group=MutuallyExclusiveCallbackGroup())
         for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
                                             (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete),
                                             (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
@@ -720,6 +728,15 @@ class MapperNode(Node):
             self.esdf_pubs[""].publish(field_to_msg(outputs.esdf_3d, frame_id, stamp))
             self.esdf_pubs["_predicted"].publish(field_to_msg(outputs.esdf_3d_predicted, frame_id, stamp))
 
+    def release_heap(self) -> None:
+        """Hand the malloc arenas' free pages back to the kernel (``heap_release_period_s``): the
+        outputs' large copies are freed in whichever thread built them, and glibc keeps that space
+        in the thread's arena; without this, RSS holds the high-water mark of every arena."""
+        start = time.perf_counter()
+        release_free_heap()
+        self.heap_release_s += time.perf_counter() - start
+        self.heap_releases += 1
+
     def publish_diagnostics(self) -> None:
         stats = self.pipeline.stats()
         status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
@@ -747,6 +764,10 @@ class MapperNode(Node):
         if self.pipeline.gravity is not None and self.pipeline.config.gravity.aligns:
             values["gravity_up"] = " ".join(f"{v:.4f}" for v in self.pipeline.gravity.up)
             values["gravity_T_aligned_world"] = " ".join(f"{v:.6f}" for v in self.pipeline.gravity.T_aligned_world[:3, :3].ravel())
+        values.update({f"process_{name}": value for name, value in process_memory(arenas=self.own_process).items()})
+        values["completion_model_bytes"] = stats.get("completion_model_bytes", 0)
+        if self.heap_releases:
+            values["heap_release_mean_ms"] = f"{1e3 * self.heap_release_s / self.heap_releases:.2f}"
         for name, timing in stats["timings"].items():
             values[f"{name}_mean_ms"] = f"{timing['mean_s'] * 1e3:.2f}"
             values[f"{name}_count"] = timing["count"]
