@@ -47,6 +47,7 @@ cleared first when ``on_time_jump`` is ``reset``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import sys
 import threading
@@ -146,8 +147,11 @@ class MapperNode(Node):
         pipeline_config = read_config(self, PipelineConfig)
         threads = set_process_cpu_threads(pipeline_config.map.threads) if own_process else None
         self.own_process = own_process
-        if own_process:  # before the executor's, integration and completion threads allocate
-            limit_malloc_arenas(self.settings.malloc_arena_max)
+        if own_process and _ARENA_LIMIT["applied"] != self.settings.malloc_arena_max and "MALLOC_ARENA_MAX" not in os.environ:
+            self.get_logger().warning(
+                f"malloc_arena_max={self.settings.malloc_arena_max} comes too late from a parameters file (ROS's threads "
+                f"run with {_ARENA_LIMIT['applied']}); give it on the command line (-p malloc_arena_max:=N) or set "
+                "MALLOC_ARENA_MAX")
         self.heap_releases = 0
         self.heap_release_s = 0.0
         self.pipeline = MappingPipeline(pipeline_config)
@@ -860,6 +864,25 @@ class MapperNode(Node):
         return response
 
 
+_ARENA_LIMIT = {"applied": None}
+"""The malloc arena limit :func:`main` set before ROS started (None: not set by main)."""
+
+
+def command_line_arena_max(args: list[str]) -> int:
+    """``malloc_arena_max`` as the node's process must apply it before ROS starts its threads: a
+    ``-p malloc_arena_max:=N`` on the command line, else the parameter's default (a parameters
+    file is read only once the DDS threads run, too late for their arenas)."""
+    value = NodeConfig().malloc_arena_max
+    for flag, assignment in zip(args, args[1:]):
+        name, sep, text = assignment.partition(":=")
+        if flag in ("-p", "--param") and sep and name == "malloc_arena_max":
+            try:
+                value = int(text)
+            except ValueError:
+                pass  # the node's parameter check names the bad value
+    return value
+
+
 def main(args: list[str] | None = None) -> int:
     from ssr_ros.ros.dds_transport import apply_transport_profile
 
@@ -868,6 +891,10 @@ def main(args: list[str] | None = None) -> int:
     except SsrError as error:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         return 2
+    if "MALLOC_ARENA_MAX" not in os.environ:  # glibc read the environment's setting at start-up: it wins
+        arena_max = command_line_arena_max(sys.argv if args is None else list(args))
+        limit_malloc_arenas(arena_max)  # before rclpy starts the DDS threads, each of which would get an arena
+        _ARENA_LIMIT["applied"] = arena_max
     rclpy.init(args=args)
     from rclpy.exceptions import InvalidParameterValueException
 

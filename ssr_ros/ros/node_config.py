@@ -86,8 +86,9 @@ class NodeConfig:
         "(one-channel 32FC1 / 8UC1 image of N stacked class planes, height N * H)", choices=["hwc", "chw"],
     )
     malloc_arena_max: int = param(
-        2, "at most this many glibc malloc arenas in the node's process (what MALLOC_ARENA_MAX sets; applied when "
-        "the node is its own process, before its threads start); 0 = glibc's default of 8 per core. Each thread "
+        2, "at most this many glibc malloc arenas in the node's process (what MALLOC_ARENA_MAX sets, which wins "
+        "when set); applied at start-up before ROS starts its threads, so it is read from the command line "
+        "(-p malloc_arena_max:=N), not from a parameters file; 0 = glibc's default of 8 per core. Each thread "
         "that allocates otherwise gets an arena of its own whose freed space stays in the process", low=0, high=1024)
     heap_release_period_s: float = param(
         5.0, "seconds between handing the malloc arenas' free pages back to the kernel (malloc_trim) in the node's "
