@@ -64,6 +64,52 @@ def mesher_bytes(pipeline) -> int:
     return total
 
 
+class Messages:
+    """The node's output messages built from the pipeline's outputs (``--messages``), the latest of
+    each kind kept, as a latched (transient-local) publisher's history keeps it."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.latest: dict = {}
+
+    def mesh(self, update) -> None:
+        from ssr_ros.ros.conversions.marker import mesh_to_part_markers, part_count
+        from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
+        from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays
+
+        blocks = list(update.blocks.values()) if hasattr(update, "blocks") else list(update)
+        arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks))
+        self.latest["mesh"] = update_to_msg(arrays, "map", 0)
+        markers = []
+        for block in blocks:
+            if len(block.triangles):
+                ids = list(range(part_count(len(block.triangles), 65536)))
+                markers += mesh_to_part_markers(block.vertices, block.triangles, block.colors, "map", 0, "m", ids, 65536)
+        self.latest["markers"] = markers
+
+    def voxels(self) -> None:
+        from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
+        from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
+        from ssr_ros.ros.map_outputs import voxel_blocks_to_boxes
+
+        voxels, (coords, layers) = self.pipeline.voxel_outputs()
+        tsdf_map = self.pipeline.map
+        self.latest["cloud"] = semantic_cloud_to_msg(voxels["points"], voxels["colors"], voxels["labels"],
+                                                     voxels["confidence"], voxels["observed"], "map", 0)
+        self.latest["voxel_map"] = boxes_to_map_msg(
+            voxel_blocks_to_boxes(coords, layers, tsdf_map.voxel_size, tsdf_map.block_size), tsdf_map.voxel_size,
+            tsdf_map.truncation, self.pipeline.taxonomy, "map", 0)
+
+    def planning(self) -> None:
+        from ssr_ros.ros.conversions.distance_cloud import field_to_msg
+        from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
+
+        outputs = self.pipeline.planning_outputs(with_3d=False)
+        self.latest["occupancy"] = occupancy_to_msg(outputs.occupancy, "map", 0)
+        self.latest["cost"] = occupancy_to_msg(outputs.cost, "map", 0)
+        self.latest["esdf_slice"] = field_to_msg(outputs.esdf_2d, "map", 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1000)
@@ -73,6 +119,7 @@ def main() -> None:
     parser.add_argument("--release-every", type=int, default=0)
     parser.add_argument("--budget-mb", type=float, default=0.0)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--messages", action="store_true", help="also build the node's output messages (ROS message types)")
     args = parser.parse_args()
     limit_malloc_arenas(args.arena_max)
     if args.tracemalloc:
@@ -95,16 +142,21 @@ def main() -> None:
     pool = ThreadPoolExecutor(4, thread_name_prefix="outputs")  # the executor's threads
     completer = ThreadPoolExecutor(1, thread_name_prefix="completion")
     pending = []
+    messages = Messages(pipeline) if args.messages else None
+    mesh = (lambda: messages.mesh(pipeline.mesh_update())) if messages else pipeline.mesh_update
+    full_mesh = (lambda: messages.mesh(pipeline.block_meshes())) if messages else pipeline.block_meshes
+    voxels = messages.voxels if messages else pipeline.voxel_outputs
+    planning = messages.planning if messages else (lambda: pipeline.planning_outputs(False))
     start = time.perf_counter()
     for k in range(args.frames):
         pipeline.integrate(stack.frame(k % len(stack)))
         if k % 10 == 9:
-            pending.append(pool.submit(pipeline.mesh_update))
+            pending.append(pool.submit(mesh))
         if k % 100 == 99:
-            pending.append(pool.submit(pipeline.block_meshes))
+            pending.append(pool.submit(full_mesh))
         if k % 50 == 49:
-            pending.append(pool.submit(pipeline.voxel_outputs))
-            pending.append(pool.submit(pipeline.planning_outputs, False))
+            pending.append(pool.submit(voxels))
+            pending.append(pool.submit(planning))
         if k % 20 == 19 and pipeline.completion_enabled:
             pending.append(completer.submit(pipeline.complete, pipeline.last_camera_position))
         if args.release_every and k % args.release_every == args.release_every - 1:
