@@ -192,7 +192,8 @@ def sample(mapper, elapsed: float, published: int) -> dict:
         "integrate_ms": float(d.get("integrate_mean_ms", "nan")), "mesh_ms": float(d.get("mesh_mean_ms", "nan")),
         **{name: int(float(d.get(f"process_{name}", 0))) / 1e6 for name in PROCESS_MEMORY},
         "malloc_arenas": int(float(d.get("process_malloc_arenas", 0))), "threads": int(float(d.get("process_threads", 0))),
-        "model_mb": int(float(d.get("completion_model_bytes", 0))) / 1e6, "load_average": os.getloadavg()[0],
+        "model_mb": int(float(d.get("completion_model_bytes", 0))) / 1e6,
+        "map_reserved_mb": int(float(d.get("map_reserved_bytes", 0))) / 1e6, "load_average": os.getloadavg()[0],
     }
 
 
@@ -287,7 +288,8 @@ def memory_line(case: str, rows: list[dict]) -> str:
     return (f"- {case}, last quarter medians: RSS {median('rss_mb'):.0f} MB = anonymous {median('rss_anonymous'):.0f} "
             f"+ file-backed {median('rss_file'):.0f}; malloc: in use {median('heap_in_use'):.0f} MB (of it mmapped "
             f"{median('heap_mmapped'):.0f}), free but held {median('heap_free_held'):.0f} MB in "
-            f"{median('malloc_arenas'):.0f} arenas, {median('threads'):.0f} threads; map {median('map_mb'):.0f} MB; "
+            f"{median('malloc_arenas'):.0f} arenas, {median('threads'):.0f} threads; map {median('map_mb'):.0f} MB "
+            f"(its tensors with spare capacity {median('map_reserved_mb'):.0f}); "
             f"completion model {median('model_mb'):.1f} MB; load average {median('load_average'):.1f}.")
 
 

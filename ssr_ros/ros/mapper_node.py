@@ -770,6 +770,7 @@ class MapperNode(Node):
             values["gravity_T_aligned_world"] = " ".join(f"{v:.6f}" for v in self.pipeline.gravity.T_aligned_world[:3, :3].ravel())
         values.update({f"process_{name}": value for name, value in process_memory(arenas=self.own_process).items()})
         values["completion_model_bytes"] = stats.get("completion_model_bytes", 0)
+        values["map_reserved_bytes"] = stats.get("reserved_bytes", 0)  # the voxel tensors with spare capacity
         if self.heap_releases:
             values["heap_release_mean_ms"] = f"{1e3 * self.heap_release_s / self.heap_releases:.2f}"
         for name, timing in stats["timings"].items():

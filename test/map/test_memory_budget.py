@@ -58,7 +58,8 @@ def budget_map(frames, tmp_path, budget_mb: float, record=None) -> SemanticTSDF:
     for frame in frames:
         tsdf_map.integrate(frame)
         if record is not None:
-            record.append((tsdf_map.layer.memory_bytes(), tsdf_map.residency.over_budget))
+            record.append((tsdf_map.layer.memory_bytes(), tsdf_map.residency.over_budget,
+                           tsdf_map.layer.blocks.reserved_bytes()))
     return tsdf_map
 
 
@@ -73,8 +74,11 @@ def test_budget_holds_and_the_whole_map_equals_the_unlimited_one(frames, unlimit
     stats = tsdf_map.stats()
     assert stats["blocks_evicted"] > 0 and stats["blocks_reloaded"] > 0  # the walk back revisits evicted regions
     assert stats["blocks_on_disk"] > 0 and tsdf_map.num_blocks < unlimited.num_blocks
-    assert not any(over for _, over in record)
-    assert max(bytes_ for bytes_, _ in record) <= budget * 1e6
+    assert not any(over for _, over, _ in record)
+    assert max(bytes_ for bytes_, _, _ in record) <= budget * 1e6
+    # the tensors' spare capacity follows the budget too (doubling would reserve up to twice the
+    # blocks' high-water mark); past it only by one frame's blocks and a sixteenth of the budget
+    assert max(reserved for _, _, reserved in record) <= 1.25 * budget * 1e6
     # every revisited block came back bit for bit, and fusion met exactly the voxels it would have
     assert same_arrays(_arrays(tsdf_map.complete_layer()), _arrays(unlimited))
 
@@ -272,3 +276,18 @@ def test_budgeted_walk_keeps_predictions_written_before_the_region_left(frames, 
     stats = budgeted.stats()
     assert stats["blocks_evicted"] > 0 and stats["blocks_reloaded"] > 0
     assert same_arrays(_arrays(budgeted.complete_layer()), _arrays(reference))
+
+
+def test_spare_capacity_doubles_without_a_limit_and_stops_at_it():
+    from ssr_ros.map.voxel_blocks import VoxelBlocks
+
+    blocks = VoxelBlocks(8, "cpu", capacity=4)
+    blocks.add_blocks(torch.zeros(5, 3, dtype=torch.int64), 1)
+    assert blocks.capacity == 8  # doubled
+    assert blocks.grown_capacity(9) == 16
+    blocks.capacity_limit = 12
+    assert blocks.grown_capacity(9) == 12  # up to the limit, not beyond
+    assert blocks.grown_capacity(13) == 14  # past it: what is needed and a sixteenth of the limit (at least 1)
+    blocks.add_blocks(torch.ones(6, 3, dtype=torch.int64), 2)  # 11 blocks
+    assert blocks.capacity == 12 and blocks.num_blocks == 11
+    assert blocks.reserved_bytes() == 12 * (512 * blocks.bytes_per_voxel_payload() + 48)
