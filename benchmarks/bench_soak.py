@@ -1,6 +1,7 @@
 """Soak and camera-rate throughput of the mapper node over DDS, at the default parameters.
 
-    python benchmarks/bench_soak.py soak [--frames 10000] [--unique 1000] [--rate 10] [--budget-mb 200]
+    python benchmarks/bench_soak.py soak [--frames 10000] [--unique 1000] [--rate 10] [--budget-mb 200] \
+        [--floor default|large] [--cases plain budget] [--param name=value ...]
     python benchmarks/bench_soak.py throughput [--width 640 --height 480] [--rates 15 30] [--frames 300]
 
 Frames of a generated multi-room floor (``generate_floor``, 24 x 20 m, the ``tour`` trajectory
@@ -10,10 +11,17 @@ the camera rate from this process. ``--unique`` frames are rendered once and rep
 lap with stamps going on, so a long soak revisits every room many times (rendering 10,000
 distinct frames would take hours here).
 
-``soak`` runs the node twice, without and with ``map.memory_budget_mb``, and samples once a
+``--floor large`` is the 60 x 20 m floor of 20 rooms (``FLOOR_SIZES["large"]``; its fused map
+is about 240 MB at the default voxel size, so a 200 MB budget binds; give it ``--unique 2000``
+for the same spacing of frames along the tour as the default floor's 1,000).
+
+``soak`` runs the node without and with ``map.memory_budget_mb`` (``--cases``), and samples once a
 second: the node's RSS (``/proc``; the table gives the median of each quarter of the run), its
 CPU time and the publisher's RSS, ``map_bytes``, frames integrated and dropped by reason,
-and the mean integrate / mesh times, from its ``/diagnostics``. ``throughput`` runs fusion only
+the mean integrate / mesh times, and where the node's memory goes (malloc in use, free but
+held, arenas, threads, the map's reserved tensors; the node's ``process_*`` diagnostics), from
+its ``/diagnostics``. ``--param`` passes node parameters to every run (e.g. ``malloc_arena_max=0
+heap_release_period_s=0.0``: glibc's defaults, the node before its allocator settings). ``throughput`` runs fusion only
 at each rate and reports the fraction of frames integrated and the node's CPU time per frame. On a
 machine shared with other ROS 2 work, give the run a DDS domain of its own (``ROS_DOMAIN_ID``):
 the benchmark's topics are the node's defaults, and another publisher on them mixes in. Both append to benchmarks/RESULTS.md
