@@ -111,8 +111,9 @@ def _kib_fields(path: str, names: tuple[str, ...]) -> dict[str, int]:
 def process_memory(pid: int | str = "self", arenas: bool = True) -> dict[str, int]:
     """Memory of a process in bytes: ``rss``, ``rss_anonymous`` and ``rss_file`` (kernel), ``threads``;
     for this process (``pid='self'``) on glibc also ``heap_in_use`` (allocated by malloc and not
-    freed, in arenas and in mmapped chunks), ``heap_free_held`` (freed but kept by malloc: what
-    :func:`release_free_heap` can give back), ``heap_mmapped`` and ``malloc_arenas``."""
+    freed, in arenas and in mmapped chunks), ``heap_free_held`` (free chunks malloc keeps in its
+    arenas: resident until :func:`release_free_heap` hands their pages back, after which they stay
+    counted here but no longer in RSS), ``heap_mmapped`` and ``malloc_arenas``."""
     status = _kib_fields(f"/proc/{pid}/status", ("VmRSS", "RssAnon", "RssFile"))
     out = {"rss": status.get("VmRSS", 0), "rss_anonymous": status.get("RssAnon", 0),
            "rss_file": status.get("RssFile", 0)}
