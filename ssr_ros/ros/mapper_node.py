@@ -116,6 +116,18 @@ def _tf2():
         return None
 
 
+def _matched_callbacks(callback):
+    """Publisher event callbacks calling ``callback(QoSPublisherMatchedInfo)`` when a subscription
+    matches or leaves; None where this rclpy has no matched event (then every full mesh
+    publication rebuilds the markers, as if a subscriber had just joined)."""
+    try:
+        from rclpy.event_handler import PublisherEventCallbacks
+
+        return PublisherEventCallbacks(matched=callback)
+    except (ImportError, TypeError):
+        return None
+
+
 def set_process_cpu_threads(count: int) -> int | None:
     """Set torch's CPU threads per operation for the whole process to ``count`` (``map.threads``;
     0: leave torch's setting); returns the count set, or None.
@@ -229,7 +241,11 @@ class MapperNode(Node):
 
         # --- outputs
         self.mesh_pub = self.create_publisher(SemanticMesh, "~/mesh", LATCHED)
-        self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED)
+        self._marker_subscribers_seen = 0  # marker subscriptions matched so far (cumulative)
+        self._marker_full_for: int | None = None  # ... when the last full marker array went out
+        marker_events = _matched_callbacks(self._on_marker_matched)
+        self._marker_matches_known = marker_events is not None
+        self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED, event_callbacks=marker_events)
         self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
         self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
         from nav_msgs.msg import OccupancyGrid
@@ -630,19 +646,36 @@ class MapperNode(Node):
             # blocks stay pending and go out with the first update after someone subscribes.
             return
         update = self.pipeline.mesh_update()
+        changed, vanished = list(update.blocks.values()), update.vanished
         if full:
             blocks = self.pipeline.block_meshes()
             arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), clear_all=True)
-            vanished = np.zeros((0, 3), np.int64)
         else:
-            if not update.blocks and not len(update.vanished):
+            if not changed and not len(vanished):
                 return
-            blocks, vanished = list(update.blocks.values()), update.vanished
+            blocks = changed
             arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), vanished)
         stamp = self._stamp_ns()
         self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
         if self.marker_pub.get_subscription_count():
-            self.marker_pub.publish(self._block_markers(blocks, vanished, full, stamp))
+            if full and self._markers_need_full():
+                self._marker_full_for = self._marker_subscribers_seen
+                self.marker_pub.publish(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp))
+            elif changed or len(vanished):  # the marker subscribers have every block: the changes only
+                self.marker_pub.publish(self._block_markers(changed, vanished, False, stamp))
+
+    def _on_marker_matched(self, info) -> None:
+        """A subscription to ``~/mesh_markers`` matched or left (``total_count`` counts every match)."""
+        self._marker_subscribers_seen = int(info.total_count)
+
+    def _markers_need_full(self) -> bool:
+        """Whether a full marker array must go out: none went out yet, or a subscription matched
+        since the last one (a late RViz gets the latched array, which must then hold every block).
+        Subscribers that have the mesh need only the changes: rebuilding every block's markers (a
+        Python object per triangle corner, ~0.6 GB for a 76 MB map) each ``full_mesh_period_s`` was
+        the node's largest transient allocation."""
+        return (not self._marker_matches_known or self._marker_full_for is None
+                or self._marker_subscribers_seen != self._marker_full_for)
 
     def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> MarkerArray:
         """RViz's mesh: TRIANGLE_LIST markers per map block (split at ``marker_max_triangles``),
@@ -807,6 +840,7 @@ class MapperNode(Node):
             response.success, response.message = False, f"{error} (current map kept)"
             return response
         self.order.reset()
+        self._marker_full_for = None  # a new map: every marker subscriber needs all of it
         self.publish_mesh_update(full=True)
         stats = self.pipeline.stats()
         response.success = True
@@ -859,6 +893,7 @@ class MapperNode(Node):
     def _on_reset(self, _request, response):
         dropped = self.pipeline.reset()
         self.order.reset()
+        self._marker_full_for = None  # DELETEALL for every marker subscriber
         self.publish_mesh_update(full=True)
         response.success = True
         response.message = f"cleared {dropped} blocks"
