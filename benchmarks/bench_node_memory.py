@@ -57,7 +57,7 @@ def mesher_bytes(pipeline) -> int:
     import numpy as np
 
     total = 0
-    for mesh in pipeline.map._mesher.meshes.values():
+    for mesh in pipeline.map.block_meshes():
         for value in vars(mesh).values():
             if isinstance(value, np.ndarray):
                 total += value.nbytes
@@ -179,7 +179,7 @@ def main() -> None:
           f"{memory['heap_mmapped'] / 1e6:.0f}), free held {memory['heap_free_held'] / 1e6:.0f} in "
           f"{memory.get('malloc_arenas')} arenas")
     print(f"owners: map {stats['map_bytes'] / 1e6:.0f} MB ({stats['num_blocks']} blocks); mesher's block meshes "
-          f"{mesher_bytes(pipeline) / 1e6:.0f} MB ({len(pipeline.map._mesher.meshes)}); completion model "
+          f"{mesher_bytes(pipeline) / 1e6:.0f} MB ({len(pipeline.map.block_meshes())}); completion model "
           f"{stats['completion_model_bytes'] / 1e6:.1f} MB; torch tensors alive {tensor_bytes() / 1e6:.0f} MB; "
           f"the script's frames {frames_bytes / 1e6:.0f} MB")
     if args.tracemalloc:
