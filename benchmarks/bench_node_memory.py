@@ -26,6 +26,7 @@ import argparse
 import gc
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,16 +40,18 @@ def tensor_bytes() -> int:
     import torch
 
     seen, total = set(), 0
-    for obj in gc.get_objects():
-        try:
-            if isinstance(obj, torch.Tensor) and obj.device.type == "cpu":
-                storage = obj.untyped_storage()
-                key = storage.data_ptr()
-                if key and key not in seen:
-                    seen.add(key)
-                    total += storage.nbytes()
-        except Exception:  # noqa: BLE001 - objects that fail isinstance/storage checks are skipped
-            continue
+    with warnings.catch_warnings():  # isinstance() on deprecated torch objects warns
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            try:
+                if isinstance(obj, torch.Tensor) and obj.device.type == "cpu":
+                    storage = obj.untyped_storage()
+                    key = storage.data_ptr()
+                    if key and key not in seen:
+                        seen.add(key)
+                        total += storage.nbytes()
+            except Exception:  # noqa: BLE001 - objects that fail isinstance/storage checks are skipped
+                continue
     return total
 
 
