@@ -1,6 +1,7 @@
 """Soak and camera-rate throughput of the mapper node over DDS, at the default parameters.
 
-    python benchmarks/bench_soak.py soak [--frames 10000] [--unique 1000] [--rate 10] [--budget-mb 200]
+    python benchmarks/bench_soak.py soak [--frames 10000] [--unique 1000] [--rate 10] [--budget-mb 200] \
+        [--floor default|large] [--cases plain budget] [--param name=value ...]
     python benchmarks/bench_soak.py throughput [--width 640 --height 480] [--rates 15 30] [--frames 300]
 
 Frames of a generated multi-room floor (``generate_floor``, 24 x 20 m, the ``tour`` trajectory
@@ -10,10 +11,17 @@ the camera rate from this process. ``--unique`` frames are rendered once and rep
 lap with stamps going on, so a long soak revisits every room many times (rendering 10,000
 distinct frames would take hours here).
 
-``soak`` runs the node twice, without and with ``map.memory_budget_mb``, and samples once a
+``--floor large`` is the 60 x 20 m floor of 20 rooms (``FLOOR_SIZES["large"]``; its fused map
+is about 240 MB at the default voxel size, so a 200 MB budget binds; give it ``--unique 2000``
+for the same spacing of frames along the tour as the default floor's 1,000).
+
+``soak`` runs the node without and with ``map.memory_budget_mb`` (``--cases``), and samples once a
 second: the node's RSS (``/proc``; the table gives the median of each quarter of the run), its
 CPU time and the publisher's RSS, ``map_bytes``, frames integrated and dropped by reason,
-and the mean integrate / mesh times, from its ``/diagnostics``. ``throughput`` runs fusion only
+the mean integrate / mesh times, and where the node's memory goes (malloc in use, free but
+held, arenas, threads, the map's reserved tensors; the node's ``process_*`` diagnostics), from
+its ``/diagnostics``. ``--param`` passes node parameters to every run (e.g. ``malloc_arena_max=0
+heap_release_period_s=0.0``: glibc's defaults, the node before its allocator settings). ``throughput`` runs fusion only
 at each rate and reports the fraction of frames integrated and the node's CPU time per frame. On a
 machine shared with other ROS 2 work, give the run a DDS domain of its own (``ROS_DOMAIN_ID``):
 the benchmark's topics are the node's defaults, and another publisher on them mixes in. Both append to benchmarks/RESULTS.md
@@ -36,23 +44,25 @@ import numpy as np
 from ssr_ros.ros.mapper_client import MapperProcess
 
 
-def frame_cache_path(count: int, width: int, height: int, rate: float, seed: int = 1) -> Path:
+def frame_cache_path(count: int, width: int, height: int, rate: float, seed: int = 1, floor: str = "default") -> Path:
     """Where rendered frames are kept (the temporary directory) for the next run with the same settings."""
-    return Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}_{count}_{width}x{height}_{rate:g}hz.stack.npz"
+    size = "" if floor == "default" else f"_{floor}"
+    return Path(tempfile.gettempdir()) / f"ssr_bench_floor{seed}{size}_{count}_{width}x{height}_{rate:g}hz.stack.npz"
 
 
-def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1):
-    """``count`` frames of the floor tour as a ``FrameStack`` (6 bytes a pixel), cached in the temporary directory."""
+def render_frames(count: int, width: int, height: int, rate: float, seed: int = 1, floor: str = "default"):
+    """``count`` frames of the tour of floor ``floor`` (a name of ``FLOOR_SIZES``) as a ``FrameStack``
+    (6 bytes a pixel), cached in the temporary directory."""
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig
-    from ssr_ros.data.synthetic.floor import generate_floor
+    from ssr_ros.data.synthetic.floor import FLOOR_SIZES, FloorConfig, generate_floor
     from ssr_ros.data.synthetic.frame_stack import FrameStack
 
-    cache = frame_cache_path(count, width, height, rate, seed)
+    cache = frame_cache_path(count, width, height, rate, seed, floor)
     if cache.exists():
         return FrameStack.load(cache)
     import torch
 
-    scene = generate_floor(seed)
+    scene = generate_floor(seed, FloorConfig(**FLOOR_SIZES[floor]))
     config = SequenceConfig(width=width, height=height,
                             trajectory=TrajectoryConfig(kind="tour", num_frames=count, frame_rate=rate))
     threads = torch.get_num_threads()
@@ -88,9 +98,9 @@ class ReplayMessages:
         return len(self.images)
 
 
-def replay_messages(count: int, width: int, height: int, rate: float) -> ReplayMessages:
+def replay_messages(count: int, width: int, height: int, rate: float, floor: str = "default") -> ReplayMessages:
     """Render (or load) the frames and keep only their messages: the stacked arrays are freed."""
-    messages = ReplayMessages.from_stack(render_frames(count, width, height, rate))
+    messages = ReplayMessages.from_stack(render_frames(count, width, height, rate, floor=floor))
     print(f"{count} distinct frames ready; publisher RSS {rss_bytes(os.getpid()) / 1e6:.0f} MB", flush=True)
     return messages
 
@@ -188,7 +198,15 @@ def sample(mapper, elapsed: float, published: int) -> dict:
         "blocks": int(float(d.get("blocks", 0))), "blocks_on_disk": int(float(d.get("blocks_on_disk", 0))),
         "evicted": int(float(d.get("blocks_evicted", 0))), "reloaded": int(float(d.get("blocks_reloaded", 0))),
         "integrate_ms": float(d.get("integrate_mean_ms", "nan")), "mesh_ms": float(d.get("mesh_mean_ms", "nan")),
+        **{name: int(float(d.get(f"process_{name}", 0))) / 1e6 for name in PROCESS_MEMORY},
+        "malloc_arenas": int(float(d.get("process_malloc_arenas", 0))), "threads": int(float(d.get("process_threads", 0))),
+        "model_mb": int(float(d.get("completion_model_bytes", 0))) / 1e6,
+        "map_reserved_mb": int(float(d.get("map_reserved_bytes", 0))) / 1e6, "load_average": os.getloadavg()[0],
     }
+
+
+PROCESS_MEMORY = ("heap_in_use", "heap_free_held", "heap_mmapped", "rss_anonymous", "rss_file")
+"""The node's own memory figures from its /diagnostics (``process_*``, MB in the samples)."""
 
 
 def machine_line() -> str:
@@ -214,21 +232,39 @@ def quarter_medians(values: list[float]) -> list[float]:
     return [float(np.median(values[k * n // 4:max((k + 1) * n // 4, k * n // 4 + 1)])) for k in range(4)]
 
 
+def node_parameters(pairs: list[str]) -> dict:
+    """``name=value`` pairs of ``--param`` as node parameters (numbers and booleans typed as ROS reads them)."""
+    parameters = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--param {pair!r}: expected name=value, e.g. malloc_arena_max=0")
+        parameters[name] = value
+    return parameters
+
+
 def soak(args) -> list[str]:
-    frames = replay_messages(args.unique, args.width, args.height, args.rate)
+    from ssr_ros.data.synthetic.floor import FLOOR_SIZES, FloorConfig
+
+    frames = replay_messages(args.unique, args.width, args.height, args.rate, args.floor)
+    floor = FloorConfig(**FLOOR_SIZES[args.floor])
+    extra = node_parameters(args.param)
     lines = ["", f"## Soak: {args.frames} frames of a {args.width}x{args.height} multi-room floor at {args.rate:g} Hz "
              "over DDS, default parameters", "", machine_line(),
              f"Command: `python benchmarks/bench_soak.py soak --frames {args.frames} --unique {args.unique} "
-             f"--rate {args.rate:g} --width {args.width} --height {args.height} --budget-mb {args.budget_mb:g}` "
-             f"({args.unique} distinct frames of the `tour` through all 8 rooms of `generate_floor(1)`, replayed "
+             f"--rate {args.rate:g} --width {args.width} --height {args.height} --budget-mb {args.budget_mb:g} "
+             f"--floor {args.floor} --cases {' '.join(args.cases)}{''.join(' --param ' + p for p in args.param)}` "
+             f"({args.unique} distinct frames of the `tour` through all {2 * floor.rooms_per_side} rooms of the "
+             f"{floor.width:g} x {floor.depth:g} m `generate_floor(1)`, replayed "
              f"{args.frames / args.unique:.1f} times; completion {args.completion}).", "",
              "| case | integrated | dropped (by reason) | node RSS MB, median of each quarter (peak) "
              "| RSS change, last quarter vs second | map MB peak / end | blocks in memory / on disk | evicted / reloaded "
              "| integrate mean ms | mesh mean ms | publisher RSS MB at end |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     completion = {} if args.completion == "default" else {"completion.type": "none"}
-    for case, budget in (("no budget", 0.0), (f"budget {args.budget_mb:g} MB", args.budget_mb)):
-        params = dict(completion)
+    cases = {"plain": ("no budget", 0.0), "budget": (f"budget {args.budget_mb:g} MB", args.budget_mb)}
+    for case, budget in (cases[name] for name in args.cases):
+        params = {**completion, **extra}
         if budget:
             params["map.memory_budget_mb"] = budget
         rows = run_node("budget" if budget else "plain", params, frames, args.frames, args.rate)
@@ -245,7 +281,24 @@ def soak(args) -> list[str]:
             f"{end['blocks']} / {end['blocks_on_disk']} | {end['evicted']} / {end['reloaded']} | "
             f"{end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['publisher_rss_mb']:.0f} |")
         print(lines[-1], flush=True)
+        lines.append(memory_line(case, rows))
+        print(lines[-1], flush=True)
     return lines
+
+
+def memory_line(case: str, rows: list[dict]) -> str:
+    """The node's memory at the end of a run, by where it goes (medians of the last quarter)."""
+    last = rows[len(rows) * 3 // 4:] or rows
+
+    def median(key: str) -> float:
+        return float(np.median([r[key] for r in last]))
+
+    return (f"- {case}, last quarter medians: RSS {median('rss_mb'):.0f} MB = anonymous {median('rss_anonymous'):.0f} "
+            f"+ file-backed {median('rss_file'):.0f}; malloc: in use {median('heap_in_use'):.0f} MB (of it mmapped "
+            f"{median('heap_mmapped'):.0f}), free but held {median('heap_free_held'):.0f} MB in "
+            f"{median('malloc_arenas'):.0f} arenas, {median('threads'):.0f} threads; map {median('map_mb'):.0f} MB "
+            f"(its tensors with spare capacity {median('map_reserved_mb'):.0f}); "
+            f"completion model {median('model_mb'):.1f} MB; load average {median('load_average'):.1f}.")
 
 
 def throughput(args) -> list[str]:
@@ -285,6 +338,12 @@ def main() -> None:
     s.add_argument("--budget-mb", type=float, default=200.0)
     s.add_argument("--completion", choices=["default", "none"], default="default",
                    help="'default': as the node is configured by default; 'none': fusion only")
+    s.add_argument("--floor", choices=["default", "large"], default="default",
+                   help="'default': 24 x 20 m, 8 rooms; 'large': 60 x 20 m, 20 rooms (its map exceeds 200 MB)")
+    s.add_argument("--cases", nargs="+", choices=["plain", "budget"], default=["plain", "budget"],
+                   help="runs, in this order: 'plain' without a budget, 'budget' with --budget-mb")
+    s.add_argument("--param", action="append", default=[],
+                   help="extra node parameter name=value for every run (repeatable), e.g. malloc_arena_max=0")
     t = sub.add_parser("throughput")
     t.add_argument("--width", type=int, default=640)
     t.add_argument("--height", type=int, default=480)

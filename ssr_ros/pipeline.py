@@ -701,6 +701,13 @@ class MappingPipeline:
         with self.lock:
             self.map.close()
 
+    def _model_bytes(self) -> int:
+        """Bytes of the completion model's parameters and buffers (0 without one)."""
+        if not isinstance(self.model, torch.nn.Module):
+            return 0
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return int(sum(t.numel() * t.element_size() for t in tensors))
+
     def stats(self) -> dict[str, Any]:
         """Map and pipeline counters. ``outputs_cover`` says what the mesh, voxel map and occupancy
         show: ``"whole map"``, or ``"blocks in memory"`` while blocks are evicted to disk."""
@@ -712,6 +719,7 @@ class MappingPipeline:
         stats.update(
             frames_integrated=self.frames_integrated,
             chunks_completed=self.chunks_completed,
+            completion_model_bytes=self._model_bytes(),
             completion_enabled=self.completion_enabled,
             completion_withheld=self.completion_withheld,
             pending_chunks=len(self.scheduler.pending),

@@ -79,6 +79,10 @@ class VoxelBlocks:
         self.voxels_per_block = block_size**3
         self.device = torch.device(device)
         self.num_blocks = 0
+        self.capacity_limit = 0
+        """Blocks that spare capacity may reach (0: no limit; growth doubles). A memory budget sets
+        it to the blocks the budget holds, so the tensors' reserved bytes follow the budget, not
+        twice the high-water mark of the blocks in use."""
         self.layers: dict[str, torch.Tensor] = {}
         self.block_coords = torch.empty(0, 3, dtype=torch.int64, device=self.device)
         self.block_stamp = torch.empty(0, dtype=torch.int64, device=self.device)
@@ -114,7 +118,7 @@ class VoxelBlocks:
             return
         needed = self.num_blocks + count
         if needed > self.capacity:
-            capacity = max(needed, 2 * self.capacity)
+            capacity = self.grown_capacity(needed)
             with one_thread(self.device):
                 for name in LAYERS:
                     grown = self._new_layer(name, capacity)
@@ -128,6 +132,18 @@ class VoxelBlocks:
         self.block_coords[self.num_blocks : needed] = coords.to(self.device, torch.int64)
         self.block_stamp[self.num_blocks : needed] = stamp
         self.num_blocks = needed
+
+    def grown_capacity(self, needed: int) -> int:
+        """Slots to allocate when ``needed`` exceed the capacity: double, but with a
+        :attr:`capacity_limit` no more than the limit, or, past it (a frame's blocks on top of a full
+        budget, before eviction), ``needed`` plus a sixteenth of the limit so that the next frames
+        do not each copy the whole map again."""
+        doubled = max(needed, 2 * self.capacity)
+        if not self.capacity_limit:
+            return doubled
+        if needed <= self.capacity_limit:
+            return min(doubled, self.capacity_limit)
+        return needed + max(self.capacity_limit // 16, 1)
 
     def copy(self, slots: torch.Tensor | None = None) -> "VoxelBlocks":
         """A copy of the in-use blocks, or of those at ``slots`` (K,) in that order at slots 0..K-1

@@ -47,6 +47,7 @@ cleared first when ``on_time_jump`` is ``reset``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import sys
 import threading
@@ -76,6 +77,7 @@ from ssr_ros.geometry.trajectory import PoseBuffer
 from ssr_ros.geometry.transform_tree import CameraPoseResolver, StaticTransforms
 from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
 from ssr_ros.ros.conversions.marker import control_marker, mesh_to_part_markers, part_count
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
@@ -114,6 +116,18 @@ def _tf2():
         return None
 
 
+def _matched_callbacks(callback):
+    """Publisher event callbacks calling ``callback(QoSPublisherMatchedInfo)`` when a subscription
+    matches or leaves; None where this rclpy has no matched event (then every full mesh
+    publication rebuilds the markers, as if a subscriber had just joined)."""
+    try:
+        from rclpy.event_handler import PublisherEventCallbacks
+
+        return PublisherEventCallbacks(matched=callback)
+    except (ImportError, TypeError):
+        return None
+
+
 def set_process_cpu_threads(count: int) -> int | None:
     """Set torch's CPU threads per operation for the whole process to ``count`` (``map.threads``;
     0: leave torch's setting); returns the count set, or None.
@@ -144,6 +158,14 @@ class MapperNode(Node):
         self.settings: NodeConfig = read_config(self, NodeConfig)
         pipeline_config = read_config(self, PipelineConfig)
         threads = set_process_cpu_threads(pipeline_config.map.threads) if own_process else None
+        self.own_process = own_process
+        if own_process and _ARENA_LIMIT["applied"] != self.settings.malloc_arena_max and "MALLOC_ARENA_MAX" not in os.environ:
+            self.get_logger().warning(
+                f"malloc_arena_max={self.settings.malloc_arena_max} comes too late from a parameters file (ROS's threads "
+                f"run with {_ARENA_LIMIT['applied']}); give it on the command line (-p malloc_arena_max:=N) or set "
+                "MALLOC_ARENA_MAX")
+        self.heap_releases = 0
+        self.heap_release_s = 0.0
         self.pipeline = MappingPipeline(pipeline_config)
         self.counters: Counter[str] = Counter()
         self.last_floor = None  # of the last planner outputs
@@ -219,7 +241,11 @@ class MapperNode(Node):
 
         # --- outputs
         self.mesh_pub = self.create_publisher(SemanticMesh, "~/mesh", LATCHED)
-        self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED)
+        self._marker_subscribers_seen = 0  # marker subscriptions matched so far (cumulative)
+        self._marker_full_for: int | None = None  # ... when the last full marker array went out
+        marker_events = _matched_callbacks(self._on_marker_matched)
+        self._marker_matches_known = marker_events is not None
+        self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED, event_callbacks=marker_events)
         self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
         self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
         from nav_msgs.msg import OccupancyGrid
@@ -236,6 +262,8 @@ class MapperNode(Node):
         self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
         self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+        if own_process and s.heap_release_period_s > 0:
+            self.create_timer(s.heap_release_period_s, self.release_heap, callback_group=MutuallyExclusiveCallbackGroup())
         for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
                                             (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete),
                                             (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
@@ -618,19 +646,36 @@ class MapperNode(Node):
             # blocks stay pending and go out with the first update after someone subscribes.
             return
         update = self.pipeline.mesh_update()
+        changed, vanished = list(update.blocks.values()), update.vanished
         if full:
             blocks = self.pipeline.block_meshes()
             arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), clear_all=True)
-            vanished = np.zeros((0, 3), np.int64)
         else:
-            if not update.blocks and not len(update.vanished):
+            if not changed and not len(vanished):
                 return
-            blocks, vanished = list(update.blocks.values()), update.vanished
+            blocks = changed
             arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), vanished)
         stamp = self._stamp_ns()
         self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
         if self.marker_pub.get_subscription_count():
-            self.marker_pub.publish(self._block_markers(blocks, vanished, full, stamp))
+            if full and self._markers_need_full():
+                self._marker_full_for = self._marker_subscribers_seen
+                self.marker_pub.publish(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp))
+            elif changed or len(vanished):  # the marker subscribers have every block: the changes only
+                self.marker_pub.publish(self._block_markers(changed, vanished, False, stamp))
+
+    def _on_marker_matched(self, info) -> None:
+        """A subscription to ``~/mesh_markers`` matched or left (``total_count`` counts every match)."""
+        self._marker_subscribers_seen = int(info.total_count)
+
+    def _markers_need_full(self) -> bool:
+        """Whether a full marker array must go out: none went out yet, or a subscription matched
+        since the last one (a late RViz gets the latched array, which must then hold every block).
+        Subscribers that have the mesh need only the changes: rebuilding every block's markers (a
+        Python object per triangle corner, ~0.6 GB for a 76 MB map) each ``full_mesh_period_s`` was
+        the node's largest transient allocation."""
+        return (not self._marker_matches_known or self._marker_full_for is None
+                or self._marker_subscribers_seen != self._marker_full_for)
 
     def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> MarkerArray:
         """RViz's mesh: TRIANGLE_LIST markers per map block (split at ``marker_max_triangles``),
@@ -720,6 +765,15 @@ class MapperNode(Node):
             self.esdf_pubs[""].publish(field_to_msg(outputs.esdf_3d, frame_id, stamp))
             self.esdf_pubs["_predicted"].publish(field_to_msg(outputs.esdf_3d_predicted, frame_id, stamp))
 
+    def release_heap(self) -> None:
+        """Hand the malloc arenas' free pages back to the kernel (``heap_release_period_s``): the
+        outputs' large copies are freed in whichever thread built them, and glibc keeps that space
+        in the thread's arena; without this, RSS holds the high-water mark of every arena."""
+        start = time.perf_counter()
+        release_free_heap()
+        self.heap_release_s += time.perf_counter() - start
+        self.heap_releases += 1
+
     def publish_diagnostics(self) -> None:
         stats = self.pipeline.stats()
         status = DiagnosticStatus(name="ssr_mapper: mapping", hardware_id=str(self.pipeline.device))
@@ -747,6 +801,11 @@ class MapperNode(Node):
         if self.pipeline.gravity is not None and self.pipeline.config.gravity.aligns:
             values["gravity_up"] = " ".join(f"{v:.4f}" for v in self.pipeline.gravity.up)
             values["gravity_T_aligned_world"] = " ".join(f"{v:.6f}" for v in self.pipeline.gravity.T_aligned_world[:3, :3].ravel())
+        values.update({f"process_{name}": value for name, value in process_memory(arenas=self.own_process).items()})
+        values["completion_model_bytes"] = stats.get("completion_model_bytes", 0)
+        values["map_reserved_bytes"] = stats.get("reserved_bytes", 0)  # the voxel tensors with spare capacity
+        if self.heap_releases:
+            values["heap_release_mean_ms"] = f"{1e3 * self.heap_release_s / self.heap_releases:.2f}"
         for name, timing in stats["timings"].items():
             values[f"{name}_mean_ms"] = f"{timing['mean_s'] * 1e3:.2f}"
             values[f"{name}_count"] = timing["count"]
@@ -781,6 +840,7 @@ class MapperNode(Node):
             response.success, response.message = False, f"{error} (current map kept)"
             return response
         self.order.reset()
+        self._marker_full_for = None  # a new map: every marker subscriber needs all of it
         self.publish_mesh_update(full=True)
         stats = self.pipeline.stats()
         response.success = True
@@ -833,10 +893,30 @@ class MapperNode(Node):
     def _on_reset(self, _request, response):
         dropped = self.pipeline.reset()
         self.order.reset()
+        self._marker_full_for = None  # DELETEALL for every marker subscriber
         self.publish_mesh_update(full=True)
         response.success = True
         response.message = f"cleared {dropped} blocks"
         return response
+
+
+_ARENA_LIMIT = {"applied": None}
+"""The malloc arena limit :func:`main` set before ROS started (None: not set by main)."""
+
+
+def command_line_arena_max(args: list[str]) -> int:
+    """``malloc_arena_max`` as the node's process must apply it before ROS starts its threads: a
+    ``-p malloc_arena_max:=N`` on the command line, else the parameter's default (a parameters
+    file is read only once the DDS threads run, too late for their arenas)."""
+    value = NodeConfig().malloc_arena_max
+    for flag, assignment in zip(args, args[1:]):
+        name, sep, text = assignment.partition(":=")
+        if flag in ("-p", "--param") and sep and name == "malloc_arena_max":
+            try:
+                value = int(text)
+            except ValueError:
+                pass  # the node's parameter check names the bad value
+    return value
 
 
 def main(args: list[str] | None = None) -> int:
@@ -847,6 +927,10 @@ def main(args: list[str] | None = None) -> int:
     except SsrError as error:
         print(f"ssr_mapper: {error}", file=sys.stderr)
         return 2
+    if "MALLOC_ARENA_MAX" not in os.environ:  # glibc read the environment's setting at start-up: it wins
+        arena_max = command_line_arena_max(sys.argv if args is None else list(args))
+        limit_malloc_arenas(arena_max)  # before rclpy starts the DDS threads, each of which would get an arena
+        _ARENA_LIMIT["applied"] = arena_max
     rclpy.init(args=args)
     from rclpy.exceptions import InvalidParameterValueException
 

@@ -85,6 +85,14 @@ class NodeConfig:
         "hwc", "layout of topics.label_probabilities: 'hwc' (32FC<N> / 8UC<N>, a pixel's classes adjacent) or 'chw' "
         "(one-channel 32FC1 / 8UC1 image of N stacked class planes, height N * H)", choices=["hwc", "chw"],
     )
+    malloc_arena_max: int = param(
+        2, "at most this many glibc malloc arenas in the node's process (what MALLOC_ARENA_MAX sets, which wins "
+        "when set); applied at start-up before ROS starts its threads, so it is read from the command line "
+        "(-p malloc_arena_max:=N), not from a parameters file; 0 = glibc's default of 8 per core. Each thread "
+        "that allocates otherwise gets an arena of its own whose freed space stays in the process", low=0, high=1024)
+    heap_release_period_s: float = param(
+        5.0, "seconds between handing the malloc arenas' free pages back to the kernel (malloc_trim) in the node's "
+        "process: the freed copies of past outputs stop counting in RSS; 0 = never", low=0.0, high=3600.0)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
 
     def validate(self) -> "NodeConfig":

@@ -73,3 +73,18 @@ def test_floor_config_refuses_rooms_that_do_not_fit():
         from ssr_ros.data.synthetic import generate_scene
 
         tour_trajectory(generate_scene(0), 10, 10.0, 0)
+
+
+def test_large_floor_has_twenty_rooms_and_the_tour_visits_them_all():
+    from ssr_ros.data.synthetic.floor import FLOOR_SIZES
+
+    large = generate_floor(1, FloorConfig(**FLOOR_SIZES["large"]))
+    W, D, _ = large.room_size
+    assert W >= 20.0 and D >= 20.0 and W * D >= 2.5 * 24.0 * 20.0  # several times the default floor's area
+    assert len(large.rooms) == 20 and {room.side for room in large.rooms} == {-1, 1}
+    poses, _ = tour_trajectory(large, num_frames=2000, frame_rate=10.0, start_stamp_ns=0)
+    positions = poses[:, :3, 3]
+    for room in large.rooms:
+        inside = np.all((positions[:, :2] > np.asarray(room.lo) + 0.3) & (positions[:, :2] < np.asarray(room.hi) - 0.3), axis=1)
+        assert inside.any(), f"the tour never enters the room at {room.lo}..{room.hi}"
+    assert large.sdf(positions)[0].min() > 0.1

@@ -11,7 +11,7 @@ import torch
 from ssr_ros.map import SemanticTSDF, TSDFConfig
 from ssr_ros.map.block_store import BlockStoreError
 from ssr_ros.map.map_file import _arrays
-from ssr_ros.map.voxel_export import block_layers
+from ssr_ros.map.voxel_export import block_layers, select_voxels
 
 from scenes import Box, Plane, frame_of, look_at, small_camera
 
@@ -58,7 +58,8 @@ def budget_map(frames, tmp_path, budget_mb: float, record=None) -> SemanticTSDF:
     for frame in frames:
         tsdf_map.integrate(frame)
         if record is not None:
-            record.append((tsdf_map.layer.memory_bytes(), tsdf_map.residency.over_budget))
+            record.append((tsdf_map.layer.memory_bytes(), tsdf_map.residency.over_budget,
+                           tsdf_map.layer.blocks.reserved_bytes()))
     return tsdf_map
 
 
@@ -73,8 +74,11 @@ def test_budget_holds_and_the_whole_map_equals_the_unlimited_one(frames, unlimit
     stats = tsdf_map.stats()
     assert stats["blocks_evicted"] > 0 and stats["blocks_reloaded"] > 0  # the walk back revisits evicted regions
     assert stats["blocks_on_disk"] > 0 and tsdf_map.num_blocks < unlimited.num_blocks
-    assert not any(over for _, over in record)
-    assert max(bytes_ for bytes_, _ in record) <= budget * 1e6
+    assert not any(over for _, over, _ in record)
+    assert max(bytes_ for bytes_, _, _ in record) <= budget * 1e6
+    # the tensors' spare capacity follows the budget too (doubling would reserve up to twice the
+    # blocks' high-water mark); past it only by one frame's blocks and a sixteenth of the budget
+    assert max(reserved for _, _, reserved in record) <= 1.25 * budget * 1e6
     # every revisited block came back bit for bit, and fusion met exactly the voxels it would have
     assert same_arrays(_arrays(tsdf_map.complete_layer()), _arrays(unlimited))
 
@@ -209,3 +213,81 @@ def test_pipeline_reports_what_outputs_cover_and_reads_regions(frames, tmp_path)
     store = pipeline.map.residency.store.directory
     pipeline.close()
     assert not any(store.glob("*.ssrblk"))
+
+
+def predict_behind_the_wall(tsdf_map: SemanticTSDF) -> int:
+    """Write a completion-style prediction (a surface at y = 2.0 m, class 4, confidence 0.7) into
+    the unseen space behind the corridor's wall at y = 1.2 m; returns the voxels written."""
+    origin = torch.tensor([20, 26, 0])  # voxels: x 1.0-2.6 m, y 1.3-2.9 m, z 0-1.6 m
+    size = (32, 32, 32)
+    y = (origin[1] + torch.arange(size[1]) + 0.5) * 0.05
+    tsdf = (2.0 - y).clamp(-0.2, 0.2).reshape(1, -1, 1).expand(size).contiguous()
+    color = torch.full(size + (3,), 0.25)
+    probs = torch.full(size + (8,), 0.2 / 7)
+    probs[..., 4] = 0.8
+    return tsdf_map.write_predictions(origin, tsdf, color, probs, torch.full(size, 0.7))
+
+
+def test_predicted_and_observed_voxels_come_back_identical_after_eviction(frames, tmp_path):
+    tsdf_map = SemanticTSDF(config(memory_budget_mb=1000.0, block_store_dir=str(tmp_path / "store")), num_classes=8)
+    for frame in frames[:6]:
+        tsdf_map.integrate(frame)
+    assert predict_behind_the_wall(tsdf_map) > 0
+    known = select_voxels(tsdf_map.layer, "known")
+    assert known["predicted"].sum() > 1000 and known["observed"].sum() > 1000  # both layers present
+    before, mesh_before = _arrays(tsdf_map), tsdf_map.mesh()
+    assert mesh_before.predicted.any() and mesh_before.observed.any()
+    residency = tsdf_map.residency
+    residency.budget_bytes = 1
+    residency.after_frame(np.array([100.0, 0.0, 0.9]), None)  # a camera far away: every region goes to disk
+    assert tsdf_map.num_blocks == 0 and residency.blocks_on_disk > 0
+    residency.ensure_resident(np.full(3, -10**6), np.full(3, 10**6))  # the camera returns
+    assert residency.blocks_on_disk == 0
+    assert same_arrays(_arrays(tsdf_map), before)  # weights (sign = predicted), labels, confidences: bit for bit
+    again = select_voxels(tsdf_map.layer, "known")  # in slot order, which reloading changes: compare sorted
+    order_before, order_after = np.lexsort(known["points"].T), np.lexsort(again["points"].T)
+    for name in ("points", "predicted", "observed", "labels", "confidence", "colors", "tsdf"):
+        np.testing.assert_array_equal(again[name][order_after], known[name][order_before])
+    mesh_after = tsdf_map.mesh()
+    for name in ("vertices", "triangles", "predicted", "observed", "labels", "confidence"):
+        np.testing.assert_array_equal(getattr(mesh_after, name), getattr(mesh_before, name))
+
+
+def test_budgeted_walk_keeps_predictions_written_before_the_region_left(frames, tmp_path):
+    """Under a binding budget, predictions written early survive the region's trip to disk and back
+    while the walk goes on fusing, and match an unlimited map given the same predictions."""
+    reference = SemanticTSDF(config(), num_classes=8)
+    budgeted = SemanticTSDF(config(memory_budget_mb=1000.0, block_store_dir=str(tmp_path / "store")), num_classes=8)
+    for tsdf_map in (reference, budgeted):
+        for frame in frames[:4]:
+            tsdf_map.integrate(frame)
+        assert predict_behind_the_wall(tsdf_map) > 0
+    budgeted.residency.budget_bytes = int(0.3 * reference.layer.memory_bytes())
+    def predicted_in_memory() -> int:
+        return int(select_voxels(budgeted.layer, "known")["predicted"].sum())
+
+    written = predicted_in_memory()
+    in_memory = []
+    for frame in frames[4:]:  # down the corridor (the start is evicted) and back (it is read back)
+        reference.integrate(frame)
+        budgeted.integrate(frame)
+        in_memory.append(predicted_in_memory())
+    assert min(in_memory) == 0 and in_memory[-1] > 0.9 * written  # the predictions went to disk and came back
+    stats = budgeted.stats()
+    assert stats["blocks_evicted"] > 0 and stats["blocks_reloaded"] > 0
+    assert same_arrays(_arrays(budgeted.complete_layer()), _arrays(reference))
+
+
+def test_spare_capacity_doubles_without_a_limit_and_stops_at_it():
+    from ssr_ros.map.voxel_blocks import VoxelBlocks
+
+    blocks = VoxelBlocks(8, "cpu", capacity=4)
+    blocks.add_blocks(torch.zeros(5, 3, dtype=torch.int64), 1)
+    assert blocks.capacity == 8  # doubled
+    assert blocks.grown_capacity(9) == 16
+    blocks.capacity_limit = 12
+    assert blocks.grown_capacity(9) == 12  # up to the limit, not beyond
+    assert blocks.grown_capacity(13) == 14  # past it: what is needed and a sixteenth of the limit (at least 1)
+    blocks.add_blocks(torch.ones(6, 3, dtype=torch.int64), 2)  # 11 blocks
+    assert blocks.capacity == 12 and blocks.num_blocks == 11
+    assert blocks.reserved_bytes() == 12 * (512 * blocks.bytes_per_voxel_payload() + 48)

@@ -146,6 +146,16 @@ def test_every_frame_of_the_bag_is_integrated(mapper):
     assert float(mapper.diagnostics["bytes_per_voxel"]) <= 16.0
 
 
+def test_the_node_reports_its_memory_and_keeps_to_two_malloc_arenas(mapper):
+    d = mapper.diagnostics
+    assert int(d["process_rss"]) > int(d["map_bytes"]) > 0
+    assert int(d["process_heap_in_use"]) > 0 and int(d["process_threads"]) > 4
+    # malloc_arena_max's default (2) is set before rclpy.init; importing rclpy already started two
+    # threads with an arena each (main + 2), and no thread after them gets a new one (glibc's default: 16 here)
+    assert 1 <= int(d["process_malloc_arenas"]) <= 3
+    assert int(d["completion_model_bytes"]) > 0
+
+
 def test_mesh_lies_on_the_ground_truth_surfaces_with_the_right_classes(mapper):
     mapper.wait_for(lambda: len(mapper.mesh.blocks) > 0, "mesh blocks")
     mesh = mapper.mesh.mesh()

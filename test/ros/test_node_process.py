@@ -42,3 +42,14 @@ def test_process_cpu_threads_hold_for_threads_started_later():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1"]
 
+
+
+def test_arena_limit_comes_from_the_command_line_or_the_default():
+    from ssr_ros.ros.mapper_node import command_line_arena_max
+    from ssr_ros.ros.node_config import NodeConfig
+
+    default = NodeConfig().malloc_arena_max
+    assert command_line_arena_max(["node", "--ros-args", "-p", "pose_source:=topic"]) == default
+    assert command_line_arena_max(["node", "--ros-args", "-p", "malloc_arena_max:=0"]) == 0
+    assert command_line_arena_max(["--ros-args", "--param", "malloc_arena_max:=4", "-p", "x:=1"]) == 4
+    assert command_line_arena_max(["--ros-args", "-p", "malloc_arena_max:=many"]) == default  # the node names it

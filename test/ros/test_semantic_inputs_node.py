@@ -249,6 +249,32 @@ def test_rviz_mesh_markers_follow_the_changed_blocks(make_node):
     triangles = sum(len(b.triangles) for b in node.pipeline.block_meshes())
     assert sum(len(m.points) for m in full[1:]) == 3 * triangles
 
+    # the next full mesh publications rebuild the markers only for a subscriber that joined since
+    # (the subscribers there are have every block; a late one gets the latched full array)
+    sent.clear()
+    node.publish_mesh_update(full=True)
+    assert not sent  # nothing changed, nobody new: no markers at all
+    feed_pose(node, 3 * S, pose_at(0.0))
+    third_frame = images(node, 3 * S)
+    third_frame["depth"] = numpy_to_image(depth, "32FC1", 3 * S, FRAME_ID)
+    assert node.process_images(third_frame)
+    node.publish_mesh_update(full=True)
+    assert len(sent) == 1 and all(m.action != Marker.DELETEALL for m in sent[-1].markers)  # the changes only
+    assert 0 < sum(m.action == Marker.ADD for m in sent[-1].markers) < len(full) - 1
+
+    class Matched:  # what rclpy's matched event reports
+        total_count = 7
+
+    node._on_marker_matched(Matched())  # a late RViz subscribed
+    node.publish_mesh_update(full=True)
+    rebuilt = sent[-1].markers
+    assert rebuilt[0].action == Marker.DELETEALL and sum(len(m.points) for m in rebuilt[1:]) == 3 * triangles
+    node.publish_mesh_update(full=True)
+    assert sent[-1] is not None and len(sent) == 2  # and not again for the same subscribers
+    node._marker_matches_known = False  # an rclpy without the matched event: every full publication rebuilds
+    node.publish_mesh_update(full=True)
+    assert len(sent) == 3 and sent[-1].markers[0].action == Marker.DELETEALL
+
 
 def test_instance_images_reach_the_map_and_bad_ones_are_refused(make_node):
     node = make_node(**{"topics.instances": "/seg/instances"})
@@ -266,3 +292,30 @@ def test_instance_images_reach_the_map_and_bad_ones_are_refused(make_node):
     assert node.process_images(images(node, 2 * S, labels=labels, instances=(ids[:, :-1].copy(), "mono16"))) is False
     assert node.counters["dropped.InconsistentMessage"] == 1
     np.testing.assert_array_equal(node.pipeline.map.instances.keys, before)
+
+
+def test_a_marker_subscription_over_dds_is_seen_by_the_matched_event(make_node, ros_context):
+    """The full marker array is rebuilt only for new subscribers: rclpy's matched event must report them."""
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from visualization_msgs.msg import MarkerArray
+
+    node = make_node()
+    assert node._marker_matches_known and node._marker_subscribers_seen == 0
+    viewer = rclpy.create_node("rviz_like_viewer", context=ros_context)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    executor = SingleThreadedExecutor(context=ros_context)
+    try:
+        viewer.create_subscription(MarkerArray, "/ssr_mapper/mesh_markers", lambda msg: None, latched)
+        executor.add_node(node)
+        executor.add_node(viewer)
+        deadline = time.monotonic() + 20.0
+        while node._marker_subscribers_seen < 1 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        assert node._marker_subscribers_seen == 1 and node._markers_need_full()
+    finally:
+        executor.remove_node(node)
+        viewer.destroy_node()

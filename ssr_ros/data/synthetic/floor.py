@@ -63,6 +63,15 @@ class FloorConfig:
         return self
 
 
+LARGE_FLOOR = dict(width=60.0, depth=20.0, rooms_per_side=10)
+"""A 60 x 20 m floor of 20 rooms (about 6 x 9 m each) along a 60 m corridor: at the map's default
+voxel size its map is several times the default floor's (see ``benchmarks/bench_soak.py --floor large``),
+for memory-budget soaks where the whole map must not fit the budget."""
+
+FLOOR_SIZES = {"default": {}, "large": LARGE_FLOOR}
+"""Named floor configurations (``FloorConfig(**FLOOR_SIZES[name])``)."""
+
+
 @dataclass
 class FloorRoom:
     """One room: interior box ``lo``..``hi`` (x, y metres), its type, and where its corridor door is."""
