@@ -57,6 +57,17 @@ def loss_trend(losses: list[float]) -> str:
     return f"loss {first:.4f} -> {last:.4f}"
 
 
+def print_training_result(result) -> None:
+    """What every ``ssr train*`` command prints at the end: steps, time and loss trend, the last
+    validation scores (floats to 4 decimals) and where the weights went. ``result``: any training
+    result with ``losses``, ``seconds``, ``validation`` (list of dicts) and ``weights_path``."""
+    print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
+    if result.validation:
+        print("validation: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in result.validation[-1].items()))
+    print(f"weights: {result.weights_path}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ssr_ros.completion.training import train
 
@@ -64,8 +75,5 @@ def run(args: argparse.Namespace) -> int:
     command = "ssr train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else f"ssr train {args.config}"
     result = train(config, resume=args.resume, progress=not args.no_progress, command=command)
     if result.weights_path is not None:
-        print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
-        if result.validation:
-            print("validation: " + ", ".join(f"{k}={v}" for k, v in result.validation[-1].items()))
-        print(f"weights: {result.weights_path}")
+        print_training_result(result)
     return 0

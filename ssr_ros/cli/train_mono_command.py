@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssr_ros.cli.train_command import load_run_config, loss_trend
+    from ssr_ros.cli.train_command import load_run_config, print_training_result
     from ssr_ros.errors import ConfigError
     from ssr_ros.mono.predictor import default_mono_weights
     from ssr_ros.mono.training import MonoTrainingConfig, finetune_config, train_mono
@@ -47,8 +47,5 @@ def run(args: argparse.Namespace) -> int:
         config = finetune_config(config, args.finetune, args.weights or config.init_weights or str(default_mono_weights()))
     command = "ssr " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train-mono"] else f"ssr train-mono {args.config}"
     result = train_mono(config, resume=args.resume, progress=not args.no_progress, command=command)
-    print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
-    if result.validation:
-        print("validation: " + ", ".join(f"{k}={v}" for k, v in result.validation[-1].items()))
-    print(f"weights: {result.weights_path}")
+    print_training_result(result)
     return 0

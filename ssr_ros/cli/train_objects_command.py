@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssr_ros.cli.train_command import load_run_config, loss_trend
+    from ssr_ros.cli.train_command import load_run_config, print_training_result
     from ssr_ros.objects.training import ShapePriorTrainingConfig, train_shape_prior
 
     config = load_run_config(ShapePriorTrainingConfig, args.config, args.out, args.steps, args.device)
@@ -38,9 +38,5 @@ def run(args: argparse.Namespace) -> int:
         config.threads = args.threads
     command = "ssr " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train-objects"] else f"ssr train-objects {args.config}"
     result = train_shape_prior(config, resume=args.resume, progress=not args.no_progress, command=command)
-    print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
-    if result.validation:
-        print("validation: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                         for k, v in result.validation[-1].items()))
-    print(f"weights: {result.weights_path}")
+    print_training_result(result)
     return 0

@@ -32,15 +32,11 @@ def load_regularizer_training_config(path: str, out: str | None = None, steps: i
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssr_ros.cli.train_command import loss_trend
+    from ssr_ros.cli.train_command import print_training_result
     from ssr_ros.regularization.training import train_regularizer
 
     config = load_regularizer_training_config(args.config, args.out, args.steps, args.device)
     command = "ssr " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train-regularizer"] else f"ssr train-regularizer {args.config}"
     result = train_regularizer(config, resume=args.resume, progress=not args.no_progress, command=command)
-    print(f"trained {len(result.losses)} steps in {result.seconds:.0f} s: {loss_trend(result.losses)}")
-    if result.validation:
-        print("validation: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                         for k, v in result.validation[-1].items()))
-    print(f"weights: {result.weights_path}")
+    print_training_result(result)
     return 0
