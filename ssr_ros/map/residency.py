@@ -31,7 +31,6 @@ import torch
 
 from ssr_ros.map.block_store import BlockStore, BlockStoreError, region_voxels, regions_of
 from ssr_ros.map.free_space import FREE_BLOCK
-from ssr_ros.map.voxel_blocks import PER_BLOCK_BYTES
 from ssr_ros.map.voxel_layer import VoxelLayer
 
 LOG = logging.getLogger("ssr_ros.map")
@@ -49,9 +48,7 @@ class Residency:
         self.mesher = mesher
         self.budget_bytes = int(config.memory_budget_mb * 1e6)
         if self.budget_bytes > 0:  # spare capacity up to the blocks the budget holds, no more
-            blocks = layer.blocks
-            per_block = blocks.voxels_per_block * blocks.bytes_per_voxel_payload() + PER_BLOCK_BYTES
-            blocks.capacity_limit = max(self.budget_bytes // per_block, 1)
+            layer.blocks.capacity_limit = max(self.budget_bytes // layer.blocks.bytes_per_block(), 1)
         self.clear_radius = float(config.clear_radius_m)
         self.region_edge = region_voxels(config.block_size, config.free_space_cell_voxels)
         self.store: BlockStore | None = None

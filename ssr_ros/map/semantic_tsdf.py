@@ -499,7 +499,7 @@ class SemanticTSDF:
         """memory_bytes() per allocated voxel (15 B payload + per-block overhead)."""
         voxels = self.num_blocks * self.blocks.voxels_per_block
         if voxels == 0:
-            return float(self.blocks.bytes_per_voxel_payload() + 48 / self.blocks.voxels_per_block)
+            return self.blocks.bytes_per_block() / self.blocks.voxels_per_block
         return self.memory_bytes() / voxels
 
     def stats(self) -> dict[str, Any]:

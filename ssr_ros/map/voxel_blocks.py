@@ -200,11 +200,13 @@ class VoxelBlocks:
             total += count * torch.tensor([], dtype=dtype).element_size()
         return total
 
+    def bytes_per_block(self) -> int:
+        """Bytes one allocated block holds: its voxels' payload plus the per-block bookkeeping."""
+        return self.voxels_per_block * self.bytes_per_voxel_payload() + PER_BLOCK_BYTES
+
     def used_bytes(self) -> int:
         """Bytes held by the allocated blocks (voxel payload + per-block bookkeeping)."""
-        return self.num_blocks * (
-            self.voxels_per_block * self.bytes_per_voxel_payload() + PER_BLOCK_BYTES
-        )
+        return self.num_blocks * self.bytes_per_block()
 
     def reserved_bytes(self) -> int:
         """Bytes of the tensors including spare capacity."""
