@@ -239,7 +239,7 @@ class StructuralLabeller:
             floor_cells = self._floor_cells(floor)
             limit = max(self.MAX_FLOOR_BEYOND, self.MAX_FLOOR_BEHIND_FRACTION * float(floor_cells[2].sum()))
             for a_bin, o_bin in zip(*np.nonzero(candidate)):
-                offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
+                offset = self._bin_offset(o_bin)
                 if self._area_beyond(floor_cells, self._bin_azimuth(a_bin), offset, self.FLOOR_MARGIN) > limit:
                     candidate[a_bin, o_bin] = False
         # nothing in a room lies behind its walls: a smaller patch facing the same way further
@@ -263,7 +263,7 @@ class StructuralLabeller:
                 stands = (zmin[a_bin, o_bin] <= floor + self.WALL_FOOT
                           and zmax[a_bin, o_bin] - zmin[a_bin, o_bin] >= self.MIN_PIECE_HEIGHT
                           and zmax[a_bin, o_bin] - floor >= self.PIECE_TOP_FRACTION * (top - floor))
-                offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
+                offset = self._bin_offset(o_bin)
                 if stands and (self._area_beyond(floor_cells, self._bin_azimuth(a_bin), offset, self.FLOOR_MARGIN)
                                < self.MAX_FLOOR_BEYOND):
                     candidate[a_bin, o_bin] = True
@@ -272,7 +272,7 @@ class StructuralLabeller:
         # a bookshelf and a curtain), is furniture or no plane at all
         vertical_cells = self._cells(self._vertical_cell_area, self._vertical_cell_area > 0)
         for a_bin, o_bin in zip(*np.nonzero(candidate)):
-            offset = self.OFFSET_LOW + (o_bin + 0.5) * self.OFFSET_BIN
+            offset = self._bin_offset(o_bin)
             beyond = self._area_beyond(vertical_cells, self._bin_azimuth(a_bin), offset, self.SURFACE_MARGIN,
                                        (tmin[a_bin, o_bin], tmax[a_bin, o_bin]))
             if beyond > self.MAX_SURFACE_BEHIND_FRACTION * pooled[a_bin, o_bin]:
@@ -281,7 +281,7 @@ class StructuralLabeller:
         if not len(a_bins):
             return np.zeros((0, 2))
         azimuth = self._bin_azimuth(a_bins)
-        offset = self.OFFSET_LOW + (o_bins + 0.5) * self.OFFSET_BIN
+        offset = self._bin_offset(o_bins)
         keep = np.zeros(len(a_bins), dtype=bool)
         for i in range(len(a_bins)):  # outermost along its normal among planes facing the same way
             same = np.abs(np.angle(np.exp(1j * (azimuth - azimuth[i])))) < np.radians(10.0)
@@ -304,7 +304,7 @@ class StructuralLabeller:
             raw = self._wall_area[a_bins[i], lo: o_bins[i] + 3]
             back = raw[: o_bins[i] - lo + 1] >= self.WALL_BACK_FRACTION * raw.max()
             outer = int(np.argmax(back)) if back.any() else o_bins[i] - lo
-            offset[i] = self.OFFSET_LOW + (lo + outer + 0.5) * self.OFFSET_BIN
+            offset[i] = self._bin_offset(lo + outer)
         return np.stack([azimuth[keep], offset[keep]], axis=1)
 
     def _top_seen(self) -> float:
@@ -353,6 +353,10 @@ class StructuralLabeller:
     def _bin_azimuth(self, bins: np.ndarray) -> np.ndarray:
         """Azimuth (radians) of bin centres; the axes (0, 90, 180, 270 degrees) are centres."""
         return -np.pi + np.asarray(bins) * 2 * np.pi / self.AZIMUTH_BINS
+
+    def _bin_offset(self, bins):
+        """Offset ``n . p`` (m) of offset-bin centres."""
+        return self.OFFSET_LOW + (np.asarray(bins) + 0.5) * self.OFFSET_BIN
 
     # ------------------------------------------------------------------ per frame
     def _points_normals(self, depth: np.ndarray, intrinsics: CameraIntrinsics, T: np.ndarray, stride: int,
