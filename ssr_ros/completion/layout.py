@@ -76,10 +76,15 @@ class LayoutConfig:
     camera_front_fraction: float = param(
         0.95, "fraction of camera positions that must lie in front of a wall for it to bound the room", low=0.5, high=1.0)
     reach: float = param(
-        3.0, "the room's surface is written only where, walking from it into the room, the first thing the map "
+        3.0, "the room's surface (both sides) is written only where, walking from it into the room, the first thing the map "
         "knows within this distance is space the cameras saw free: not an object standing in front of it (a "
         "cupboard hides the wall behind it, a bed the floor under it), not nothing (a place no camera looked at), metres",
         low=0.1, high=10.0)
+    solid_side: bool = param(
+        True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
+        "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
+        "only voxels behind the surface are written, none on the room's side, so no surface is drawn there and the "
+        "mesh is unchanged")
     max_extension: float = param(
         3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
         "anything seen of it is left unknown), unless the room's other planes bound it on every side (walls "
@@ -402,17 +407,23 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
 
 # ----------------------------------------------------------------------------- writing
 
-def _seen_in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> np.ndarray:
-    """(P,) bool: walking from each point along its normal into the room, the first voxel the map
-    knows (observed or seen free) within ``reach`` is free space: the cameras saw the room in front
-    of the point (but not the point itself), and no object stands in front of it."""
+IN_FRONT_NOTHING, IN_FRONT_FREE, IN_FRONT_OBJECT = 0, 1, 2
+"""What :func:`_in_front` finds first when walking from the room's surface into the room."""
+
+
+def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> np.ndarray:
+    """(P,) int8: walking from each point along its normal into the room, the first voxel the map
+    knows (observed or seen free) within ``reach``: ``IN_FRONT_FREE`` when it is free space (the
+    cameras saw the room in front of the point, but not the point itself), ``IN_FRONT_OBJECT``
+    when it is observed surface or solid (an object stands in front of the point),
+    ``IN_FRONT_NOTHING`` when the map knows nothing there (no camera looked)."""
     voxel = chunk.voxel_size
     known = chunk.known().cpu().numpy()
     seen_free = chunk.seen_free(0.5 * voxel).cpu().numpy()
     origin = chunk.origin_voxel.cpu().numpy()
     shape = np.array(known.shape)
     decided = np.zeros(len(points), bool)
-    seen = np.zeros(len(points), bool)
+    found = np.full(len(points), IN_FRONT_NOTHING, np.int8)
     for step in range(2, int(math.ceil(reach / voxel)) + 1):
         index = np.floor((points + normals * step * voxel) / voxel).astype(np.int64) - origin
         inside = np.all((index >= 0) & (index < shape), axis=1) & ~decided
@@ -422,9 +433,11 @@ def _seen_in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, r
         ijk = (i[:, 0], i[:, 1], i[:, 2])
         is_known = known[ijk]
         rows = np.flatnonzero(inside)
-        seen[rows[is_known & seen_free[ijk]]] = True
+        is_free = seen_free[ijk]
+        found[rows[is_known & is_free]] = IN_FRONT_FREE
+        found[rows[is_known & ~is_free]] = IN_FRONT_OBJECT
         decided[rows[is_known]] = True
-    return seen
+    return found
 
 
 def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_extension: float) -> np.ndarray:
@@ -519,14 +532,24 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         index = np.flatnonzero(write & (nearest == k))
         if len(index):
             write[index[~_near_observed_part(plane, flat[index], voxel, config.max_extension)]] = False
+    solid_only = np.zeros(len(flat), bool)
     if write.any():
         index = np.flatnonzero(write)
         normals = np.stack([p.normal for p in bounding])[nearest[index]]
-        write[index[~_seen_in_front(flat[index], normals, chunk, config.reach)]] = False
+        in_front = _in_front(flat[index], normals, chunk, config.reach)
+        keep = in_front == IN_FRONT_FREE
+        if config.solid_side:
+            # unseen in front: only the voxels behind the surface (up to rounding), all written
+            # with a negative distance, so that no sign change among them draws a surface nobody saw
+            solid = ~keep & (sdf[index] <= 1e-3 * voxel)
+            solid_only[index[solid]] = True
+            keep |= solid
+        write[index[~keep]] = False
     if not write.any():
         return None
     tsdf = np.full(len(flat), np.nan, np.float32)
     tsdf[write] = np.clip(sdf[write], -chunk.truncation, chunk.truncation)
+    tsdf[solid_only] = np.minimum(tsdf[solid_only], -0.01 * voxel)
     colors = np.stack([p.color for p in bounding]).astype(np.float32)
     color = np.zeros((len(flat), 3), np.float32)
     color[write] = colors[nearest[write]]

@@ -119,7 +119,7 @@ def test_the_room_surface_is_written_in_unknown_space_only_and_never_behind_an_o
     chunk.free[:3, 10:, 15:] = True
     # nothing seen in front of the wall for y >= 1.8 m: a place no camera looked at
     chunk.free[:, 18:, :] = False
-    config = LayoutConfig(reach=1.0, min_walls=0)
+    config = LayoutConfig(reach=1.0, min_walls=0, solid_side=False)
     tsdf, color, probs, confidence = room_prediction(_layout_with_wall(), chunk, config, 21)
     written = torch.isfinite(tsdf)
     surface = written & (tsdf.abs() < 0.5 * VOXEL)
@@ -129,6 +129,27 @@ def test_the_room_surface_is_written_in_unknown_space_only_and_never_behind_an_o
     assert not (surface & chunk.free).any(), "no surface where the cameras saw free space"
     assert not (written & chunk.observed).any()
     assert torch.all(probs[surface].argmax(-1) == 1) and torch.allclose(confidence[surface], torch.tensor(0.8))
+
+
+def test_where_the_room_was_not_seen_in_front_only_its_solid_side_is_marked():
+    chunk = _box_chunk()
+    chunk.observed[3:5, :10, :] = True  # the cupboard of the test above
+    chunk.tsdf[3:5, :10, :] = -0.05
+    chunk.free[6:, :, :] = True
+    chunk.free[:3, 10:, 15:] = True
+    chunk.free[:, 18:, :] = False
+    both = room_prediction(_layout_with_wall(), chunk, LayoutConfig(reach=1.0, min_walls=0, solid_side=False), 21)[0]
+    tsdf = room_prediction(_layout_with_wall(), chunk, LayoutConfig(reach=1.0, min_walls=0), 21)[0]
+    written, written_both = torch.isfinite(tsdf), torch.isfinite(both)
+    # where the cameras saw the room in front of the wall, both sides as before
+    assert torch.equal(written[:, 10:18, :15], written_both[:, 10:18, :15])
+    assert torch.equal(tsdf[written_both], both[written_both])
+    added = written & ~written_both
+    behind_cupboard, unseen = added[:, :10, :], added[:, 18:, :]
+    assert behind_cupboard[0].all() and unseen[0].all(), "the wall's solid side is marked occupied behind the cupboard and where no camera looked"
+    # solid side only: nothing on the room's side, so no sign change and no surface is drawn there
+    assert bool((tsdf[added] < 0).all()) and not added[1:].any()
+    assert not (added & chunk.observed).any() and not (added & chunk.free).any()
 
 
 def _closed_room(kinds):
