@@ -83,8 +83,8 @@ class LayoutConfig:
     solid_side: bool = param(
         True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
         "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
-        "only voxels behind the surface are written, none on the room's side, so no surface is drawn there and the "
-        "mesh is unchanged")
+        "only voxels behind the surface are written, none on the room's side, so a surface is drawn there only "
+        "against a voxel the map already knows to be in front of it")
     max_extension: float = param(
         3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
         "anything seen of it is left unknown), unless the room's other planes bound it on every side (walls "
