@@ -338,19 +338,22 @@ def memory_line(case: str, rows: list[dict]) -> str:
 
 def throughput(args) -> list[str]:
     frames = replay_messages(args.unique, args.width, args.height, max(args.rates))
-    lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, fusion only, default parameters", "",
+    what = "with completion" if args.completion == "default" else "fusion only"
+    lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, {what}, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
              f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}"
-             f"{' --reliable' if args.reliable else ''}"
+             f"{' --reliable' if args.reliable else ''}{' --completion default' if args.completion == 'default' else ''}"
              f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}` "
              f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
-             f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
+             f"default rates, {'completion as configured by default' if args.completion == 'default' else 'completion.type none'})"
+             f"{'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
              "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end "
              "| node CPU ms per frame published | load average |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rate in args.rates:
-        rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
+        rows = run_node(f"rate{int(rate)}", {} if args.completion == "default" else {"completion.type": "none"}, frames,
+                        args.frames, rate,
                         reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe),
                         profile=args.profile)
         end = rows[-1]
@@ -392,6 +395,8 @@ def main() -> None:
                    "subscribes to are not built; default: all of them), e.g. --subscribe mesh_markers occupancy")
     t.add_argument("--reliable", action="store_true",
                    help="reliable QoS on both sides (sensor_qos: reliable) instead of the default sensor-data QoS")
+    t.add_argument("--completion", choices=["none", "default"], default="none",
+                   help="'none': fusion only (completion.type none); 'default': completion as configured by default")
     t.add_argument("--profile", default="",
                    help="run the node under yappi (benchmarks/node_profile.py; needs yappi importable by the node) "
                    "and write its CPU by thread and function to this folder")
