@@ -10,7 +10,8 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   transform to the camera comes from TF, ``/tf_static`` or ``camera_in_pose_frame``
   (:class:`ssr_ros.geometry.transform_tree.CameraPoseResolver`); a pose in another frame than
   ``map_frame`` is brought into it when that transform is known, else refused and counted
-  (``poses_refused.TransformUnavailable``);
+  (``poses_refused.TransformUnavailable``); these subscriptions are taken on a second node of
+  the process, ``<name>_inputs``, by an executor of their own (:mod:`ssr_ros.ros.input_spinner`);
 - ``input_mode: rgb`` (monocular, :mod:`ssr_ros.mono`): no depth subscription; on key frames
   depth, its confidence and class probabilities are predicted from color and fused with
   confidence-dependent weights (non-key frames are counted as ``frames_not_key``);
