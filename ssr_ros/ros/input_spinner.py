@@ -5,14 +5,15 @@ all of the node's entities (subscriptions, timers, services, the publishers' eve
 hands the callback to a thread pool. At 640x480 and 30 Hz the mapper takes five messages per
 frame (depth, color, labels, camera_info, pose); measured with yappi over DDS, that dispatch
 cost more CPU than everything else the node does outside fusion (``benchmarks/RESULTS.md``,
-"Where the node's CPU goes").
+"Where the mapper node's CPU goes").
 
 The inputs therefore live on a small second node in the same process (``<name>_inputs``, no
-parameter services) spun by rclpy's ``EventsExecutor`` (its dispatch is C++) in a thread of its
-own; where rclpy has no ``EventsExecutor`` a ``SingleThreadedExecutor`` spins it. The mapper
-node keeps its timers, publishers and services on its own executor, so a slow output or service
-never delays an input, as before. Topic names are resolved by the mapper node (its namespace
-and remappings) and the second node takes no command-line arguments, so remapping the mapper
+parameter services) spun by a ``SingleThreadedExecutor`` in a thread of its own, whose wait set
+holds those subscriptions alone. (rclpy's C++ ``EventsExecutor``, spun from a thread, starved the
+rest of the process here: a publisher in the same script never ran again.) The mapper node keeps its timers,
+publishers and services on its own executor, so a slow output or service never delays an input,
+as before. Topic names are resolved by the mapper node (its namespace and remappings) and the
+second node takes no command-line arguments, so remapping the mapper
 (``-r __node:=...`` included) keeps working and nothing is remapped twice.
 """
 

@@ -178,8 +178,9 @@ class MapperNode(Node):
         s = self.settings
         log = self.get_logger()
         # Inputs never wait behind a slow publication or service call: they are taken on a node and
-        # executor of their own (C++ dispatch, ssr_ros.ros.input_spinner), outputs and services
-        # have their own callback groups on this node's executor.
+        # executor of their own (ssr_ros.ros.input_spinner: a wait set of the inputs alone, not of
+        # every timer, service and publisher event of this node); outputs and services have their
+        # own callback groups on this node's executor.
         self._inputs = InputSpinner(self)
         try:  # a node that fails to start leaves no inputs node behind
             self._output_group = MutuallyExclusiveCallbackGroup()
