@@ -254,7 +254,8 @@ def machine_line() -> str:
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "dropped_by_reason"])
+        # the last row also carries "threads" (the node's CPU by thread, a line of text): not a column
+        writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "dropped_by_reason"], extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: v for k, v in row.items() if k != "dropped_by_reason"})
@@ -415,6 +416,8 @@ def main() -> None:
         # node would import that checkout's ssr_ros whatever PYTHONPATH says
         args.results = str(Path(args.results).resolve())
         args.csv = str(Path(args.csv).resolve()) if args.csv else ""
+        if getattr(args, "profile", ""):
+            args.profile = str(Path(args.profile).resolve())
         os.chdir(tempfile.mkdtemp(prefix="ssr_bench_soak_"))
     from ssr_ros.ros.dds_transport import apply_transport_profile
 
