@@ -113,6 +113,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[tuple[int, str], float]:
+    """CPU seconds (user + system) of each thread of a process so far, keyed by (thread id, name):
+    Fast DDS names its native threads (``dds.*``), the interpreter's threads carry the program's name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    result = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        result[(int(task.name), name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return result
+
+
+def thread_cpu_line(before: dict, after: dict, frames: int) -> str:
+    """The node's CPU per published frame by thread name (threads of one name summed), from two
+    :func:`thread_cpu_seconds` readings."""
+    by_name: dict[str, float] = {}
+    for key, seconds in after.items():
+        by_name[key[1]] = by_name.get(key[1], 0.0) + seconds - before.get(key, 0.0)
+    parts = sorted(by_name.items(), key=lambda item: -item[1])
+    return ("node CPU ms per frame published, by thread: "
+            + ", ".join(f"{name} {1e3 * seconds / frames:.1f}" for name, seconds in parts if seconds > 0))
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -128,7 +155,7 @@ subscribed to separately."""
 
 
 def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, rate: float, sample_every: float = 1.0,
-             reliable: bool = False, subscribe: tuple[str, ...] | None = None):
+             reliable: bool = False, subscribe: tuple[str, ...] | None = None, profile: str = ""):
     """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
     from geometry_msgs.msg import PoseStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -141,7 +168,13 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
         parameters = {**parameters, "sensor_qos": "reliable"}
     sensor = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE) if reliable else qos_profile_sensor_data
     followed = None if subscribe is None else tuple(o for o in subscribe if o in MapperProcess.OUTPUTS)
-    mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}", outputs=followed)
+    command = None
+    if profile:  # the node under yappi (benchmarks/node_profile.py), its report written to profile/<name>
+        import sys
+
+        command = [sys.executable, str(Path(__file__).with_name("node_profile.py")), str(Path(profile).resolve() / name)]
+    mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}", outputs=followed,
+                           command=command)
     if subscribe is None or "mesh_markers" in subscribe:  # RViz's view of the mesh
         from rclpy.qos import DurabilityPolicy
         from visualization_msgs.msg import MarkerArray
@@ -161,6 +194,7 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
         mapper.wait_ready()
         mapper.wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()), "subscriptions")
         start = time.perf_counter()
+        threads_before = thread_cpu_seconds(mapper.process.pid)
         next_sample = start
         for k in range(total):
             due = start + k / rate
@@ -181,6 +215,7 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
                 samples.append(sample(mapper, now - start, k + 1))
         time.sleep(3.0)  # let the queue drain and diagnostics catch up
         samples.append(sample(mapper, time.perf_counter() - start, total))
+        samples[-1]["threads"] = thread_cpu_line(threads_before, thread_cpu_seconds(mapper.process.pid), total)
         return samples
     finally:
         mapper.close()
@@ -219,7 +254,8 @@ def machine_line() -> str:
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "dropped_by_reason"])
+        # the last row also carries "threads" (the node's CPU by thread, a line of text): not a column
+        writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "dropped_by_reason"], extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: v for k, v in row.items() if k != "dropped_by_reason"})
@@ -303,26 +339,31 @@ def memory_line(case: str, rows: list[dict]) -> str:
 
 def throughput(args) -> list[str]:
     frames = replay_messages(args.unique, args.width, args.height, max(args.rates))
-    lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, fusion only, default parameters", "",
+    what = "with completion" if args.completion == "default" else "fusion only"
+    lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, {what}, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
              f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}"
-             f"{' --reliable' if args.reliable else ''}"
+             f"{' --reliable' if args.reliable else ''}{' --completion default' if args.completion == 'default' else ''}"
              f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}` "
              f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
-             f"default rates, completion.type none){'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
+             f"default rates, {'completion as configured by default' if args.completion == 'default' else 'completion.type none'})"
+             f"{'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
              "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end "
              "| node CPU ms per frame published | load average |",
              "|---|---|---|---|---|---|---|---|---|"]
     for rate in args.rates:
-        rows = run_node(f"rate{int(rate)}", {"completion.type": "none"}, frames, args.frames, rate,
-                        reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe))
+        rows = run_node(f"rate{int(rate)}", {} if args.completion == "default" else {"completion.type": "none"}, frames,
+                        args.frames, rate,
+                        reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe),
+                        profile=args.profile)
         end = rows[-1]
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
                      f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} "
                      f"| {1e3 * (end['node_cpu_s'] - rows[0]['node_cpu_s']) / end['published']:.1f} | {os.getloadavg()[0]:.1f} |")
         print(lines[-1], flush=True)
+        print(end["threads"], flush=True)
     return lines
 
 
@@ -355,6 +396,11 @@ def main() -> None:
                    "subscribes to are not built; default: all of them), e.g. --subscribe mesh_markers occupancy")
     t.add_argument("--reliable", action="store_true",
                    help="reliable QoS on both sides (sensor_qos: reliable) instead of the default sensor-data QoS")
+    t.add_argument("--completion", choices=["none", "default"], default="none",
+                   help="'none': fusion only (completion.type none); 'default': completion as configured by default")
+    t.add_argument("--profile", default="",
+                   help="run the node under yappi (benchmarks/node_profile.py; needs yappi importable by the node) "
+                   "and write its CPU by thread and function to this folder")
     for p in (s, t):
         p.add_argument("--node-pythonpath", default="",
                        help="PYTHONPATH of the node process only (e.g. another checkout, to compare against it)")
@@ -370,6 +416,8 @@ def main() -> None:
         # node would import that checkout's ssr_ros whatever PYTHONPATH says
         args.results = str(Path(args.results).resolve())
         args.csv = str(Path(args.csv).resolve()) if args.csv else ""
+        if getattr(args, "profile", ""):
+            args.profile = str(Path(args.profile).resolve())
         os.chdir(tempfile.mkdtemp(prefix="ssr_bench_soak_"))
     from ssr_ros.ros.dds_transport import apply_transport_profile
 

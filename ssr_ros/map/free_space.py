@@ -302,7 +302,7 @@ class FreeSpaceLayer:
 
     def count_free_cells(self, hits: torch.Tensor) -> int:
         """Cells seen free often enough among hit counts (from :meth:`hits_snapshot`)."""
-        return int((hits >= self.min_hits).sum())
+        return int(torch.count_nonzero(hits >= self.min_hits))  # not .sum(): a bool sum is ~5x slower on CPU
 
     # ------------------------------------------------------------------ moving blocks in and out
     def block_coords(self) -> torch.Tensor:

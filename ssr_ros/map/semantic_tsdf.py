@@ -535,7 +535,8 @@ class SemanticTSDF:
         """Second half of :meth:`stats`: the voxel counts of a :meth:`prepare_stats` copy (does not read the map)."""
         stats = dict(prepared)
         weight, hits = stats.pop("weight").to(torch.float32), stats.pop("free_hits")
-        stats["observed_voxels"] = int(self.layer.observed(weight).sum())
-        stats["predicted_voxels"] = int(self.layer.predicted(weight).sum())
+        # count_nonzero, not sum: summing a bool mask goes through int64 and took ~5x as long (5 M voxels: 24 ms)
+        stats["observed_voxels"] = int(torch.count_nonzero(self.layer.observed(weight)))
+        stats["predicted_voxels"] = int(torch.count_nonzero(self.layer.predicted(weight)))
         stats["free_cells"] = self.free_space.count_free_cells(hits) if hits is not None else 0
         return stats

@@ -37,9 +37,11 @@ class MapperProcess:
     """The node outputs the client can follow (``self.mesh`` / ``self.latest``)."""
 
     def __init__(self, context, parameters: dict[str, Any] | None = None, client_name: str = "ssr_mapper_client",
-                 outputs: tuple[str, ...] | None = None):
+                 outputs: tuple[str, ...] | None = None, command: list[str] | None = None):
         """``outputs``: the outputs to subscribe to (None: all of :attr:`OUTPUTS`); the node builds
-        only the outputs someone subscribes to."""
+        only the outputs someone subscribes to. ``command``: what starts the node instead of
+        ``python -m ssr_ros.ros.mapper_node`` (e.g. a profiling wrapper); ``--ros-args`` and the
+        parameters follow it."""
         outputs = self.OUTPUTS if outputs is None else tuple(outputs)
         unknown = set(outputs) - set(self.OUTPUTS)
         if unknown:
@@ -50,7 +52,7 @@ class MapperProcess:
                 value = str(value).lower()
             args += ["-p", f"{name}:={value}"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ssr_ros.ros.mapper_node", "--ros-args", *args],
+            [*(command or [sys.executable, "-m", "ssr_ros.ros.mapper_node"]), "--ros-args", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         # The node process must not outlive its client, whatever happens to the client.

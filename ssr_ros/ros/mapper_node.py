@@ -10,7 +10,8 @@ A thin shell around :class:`ssr_ros.pipeline.MappingPipeline`:
   transform to the camera comes from TF, ``/tf_static`` or ``camera_in_pose_frame``
   (:class:`ssr_ros.geometry.transform_tree.CameraPoseResolver`); a pose in another frame than
   ``map_frame`` is brought into it when that transform is known, else refused and counted
-  (``poses_refused.TransformUnavailable``);
+  (``poses_refused.TransformUnavailable``); these subscriptions are taken on a second node of
+  the process, ``<name>_inputs``, by an executor of their own (:mod:`ssr_ros.ros.input_spinner`);
 - ``input_mode: rgb`` (monocular, :mod:`ssr_ros.mono`): no depth subscription; on key frames
   depth, its confidence and class probabilities are predicted from color and fused with
   confidence-dependent weights (non-key frames are counted as ``frames_not_key``);
@@ -60,7 +61,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped, TransformStamped
 from nav_msgs.msg import Odometry
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -92,6 +93,7 @@ from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
 from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
 from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
+from ssr_ros.ros.input_spinner import InputSpinner
 from ssr_ros.ros.log_throttle import LogThrottle
 from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
@@ -175,111 +177,116 @@ class MapperNode(Node):
         self._running = True
         s = self.settings
         log = self.get_logger()
-        # Inputs never wait behind a slow publication or service call: each kind of work has
-        # its own callback group, and the executor has a thread for each.
-        self._input_group = ReentrantCallbackGroup()
-        self._output_group = MutuallyExclusiveCallbackGroup()
-        self._service_group = MutuallyExclusiveCallbackGroup()
+        # Inputs never wait behind a slow publication or service call: they are taken on a node and
+        # executor of their own (ssr_ros.ros.input_spinner: a wait set of the inputs alone, not of
+        # every timer, service and publisher event of this node); outputs and services have their
+        # own callback groups on this node's executor.
+        self._inputs = InputSpinner(self)
+        try:  # a node that fails to start leaves no inputs node behind
+            self._output_group = MutuallyExclusiveCallbackGroup()
+            self._service_group = MutuallyExclusiveCallbackGroup()
 
-        # --- pose
-        tf2 = _tf2()
-        self._tf_buffer = None
-        source = s.pose_source if s.pose_source != "auto" else ("tf" if tf2 else "topic")
-        if source == "tf" and tf2 is None:
-            raise SsrError("pose_source 'tf' needs tf2_ros, which is not installed; use pose_source 'topic'")
-        self.pose_source = source
-        self.poses = PoseBuffer(s.pose_max_gap_s, s.pose_tolerance_s, jump_threshold_s=s.time_jump_threshold_s)
-        self.static_transforms = StaticTransforms()
-        if tf2 is not None:
-            self._tf_buffer = tf2.Buffer()
-            self._tf_listener = tf2.TransformListener(self._tf_buffer, self)
-        else:
-            self._subscribe_tf_static()
-        self.resolver = CameraPoseResolver(s.map_frame, self._fixed_transform, s.explicit_camera_extrinsic())
-        self._posed_frame = s.pose_child_frame
-        if source == "tf":
-            lookup = self._lookup_tf
-        else:
-            msg_type, self._pose_to_matrix = POSE_TYPES[s.pose_type]
-            self.create_subscription(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100),
-                                     callback_group=self._input_group)
-            lookup = self._lookup_pose_topic
-        self.segmenter = self._make_segmenter()
-        self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
-                                        self.pipeline.taxonomy.num_classes, s.probabilities_layout)
+            # --- pose
+            tf2 = _tf2()
+            self._tf_buffer = None
+            source = s.pose_source if s.pose_source != "auto" else ("tf" if tf2 else "topic")
+            if source == "tf" and tf2 is None:
+                raise SsrError("pose_source 'tf' needs tf2_ros, which is not installed; use pose_source 'topic'")
+            self.pose_source = source
+            self.poses = PoseBuffer(s.pose_max_gap_s, s.pose_tolerance_s, jump_threshold_s=s.time_jump_threshold_s)
+            self.static_transforms = StaticTransforms()
+            if tf2 is not None:
+                self._tf_buffer = tf2.Buffer()
+                self._tf_listener = tf2.TransformListener(self._tf_buffer, self)
+            else:
+                self._subscribe_tf_static()
+            self.resolver = CameraPoseResolver(s.map_frame, self._fixed_transform, s.explicit_camera_extrinsic())
+            self._posed_frame = s.pose_child_frame
+            if source == "tf":
+                lookup = self._lookup_tf
+            else:
+                msg_type, self._pose_to_matrix = POSE_TYPES[s.pose_type]
+                self._inputs.subscribe(msg_type, s.topics.pose, self._on_pose, QoSProfile(depth=100))
+                lookup = self._lookup_pose_topic
+            self.segmenter = self._make_segmenter()
+            self.assembler = FrameAssembler(lookup, s.depth_scale, s.ignore_distortion,
+                                            self.pipeline.taxonomy.num_classes, s.probabilities_layout)
 
-        # --- sensors
-        sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
-        self.create_subscription(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos,
-                                 callback_group=self._input_group)
-        monocular = self.pipeline.config.input_mode == "rgb"
-        if monocular and not s.topics.color:
-            raise ConfigError("input_mode 'rgb' predicts depth from color: set topics.color")
-        inputs = [] if monocular else [("depth", s.topics.depth)]  # rgb mode: no depth subscription
-        if s.topics.color:
-            inputs.append(("color", s.topics.color))
-        if self.segmenter is not None:
-            pass  # the segmenter stage labels the color images: no 2D semantics topics
-        elif s.topics.label_probabilities:
-            inputs.append(("probabilities", s.topics.label_probabilities))
-        elif s.topics.labels:
-            inputs.append(("labels", s.topics.labels))
-            if s.topics.label_confidence:
-                inputs.append(("confidence", s.topics.label_confidence))
-        if s.topics.instances:
-            inputs.append(("instances", s.topics.instances))
-        # structural labels (pipeline.structure) only where no semantic source is configured or
-        # publishing (set per frame in _on_images / _on_geometry)
-        self.pipeline.semantic_source_expected = (self.segmenter is not None
-                                                  or any(name in ("labels", "probabilities") for name, _ in inputs)
-                                                  or (monocular and self.pipeline.config.mono.semantics))
-        self._input_names = [name for name, _ in inputs]
-        self._geometry_names = [name for name in self._input_names if name in ("depth", "color")]
-        self._semantic_topics = [topic for name, topic in inputs if name not in ("depth", "color")]
-        self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
-        self._setup_sync(inputs, sensor_qos)
+            # --- sensors
+            sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
+            self._inputs.subscribe(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos)
+            monocular = self.pipeline.config.input_mode == "rgb"
+            if monocular and not s.topics.color:
+                raise ConfigError("input_mode 'rgb' predicts depth from color: set topics.color")
+            inputs = [] if monocular else [("depth", s.topics.depth)]  # rgb mode: no depth subscription
+            if s.topics.color:
+                inputs.append(("color", s.topics.color))
+            if self.segmenter is not None:
+                pass  # the segmenter stage labels the color images: no 2D semantics topics
+            elif s.topics.label_probabilities:
+                inputs.append(("probabilities", s.topics.label_probabilities))
+            elif s.topics.labels:
+                inputs.append(("labels", s.topics.labels))
+                if s.topics.label_confidence:
+                    inputs.append(("confidence", s.topics.label_confidence))
+            if s.topics.instances:
+                inputs.append(("instances", s.topics.instances))
+            # structural labels (pipeline.structure) only where no semantic source is configured or
+            # publishing (set per frame in _on_images / _on_geometry)
+            self.pipeline.semantic_source_expected = (self.segmenter is not None
+                                                      or any(name in ("labels", "probabilities") for name, _ in inputs)
+                                                      or (monocular and self.pipeline.config.mono.semantics))
+            self._input_names = [name for name, _ in inputs]
+            self._geometry_names = [name for name in self._input_names if name in ("depth", "color")]
+            self._semantic_topics = [topic for name, topic in inputs if name not in ("depth", "color")]
+            self._frames: queue.Queue = queue.Queue(maxsize=s.frame_queue_size)
+            self._setup_sync(inputs, sensor_qos)
 
-        # --- outputs
-        self.mesh_pub = self.create_publisher(SemanticMesh, "~/mesh", LATCHED)
-        self._marker_subscribers_seen = 0  # marker subscriptions matched so far (cumulative)
-        self._marker_full_for: int | None = None  # ... when the last full marker array went out
-        marker_events = _matched_callbacks(self._on_marker_matched)
-        self._marker_matches_known = marker_events is not None
-        self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED, event_callbacks=marker_events)
-        self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
-        self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
-        from nav_msgs.msg import OccupancyGrid
+            # --- outputs
+            self.mesh_pub = self.create_publisher(SemanticMesh, "~/mesh", LATCHED)
+            self._marker_subscribers_seen = 0  # marker subscriptions matched so far (cumulative)
+            self._marker_full_for: int | None = None  # ... when the last full marker array went out
+            marker_events = _matched_callbacks(self._on_marker_matched)
+            self._marker_matches_known = marker_events is not None
+            self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED, event_callbacks=marker_events)
+            self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
+            self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
+            from nav_msgs.msg import OccupancyGrid
 
-        self.occupancy_pub = self.create_publisher(OccupancyGrid, "~/occupancy", LATCHED)
-        self.cost_pub = self.create_publisher(OccupancyGrid, "~/occupancy_predicted", LATCHED)
-        self.esdf_slice_pubs = {kind: self.create_publisher(PointCloud2, f"~/esdf_slice{kind}", LATCHED)
-                                for kind in ("", "_predicted")}
-        self.esdf_pubs = ({kind: self.create_publisher(PointCloud2, f"~/esdf{kind}", LATCHED) for kind in ("", "_predicted")}
-                          if s.publish_esdf_3d else {})
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
-        self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
-        self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
-        self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
-        self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
-        if own_process and s.heap_release_period_s > 0:
-            self.create_timer(s.heap_release_period_s, self.release_heap, callback_group=MutuallyExclusiveCallbackGroup())
-        for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
-                                            (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete),
-                                            (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
-            self.create_service(service_type, name, handler, callback_group=self._service_group)
-        self._mesh_publication = threading.Lock()
-        self._marker_ids: dict[tuple[int, int, int], list[int]] = {}  # map block -> its RViz marker ids
-        self._next_marker_id = 0
+            self.occupancy_pub = self.create_publisher(OccupancyGrid, "~/occupancy", LATCHED)
+            self.cost_pub = self.create_publisher(OccupancyGrid, "~/occupancy_predicted", LATCHED)
+            self.esdf_slice_pubs = {kind: self.create_publisher(PointCloud2, f"~/esdf_slice{kind}", LATCHED)
+                                    for kind in ("", "_predicted")}
+            self.esdf_pubs = ({kind: self.create_publisher(PointCloud2, f"~/esdf{kind}", LATCHED) for kind in ("", "_predicted")}
+                              if s.publish_esdf_3d else {})
+            self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            self.integrated_pub = self.create_publisher(Header, "~/integrated", 10)
+            self.create_timer(s.mesh_period_s, self.publish_mesh_update, callback_group=self._output_group)
+            self.create_timer(s.full_mesh_period_s, lambda: self.publish_mesh_update(full=True), callback_group=self._output_group)
+            self.create_timer(s.voxel_period_s, self.publish_voxels, callback_group=self._output_group)
+            self.create_timer(1.0, self.publish_diagnostics, callback_group=MutuallyExclusiveCallbackGroup())
+            if own_process and s.heap_release_period_s > 0:
+                self.create_timer(s.heap_release_period_s, self.release_heap, callback_group=MutuallyExclusiveCallbackGroup())
+            for service_type, name, handler in [(SaveMap, "~/save_map", self._on_save), (LoadMap, "~/load_map", self._on_load),
+                                                (ResetMap, "~/reset_map", self._on_reset), (Trigger, "~/complete", self._on_complete),
+                                                (GetVoxelRegion, "~/get_voxel_region", self._on_region)]:
+                self.create_service(service_type, name, handler, callback_group=self._service_group)
+            self._mesh_publication = threading.Lock()
+            self._marker_ids: dict[tuple[int, int, int], list[int]] = {}  # map block -> its RViz marker ids
+            self._next_marker_id = 0
 
-        # --- workers
-        self._integrator = threading.Thread(target=self._integration_loop, name="ssr_integration", daemon=True)
-        self._integrator.start()
-        self._completer = threading.Thread(target=self._completion_loop, name="ssr_completion", daemon=True)
-        self._completer.start()
-        self._object_stage = None
-        if self.pipeline.config.objects.period_s > 0:
-            self._start_object_stage()
+            # --- workers
+            self._integrator = threading.Thread(target=self._integration_loop, name="ssr_integration", daemon=True)
+            self._integrator.start()
+            self._completer = threading.Thread(target=self._completion_loop, name="ssr_completion", daemon=True)
+            self._completer.start()
+            self._object_stage = None
+            if self.pipeline.config.objects.period_s > 0:
+                self._start_object_stage()
+            self._inputs.start()
+        except BaseException:
+            self._inputs.close()
+            raise
         log.info(
             f"mapping on {self.pipeline.device} (voxel {self.pipeline.map.voxel_size:.3f} m, "
             f"completion {'on' if self.pipeline.completion_enabled else 'off'}), pose from {source}, "
@@ -315,7 +322,7 @@ class MapperNode(Node):
             message_filters = None
         self._geometry_sync = None
         if message_filters is not None:
-            subscribers = [message_filters.Subscriber(self, Image, topic, qos_profile=qos, callback_group=self._input_group)
+            subscribers = [message_filters.Subscriber(self._inputs.node, Image, self.resolve_topic_name(topic), qos_profile=qos)
                            for _, topic in inputs]
             self._sync = message_filters.ApproximateTimeSynchronizer(subscribers, s.sync_queue_size, s.sync_slop_s)
             self._sync.registerCallback(self._on_images)
@@ -328,8 +335,7 @@ class MapperNode(Node):
         self._geometry_sync = (ApproximateTimeSync(geometry, self._on_geometry, s.sync_queue_size, s.sync_slop_s)
                                if self._semantic_topics else None)
         for index, (_, topic) in enumerate(inputs):
-            self.create_subscription(Image, topic, lambda msg, i=index: self._route(i, msg), qos,
-                                     callback_group=self._input_group)
+            self._inputs.subscribe(Image, topic, lambda msg, i=index: self._route(i, msg), qos)
 
     def _make_segmenter(self):
         """The segmenter stage (``segmenter.*``): a model labelling color frames in its own thread."""
@@ -398,8 +404,7 @@ class MapperNode(Node):
         except ImportError:
             return
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.create_subscription(TFMessage, "/tf_static", self.add_static_transforms, qos,
-                                 callback_group=self._input_group)
+        self._inputs.subscribe(TFMessage, "/tf_static", self.add_static_transforms, qos)
 
     def add_static_transforms(self, msg) -> None:
         """A tf2_msgs/TFMessage of fixed transforms (``/tf_static``)."""
@@ -622,6 +627,7 @@ class MapperNode(Node):
 
     def stop(self) -> None:
         self._running = False
+        self._inputs.close()
         if self._object_stage is not None:
             self._object_stage.join(timeout=30)
         if self.segmenter is not None:

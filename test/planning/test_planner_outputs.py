@@ -160,3 +160,28 @@ def test_ssr_export_writes_nav2_files_of_a_saved_map(room, tmp_path, capsys):
     cost = read_nav2_map(tmp_path / "nav2" / "occupancy_predicted.yaml")
     assert ((cost.data > 0) & (cost.data < 100)).any()
     assert "floor at z = 0.3" in capsys.readouterr().out
+
+
+def test_every_known_voxel_lands_in_its_own_cell_of_the_volume(room):
+    from ssr_ros.map.voxel_export import known_voxel_states
+
+    volume = planning_volume(room)
+    voxels = known_voxel_states(room)
+    ijk = voxels["voxel"] - voxels["voxel"].min(axis=0)
+    i, j, k = ijk.T
+    tsdf = voxels["tsdf"].astype(np.float32)
+    predicted = voxels["predicted"].astype(bool)
+    occupied = (tsdf > -VOXEL) & (tsdf <= 0.5 * VOXEL)
+    free = tsdf > 0.5 * VOXEL
+    assert predicted.any() and (~predicted).any()
+    np.testing.assert_array_equal(volume.measured_occupied[i, j, k], ~predicted & occupied)
+    np.testing.assert_array_equal(volume.measured_free[i, j, k], ~predicted & free)
+    np.testing.assert_array_equal(volume.predicted_occupied[i, j, k], predicted & occupied)
+    np.testing.assert_array_equal(volume.predicted_free[i, j, k], predicted & free)
+    np.testing.assert_array_equal(volume.predicted_confidence[i, j, k], np.where(predicted, voxels["confidence"], 0))
+    np.testing.assert_array_equal(volume.surface_offset[i, j, k][~predicted], tsdf[~predicted])
+    assert np.isnan(volume.surface_offset[i, j, k][predicted]).all()
+    # nothing outside the known voxels
+    assert volume.measured_occupied.sum() == (~predicted & occupied).sum()
+    assert volume.predicted_free.sum() == (predicted & free).sum()
+    assert np.isnan(volume.surface_offset).sum() == volume.surface_offset.size - (~predicted).sum()
