@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#ifdef __F16C__
+#if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -673,6 +673,53 @@ inline TopTwo top_two(const T* p, int64_t stride, int64_t C) {
   return {p1, p2, i1, i2};
 }
 
+#ifdef __AVX2__
+inline __m256 broadcast_max(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_permute2f128_ps(x, x, 1));
+  x = _mm256_max_ps(x, _mm256_shuffle_ps(x, x, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_max_ps(x, _mm256_shuffle_ps(x, x, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+inline uint32_t equal_lanes(const __m256 (&x)[4], __m256 m) {
+  uint32_t bits = 0;
+  for (int q = 0; q < 4; ++q) bits |= uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(x[q], m, _CMP_EQ_OQ))) << (8 * q);
+  return bits;
+}
+
+// top_two() of up to 32 probabilities (>= 0; the lanes past the classes hold -1), 8 at a time:
+// the first lane holding the maximum, then the first other lane holding the maximum of the rest.
+inline TopTwo top_two_of_lanes(const float* v) {
+  __m256 x[4];
+  for (int q = 0; q < 4; ++q) x[q] = _mm256_load_ps(v + 8 * q);
+  const __m256 m1 = broadcast_max(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
+  const int32_t i1 = __builtin_ctz(equal_lanes(x, m1));
+  const __m256i first = _mm256_set1_epi32(i1);
+  const __m256 none = _mm256_set1_ps(-1.f);
+  for (int q = 0; q < 4; ++q) {
+    const __m256i lane = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * q));
+    x[q] = _mm256_blendv_ps(x[q], none, _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, first)));
+  }
+  const __m256 m2 = broadcast_max(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
+  const float p2 = _mm256_cvtss_f32(m2);
+  if (p2 < 0.f) return {_mm256_cvtss_f32(m1), -1.f, i1, 0};  // a single class
+  return {_mm256_cvtss_f32(m1), p2, i1, int32_t(__builtin_ctz(equal_lanes(x, m2)))};
+}
+#endif
+
+// top_two() of one pixel: with AVX2 and at most 32 classes, the values are read into lanes first.
+template <typename T>
+inline TopTwo pixel_top_two(const T* p, int64_t stride, int64_t C) {
+#ifdef __AVX2__
+  if (C <= 32) {
+    alignas(32) float v[32];
+    for (int q = 0; q < 4; ++q) _mm256_store_ps(v + 8 * q, _mm256_set1_ps(-1.f));
+    for (int64_t c = 0; c < C; ++c) v[c] = probability(p[c * stride]);
+    return top_two_of_lanes(v);
+  }
+#endif
+  return top_two(p, stride, C);
+}
+
 template <typename T>
 void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, int64_t begin, int64_t end,
                        int64_t count, TopTwo* top) {
@@ -699,7 +746,7 @@ void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, in
     if (i + kAhead < count) prefetch(pixels[i + kAhead]);
     const int64_t pixel = pixels[i];
     const int64_t h = pixel / f.width, w = pixel - h * f.width;
-    top[pixel] = top_two(data + h * f.ps_h + w * f.ps_w, f.ps_c, f.C);
+    top[pixel] = pixel_top_two(data + h * f.ps_h + w * f.ps_w, f.ps_c, f.C);
   }
 }
 
