@@ -688,9 +688,7 @@ inline uint32_t equal_lanes(const __m256 (&x)[4], __m256 m) {
 
 // top_two() of up to 32 probabilities (>= 0; the lanes past the classes hold -1), 8 at a time:
 // the first lane holding the maximum, then the first other lane holding the maximum of the rest.
-inline TopTwo top_two_of_lanes(const float* v) {
-  __m256 x[4];
-  for (int q = 0; q < 4; ++q) x[q] = _mm256_load_ps(v + 8 * q);
+inline TopTwo top_two_of_lanes(__m256 (&x)[4]) {
   const __m256 m1 = broadcast_max(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
   const int32_t i1 = __builtin_ctz(equal_lanes(x, m1));
   const __m256i first = _mm256_set1_epi32(i1);
@@ -706,15 +704,40 @@ inline TopTwo top_two_of_lanes(const float* v) {
 }
 #endif
 
-// top_two() of one pixel: with AVX2 and at most 32 classes, the values are read into lanes first.
-template <typename T>
-inline TopTwo pixel_top_two(const T* p, int64_t stride, int64_t C) {
+// top_two() of one pixel: with AVX2 and at most 32 classes, the values are read into lanes first
+// (float32 gathered straight into registers, uint8 through the stack).
+inline TopTwo pixel_top_two(const float* p, int64_t stride, int64_t C) {
+#ifdef __AVX2__
+  if (C <= 32 && std::abs(stride) * 32 < (int64_t(1) << 31)) {
+    const __m256 none = _mm256_set1_ps(-1.f), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f);
+    const __m256 infinity = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 x[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m256i cls = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * q));
+      const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(C)), cls));
+      const __m256i index = _mm256_mullo_epi32(cls, _mm256_set1_epi32(int32_t(stride)));
+      const __m256 raw = _mm256_mask_i32gather_ps(none, p, index, valid, 4);
+      const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, magnitude), infinity, _CMP_LT_OQ);
+      const __m256 clean = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, zero), one), finite);
+      x[q] = _mm256_blendv_ps(none, clean, valid);
+    }
+    return top_two_of_lanes(x);
+  }
+#endif
+  return top_two(p, stride, C);
+}
+
+inline TopTwo pixel_top_two(const uint8_t* p, int64_t stride, int64_t C) {
 #ifdef __AVX2__
   if (C <= 32) {
     alignas(32) float v[32];
     for (int q = 0; q < 4; ++q) _mm256_store_ps(v + 8 * q, _mm256_set1_ps(-1.f));
     for (int64_t c = 0; c < C; ++c) v[c] = probability(p[c * stride]);
-    return top_two_of_lanes(v);
+    __m256 x[4];
+    for (int q = 0; q < 4; ++q) x[q] = _mm256_load_ps(v + 8 * q);
+    return top_two_of_lanes(x);
   }
 #endif
   return top_two(p, stride, C);
@@ -723,9 +746,10 @@ inline TopTwo pixel_top_two(const T* p, int64_t stride, int64_t C) {
 template <typename T>
 void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, int64_t begin, int64_t end,
                        int64_t count, TopTwo* top) {
-  constexpr int64_t kAhead = 8;  // pixels prefetched ahead
   constexpr int64_t kLine = 64 / int64_t(sizeof(T));
   const bool packed = f.ps_c == 1;  // a pixel's classes side by side: a line or two per pixel
+  // pixels prefetched ahead: class-major planes share a line between ~4 marked pixels
+  const int64_t kAhead = packed ? 8 : 48;
   int64_t last_line = -1;
   auto prefetch = [&](int64_t pixel) {
     const int64_t h = pixel / f.width, w = pixel - h * f.width;
