@@ -156,8 +156,9 @@ def _many_blocks(backend: str, layout: str, num_classes: int, threads: int) -> S
         T[:2, 3] = 0.01 * k, -0.005 * k
         depth = (0.9 + 0.1 * rng.random((48, 64))).astype(np.float32)
         levels = rng.integers(0, 4, (num_classes, 48, 64))
-        if layout == "uint8":
+        if layout.startswith("uint8"):  # class-major, or pixel-major ("uint8-hwc")
             probs = np.moveaxis((levels * 60).astype(np.uint8), 0, -1)
+            probs = np.ascontiguousarray(probs) if layout == "uint8-hwc" else probs
         else:
             p = (levels / 3.0).astype(np.float32)
             bad = rng.random(p.shape) < 0.02
@@ -167,11 +168,12 @@ def _many_blocks(backend: str, layout: str, num_classes: int, threads: int) -> S
     return tsdf_map
 
 
-@pytest.mark.parametrize("layout", ["hwc", "chw", "uint8"])
+@pytest.mark.parametrize("layout", ["hwc", "chw", "uint8", "uint8-hwc"])
 @pytest.mark.parametrize("num_classes,threads", [(21, 1), (21, 2), (40, 1)])
 def test_native_probabilities_match_with_ties_bad_values_and_helper_threads(layout, num_classes, threads):
     """The kernel lists the votes per block (helpers commit theirs with their block), then takes
-    each named pixel's top two (AVX2 up to 32 classes, a scalar loop beyond): the same map."""
+    each named pixel's top two (pixel-major: per pixel, AVX2 up to 32 classes and a scalar loop
+    beyond; class-major: plane by plane): the same map."""
     if native.load() is None:
         pytest.skip(f"compiled kernel unavailable: {native.build_error()}")
     a = _many_blocks("native", layout, num_classes, threads)

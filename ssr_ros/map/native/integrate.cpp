@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #if defined(__F16C__) || defined(__AVX2__)
@@ -774,6 +775,62 @@ void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, in
   }
 }
 
+// Class-major probabilities (each class a plane, a pixel's classes a plane apart): the top two
+// of the listed pixels plane by plane, so each plane is read in memory order, with the running
+// top two of a tile of pixels in arrays (top_two()'s steps, 8 pixels at a time with AVX2).
+template <typename T>
+void top_two_by_plane(const Fusion& f, const T* data, const int32_t* pixels, int64_t begin, int64_t end,
+                      TopTwo* top) {
+  constexpr int64_t kTile = 2048;
+  alignas(32) float p1[kTile], p2[kTile];
+  alignas(32) int32_t i1[kTile], i2[kTile], offset[kTile];
+  for (int64_t t0 = begin; t0 < end; t0 += kTile) {
+    const int64_t n = std::min(kTile, end - t0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t pixel = pixels[t0 + i];
+      const int64_t h = pixel / f.width, w = pixel - h * f.width;
+      offset[i] = int32_t(h * f.ps_h + w * f.ps_w);
+      p1[i] = -1.f; p2[i] = -1.f; i1[i] = 0; i2[i] = 0;
+    }
+    for (int32_t c = 0; c < int32_t(f.C); ++c) {
+      const T* plane = data + c * f.ps_c;
+      int64_t i = 0;
+#ifdef __AVX2__
+      if constexpr (std::is_same<T, float>::value) {
+        const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f);
+        const __m256 infinity = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+        const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+        const __m256 cls = _mm256_castsi256_ps(_mm256_set1_epi32(c));
+        for (; i + 8 <= n; i += 8) {
+          const __m256 raw = _mm256_i32gather_ps(plane, _mm256_load_si256(reinterpret_cast<const __m256i*>(offset + i)), 4);
+          const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, magnitude), infinity, _CMP_LT_OQ);
+          const __m256 v = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, zero), one), finite);
+          const __m256 a1 = _mm256_load_ps(p1 + i), a2 = _mm256_load_ps(p2 + i);
+          const __m256 k1 = _mm256_load_ps(reinterpret_cast<const float*>(i1 + i));
+          const __m256 k2 = _mm256_load_ps(reinterpret_cast<const float*>(i2 + i));
+          const __m256 first = _mm256_cmp_ps(v, a1, _CMP_GT_OQ);
+          const __m256 second = _mm256_andnot_ps(first, _mm256_cmp_ps(v, a2, _CMP_GT_OQ));
+          _mm256_store_ps(p2 + i, _mm256_blendv_ps(_mm256_blendv_ps(a2, v, second), a1, first));
+          _mm256_store_ps(reinterpret_cast<float*>(i2 + i), _mm256_blendv_ps(_mm256_blendv_ps(k2, cls, second), k1, first));
+          _mm256_store_ps(p1 + i, _mm256_blendv_ps(a1, v, first));
+          _mm256_store_ps(reinterpret_cast<float*>(i1 + i), _mm256_blendv_ps(k1, cls, first));
+        }
+      }
+#endif
+      for (; i < n; ++i) {
+        const float v = probability(plane[offset[i]]);
+        const bool first = v > p1[i];
+        const bool second = !first && v > p2[i];
+        p2[i] = first ? p1[i] : (second ? v : p2[i]);
+        i2[i] = first ? i1[i] : (second ? c : i2[i]);
+        p1[i] = first ? v : p1[i];
+        i1[i] = first ? c : i1[i];
+      }
+    }
+    for (int64_t i = 0; i < n; ++i) top[pixels[t0 + i]] = {p1[i], p2[i], i1[i], i2[i]};
+  }
+}
+
 void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector<ProbVote>*>& lists,
                             int64_t pixels, ProbScratch& scratch) {
   scratch.marked.assign(size_t(pixels), 0);
@@ -793,8 +850,14 @@ void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector
     if (marked[p]) order.push_back(int32_t(p));
   }
   const int64_t count = int64_t(order.size());
+  // class-major when a pixel's classes lie further apart than neighbouring pixels (and every
+  // offset within a plane fits 32 bits)
+  const int64_t span = std::abs(f.ps_h) * (pixels / f.width) + std::abs(f.ps_w) * f.width;
+  const bool by_plane = std::abs(f.ps_c) > std::abs(f.ps_w) && f.ps_h >= 0 && f.ps_w >= 0 && span < (int64_t(1) << 31);
   at::parallel_for(0, count, 8192, [&](int64_t begin, int64_t end) {
-    if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top);
+    if (by_plane && f.pf_ptr) top_two_by_plane(f, f.pf_ptr, order.data(), begin, end, top);
+    else if (by_plane) top_two_by_plane(f, f.pu_ptr, order.data(), begin, end, top);
+    else if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top);
     else top_two_of_pixels(f, f.pu_ptr, order.data(), begin, end, count, top);
   });
   for (const auto* list : lists) {
