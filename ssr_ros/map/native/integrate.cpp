@@ -26,7 +26,6 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 #if defined(__F16C__) || defined(__AVX2__)
@@ -750,7 +749,7 @@ void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, in
   constexpr int64_t kLine = 64 / int64_t(sizeof(T));
   const bool packed = f.ps_c == 1;  // a pixel's classes side by side: a line or two per pixel
   // pixels prefetched ahead: class-major planes share a line between ~4 marked pixels
-  const int64_t kAhead = packed ? 8 : 48;
+  const int64_t kAhead = packed ? 8 : 12;
   int64_t last_line = -1;
   auto prefetch = [&](int64_t pixel) {
     const int64_t h = pixel / f.width, w = pixel - h * f.width;
@@ -775,61 +774,71 @@ void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, in
   }
 }
 
-// Class-major probabilities (each class a plane, a pixel's classes a plane apart): the top two
-// of the listed pixels plane by plane, so each plane is read in memory order, with the running
-// top two of a tile of pixels in arrays (top_two()'s steps, 8 pixels at a time with AVX2).
-template <typename T>
-void top_two_by_plane(const Fusion& f, const T* data, const int32_t* pixels, int64_t begin, int64_t end,
-                      TopTwo* top) {
-  constexpr int64_t kTile = 2048;
-  alignas(32) float p1[kTile], p2[kTile];
-  alignas(32) int32_t i1[kTile], i2[kTile], offset[kTile];
-  for (int64_t t0 = begin; t0 < end; t0 += kTile) {
-    const int64_t n = std::min(kTile, end - t0);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t pixel = pixels[t0 + i];
-      const int64_t h = pixel / f.width, w = pixel - h * f.width;
-      offset[i] = int32_t(h * f.ps_h + w * f.ps_w);
-      p1[i] = -1.f; p2[i] = -1.f; i1[i] = 0; i2[i] = 0;
-    }
-    for (int32_t c = 0; c < int32_t(f.C); ++c) {
-      const T* plane = data + c * f.ps_c;
-      int64_t i = 0;
 #ifdef __AVX2__
-      if constexpr (std::is_same<T, float>::value) {
-        const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f);
-        const __m256 infinity = _mm256_set1_ps(std::numeric_limits<float>::infinity());
-        const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-        const __m256 cls = _mm256_castsi256_ps(_mm256_set1_epi32(c));
-        for (; i + 8 <= n; i += 8) {
-          const __m256 raw = _mm256_i32gather_ps(plane, _mm256_load_si256(reinterpret_cast<const __m256i*>(offset + i)), 4);
-          const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, magnitude), infinity, _CMP_LT_OQ);
-          const __m256 v = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, zero), one), finite);
-          const __m256 a1 = _mm256_load_ps(p1 + i), a2 = _mm256_load_ps(p2 + i);
-          const __m256 k1 = _mm256_load_ps(reinterpret_cast<const float*>(i1 + i));
-          const __m256 k2 = _mm256_load_ps(reinterpret_cast<const float*>(i2 + i));
-          const __m256 first = _mm256_cmp_ps(v, a1, _CMP_GT_OQ);
-          const __m256 second = _mm256_andnot_ps(first, _mm256_cmp_ps(v, a2, _CMP_GT_OQ));
-          _mm256_store_ps(p2 + i, _mm256_blendv_ps(_mm256_blendv_ps(a2, v, second), a1, first));
-          _mm256_store_ps(reinterpret_cast<float*>(i2 + i), _mm256_blendv_ps(_mm256_blendv_ps(k2, cls, second), k1, first));
-          _mm256_store_ps(p1 + i, _mm256_blendv_ps(a1, v, first));
-          _mm256_store_ps(reinterpret_cast<float*>(i1 + i), _mm256_blendv_ps(k1, cls, first));
-        }
-      }
-#endif
-      for (; i < n; ++i) {
-        const float v = probability(plane[offset[i]]);
-        const bool first = v > p1[i];
-        const bool second = !first && v > p2[i];
-        p2[i] = first ? p1[i] : (second ? v : p2[i]);
-        i2[i] = first ? i1[i] : (second ? c : i2[i]);
-        p1[i] = first ? v : p1[i];
-        i1[i] = first ? c : i1[i];
-      }
-    }
-    for (int64_t i = 0; i < n; ++i) top[pixels[t0 + i]] = {p1[i], p2[i], i1[i], i2[i]};
-  }
+inline __m256 load_probabilities(const float* p) {  // 8 values cleaned as probability() does
+  const __m256 raw = _mm256_loadu_ps(p);
+  const __m256 infinity = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), infinity, _CMP_LT_OQ);
+  return _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, _mm256_setzero_ps()), _mm256_set1_ps(1.f)), finite);
 }
+
+inline __m256 load_probabilities(const uint8_t* p) {
+  const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_div_ps(_mm256_cvtepi32_ps(bytes), _mm256_set1_ps(255.f));
+}
+
+// Class-major probabilities whose planes are whole images (pixel p of class c at p + c * ps_c):
+// the top two of 8 neighbouring pixels at a time, top_two()'s steps in registers, class after
+// class, each plane read 32 contiguous bytes (or 8) at a time; only groups holding a marked
+// pixel are read, the planes of the groups a few ahead prefetched. Returns the first pixel it
+// did not cover (the rest go pixel by pixel).
+template <typename T>
+int64_t top_two_of_planes(const Fusion& f, const T* data, const uint8_t* marked, int64_t pixels, TopTwo* top,
+                          std::vector<int32_t>& list) {
+  const int64_t groups = pixels / 8;
+  list.clear();
+  for (int64_t g = 0; g < groups; ++g) {
+    uint64_t eight;
+    std::memcpy(&eight, marked + 8 * g, 8);
+    if (eight != 0) list.push_back(int32_t(g));
+  }
+  const int64_t count = int64_t(list.size());
+  at::parallel_for(0, count, 2048, [&](int64_t k0, int64_t k1) {
+    constexpr int64_t kAhead = 4;  // groups prefetched ahead
+    int64_t last_line = -1;
+    auto prefetch = [&](int64_t g) {
+      const int64_t line = 8 * g * int64_t(sizeof(T)) / 64;
+      if (line == last_line) return;  // two float32 groups share each line of a plane
+      last_line = line;
+      for (int64_t c = 0; c < f.C; ++c) __builtin_prefetch(data + 8 * g + c * f.ps_c);
+    };
+    for (int64_t k = k0; k < std::min(k1, k0 + kAhead); ++k) prefetch(list[k]);
+    for (int64_t k = k0; k < k1; ++k) {
+      if (k + kAhead < k1) prefetch(list[k + kAhead]);
+      const int64_t g = list[k];
+      const T* p = data + 8 * g;
+      __m256 p1 = _mm256_set1_ps(-1.f), p2 = p1;
+      __m256 i1 = _mm256_setzero_ps(), i2 = i1;
+      for (int32_t c = 0; c < int32_t(f.C); ++c) {
+        const __m256 v = load_probabilities(p + c * f.ps_c);
+        const __m256 cls = _mm256_castsi256_ps(_mm256_set1_epi32(c));
+        const __m256 first = _mm256_cmp_ps(v, p1, _CMP_GT_OQ);
+        const __m256 second = _mm256_andnot_ps(first, _mm256_cmp_ps(v, p2, _CMP_GT_OQ));
+        p2 = _mm256_blendv_ps(_mm256_blendv_ps(p2, v, second), p1, first);
+        i2 = _mm256_blendv_ps(_mm256_blendv_ps(i2, cls, second), i1, first);
+        p1 = _mm256_blendv_ps(p1, v, first);
+        i1 = _mm256_blendv_ps(i1, cls, first);
+      }
+      alignas(32) float a1[8], a2[8];
+      alignas(32) int32_t k1[8], k2[8];
+      _mm256_store_ps(a1, p1); _mm256_store_ps(a2, p2);
+      _mm256_store_ps(reinterpret_cast<float*>(k1), i1); _mm256_store_ps(reinterpret_cast<float*>(k2), i2);
+      for (int q = 0; q < 8; ++q) top[8 * g + q] = {a1[q], a2[q], k1[q], k2[q]};
+    }
+  });
+  return 8 * groups;
+}
+#endif
 
 void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector<ProbVote>*>& lists,
                             int64_t pixels, ProbScratch& scratch) {
@@ -839,9 +848,16 @@ void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector
   TopTwo* top = scratch.top.data();
   for (const auto* list : lists)
     for (const ProbVote& vote : *list) marked[vote.pixel] = 1;
+  int64_t done = 0;  // pixels already covered
+#ifdef __AVX2__
+  if (f.ps_w == 1 && f.ps_h == f.width && f.ps_c >= pixels) {  // planes of whole images, class-major
+    if (f.pf_ptr) done = top_two_of_planes(f, f.pf_ptr, marked, pixels, top, scratch.pixels);
+    else done = top_two_of_planes(f, f.pu_ptr, marked, pixels, top, scratch.pixels);
+  }
+#endif
   auto& order = scratch.pixels;  // the marked pixels in memory order
   order.clear();
-  for (int64_t p = 0; p < pixels; ++p) {
+  for (int64_t p = done; p < pixels; ++p) {
     if ((p & 7) == 0 && p + 8 <= pixels) {  // skip eight unmarked pixels at a time
       uint64_t eight;
       std::memcpy(&eight, marked + p, 8);
@@ -850,14 +866,8 @@ void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector
     if (marked[p]) order.push_back(int32_t(p));
   }
   const int64_t count = int64_t(order.size());
-  // class-major when a pixel's classes lie further apart than neighbouring pixels (and every
-  // offset within a plane fits 32 bits)
-  const int64_t span = std::abs(f.ps_h) * (pixels / f.width) + std::abs(f.ps_w) * f.width;
-  const bool by_plane = std::abs(f.ps_c) > std::abs(f.ps_w) && f.ps_h >= 0 && f.ps_w >= 0 && span < (int64_t(1) << 31);
   at::parallel_for(0, count, 8192, [&](int64_t begin, int64_t end) {
-    if (by_plane && f.pf_ptr) top_two_by_plane(f, f.pf_ptr, order.data(), begin, end, top);
-    else if (by_plane) top_two_by_plane(f, f.pu_ptr, order.data(), begin, end, top);
-    else if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top);
+    if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top);
     else top_two_of_pixels(f, f.pu_ptr, order.data(), begin, end, count, top);
   });
   for (const auto* list : lists) {
