@@ -4,7 +4,8 @@
 //             of the points on the allocation stride grid, insert them into the sorted-key block
 //             hash and add the allocated blocks seen in front of the surface (space carving).
 // integrate_blocks: project every voxel of the given blocks and fuse TSDF, weight, color and
-//                   semantic evidence in place.
+//                   semantic evidence in place (per-class probabilities: the voxels' votes are
+//                   listed, then only the pixels they name are read, in memory order).
 //
 // The voxel loop runs in two vectorisable passes per block (projection and depth look-up, then
 // the TSDF / weight / color update for the whole block with a select), and blocks are spread
@@ -871,7 +872,14 @@ void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector
     else top_two_of_pixels(f, f.pu_ptr, order.data(), begin, end, count, top);
   });
   for (const auto* list : lists) {
-    for (const ProbVote& vote : *list) {
+    const ProbVote* votes = list->data();
+    const int64_t n = int64_t(list->size());
+    for (int64_t k = 0; k < n; ++k) {
+      if (k + 16 < n) {  // the top two and the evidence of a vote a few ahead
+        __builtin_prefetch(top + votes[k + 16].pixel);
+        __builtin_prefetch(f.count_ptr + 3 * votes[k + 16].voxel, 1);
+      }
+      const ProbVote& vote = votes[k];
       const int64_t idx = vote.voxel;
       const TopTwo& t = top[vote.pixel];
       const float w = vote.weight;
