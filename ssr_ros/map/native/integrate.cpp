@@ -830,11 +830,11 @@ int64_t top_two_of_planes(const Fusion& f, const T* data, const uint8_t* marked,
         p1 = _mm256_blendv_ps(p1, v, first);
         i1 = _mm256_blendv_ps(i1, cls, first);
       }
-      alignas(32) float a1[8], a2[8];
-      alignas(32) int32_t k1[8], k2[8];
-      _mm256_store_ps(a1, p1); _mm256_store_ps(a2, p2);
-      _mm256_store_ps(reinterpret_cast<float*>(k1), i1); _mm256_store_ps(reinterpret_cast<float*>(k2), i2);
-      for (int q = 0; q < 8; ++q) top[8 * g + q] = {a1[q], a2[q], k1[q], k2[q]};
+      alignas(32) float prob1[8], prob2[8];
+      alignas(32) int32_t class1[8], class2[8];
+      _mm256_store_ps(prob1, p1); _mm256_store_ps(prob2, p2);
+      _mm256_store_ps(reinterpret_cast<float*>(class1), i1); _mm256_store_ps(reinterpret_cast<float*>(class2), i2);
+      for (int q = 0; q < 8; ++q) top[8 * g + q] = {prob1[q], prob2[q], class1[q], class2[q]};
     }
   });
   return 8 * groups;
