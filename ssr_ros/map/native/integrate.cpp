@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #if defined(__F16C__) || defined(__AVX2__)
@@ -744,9 +745,27 @@ inline TopTwo pixel_top_two(const uint8_t* p, int64_t stride, int64_t C) {
   return top_two(p, stride, C);
 }
 
+#ifdef __AVX2__
+// top_two() of a pixel's C <= 24 uint8 values side by side, read as three 8-byte loads (the
+// caller makes sure 24 bytes can be read from p).
+inline TopTwo packed_top_two(const uint8_t* p, int64_t C) {
+  const __m256 none = _mm256_set1_ps(-1.f), scale = _mm256_set1_ps(255.f);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 x[4];
+  for (int q = 0; q < 3; ++q) {
+    const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * q)));
+    const __m256i cls = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * q));
+    const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(C)), cls));
+    x[q] = _mm256_blendv_ps(none, _mm256_div_ps(_mm256_cvtepi32_ps(bytes), scale), valid);
+  }
+  x[3] = none;
+  return top_two_of_lanes(x);
+}
+#endif
+
 template <typename T>
 void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, int64_t begin, int64_t end,
-                       int64_t count, TopTwo* top) {
+                       int64_t count, TopTwo* top, int64_t extent) {
   constexpr int64_t kLine = 64 / int64_t(sizeof(T));
   const bool packed = f.ps_c == 1;  // a pixel's classes side by side: a line or two per pixel
   // pixels prefetched ahead: class-major planes share a line between ~4 marked pixels
@@ -771,7 +790,16 @@ void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, in
     if (i + kAhead < count) prefetch(pixels[i + kAhead]);
     const int64_t pixel = pixels[i];
     const int64_t h = pixel / f.width, w = pixel - h * f.width;
-    top[pixel] = pixel_top_two(data + h * f.ps_h + w * f.ps_w, f.ps_c, f.C);
+    const int64_t offset = h * f.ps_h + w * f.ps_w;
+#ifdef __AVX2__
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      if (packed && f.C <= 24 && offset + 24 <= extent) {
+        top[pixel] = packed_top_two(data + offset, f.C);
+        continue;
+      }
+    }
+#endif
+    top[pixel] = pixel_top_two(data + offset, f.ps_c, f.C);
   }
 }
 
@@ -867,9 +895,11 @@ void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector
     if (marked[p]) order.push_back(int32_t(p));
   }
   const int64_t count = int64_t(order.size());
+  // elements from the start of the probabilities to one past the last (strides are >= 0)
+  const int64_t extent = (pixels / f.width - 1) * f.ps_h + (f.width - 1) * f.ps_w + (f.C - 1) * f.ps_c + 1;
   at::parallel_for(0, count, 8192, [&](int64_t begin, int64_t end) {
-    if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top);
-    else top_two_of_pixels(f, f.pu_ptr, order.data(), begin, end, count, top);
+    if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top, extent);
+    else top_two_of_pixels(f, f.pu_ptr, order.data(), begin, end, count, top, extent);
   });
   for (const auto* list : lists) {
     const ProbVote* votes = list->data();
