@@ -720,7 +720,9 @@ inline TopTwo pixel_top_two(const float* p, int64_t stride, int64_t C) {
       const __m256i cls = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * q));
       const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(C)), cls));
       const __m256i index = _mm256_mullo_epi32(cls, _mm256_set1_epi32(int32_t(stride)));
-      const __m256 raw = _mm256_mask_i32gather_ps(none, p, index, valid, 4);
+      const __m256 raw = stride == 1  // side by side: a masked load reads nothing past the classes
+          ? _mm256_maskload_ps(p + 8 * q, _mm256_castps_si256(valid))
+          : _mm256_mask_i32gather_ps(none, p, index, valid, 4);
       const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, magnitude), infinity, _CMP_LT_OQ);
       const __m256 clean = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, zero), one), finite);
       x[q] = _mm256_blendv_ps(none, clean, valid);
