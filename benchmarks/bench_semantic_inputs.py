@@ -3,18 +3,21 @@
 Every variant fuses the same decoded RGB-D frames (7-Scenes RedKitchen, Kinect v1 640x480,
 from ``$SSR_SHARED_DIR/data``) into a fresh map with the compiled kernel; variants alternate
 within each repetition and the median time counts, so the ratios come from one run on one
-machine. Semantics are synthetic (no real per-frame labels exist in ../shared/data): ids
+machine. Time is the CPU time of this process (``time.process_time``: the kernel's threads
+included, other jobs on a shared machine left out). Semantics are synthetic (no real per-frame labels exist in ../shared/data): ids
 1..20 in 80x60-pixel tiles; confidence 0.9; probabilities 0.8 on the tile's id and the rest
 spread over the other classes.
 
     python benchmarks/bench_semantic_inputs.py --frames 60 --repeat 3
 
-Writes a table between the ``semantic-inputs`` markers of benchmarks/RESULTS.md.
+Writes its table between the ``semantic-inputs-table`` markers of benchmarks/RESULTS.md (the
+section's text around them, what was tried and measured, is written by hand).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -32,7 +35,7 @@ from bench_integration import load_sequence, synthetic_labels  # noqa: E402
 from ssr_ros.geometry import Frame  # noqa: E402
 from ssr_ros.map import SemanticTSDF, TSDFConfig  # noqa: E402
 
-BEGIN, END = "<!-- semantic-inputs:begin -->", "<!-- semantic-inputs:end -->"
+BEGIN, END = "<!-- semantic-inputs-table:begin -->", "<!-- semantic-inputs-table:end -->"
 
 
 def variants(shape, num_classes=21) -> dict[str, dict]:
@@ -57,10 +60,10 @@ def run(intrinsics, frames, voxel_size: float, semantics: dict) -> tuple[float, 
     tsdf_map = SemanticTSDF(config, num_classes=21, device="cpu")
     items = [Frame(d.astype(np.float32) / 1000.0, intrinsics, p, rgb=c, **semantics) for d, c, p in frames]
     tsdf_map.integrate(items[0])  # warm-up, not timed
-    start = time.perf_counter()
+    start = time.process_time()
     for frame in items[1:]:
         tsdf_map.integrate(frame)
-    return time.perf_counter() - start, tsdf_map.bytes_per_voxel()
+    return time.process_time() - start, tsdf_map.bytes_per_voxel()
 
 
 def main() -> None:
@@ -77,10 +80,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     intrinsics, frames = load_sequence("7scenes", args.frames)
     forms = variants(frames[0][0].shape)
-    lines = [BEGIN, "", f"### Fusion speed by form of 2D semantics (7-Scenes, {args.frames} frames, "
-             f"median of {args.repeat} alternating runs)", "",
-             f"Machine: {platform.machine()}, {args.threads} thread(s), free-space marking off; "
-             "`benchmarks/bench_semantic_inputs.py`.", "",
+    lines = [BEGIN, "", f"7-Scenes, {args.frames} frames, median of {args.repeat} alternating runs, "
+             f"{platform.machine()}, {args.threads} thread(s), free-space marking off; frames/s in CPU time "
+             f"of the process (load average {os.getloadavg()[0]:.1f} at the start).", "",
              "| voxel | semantics | frames/s | ratio to label ids | bytes/voxel |", "| --- | --- | --- | --- | --- |"]
     for voxel_size in args.voxel_sizes:
         times: dict[str, list[float]] = {name: [] for name in forms}

@@ -4,7 +4,8 @@
 //             of the points on the allocation stride grid, insert them into the sorted-key block
 //             hash and add the allocated blocks seen in front of the surface (space carving).
 // integrate_blocks: project every voxel of the given blocks and fuse TSDF, weight, color and
-//                   semantic evidence in place.
+//                   semantic evidence in place (per-class probabilities: the voxels' votes are
+//                   listed, then only the pixels they name are read, in memory order).
 //
 // The voxel loop runs in two vectorisable passes per block (projection and depth look-up, then
 // the TSDF / weight / color update for the whole block with a select), and blocks are spread
@@ -20,14 +21,16 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
-#ifdef __F16C__
+#if defined(__F16C__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -327,6 +330,14 @@ static inline void update_evidence(int64_t& l1, int64_t& l2, float& c1, float& c
 
 namespace {
 
+// One voxel's pending vote for its pixel's two most likely classes: the voxel's index in the
+// storage (slot * V + voxel) and its observation weight.
+struct ProbVote {
+  int64_t voxel;
+  int32_t pixel;
+  float weight;
+};
+
 struct Fusion {
   float R[9], t[3], fx, fy, cx, cy, Wf, Hf, lo_d, hi_d, vs, trunc, neg_trunc, max_w, sem_max, dropoff_den;
   int32_t width;
@@ -343,34 +354,14 @@ struct Fusion {
   const float* lw_ptr;
   int64_t K;
   // per-class probabilities (H, W, C) with any element strides, float32 or uint8 (/ 255):
-  // each updated voxel votes for its pixel's two most likely classes
+  // each updated voxel votes for its pixel's two most likely classes. The block pass only
+  // lists those votes (see ProbVote); the top two of the pixels they name are computed
+  // afterwards in memory order, and the votes applied from the list (fuse_probability_votes).
   const float* pf_ptr;
   const uint8_t* pu_ptr;
   int64_t ps_h, ps_w, ps_c, C;
-  // each pixel's top two, computed by the first voxel that needs them (state 1 = ready)
-  std::atomic<uint8_t>* top_state;
-  int32_t* top_class;
-  float* top_prob;
+  std::vector<ProbVote>* prob_votes;  // where this thread lists its votes
 };
-
-// The two most likely classes of one pixel, as top2_votes() in semantic_tsdf.py: values are
-// clamped to [0, 1] (non-finite ones count as 0), ties go to the lower class id.
-static inline void pixel_top2(const Fusion& f, int64_t pixel, int64_t& i1, float& p1, int64_t& i2, float& p2) {
-  const int64_t h = pixel / f.width, w = pixel - h * f.width;
-  const int64_t base = h * f.ps_h + w * f.ps_w;
-  i1 = 0; i2 = 0; p1 = -1.f; p2 = -1.f;
-  for (int64_t c = 0; c < f.C; ++c) {
-    float v;
-    if (f.pf_ptr) {
-      v = f.pf_ptr[base + c * f.ps_c];
-      v = std::isfinite(v) ? std::min(std::max(v, 0.f), 1.f) : 0.f;
-    } else {
-      v = float(f.pu_ptr[base + c * f.ps_c]) / 255.f;
-    }
-    if (v > p1) { p2 = p1; i2 = i1; p1 = v; i1 = c; }
-    else if (v > p2) { p2 = v; i2 = c; }
-  }
-}
 
 // Per-thread scratch for one block of V voxels.
 template <int V>
@@ -469,7 +460,21 @@ bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& 
       }
     }
   }
-  const bool has_sem = f.lab_ptr || f.pf_ptr || f.pu_ptr;
+  if (f.prob_votes) {  // probabilities: list the votes; a predicted voxel's evidence restarts now
+    const int64_t first = slot * V;
+    for (int n = 0; n < V; ++n) {
+      if (!s.upd[n]) continue;
+      if (s.wst[n] < 0.f) {
+        const int64_t idx = base + n;
+        f.count_ptr[3 * idx] = float_to_half(0.f);
+        f.count_ptr[3 * idx + 1] = float_to_half(0.f);
+        f.count_ptr[3 * idx + 2] = float_to_half(0.f);
+      }
+      if (s.sdf[n] < f.trunc) f.prob_votes->push_back({first + n, s.pix[n], s.w[n]});
+    }
+    return true;
+  }
+  const bool has_sem = f.lab_ptr != nullptr;
   if (any_predicted || has_sem) {
     for (int n = 0; n < V; ++n) {
       if (!s.upd[n]) continue;
@@ -487,21 +492,6 @@ bool fuse_block(const Fusion& f, int64_t slot, int64_t row, Scratch<B * B * B>& 
           const float vote_w = vote > 0 ? strength : 0.f;
           update_evidence(l1, l2, c1, c2, total, vote, vote_w, f.sem_max);
         }
-      }
-      if ((f.pf_ptr || f.pu_ptr) && s.sdf[n] < f.trunc) {
-        int64_t i1, i2;
-        float p1, p2;
-        if (f.top_state[pixel].load(std::memory_order_acquire)) {
-          i1 = f.top_class[2 * pixel]; i2 = f.top_class[2 * pixel + 1];
-          p1 = f.top_prob[2 * pixel]; p2 = f.top_prob[2 * pixel + 1];
-        } else {  // two threads may both compute a pixel: they write the same values
-          pixel_top2(f, pixel, i1, p1, i2, p2);
-          f.top_class[2 * pixel] = int32_t(i1); f.top_class[2 * pixel + 1] = int32_t(i2);
-          f.top_prob[2 * pixel] = p1; f.top_prob[2 * pixel + 1] = p2;
-          f.top_state[pixel].store(1, std::memory_order_release);
-        }
-        update_evidence(l1, l2, c1, c2, total, i1, i1 > 0 ? w * p1 : 0.f, f.sem_max);
-        if (f.C > 1) update_evidence(l1, l2, c1, c2, total, i2, i2 > 0 ? w * p2 : 0.f, f.sem_max);
       }
       f.label_ptr[2 * idx] = uint8_t(l1);
       f.label_ptr[2 * idx + 1] = uint8_t(l2);
@@ -532,6 +522,8 @@ struct Job {
   std::unique_ptr<std::atomic<uint8_t>[]> state;
   std::unique_ptr<uint8_t[]> changed;
   std::atomic<int64_t> next{0};
+  // probability votes of the blocks each helper committed (the caller lists its own in f)
+  std::vector<std::vector<ProbVote>> helper_votes;
 };
 
 template <int B>
@@ -564,7 +556,7 @@ void caller_fuse(Job& job, int64_t b, Scratch<B * B * B>& scratch) {
 }
 
 template <int B>
-void helper_run(const std::shared_ptr<Job>& job) {
+void helper_run(const std::shared_ptr<Job>& job, int helper) {
   auto scratch = std::make_unique<Scratch<B * B * B>>();
   auto copy = std::make_unique<BlockCopy<B>>();
   Fusion local = job->f;
@@ -573,6 +565,8 @@ void helper_run(const std::shared_ptr<Job>& job) {
   local.count_ptr = copy->count;
   local.color_ptr = copy->color;
   local.label_ptr = copy->label;
+  std::vector<ProbVote> block_votes;  // the block's votes count only if its copy is committed
+  if (job->f.prob_votes) local.prob_votes = &block_votes;
   for (;;) {
     const int64_t begin = job->next.fetch_add(job->chunk);
     if (begin >= job->M) return;
@@ -586,10 +580,15 @@ void helper_run(const std::shared_ptr<Job>& job) {
       if (job->state[b].compare_exchange_strong(expected, kWorking)) {
         const int64_t slot = job->slot_ptr[b];
         copy->load(job->f, slot);
+        block_votes.clear();
         const bool any = fuse_block<B>(local, slot, 0, *scratch);
         expected = kWorking;
         if (job->state[b].compare_exchange_strong(expected, kCommitting)) {  // else taken over
           if (any) copy->store(job->f, slot);
+          if (local.prob_votes) {
+            auto& mine = job->helper_votes[size_t(helper)];
+            mine.insert(mine.end(), block_votes.begin(), block_votes.end());
+          }
           job->changed[b] = any;
           job->state[b].store(kDone, std::memory_order_release);
         }
@@ -603,7 +602,7 @@ template <int B>
 void caller_run(const std::shared_ptr<Job>& job, int helpers) {
   for (int h = 0; h < helpers; ++h) {
     try {
-      std::thread([job] { helper_run<B>(job); }).detach();
+      std::thread([job, h] { helper_run<B>(job, h); }).detach();
     } catch (const std::system_error&) {
       break;  // no thread: the caller does the work
     }
@@ -630,6 +629,304 @@ void caller_run(const std::shared_ptr<Job>& job, int helpers) {
   }
   job->gate.fetch_add(kClosed);
   while (job->gate.load() != kClosed) std::this_thread::yield();
+}
+
+// The top two classes of every pixel that a vote names, in memory order with the next pixels'
+// probabilities prefetched (so they stream in instead of being fetched pixel by pixel in the
+// order of the voxels), then the two votes of every listed voxel; each voxel is listed at
+// most once per frame.
+struct TopTwo {
+  float p1, p2;
+  int32_t i1, i2;
+};
+
+struct ProbScratch {  // kept by each calling thread between frames
+  std::vector<uint8_t> marked;
+  std::vector<int32_t> pixels;
+  std::vector<TopTwo> top;
+  std::vector<ProbVote> votes;
+};
+
+ProbScratch& prob_scratch() {
+  thread_local ProbScratch scratch;
+  return scratch;
+}
+
+// A probability as top2_votes() in semantic_tsdf.py reads it: float32 clamped to [0, 1] with
+// non-finite values counting as 0, uint8 / 255.
+inline float probability(float v) { return std::isfinite(v) ? std::min(std::max(v, 0.f), 1.f) : 0.f; }
+inline float probability(uint8_t v) { return float(v) / 255.f; }
+
+// The two most likely classes of the C values at p, p + stride, ...; ties go to the lower
+// class id (the first strictly greater value wins), without branches.
+template <typename T>
+inline TopTwo top_two(const T* p, int64_t stride, int64_t C) {
+  float p1 = -1.f, p2 = -1.f;
+  int32_t i1 = 0, i2 = 0;
+  for (int32_t c = 0; c < int32_t(C); ++c) {
+    const float v = probability(p[c * stride]);
+    const bool first = v > p1;
+    const bool second = !first && v > p2;
+    p2 = first ? p1 : (second ? v : p2);
+    i2 = first ? i1 : (second ? c : i2);
+    p1 = first ? v : p1;
+    i1 = first ? c : i1;
+  }
+  return {p1, p2, i1, i2};
+}
+
+#ifdef __AVX2__
+inline __m256 broadcast_max(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_permute2f128_ps(x, x, 1));
+  x = _mm256_max_ps(x, _mm256_shuffle_ps(x, x, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm256_max_ps(x, _mm256_shuffle_ps(x, x, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+inline uint32_t equal_lanes(const __m256 (&x)[4], __m256 m) {
+  uint32_t bits = 0;
+  for (int q = 0; q < 4; ++q) bits |= uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(x[q], m, _CMP_EQ_OQ))) << (8 * q);
+  return bits;
+}
+
+// top_two() of up to 32 probabilities (>= 0; the lanes past the classes hold -1), 8 at a time:
+// the first lane holding the maximum, then the first other lane holding the maximum of the rest.
+inline TopTwo top_two_of_lanes(__m256 (&x)[4]) {
+  const __m256 m1 = broadcast_max(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
+  const int32_t i1 = __builtin_ctz(equal_lanes(x, m1));
+  const __m256i first = _mm256_set1_epi32(i1);
+  const __m256 none = _mm256_set1_ps(-1.f);
+  for (int q = 0; q < 4; ++q) {
+    const __m256i lane = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * q));
+    x[q] = _mm256_blendv_ps(x[q], none, _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, first)));
+  }
+  const __m256 m2 = broadcast_max(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
+  const float p2 = _mm256_cvtss_f32(m2);
+  if (p2 < 0.f) return {_mm256_cvtss_f32(m1), -1.f, i1, 0};  // a single class
+  return {_mm256_cvtss_f32(m1), p2, i1, int32_t(__builtin_ctz(equal_lanes(x, m2)))};
+}
+#endif
+
+// top_two() of one pixel: with AVX2 and at most 32 classes, the values are read into lanes first
+// (float32 gathered straight into registers, uint8 through the stack).
+inline TopTwo pixel_top_two(const float* p, int64_t stride, int64_t C) {
+#ifdef __AVX2__
+  if (C <= 32 && std::abs(stride) * 32 < (int64_t(1) << 31)) {
+    const __m256 none = _mm256_set1_ps(-1.f), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f);
+    const __m256 infinity = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 x[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m256i cls = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * q));
+      const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(C)), cls));
+      const __m256i index = _mm256_mullo_epi32(cls, _mm256_set1_epi32(int32_t(stride)));
+      const __m256 raw = stride == 1  // side by side: a masked load reads nothing past the classes
+          ? _mm256_maskload_ps(p + 8 * q, _mm256_castps_si256(valid))
+          : _mm256_mask_i32gather_ps(none, p, index, valid, 4);
+      const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, magnitude), infinity, _CMP_LT_OQ);
+      const __m256 clean = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, zero), one), finite);
+      x[q] = _mm256_blendv_ps(none, clean, valid);
+    }
+    return top_two_of_lanes(x);
+  }
+#endif
+  return top_two(p, stride, C);
+}
+
+inline TopTwo pixel_top_two(const uint8_t* p, int64_t stride, int64_t C) {
+#ifdef __AVX2__
+  if (C <= 32) {
+    alignas(32) float v[32];
+    for (int q = 0; q < 4; ++q) _mm256_store_ps(v + 8 * q, _mm256_set1_ps(-1.f));
+    for (int64_t c = 0; c < C; ++c) v[c] = probability(p[c * stride]);
+    __m256 x[4];
+    for (int q = 0; q < 4; ++q) x[q] = _mm256_load_ps(v + 8 * q);
+    return top_two_of_lanes(x);
+  }
+#endif
+  return top_two(p, stride, C);
+}
+
+#ifdef __AVX2__
+// top_two() of a pixel's C <= 24 uint8 values side by side, read as three 8-byte loads (the
+// caller makes sure 24 bytes can be read from p).
+inline TopTwo packed_top_two(const uint8_t* p, int64_t C) {
+  const __m256 none = _mm256_set1_ps(-1.f), scale = _mm256_set1_ps(255.f);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 x[4];
+  for (int q = 0; q < 3; ++q) {
+    const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * q)));
+    const __m256i cls = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * q));
+    const __m256 valid = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(C)), cls));
+    x[q] = _mm256_blendv_ps(none, _mm256_div_ps(_mm256_cvtepi32_ps(bytes), scale), valid);
+  }
+  x[3] = none;
+  return top_two_of_lanes(x);
+}
+#endif
+
+template <typename T>
+void top_two_of_pixels(const Fusion& f, const T* data, const int32_t* pixels, int64_t begin, int64_t end,
+                       int64_t count, TopTwo* top, int64_t extent) {
+  constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+  const bool packed = f.ps_c == 1;  // a pixel's classes side by side: a line or two per pixel
+  // pixels prefetched ahead: class-major planes share a line between ~4 marked pixels
+  const int64_t kAhead = packed ? 8 : 12;
+  int64_t last_line = -1;
+  auto prefetch = [&](int64_t pixel) {
+    const int64_t h = pixel / f.width, w = pixel - h * f.width;
+    const int64_t offset = h * f.ps_h + w * f.ps_w;
+    const int64_t line = offset / kLine;
+    if (line == last_line) return;  // the same lines as the pixel before (class-major rows)
+    last_line = line;
+    const T* a = data + offset;
+    if (packed) {
+      for (int64_t c = 0; c < f.C; c += kLine) __builtin_prefetch(a + c);
+      __builtin_prefetch(a + f.C - 1);
+    } else {
+      for (int64_t c = 0; c < f.C; ++c) __builtin_prefetch(a + c * f.ps_c);
+    }
+  };
+  for (int64_t i = begin; i < std::min(end, begin + kAhead); ++i) prefetch(pixels[i]);
+  for (int64_t i = begin; i < end; ++i) {
+    if (i + kAhead < count) prefetch(pixels[i + kAhead]);
+    const int64_t pixel = pixels[i];
+    const int64_t h = pixel / f.width, w = pixel - h * f.width;
+    const int64_t offset = h * f.ps_h + w * f.ps_w;
+#ifdef __AVX2__
+    if constexpr (std::is_same<T, uint8_t>::value) {
+      if (packed && f.C <= 24 && offset + 24 <= extent) {
+        top[pixel] = packed_top_two(data + offset, f.C);
+        continue;
+      }
+    }
+#endif
+    top[pixel] = pixel_top_two(data + offset, f.ps_c, f.C);
+  }
+}
+
+#ifdef __AVX2__
+inline __m256 load_probabilities(const float* p) {  // 8 values cleaned as probability() does
+  const __m256 raw = _mm256_loadu_ps(p);
+  const __m256 infinity = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(raw, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), infinity, _CMP_LT_OQ);
+  return _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(raw, _mm256_setzero_ps()), _mm256_set1_ps(1.f)), finite);
+}
+
+inline __m256 load_probabilities(const uint8_t* p) {
+  const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_div_ps(_mm256_cvtepi32_ps(bytes), _mm256_set1_ps(255.f));
+}
+
+// Class-major probabilities whose planes are whole images (pixel p of class c at p + c * ps_c):
+// the top two of 8 neighbouring pixels at a time, top_two()'s steps in registers, class after
+// class, each plane read 32 contiguous bytes (or 8) at a time; only groups holding a marked
+// pixel are read, the planes of the groups a few ahead prefetched. Returns the first pixel it
+// did not cover (the rest go pixel by pixel).
+template <typename T>
+int64_t top_two_of_planes(const Fusion& f, const T* data, const uint8_t* marked, int64_t pixels, TopTwo* top,
+                          std::vector<int32_t>& list) {
+  const int64_t groups = pixels / 8;
+  list.clear();
+  for (int64_t g = 0; g < groups; ++g) {
+    uint64_t eight;
+    std::memcpy(&eight, marked + 8 * g, 8);
+    if (eight != 0) list.push_back(int32_t(g));
+  }
+  const int64_t count = int64_t(list.size());
+  at::parallel_for(0, count, 2048, [&](int64_t k0, int64_t k1) {
+    constexpr int64_t kAhead = 4;  // groups prefetched ahead
+    int64_t last_line = -1;
+    auto prefetch = [&](int64_t g) {
+      const int64_t line = 8 * g * int64_t(sizeof(T)) / 64;
+      if (line == last_line) return;  // two float32 groups share each line of a plane
+      last_line = line;
+      for (int64_t c = 0; c < f.C; ++c) __builtin_prefetch(data + 8 * g + c * f.ps_c);
+    };
+    for (int64_t k = k0; k < std::min(k1, k0 + kAhead); ++k) prefetch(list[k]);
+    for (int64_t k = k0; k < k1; ++k) {
+      if (k + kAhead < k1) prefetch(list[k + kAhead]);
+      const int64_t g = list[k];
+      const T* p = data + 8 * g;
+      __m256 p1 = _mm256_set1_ps(-1.f), p2 = p1;
+      __m256 i1 = _mm256_setzero_ps(), i2 = i1;
+      for (int32_t c = 0; c < int32_t(f.C); ++c) {
+        const __m256 v = load_probabilities(p + c * f.ps_c);
+        const __m256 cls = _mm256_castsi256_ps(_mm256_set1_epi32(c));
+        const __m256 first = _mm256_cmp_ps(v, p1, _CMP_GT_OQ);
+        const __m256 second = _mm256_andnot_ps(first, _mm256_cmp_ps(v, p2, _CMP_GT_OQ));
+        p2 = _mm256_blendv_ps(_mm256_blendv_ps(p2, v, second), p1, first);
+        i2 = _mm256_blendv_ps(_mm256_blendv_ps(i2, cls, second), i1, first);
+        p1 = _mm256_blendv_ps(p1, v, first);
+        i1 = _mm256_blendv_ps(i1, cls, first);
+      }
+      alignas(32) float prob1[8], prob2[8];
+      alignas(32) int32_t class1[8], class2[8];
+      _mm256_store_ps(prob1, p1); _mm256_store_ps(prob2, p2);
+      _mm256_store_ps(reinterpret_cast<float*>(class1), i1); _mm256_store_ps(reinterpret_cast<float*>(class2), i2);
+      for (int q = 0; q < 8; ++q) top[8 * g + q] = {prob1[q], prob2[q], class1[q], class2[q]};
+    }
+  });
+  return 8 * groups;
+}
+#endif
+
+void fuse_probability_votes(const Fusion& f, const std::vector<const std::vector<ProbVote>*>& lists,
+                            int64_t pixels, ProbScratch& scratch) {
+  scratch.marked.assign(size_t(pixels), 0);
+  if (int64_t(scratch.top.size()) < pixels) scratch.top.resize(size_t(pixels));
+  uint8_t* marked = scratch.marked.data();
+  TopTwo* top = scratch.top.data();
+  for (const auto* list : lists)
+    for (const ProbVote& vote : *list) marked[vote.pixel] = 1;
+  int64_t done = 0;  // pixels already covered
+#ifdef __AVX2__
+  if (f.ps_w == 1 && f.ps_h == f.width && f.ps_c >= pixels) {  // planes of whole images, class-major
+    if (f.pf_ptr) done = top_two_of_planes(f, f.pf_ptr, marked, pixels, top, scratch.pixels);
+    else done = top_two_of_planes(f, f.pu_ptr, marked, pixels, top, scratch.pixels);
+  }
+#endif
+  auto& order = scratch.pixels;  // the marked pixels in memory order
+  order.clear();
+  for (int64_t p = done; p < pixels; ++p) {
+    if ((p & 7) == 0 && p + 8 <= pixels) {  // skip eight unmarked pixels at a time
+      uint64_t eight;
+      std::memcpy(&eight, marked + p, 8);
+      if (eight == 0) { p += 7; continue; }
+    }
+    if (marked[p]) order.push_back(int32_t(p));
+  }
+  const int64_t count = int64_t(order.size());
+  // elements from the start of the probabilities to one past the last (strides are >= 0)
+  const int64_t extent = (pixels / f.width - 1) * f.ps_h + (f.width - 1) * f.ps_w + (f.C - 1) * f.ps_c + 1;
+  at::parallel_for(0, count, 8192, [&](int64_t begin, int64_t end) {
+    if (f.pf_ptr) top_two_of_pixels(f, f.pf_ptr, order.data(), begin, end, count, top, extent);
+    else top_two_of_pixels(f, f.pu_ptr, order.data(), begin, end, count, top, extent);
+  });
+  for (const auto* list : lists) {
+    const ProbVote* votes = list->data();
+    const int64_t n = int64_t(list->size());
+    for (int64_t k = 0; k < n; ++k) {
+      if (k + 16 < n) {  // the top two and the evidence of a vote a few ahead
+        __builtin_prefetch(top + votes[k + 16].pixel);
+        __builtin_prefetch(f.count_ptr + 3 * votes[k + 16].voxel, 1);
+      }
+      const ProbVote& vote = votes[k];
+      const int64_t idx = vote.voxel;
+      const TopTwo& t = top[vote.pixel];
+      const float w = vote.weight;
+      float c1 = half_to_float(f.count_ptr[3 * idx]), c2 = half_to_float(f.count_ptr[3 * idx + 1]);
+      float total = half_to_float(f.count_ptr[3 * idx + 2]);
+      int64_t l1 = f.label_ptr[2 * idx], l2 = f.label_ptr[2 * idx + 1];
+      update_evidence(l1, l2, c1, c2, total, t.i1, t.i1 > 0 ? w * t.p1 : 0.f, f.sem_max);
+      if (f.C > 1) update_evidence(l1, l2, c1, c2, total, t.i2, t.i2 > 0 ? w * t.p2 : 0.f, f.sem_max);
+      f.label_ptr[2 * idx] = uint8_t(l1);
+      f.label_ptr[2 * idx + 1] = uint8_t(l2);
+      f.count_ptr[3 * idx] = float_to_half(c1);
+      f.count_ptr[3 * idx + 1] = float_to_half(c2);
+      f.count_ptr[3 * idx + 2] = float_to_half(total);
+    }
+  }
 }
 
 }  // namespace
@@ -680,21 +977,8 @@ torch::Tensor integrate_blocks(
   f.pf_ptr = nullptr;
   f.pu_ptr = nullptr;
   f.ps_h = f.ps_w = f.ps_c = f.C = 0;
-  f.top_state = nullptr;
-  f.top_class = nullptr;
-  f.top_prob = nullptr;
-  std::unique_ptr<std::atomic<uint8_t>[]> top_state;
-  std::unique_ptr<int32_t[]> top_class;
-  std::unique_ptr<float[]> top_prob;
-  if (sem_probs.has_value()) {
-    const int64_t pixels = width * height;
-    top_state.reset(new std::atomic<uint8_t>[size_t(pixels)]);
-    for (int64_t p = 0; p < pixels; ++p) top_state[p].store(0, std::memory_order_relaxed);
-    top_class.reset(new int32_t[size_t(2 * pixels)]);
-    top_prob.reset(new float[size_t(2 * pixels)]);
-    f.top_state = top_state.get();
-    f.top_class = top_class.get();
-    f.top_prob = top_prob.get();  // read in place, whatever its strides (HWC or class-major CHW)
+  f.prob_votes = nullptr;
+  if (sem_probs.has_value()) {  // read in place, whatever its strides (HWC or class-major CHW)
     const auto& probs = *sem_probs;
     TORCH_CHECK(probs.dim() == 3 && probs.size(0) == height && probs.size(1) == width,
                 "probabilities must be (height, width, classes)");
@@ -703,6 +987,9 @@ torch::Tensor integrate_blocks(
     if (probs.scalar_type() == torch::kFloat32) f.pf_ptr = probs.data_ptr<float>();
     else f.pu_ptr = probs.data_ptr<uint8_t>();
     f.ps_h = probs.stride(0); f.ps_w = probs.stride(1); f.ps_c = probs.stride(2); f.C = probs.size(2);
+    TORCH_CHECK(sem_labels.has_value() == false, "give either label votes or probabilities, not both");
+    prob_scratch().votes.clear();
+    f.prob_votes = &prob_scratch().votes;
   }
   bool* changed_ptr = changed.data_ptr<bool>();
   for (int i = 0; i < 9; ++i) f.R[i] = float(proj[i]);
@@ -729,9 +1016,15 @@ torch::Tensor integrate_blocks(
   job->changed.reset(new uint8_t[size_t(M)]());
   const int64_t voxels = M * B * B * B;
   const int helpers = voxels >= (int64_t(1) << 15) ? int(std::min<int64_t>(kernel_threads(), M / job->chunk)) - 1 : 0;
+  if (f.prob_votes) job->helper_votes.resize(size_t(std::max(helpers, 0)));
   if (B == 8) caller_run<8>(job, helpers);
   else if (B == 4) caller_run<4>(job, helpers);
   else caller_run<16>(job, helpers);
+  if (f.prob_votes) {  // every block is fused and no helper touches the job any more
+    std::vector<const std::vector<ProbVote>*> lists{f.prob_votes};
+    for (const auto& list : job->helper_votes) lists.push_back(&list);
+    fuse_probability_votes(f, lists, width * height, prob_scratch());
+  }
   for (int64_t b = 0; b < M; ++b) changed_ptr[b] = job->changed[b] != 0;
   if (block_stamp.has_value()) {
     TORCH_CHECK(block_stamp->is_contiguous() && block_stamp->scalar_type() == torch::kInt64, "block_stamp must be contiguous int64");
