@@ -21,7 +21,6 @@ import ctypes
 import ctypes.util
 import os
 import re
-import tempfile
 import threading
 
 M_ARENA_MAX = -8
@@ -49,9 +48,10 @@ def _glibc() -> ctypes.CDLL | None:
                 libc.malloc_trim.argtypes = [ctypes.c_size_t]
                 libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
                 libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-                libc.fopen.restype = ctypes.c_void_p
-                libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+                libc.open_memstream.restype = ctypes.c_void_p
+                libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]
                 libc.fclose.argtypes = [ctypes.c_void_p]
+                libc.free.argtypes = [ctypes.c_void_p]
                 _libc = libc
             except (OSError, AttributeError):  # not glibc (or glibc < 2.33 without mallinfo2)
                 _libc = None
@@ -81,16 +81,19 @@ def malloc_arenas() -> int | None:
     libc = _glibc()
     if libc is None:
         return None
-    with tempfile.NamedTemporaryFile(prefix="ssr_malloc_info_", suffix=".xml") as handle:
-        stream = libc.fopen(handle.name.encode(), b"w")
-        if not stream:
-            return None
-        try:
-            libc.malloc_info(0, stream)
-        finally:
-            libc.fclose(stream)
-        with open(handle.name, encoding="utf-8", errors="replace") as written:
-            text = written.read()
+    # malloc_info writes XML to a stdio stream: a stream in memory, no file
+    buffer, size = ctypes.c_void_p(), ctypes.c_size_t()
+    stream = libc.open_memstream(ctypes.byref(buffer), ctypes.byref(size))
+    if not stream:
+        return None
+    try:
+        libc.malloc_info(0, stream)
+    finally:
+        libc.fclose(stream)  # sets buffer and size
+    try:
+        text = ctypes.string_at(buffer, size.value).decode("utf-8", errors="replace") if buffer.value else ""
+    finally:
+        libc.free(buffer)
     return len(re.findall(r"<heap nr=", text))
 
 
