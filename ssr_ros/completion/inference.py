@@ -2,7 +2,9 @@
 
 The region is tiled by chunks that overlap by ``overlap`` voxels; chunks run through the
 network in batches; overlapping predictions are blended with weights that ramp linearly
-from a chunk's faces to its interior (so seams between chunks vanish). The blended TSDF,
+from a chunk's faces to its interior (so seams between chunks vanish). A chunk's class
+probabilities are restricted to the classes its observed voxels are labelled with
+(:func:`observed_classes_only`) before blending. The blended TSDF,
 color and class probabilities pass the write-back gate (:mod:`ssr_ros.completion.gating`:
 unknown space only, calibrated surface confidence, near and enclosed by what the cameras
 saw) and go into the map's predicted layer through ``write_predictions``, which never
@@ -201,7 +203,7 @@ def predict_chunks(
             s = tuple(slice(int(o[a] - lo[a]), int(o[a] - lo[a]) + chunk_size) for a in range(3))
             sums["weight"][s] += ramp
             sums["tsdf"][s] += ramp * tsdf[b]
-            sums["probs"][s] += ramp[..., None] * probs[b]
+            sums["probs"][s] += ramp[..., None] * observed_classes_only(probs[b], chunks[b])
             if rgb is not None:
                 sums["color"][s] += ramp[..., None] * rgb[b]
             chunk = chunks[b]
@@ -224,6 +226,23 @@ def predict_chunks(
         voxel_size=float(voxel_size),
         model_truncation=float(truncation),
     )
+
+
+def observed_classes_only(probs: torch.Tensor, chunk: DenseChunk) -> torch.Tensor:
+    """(X, Y, Z, N) class probabilities restricted to the classes the chunk's observed voxels are
+    labelled with (their fused label, the class of most evidence), renormalised: the network does
+    not invent a class that nothing seen nearby carries (with structural labels only, its
+    continuation of a floor stays floor, not a door). Unchanged where no observed voxel of the
+    chunk has class evidence."""
+    evidence = chunk.semantics[chunk.observed]
+    evidence = evidence[evidence.sum(-1) > 0]
+    if evidence.numel() == 0:
+        return probs
+    present = torch.zeros(probs.shape[-1], dtype=probs.dtype, device=probs.device)
+    present[evidence.argmax(-1).unique().to(probs.device)] = 1.0
+    masked = probs * present
+    total = masked.sum(-1, keepdim=True)
+    return torch.where(total > 0, masked / total.clamp(min=1e-12), probs)
 
 
 def crop(prediction: RegionPrediction, min_voxel: Sequence[int], max_voxel: Sequence[int]) -> RegionPrediction:

@@ -8,6 +8,7 @@ from ssr_ros.completion.inference import (
     blend_weights,
     chunk_origins,
     complete_region,
+    observed_classes_only,
     predict_chunks,
     predict_region,
 )
@@ -140,3 +141,23 @@ def test_scheduled_chunks_blend_where_they_overlap_and_leave_gaps_unpredicted():
     gated = complete_chunks(model, fake, [(0, 0, 0), (12, 0, 0), (24, 8, 0)], config)
     assert not torch.isfinite(gated.tsdf[~covered]).any()
     assert len(fake.writes) == 1  # one batched, blended write for all scheduled chunks
+
+
+def test_predicted_classes_are_those_the_chunk_observed():
+    fake = FakeMap(shape=(8, 8, 8))
+    chunk = fake.extract_chunk(torch.zeros(3, dtype=torch.int64), (8, 8, 8))
+    probs = torch.softmax(torch.randn(8, 8, 8, NUM_CLASSES, generator=torch.Generator().manual_seed(1)), -1)
+    probs[..., 3] += 2.0  # the network favours a class nothing observed carries
+    probs = probs / probs.sum(-1, keepdim=True)
+    # no class evidence in the chunk: the network's classes as they are
+    assert torch.equal(observed_classes_only(probs, chunk), probs)
+    # observed voxels labelled 1 and 2, with a trace of evidence on every class (as fusion leaves)
+    chunk.semantics[chunk.observed] = 0.01
+    labels = torch.where(torch.arange(8)[:, None, None].expand(8, 8, 8) < 4, 1, 2)
+    chunk.semantics[chunk.observed, labels[chunk.observed]] = 5.0
+    restricted = observed_classes_only(probs, chunk)
+    assert set(restricted.argmax(-1).unique().tolist()) <= {1, 2}
+    assert torch.allclose(restricted.sum(-1), torch.ones(8, 8, 8))
+    assert torch.all(restricted[..., [0, 3, 4]] == 0)
+    # within the observed classes the network's ranking is kept
+    assert torch.equal(restricted[..., 1] > restricted[..., 2], probs[..., 1] > probs[..., 2])
