@@ -199,14 +199,13 @@ def predict_chunks(
         probs = torch.softmax(out.semantic_logits, dim=1).permute(0, 2, 3, 4, 1).to(out_device)
         tsdf = out.tsdf.to(out_device)
         rgb = out.color.permute(0, 2, 3, 4, 1).to(out_device) if out.color is not None else None
-        for b, o in enumerate(batch_origins):
+        for b, (o, chunk) in enumerate(zip(batch_origins, chunks)):
             s = tuple(slice(int(o[a] - lo[a]), int(o[a] - lo[a]) + chunk_size) for a in range(3))
             sums["weight"][s] += ramp
             sums["tsdf"][s] += ramp * tsdf[b]
-            sums["probs"][s] += ramp[..., None] * observed_classes_only(probs[b], chunks[b])
+            sums["probs"][s] += ramp[..., None] * observed_classes_only(probs[b], chunk)
             if rgb is not None:
                 sums["color"][s] += ramp[..., None] * rgb[b]
-            chunk = chunks[b]
             sums["observed"][s] = chunk.observed
             sums["observed_tsdf"][s] = chunk.tsdf
             if chunk.free is not None:
