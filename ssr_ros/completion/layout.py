@@ -22,16 +22,18 @@ observed, in the gravity-aligned map frame (z up):
    label rules: a table top with free space seen under it is not the floor.
 4. **The room** is the convex region in front of every bounding plane, clipped to the extent of
    what the cameras saw (observed surface, seen-free space, the camera positions; plus
-   ``margin``); its signed distance is the minimum of the planes' signed distances. Nothing is written unless the map shows a room: a floor and ``min_walls``
-   bounding walls facing different ways.
+   ``margin``); its signed distance is the minimum of the planes' signed distances. Nothing is
+   written unless the map shows a room: a floor and ``min_walls`` bounding walls facing
+   different ways.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
    voxels nothing measured (never over observed voxels, seen-free space or the network's
    predictions), within ``max_extension`` of the plane's observed part (unless the room's
    other planes bound it on every side: walls closing the room all round, and for a wall the
-   floor and the ceiling too), and only where,
-   walking from the surface into the room, the first thing the map knows within ``reach`` is
-   seen-free space: no object stands in front of it (a cupboard hides the wall behind it) and
-   a camera looked there. Labels: the majority fused label of the plane's observed voxels,
+   floor and the ceiling too), and both sides of the surface only where, walking from it into
+   the room, the first thing the map knows within ``reach`` is seen-free space: no object
+   stands in front of it (a cupboard hides the wall behind it) and a camera looked there.
+   Elsewhere, with ``solid_side``, only the voxels behind the surface, all with a negative
+   distance: occupied, with no surface of their own. Labels: the majority fused label of the plane's observed voxels,
    else floor / wall / ceiling by kind (where the taxonomy has them); color: the plane's
    median observed color; confidence: ``confidence``.
 
