@@ -8,6 +8,7 @@ from ssr_ros.completion.inference import (
     blend_weights,
     chunk_origins,
     complete_region,
+    nearby_observed_classes,
     observed_classes_only,
     predict_chunks,
     predict_region,
@@ -161,3 +162,28 @@ def test_predicted_classes_are_those_the_chunk_observed():
     assert torch.all(restricted[..., [0, 3, 4]] == 0)
     # within the observed classes the network's ranking is kept
     assert torch.equal(restricted[..., 1] > restricted[..., 2], probs[..., 1] > probs[..., 2])
+
+
+def test_predicted_classes_follow_the_observed_voxels_nearby():
+    size = (24, 8, 8)
+    chunk = FakeMap(shape=size).extract_chunk(torch.zeros(3, dtype=torch.int64), size)
+    chunk.observed[:] = False
+    chunk.semantics[:] = 0.0
+    # two observed patches: class 1 at x = 0..2, class 4 at x = 21..23; the network says 3 everywhere
+    chunk.observed[:3] = True
+    chunk.observed[21:] = True
+    chunk.semantics[:3, ..., 1] = 5.0
+    chunk.semantics[21:, ..., 4] = 5.0
+    probs = torch.full(size + (NUM_CLASSES,), 0.1)
+    probs[..., 3] = 0.6
+    voted = nearby_observed_classes(probs, chunk, sigma=1.5)
+    assert torch.allclose(voted.sum(-1), torch.ones(size))
+    labels = voted.argmax(-1)
+    assert (labels[:8] == 1).all() and (labels[16:] == 4).all()  # each side takes its neighbours' class
+    assert voted[4, 4, 4, 1] == 1.0  # all votes agree: certain
+    # beyond 3 sigma (5 voxels) of every labelled voxel: the network's classes, restricted to the observed ones
+    middle = voted[8:16]
+    assert torch.equal(middle, observed_classes_only(probs, chunk)[8:16])
+    assert set(middle.argmax(-1).unique().tolist()) <= {1, 4}
+    # sigma 0 leaves the network's (restricted) classes everywhere
+    assert torch.equal(nearby_observed_classes(probs, chunk, 0.0), observed_classes_only(probs, chunk))
