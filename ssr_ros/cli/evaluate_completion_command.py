@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "a model whose calibration found none is then withheld and the network row equals fusion)")
     parser.add_argument("--no-poisson", action="store_true", help="leave out the Poisson baseline")
     parser.add_argument("--no-layout", action="store_true", help="leave out the room-layout rows")
+    parser.add_argument("--objects", action="store_true",
+                        help="add a row with object refinement after the network and the layout (the shape prior, "
+                        "models/shape_prior_small.pt)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--out", help="write the full results (per seed, means, the table) as JSON here")
     parser.set_defaults(func=run)
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.completion.weights import default_weights_path
     from ssr_ros.config import config_to_dict, load_yaml_config
+    from ssr_ros.errors import ConfigError
     from ssr_ros.evaluation.poisson import PoissonConfig
     from ssr_ros.pipeline import load_completion_model
 
@@ -64,11 +68,18 @@ def run(args: argparse.Namespace) -> int:
     model = load_completion_model(completion)  # fails here, once, when the weights do not load
     poisson = None if args.no_poisson else PoissonConfig()
     layout = None if args.no_layout else config.layout.validate()
+    objects = None
+    if args.objects:
+        if layout is None:
+            raise ConfigError("--objects needs the layout rows: it runs after the network and the layout")
+        from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+
+        objects = load_shape_prior(default_shape_prior_weights())
     results = []
     for index, seed in enumerate(config.seeds):
         _say(f"room {index + 1}/{len(config.seeds)}: seed {seed}, {config.frames_per_scene} frames "
              f"{config.image_width}x{config.image_height}")
-        result = evaluate_seed(int(seed), config, completion, poisson, layout=layout)
+        result = evaluate_seed(int(seed), config, completion, poisson, layout=layout, objects=objects)
         results.append(result)
         scores = {m: s["fscore"] for m, s in result["methods"].items()}
         _say(f"seed {seed}: F-score " + ", ".join(f"{m} {100 * f:.1f}" for m, f in scores.items())

@@ -14,7 +14,9 @@ the generator's exact ground truth:
 - ``network``: the map completed by the network (observed + predicted voxels, ``map.mesh()``);
 - ``layout``: the fused map with the room layout's unseen floor, walls and ceiling
   (:mod:`ssr_ros.completion.layout`);
-- ``network+layout``: the network, then the layout (what the pipeline does by default).
+- ``network+layout``: the network, then the layout (what the pipeline does by default);
+- ``network+layout+objects``: then object refinement (:mod:`ssr_ros.objects.refinement`): the
+  map's instances completed from the learned shape prior and written as predicted voxels.
 
 Scores (see :mod:`ssr_ros.evaluation.comparison`): mesh accuracy, completeness, precision,
 recall and F-score at 5 cm against points sampled on the GT mesh; occupied-voxel IoU on the
@@ -42,11 +44,12 @@ from ssr_ros.completion.layout import LayoutConfig
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.map.config import TSDFConfig
 
-METHODS = ("fusion", "poisson", "network", "layout", "network+layout")
+METHODS = ("fusion", "poisson", "network", "layout", "network+layout", "network+layout+objects")
 """Rows of the comparison, in table order."""
 
 METHOD_TITLES = {"fusion": "fusion only", "poisson": "Poisson (of the fused mesh)", "network": "fusion + network",
-                 "layout": "fusion + room layout", "network+layout": "fusion + network + room layout"}
+                 "layout": "fusion + room layout", "network+layout": "fusion + network + room layout",
+                 "network+layout+objects": "fusion + network + room layout + objects"}
 
 
 @dataclass
@@ -97,12 +100,14 @@ def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.nda
 
 
 def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=None, progress: bool = True,
-                  layout=None) -> dict:
+                  layout=None, objects=None) -> dict:
     """Scores of fusion only, Poisson, the network, the room layout and both on the generated room ``seed``.
 
     completion: a ``CompletionConfig`` (weights, chunking) for the network rows, or None to
     leave them out; poisson: a ``PoissonConfig`` for the Poisson row, or None to leave it out;
-    layout: a ``LayoutConfig`` for the layout rows, or None to leave them out.
+    layout: a ``LayoutConfig`` for the layout rows, or None to leave them out; objects: a
+    ``ShapePrior`` for the object-refinement row (after the network and the layout, with the
+    pipeline's default ``ObjectRefinementConfig``), or None to leave it out.
     Returns ``{"seed", "voxels_in_room", "unobserved_fraction", "chunks_completed",
     "observed_unchanged", "seconds": {...}, "methods": {method: scores}}``.
     """
@@ -157,6 +162,13 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
         snapshot("network")
     if layout is not None and layout.enabled:
         add_layout("network+layout" if pipeline.model is not None else "layout")
+    if objects is not None and pipeline.model is not None and layout is not None and layout.enabled:
+        start = time.perf_counter()
+        refined = pipeline.refine_objects(objects)
+        seconds["objects"] = time.perf_counter() - start
+        result["objects"] = {"instances": len(refined.objects), "refined": sum(o.refined for o in refined.objects),
+                             "voxels_written": refined.written_voxels}
+        snapshot("network+layout+objects")
 
     with pipeline.lock:
         after = pipeline.map.extract_chunk(torch.as_tensor(gt.origin_voxel), gt.shape)

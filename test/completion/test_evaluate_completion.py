@@ -25,15 +25,16 @@ def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
     threads = torch.get_num_threads()
     try:  # one thread: on a busy 2-core machine a second one mostly spins
         assert main(["evaluate-completion", "--config", str(tmp_path / "eval.yaml"), "--weights", str(tmp_path / "tiny.pt"),
-                     "--frames", "3", "--width", "40", "--height", "30", "--threads", "1", "--out", str(out)]) == 0
+                     "--frames", "3", "--width", "40", "--height", "30", "--threads", "1", "--objects", "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(threads)
     captured = capsys.readouterr()
     assert "seed 2000" in captured.err  # progress goes to stderr, the table to stdout
     rows = [line for line in captured.out.splitlines() if line.startswith("| ")]
     titles = [row.split("|")[1].strip() for row in rows]
-    assert titles[:6] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + network",
-                          "fusion + room layout", "fusion + network + room layout"]
+    assert titles[:7] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + network",
+                          "fusion + room layout", "fusion + network + room layout",
+                          "fusion + network + room layout + objects"]
     result = json.loads(out.read_text())
     seed = result["seeds"][0]
     assert seed["frames"] == 3 and seed["observed_unchanged"] and seed["chunks_completed"] > 0
@@ -44,10 +45,11 @@ def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
     # the network writes back unobserved voxels only: observed semantics are the fused ones
     assert network["observed_miou"] == fusion["observed_miou"] == poisson["observed_miou"]
     assert network["triangles"] >= fusion["triangles"]
-    layout, both = seed["methods"]["layout"], seed["methods"]["network+layout"]
-    assert layout["observed_miou"] == both["observed_miou"] == fusion["observed_miou"]
+    layout, both, objects = (seed["methods"][m] for m in ("layout", "network+layout", "network+layout+objects"))
+    assert layout["observed_miou"] == both["observed_miou"] == objects["observed_miou"] == fusion["observed_miou"]
+    assert seed["objects"]["refined"] <= seed["objects"]["instances"]
     assert "reason" in seed["layout"]  # what the layout found (from 3 tiny frames: most likely no room)
-    assert set(result["summary"]) == {"fusion", "poisson", "network", "layout", "network+layout"}
+    assert set(result["summary"]) == {"fusion", "poisson", "network", "layout", "network+layout", "network+layout+objects"}
     assert "| fusion only |" in result["table_markdown"]
 
 
@@ -60,15 +62,23 @@ def test_no_poisson_and_capture_overrides_reach_the_evaluation(tmp_path, monkeyp
                contract=TINY_CONTRACT)
     calls = []
 
-    def fake_evaluate_seed(seed, config, completion, poisson, layout=None):
+    def fake_evaluate_seed(seed, config, completion, poisson, layout=None, objects=None):
         calls.append((seed, config.frames_per_scene, config.image_width, config.image_height, completion.weights, poisson,
-                      layout is None))
+                      layout is None, objects))
         scores = {"fscore": 0.5, "precision": 0.5, "recall": 0.5, "triangles": 1}
         return {"seed": seed, "seconds": {}, "methods": {"fusion": scores, "network": scores}}
 
     monkeypatch.setattr(evaluation, "evaluate_seed", fake_evaluate_seed)
     assert main(["evaluate-completion", "--seeds", "7", "8", "--weights", str(tmp_path / "tiny.pt"), "--frames", "5",
                  "--width", "64", "--height", "48", "--no-poisson", "--no-layout"]) == 0
-    assert calls == [(s, 5, 64, 48, str(tmp_path / "tiny.pt"), None, True) for s in (7, 8)]
+    assert calls == [(s, 5, 64, 48, str(tmp_path / "tiny.pt"), None, True, None) for s in (7, 8)]
     out = capsys.readouterr().out
     assert "| fusion only |" in out and "Poisson" not in out and "| 7 fusion + network |" in out
+    # the object row runs after the layout: without it, refused before any room is built
+    calls.clear()
+    assert main(["evaluate-completion", "--seeds", "7", "--weights", str(tmp_path / "tiny.pt"), "--no-layout",
+                 "--objects"]) != 0
+    assert calls == [] and "--objects needs the layout" in capsys.readouterr().err
+    assert main(["evaluate-completion", "--seeds", "7", "--weights", str(tmp_path / "tiny.pt"), "--no-poisson",
+                 "--objects"]) == 0
+    assert calls[0][-1] is not None and calls[0][-1].class_index("chair") is not None  # the packaged shape prior
