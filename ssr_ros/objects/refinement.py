@@ -14,7 +14,11 @@ shape into the map's predicted layer through ``write_predictions``, with these g
   shape says are empty are set empty (the object replaces the network's blob there).
 
 Written voxels get the instance's class (one-hot), its mean observed color and the
-confidence ``instance confidence x fit``.
+confidence ``instance confidence x fit``. By default only the completed shape's inside is
+written (``surface: false``, :func:`inside_only`): solid predicted voxels that fill the object
+and carry its class, with a surface drawn only where they meet space already known in front of
+them; ``surface: true`` also writes the band outside the shape, so the completed object's own
+surface is meshed.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class ObjectRefinementConfig:
     min_fit: float = param(0.5, "a completed shape is written only when this share of the observed surface lies on it", low=0.0, high=1.0)
     max_distance: float = param(0.3, "completed voxels farther than this from the instance's observed surface are not "
                                 "written, metres; 0 = the whole completed shape", low=0.0, high=10.0)
+    surface: bool = param(False, "also write the band outside each completed shape, so its own surface is meshed; "
+                          "off: only its inside, as solid predicted voxels that draw a surface only against space "
+                          "known in front of them (the map's mesh keeps its precision)")
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
                             "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
@@ -140,6 +147,19 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
     return (region.origin_voxel + a, tsdf.reshape(tuple(size)), int(solid.sum()), int(clear.sum()))
 
 
+def inside_only(tsdf: np.ndarray, voxel_size: float, truncation: float) -> np.ndarray:
+    """A shape write (``tsdf`` metres; NaN = leave, ``+truncation`` = clear) with only the shape's
+    inside kept: voxels whose centre lies inside or less than half a voxel outside the surface
+    (what counts as occupied) get a negative distance (at most -1 % of a voxel), the band farther
+    outside is left alone (NaN); clears stay."""
+    out = np.array(tsdf, dtype=np.float32, copy=True)
+    band = np.isfinite(out) & (out < truncation)
+    inside = band & (out < voxel_size / 2)
+    out[inside] = np.minimum(out[inside], -0.01 * voxel_size)
+    out[band & ~inside] = np.nan
+    return out
+
+
 def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: int) -> ObjectRecord:
     if shape is not None and refined:
         centre, extents, _ = shape.box()
@@ -192,6 +212,8 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                     plan = shape_write(region, inst, ids, shape, floor_class, floor_z, config.max_distance)
                     if plan is not None:
                         origin, tsdf, _, _ = plan
+                        if not config.surface:
+                            tsdf = inside_only(tsdf, region.voxel_size, region.truncation)
                         written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
                         total += written
         records.append(_record(inst, shape, refined, written))

@@ -16,7 +16,7 @@ from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
 from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig
 from ssr_ros.objects.object_list import load_object_list
-from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
+from ssr_ros.objects.refinement import ObjectRefinementConfig, inside_only, refine_objects
 from ssr_ros.objects.weights import ShapePrior, save_shape_prior
 from ssr_ros.taxonomy import ClassTaxonomy
 
@@ -43,6 +43,24 @@ def _solid_prior(grid_size: int = 16) -> ShapePrior:
     with torch.no_grad():
         net.out.weight.zero_()
         net.out.bias.fill_(-5.0)  # tanh -> -1: inside everywhere
+    return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
+
+
+class _SphereNet(ShapePriorNet):
+    """The prior's network with a fixed answer: a ball (negative inside, positive outside)."""
+
+    def forward(self, inputs: torch.Tensor, class_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = super().forward(inputs, class_index)
+        g = inputs.shape[-1]
+        axis = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 - 1
+        x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        ball = (torch.sqrt(x**2 + y**2 + z**2) - 0.6) * 0.5
+        return {"sdf": ball.expand(inputs.shape[0], g, g, g), "yaw_logits": out["yaw_logits"]}
+
+
+def _sphere_prior(grid_size: int = 16) -> ShapePrior:
+    """A prior whose shape has an inside and an outside (a surface crossing its grid)."""
+    net = _SphereNet(1, ShapePriorNetworkConfig(grid_size=grid_size, base_width=2, class_embedding=2, yaw_bins=8))
     return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
 
 
@@ -105,3 +123,35 @@ def test_refine_objects_command_writes_map_and_object_list(fused_room, tmp_path)
     read_map(tmp_path / "out" / "refined.ssrmap")
     assert main(["refine-objects", str(tmp_path / "in.ssrmap"), "--out", str(tmp_path / "x.ssrmap"),
                  "--weights", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_inside_only_keeps_the_solid_and_the_clears_and_drops_the_band_outside():
+    voxel, trunc = 0.05, 0.2
+    tsdf = np.array([np.nan, -0.15, -0.001, 0.0, 0.02, 0.03, 0.1, 0.19, trunc], dtype=np.float32)
+    out = inside_only(tsdf, voxel, trunc)
+    assert np.isnan(out[0])  # left alone stays left alone
+    assert out[1] == np.float32(-0.15)  # deep inside: its distance
+    # on the surface or within half a voxel outside it (occupied): inside, negative
+    assert np.all(out[2:5] <= -0.01 * voxel + 1e-9) and np.all(out[2:5] < 0)
+    assert np.all(np.isnan(out[5:8]))  # the band farther outside is not written
+    assert out[8] == np.float32(trunc)  # a clear (the network's blob where the shape says empty) stays
+    assert tsdf[5] == np.float32(0.03)  # the input is not changed
+
+
+def test_objects_write_their_surface_only_when_asked(fused_room):
+    import copy
+
+    lo, size = (-4, -4, -4), (70, 70, 56)
+    counts = {}
+    for surface in (False, True):
+        tsdf_map = copy.deepcopy(fused_room)
+        before, _ = _snapshot(tsdf_map, lo, size)
+        config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3, surface=surface)
+        refine_objects(tsdf_map, NAMES, _sphere_prior(), config)
+        after, chunk = _snapshot(tsdf_map, lo, size)
+        written = after["predicted"] & ~before["predicted"]
+        values = chunk.predicted_tsdf[written]
+        outside_band = (values > 0.5 * tsdf_map.voxel_size) & (values < tsdf_map.truncation)
+        counts[surface] = (int((values < 0).sum()), int(outside_band.sum()))
+    assert counts[False][0] > 0 and counts[False][1] == 0  # inside only: solid, no band outside
+    assert counts[True][1] > 0  # with its surface: the band outside is written too
