@@ -45,6 +45,7 @@ from ssr_ros.errors import (
 from ssr_ros.evaluation.mesh import DEFAULT_THRESHOLD, MeshScores, mesh_scores, sample_surface
 from ssr_ros.geometry import Frame
 from ssr_ros.geometry.gravity import Z_UP
+from ssr_ros.map.map_file import MAP_FILE
 from ssr_ros.pipeline import MappingPipeline
 
 FOLDER_KINDS = ("scannet", "7scenes", "tum", "replica", "redwood")
@@ -276,6 +277,9 @@ class ReconstructionOptions:
     stride: int = 1
     limit: int | None = None
     complete: bool = True
+    objects: bool = True
+    """After completion, refine the map's objects once (``objects`` config: the shape prior, or a list
+    only with ``type: none``) and write ``objects.json``; not without completion."""
     previews: bool = True
     formats: tuple[str, ...] = ()
     ground_truth: GroundTruth | None = None
@@ -425,6 +429,17 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
             interrupted = "completion"
             _say("completion interrupted; saving what was built")
         wall["complete_s"] = time.perf_counter() - start
+    objects = None
+    if (options.objects and options.complete and pipeline.completion_enabled and not interrupted and not failure
+            and pipeline.frames_integrated):
+        start = time.perf_counter()
+        _say("refining objects")
+        try:
+            objects = pipeline.refine_objects(pipeline.load_shape_prior())
+        except KeyboardInterrupt:
+            interrupted = "objects"
+            _say("object refinement interrupted; saving what was built")
+        wall["objects_s"] = time.perf_counter() - start
     regularized = None
     if pipeline.regularizer is not None and not interrupted and not failure and pipeline.frames_integrated:
         _say("regularising the labels")
@@ -442,6 +457,9 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks,
                        "withheld": pipeline.completion_withheld,
                        "layout": None if pipeline.layout_report is None else pipeline.layout_report.as_dict()},
+        "objects": None if objects is None else {
+            "instances": len(objects.objects), "refined": sum(o.refined for o in objects.objects),
+            "voxels_written": objects.written_voxels},
         "regularization": regularized,
         "config": config_to_dict(pipeline.config),
         "gravity": gravity_summary(pipeline),
@@ -456,6 +474,11 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     if pipeline.frames_integrated:
         start = time.perf_counter()
         files += pipeline.save(out, options.formats)
+        if objects is not None:
+            from ssr_ros.objects.object_list import save_object_list
+
+            files.append(save_object_list(objects.objects, out / "objects.json",
+                                          extra={"map": MAP_FILE, "voxel_size": pipeline.map.voxel_size}))
         wall["save_s"] = time.perf_counter() - start
         if pipeline.planning_summary:
             summary["planning"] = pipeline.planning_summary

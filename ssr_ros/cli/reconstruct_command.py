@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--no-completion", action="store_true", help="fusion only: neither the network nor the room layout")
     group.add_argument("--no-layout", action="store_true",
                        help="no room-layout completion (the unseen floor, walls and ceiling of the room; layout.type none)")
+    group.add_argument("--no-objects", action="store_true",
+                       help="no object refinement after completion (by default the map's objects are completed from the "
+                       "shape prior, their inside written as predicted voxels, and listed in objects.json)")
     group = parser.add_argument_group("gravity (the map and completion work in a z-up frame; outputs go back to the recording's)")
     group.add_argument("--up", type=parse_up,
                        help="where up is in the recording's pose frame: 'auto' (estimate from the cameras and the floor; "
@@ -302,6 +305,7 @@ def _run(args: argparse.Namespace) -> int:
     if pipeline.completion_withheld:
         print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
     options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
+                                    objects=not getattr(args, "no_objects", False),
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
                                     progress=not args.no_progress, started_at=started_at, semantics=semantics,
                                     segmenter=segmenter)

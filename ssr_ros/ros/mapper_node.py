@@ -588,12 +588,7 @@ class MapperNode(Node):
         ``~/objects`` and, while subscribed, boxes and labels on ``~/object_markers``."""
         from ssr_ros.msg import ObjectList
 
-        config = self.pipeline.config.objects
-        prior = None
-        if config.type == "shape_prior":
-            from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
-
-            prior = load_shape_prior(config.weights or default_shape_prior_weights(), config.device)  # refuses a bad file
+        prior = self.pipeline.load_shape_prior()  # refuses a bad file
         self.objects_pub = self.create_publisher(ObjectList, "~/objects", LATCHED)
         self.object_markers_pub = self.create_publisher(MarkerArray, "~/object_markers", LATCHED)
         self._object_stage = threading.Thread(target=self._object_loop, args=(prior,), name="ssr_objects", daemon=True)

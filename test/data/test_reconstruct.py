@@ -217,6 +217,15 @@ def test_model_path_is_used(synth, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["completion"]["enabled"] and summary["completion"]["chunks_completed"] > 0
     assert summary["config"]["completion"]["weights"].endswith("tiny.pt")
+    # after completion the objects stage ran: its object list beside the map, its counts in the summary
+    from ssr_ros.objects.object_list import load_object_list
+
+    assert summary["objects"]["refined"] <= summary["objects"]["instances"] == len(load_object_list(out / "objects.json"))
+    assert "objects.json" in summary["files"]
+    out = tmp_path / "no_objects"
+    assert main(["reconstruct", str(synth / "bag"), "--out", str(out), "--weights", str(tmp_path / "tiny.pt"), "--limit", "3",
+                 "--no-progress", "--no-previews", "--voxel-size", "0.1", "--no-objects"]) == 0
+    assert json.loads((out / "summary.json").read_text())["objects"] is None and not (out / "objects.json").exists()
 
 
 # ----------------------------------------------------------------------------- real sequences
