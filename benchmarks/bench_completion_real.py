@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="completion.min_confidence (default 0: the threshold calibrated with the weights)")
     parser.add_argument("--gravity", choices=["estimate", "z_up"], default="estimate",
                         help="map the sparse run gravity-aligned (as ssr reconstruct does) or in the recording's frame")
+    parser.add_argument("--no-objects", action="store_true",
+                        help="leave out the object refinement that ssr reconstruct runs after completion")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -50,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     config = RealFramesConfig(gravity=args.gravity)
     completion = CompletionConfig(weights=str(args.weights or default_weights_path()), min_confidence=args.min_confidence)
-    result = evaluate_real_frames(args.data, completion, config)
+    result = evaluate_real_frames(args.data, completion, config, objects=not args.no_objects)
     result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                          "torch": torch.__version__, "threads": torch.get_num_threads()}
     result["weights"] = completion.weights
     print(f"{result['frames_used']} frames (every {config.stride}th of 0-{config.sparse_frames - 1}) vs the fusion of "
           f"{config.reference_frames} frames ({result['reference']['triangles']:,} triangles); "
-          f"{result['chunks_completed']} chunks completed")
+          f"{result['chunks_completed']} chunks completed; objects {result['objects']}")
     print(real_frames_table(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

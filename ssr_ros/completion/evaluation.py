@@ -304,11 +304,13 @@ def real_frames_reference(path, config: RealFramesConfig | None = None) -> tuple
     return mesh.vertices, mesh.triangles
 
 
-def evaluate_real_frames(path, completion, config: RealFramesConfig | None = None, reference=None, progress: bool = True) -> dict:
+def evaluate_real_frames(path, completion, config: RealFramesConfig | None = None, reference=None, progress: bool = True,
+                         objects: bool = True) -> dict:
     """Fusion only vs fusion + completion on a sparse stretch of a real recording.
 
     The map of every ``stride``-th of the first ``sparse_frames`` frames is built through
-    ``MappingPipeline`` (completion config ``completion``) and completed; its fusion-only mesh
+    ``MappingPipeline`` (completion config ``completion``) and completed, then (``objects``, as
+    ``ssr reconstruct`` does) its objects refined with the packaged shape prior; its fusion-only mesh
     (``mesh(include_predicted=False)``) and its completed mesh are scored against ``reference``
     (``(vertices, triangles)``; default: :func:`real_frames_reference`, the fusion-only mesh of
     the first ``reference_frames``): precision, recall and F-score at ``threshold``, accuracy,
@@ -340,10 +342,18 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     start = time.perf_counter()
     chunks = pipeline.complete(everything=True)
     seconds["complete"] = time.perf_counter() - start
+    refined = None
+    if objects and pipeline.completion_enabled:
+        start = time.perf_counter()
+        refined = pipeline.refine_objects(pipeline.load_shape_prior())
+        seconds["objects"] = time.perf_counter() - start
     # scored in the recording's frame, where the reference lies
     meshes = {"fusion": pipeline.pose_frame_mesh(include_predicted=False), "completion": pipeline.pose_frame_mesh()}
     result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
               "completion_enabled": pipeline.completion_enabled, "completion_withheld": pipeline.completion_withheld,
+              "objects": None if refined is None else {"instances": len(refined.objects),
+                                                       "refined": sum(o.refined for o in refined.objects),
+                                                       "voxels_written": refined.written_voxels},
               "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
     for name, mesh in meshes.items():
         points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))

@@ -4,7 +4,8 @@ Every 5th of frames 0-99 of 7-Scenes RedKitchen is mapped (gravity-aligned, as `
 reconstruct`` maps it) with completion; the map's fusion-only mesh and its completed mesh are
 scored against the fusion of all 500 frames (``ssr_ros.completion.evaluation.evaluate_real_frames``;
 ``benchmarks/bench_completion_real.py`` prints the same numbers) in the user's default run: the
-packaged weights through the write-back gate at their calibrated threshold.
+packaged weights through the write-back gate at their calibrated threshold, the room layout, and
+the object refinement ``ssr reconstruct`` runs after them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def test_the_real_frames_measurement_is_sound(real_frames_results):
     default = real_frames_results["default"]
     fusion = default["fusion"]
     assert default["completion_enabled"] and default["frames_used"] == 20 and default["chunks_completed"] > 0
+    assert default["objects"] is not None and default["objects"]["instances"] > 0
     assert fusion["precision"] > 0.85 and 0.05 < fusion["recall"] < 1.0
     assert default["reference"]["triangles"] > fusion["triangles"]
 
