@@ -101,7 +101,8 @@ def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.nda
 
 def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=None, progress: bool = True,
                   layout=None, objects=None) -> dict:
-    """Scores of fusion only, Poisson, the network, the room layout and both on the generated room ``seed``.
+    """Scores of fusion only, Poisson, the network, the room layout, both, and the objects after them on the
+    generated room ``seed``.
 
     completion: a ``CompletionConfig`` (weights, chunking) for the network rows, or None to
     leave them out; poisson: a ``PoissonConfig`` for the Poisson row, or None to leave it out;
