@@ -7,7 +7,8 @@ For each room seed (never used to train the completion network; the shape prior 
 room at all): render a handheld RGB-D sequence (320x240, noisy depth, 2D-predictor labels),
 fuse half of it (contiguous segments dropped, so objects are seen from some sides only) into a
 5 cm map ("fusion"), complete it with the shipped completion network ("fusion + completion"),
-then run ``refine_objects`` on that map ("+ objects"). Each map is meshed and scored per object
+then run ``refine_objects`` on that map with the fused frames' camera path ("+ objects";
+``--no-camera-path``: without it, as ``ssr refine-objects`` on a saved map). Each map is meshed and scored per object
 against the object's exact surface (contact faces left out): Chamfer distance, F-score at 2 cm
 and 5 cm, over the objects of the prior's classes that the map saw (>= 10 observed surface
 voxels). Alignment error (yaw, front-aware and modulo 180 degrees; centre distance in the

@@ -3,22 +3,28 @@
 With gravity known (the map is z-up; objects stand on the floor at ``floor_z``), only the yaw,
 the position and the size are unknown. :func:`align_object`:
 
-1. coarse rotation search: ``search: head`` (the default) runs the prior with the grid turned
-   by ``turns`` evenly spaced yaws (default 1: yaw 0), averages its yaw head's distributions
-   (turned back to the map frame) and tries their peaks (``yaw_candidates`` of them, at least
-   45 degrees apart; ``quarter_turns`` adds the best peak turned by 90, 180 and 270 degrees);
-   ``search: grid`` tries ``search_yaws`` evenly spaced yaws and lets the fit decide. On
-   held-out rooms the head's peaks gave the smallest yaw errors; averaging turned heads and the
-   grid search were worse (``benchmarks/RESULTS.md``). With ``snap_to_footprint`` each
-   candidate is then turned to the nearest axis of the rectangle the observed footprint hugs
-   (:func:`footprint_yaw`): the head picks the quadrant, the geometry the exact angle;
-2. for each candidate turns the grid to it, runs the prior again (twice: the second time
-   with the residual yaw the head reports removed) and so gets the completed SDF in a frame
-   where the object is canonical;
+1. coarse rotation search: ``search: turns`` (the default) takes the axis of the rectangle the
+   observed footprint hugs (:func:`footprint_yaw`: furniture is box-like, the geometry gives the
+   exact angle up to quarter turns) and tries its four quarter turns, eight (the diagonals too)
+   when the footprint is near square and its axis says little. ``search: head`` tries the peaks
+   of the prior's yaw head (``yaw_candidates``; ``quarter_turns`` adds the best one turned by 90,
+   180 and 270 degrees), snapped to the footprint's axes with ``snap_to_footprint``;
+   ``search: grid`` tries ``search_yaws`` evenly spaced yaws;
+2. for each candidate turns the grid to it and runs the prior, so it gets the completed SDF in a
+   frame where the object is canonical;
 3. refines yaw, position (x, y, and a little z) and per-axis scale continuously by gradient
    descent so that the observed surface lies on the completed surface, the space seen free
-   lies outside it, and observed surfaces of other things (walls, other objects) are not
-   inside it; the candidate with the lowest final cost wins.
+   lies outside it, observed surfaces of other things (walls, other objects) are not inside it
+   and (``size_weight``) its width, depth and height fall within the sizes the class's training
+   objects span: a shape completed too small from a partial view (a bookshelf seen up to half a
+   metre) grows into unobserved space;
+4. scores each candidate on the evidence and keeps the lowest: that fit's final cost, the yaw
+   head's probability of the turn (``prior_weight``), where the object was seen from
+   (``view_weight``, :func:`view_term`: objects are seen mostly from their front or open side;
+   the camera path, else the seen-free space near the object, which lies between it and the
+   cameras) and whether its back stands against a wall (``wall_weight``, :func:`wall_term`).
+   On held-out rooms and simulated front views this turned fewer objects around than the yaw
+   head's peaks (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -51,9 +57,13 @@ class AlignmentConfig:
     free_weight: float = param(1.0, "weight of seen-free space inside the object", low=0.0, high=1000.0)
     blocker_weight: float = param(2.0, "weight of other observed surfaces inside the object", low=0.0, high=1000.0)
     scale_weight: float = param(1.0, "pull of the per-axis log scale towards 1", low=0.0, high=1000.0)
-    max_log_scale: float = param(0.3, "per-axis scale bound of the refinement, log (0.3: 0.74 to 1.35 times the "
+    max_log_scale: float = param(1.2, "per-axis scale bound of the refinement, log (1.2: 0.3 to 3.3 times the "
                                  "completed shape)", low=0.0, high=3.0)
-    size_weight: float = param(0.0, "pull of the posed shape's width, depth and height into the range the class's "
+    square_ratio: float = param(1.0, "'turns' search: when the footprint's rectangle is closer to square than this (long "
+                                "over short side), the four turns half way between are tried as well (8 candidates); "
+                                "1 = never (on held-out rooms the diagonals turned more objects wrong than right)",
+                                low=1.0, high=10.0)
+    size_weight: float = param(4.0, "pull of the posed shape's width, depth and height into the range the class's "
                                "training objects span (a shape completed too small from a partial view grows into "
                                "unobserved space; seen-free space and other surfaces still bound it); 0 = off",
                                low=0.0, high=1000.0)
@@ -188,6 +198,17 @@ def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
     coarse = best(np.deg2rad(np.arange(0.0, 90.0, step_deg)))
     fine = best(coarse + np.deg2rad(np.linspace(-step_deg, step_deg, 21)))
     return float(np.mod(fine, np.pi / 2))
+
+
+def footprint_aspect(points: np.ndarray, axis: float) -> float:
+    """Long over short side (>= 1) of the points' (P, 3) floor-plane bounding rectangle along
+    ``axis``."""
+    xy = np.asarray(points, dtype=np.float64)[:, :2]
+    c, s = math.cos(axis), math.sin(axis)
+    u = xy[:, 0] * c + xy[:, 1] * s
+    v = -xy[:, 0] * s + xy[:, 1] * c
+    sides = sorted([float(np.ptp(u)), float(np.ptp(v))])
+    return sides[1] / max(sides[0], 1e-6)
 
 
 def snap_yaw(yaw: float, axis: float) -> float:
@@ -339,7 +360,10 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
         viewpoints = free
     if config.search == "turns":
         axis = footprint_yaw(surface)
-        yaws = [math.remainder(axis + q * math.pi / 2, 2 * math.pi) for q in range(4)]
+        quarter = 4
+        if footprint_aspect(surface, axis) < config.square_ratio:
+            quarter = 8  # near-square footprint: its axis says little, try the diagonals too
+        yaws = [math.remainder(axis + q * 2 * math.pi / quarter, 2 * math.pi) for q in range(quarter)]
         sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws, floor_z)
         probs0 = torch.softmax(_turned_yaw_logits(prior, k, surface, free, floor_z, config.turns)[0], dim=0)
         peaks = [(y, _mass_at(probs0, y)) for y in yaws]
@@ -367,14 +391,13 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
         terms = {"yaw": yaw, "fit_cost": final, "head": -math.log(max(mass, 1e-6)), "view": 0.0, "wall": 0.0}
         terms["off_surface"] = float(np.mean(np.abs(shape.sdf_at(surface)) >= voxel_size))
         terms["free_inside"] = float(np.mean(shape.sdf_at(free) < 0)) if len(free) else 0.0
-        if config.search == "turns":
-            centre, extents, _ = shape.box()
-            view = view_term(centre, yaw, viewpoints, config.view_range)
-            terms["view"] = 0.5 if view is None else view
-            terms["wall"] = wall_term(centre, yaw, extents, floor_z, blockers if walls is None else walls,
-                                      config.wall_distance)
-        total = (final + config.prior_weight * terms["head"] + config.view_weight * terms["view"]
-                 + config.wall_weight * terms["wall"])
+        centre, extents, _ = shape.box()
+        view = view_term(centre, yaw, viewpoints, config.view_range)
+        terms["view"] = 0.5 if view is None else view
+        terms["wall"] = wall_term(centre, yaw, extents, floor_z, blockers if walls is None else walls, config.wall_distance)
+        total = final + config.prior_weight * terms["head"]
+        if config.search == "turns":  # the evidence terms decide among turns of one axis
+            total += config.view_weight * terms["view"] + config.wall_weight * terms["wall"]
         terms["total"] = total
         candidates.append(terms)
         shape.cost = total

@@ -47,7 +47,7 @@ class ObjectRefinementConfig:
     min_fit: float = param(0.5, "a completed shape is written only when this share of the observed surface lies on it", low=0.0, high=1.0)
     max_distance: float = param(0.3, "completed voxels farther than this from the instance's observed surface are not "
                                 "written, metres; 0 = the whole completed shape", low=0.0, high=10.0)
-    max_distance_fraction: float = param(0.0, "writing reaches at least this part of the posed object's largest "
+    max_distance_fraction: float = param(0.75, "writing reaches at least this part of the posed object's largest "
                                          "extent from its observed surface (large objects seen from one side); "
                                          "0 = max_distance alone", low=0.0, high=2.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)

@@ -66,7 +66,7 @@ def test_object_seen_from_its_front_is_never_turned_around(prior, template, clas
     error = math.degrees(abs(math.remainder(shape.yaw - theta, 2 * math.pi)))
     assert error < 45.0, f"{template} turned by {error:.0f} degrees"
     # every candidate was scored on the evidence; the one facing away from the viewpoints scores worst on view
-    assert len(shape.candidates) == 4
+    assert len(shape.candidates) in (4, 8)
     facing_away = max(shape.candidates, key=lambda c: abs(math.remainder(c["yaw"] - theta, 2 * math.pi)))
     assert facing_away["view"] == max(c["view"] for c in shape.candidates)
 
