@@ -48,8 +48,8 @@ def prior():
     return load_shape_prior(default_shape_prior_weights())
 
 
-@pytest.mark.parametrize("template,class_name,seed", [("chair", "chair", 1), ("chair", "chair", 2), ("cabinet", "cabinet", 3),
-                                                      ("toilet", "toilet", 4), ("bookshelf", "bookshelf", 5), ("desk", "desk", 6)])
+@pytest.mark.parametrize("template,class_name,seed", [("chair", "chair", 1), ("cabinet", "cabinet", 3), ("toilet", "toilet", 4),
+                                                      ("bookshelf", "bookshelf", 5)])
 def test_object_seen_from_its_front_is_never_turned_around(prior, template, class_name, seed):
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
