@@ -101,7 +101,9 @@ class AlignedShape:
     sdf: (G, G, G) float32 metres on ``grid`` (negative inside), in the shape frame;
     map frame -> shape frame: ``q = R(yaw_grid)^T (p - anchor - offset) / scale``; ``yaw`` is the
     object's front direction (its +y axis) in the map frame, radians; ``cost`` the final
-    refinement cost; ``yaw_probability`` the yaw head's mass at the chosen peak.
+    refinement cost; ``yaw_probability`` the yaw head's mass at the chosen peak; ``candidates``
+    one dict per yaw candidate tried with its scored terms (yaw, fit_cost, head, view, wall,
+    off_surface, free_inside, total), for diagnostics.
     """
 
     grid: ShapeGrid

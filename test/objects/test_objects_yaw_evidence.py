@@ -11,7 +11,7 @@ import torch
 
 from ssr_ros.data.synthetic.furniture import TEMPLATES
 from ssr_ros.objects.alignment import AlignmentConfig, align_object, refine_pose, view_term, wall_term
-from ssr_ros.objects.observation import object_sdf, simulate_observation, template_boxes
+from ssr_ros.objects.observation import object_sdf, simulate_observation
 from ssr_ros.objects.shape_classes import class_size_range, shape_grid
 
 
