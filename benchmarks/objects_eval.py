@@ -7,7 +7,10 @@ For each room seed (never used to train the completion network; the shape prior 
 room at all): render a handheld RGB-D sequence (320x240, noisy depth, 2D-predictor labels),
 fuse half of it (contiguous segments dropped, so objects are seen from some sides only) into a
 5 cm map ("fusion"), complete it with the shipped completion network ("fusion + completion"),
-then run ``refine_objects`` on that map ("+ objects"). Each map is meshed and scored per object
+then run ``refine_objects`` on that map with the fused frames' camera path ("+ objects";
+``--no-camera-path``: without it, as ``ssr refine-objects`` on a saved map), writing the completed
+shapes with their own surfaces (``objects.surface: true``: the scores below are of the objects'
+meshes; ``--inside-only`` writes only their inside, the map's default). Each map is meshed and scored per object
 against the object's exact surface (contact faces left out): Chamfer distance, F-score at 2 cm
 and 5 cm, over the objects of the prior's classes that the map saw (>= 10 observed surface
 voxels). Alignment error (yaw, front-aware and modulo 180 degrees; centre distance in the
@@ -60,6 +63,14 @@ def build_maps(seed: int, frames: int, cache: Path) -> dict[str, Path]:
     return paths
 
 
+def camera_path(seed: int, frames: int) -> np.ndarray:
+    """(K, 3) camera positions of the fused frames of room ``seed`` (as in :func:`build_maps`)."""
+    scene = generate_scene(seed)
+    seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
+    kept = kept_frames(len(seq), 0.5, 10, np.random.default_rng(seed))
+    return np.array([np.asarray(seq.trajectory.poses[i])[:3, 3] for i in kept], dtype=np.float64)
+
+
 def seen_objects(scene, tsdf_map, prior_classes) -> list:
     """Objects of the prior's classes with >= 10 observed surface voxels in the map."""
     mesh = tsdf_map.mesh(include_predicted=False)
@@ -79,14 +90,23 @@ def main() -> None:
     parser.add_argument("--min-fit", type=float, default=None, help="override objects min_fit")
     parser.add_argument("--max-distance", type=float, default=None, help="override objects max_distance, metres")
     parser.add_argument("--turns", type=int, default=None, help="override objects alignment.turns")
-    parser.add_argument("--search", choices=["grid", "head"], default=None, help="override objects alignment.search")
+    parser.add_argument("--search", choices=["turns", "grid", "head"], default=None, help="override objects alignment.search")
     parser.add_argument("--prior-weight", type=float, default=None, help="override objects alignment.prior_weight")
+    parser.add_argument("--size-weight", type=float, default=None, help="override objects alignment.size_weight")
+    parser.add_argument("--max-log-scale", type=float, default=None, help="override objects alignment.max_log_scale")
+    parser.add_argument("--reach", type=float, default=None, help="override objects max_distance_fraction")
+    parser.add_argument("--view-weight", type=float, default=None, help="override objects alignment.view_weight")
+    parser.add_argument("--wall-weight", type=float, default=None, help="override objects alignment.wall_weight")
+    parser.add_argument("--no-camera-path", action="store_true", help="leave the camera path out (the seen-free "
+                        "space stands in for it, as in ssr refine-objects on a saved map)")
     parser.add_argument("--fixed-yaw", action="store_true", help="objects alignment.refine_yaw false")
+    parser.add_argument("--inside-only", action="store_true",
+                        help="objects surface false (the map's default): only the completed shapes' inside is written")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     prior = load_shape_prior(args.weights)
-    config = ObjectRefinementConfig()
+    config = ObjectRefinementConfig(surface=not args.inside_only)
     if args.min_fit is not None:
         config.min_fit = args.min_fit
     if args.max_distance is not None:
@@ -99,6 +119,16 @@ def main() -> None:
         config.alignment.search = args.search
     if args.prior_weight is not None:
         config.alignment.prior_weight = args.prior_weight
+    if args.size_weight is not None:
+        config.alignment.size_weight = args.size_weight
+    if args.max_log_scale is not None:
+        config.alignment.max_log_scale = args.max_log_scale
+    if args.reach is not None:
+        config.max_distance_fraction = args.reach
+    if args.view_weight is not None:
+        config.alignment.view_weight = args.view_weight
+    if args.wall_weight is not None:
+        config.alignment.wall_weight = args.wall_weight
     config.validate()
     rows, align_rows, inst_totals = [], [], {"matched": 0, "predicted": 0, "gt": 0}
     seconds = []
@@ -109,7 +139,8 @@ def main() -> None:
         maps = {"fusion": SemanticTSDF.load(paths["fusion"]), "fusion + completion": SemanticTSDF.load(paths["completion"])}
         refined_map = SemanticTSDF.load(paths["completion"])
         t0 = time.perf_counter()
-        result = refine_objects(refined_map, names, prior, config)
+        cameras = None if args.no_camera_path else camera_path(seed, args.frames)
+        result = refine_objects(refined_map, names, prior, config, camera_path=cameras)
         seconds.append(time.perf_counter() - t0)
         maps["+ objects"] = refined_map
         objects = seen_objects(scene, maps["fusion"], prior.class_names)
@@ -137,7 +168,9 @@ def main() -> None:
             align_rows.append({"seed": seed, "class": names[obj.class_id], "iou": iou,
                                "yaw_error_deg": yaw_error(record.yaw, true_yaw),
                                "yaw_error_mod180_deg": yaw_error(record.yaw, true_yaw, 2),
-                               "centre_error_m": float(np.linalg.norm(np.asarray(record.center[:2]) - centre[:2]))})
+                               "centre_error_m": float(np.linalg.norm(np.asarray(record.center[:2]) - centre[:2])),
+                               "true_yaw": true_yaw, "yaw": record.yaw,
+                               "candidates": result.shapes[record.instance_id].candidates})
         print(json.dumps({"seed": seed, "room": scene.room_type, "objects": len(objects), "instances": n_pred,
                           "matched": len(matches), "refined": sum(r.refined for r in result.objects),
                           "written_voxels": result.written_voxels, "refine_s": round(seconds[-1], 1)}), flush=True)
@@ -149,7 +182,10 @@ def main() -> None:
     summary = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)", "seeds": args.seeds,
                "objects": len(rows), "weights": args.weights,
                "min_fit": config.min_fit, "max_distance": config.max_distance, "turns": config.alignment.turns,
-               "search": config.alignment.search, "prior_weight": config.alignment.prior_weight}
+               "search": config.alignment.search, "prior_weight": config.alignment.prior_weight,
+               "view_weight": config.alignment.view_weight, "wall_weight": config.alignment.wall_weight,
+               "camera_path": not args.no_camera_path, "size_weight": config.alignment.size_weight,
+               "max_log_scale": config.alignment.max_log_scale, "max_distance_fraction": config.max_distance_fraction}
     for name in ("fusion", "fusion + completion", "+ objects"):
         summary[name] = {k: mean(f"{name}/{k}") for k in ("chamfer", "accuracy", "completeness", "fscore@2cm", "fscore@5cm")}
     # objects the map has no points of have infinite completeness: count them apart

@@ -683,7 +683,9 @@ class MappingPipeline:
         start = time.perf_counter()
         with self.lock:
             region = map_region(self.map, self.config.objects.instances)
-        result = refine_objects(_LockedWrites(self), self.taxonomy.names, prior, self.config.objects, region=region)
+            camera_path = self.camera_path if len(self._camera_path) else None
+        result = refine_objects(_LockedWrites(self), self.taxonomy.names, prior, self.config.objects, region=region,
+                                camera_path=camera_path)
         self.timers["objects"].add(time.perf_counter() - start)
         return result
 

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--objects", help="object list JSON (default: beside --out, named objects.json)")
     parser.add_argument("--config", help="mapping yaml whose 'objects' section sets the stage's parameters")
     parser.add_argument("--weights", help="shape prior weights (default: the packaged models/shape_prior_small.pt)")
+    parser.add_argument("--surface", action="store_true",
+                        help="also write the band outside each completed shape, so the objects' own surfaces are meshed "
+                        "(objects.surface; default: only their inside, as solid predicted voxels)")
     parser.add_argument("--list-only", action="store_true", help="only find and list the instances; the map is written unchanged")
     parser.add_argument("--taxonomy", default="", help="class taxonomy yaml (default: the packaged one)")
     parser.add_argument("--device", default="cpu", help="torch device of the map and the prior (cpu, cuda, cuda:N)")
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         config.weights = args.weights
     if args.list_only:
         config.type = "none"
+    if args.surface:
+        config.surface = True
     config.device = args.device
     config.validate()
     taxonomy = ClassTaxonomy.load(args.taxonomy or None)

@@ -3,28 +3,34 @@
 With gravity known (the map is z-up; objects stand on the floor at ``floor_z``), only the yaw,
 the position and the size are unknown. :func:`align_object`:
 
-1. coarse rotation search: ``search: head`` (the default) runs the prior with the grid turned
-   by ``turns`` evenly spaced yaws (default 1: yaw 0), averages its yaw head's distributions
-   (turned back to the map frame) and tries their peaks (``yaw_candidates`` of them, at least
-   45 degrees apart; ``quarter_turns`` adds the best peak turned by 90, 180 and 270 degrees);
-   ``search: grid`` tries ``search_yaws`` evenly spaced yaws and lets the fit decide. On
-   held-out rooms the head's peaks gave the smallest yaw errors; averaging turned heads and the
-   grid search were worse (``benchmarks/RESULTS.md``). With ``snap_to_footprint`` each
-   candidate is then turned to the nearest axis of the rectangle the observed footprint hugs
-   (:func:`footprint_yaw`): the head picks the quadrant, the geometry the exact angle;
-2. for each candidate turns the grid to it, runs the prior again (twice: the second time
-   with the residual yaw the head reports removed) and so gets the completed SDF in a frame
-   where the object is canonical;
+1. coarse rotation search: ``search: turns`` (the default) takes the axis of the rectangle the
+   observed footprint hugs (:func:`footprint_yaw`: furniture is box-like, the geometry gives the
+   exact angle up to quarter turns) and tries its four quarter turns, eight (the diagonals too)
+   when the footprint is near square and its axis says little. ``search: head`` tries the peaks
+   of the prior's yaw head (``yaw_candidates``; ``quarter_turns`` adds the best one turned by 90,
+   180 and 270 degrees), snapped to the footprint's axes with ``snap_to_footprint``;
+   ``search: grid`` tries ``search_yaws`` evenly spaced yaws;
+2. for each candidate turns the grid to it and runs the prior, so it gets the completed SDF in a
+   frame where the object is canonical;
 3. refines yaw, position (x, y, and a little z) and per-axis scale continuously by gradient
    descent so that the observed surface lies on the completed surface, the space seen free
-   lies outside it, and observed surfaces of other things (walls, other objects) are not
-   inside it; the candidate with the lowest final cost wins.
+   lies outside it, observed surfaces of other things (walls, other objects) are not inside it
+   and (``size_weight``) its width, depth and height fall within the sizes the class's training
+   objects span: a shape completed too small from a partial view (a bookshelf seen up to half a
+   metre) grows into unobserved space;
+4. scores each candidate on the evidence and keeps the lowest: that fit's final cost, the yaw
+   head's probability of the turn (``prior_weight``), where the object was seen from
+   (``view_weight``, :func:`view_term`: objects are seen mostly from their front or open side;
+   the camera path, else the seen-free space near the object, which lies between it and the
+   cameras) and whether its back stands against a wall (``wall_weight``, :func:`wall_term`).
+   On held-out rooms and simulated front views this turned fewer objects around than the yaw
+   head's peaks (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -33,7 +39,7 @@ import torch.nn.functional as F
 from ssr_ros.config import param, validate_config
 from ssr_ros.objects.network import yaw_bin_centers, yaw_peaks
 from ssr_ros.objects.observation import anchor_point, observation_grid
-from ssr_ros.objects.shape_classes import ShapeGrid
+from ssr_ros.objects.shape_classes import ShapeGrid, class_size_range
 from ssr_ros.objects.weights import ShapePrior
 
 
@@ -51,16 +57,38 @@ class AlignmentConfig:
     free_weight: float = param(1.0, "weight of seen-free space inside the object", low=0.0, high=1000.0)
     blocker_weight: float = param(2.0, "weight of other observed surfaces inside the object", low=0.0, high=1000.0)
     scale_weight: float = param(1.0, "pull of the per-axis log scale towards 1", low=0.0, high=1000.0)
+    max_log_scale: float = param(1.2, "per-axis scale bound of the refinement, log (1.2: 0.3 to 3.3 times the "
+                                 "completed shape)", low=0.0, high=3.0)
+    square_ratio: float = param(1.0, "'turns' search: when the footprint's rectangle is closer to square than this (long "
+                                "over short side), the four turns half way between are tried as well (8 candidates); "
+                                "1 = never (on held-out rooms the diagonals turned more objects wrong than right)",
+                                low=1.0, high=10.0)
+    size_weight: float = param(4.0, "pull of the posed shape's width, depth and height into the range the class's "
+                               "training objects span (a shape completed too small from a partial view grows into "
+                               "unobserved space; seen-free space and other surfaces still bound it); 0 = off",
+                               low=0.0, high=1000.0)
     max_free_points: int = param(6000, "seen-free points used (random subset)", low=0, high=10_000_000)
-    search: str = param("head", "coarse yaw search: 'grid' (every one of search_yaws evenly spaced yaws is completed, "
-                        "refined and scored; the fit decides) or 'head' (only the peaks of the prior's yaw head)",
-                        choices=["grid", "head"])
+    search: str = param("turns", "coarse yaw search: 'turns' (the four quarter turns of the footprint's axis are "
+                        "completed, refined and scored by the evidence: fit, seen-free space, where the cameras were, "
+                        "walls behind), 'grid' (every one of search_yaws evenly spaced yaws is completed, refined and "
+                        "scored; the fit decides) or 'head' (only the peaks of the prior's yaw head)",
+                        choices=["turns", "grid", "head"])
     search_yaws: int = param(12, "yaws tried by the 'grid' search (30 degrees apart at 12)", low=1, high=72)
     turns: int = param(1, "the yaw head is read with the grid turned to this many evenly spaced yaws and the "
                        "distributions (turned back) averaged; must divide the head's bins", low=1, high=36)
     quarter_turns: bool = param(False, "also try the best peak turned by 90, 180 and 270 degrees (box-like furniture "
                                 "looks alike from its sides; the fit decides)")
-    prior_weight: float = param(0.5, "weight of -log(yaw head probability) when comparing candidates", low=0.0, high=100.0)
+    prior_weight: float = param(0.25, "weight of -log(yaw head probability) when comparing candidates", low=0.0, high=100.0)
+    view_weight: float = param(1.0, "weight of the view term when comparing candidates: (1 - mean cosine between the "
+                               "object's front and the directions to the viewpoints) / 2; objects are seen mostly from "
+                               "their front or open side", low=0.0, high=100.0)
+    view_range: float = param(5.0, "viewpoints farther than this from the object take no part in the view term, metres",
+                              low=0.1, high=100.0)
+    wall_weight: float = param(0.5, "weight of the wall term when comparing candidates: the gap between the object's "
+                               "back and the nearest other surface behind it, over wall_distance (1 when none)",
+                               low=0.0, high=100.0)
+    wall_distance: float = param(0.3, "gaps behind the object's back this wide or wider count as no wall, metres",
+                                 low=0.01, high=10.0)
 
     def validate(self) -> "AlignmentConfig":
         return validate_config(self)
@@ -73,7 +101,9 @@ class AlignedShape:
     sdf: (G, G, G) float32 metres on ``grid`` (negative inside), in the shape frame;
     map frame -> shape frame: ``q = R(yaw_grid)^T (p - anchor - offset) / scale``; ``yaw`` is the
     object's front direction (its +y axis) in the map frame, radians; ``cost`` the final
-    refinement cost; ``yaw_probability`` the yaw head's mass at the chosen peak.
+    refinement cost; ``yaw_probability`` the yaw head's mass at the chosen peak; ``candidates``
+    one dict per yaw candidate tried with its scored terms (yaw, fit_cost, head, view, wall,
+    off_surface, free_inside, total), for diagnostics.
     """
 
     grid: ShapeGrid
@@ -86,6 +116,7 @@ class AlignedShape:
     cost: float
     yaw_probability: float
     fit: float
+    candidates: list[dict] = field(default_factory=list)
 
     def to_shape_frame(self, points: np.ndarray) -> np.ndarray:
         return _to_shape(torch.as_tensor(np.asarray(points), dtype=torch.float32), torch.tensor(self.yaw_grid),
@@ -171,6 +202,17 @@ def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
     return float(np.mod(fine, np.pi / 2))
 
 
+def footprint_aspect(points: np.ndarray, axis: float) -> float:
+    """Long over short side (>= 1) of the points' (P, 3) floor-plane bounding rectangle along
+    ``axis``."""
+    xy = np.asarray(points, dtype=np.float64)[:, :2]
+    c, s = math.cos(axis), math.sin(axis)
+    u = xy[:, 0] * c + xy[:, 1] * s
+    v = -xy[:, 0] * s + xy[:, 1] * c
+    sides = sorted([float(np.ptp(u)), float(np.ptp(v))])
+    return sides[1] / max(sides[0], 1e-6)
+
+
 def snap_yaw(yaw: float, axis: float) -> float:
     """``yaw`` turned to the nearest of ``axis + k pi/2``."""
     k = round((yaw - axis) / (math.pi / 2))
@@ -193,12 +235,52 @@ def _turned_yaw_logits(prior: ShapePrior, class_index: int, surface: np.ndarray,
     return torch.log(world.clamp(min=1e-9))[None]
 
 
+def front_vector(yaw: float) -> np.ndarray:
+    """(2,) unit floor-plane direction of an object's front (its +y axis) at ``yaw``."""
+    return np.array([-math.sin(yaw), math.cos(yaw)])
+
+
+def view_term(centre: np.ndarray, yaw: float, viewpoints: np.ndarray, view_range: float) -> float | None:
+    """(1 - mean cosine between the front at ``yaw`` and the floor-plane directions from
+    ``centre`` to the viewpoints (K, 3) within ``view_range``) / 2: 0 when every viewpoint is
+    straight in front, 1 when straight behind; None without viewpoints in range."""
+    d = np.asarray(viewpoints, dtype=np.float64).reshape(-1, 3)[:, :2] - np.asarray(centre)[:2]
+    n = np.linalg.norm(d, axis=1)
+    keep = (n > 1e-6) & (n <= view_range)
+    if not keep.any():
+        return None
+    u = d[keep] / n[keep, None]
+    return float((1.0 - (u @ front_vector(yaw)).mean()) / 2.0)
+
+
+def wall_term(centre: np.ndarray, yaw: float, extents: np.ndarray, floor_z: float, others: np.ndarray,
+              wall_distance: float) -> float:
+    """Gap between the back face of the box (``centre``, ``extents`` along width / depth /
+    height, front at ``yaw``) and the nearest of ``others`` (K, 3) behind it within the box's
+    width and height, over ``wall_distance``, clipped to [0, 1]: 0 for an object whose back
+    touches a wall, 1 when nothing is behind it that close."""
+    p = np.asarray(others, dtype=np.float64).reshape(-1, 3)
+    if not len(p):
+        return 1.0
+    c, s = math.cos(yaw), math.sin(yaw)
+    d = p - np.asarray(centre)
+    x = c * d[:, 0] + s * d[:, 1]
+    y = -s * d[:, 0] + c * d[:, 1]
+    gap = -y - extents[1] / 2
+    behind = (np.abs(x) < extents[0] / 2) & (p[:, 2] > floor_z + 0.05) & (p[:, 2] < floor_z + extents[2]) & (gap > -0.1)
+    if not behind.any():
+        return 1.0
+    return float(np.clip(gap[behind].min() / wall_distance, 0.0, 1.0))
+
+
 def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndarray, surface: torch.Tensor,
-                free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig):
+                free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig,
+                size_range: tuple[np.ndarray, np.ndarray] | None = None):
     """Continuous refinement of a completed shape's pose (step 3 of the module docstring).
 
     sdf: (G, G, G) metres on ``grid``; yaw0, anchor: the starting pose; surface, free,
-    blockers: (N, 3) float32 map-frame points. Returns ``(yaw, offset (3,), scale (3,),
+    blockers: (N, 3) float32 map-frame points; size_range: (smallest, largest) width, depth and
+    height (metres) of the class, for ``config.size_weight``. Returns ``(yaw, offset (3,), scale (3,),
     final cost)``: the shape frame is ``q = R(yaw)^T (p - anchor - offset) / scale``.
     """
     yaw = torch.tensor(float(yaw0), requires_grad=config.refine_yaw)
@@ -206,6 +288,16 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
     log_scale = torch.zeros(3, requires_grad=True)
     origin0 = torch.as_tensor(anchor, dtype=torch.float32)
     optimizer = torch.optim.Adam(([yaw] if config.refine_yaw else []) + [offset, log_scale], lr=config.learning_rate)
+    log_size = None
+    if size_range is not None and config.size_weight > 0:
+        occupied = (sdf < 0).numpy()
+        if occupied.any():
+            idx = np.argwhere(occupied)
+            extent = (idx.max(axis=0) - idx.min(axis=0) + 1) * grid.cell
+            log_size = torch.as_tensor(np.log(extent), dtype=torch.float32)
+            log_lo = torch.as_tensor(np.log(np.asarray(size_range[0])), dtype=torch.float32)
+            log_hi = torch.as_tensor(np.log(np.asarray(size_range[1])), dtype=torch.float32)
+            scale_target = torch.clamp(torch.zeros(3), log_lo - log_size, log_hi - log_size)
 
     def cost() -> torch.Tensor:
         origin = origin0 + offset * torch.tensor([1.0, 1.0, 0.2])
@@ -217,6 +309,11 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
         if blockers.shape[0] and config.blocker_weight:
             d = sample_sdf(sdf, grid, _to_shape(blockers, yaw, origin, log_scale)) * scale
             total = total + config.blocker_weight * F.relu(-d).mean() / voxel_size
+        if log_size is not None:
+            size = log_size + log_scale
+            total = total + config.size_weight * (F.relu(log_lo - size) + F.relu(size - log_hi)).sum()
+            # the pull towards the completed shape's own size stops where the class's sizes begin
+            return total + config.scale_weight * ((log_scale - scale_target) ** 2).sum()
         return total + config.scale_weight * (log_scale ** 2).sum()
 
     for _ in range(config.refine_steps):
@@ -225,21 +322,33 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
         c.backward()
         optimizer.step()
         with torch.no_grad():
-            log_scale.clamp_(-0.3, 0.3)
+            log_scale.clamp_(-config.max_log_scale, config.max_log_scale)
+            offset[2].clamp_(-voxel_size / 0.2, voxel_size / 0.2)  # objects stand on the floor: 1 voxel at most
     with torch.no_grad():
         final = float(cost())
     scaled = torch.tensor([1.0, 1.0, 0.2])
     return float(yaw.detach()), (offset.detach() * scaled).numpy().astype(np.float64), torch.exp(log_scale.detach()).numpy().astype(np.float64), final
 
 
+def _mass_at(probs: torch.Tensor, yaw: float) -> float:
+    """Mass (P,) of a yaw distribution within 1.5 bins of ``yaw``."""
+    bins = probs.numel()
+    diff = torch.remainder(yaw_bin_centers(bins) - yaw + math.pi, 2 * math.pi) - math.pi
+    return float(probs[diff.abs() < 1.5 * (2 * math.pi / bins)].sum())
+
+
 def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: np.ndarray, blockers: np.ndarray,
                  floor_z: float, voxel_size: float, config: AlignmentConfig | None = None,
-                 generator: np.random.Generator | None = None) -> AlignedShape | None:
+                 generator: np.random.Generator | None = None, viewpoints: np.ndarray | None = None,
+                 walls: np.ndarray | None = None) -> AlignedShape | None:
     """Complete and pose one object (see the module docstring); None when the prior has no such class.
 
     surface: (S, 3) observed surface voxel centres of the instance; free: (F, 3) seen-free
     voxel centres near it; blockers: (K, 3) observed surface voxel centres of other things near
-    it; all map frame, metres. floor_z: floor height, metres.
+    it; viewpoints: (V, 3) where the object was seen from (camera positions; None: the seen-free
+    points stand in, they lie between the object and the cameras); walls: (W, 3) observed wall
+    surface voxel centres near it (None: the blockers stand in); all map frame, metres.
+    floor_z: floor height, metres.
     """
     config = (config or AlignmentConfig()).validate()
     k = prior.class_index(class_name)
@@ -249,6 +358,62 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     rng = generator or np.random.default_rng(0)
     if len(free) > config.max_free_points:
         free = free[rng.choice(len(free), config.max_free_points, replace=False)]
+    if viewpoints is None:
+        viewpoints = free
+    if config.search == "turns":
+        axis = footprint_yaw(surface)
+        quarter = 4
+        if footprint_aspect(surface, axis) < config.square_ratio:
+            quarter = 8  # near-square footprint: its axis says little, try the diagonals too
+        yaws = [math.remainder(axis + q * 2 * math.pi / quarter, 2 * math.pi) for q in range(quarter)]
+        sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws, floor_z)
+        probs0 = torch.softmax(_turned_yaw_logits(prior, k, surface, free, floor_z, config.turns)[0], dim=0)
+        peaks = [(y, _mass_at(probs0, y)) for y in yaws]
+        yaws2 = yaws
+    else:
+        peaks = _head_candidates(prior, k, surface, free, floor_z, config)
+        yaws = [y for y, _ in peaks]
+        _, logits1, _ = _run_prior(prior, k, surface, free, yaws, floor_z)
+        centers = yaw_bin_centers(logits1.shape[1])
+        # second pass: remove the residual yaw the head still sees
+        residual = [math.remainder(float(centers[int(l.argmax())]), 2 * math.pi) for l in logits1]
+        keep = config.snap_to_footprint  # snapped yaws are already exact up to quarter turns
+        yaws2 = [y + (r if abs(r) < math.radians(30) and not keep else 0.0) for y, r in zip(yaws, residual)]
+        sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws2, floor_z)
+    s_t = torch.as_tensor(surface, dtype=torch.float32)
+    f_t = torch.as_tensor(free, dtype=torch.float32).reshape(-1, 3)
+    b_t = torch.as_tensor(blockers, dtype=torch.float32).reshape(-1, 3)
+    best: AlignedShape | None = None
+    candidates = []
+    for (yaw_peak, mass), yaw_grid, sdf, anchor in zip(peaks, yaws2, sdfs, anchors):
+        with torch.enable_grad():
+            yaw, offset, scale, final = refine_pose(sdf, grid, yaw_grid, anchor, s_t, f_t, b_t, voxel_size, config,
+                                                    class_size_range(class_name))
+        shape = AlignedShape(grid, sdf, yaw, anchor, offset, scale, yaw, final, mass, 0.0)
+        terms = {"yaw": yaw, "fit_cost": final, "head": -math.log(max(mass, 1e-6)), "view": 0.0, "wall": 0.0}
+        terms["off_surface"] = float(np.mean(np.abs(shape.sdf_at(surface)) >= voxel_size))
+        terms["free_inside"] = float(np.mean(shape.sdf_at(free) < 0)) if len(free) else 0.0
+        centre, extents, _ = shape.box()
+        view = view_term(centre, yaw, viewpoints, config.view_range)
+        terms["view"] = 0.5 if view is None else view
+        terms["wall"] = wall_term(centre, yaw, extents, floor_z, blockers if walls is None else walls, config.wall_distance)
+        total = final + config.prior_weight * terms["head"]
+        if config.search == "turns":  # the evidence terms decide among turns of one axis
+            total += config.view_weight * terms["view"] + config.wall_weight * terms["wall"]
+        terms["total"] = total
+        candidates.append(terms)
+        shape.cost = total
+        if best is None or total < best.cost:
+            best = shape
+    dist = np.abs(best.sdf_at(surface))
+    best.fit = float(np.mean(dist < voxel_size))
+    best.candidates = candidates
+    return best
+
+
+def _head_candidates(prior: ShapePrior, k: int, surface: np.ndarray, free: np.ndarray, floor_z: float,
+                     config: AlignmentConfig) -> list[tuple[float, float]]:
+    """(yaw, head mass) candidates of the 'head' and 'grid' searches."""
     logits0 = _turned_yaw_logits(prior, k, surface, free, floor_z, config.turns)
     peaks = yaw_peaks(logits0[0], count=config.yaw_candidates)
     if config.search == "grid":
@@ -262,8 +427,8 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     if config.quarter_turns:
         probs = torch.softmax(logits0[0].float(), dim=0)
         bins = probs.numel()
-        for k in (1, 2, 3):
-            yaw_k = peaks[0][0] + k * math.pi / 2
+        for q in (1, 2, 3):
+            yaw_k = peaks[0][0] + q * math.pi / 2
             if all(abs(math.remainder(yaw_k - y, 2 * math.pi)) > math.radians(20) for y, _ in peaks):
                 b = int(((yaw_k + math.pi) % (2 * math.pi)) / (2 * math.pi) * bins) % bins
                 mass = float(probs[[(b + d) % bins for d in (-1, 0, 1)]].sum())
@@ -276,25 +441,4 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
             if all(abs(math.remainder(y - z, 2 * math.pi)) > 1e-3 for z, _ in snapped):
                 snapped.append((y, m))
         peaks = snapped
-    yaws = [y for y, _ in peaks]
-    _, logits1, _ = _run_prior(prior, k, surface, free, yaws, floor_z)
-    centers = yaw_bin_centers(logits1.shape[1])
-    # second pass: remove the residual yaw the head still sees
-    residual = [math.remainder(float(centers[int(l.argmax())]), 2 * math.pi) for l in logits1]
-    keep = config.snap_to_footprint  # snapped yaws are already exact up to quarter turns
-    yaws2 = [y + (r if abs(r) < math.radians(30) and not keep else 0.0) for y, r in zip(yaws, residual)]
-    sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws2, floor_z)
-    s_t = torch.as_tensor(surface, dtype=torch.float32)
-    f_t = torch.as_tensor(free, dtype=torch.float32).reshape(-1, 3)
-    b_t = torch.as_tensor(blockers, dtype=torch.float32).reshape(-1, 3)
-    best: AlignedShape | None = None
-    for (yaw_peak, mass), yaw_grid, sdf, anchor in zip(peaks, yaws2, sdfs, anchors):
-        with torch.enable_grad():
-            yaw, offset, scale, final = refine_pose(sdf, grid, yaw_grid, anchor, s_t, f_t, b_t, voxel_size, config)
-        total = final + config.prior_weight * -math.log(max(mass, 1e-6))
-        if best is None or total < best.cost:
-            shape = AlignedShape(grid, sdf, yaw, anchor, offset, scale, yaw, total, mass, 0.0)
-            best = shape
-    dist = np.abs(best.sdf_at(surface))
-    best.fit = float(np.mean(dist < voxel_size))
-    return best
+    return peaks

@@ -34,6 +34,9 @@ from ssr_ros.objects.instances import Instance, InstanceConfig, MapRegion, find_
 from ssr_ros.objects.object_list import ObjectRecord
 from ssr_ros.objects.weights import ShapePrior
 
+WALL_CLASSES = ("wall", "door", "window", "curtain", "shower curtain")
+"""Classes whose observed surfaces count as walls for the alignment's wall term."""
+
 
 @dataclass
 class ObjectRefinementConfig:
@@ -48,6 +51,9 @@ class ObjectRefinementConfig:
     min_fit: float = param(0.5, "a completed shape is written only when this share of the observed surface lies on it", low=0.0, high=1.0)
     max_distance: float = param(0.3, "completed voxels farther than this from the instance's observed surface are not "
                                 "written, metres; 0 = the whole completed shape", low=0.0, high=10.0)
+    max_distance_fraction: float = param(0.75, "writing reaches at least this part of the posed object's largest "
+                                         "extent from its observed surface (large objects seen from one side); "
+                                         "0 = max_distance alone", low=0.0, high=2.0)
     surface: bool = param(False, "also write the band outside each completed shape, so its own surface is meshed; "
                           "off: only its inside, as solid predicted voxels that draw a surface only against space "
                           "known in front of them (the map's mesh keeps its precision)")
@@ -171,11 +177,14 @@ def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: 
 
 
 def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, config: ObjectRefinementConfig | None = None,
-                   write: bool = True, region: MapRegion | None = None) -> RefinementResult:
+                   write: bool = True, region: MapRegion | None = None,
+                   camera_path: np.ndarray | None = None) -> RefinementResult:
     """Find, complete, align and write back the objects of ``tsdf_map`` (a SemanticTSDF);
     ``prior`` None (or ``type: none``) lists the instances only. ``region``: the map's
     :func:`map_region` taken beforehand (e.g. under a lock); ``tsdf_map`` is then only written to
-    (its ``write_predictions``)."""
+    (its ``write_predictions``). ``camera_path``: (K, 3) camera positions of the fused frames,
+    map frame, for the alignment's view term (None: the seen-free space near each object
+    stands in for them)."""
     config = (config or ObjectRefinementConfig()).validate()
     region = region if region is not None else map_region(tsdf_map, config.instances)
     instances = find_instances(region, class_names, config.instances)
@@ -183,6 +192,8 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     floor_class = class_names.index("floor") if "floor" in class_names else None
     floor_z = region.floor_height(floor_class)
     observed_surface = region.surface & region.observed
+    wall_ids = [class_names.index(n) for n in WALL_CLASSES if n in class_names]
+    wall_label = np.isin(region.label, wall_ids)
     rng = np.random.default_rng(0)
     records, shapes, total = [], {}, 0
     for inst in instances:
@@ -204,12 +215,17 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
             if floor_class is not None:
                 others &= region.label != floor_class
             blockers = region.centers(_voxels_in(others, a, b))
-            shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment, rng)
+            walls = region.centers(_voxels_in(observed_surface & wall_label, a, b))
+            shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment, rng,
+                                 viewpoints=camera_path, walls=walls)
             if shape is not None and shape.fit >= config.min_fit:
                 refined = True
                 shapes[inst.instance_id] = shape
                 if write:
-                    plan = shape_write(region, inst, ids, shape, floor_class, floor_z, config.max_distance)
+                    reach = config.max_distance
+                    if reach > 0 and config.max_distance_fraction > 0:
+                        reach = max(reach, config.max_distance_fraction * float(np.max(shape.box()[1])))
+                    plan = shape_write(region, inst, ids, shape, floor_class, floor_z, reach)
                     if plan is not None:
                         origin, tsdf, _, _ = plan
                         if not config.surface:

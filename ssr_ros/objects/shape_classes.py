@@ -10,6 +10,7 @@ reaches; z starts ``Z_BELOW * extent`` below the floor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -79,3 +80,18 @@ def class_extents(samples: int = 200, seed: int = 7) -> dict[str, float]:
 def shape_grid(extent: float, size: int) -> ShapeGrid:
     """The canonical grid of a class whose objects reach ``extent`` metres."""
     return ShapeGrid(size=int(size), cell=GRID_SPAN * float(extent) / int(size))
+
+
+@lru_cache(maxsize=None)
+def class_size_range(name: str, samples: int = 200, seed: int = 7) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(smallest, largest) width, depth and height (metres, object frame: x, y, z) that the
+    class's templates reach over ``samples`` random instances of each: the sizes the shape
+    prior was trained on, for bounding a completed shape's scale."""
+    rng = np.random.default_rng(seed)
+    sizes = []
+    for template in CLASS_TEMPLATES[name]:
+        for _ in range(samples):
+            lo, hi = TEMPLATES[template](rng).local_bounds()
+            sizes.append(hi - lo)
+    sizes = np.array(sizes)
+    return tuple(float(v) for v in sizes.min(axis=0)), tuple(float(v) for v in sizes.max(axis=0))
