@@ -61,6 +61,10 @@ class RegularizerLossConfig:
         1.0, "weight of the class term: cross-entropy over the classes alone (free space left out) on "
         "GT-occupied voxels, the label the map shows for a surface voxel", low=0.0, high=1000.0,
     )
+    unobserved_class_weight: float = param(
+        0.0, "extra weight of the class term on GT-occupied voxels without data cost (unobserved): their "
+        "voxels count 1 + this", low=0.0, high=1000.0,
+    )
     class_balance: float = param(
         0.0, "weight each class in the class term by its frequency in the training rooms to this power, "
         "negated (0 = unweighted, 0.5 = inverse square root, 1 = inverse frequency); rare classes count "
@@ -92,6 +96,10 @@ class RegularizerTrainingConfig:
     out_dir: str = param("out/train_regularizer", "output directory (log, checkpoint, weights, room cache)")
     device: str = param("cpu", "torch device: 'cpu', 'cuda', 'cuda:N' or 'auto'")
     seed: int = param(0, "random seed of crops and initialisation", low=0, high=2**31 - 1)
+    init_weights: str = param(
+        "", "start from these regulariser weights (a file of load_regularizer); parameters the file lacks "
+        "(layers added since) keep their initialisation; empty = random start",
+    )
     threads: int = param(0, "CPU threads for torch (0 = torch's default)", low=0, high=256)
     data: RegularizerDataConfig = field(default_factory=RegularizerDataConfig)
     network: RegularizerNetworkConfig = field(default_factory=RegularizerNetworkConfig)
@@ -163,15 +171,20 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: t
 
 
 def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor,
-                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
+                        class_weights: torch.Tensor | None = None, voxel_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of the classes alone (free space left out) over the ``counted`` voxels
     whose label is a class: how well the surface label is chosen, whatever the occupancy.
-    ``class_weights``: (L - 1,) weight of each class (a weighted mean), or None."""
+    ``class_weights``: (L - 1,) weight of each class (a weighted mean), or None; ``voxel_weight``:
+    (B, *grid) weight of each voxel on top of it, or None."""
     occupied = counted & (labels > FREE_LABEL)
     if not bool(occupied.any()):
         return logits.sum() * 0.0
     class_logits = logits[:, FREE_LABEL + 1:].movedim(1, -1)[occupied]
-    return F.cross_entropy(class_logits, labels[occupied] - (FREE_LABEL + 1), weight=class_weights)
+    target = labels[occupied] - (FREE_LABEL + 1)
+    if voxel_weight is None:
+        return F.cross_entropy(class_logits, target, weight=class_weights)
+    w = voxel_weight[occupied] * (1.0 if class_weights is None else class_weights[target])
+    return (F.cross_entropy(class_logits, target, reduction="none") * w).sum() / w.sum().clamp(min=1e-12)
 
 
 def balanced_class_weights(rooms: list[RoomVolume], num_labels: int, power: float) -> torch.Tensor | None:
@@ -192,12 +205,32 @@ def balanced_class_weights(rooms: list[RoomVolume], num_labels: int, power: floa
 
 
 def regularizer_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
-                     config: RegularizerLossConfig, class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`."""
+                     config: RegularizerLossConfig, class_weights: torch.Tensor | None = None,
+                     unobserved: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`,
+    whose voxels in ``unobserved`` (B, *grid) bool count ``1 + unobserved_class_weight``."""
     loss = weighted_cross_entropy(logits, labels, weight)
     if config.class_weight > 0:
-        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0, class_weights)
+        voxel_weight = None
+        if unobserved is not None and config.unobserved_class_weight > 0:
+            voxel_weight = 1.0 + config.unobserved_class_weight * unobserved.to(logits.dtype)
+        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0, class_weights, voxel_weight)
     return loss
+
+
+def start_from(model: LearnedRegularizer, path: str) -> None:
+    """Load the weights at ``path`` into ``model``; only parameters of layers the file predates
+    may be missing. ConfigError when the file does not fit the network."""
+    from ssr_ros.regularization.weights import load_regularizer
+
+    state = load_regularizer(path).state_dict()
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise ConfigError(f"init_weights '{path}' do not fit the network: {error}") from error
+    foreign = [k for k in missing if not k.startswith("context.")] + list(unexpected)
+    if foreign:
+        raise ConfigError(f"init_weights '{path}' do not fit the network (missing or extra: {foreign[:5]})")
 
 
 def _batch(samples, device):
@@ -268,7 +301,10 @@ def train_regularizer(
     if class_weights is not None:
         class_weights = class_weights.to(device)
     torch.manual_seed(config.seed)
-    model = LearnedRegularizer(num_classes, config.network).to(device)
+    model = LearnedRegularizer(num_classes, config.network)
+    if config.init_weights:
+        start_from(model, config.init_weights)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
     steps = config.optim.steps
 
@@ -331,7 +367,8 @@ def train_regularizer(
                 if starts:
                     samples.append(crop_sample(room, starts[0], size, config, rng))
             features, labels, weight = _batch(samples, device)
-            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights)
+            unobserved = features[:, num_classes] <= 0  # no data cost (strength 0)
+            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights, unobserved)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip > 0:
