@@ -39,7 +39,7 @@ class RegularizerDataConfig:
     train_seeds: list = param([0, 1, 2, 3, 4, 5], "room seeds used for training")
     val_seeds: list = param([1000], "room seeds used for validation (never for training)")
     capture: RoomCaptureConfig = field(default_factory=RoomCaptureConfig)
-    crop_size: int = param(16, "training crop side, voxels (multiple of 2^(scales-1))", low=4, high=256)
+    crop_size: int = param(16, "training crop side, voxels (multiple of 2^max(scales-1, context_levels))", low=4, high=256)
     min_observed_fraction: float = param(0.05, "crops need this fraction of observed voxels", low=0.0, high=1.0)
     augment: bool = param(True, "flip and turn crops about the vertical axis", )
 
@@ -77,6 +77,10 @@ class RegularizerOptimConfig:
     steps: int = param(600, "optimisation steps", low=1, high=10_000_000)
     batch_size: int = param(4, "crops per step", low=1, high=256)
     learning_rate: float = param(3e-3, "Adam learning rate (cosine decay to 10%)", low=1e-7, high=1.0)
+    context_learning_rate: float = param(
+        0.0, "learning rate of the class context's few parameters (0 = learning_rate); fine-tuning a trained "
+        "network with a small learning_rate leaves them nearly fixed otherwise", low=0.0, high=1.0,
+    )
     warmup_steps: int = param(20, "steps over which the learning rate rises linearly to its value", low=0, high=10_000_000)
     grad_clip: float = param(1.0, "gradient norm clip (0 = off)", low=0.0, high=1e6)
     log_every: int = param(10, "steps between log lines", low=1, high=100000)
@@ -112,9 +116,10 @@ class RegularizerTrainingConfig:
         self.data.validate()
         if self.network.dims != 3:
             raise ConfigError("network.dims must be 3 for training on rooms")
-        multiple = 2 ** (self.network.scales - 1)
+        multiple = 2 ** max(self.network.scales - 1, self.network.context_levels)
         if self.data.crop_size % multiple:
-            raise ConfigError(f"data.crop_size={self.data.crop_size} must be a multiple of 2^(scales-1)={multiple}")
+            raise ConfigError(f"data.crop_size={self.data.crop_size} must be a multiple of "
+                              f"2^max(scales-1, context_levels)={multiple}")
         return self
 
 
@@ -305,7 +310,12 @@ def train_regularizer(
     if config.init_weights:
         start_from(model, config.init_weights)
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
+    context = [p for n, p in model.named_parameters() if n.startswith("context.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("context.")]
+    context_scale = (config.optim.context_learning_rate / config.optim.learning_rate
+                     if config.optim.context_learning_rate > 0 else 1.0)
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": context, "scale": context_scale}] if context else [])
+    optimizer = torch.optim.Adam(groups, lr=config.optim.learning_rate)
     steps = config.optim.steps
 
     def lr_at(step: int) -> float:
@@ -359,7 +369,7 @@ def train_regularizer(
     with tqdm(total=steps, initial=step, desc="train", disable=not progress) as bar:
         while step < steps:
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
+                group["lr"] = lr_at(step) * group.get("scale", 1.0)
             samples = []
             while len(samples) < config.optim.batch_size:
                 room = rooms[rng.randrange(len(rooms))]
