@@ -62,8 +62,9 @@ class RegularizerLossConfig:
         "GT-occupied voxels, the label the map shows for a surface voxel", low=0.0, high=1000.0,
     )
     unobserved_class_weight: float = param(
-        0.0, "extra weight of the class term on GT-occupied voxels without data cost (unobserved): their "
-        "voxels count 1 + this", low=0.0, high=1000.0,
+        0.0, "extra weight of the class term on GT surface voxels (occupied, next to free space) without data "
+        "cost (unobserved): they count 1 + this; the label the map shows there comes from the regulariser alone",
+        low=0.0, high=1000.0,
     )
     class_balance: float = param(
         0.0, "weight each class in the class term by its frequency in the training rooms to this power, "
@@ -153,20 +154,23 @@ def crop_origins(room: RoomVolume, size: int, count: int, min_observed: float, r
 
 
 def crop_sample(room: RoomVolume, start: tuple, size: int, config: RegularizerTrainingConfig, rng: random.Random | None):
-    """(features (L+2, s, s, s), labels (s, s, s) int64, weight (s, s, s)) of one crop, augmented when ``rng``."""
+    """(features (L+2, s, s, s), labels (s, s, s) int64, weight (s, s, s), surface (s, s, s) bool: GT
+    surface voxels) of one crop, augmented when ``rng``."""
     sl = tuple(slice(s, s + size) for s in start)
     chunk = crop_chunk(room.chunk, start, (size,) * 3)
     features = network_input(chunk, config.data_cost)
     labels = room.labels[sl]
     weight = room.in_room[sl].to(torch.float32) * torch.where(labels > 0, config.loss.occupied_weight, 1.0)
+    surface = room.surface[sl]
     if rng is not None and config.data.augment:
         if rng.random() < 0.5:
-            features, labels, weight = features.flip(1), labels.flip(0), weight.flip(0)
+            features, labels, weight, surface = features.flip(1), labels.flip(0), weight.flip(0), surface.flip(0)
         if rng.random() < 0.5:
-            features, labels, weight = features.flip(2), labels.flip(1), weight.flip(1)
+            features, labels, weight, surface = features.flip(2), labels.flip(1), weight.flip(1), surface.flip(1)
         if rng.random() < 0.5:  # quarter turn about z: swap x and y
-            features, labels, weight = features.transpose(1, 2), labels.transpose(0, 1), weight.transpose(0, 1)
-    return features.contiguous(), labels.contiguous(), weight.contiguous()
+            features, labels, weight, surface = (features.transpose(1, 2), labels.transpose(0, 1),
+                                                 weight.transpose(0, 1), surface.transpose(0, 1))
+    return features.contiguous(), labels.contiguous(), weight.contiguous(), surface.contiguous()
 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -213,7 +217,8 @@ def regularizer_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.T
                      config: RegularizerLossConfig, class_weights: torch.Tensor | None = None,
                      unobserved: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`,
-    whose voxels in ``unobserved`` (B, *grid) bool count ``1 + unobserved_class_weight``."""
+    whose voxels in ``unobserved`` (B, *grid) bool (training: unobserved GT surface voxels) count
+    ``1 + unobserved_class_weight``."""
     loss = weighted_cross_entropy(logits, labels, weight)
     if config.class_weight > 0:
         voxel_weight = None
@@ -239,8 +244,7 @@ def start_from(model: LearnedRegularizer, path: str) -> None:
 
 
 def _batch(samples, device):
-    f, l, w = zip(*samples)
-    return torch.stack(f).to(device), torch.stack(l).to(device), torch.stack(w).to(device)
+    return tuple(torch.stack(parts).to(device) for parts in zip(*samples))
 
 
 @torch.no_grad()
@@ -250,7 +254,7 @@ def validate_model(model, samples, device) -> dict:
     model.eval()
     loss_sum = weight_sum = correct = total = occ_correct = occ_total = class_correct = 0.0
     for i in range(0, len(samples), 4):
-        features, labels, weight = _batch(samples[i:i + 4], device)
+        features, labels, weight, _ = _batch(samples[i:i + 4], device)
         logits = model(features)
         loss_sum += float(weighted_cross_entropy(logits, labels, weight) * weight.sum())
         weight_sum += float(weight.sum())
@@ -376,9 +380,9 @@ def train_regularizer(
                 starts = crop_origins(room, size, 1, config.data.min_observed_fraction, rng)
                 if starts:
                     samples.append(crop_sample(room, starts[0], size, config, rng))
-            features, labels, weight = _batch(samples, device)
-            unobserved = features[:, num_classes] <= 0  # no data cost (strength 0)
-            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights, unobserved)
+            features, labels, weight, surface = _batch(samples, device)
+            unobserved_surface = surface & (features[:, num_classes] <= 0)  # no data cost (strength 0)
+            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights, unobserved_surface)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip > 0:
