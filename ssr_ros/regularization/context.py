@@ -53,13 +53,15 @@ class ClassContext(nn.Module):
 
     def neighbourhood(self, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """N (B, C, *grid): the confidence-weighted class distribution around each voxel (0 where
-        no class evidence is within reach). Grid sides must be multiples of 2^levels."""
+        no class evidence is within reach). Grid sides must be multiples of 2^levels. Without
+        autograd ``q`` is overwritten."""
         pool = F.avg_pool3d if self.d == 3 else F.avg_pool2d
         mode = "trilinear" if self.d == 3 else "bilinear"
         a = F.softplus(self.level_weight)
-        x = torch.cat([c * q, c], dim=1).contiguous()
-        pooled = []
-        for _ in range(self.levels):
+        weighted = q.mul_(c) if not torch.is_grad_enabled() else c * q
+        x = torch.cat([pool(weighted, 2), pool(c, 2)], dim=1)  # pooled apart: no full-size copy
+        pooled = [x]
+        for _ in range(self.levels - 1):
             x = pool(x, 2)
             pooled.append(x)
         acc = a[-1] * pooled[-1]
@@ -71,10 +73,18 @@ class ClassContext(nn.Module):
     def rerank(self, logits: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
         """``logits`` (B, L, *grid) with the class logits re-ranked by the neighbourhood's classes
         where the voxel's own class evidence is weak; the free logit and the classes' total
-        probability are unchanged."""
+        probability are unchanged. Without autograd the work is done in place on a new tensor."""
         q, c = self.evidence(cost)
-        prior = torch.log(self.neighbourhood(q, c) + EPS)
-        free, classes = logits[:, :1], logits[:, 1:]
-        shifted = classes + self.beta * (1.0 - c) * prior
-        shifted = shifted - torch.logsumexp(shifted, 1, keepdim=True) + torch.logsumexp(classes, 1, keepdim=True)
-        return torch.cat([free, shifted], dim=1)
+        if torch.is_grad_enabled():
+            prior = torch.log(self.neighbourhood(q, c) + EPS)
+            free, classes = logits[:, :1], logits[:, 1:]
+            shifted = classes + self.beta * (1.0 - c) * prior
+            shifted = shifted - torch.logsumexp(shifted, 1, keepdim=True) + torch.logsumexp(classes, 1, keepdim=True)
+            return torch.cat([free, shifted], dim=1)
+        prior = self.neighbourhood(q, c).add_(EPS).log_()
+        out = logits.clone()
+        classes = out[:, 1:]
+        total = torch.logsumexp(classes, 1, keepdim=True)
+        classes.addcmul_(prior, c.mul_(-self.beta).add_(self.beta))  # + beta (1 - c) prior
+        classes.sub_(torch.logsumexp(classes, 1, keepdim=True).sub_(total))
+        return out

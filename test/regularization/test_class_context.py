@@ -87,3 +87,16 @@ def test_fine_tuning_starts_from_older_weights_and_rejects_others(tmp_path):
     other = LearnedRegularizer(L, RegularizerNetworkConfig(iterations=2, scales=3, hidden=4, context_levels=2))
     with pytest.raises(ConfigError):
         start_from(other, str(path))
+
+
+def test_in_place_inference_path_matches_the_autograd_path():
+    torch.manual_seed(3)
+    ctx = ClassContext(3, 3)
+    cost = 3.0 * torch.rand((2, L, 16, 8, 16))
+    logits = torch.randn((2, L, 16, 8, 16))
+    expected = ctx.rerank(logits, cost)
+    kept = logits.clone()
+    with torch.inference_mode():
+        got = ctx.rerank(logits, cost)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.equal(logits, kept)  # the input logits are left alone
