@@ -79,12 +79,16 @@ def reference_forward(model: LearnedRegularizer, features: torch.Tensor) -> torc
     logits = model.contrast * model.decoder(u[0])
     if model.config.data_skip:
         logits = logits - model.data_gamma * features[:, :L]
+    if model.config.context_levels:  # added after the rework: the same code in both
+        logits = model.context.rerank(logits, features[:, :L])
     return logits
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="", help="weights file (default: a fresh network of --iterations)")
+    parser.add_argument("--peer-weights", default="",
+                        help="also time these weights (current implementation) in the same run, as a ratio")
     parser.add_argument("--iterations", type=int, nargs="+", default=[2, 5])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--size", type=int, default=64)
@@ -108,21 +112,30 @@ def main() -> None:
         difference = float((ref - new).abs().max())
         if difference > 1e-3:
             raise SystemExit(f"the implementations disagree by {difference}")
+        peer = None
+        if args.peer_weights:
+            peer = load_regularizer(args.peer_weights)
+            peer.primal_dual.iterations = iterations
         for threads in args.threads:
             torch.set_num_threads(threads)
             with torch.no_grad():
                 reference_forward(model, features)
             with torch.inference_mode():
                 model(features)
-            ref_s, new_s = [], []
-            for _ in range(args.repeats):  # alternate, so both see the same load
+            ref_s, new_s, peer_s = [], [], []
+            for _ in range(args.repeats):  # alternate, so all see the same load
                 with torch.no_grad():
                     ref_s.append(best_time(lambda: reference_forward(model, features)))
                 with torch.inference_mode():
                     new_s.append(best_time(lambda: model(features)))
+                    if peer is not None:
+                        peer_s.append(best_time(lambda: peer(features)))
             row = {"iterations": iterations, "threads": threads, "reference_s": min(ref_s), "current_s": min(new_s),
                    "speedup": min(ref_s) / min(new_s), "max_logit_difference": difference,
                    "load_average_1min": os.getloadavg()[0]}
+            if peer is not None:
+                row.update({"peer_weights": args.peer_weights, "peer_s": min(peer_s),
+                            "current_over_peer": min(new_s) / min(peer_s)})
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {"machine": "2-core x86_64, 24 GiB, no GPU, shared", "torch": torch.__version__, "size": args.size,

@@ -63,7 +63,7 @@ def load_room(seed, capture, args, L) -> RoomVolume:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", default="models/regularizer_pd_small.pt")
+    parser.add_argument("--weights", default="models/regularizer_pd_context.pt")
     parser.add_argument("--seeds", type=int, nargs="+", default=[4000, 4001, 4002])
     parser.add_argument("--val-seed", type=int, default=1000)
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssr_ros.config import param, validate_config
+from ssr_ros.regularization.context import ClassContext
 from ssr_ros.regularization.primal_dual import MultiScalePrimalDual, channels_last
 
 
@@ -30,6 +31,10 @@ class RegularizerNetworkConfig:
     data_skip: bool = param(
         True, "add -gamma x the input data cost to the logits (learned gamma, 1 at the start): the output "
         "starts at the fused evidence's labelling, and labels the unrolled layers leave tied are decided by it",
+    )
+    context_levels: int = param(
+        0, "levels of the class context (ssr_ros.regularization.context; 0 = none): the classes observed up to "
+        "2^levels voxels away re-rank the class logits of voxels without class evidence of their own", low=0, high=8,
     )
 
     def validate(self) -> "RegularizerNetworkConfig":
@@ -59,7 +64,8 @@ class ResidualUnit(nn.Module):
 
 class LearnedRegularizer(nn.Module):
     """Encoder (one residual unit per scale, average pooling between scales) -> unrolled
-    multi-scale primal-dual -> decoder (residual unit, logits)."""
+    multi-scale primal-dual -> decoder (residual unit, logits) -> class context re-ranking
+    (when ``context_levels``)."""
 
     def __init__(self, num_labels: int, config: RegularizerNetworkConfig | None = None) -> None:
         super().__init__()
@@ -76,10 +82,12 @@ class LearnedRegularizer(nn.Module):
         self.contrast = nn.Parameter(torch.tensor(4.0))  # logits = contrast * decoded indicators
         if c.data_skip:  # logits -= gamma * data cost
             self.data_gamma = nn.Parameter(torch.tensor(1.0))
+        if c.context_levels:
+            self.context = ClassContext(c.context_levels, d)
 
     @property
     def size_multiple(self) -> int:
-        return 2 ** (self.config.scales - 1)
+        return 2 ** max(self.config.scales - 1, self.config.context_levels)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -111,6 +119,8 @@ class LearnedRegularizer(nn.Module):
         logits = self.contrast * self.decoder(u)
         if self.config.data_skip:
             logits = logits - self.data_gamma * features[:, : self.num_labels]
+        if self.config.context_levels:
+            logits = self.context.rerank(logits, features[:, : self.num_labels])
         if any(pad):
             logits = logits[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
         return logits

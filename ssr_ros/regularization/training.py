@@ -39,7 +39,7 @@ class RegularizerDataConfig:
     train_seeds: list = param([0, 1, 2, 3, 4, 5], "room seeds used for training")
     val_seeds: list = param([1000], "room seeds used for validation (never for training)")
     capture: RoomCaptureConfig = field(default_factory=RoomCaptureConfig)
-    crop_size: int = param(16, "training crop side, voxels (multiple of 2^(scales-1))", low=4, high=256)
+    crop_size: int = param(16, "training crop side, voxels (multiple of 2^max(scales-1, context_levels))", low=4, high=256)
     min_observed_fraction: float = param(0.05, "crops need this fraction of observed voxels", low=0.0, high=1.0)
     augment: bool = param(True, "flip and turn crops about the vertical axis", )
 
@@ -61,6 +61,11 @@ class RegularizerLossConfig:
         1.0, "weight of the class term: cross-entropy over the classes alone (free space left out) on "
         "GT-occupied voxels, the label the map shows for a surface voxel", low=0.0, high=1000.0,
     )
+    unobserved_class_weight: float = param(
+        0.0, "extra weight of the class term on GT surface voxels (occupied, next to free space) without data "
+        "cost (unobserved): they count 1 + this; the label the map shows there comes from the regulariser alone",
+        low=0.0, high=1000.0,
+    )
     class_balance: float = param(
         0.0, "weight each class in the class term by its frequency in the training rooms to this power, "
         "negated (0 = unweighted, 0.5 = inverse square root, 1 = inverse frequency); rare classes count "
@@ -73,6 +78,10 @@ class RegularizerOptimConfig:
     steps: int = param(600, "optimisation steps", low=1, high=10_000_000)
     batch_size: int = param(4, "crops per step", low=1, high=256)
     learning_rate: float = param(3e-3, "Adam learning rate (cosine decay to 10%)", low=1e-7, high=1.0)
+    context_learning_rate: float = param(
+        0.0, "learning rate of the class context's few parameters (0 = learning_rate); fine-tuning a trained "
+        "network with a small learning_rate leaves them nearly fixed otherwise", low=0.0, high=1.0,
+    )
     warmup_steps: int = param(20, "steps over which the learning rate rises linearly to its value", low=0, high=10_000_000)
     grad_clip: float = param(1.0, "gradient norm clip (0 = off)", low=0.0, high=1e6)
     log_every: int = param(10, "steps between log lines", low=1, high=100000)
@@ -92,6 +101,10 @@ class RegularizerTrainingConfig:
     out_dir: str = param("out/train_regularizer", "output directory (log, checkpoint, weights, room cache)")
     device: str = param("cpu", "torch device: 'cpu', 'cuda', 'cuda:N' or 'auto'")
     seed: int = param(0, "random seed of crops and initialisation", low=0, high=2**31 - 1)
+    init_weights: str = param(
+        "", "start from these regulariser weights (a file of load_regularizer); parameters the file lacks "
+        "(layers added since) keep their initialisation; empty = random start",
+    )
     threads: int = param(0, "CPU threads for torch (0 = torch's default)", low=0, high=256)
     data: RegularizerDataConfig = field(default_factory=RegularizerDataConfig)
     network: RegularizerNetworkConfig = field(default_factory=RegularizerNetworkConfig)
@@ -104,9 +117,10 @@ class RegularizerTrainingConfig:
         self.data.validate()
         if self.network.dims != 3:
             raise ConfigError("network.dims must be 3 for training on rooms")
-        multiple = 2 ** (self.network.scales - 1)
+        multiple = 2 ** max(self.network.scales - 1, self.network.context_levels)
         if self.data.crop_size % multiple:
-            raise ConfigError(f"data.crop_size={self.data.crop_size} must be a multiple of 2^(scales-1)={multiple}")
+            raise ConfigError(f"data.crop_size={self.data.crop_size} must be a multiple of "
+                              f"2^max(scales-1, context_levels)={multiple}")
         return self
 
 
@@ -140,20 +154,23 @@ def crop_origins(room: RoomVolume, size: int, count: int, min_observed: float, r
 
 
 def crop_sample(room: RoomVolume, start: tuple, size: int, config: RegularizerTrainingConfig, rng: random.Random | None):
-    """(features (L+2, s, s, s), labels (s, s, s) int64, weight (s, s, s)) of one crop, augmented when ``rng``."""
+    """(features (L+2, s, s, s), labels (s, s, s) int64, weight (s, s, s), surface (s, s, s) bool: GT
+    surface voxels) of one crop, augmented when ``rng``."""
     sl = tuple(slice(s, s + size) for s in start)
     chunk = crop_chunk(room.chunk, start, (size,) * 3)
     features = network_input(chunk, config.data_cost)
     labels = room.labels[sl]
     weight = room.in_room[sl].to(torch.float32) * torch.where(labels > 0, config.loss.occupied_weight, 1.0)
+    surface = room.surface[sl]
     if rng is not None and config.data.augment:
         if rng.random() < 0.5:
-            features, labels, weight = features.flip(1), labels.flip(0), weight.flip(0)
+            features, labels, weight, surface = features.flip(1), labels.flip(0), weight.flip(0), surface.flip(0)
         if rng.random() < 0.5:
-            features, labels, weight = features.flip(2), labels.flip(1), weight.flip(1)
+            features, labels, weight, surface = features.flip(2), labels.flip(1), weight.flip(1), surface.flip(1)
         if rng.random() < 0.5:  # quarter turn about z: swap x and y
-            features, labels, weight = features.transpose(1, 2), labels.transpose(0, 1), weight.transpose(0, 1)
-    return features.contiguous(), labels.contiguous(), weight.contiguous()
+            features, labels, weight, surface = (features.transpose(1, 2), labels.transpose(0, 1),
+                                                 weight.transpose(0, 1), surface.transpose(0, 1))
+    return features.contiguous(), labels.contiguous(), weight.contiguous(), surface.contiguous()
 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -163,15 +180,20 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weight: t
 
 
 def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor,
-                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
+                        class_weights: torch.Tensor | None = None, voxel_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of the classes alone (free space left out) over the ``counted`` voxels
     whose label is a class: how well the surface label is chosen, whatever the occupancy.
-    ``class_weights``: (L - 1,) weight of each class (a weighted mean), or None."""
+    ``class_weights``: (L - 1,) weight of each class (a weighted mean), or None; ``voxel_weight``:
+    (B, *grid) weight of each voxel on top of it, or None."""
     occupied = counted & (labels > FREE_LABEL)
     if not bool(occupied.any()):
         return logits.sum() * 0.0
     class_logits = logits[:, FREE_LABEL + 1:].movedim(1, -1)[occupied]
-    return F.cross_entropy(class_logits, labels[occupied] - (FREE_LABEL + 1), weight=class_weights)
+    target = labels[occupied] - (FREE_LABEL + 1)
+    if voxel_weight is None:
+        return F.cross_entropy(class_logits, target, weight=class_weights)
+    w = voxel_weight[occupied] * (1.0 if class_weights is None else class_weights[target])
+    return (F.cross_entropy(class_logits, target, reduction="none") * w).sum() / w.sum().clamp(min=1e-12)
 
 
 def balanced_class_weights(rooms: list[RoomVolume], num_labels: int, power: float) -> torch.Tensor | None:
@@ -192,17 +214,37 @@ def balanced_class_weights(rooms: list[RoomVolume], num_labels: int, power: floa
 
 
 def regularizer_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
-                     config: RegularizerLossConfig, class_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`."""
+                     config: RegularizerLossConfig, class_weights: torch.Tensor | None = None,
+                     unobserved: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted cross-entropy over all labels plus ``class_weight`` x :func:`class_cross_entropy`,
+    whose voxels in ``unobserved`` (B, *grid) bool (training: unobserved GT surface voxels) count
+    ``1 + unobserved_class_weight``."""
     loss = weighted_cross_entropy(logits, labels, weight)
     if config.class_weight > 0:
-        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0, class_weights)
+        voxel_weight = None
+        if unobserved is not None and config.unobserved_class_weight > 0:
+            voxel_weight = 1.0 + config.unobserved_class_weight * unobserved.to(logits.dtype)
+        loss = loss + config.class_weight * class_cross_entropy(logits, labels, weight > 0, class_weights, voxel_weight)
     return loss
 
 
+def start_from(model: LearnedRegularizer, path: str) -> None:
+    """Load the weights at ``path`` into ``model``; only parameters of layers the file predates
+    may be missing. ConfigError when the file does not fit the network."""
+    from ssr_ros.regularization.weights import load_regularizer
+
+    state = load_regularizer(path).state_dict()
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise ConfigError(f"init_weights '{path}' do not fit the network: {error}") from error
+    foreign = [k for k in missing if not k.startswith("context.")] + list(unexpected)
+    if foreign:
+        raise ConfigError(f"init_weights '{path}' do not fit the network (missing or extra: {foreign[:5]})")
+
+
 def _batch(samples, device):
-    f, l, w = zip(*samples)
-    return torch.stack(f).to(device), torch.stack(l).to(device), torch.stack(w).to(device)
+    return tuple(torch.stack(parts).to(device) for parts in zip(*samples))
 
 
 @torch.no_grad()
@@ -212,7 +254,7 @@ def validate_model(model, samples, device) -> dict:
     model.eval()
     loss_sum = weight_sum = correct = total = occ_correct = occ_total = class_correct = 0.0
     for i in range(0, len(samples), 4):
-        features, labels, weight = _batch(samples[i:i + 4], device)
+        features, labels, weight, _ = _batch(samples[i:i + 4], device)
         logits = model(features)
         loss_sum += float(weighted_cross_entropy(logits, labels, weight) * weight.sum())
         weight_sum += float(weight.sum())
@@ -268,8 +310,16 @@ def train_regularizer(
     if class_weights is not None:
         class_weights = class_weights.to(device)
     torch.manual_seed(config.seed)
-    model = LearnedRegularizer(num_classes, config.network).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
+    model = LearnedRegularizer(num_classes, config.network)
+    if config.init_weights:
+        start_from(model, config.init_weights)
+    model = model.to(device)
+    context = [p for n, p in model.named_parameters() if n.startswith("context.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("context.")]
+    context_scale = (config.optim.context_learning_rate / config.optim.learning_rate
+                     if config.optim.context_learning_rate > 0 else 1.0)
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": context, "scale": context_scale}] if context else [])
+    optimizer = torch.optim.Adam(groups, lr=config.optim.learning_rate)
     steps = config.optim.steps
 
     def lr_at(step: int) -> float:
@@ -323,15 +373,16 @@ def train_regularizer(
     with tqdm(total=steps, initial=step, desc="train", disable=not progress) as bar:
         while step < steps:
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
+                group["lr"] = lr_at(step) * group.get("scale", 1.0)
             samples = []
             while len(samples) < config.optim.batch_size:
                 room = rooms[rng.randrange(len(rooms))]
                 starts = crop_origins(room, size, 1, config.data.min_observed_fraction, rng)
                 if starts:
                     samples.append(crop_sample(room, starts[0], size, config, rng))
-            features, labels, weight = _batch(samples, device)
-            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights)
+            features, labels, weight, surface = _batch(samples, device)
+            unobserved_surface = surface & (features[:, num_classes] <= 0)  # no data cost (strength 0)
+            loss = regularizer_loss(model(features), labels, weight, config.loss, class_weights, unobserved_surface)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip > 0:

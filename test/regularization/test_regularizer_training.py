@@ -96,3 +96,40 @@ def test_balanced_class_weights_follow_the_inverse_frequency():
     assert float(w[1] / w[0]) == pytest.approx(2.0)  # 4x rarer -> 2x the weight
     assert float((w[0] * 100 + w[1] * 25) / 125) == pytest.approx(1.0)  # mean 1 over the voxels
     assert float(w[2]) == 1.0  # absent class
+
+
+def test_fine_tuning_adds_the_class_context_with_its_own_learning_rate(trained):
+    out, result = trained
+    config = tiny_config(out / "context", 3)
+    config.init_weights = str(result.weights_path)
+    config.network.context_levels = 2
+    config.loss.unobserved_class_weight = 2.0
+    config.optim.learning_rate, config.optim.context_learning_rate = 1e-7, 0.05
+    config.validate()
+    tuned = train_regularizer(config, progress=False)
+    before, after = load_regularizer(result.weights_path), load_regularizer(tuned.weights_path)
+    assert after.config.context_levels == 2
+    base_change = max(float((after.state_dict()[k] - v).abs().max()) for k, v in before.state_dict().items())
+    assert base_change < 1e-5  # the trained layers start from the file and barely move
+    assert abs(float(after.context.beta) - 6.0) > 0.05  # the context learns at its own rate
+    config.data.crop_size = 6
+    with pytest.raises(ConfigError, match="context_levels"):
+        config.validate()
+
+
+def test_crops_carry_the_gt_surface_through_the_augmentation(trained):
+    import random
+
+    from ssr_ros.regularization.scenes import cached_room
+    from ssr_ros.regularization.training import crop_sample
+
+    out, _ = trained
+    config = tiny_config(out, 1)
+    room = cached_room(0, config.data.capture, out / "rooms", 21)
+    start = (0, 0, 0)
+    plain = crop_sample(room, start, 8, config, None)
+    assert torch.equal(plain[3], room.surface[:8, :8, :8])
+    for seed in range(4):
+        features, labels, weight, surface = crop_sample(room, start, 8, config, random.Random(seed))
+        assert int(surface.sum()) == int(plain[3].sum())
+        assert bool((labels[surface] > 0).all())  # still on the GT-occupied voxels after flips and turns

@@ -1,0 +1,90 @@
+"""Multi-scale class context: carries the classes of observed surfaces into unobserved space.
+
+The unrolled primal-dual layers move label information about one voxel per iteration and scale
+level, so with few iterations they cannot label surfaces far from what a camera observed. This
+module does it in one pass, as a multi-scale normalised convolution of the observed class
+evidence:
+
+    q      = softmax(-f[classes])                  class distribution of each voxel's data cost
+    c      = (max q - 1/C) / (1 - 1/C)             its confidence (0: no class evidence, e.g. unobserved
+                                                   or seen-free voxels, whose class costs are all equal)
+    n_k, d_k = avg-pool^k(c q), avg-pool^k(c)      k = 1 .. levels (pool by 2 at each level)
+    N      = sum_k a_k Up(n_k) / (sum_k a_k Up(d_k) + eps)   (coarse to fine, trilinear Up by 2)
+
+``N`` is the distribution of the classes observed around each voxel, near ones counting more
+(they appear at every level, far ones at the coarse levels alone). :meth:`ClassContext.rerank`
+adds ``beta (1 - c) log(N + eps)`` to the class logits and shifts them back so that the classes'
+total probability, hence occupied-vs-free, is unchanged: it only changes which class a voxel
+takes, and only where the voxel has no class evidence of its own. ``a_k`` (through softplus) and
+``beta`` are learned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS = 1e-3
+
+
+class ClassContext(nn.Module):
+    """See the module docstring. ``levels`` >= 1 pooling levels; works on 2D and 3D grids."""
+
+    def __init__(self, levels: int, d: int, beta: float = 6.0, decay: float = 0.5) -> None:
+        super().__init__()
+        if levels < 1:
+            raise ValueError(f"levels must be >= 1, got {levels}")
+        self.levels, self.d = levels, d
+        # through softplus^-1: level k weighs decay^(k-1) at the start, so nearer evidence counts
+        # more; with beta = 6 and 3 levels the best untrained setting on the validation rooms
+        start = decay ** torch.arange(levels, dtype=torch.float32)
+        self.level_weight = nn.Parameter(torch.log(torch.expm1(start)))
+        self.beta = nn.Parameter(torch.tensor(float(beta)))
+
+    def evidence(self, cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(q (B, C, *grid), c (B, 1, *grid)) from the data cost ``cost`` (B, L, *grid), label 0 = free."""
+        q = torch.softmax(-cost[:, 1:], dim=1)
+        classes = q.shape[1]
+        c = ((q.amax(1, keepdim=True) - 1.0 / classes) / (1.0 - 1.0 / classes)).clamp(min=0.0)
+        return q, c
+
+    def neighbourhood(self, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """N (B, C, *grid): the confidence-weighted class distribution around each voxel (0 where
+        no class evidence is within reach). Grid sides must be multiples of 2^levels. Without
+        autograd ``q`` is overwritten."""
+        pool = F.avg_pool3d if self.d == 3 else F.avg_pool2d
+        mode = "trilinear" if self.d == 3 else "bilinear"
+        a = F.softplus(self.level_weight)
+        weighted = q.mul_(c) if not torch.is_grad_enabled() else c * q
+        x = torch.cat([pool(weighted, 2), pool(c, 2)], dim=1)  # pooled apart: no full-size copy
+        pooled = [x]
+        for _ in range(self.levels - 1):
+            x = pool(x, 2)
+            pooled.append(x)
+        acc = a[-1] * pooled[-1]
+        for k in range(self.levels - 2, -1, -1):
+            acc = F.interpolate(acc, scale_factor=2, mode=mode, align_corners=False) + a[k] * pooled[k]
+        acc = F.interpolate(acc, scale_factor=2, mode=mode, align_corners=False)
+        return acc[:, :-1] / (acc[:, -1:] + EPS)
+
+    def rerank(self, logits: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B, L, *grid) with the class logits re-ranked by the neighbourhood's classes
+        where the voxel's own class evidence is weak; the free logit and the classes' total
+        probability are unchanged. Without autograd the work is done in place on a new tensor."""
+        q, c = self.evidence(cost)
+        if torch.is_grad_enabled():
+            prior = torch.log(self.neighbourhood(q, c) + EPS)
+            free, classes = logits[:, :1], logits[:, 1:]
+            shifted = classes + self.beta * (1.0 - c) * prior
+            shifted = shifted - torch.logsumexp(shifted, 1, keepdim=True) + torch.logsumexp(classes, 1, keepdim=True)
+            return torch.cat([free, shifted], dim=1)
+        prior = self.neighbourhood(q, c).add_(EPS).log_()
+        out = logits.clone()
+        classes = out[:, 1:]
+        total = torch.logsumexp(classes, 1, keepdim=True)
+        classes.addcmul_(prior, c.mul_(-self.beta).add_(self.beta))  # + beta (1 - c) prior
+        classes.sub_(torch.logsumexp(classes, 1, keepdim=True).sub_(total))
+        return out
