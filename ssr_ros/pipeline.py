@@ -676,7 +676,9 @@ class MappingPipeline:
         """One object refinement pass (:func:`ssr_ros.objects.refinement.refine_objects`) over the
         whole map: the map is copied under the lock, instances are found and fitted without it
         (integration goes on), and the completed objects are written under it. Returns the
-        ``RefinementResult``."""
+        ``RefinementResult``. Where frames were labelled by the structural labeller (no 2D
+        semantics), its catch-all class (``structure.others``) names no kind of object: its
+        instances are listed, not completed."""
         from ssr_ros.objects.instances import map_region
         from ssr_ros.objects.refinement import refine_objects
 
@@ -684,8 +686,9 @@ class MappingPipeline:
         with self.lock:
             region = map_region(self.map, self.config.objects.instances)
             camera_path = self.camera_path if len(self._camera_path) else None
+            catch_all = (self.config.structure.others,) if self.frames_structural else ()
         result = refine_objects(_LockedWrites(self), self.taxonomy.names, prior, self.config.objects, region=region,
-                                camera_path=camera_path)
+                                camera_path=camera_path, list_only_classes=catch_all)
         self.timers["objects"].add(time.perf_counter() - start)
         return result
 

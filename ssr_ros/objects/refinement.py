@@ -178,13 +178,14 @@ def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: 
 
 def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, config: ObjectRefinementConfig | None = None,
                    write: bool = True, region: MapRegion | None = None,
-                   camera_path: np.ndarray | None = None) -> RefinementResult:
+                   camera_path: np.ndarray | None = None, list_only_classes: tuple[str, ...] = ()) -> RefinementResult:
     """Find, complete, align and write back the objects of ``tsdf_map`` (a SemanticTSDF);
     ``prior`` None (or ``type: none``) lists the instances only. ``region``: the map's
     :func:`map_region` taken beforehand (e.g. under a lock); ``tsdf_map`` is then only written to
     (its ``write_predictions``). ``camera_path``: (K, 3) camera positions of the fused frames,
     map frame, for the alignment's view term (None: the seen-free space near each object
-    stands in for them)."""
+    stands in for them). ``list_only_classes``: instances of these classes are listed, never
+    refined (e.g. the structural labeller's catch-all class, which names no kind of object)."""
     config = (config or ObjectRefinementConfig()).validate()
     region = region if region is not None else map_region(tsdf_map, config.instances)
     instances = find_instances(region, class_names, config.instances)
@@ -200,7 +201,8 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
         shape = None
         refined = False
         written = 0
-        usable = (prior is not None and config.type != "none" and inst.confidence >= config.min_confidence
+        usable = (prior is not None and config.type != "none" and inst.class_name not in list_only_classes
+                  and inst.confidence >= config.min_confidence
                   and int(inst.observed.sum()) >= config.min_observed_voxels and prior.class_index(inst.class_name) is not None)
         if usable:
             grid_half = 0.75 * prior.extents[inst.class_name]

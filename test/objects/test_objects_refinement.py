@@ -155,3 +155,13 @@ def test_objects_write_their_surface_only_when_asked(fused_room):
         counts[surface] = (int((values < 0).sum()), int(outside_band.sum()))
     assert counts[False][0] > 0 and counts[False][1] == 0  # inside only: solid, no band outside
     assert counts[True][1] > 0  # with its surface: the band outside is written too
+
+
+def test_list_only_classes_are_listed_and_never_written(fused_room):
+    import copy
+
+    tsdf_map = copy.deepcopy(fused_room)
+    config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3)
+    result = refine_objects(tsdf_map, NAMES, _solid_prior(), config, list_only_classes=("chair",))
+    chairs = [o for o in result.objects if o.class_name == "chair"]
+    assert len(chairs) == 1 and not chairs[0].refined and result.written_voxels == 0
