@@ -457,9 +457,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks,
                        "withheld": pipeline.completion_withheld,
                        "layout": None if pipeline.layout_report is None else pipeline.layout_report.as_dict()},
-        "objects": None if objects is None else {
-            "instances": len(objects.objects), "refined": sum(o.refined for o in objects.objects),
-            "voxels_written": objects.written_voxels},
+        "objects": None if objects is None else objects.counts(),
         "regularization": regularized,
         "config": config_to_dict(pipeline.config),
         "gravity": gravity_summary(pipeline),

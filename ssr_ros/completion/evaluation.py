@@ -167,8 +167,7 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
         start = time.perf_counter()
         refined = pipeline.refine_objects(objects)
         seconds["objects"] = time.perf_counter() - start
-        result["objects"] = {"instances": len(refined.objects), "refined": sum(o.refined for o in refined.objects),
-                             "voxels_written": refined.written_voxels}
+        result["objects"] = refined.counts()
         snapshot("network+layout+objects")
 
     with pipeline.lock:
@@ -352,9 +351,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     meshes = {"fusion": pipeline.pose_frame_mesh(include_predicted=False), "completion": pipeline.pose_frame_mesh()}
     result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
               "completion_enabled": pipeline.completion_enabled, "completion_withheld": pipeline.completion_withheld,
-              "objects": None if refined is None else {"instances": len(refined.objects),
-                                                       "refined": sum(o.refined for o in refined.objects),
-                                                       "voxels_written": refined.written_voxels},
+              "objects": None if refined is None else refined.counts(),
               "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
     for name, mesh in meshes.items():
         points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))

@@ -78,6 +78,11 @@ class RefinementResult:
     region: MapRegion
     instances: list[Instance]
 
+    def counts(self) -> dict[str, int]:
+        """Instances found, refined, and predicted voxels written (for summaries)."""
+        return {"instances": len(self.objects), "refined": sum(o.refined for o in self.objects),
+                "voxels_written": self.written_voxels}
+
 
 def _box_indices(region: MapRegion, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Region index range [a, b) covering the world box [lo, hi], clipped to the region."""
