@@ -666,11 +666,9 @@ class MappingPipeline:
     def load_shape_prior(self):
         """The shape prior of the objects stage (``objects.weights``, default the packaged one), or
         None with ``objects.type: none`` (instances listed only); a bad file is refused here."""
-        if self.config.objects.type != "shape_prior":
-            return None
-        from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+        from ssr_ros.objects.refinement import configured_prior
 
-        return load_shape_prior(self.config.objects.weights or default_shape_prior_weights(), self.config.objects.device)
+        return configured_prior(self.config.objects)
 
     def refine_objects(self, prior):
         """One object refinement pass (:func:`ssr_ros.objects.refinement.refine_objects`) over the

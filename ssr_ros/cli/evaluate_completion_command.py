@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     if args.objects:
         if layout is None:
             raise ConfigError("--objects needs the layout rows: it runs after the network and the layout")
-        from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+        from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior
 
-        objects = load_shape_prior(default_shape_prior_weights())
+        objects = configured_prior(ObjectRefinementConfig())
     results = []
     for index, seed in enumerate(config.seeds):
         _say(f"room {index + 1}/{len(config.seeds)}: seed {seed}, {config.frames_per_scene} frames "

@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ssr_ros.config import load_yaml_config
     from ssr_ros.map.map_file import MAP_FILE, read_map
     from ssr_ros.objects.object_list import save_object_list
-    from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
-    from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+    from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior, refine_objects
     from ssr_ros.taxonomy import ClassTaxonomy
 
     config = load_yaml_config(ObjectRefinementConfig, args.config, "objects") if args.config else ObjectRefinementConfig()
@@ -52,9 +51,7 @@ def run(args: argparse.Namespace) -> int:
     config.validate()
     taxonomy = ClassTaxonomy.load(args.taxonomy or None)
     tsdf_map = read_map(args.map, args.device, taxonomy)
-    prior = None
-    if config.type == "shape_prior":
-        prior = load_shape_prior(config.weights or default_shape_prior_weights(), args.device)
+    prior = configured_prior(config)  # config.device is args.device
     result = refine_objects(tsdf_map, taxonomy.names, prior, config)
     out = Path(args.out)
     if out.is_dir() or args.out.endswith("/"):

@@ -158,6 +158,16 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
     return (region.origin_voxel + a, tsdf.reshape(tuple(size)), int(solid.sum()), int(clear.sum()))
 
 
+def configured_prior(config: ObjectRefinementConfig) -> ShapePrior | None:
+    """The shape prior ``config`` asks for (``weights``, default the packaged one, on ``device``),
+    or None with ``type: none`` (instances listed only); a bad file is refused here."""
+    if config.type != "shape_prior":
+        return None
+    from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+
+    return load_shape_prior(config.weights or default_shape_prior_weights(), config.device)
+
+
 def inside_only(tsdf: np.ndarray, voxel_size: float, truncation: float) -> np.ndarray:
     """A shape write (``tsdf`` metres; NaN = leave, ``+truncation`` = clear) with only the shape's
     inside kept: voxels whose centre lies inside or less than half a voxel outside the surface
