@@ -40,6 +40,12 @@ class RegularizerNetworkConfig:
     def validate(self) -> "RegularizerNetworkConfig":
         return validate_config(self)
 
+    @property
+    def size_multiple(self) -> int:
+        """Grid sides must be multiples of this: 2^(scales-1) for the scales, 2^context_levels for
+        the class context."""
+        return 2 ** max(self.scales - 1, self.context_levels)
+
 
 class ResidualUnit(nn.Module):
     """``skip(x) + conv(relu(conv(relu(conv(x)))))`` with 3^d kernels; skip = the first
@@ -87,7 +93,7 @@ class LearnedRegularizer(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        return 2 ** max(self.config.scales - 1, self.config.context_levels)
+        return self.config.size_multiple
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -117,7 +117,7 @@ class RegularizerTrainingConfig:
         self.data.validate()
         if self.network.dims != 3:
             raise ConfigError("network.dims must be 3 for training on rooms")
-        multiple = 2 ** max(self.network.scales - 1, self.network.context_levels)
+        multiple = self.network.size_multiple
         if self.data.crop_size % multiple:
             raise ConfigError(f"data.crop_size={self.data.crop_size} must be a multiple of "
                               f"2^max(scales-1, context_levels)={multiple}")
