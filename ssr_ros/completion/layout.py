@@ -285,26 +285,39 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
 
 
 def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel: float, max_walls: int = 16) -> list[Plane]:
+    """Vertical planes with at least ``min_plane_area`` of observed surface facing the same way.
+
+    A Hough transform over (azimuth, offset): each surface sample votes for every azimuth bin
+    within ``angle_tolerance_deg`` of its normal, at the offset its position has along that
+    azimuth. Offsets taken along the sample's own normal would scatter a wall's votes over
+    several bins wherever its normals tilt (a wall seen far off or at a grazing angle: a 5
+    degree tilt spreads a 3 m wall over 5 voxels), and the wall would not reach the area."""
     sin_tol = math.sin(math.radians(config.angle_tolerance_deg))
     vertical = np.abs(normals[:, 2]) < sin_tol
     p, n = points[vertical, :2].astype(np.float64), normals[vertical, :2].astype(np.float64)
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
     if len(p) == 0:
         return []
+    center = p.mean(axis=0)
+    p = p - center  # offsets relative to the samples' centre: the histogram spans the samples, not the map
     theta = np.mod(np.arctan2(n[:, 1], n[:, 0]), 2 * np.pi)
     angle_bins = 180
     t_index = np.floor(theta / (2 * np.pi) * angle_bins).astype(np.int64) % angle_bins
-    offset = np.sum(n * p, axis=1)
-    d_lo = offset.min() - voxel
-    d_index = np.floor((offset - d_lo) / voxel).astype(np.int64)
-    area = voxel * voxel
-    hist = np.zeros((angle_bins, d_index.max() + 2))
-    np.add.at(hist, (t_index, d_index), area)
-    # 3x3 box smoothing, wrapping in angle.
-    padded = np.pad(hist, ((1, 1), (1, 1)), mode="constant")
-    padded[0], padded[-1] = padded[-2], padded[1]
-    smooth = sum(padded[1 + a:1 + a + hist.shape[0], 1 + b:1 + b + hist.shape[1]] for a in (-1, 0, 1) for b in (-1, 0, 1))
     tol = math.radians(config.angle_tolerance_deg)
+    spread = int(math.floor(tol / (2 * np.pi) * angle_bins))
+    reach = float(np.linalg.norm(p, axis=1).max()) + voxel
+    d_lo = -reach
+    area = voxel * voxel
+    hist = np.zeros((angle_bins, int(math.ceil(2 * reach / voxel)) + 2))
+    for shift in range(-spread, spread + 1):
+        bins = (t_index + shift) % angle_bins
+        angle = (bins + 0.5) / angle_bins * 2 * np.pi
+        offset = p[:, 0] * np.cos(angle) + p[:, 1] * np.sin(angle)
+        np.add.at(hist, (bins, np.floor((offset - d_lo) / voxel).astype(np.int64)), area)
+    # 3-bin box smoothing in offset: a plane's samples lie within 1.5 voxels of it
+    smooth = hist.copy()
+    smooth[:, 1:] += hist[:, :-1]
+    smooth[:, :-1] += hist[:, 1:]
     remaining = np.ones(len(p), bool)
     walls: list[Plane] = []
     for _ in range(max_walls):
@@ -315,10 +328,14 @@ def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel:
         d0 = d_lo + (di + 0.5) * voxel
         direction = np.array([math.cos(th), math.sin(th)])
         angle_ok = (n @ direction) > math.cos(tol)
-        # The smoothed peak of a thin plane is flat over three offset bins, and the first of them
-        # may win: centre the offset on the samples under the peak before taking inliers.
+        # The peak of a plane is flat over neighbouring bins (in offset: the smoothing; in azimuth:
+        # every sample votes within the tolerance), and the first of them may win: centre the
+        # azimuth and offset on the samples under the peak before taking inliers.
         under_peak = remaining & angle_ok & (np.abs(p @ direction - d0) < 2.5 * voxel)
         if under_peak.any():
+            mean_normal = n[under_peak].mean(axis=0)
+            direction = mean_normal / max(float(np.linalg.norm(mean_normal)), 1e-9)
+            angle_ok = (n @ direction) > math.cos(tol)
             d0 = float(np.median(p[under_peak] @ direction))
         inliers = remaining & angle_ok & (np.abs(p @ direction - d0) < 1.5 * voxel)
         # suppress this peak's neighbourhood whatever the refinement gives
@@ -335,7 +352,7 @@ def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel:
             normal2 = -normal2
         normal = np.array([normal2[0], normal2[1], 0.0])
         remaining &= ~inliers
-        walls.append(Plane("wall", normal, float(normal2 @ centroid), float(inliers.sum() * area)))
+        walls.append(Plane("wall", normal, float(normal2 @ (centroid + center)), float(inliers.sum() * area)))
     return walls
 
 

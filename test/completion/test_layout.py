@@ -60,6 +60,22 @@ def test_only_walls_with_every_camera_in_front_bound_the_room():
     assert [w.bounding for w in both_sides.walls] == [False]
 
 
+def test_a_wall_whose_normals_tilt_is_found_where_its_samples_lie():
+    # a wall seen far off: its normals tilt by up to 10 degrees (within the tolerance), which
+    # scatters offsets taken along each sample's own normal over several voxels on a 3 m wall
+    rng = np.random.default_rng(4)
+    xs, zs = np.meshgrid(np.arange(5.0, 8.0, VOXEL), np.arange(0.0, 0.6, VOXEL), indexing="ij")
+    wall = np.stack([xs.ravel(), np.full(xs.size, 20.0), zs.ravel()], axis=1)  # y = 20, facing -y
+    tilt = np.radians(rng.uniform(-10.0, 10.0, len(wall)))
+    normals = np.stack([np.sin(tilt), -np.cos(tilt), np.zeros_like(tilt)], axis=1)
+    samples = _samples(wall, [0, -1, 0])
+    samples["normals"] = normals.astype(np.float32)
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.9), np.array([[6.5, 18.0, 1.5]]))
+    assert len(layout.walls) == 1 and layout.walls[0].bounding
+    assert np.allclose(layout.walls[0].normal, [0, -1, 0], atol=1e-3) and abs(layout.walls[0].offset + 20.0) < 0.02
+    assert layout.walls[0].area == pytest.approx(len(wall) * VOXEL * VOXEL)
+
+
 def test_of_parallel_walls_facing_the_same_way_only_the_outermost_bounds_the_room():
     ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 1.0, VOXEL), indexing="ij")
     wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
