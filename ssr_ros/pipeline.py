@@ -145,6 +145,10 @@ class _LockedChunkAccess:
     def block_size(self) -> int:
         return self._pipeline.map.block_size
 
+    @property
+    def voxel_size(self) -> float:
+        return self._pipeline.map.voxel_size
+
     def write_predictions(self, *args, **kwargs):
         return self._own_change(self._pipeline.map.write_predictions, *args, **kwargs)
 

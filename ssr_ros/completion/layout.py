@@ -584,7 +584,7 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
 def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | None,
                     class_ids: dict[str, int] | None = None, previous: np.ndarray | None = None) -> LayoutReport:
     """Find the room's layout in ``chunk_map`` and write its unseen surface. ``chunk_map``: anything
-    with ``allocated_block_coords()``, ``block_size``, ``extract_chunk``, ``write_predictions``
+    with ``allocated_block_coords()``, ``block_size``, ``voxel_size``, ``extract_chunk``, ``write_predictions``
     and ``clear_predictions`` (a ``SemanticTSDF``, or the pipeline's view of it that takes the map
     lock for each call).
 
@@ -600,8 +600,10 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     if len(blocks) == 0:
         return LayoutReport(None, 0, "empty map", kept)
     block = chunk_map.block_size
-    lo_v = blocks.min(axis=0) * block
-    size = (blocks.max(axis=0) + 1) * block - lo_v
+    # the room may reach ``margin`` beyond what the cameras saw: beyond the allocated blocks too
+    pad = int(math.ceil(config.margin / (chunk_map.voxel_size * block))) * block
+    lo_v = blocks.min(axis=0) * block - pad
+    size = (blocks.max(axis=0) + 1) * block + pad - lo_v
     if int(np.prod(size)) > config.max_voxels:
         return LayoutReport(None, 0, f"map box of {int(np.prod(size))} voxels exceeds layout.max_voxels", kept)
     chunk = chunk_map.extract_chunk(torch.as_tensor(lo_v, dtype=torch.int64), tuple(int(s) for s in size))

@@ -309,6 +309,36 @@ def test_a_later_run_revises_the_layout_instead_of_piling_up(generated_room):
     assert skipped.voxels_cleared == 0 and len(skipped.voxels) == len(first.voxels)
 
 
+def test_the_room_goes_on_beyond_what_was_seen_by_the_margin_solid_only(generated_room):
+    scene, pipeline, fused = generated_room
+    ids = {"floor": 2, "wall": 1}
+    voxel, block = fused.voxel_size, fused.block_size
+    blocks = fused.allocated_block_coords()
+    lo_v, hi_v = blocks.min(0).values * block, (blocks.max(0).values + 1) * block
+    seen = complete_layout(fused.copy(), LayoutConfig(), pipeline.camera_path, ids)
+    beyond_map = fused.copy()
+    report = complete_layout(beyond_map, LayoutConfig(margin=0.6), pipeline.camera_path, ids)
+    written = {tuple(v) for v in report.voxels.tolist()}
+    assert {tuple(v) for v in seen.voxels.tolist()} <= written
+    voxels = report.voxels
+    centers = (voxels + 0.5) * voxel
+    layout = seen.layout
+    outside = np.any((centers < layout.lo - voxel) | (centers > layout.hi + voxel), axis=1)
+    assert outside.sum() > 500, "the floor and walls go on beyond the seen extent"
+    assert np.all(centers >= layout.lo - 0.6 - 2 * voxel) and np.all(centers <= layout.hi + 0.6 + 2 * voxel)
+    assert np.any(np.any((voxels < lo_v.numpy()) | (voxels >= hi_v.numpy()), axis=1)), "beyond the map's blocks too"
+    # nobody saw the room there: only its solid side is marked, no surface is drawn
+    box_lo = voxels.min(axis=0)
+    chunk = beyond_map.extract_chunk(torch.as_tensor(box_lo), tuple(int(s) for s in voxels.max(axis=0) - box_lo + 1))
+    marked = tuple((voxels[outside] - box_lo).T)
+    assert bool(chunk.predicted[marked].all()) and bool((chunk.predicted_tsdf[marked] < 0).all())
+    # and it is right: the marked voxels lie in the room's floor and walls
+    gt = scene.gt_volume(voxel)
+    index = voxels[outside] - gt.origin_voxel
+    inside = np.all((index >= 0) & (index < np.array(gt.shape)), axis=1)
+    assert inside.mean() > 0.9 and gt.occupied[tuple(index[inside].T)].mean() > 0.8
+
+
 def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
