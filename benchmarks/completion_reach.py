@@ -3,9 +3,11 @@
 Each room is captured and fused exactly as ``ssr evaluate-completion`` does (its evaluation
 config); for the room's occupied voxels that no camera observed (the voxels the occupied IoU on
 unobserved space is scored on), the share that lies within k voxels of an observed surface voxel
-(fused, TSDF at or below half a voxel). Completion that extends what was seen by k voxels can
-fill at most that share; the rest needs priors over whole rooms (the layout's planes) or objects
-no camera looked at.
+(fused, TSDF at or below half a voxel), and the share inside the extent of what the cameras saw
+(the box of the observed surface, the space seen free and the camera positions: the box the room
+layout is clipped to). Completion that extends what was seen by k voxels can fill at most that
+share; the rest needs priors over whole rooms (the layout's planes) or objects no camera looked
+at, and what lies outside the seen extent, a guess at how far the room goes on.
 
     PYTHONPATH=. python benchmarks/completion_reach.py --seeds 2300 2301 2302 2303 2304 [--out r.json]
 """
@@ -28,7 +30,7 @@ def room_reach(seed: int, config) -> dict:
     from scipy import ndimage
 
     from ssr_ros.completion.inference import CompletionConfig
-    from ssr_ros.completion.layout import LayoutConfig
+    from ssr_ros.completion.layout import LayoutConfig, find_layout, surface_samples
     from ssr_ros.completion.scenes import synthetic_sequence
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 
@@ -43,8 +45,12 @@ def room_reach(seed: int, config) -> dict:
     surface = observed & (chunk.tsdf.numpy() <= config.voxel_size / 2)
     distance = ndimage.distance_transform_edt(~surface)
     unseen = gt.in_room & gt.occupied & ~observed
+    layout = find_layout(surface_samples(chunk), config.voxel_size, LayoutConfig(), pipeline.camera_path)
+    centers = (np.indices(gt.shape).transpose(1, 2, 3, 0) + gt.origin_voxel + 0.5) * config.voxel_size
+    in_extent = np.all((centers >= layout.lo - config.voxel_size) & (centers <= layout.hi + config.voxel_size), axis=-1)
     return {"seed": seed, "unobserved_occupied": int(unseen.sum()),
-            "within": {str(k): int((unseen & (distance <= k)).sum()) for k in DISTANCES}}
+            "within": {str(k): int((unseen & (distance <= k)).sum()) for k in DISTANCES},
+            "in_seen_extent": int((unseen & in_extent).sum())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,13 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         room = room_reach(seed, config)
         rooms.append(room)
         shares = " ".join(f"<={k}: {room['within'][str(k)] / max(room['unobserved_occupied'], 1):.3f}" for k in DISTANCES)
-        print(f"room {seed}: {room['unobserved_occupied']} unobserved occupied voxels; within k voxels of observed surface {shares}",
-              flush=True)
+        print(f"room {seed}: {room['unobserved_occupied']} unobserved occupied voxels; within k voxels of observed surface {shares}; "
+              f"in the seen extent {room['in_seen_extent'] / max(room['unobserved_occupied'], 1):.3f}", flush=True)
     total = sum(r["unobserved_occupied"] for r in rooms)
     summary = {str(k): sum(r["within"][str(k)] for r in rooms) / max(total, 1) for k in DISTANCES}
-    print("all rooms:", " ".join(f"<={k}: {v:.3f}" for k, v in summary.items()))
+    in_extent = sum(r["in_seen_extent"] for r in rooms) / max(total, 1)
+    print("all rooms:", " ".join(f"<={k}: {v:.3f}" for k, v in summary.items()), f"in the seen extent: {in_extent:.3f}")
     if args.out:
-        args.out.write_text(json.dumps({"voxel_size": config.voxel_size, "rooms": rooms, "share_within": summary}, indent=2))
+        args.out.write_text(json.dumps({"voxel_size": config.voxel_size, "rooms": rooms, "share_within": summary,
+                                        "share_in_seen_extent": in_extent}, indent=2))
     return 0
 
 
