@@ -21,8 +21,10 @@ observed, in the gravity-aligned map frame (z up):
    of its observed voxels are labelled wall. The floor and ceiling obey the same free-space and
    label rules: a table top with free space seen under it is not the floor.
 4. **The room** is the convex region in front of every bounding plane, clipped to the extent of
-   what the cameras saw (observed surface, seen-free space, the camera positions; plus
-   ``margin``); its signed distance is the minimum of the planes' signed distances. Nothing is
+   what the cameras saw (observed surface, seen-free space, the camera positions), widened by
+   ``margin`` in the horizontal directions (the floor and the walls go on beyond what a short
+   scan saw of them) and reaching at least ``min_room_height`` above the floor (walls go up to
+   a ceiling nobody saw); its signed distance is the minimum of the planes' signed distances. Nothing is
    written unless the map shows a room: a floor and ``min_walls`` bounding walls facing
    different ways.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
@@ -65,7 +67,14 @@ class LayoutConfig:
     angle_tolerance_deg: float = param(12.0, "how far a surface normal may tilt from the plane's and still count, degrees",
                                        low=1.0, high=45.0)
     band: float = param(1.5, "voxels on either side of the room's surface that are written", low=1.0, high=4.0)
-    margin: float = param(0.0, "how far beyond the extent of what the cameras saw (surface, free space, the cameras) the room may reach, metres", low=0.0, high=10.0)
+    margin: float = param(
+        0.5, "how far beyond the extent of what the cameras saw (surface, free space, the cameras) the room may reach "
+        "in the horizontal directions, metres; where nobody saw in front of it only its solid side is marked",
+        low=0.0, high=10.0)
+    min_room_height: float = param(
+        2.3, "the room reaches at least this high above its floor (walls go up to a ceiling the cameras did not see; "
+        "a ceiling that was seen bounds them where it is), metres; 0 = only as high as what the cameras saw",
+        low=0.0, high=10.0)
     max_free_behind: float = param(
         0.02, "a plane bounds the room only if at most this fraction of the space the cameras saw free lies "
         "behind it (a table top is not the floor: the cameras saw under it)", low=0.0, high=1.0)
@@ -419,8 +428,12 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     # they saw free, and the cameras themselves (they stand inside it).
     seen = [points, free_points] + ([] if cameras is None else [cameras])
     seen = np.concatenate([np.asarray(s, np.float64).reshape(-1, 3) for s in seen])
-    lo = seen.min(axis=0) - config.margin
-    hi = seen.max(axis=0) + config.margin
+    widen = np.array([config.margin, config.margin, 0.0])
+    lo = seen.min(axis=0) - widen
+    hi = seen.max(axis=0) + widen
+    floor = next((p for p in planes if p.kind == "floor" and p.bounding), None)
+    if floor is not None:
+        hi[2] = max(hi[2], floor.offset + config.min_room_height)
     return Layout(planes, lo, hi)
 
 
@@ -600,10 +613,13 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     if len(blocks) == 0:
         return LayoutReport(None, 0, "empty map", kept)
     block = chunk_map.block_size
-    # the room may reach ``margin`` beyond what the cameras saw: beyond the allocated blocks too
-    pad = int(math.ceil(config.margin / (chunk_map.voxel_size * block))) * block
-    lo_v = blocks.min(axis=0) * block - pad
-    size = (blocks.max(axis=0) + 1) * block + pad - lo_v
+    # the room may reach beyond what the cameras saw (``margin`` sideways, ``min_room_height``
+    # above the floor, which lies at the bottom of the map): beyond the allocated blocks too
+    block_m = chunk_map.voxel_size * block
+    side = int(math.ceil(config.margin / block_m))
+    up = max(0, int(math.ceil(config.min_room_height / block_m)) + 1 - int(blocks[:, 2].max() - blocks[:, 2].min() + 1))
+    lo_v = (blocks.min(axis=0) - np.array([side, side, 0])) * block
+    size = (blocks.max(axis=0) + 1 + np.array([side, side, up])) * block - lo_v
     if int(np.prod(size)) > config.max_voxels:
         return LayoutReport(None, 0, f"map box of {int(np.prod(size))} voxels exceeds layout.max_voxels", kept)
     chunk = chunk_map.extract_chunk(torch.as_tensor(lo_v, dtype=torch.int64), tuple(int(s) for s in size))

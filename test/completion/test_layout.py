@@ -103,9 +103,12 @@ def test_the_room_reaches_as_far_as_the_cameras_and_the_space_they_saw_free():
     floor = _grid(step, step, 0.0)
     free = _grid(step, np.arange(2.0, 3.0, VOXEL), 2.2)  # seen free beyond the observed floor, up high
     cameras = np.array([[1.0, 1.0, 1.5], [1.0, 3.5, 1.5]])
-    layout = find_layout(_samples(floor, [0, 0, 1], free_points=free), VOXEL, LayoutConfig(min_plane_area=0.3), cameras)
-    assert layout.hi[2] >= 2.2 - 1e-6 and layout.hi[1] >= 3.5 - 1e-6
-    assert np.allclose(layout.lo, [0.0, 0.0, 0.0], atol=1e-6)
+    samples = _samples(floor, [0, 0, 1], free_points=free)
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, margin=0.0, min_room_height=0.0), cameras)
+    assert np.allclose(layout.hi, [1.9, 3.5, 2.2], atol=1e-6) and np.allclose(layout.lo, [0.0, 0.0, 0.0], atol=1e-6)
+    # beyond it by the margin sideways, and at least min_room_height above the floor
+    wider = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, margin=0.5, min_room_height=2.5), cameras)
+    assert np.allclose(wider.lo, [-0.5, -0.5, 0.0], atol=1e-6) and np.allclose(wider.hi, [2.4, 4.0, 2.5], atol=1e-6)
 
 
 def _box_chunk(size=(20, 20, 20)) -> DenseChunk:
@@ -312,31 +315,37 @@ def test_a_later_run_revises_the_layout_instead_of_piling_up(generated_room):
 def test_the_room_goes_on_beyond_what_was_seen_by_the_margin_solid_only(generated_room):
     scene, pipeline, fused = generated_room
     ids = {"floor": 2, "wall": 1}
-    voxel, block = fused.voxel_size, fused.block_size
-    blocks = fused.allocated_block_coords()
-    lo_v, hi_v = blocks.min(0).values * block, (blocks.max(0).values + 1) * block
-    seen = complete_layout(fused.copy(), LayoutConfig(), pipeline.camera_path, ids)
-    beyond_map = fused.copy()
-    report = complete_layout(beyond_map, LayoutConfig(margin=0.6), pipeline.camera_path, ids)
-    written = {tuple(v) for v in report.voxels.tolist()}
-    assert {tuple(v) for v in seen.voxels.tolist()} <= written
-    voxels = report.voxels
-    centers = (voxels + 0.5) * voxel
+    voxel = fused.voxel_size
+    seen = complete_layout(fused.copy(), LayoutConfig(margin=0.0, min_room_height=0.0), pipeline.camera_path, ids)
     layout = seen.layout
-    outside = np.any((centers < layout.lo - voxel) | (centers > layout.hi + voxel), axis=1)
-    assert outside.sum() > 500, "the floor and walls go on beyond the seen extent"
-    assert np.all(centers >= layout.lo - 0.6 - 2 * voxel) and np.all(centers <= layout.hi + 0.6 + 2 * voxel)
-    assert np.any(np.any((voxels < lo_v.numpy()) | (voxels >= hi_v.numpy()), axis=1)), "beyond the map's blocks too"
-    # nobody saw the room there: only its solid side is marked, no surface is drawn
-    box_lo = voxels.min(axis=0)
-    chunk = beyond_map.extract_chunk(torch.as_tensor(box_lo), tuple(int(s) for s in voxels.max(axis=0) - box_lo + 1))
-    marked = tuple((voxels[outside] - box_lo).T)
-    assert bool(chunk.predicted[marked].all()) and bool((chunk.predicted_tsdf[marked] < 0).all())
-    # and it is right: the marked voxels lie in the room's floor and walls
-    gt = scene.gt_volume(voxel)
-    index = voxels[outside] - gt.origin_voxel
-    inside = np.all((index >= 0) & (index < np.array(gt.shape)), axis=1)
-    assert inside.mean() > 0.9 and gt.occupied[tuple(index[inside].T)].mean() > 0.8
+    assert layout.hi[2] < 2.3 - 4 * voxel, "the cameras saw the room's walls only up to below 2.3 m"
+
+    def beyond(config):
+        completed = fused.copy()
+        report = complete_layout(completed, config, pipeline.camera_path, ids)
+        assert {tuple(v) for v in seen.voxels.tolist()} <= {tuple(v) for v in report.voxels.tolist()}
+        voxels = report.voxels
+        centers = (voxels + 0.5) * voxel
+        outside = np.any((centers < layout.lo - voxel) | (centers > layout.hi + voxel), axis=1)
+        # nobody saw the room there: only its solid side is marked, no surface is drawn
+        box_lo = voxels.min(axis=0)
+        chunk = completed.extract_chunk(torch.as_tensor(box_lo), tuple(int(s) for s in voxels.max(axis=0) - box_lo + 1))
+        marked = tuple((voxels[outside] - box_lo).T)
+        assert bool(chunk.predicted[marked].all()) and bool((chunk.predicted_tsdf[marked] < 0).all())
+        # and it is right: the marked voxels lie in the room's floor and walls
+        gt = scene.gt_volume(voxel)
+        index = voxels[outside] - gt.origin_voxel
+        inside = np.all((index >= 0) & (index < np.array(gt.shape)), axis=1)
+        assert inside.mean() > 0.9 and gt.occupied[tuple(index[inside].T)].mean() > 0.8
+        return voxels, centers, outside
+
+    voxels, centers, outside = beyond(LayoutConfig(margin=0.6, min_room_height=0.0))
+    assert outside.sum() > 500, "the floor and walls go on sideways beyond the seen extent"
+    assert np.all(centers[:, :2] >= layout.lo[:2] - 0.6 - 2 * voxel) and np.all(centers[:, :2] <= layout.hi[:2] + 0.6 + 2 * voxel)
+    assert np.all(centers[:, 2] <= layout.hi[2] + 2 * voxel), "not upwards: the margin is horizontal"
+    voxels, centers, outside = beyond(LayoutConfig(margin=0.0, min_room_height=2.3))
+    above = centers[:, 2] > layout.hi[2] + voxel
+    assert above.sum() > 300 and centers[above, 2].max() <= 2.3 + 2 * voxel, "the walls go up to 2.3 m above the floor"
 
 
 def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
