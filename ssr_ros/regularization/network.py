@@ -17,7 +17,7 @@ from torch import nn
 
 from ssr_ros.config import param, validate_config
 from ssr_ros.regularization.context import ClassContext
-from ssr_ros.regularization.primal_dual import MultiScalePrimalDual, channels_last
+from ssr_ros.regularization.primal_dual import MultiScalePrimalDual, avg_pool2, channels_last
 
 
 @dataclass
@@ -100,10 +100,9 @@ class LearnedRegularizer(nn.Module):
 
     def encode(self, features: torch.Tensor) -> list[torch.Tensor]:
         """Per-scale data costs ``[(B, L, *grid / 2^s)]``."""
-        pool = F.avg_pool3d if self.config.dims == 3 else F.avg_pool2d
         costs = [self.encoders[0](channels_last(features))]
-        for s in range(1, self.config.scales):  # (the CPU pooling is fast on the standard layout)
-            costs.append(self.encoders[s](channels_last(pool(costs[-1].contiguous(), 2))))
+        for s in range(1, self.config.scales):
+            costs.append(self.encoders[s](channels_last(avg_pool2(costs[-1], self.config.dims))))
         return costs
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -121,12 +120,21 @@ class LearnedRegularizer(nn.Module):
             for p in reversed(pad):
                 spec += [0, p]
             features = F.pad(features, spec, mode="replicate")
+        inplace = not torch.is_grad_enabled()
+        cost = features[:, : self.num_labels]  # (the class context runs fastest on the standard layout)
+        if inplace:  # one channels-last copy, used by the encoder and the data-cost skip
+            features = channels_last(features)
         u = self.primal_dual(self.encode(features))
-        logits = self.contrast * self.decoder(u)
-        if self.config.data_skip:
-            logits = logits - self.data_gamma * features[:, : self.num_labels]
+        if inplace:  # same arithmetic on the decoder's fresh output
+            logits = self.decoder(u).mul_(self.contrast)
+            if self.config.data_skip:
+                logits.sub_(features[:, : self.num_labels] * self.data_gamma)
+        else:
+            logits = self.contrast * self.decoder(u)
+            if self.config.data_skip:
+                logits = logits - self.data_gamma * cost
         if self.config.context_levels:
-            logits = self.context.rerank(logits, features[:, : self.num_labels])
+            logits = self.context.rerank(logits, cost, inplace=inplace)
         if any(pad):
             logits = logits[(slice(None), slice(None)) + tuple(slice(0, n) for n in grid)]
         return logits

@@ -69,7 +69,10 @@ def load_regularizer(path: str | Path, device: str | torch.device = "cpu") -> Le
         data_cost = config_from_dict(DataCostConfig, document["data_cost"])
         contract = dict(document["contract"])
         model = LearnedRegularizer(int(contract["num_labels"]), network)
-        model.load_state_dict(document["state_dict"])
+        state = dict(document["state_dict"])
+        if network.context_levels:  # files written before the own-class weight had none (= 0)
+            state.setdefault("context.own_weight", torch.tensor(0.0))
+        model.load_state_dict(state)
     except (KeyError, RuntimeError, ConfigError) as error:
         raise MapFileError(f"regularizer weights '{path}' are inconsistent: {error}") from error
     model.contract = contract

@@ -55,7 +55,7 @@ def test_network_with_context_pads_to_its_reach_and_counts_few_parameters():
     base = LearnedRegularizer(L, RegularizerNetworkConfig(iterations=2, scales=2, hidden=4))
     with_ctx = LearnedRegularizer(L, RegularizerNetworkConfig(iterations=2, scales=2, hidden=4, context_levels=3))
     assert with_ctx.size_multiple == 8
-    assert with_ctx.num_parameters() - base.num_parameters() == 3 + 1
+    assert with_ctx.num_parameters() - base.num_parameters() == 3 + 1 + 1  # level weights, beta, own-class weight
     out = with_ctx(torch.randn(1, L + 2, 10, 12, 9))
     assert out.shape == (1, L, 10, 12, 9) and bool(torch.isfinite(out).all())
 
@@ -100,3 +100,46 @@ def test_in_place_inference_path_matches_the_autograd_path():
         got = ctx.rerank(logits, cost)
     assert torch.allclose(got, expected, atol=1e-5)
     assert torch.equal(logits, kept)  # the input logits are left alone
+
+
+def _weak_voxel_in_a_patch():
+    """A 4^3 patch confidently of class 3 with, at its centre, one voxel weakly of class 1."""
+    cost = torch.zeros((1, L, 16, 16, 16))
+    cost[:, :, 4:8, 4:8, 4:8] = 3.0
+    cost[:, 3, 4:8, 4:8, 4:8] = 0.0
+    cost[:, 1:, 6, 6, 6] = 1.0
+    cost[:, 1, 6, 6, 6] = 0.6  # some evidence for class 1, little confidence
+    return cost
+
+
+def test_own_class_weight_keeps_a_weakly_observed_voxel_its_class():
+    cost = _weak_voxel_in_a_patch()
+    logits = torch.zeros((1, L, 16, 16, 16))
+    logits[:, 1, 6, 6, 6] = 0.5  # the network prefers the voxel's own class a little
+    voxel = (0, slice(1, None), 6, 6, 6)
+    pulled = ClassContext(3, 3).rerank(logits, cost)
+    assert int(pulled[voxel].argmax()) + 1 == 3  # the neighbourhood's class wins
+    kept = ClassContext(3, 3, own=0.5).rerank(logits, cost)
+    assert int(kept[voxel].argmax()) + 1 == 1
+    # voxels without class evidence of their own are re-ranked as before
+    far = (0, slice(None), 12, 12, 12)
+    assert torch.allclose(kept[far], pulled[far], atol=1e-6)
+    # the inference path (in place, scatter) gives the autograd path's logits
+    ctx = ClassContext(3, 3, own=0.5)
+    with torch.enable_grad():
+        expected = ctx.rerank(logits, cost)
+    with torch.inference_mode():
+        assert torch.allclose(ctx.rerank(logits, cost), expected, atol=1e-5)
+
+
+def test_files_without_the_own_class_weight_load_with_none(tmp_path):
+    from ssr_ros.regularization.weights import load_regularizer
+
+    model = LearnedRegularizer(L, RegularizerNetworkConfig(iterations=1, scales=1, hidden=2, context_levels=2))
+    model.context.own_weight.data.fill_(0.4)
+    save_regularizer(model, tmp_path / "new.pt", DataCostConfig(), 0.05, 0.2, ["a", "b", "c", "d", "e"])
+    assert float(load_regularizer(tmp_path / "new.pt").context.own_weight.detach()) == pytest.approx(0.4)
+    document = torch.load(tmp_path / "new.pt", weights_only=True)
+    del document["state_dict"]["context.own_weight"]  # as written before the weight existed
+    torch.save(document, tmp_path / "old.pt")
+    assert float(load_regularizer(tmp_path / "old.pt").context.own_weight.detach()) == 0.0
