@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import torch
@@ -614,17 +614,21 @@ class MappingPipeline:
         config = self.config.planning
         if include_predicted is not None:
             config = dataclasses.replace(config, include_predicted=include_predicted)
-        return self.planning_outputs(with_3d=False, config=config).occupancy
+        return self.planning_outputs(with_3d=False, config=config, wanted=("occupancy",)).occupancy
 
-    def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None) -> PlanningOutputs:
+    def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None,
+                         wanted: Collection[str] | None = None) -> PlanningOutputs:
         """Floor, tiered 2D grids and distance fields for planners (:mod:`ssr_ros.planning`), in the
         map's gravity-aligned frame. The map lock is held only while its voxels are copied (reading
-        them all took over a second of a 78 MB map, time in which no frame could be fused)."""
+        them all took over a second of a 78 MB map, time in which no frame could be fused).
+        ``wanted``: the outputs to compute (see :func:`ssr_ros.planning.outputs.outputs_of_volume`;
+        None: all, the 3D fields where ``with_3d``)."""
         start = time.perf_counter()
         with self.lock, self._threads():
             layer = self.map.layer.snapshot()  # a memory copy: the voxels are read without the lock
         with self._threads():
-            outputs = outputs_of_volume(planning_volume(layer), config or self.config.planning, with_3d=with_3d)
+            outputs = outputs_of_volume(planning_volume(layer), config or self.config.planning, with_3d=with_3d,
+                                        wanted=wanted)
         self.timers["planning"].add(time.perf_counter() - start)
         return outputs
 
