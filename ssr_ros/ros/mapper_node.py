@@ -149,6 +149,21 @@ def set_process_cpu_threads(count: int) -> int | None:
     return count
 
 
+def lower_thread_priority(niceness: int) -> bool:
+    """Give the calling thread ``niceness`` (Linux: a thread's niceness is its own, set through its
+    native id); returns whether it was set. Used for the completion thread: with the cores busy, the
+    kernel then runs integration first, and completion, which only fills in what the camera has not
+    seen, takes the time left over."""
+    if niceness <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        thread_id = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), niceness))
+    except OSError:
+        return False
+    return True
+
+
 class MapperNode(Node):
     def __init__(self, own_process: bool = False, **kwargs) -> None:
         """``own_process``: the node is the process (``main``): torch's CPU thread count is set for
@@ -572,6 +587,7 @@ class MapperNode(Node):
         )
 
     def _completion_loop(self) -> None:
+        lower_thread_priority(self.settings.completion_niceness)
         period = self.pipeline.config.scheduler.period_s
         while self._running:
             time.sleep(max(period, 0.05))
