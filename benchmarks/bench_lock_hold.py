@@ -15,6 +15,8 @@ time, all holdings of a call added up); the wall and CPU time of each call are r
 ``map.threads`` = 1 for its process; before it, threads that did not switch it ran with torch's
 default, one per core). Run the same command with ``PYTHONPATH`` pointing at another checkout to
 compare code; the script uses only the pipeline's public methods and its ``lock`` attribute.
+``--completion`` runs the pipeline with completion as configured by default (network and room
+layout) and measures ``complete()`` after each batch, as the node's completion thread runs it.
 """
 
 from __future__ import annotations
@@ -90,12 +92,13 @@ def load_frames(count: int, width: int, height: int):
         return Frames(data)
 
 
-def measure(lock: TimedLock, fn) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of the process, total seconds the lock was held) of one call."""
+def measure(lock: TimedLock, fn) -> tuple[float, float, float, float]:
+    """(wall seconds, CPU seconds of the process, total seconds the lock was held, longest single
+    holding) of one call."""
     lock.holds.clear()
     start, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start, time.process_time() - cpu, sum(lock.holds)
+    return time.perf_counter() - start, time.process_time() - cpu, sum(lock.holds), max(lock.holds, default=0.0)
 
 
 def main() -> None:
@@ -106,6 +109,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the process (0: torch's default)")
     parser.add_argument("--label", default="", help="name of this run in the printed table row")
+    parser.add_argument("--completion", action="store_true",
+                        help="completion as configured by default (network and room layout): complete() after each batch")
     args = parser.parse_args()
 
     import torch
@@ -117,16 +122,19 @@ def main() -> None:
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 
     stack = load_frames(args.frames, args.width, args.height)
-    pipeline = MappingPipeline(config_from_dict(PipelineConfig, nest_dotted({"completion.type": "none"})))
+    pipeline = MappingPipeline(config_from_dict(PipelineConfig, nest_dotted({} if args.completion else {"completion.type": "none"})))
     pipeline.lock = lock = TimedLock()
-    integrate, mesh = [], []
+    integrate, mesh, complete = [], [], []
     for i in range(len(stack)):
         integrate.append(measure(lock, lambda: pipeline.integrate(stack.frame(i))))
         if (i + 1) % args.batch == 0:
             mesh.append(measure(lock, pipeline.mesh_update))
+            if args.completion:
+                complete.append(measure(lock, pipeline.complete))
     rows = {
         "stats": [measure(lock, pipeline.stats) for _ in range(5)],
         "mesh_update (per batch)": mesh,
+        **({"complete() (per batch; the layout every layout.period_s)": complete} if complete else {}),
         "planning_outputs": [measure(lock, lambda: pipeline.planning_outputs(with_3d=False)) for _ in range(3)],
         "voxel_outputs": [measure(lock, pipeline.voxel_outputs) for _ in range(2)],
     }
@@ -136,11 +144,12 @@ def main() -> None:
           f"map {stats['map_bytes'] / 1e6:.0f} MB, {stats['num_blocks']} blocks after {len(stack)} frames of "
           f"{args.width}x{args.height}; integrate median {1e3 * np.median([v[0] for v in integrate]):.1f} ms wall, "
           f"{1e3 * np.median([v[1] for v in integrate]):.1f} ms CPU")
-    print("| run | call | wall ms (median) | CPU ms (median) | lock held ms (median / max) |")
-    print("|---|---|---|---|---|")
+    print("| run | call | wall ms (median) | CPU ms (median) | lock held ms (median / max) | longest holding ms |")
+    print("|---|---|---|---|---|---|")
     for name, values in rows.items():
-        wall, cpu, held = (np.array([v[k] for v in values]) * 1e3 for k in range(3))
-        print(f"| {args.label} | {name} | {np.median(wall):.1f} | {np.median(cpu):.1f} | {np.median(held):.1f} / {held.max():.1f} |")
+        wall, cpu, held, longest = (np.array([v[k] for v in values]) * 1e3 for k in range(4))
+        print(f"| {args.label} | {name} | {np.median(wall):.1f} | {np.median(cpu):.1f} | {np.median(held):.1f} / {held.max():.1f} "
+              f"| {longest.max():.1f} |")
 
 
 if __name__ == "__main__":

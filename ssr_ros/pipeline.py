@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import torch
@@ -127,15 +127,31 @@ def load_completion_model(config: CompletionConfig) -> torch.nn.Module | None:
     return load_model(path, device, expected_type="ssr_unet")
 
 
+WRITE_SLAB_BLOCKS = 2
+"""Block layers (along x) per lock holding of a completion write-back (:class:`_LockedChunkAccess`)."""
+
+
 class _LockedChunkAccess:
-    """The map as completion sees it: extraction and write-back under the pipeline lock."""
+    """The map as completion sees it, holding the pipeline lock only while it copies or writes.
+
+    Extraction copies the blocks (and seen-free cells) of the chunk's box under the lock and builds
+    the dense chunk from the copy without it; write-back goes in slabs of ``WRITE_SLAB_BLOCKS``
+    block layers along x, each under the lock, which is released between slabs. Both give the map
+    that extraction and write-back of the whole box under one holding give (every voxel is read or
+    written on its own), while integration waits at most for one copy or slab: the room layout reads
+    and writes the box of the whole map, which held the lock for 1-4 s of a 640x480 map.
+    """
 
     def __init__(self, pipeline: "MappingPipeline") -> None:
         self._pipeline = pipeline
 
     def extract_chunk(self, origin_voxel, size):
+        from ssr_ros.map.chunk_io import extract_chunk
+
         with self._pipeline.lock:
-            return self._pipeline.map.extract_chunk(origin_voxel, size)
+            layer = self._pipeline.map.chunk_snapshot(origin_voxel, size)
+        with self._pipeline._threads():
+            return extract_chunk(layer, origin_voxel, size)
 
     def allocated_block_coords(self):
         with self._pipeline.lock:
@@ -149,8 +165,27 @@ class _LockedChunkAccess:
     def voxel_size(self) -> float:
         return self._pipeline.map.voxel_size
 
-    def write_predictions(self, *args, **kwargs):
-        return self._own_change(self._pipeline.map.write_predictions, *args, **kwargs)
+    def write_predictions(self, origin_voxel, tsdf, color=None, semantics_probs=None, confidence=None) -> int:
+        origin = [int(v) for v in torch.as_tensor(origin_voxel).reshape(-1).tolist()]
+        tsdf = torch.as_tensor(tsdf)
+        if len(origin) != 3 or tsdf.dim() != 3:  # the map's own checks name what is wrong
+            return self._own_change(self._pipeline.map.write_predictions, origin_voxel, tsdf, color, semantics_probs,
+                                    confidence)
+        block = self._pipeline.map.block_size
+        step = WRITE_SLAB_BLOCKS * block
+        cuts = list(range(0, tsdf.shape[0], step))
+        if len(cuts) > 1 and origin[0] % block:  # slabs on block boundaries: each block is written by one slab
+            first = block - origin[0] % block
+            cuts = [0] + list(range(first, tsdf.shape[0], step))
+        written = 0
+        for start, stop in zip(cuts, cuts[1:] + [tsdf.shape[0]]):
+            part = slice(start, stop)
+            written += self._own_change(
+                self._pipeline.map.write_predictions, [origin[0] + start, origin[1], origin[2]], tsdf[part],
+                None if color is None else torch.as_tensor(color)[part],
+                None if semantics_probs is None else torch.as_tensor(semantics_probs)[part],
+                None if confidence is None else torch.as_tensor(confidence)[part])
+        return written
 
     def clear_predictions(self, voxels):
         return self._own_change(self._pipeline.map.clear_predictions, voxels)
@@ -579,17 +614,21 @@ class MappingPipeline:
         config = self.config.planning
         if include_predicted is not None:
             config = dataclasses.replace(config, include_predicted=include_predicted)
-        return self.planning_outputs(with_3d=False, config=config).occupancy
+        return self.planning_outputs(with_3d=False, config=config, wanted=("occupancy",)).occupancy
 
-    def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None) -> PlanningOutputs:
+    def planning_outputs(self, with_3d: bool = True, config: PlanningConfig | None = None,
+                         wanted: Collection[str] | None = None) -> PlanningOutputs:
         """Floor, tiered 2D grids and distance fields for planners (:mod:`ssr_ros.planning`), in the
         map's gravity-aligned frame. The map lock is held only while its voxels are copied (reading
-        them all took over a second of a 78 MB map, time in which no frame could be fused)."""
+        them all took over a second of a 78 MB map, time in which no frame could be fused).
+        ``wanted``: the outputs to compute (see :func:`ssr_ros.planning.outputs.outputs_of_volume`;
+        None: all, the 3D fields where ``with_3d``)."""
         start = time.perf_counter()
         with self.lock, self._threads():
             layer = self.map.layer.snapshot()  # a memory copy: the voxels are read without the lock
         with self._threads():
-            outputs = outputs_of_volume(planning_volume(layer), config or self.config.planning, with_3d=with_3d)
+            outputs = outputs_of_volume(planning_volume(layer), config or self.config.planning, with_3d=with_3d,
+                                        wanted=wanted)
         self.timers["planning"].add(time.perf_counter() - start)
         return outputs
 

@@ -304,6 +304,23 @@ class FreeSpaceLayer:
         """Cells seen free often enough among hit counts (from :meth:`hits_snapshot`)."""
         return int(torch.count_nonzero(hits >= self.min_hits))  # not .sum(): a bool sum is ~5x slower on CPU
 
+    def region_copy(self, lo_voxel: torch.Tensor, hi_voxel: torch.Tensor) -> "FreeSpaceLayer":
+        """A new layer with the same settings holding copies of the free blocks that cover the
+        voxels ``lo_voxel..hi_voxel`` (inclusive, (3,) int64 global indices): :meth:`query` of any
+        voxel in that box answers as this layer does at the moment of the copy."""
+        lo = torch.div(torch.div(torch.as_tensor(lo_voxel, dtype=torch.int64, device=self.device), self.cell_voxels,
+                                 rounding_mode="floor"), FREE_BLOCK, rounding_mode="floor")
+        hi = torch.div(torch.div(torch.as_tensor(hi_voxel, dtype=torch.int64, device=self.device), self.cell_voxels,
+                                 rounding_mode="floor"), FREE_BLOCK, rounding_mode="floor")
+        axes = [torch.arange(int(a), int(b) + 1, device=self.device) for a, b in zip(lo.tolist(), hi.tolist())]
+        coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        slots = self.hash.lookup(coords) if self.num_blocks else torch.full((len(coords),), -1, dtype=torch.int64)
+        kept = slots >= 0
+        out = FreeSpaceLayer(self.voxel_size, self.cell_voxels, self.pixel_stride, self.min_hits, self.device,
+                             capacity=max(1, int(kept.sum())))
+        out.insert_blocks({"free_block_coords": coords[kept], "free_hits": self.hits[slots[kept]]})
+        return out
+
     # ------------------------------------------------------------------ moving blocks in and out
     def block_coords(self) -> torch.Tensor:
         """(num_blocks, 3) int64 free-block coordinates in slot order."""

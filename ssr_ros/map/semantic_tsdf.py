@@ -371,6 +371,14 @@ class SemanticTSDF:
         self._ensure_chunk_resident(origin_voxel, size)
         return chunk_io.extract_chunk(self.layer, origin_voxel, size)
 
+    def chunk_snapshot(self, origin_voxel, size) -> VoxelLayer:
+        """A copy of what :meth:`extract_chunk` reads for this box (its blocks and seen-free
+        cells; see :meth:`VoxelLayer.box_snapshot`): ``chunk_io.extract_chunk(copy, origin_voxel,
+        size)`` equals ``extract_chunk(origin_voxel, size)`` of this moment, and can run while the
+        map goes on changing."""
+        self._ensure_chunk_resident(origin_voxel, size)
+        return self.layer.box_snapshot(origin_voxel, size)
+
     def write_predictions(
         self,
         origin_voxel,

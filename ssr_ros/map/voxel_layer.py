@@ -177,6 +177,26 @@ class VoxelLayer:
         out.hash.rebuild(out.block_coords())
         return out
 
+    def box_snapshot(self, origin_voxel, size) -> "VoxelLayer":
+        """A copy of the blocks and seen-free cells covering the box of ``size = (X, Y, Z)`` voxels
+        at ``origin_voxel``: reading any voxel of the box from it (``read``, ``observed``, the
+        seen-free ``query``) gives what this layer gives at the moment of the copy. Completion
+        extracts its chunks from one outside the map's lock."""
+        origin = torch.as_tensor(origin_voxel, dtype=torch.int64, device=self.device).reshape(-1)
+        if origin.numel() != 3 or len(tuple(size)) != 3 or min(int(n) for n in size) <= 0:
+            raise InvalidInput(f"box_snapshot needs a 3-entry origin and 3 positive sizes, got {origin.tolist()} and {size}")
+        last = origin + torch.as_tensor([int(n) for n in size], dtype=torch.int64, device=self.device) - 1
+        B = self.block_size
+        lo, hi = torch.div(origin, B, rounding_mode="floor"), torch.div(last, B, rounding_mode="floor")
+        axes = [torch.arange(int(a), int(b) + 1, device=self.device) for a, b in zip(lo.tolist(), hi.tolist())]
+        blocks = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        out = self.snapshot(blocks)
+        if out.num_blocks == 0:  # an empty copy has no storage to read from: an empty layer reads the same
+            out = VoxelLayer(self.config, self.num_classes, self.device)
+            out.update_counter = self.update_counter
+        out.free_space = self.free_space.region_copy(origin, last) if self.free_space is not None else None
+        return out
+
     # ------------------------------------------------------------------ sizes
     def voxel_bytes(self) -> int:
         """Bytes of the allocated blocks (voxel payload + block bookkeeping)."""

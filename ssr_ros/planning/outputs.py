@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 
@@ -30,15 +31,16 @@ class PlanningOutputs:
     cost: the same band with predicted obstacles as their confidence in percent (1..99);
     esdf_2d / esdf_2d_predicted: signed distance on the band's grid, measured obstacles only /
     with predictions of at least ``min_confidence``; esdf_3d / esdf_3d_predicted: the same in
-    3D (None unless asked for).
+    3D. An output not asked for (``wanted`` of :func:`outputs_of_volume`; the 3D fields unless
+    ``with_3d``) is None.
     """
 
     floor: FloorEstimate
     band: tuple[float, float]
-    occupancy: OccupancyGrid2D
-    cost: OccupancyGrid2D
-    esdf_2d: DistanceField2D
-    esdf_2d_predicted: DistanceField2D
+    occupancy: OccupancyGrid2D | None
+    cost: OccupancyGrid2D | None
+    esdf_2d: DistanceField2D | None
+    esdf_2d_predicted: DistanceField2D | None
     esdf_3d: DistanceField3D | None = None
     esdf_3d_predicted: DistanceField3D | None = None
 
@@ -59,23 +61,42 @@ def planning_outputs(tsdf_map, config: PlanningConfig, with_3d: bool = True) -> 
     return outputs_of_volume(planning_volume(tsdf_map), config, with_3d)
 
 
-def outputs_of_volume(volume: PlanningVolume, config: PlanningConfig, with_3d: bool = True) -> PlanningOutputs:
-    """:func:`planning_outputs` of a :class:`PlanningVolume` already read from a map."""
+GRID_NAMES = ("occupancy", "cost", "esdf_2d", "esdf_2d_predicted")
+FIELD_NAMES = ("esdf_3d", "esdf_3d_predicted")
+
+
+def outputs_of_volume(volume: PlanningVolume, config: PlanningConfig, with_3d: bool = True,
+                      wanted: Collection[str] | None = None) -> PlanningOutputs:
+    """:func:`planning_outputs` of a :class:`PlanningVolume` already read from a map.
+
+    ``wanted``: the outputs to compute, named as the fields of :class:`PlanningOutputs`
+    (``GRID_NAMES``, ``FIELD_NAMES``); the others are None (the floor is always estimated). None:
+    every 2D output, and the 3D fields where ``with_3d``."""
     config.validate()
+    if wanted is None:
+        wanted = GRID_NAMES + (FIELD_NAMES if with_3d else ())
+    unknown = set(wanted) - set(GRID_NAMES + FIELD_NAMES)
+    if unknown:
+        raise ValueError(f"unknown planner outputs {sorted(unknown)}; choose from {GRID_NAMES + FIELD_NAMES}")
     floor = estimate_floor(volume, config)
     band = band_levels(volume, floor, config.min_height, config.max_height)
-    occupancy = band_occupancy(volume, band, config.include_predicted, config.min_confidence)
-    measured = occupancy if not config.include_predicted else band_occupancy(volume, band)
-    with_predictions = band_occupancy(volume, band, True, config.min_confidence)
     z = floor.height + config.min_height
+    occupancy = measured = None
+    if "occupancy" in wanted or ("esdf_2d" in wanted and not config.include_predicted):
+        occupancy = band_occupancy(volume, band, config.include_predicted, config.min_confidence)
+    if "esdf_2d" in wanted:
+        measured = occupancy if not config.include_predicted else band_occupancy(volume, band)
     outputs = PlanningOutputs(
         floor=floor, band=(floor.height + config.min_height, floor.height + config.max_height),
-        occupancy=occupancy, cost=predicted_cost(volume, band),
-        esdf_2d=esdf_2d(measured, z, config.esdf_max_distance),
-        esdf_2d_predicted=esdf_2d(with_predictions, z, config.esdf_max_distance),
+        occupancy=occupancy if "occupancy" in wanted else None,
+        cost=predicted_cost(volume, band) if "cost" in wanted else None,
+        esdf_2d=esdf_2d(measured, z, config.esdf_max_distance) if measured is not None else None,
+        esdf_2d_predicted=(esdf_2d(band_occupancy(volume, band, True, config.min_confidence), z, config.esdf_max_distance)
+                           if "esdf_2d_predicted" in wanted else None),
     )
-    if with_3d:
+    if "esdf_3d" in wanted:
         outputs.esdf_3d = esdf_3d(volume, False, config.min_confidence, config.esdf_max_distance)
+    if "esdf_3d_predicted" in wanted:
         outputs.esdf_3d_predicted = esdf_3d(volume, True, config.min_confidence, config.esdf_max_distance)
     return outputs
 

@@ -149,6 +149,21 @@ def set_process_cpu_threads(count: int) -> int | None:
     return count
 
 
+def lower_thread_priority(niceness: int) -> bool:
+    """Give the calling thread ``niceness`` (Linux: a thread's niceness is its own, set through its
+    native id); returns whether it was set. Used for the completion thread: with the cores busy, the
+    kernel then runs integration first, and completion, which only fills in what the camera has not
+    seen, takes the time left over."""
+    if niceness <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        thread_id = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), niceness))
+    except OSError:
+        return False
+    return True
+
+
 class MapperNode(Node):
     def __init__(self, own_process: bool = False, **kwargs) -> None:
         """``own_process``: the node is the process (``main``): torch's CPU thread count is set for
@@ -572,6 +587,7 @@ class MapperNode(Node):
         )
 
     def _completion_loop(self) -> None:
+        lower_thread_priority(self.settings.completion_niceness)
         period = self.pipeline.config.scheduler.period_s
         while self._running:
             time.sleep(max(period, 0.05))
@@ -748,23 +764,30 @@ class MapperNode(Node):
                 ))
         self.publish_planning(frame_id, stamp)
 
-    def _planning_publishers(self) -> list:
-        return [self.occupancy_pub, self.cost_pub, *self.esdf_slice_pubs.values(), *self.esdf_pubs.values()]
+    def _planning_publishers(self) -> dict:
+        """Publisher of each planner output, by its name in :class:`ssr_ros.planning.PlanningOutputs`."""
+        publishers = {"occupancy": self.occupancy_pub, "cost": self.cost_pub, "esdf_2d": self.esdf_slice_pubs[""],
+                      "esdf_2d_predicted": self.esdf_slice_pubs["_predicted"]}
+        if self.esdf_pubs:
+            publishers.update(esdf_3d=self.esdf_pubs[""], esdf_3d_predicted=self.esdf_pubs["_predicted"])
+        return publishers
 
     def publish_planning(self, frame_id: str, stamp: int) -> None:
-        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame (computed only
-        while one of them has a subscriber)."""
-        if not any(pub.get_subscription_count() for pub in self._planning_publishers()):
+        """The planner tiers (:mod:`ssr_ros.planning`), all in the map grid's frame: each computed
+        and published only while it has a subscriber (latched: a later subscriber gets the next
+        publication); nothing is computed while none has one."""
+        publishers = self._planning_publishers()
+        wanted = [name for name, pub in publishers.items() if pub.get_subscription_count() > 0]
+        if not wanted:
             return
-        outputs = self.pipeline.planning_outputs(with_3d=bool(self.esdf_pubs))
+        outputs = self.pipeline.planning_outputs(with_3d=bool(self.esdf_pubs), wanted=wanted)
         self.last_floor = outputs.floor
-        self.occupancy_pub.publish(occupancy_to_msg(outputs.occupancy, frame_id, stamp))
-        self.cost_pub.publish(occupancy_to_msg(outputs.cost, frame_id, stamp))
-        self.esdf_slice_pubs[""].publish(field_to_msg(outputs.esdf_2d, frame_id, stamp))
-        self.esdf_slice_pubs["_predicted"].publish(field_to_msg(outputs.esdf_2d_predicted, frame_id, stamp))
-        if self.esdf_pubs:
-            self.esdf_pubs[""].publish(field_to_msg(outputs.esdf_3d, frame_id, stamp))
-            self.esdf_pubs["_predicted"].publish(field_to_msg(outputs.esdf_3d_predicted, frame_id, stamp))
+        for name in wanted:
+            value = getattr(outputs, name)
+            if name in ("occupancy", "cost"):
+                publishers[name].publish(occupancy_to_msg(value, frame_id, stamp))
+            else:
+                publishers[name].publish(field_to_msg(value, frame_id, stamp))
 
     def release_heap(self) -> None:
         """Hand the malloc arenas' free pages back to the kernel (``heap_release_period_s``): the

@@ -75,6 +75,10 @@ class NodeConfig:
     publish_esdf_3d: bool = param(
         False, "also publish the 3D distance fields (~/esdf, ~/esdf_predicted: one point per known voxel; large) "
         "besides the 2D slices")
+    completion_niceness: int = param(
+        10, "niceness of the completion thread (Linux: os.setpriority on its thread id; 0 = as the node): when the "
+        "cores are busy, integration runs before the periodic completion, which catches up when they are not",
+        low=0, high=19)
     time_jump_threshold_s: float = param(
         1.0, "a frame or pose stamped this long before the newest one means the clock jumped back (bag loop, "
         "simulator restart): the pose and image buffers are cleared and mapping goes on, seconds", low=0.001, high=86400.0)

@@ -185,3 +185,25 @@ def test_every_known_voxel_lands_in_its_own_cell_of_the_volume(room):
     assert volume.measured_occupied.sum() == (~predicted & occupied).sum()
     assert volume.predicted_free.sum() == (predicted & free).sum()
     assert np.isnan(volume.surface_offset).sum() == volume.surface_offset.size - (~predicted).sum()
+
+
+@pytest.mark.parametrize("include_predicted", [False, True])
+def test_outputs_asked_for_alone_equal_those_of_all_and_the_rest_are_not_computed(room, include_predicted):
+    from ssr_ros.planning.outputs import FIELD_NAMES, GRID_NAMES, outputs_of_volume
+
+    config = PlanningConfig(include_predicted=include_predicted)
+    volume = planning_volume(room)
+    everything = outputs_of_volume(volume, config, with_3d=True)
+    for name in GRID_NAMES + FIELD_NAMES:
+        alone = outputs_of_volume(volume, config, wanted=[name])
+        assert alone.floor == everything.floor and alone.band == everything.band
+        for other in GRID_NAMES + FIELD_NAMES:
+            value, reference = getattr(alone, other), getattr(everything, other)
+            if other != name:
+                assert value is None, other
+                continue
+            for field in ("data", "distance", "origin"):
+                if hasattr(reference, field):
+                    np.testing.assert_array_equal(getattr(value, field), getattr(reference, field))
+    with pytest.raises(ValueError, match="unknown planner outputs"):
+        outputs_of_volume(volume, config, wanted=["esdf"])

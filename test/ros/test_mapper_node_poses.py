@@ -195,6 +195,25 @@ def test_the_planner_tiers_are_published(make_node):
     assert received["esdf_slice"].fields[3].name == "distance"
 
 
+def test_only_the_planner_tiers_someone_subscribes_to_are_computed_and_published(make_node):
+    node = make_node()
+    received, asked = {}, []
+    for publisher in node._planning_publishers().values():
+        publisher.publish = lambda msg, p=publisher: received.__setitem__(p.topic_name, msg)
+        publisher.get_subscription_count = lambda: 0
+    node.occupancy_pub.get_subscription_count = lambda: 1  # a Nav2-only robot
+    planning_outputs = node.pipeline.planning_outputs
+    node.pipeline.planning_outputs = lambda **kwargs: asked.append(kwargs["wanted"]) or planning_outputs(**kwargs)
+    feed(node, camera_pose_msgs())
+    node.publish_voxels()
+    assert asked == [["occupancy"]]
+    assert list(received) == [node.occupancy_pub.topic_name] and node.last_floor is not None
+    for publisher in node._planning_publishers().values():
+        publisher.get_subscription_count = lambda: 0
+    node.publish_voxels()  # nobody listens: nothing computed
+    assert len(asked) == 1
+
+
 @pytest.mark.parametrize("pose_type", ["PoseWithCovarianceStamped", "TransformStamped"])
 def test_other_pose_types_of_a_body_frame_map_like_camera_poses(make_node, reference, pose_type):
     from geometry_msgs.msg import PoseWithCovarianceStamped

@@ -44,6 +44,26 @@ def test_process_cpu_threads_hold_for_threads_started_later():
 
 
 
+def test_the_completion_thread_alone_runs_at_the_lower_priority():
+    # in a process of its own: raising a niceness cannot be undone without privileges
+    code = (
+        "import os, sys, threading\n"
+        "from ssr_ros.ros.mapper_node import lower_thread_priority\n"
+        "main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
+        "seen = []\n"
+        "def work():\n"
+        "    seen.append(lower_thread_priority(0))\n"
+        "    seen.append(lower_thread_priority(main + 7))\n"
+        "    seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - main)\n"
+        "t = threading.Thread(target=work)\n"
+        "t.start(); t.join()\n"
+        "print(*seen, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - main)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True", "7", "0"]
+
+
 def test_arena_limit_comes_from_the_command_line_or_the_default():
     from ssr_ros.ros.mapper_node import command_line_arena_max
     from ssr_ros.ros.node_config import NodeConfig
