@@ -76,8 +76,9 @@ class NodeConfig:
         False, "also publish the 3D distance fields (~/esdf, ~/esdf_predicted: one point per known voxel; large) "
         "besides the 2D slices")
     completion_niceness: int = param(
-        10, "niceness of the completion thread (Linux: os.setpriority on its thread id; 0 = as the node): when the "
-        "cores are busy, integration runs before the periodic completion, which catches up when they are not",
+        0, "niceness of the completion thread (Linux: os.setpriority on its thread id; 0 = as the node): raised (e.g. "
+        "10), integration runs before the periodic completion when the cores are busy (measured: more frames "
+        "integrated with completion on; a fusion-only run lost frames at high load, not yet explained)",
         low=0, high=19)
     time_jump_threshold_s: float = param(
         1.0, "a frame or pose stamped this long before the newest one means the clock jumped back (bag loop, "
