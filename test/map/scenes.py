@@ -146,3 +146,18 @@ def same_state(a: dict, b: dict) -> bool:
         elif a[k] != b[k]:
             return False
     return True
+
+
+ORBIT_SPHERE = Sphere((0.0, 0.0, 0.0), 0.35)
+ORBIT_BOX = Box((0.5, -0.3, -0.3), (0.8, 0.3, 0.3))
+
+
+def orbit_sphere_map(frames: int = 4):
+    """A 4 cm map of ``ORBIT_SPHERE`` fused from the first ``frames`` of 8 orbit views
+    (``small_camera``); the later views with ``ORBIT_BOX`` change it in the tests that use it."""
+    from ssr_ros.map import SemanticTSDF, TSDFConfig
+
+    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.04), num_classes=21)
+    for T in orbit_poses(ORBIT_SPHERE.center, 1.5, 8)[:frames]:
+        tsdf_map.integrate(frame_of([ORBIT_SPHERE], small_camera(), T))
+    return tsdf_map

@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from scenes import Box, Sphere, frame_of, orbit_poses, small_camera
+from scenes import ORBIT_BOX, ORBIT_SPHERE, frame_of, orbit_poses, orbit_sphere_map, small_camera
 from ssr_ros.map import SemanticTSDF, TSDFConfig, chunk_io
 from ssr_ros.map.block_hash import pack_block_keys
 from ssr_ros.map.voxel_blocks import LAYERS
 
 CAM = small_camera()
-SPHERE = Sphere((0.0, 0.0, 0.0), 0.35)
-BOX = Box((0.5, -0.3, -0.3), (0.8, 0.3, 0.3))
+SPHERE, BOX = ORBIT_SPHERE, ORBIT_BOX
 
-
-def fused_map(frames: int = 4) -> SemanticTSDF:
-    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.04), num_classes=21)
-    for T in orbit_poses(SPHERE.center, 1.5, 8)[:frames]:
-        tsdf_map.integrate(frame_of([SPHERE], CAM, T))
-    return tsdf_map
+fused_map = orbit_sphere_map
 
 
 def chunks_equal(a, b) -> None:

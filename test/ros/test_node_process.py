@@ -26,6 +26,13 @@ def test_every_call_passes_with_period_zero():
     assert all(throttle.ready("same") for _ in range(3))
 
 
+def printed_by(code: str) -> list[str]:
+    """What ``code`` prints, run in a Python process of its own (for process-wide state)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 def test_process_cpu_threads_hold_for_threads_started_later():
     # in a process of its own: torch's thread count is process state
     code = (
@@ -38,9 +45,7 @@ def test_process_cpu_threads_hold_for_threads_started_later():
         "t.start(); t.join()\n"
         "print(torch.get_num_threads(), seen[0])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1", "1"]
+    assert printed_by(code) == ["1", "1"]
 
 
 
@@ -59,9 +64,7 @@ def test_the_completion_thread_alone_runs_at_the_lower_priority():
         "t.start(); t.join()\n"
         "print(*seen, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - main)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "True", "7", "0"]
+    assert printed_by(code) == ["False", "True", "7", "0"]
 
 
 def test_arena_limit_comes_from_the_command_line_or_the_default():
