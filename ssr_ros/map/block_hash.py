@@ -42,6 +42,12 @@ def check_coord_range(coords: torch.Tensor) -> None:
         )
 
 
+def box_coords(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(N, 3) int64: every block coordinate of the box ``lo..hi`` (inclusive, (3,) int64), x slowest."""
+    axes = [torch.arange(int(a), int(b) + 1, device=lo.device) for a, b in zip(lo.tolist(), hi.tolist())]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
 class BlockHash:
     """Sorted-key hash from block coordinates to dense slots ``0..num_blocks-1``."""
 

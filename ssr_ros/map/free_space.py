@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from ssr_ros.errors import InvalidInput
-from ssr_ros.map.block_hash import BlockHash, check_coord_range, pack_block_keys, unpack_block_keys
+from ssr_ros.map.block_hash import BlockHash, box_coords, check_coord_range, pack_block_keys, unpack_block_keys
 from ssr_ros.map.integration import Projection, clean_depth
 
 FREE_BLOCK = 8
@@ -308,12 +308,12 @@ class FreeSpaceLayer:
         """A new layer with the same settings holding copies of the free blocks that cover the
         voxels ``lo_voxel..hi_voxel`` (inclusive, (3,) int64 global indices): :meth:`query` of any
         voxel in that box answers as this layer does at the moment of the copy."""
-        lo = torch.div(torch.div(torch.as_tensor(lo_voxel, dtype=torch.int64, device=self.device), self.cell_voxels,
-                                 rounding_mode="floor"), FREE_BLOCK, rounding_mode="floor")
-        hi = torch.div(torch.div(torch.as_tensor(hi_voxel, dtype=torch.int64, device=self.device), self.cell_voxels,
-                                 rounding_mode="floor"), FREE_BLOCK, rounding_mode="floor")
-        axes = [torch.arange(int(a), int(b) + 1, device=self.device) for a, b in zip(lo.tolist(), hi.tolist())]
-        coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        def free_block(voxel):
+            cell = torch.div(torch.as_tensor(voxel, dtype=torch.int64, device=self.device), self.cell_voxels,
+                             rounding_mode="floor")
+            return torch.div(cell, FREE_BLOCK, rounding_mode="floor")
+
+        coords = box_coords(free_block(lo_voxel), free_block(hi_voxel))
         slots = self.hash.lookup(coords) if self.num_blocks else torch.full((len(coords),), -1, dtype=torch.int64)
         kept = slots >= 0
         out = FreeSpaceLayer(self.voxel_size, self.cell_voxels, self.pixel_stride, self.min_hits, self.device,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from ssr_ros.errors import InvalidInput
-from ssr_ros.map.block_hash import BlockHash, pack_block_keys, unpack_block_keys
+from ssr_ros.map.block_hash import BlockHash, box_coords, pack_block_keys, unpack_block_keys
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.free_space import FreeSpaceLayer
 from ssr_ros.map.voxel_access import locate_voxels, read_voxels
@@ -187,10 +187,8 @@ class VoxelLayer:
             raise InvalidInput(f"box_snapshot needs a 3-entry origin and 3 positive sizes, got {origin.tolist()} and {size}")
         last = origin + torch.as_tensor([int(n) for n in size], dtype=torch.int64, device=self.device) - 1
         B = self.block_size
-        lo, hi = torch.div(origin, B, rounding_mode="floor"), torch.div(last, B, rounding_mode="floor")
-        axes = [torch.arange(int(a), int(b) + 1, device=self.device) for a, b in zip(lo.tolist(), hi.tolist())]
-        blocks = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
-        out = self.snapshot(blocks)
+        out = self.snapshot(box_coords(torch.div(origin, B, rounding_mode="floor"),
+                                       torch.div(last, B, rounding_mode="floor")))
         if out.num_blocks == 0:  # an empty copy has no storage to read from: an empty layer reads the same
             out = VoxelLayer(self.config, self.num_classes, self.device)
             out.update_counter = self.update_counter
