@@ -26,8 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssr_ros.regularization.context import _softmax_channels
-
 
 def _conv(d: int):
     return F.conv3d if d == 3 else F.conv2d
@@ -40,6 +38,16 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     if x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def softmax_channels(x: torch.Tensor) -> torch.Tensor:
+    """``softmax(x, dim=1)``; on a channels-last tensor taken along its contiguous last axis (a
+    view), which is several times faster there and returns the same layout."""
+    if x.dim() >= 4 and x.stride(1) == 1 and x.shape[1] > 1:
+        order = (0,) + tuple(range(2, x.dim())) + (1,)
+        back = (0, x.dim() - 1) + tuple(range(1, x.dim() - 1))
+        return torch.softmax(x.permute(order), dim=-1).permute(back)
+    return torch.softmax(x, dim=1)
 
 
 def avg_pool2(x: torch.Tensor, d: int) -> torch.Tensor:
@@ -202,7 +210,7 @@ class MultiScalePrimalDual(nn.Module):
 
     def initial_labels(self, cost: torch.Tensor) -> torch.Tensor:
         """Starting point of the primal variable: the softmin of the data cost."""
-        return channels_last(_softmax_channels(cost.neg()))
+        return channels_last(softmax_channels(cost.neg()))
 
     def forward(self, costs: list[torch.Tensor]) -> torch.Tensor:
         """See the class docstring. Without autograd (``torch.inference_mode`` / ``no_grad``) the

@@ -4,9 +4,8 @@ softmax) gives the logits of the autograd path, class context and padding includ
 import torch
 import torch.nn.functional as F
 
-from ssr_ros.regularization.context import _softmax_channels
 from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetworkConfig
-from ssr_ros.regularization.primal_dual import avg_pool2, channels_last
+from ssr_ros.regularization.primal_dual import avg_pool2, channels_last, softmax_channels
 
 
 def test_strided_pooling_equals_average_pooling_on_both_layouts():
@@ -25,7 +24,7 @@ def test_channel_softmax_on_channels_last_equals_softmax():
     x = torch.randn(1, 7, 4, 6, 2, dtype=torch.float64)
     for layout in (x, channels_last(x), channels_last(x)[:, 1:]):
         ref = torch.softmax(layout, dim=1)
-        out = _softmax_channels(layout)
+        out = softmax_channels(layout)
         assert out.shape == ref.shape and torch.allclose(out, ref, atol=1e-12)
 
 
