@@ -31,6 +31,27 @@ def upward_surface(volume: PlanningVolume) -> np.ndarray:
     return up
 
 
+def surface_heights(volume: PlanningVolume, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Map-frame z (metres) of the upward surface at voxels ``(x, y, z)`` (NaN where unknown):
+    the zero crossing of the measured TSDF between the voxel and the one above or below it
+    (inside below, free above), interpolated linearly; ``z_centre - tsdf`` where neither pair
+    crosses. Interpolating is exact for a plane whatever the angle it was seen at, where the
+    TSDF itself overstates the distance of a floor seen at a grazing angle."""
+    offset = volume.surface_offset
+    top = offset.shape[2] - 1
+    here = offset[x, y, z]
+    heights = volume.z_of_level(z) - here
+    for below in (z - 1, z):  # the pair (below, below + 1)
+        ok = (below >= 0) & (below < top)
+        b = np.clip(below, 0, top - 1)
+        lower, upper = offset[x, y, b], offset[x, y, b + 1]
+        crosses = ok & (lower <= 0) & (upper > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = volume.z_of_level(b) + volume.voxel_size * lower / (lower - upper)
+        heights = np.where(crosses, at, heights)
+    return heights
+
+
 def estimate_floor(volume: PlanningVolume, config: PlanningConfig) -> FloorEstimate:
     """The floor of ``volume`` (z up) per ``config``.
 
@@ -39,7 +60,7 @@ def estimate_floor(volume: PlanningVolume, config: PlanningConfig) -> FloorEstim
     noisy floor spreads over two or three levels). The floor is the lowest level whose area
     reaches ``floor_min_area`` and a quarter of the largest level's area (so that a few stray
     voxels under the floor do not count); its height is the median surface position of those
-    voxels, placed below voxel size by their TSDF (``z_centre - tsdf``).
+    voxels, placed below voxel size (:func:`surface_heights`).
     """
     if config.floor == "fixed":
         return FloorEstimate(config.floor_height, "fixed")
@@ -61,8 +82,7 @@ def estimate_floor(volume: PlanningVolume, config: PlanningConfig) -> FloorEstim
     level = max(window, key=lambda k: per_level[k])
     lo, hi = max(level - 1, 0), min(level + 2, len(per_level))
     x, y, z = np.nonzero(up[:, :, lo:hi])
-    z = z + lo
-    heights = volume.z_of_level(z) - volume.surface_offset[x, y, z]
+    heights = surface_heights(volume, x, y, z + lo)
     heights = heights[np.isfinite(heights)]
     if heights.size == 0:
         return fallback

@@ -14,6 +14,7 @@ from ssr_ros.planning import (
     write_nav2_map,
 )
 from ssr_ros.planning.outputs import write_esdf, write_nav2_maps
+from ssr_ros.planning.volume import occupied_voxels
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +172,10 @@ def test_every_known_voxel_lands_in_its_own_cell_of_the_volume(room):
     i, j, k = ijk.T
     tsdf = voxels["tsdf"].astype(np.float32)
     predicted = voxels["predicted"].astype(bool)
-    occupied = (tsdf > -VOXEL) & (tsdf <= 0.5 * VOXEL)
-    free = tsdf > 0.5 * VOXEL
+    occupied = occupied_voxels(ijk, volume.shape, tsdf, VOXEL)
+    free = (tsdf > 0.5 * VOXEL) & ~occupied
+    band = (tsdf > -VOXEL) & (tsdf <= 0.5 * VOXEL)
+    assert (occupied & ~band).any() and not (band & ~occupied).any()  # the band and the crossings it missed
     assert predicted.any() and (~predicted).any()
     np.testing.assert_array_equal(volume.measured_occupied[i, j, k], ~predicted & occupied)
     np.testing.assert_array_equal(volume.measured_free[i, j, k], ~predicted & free)
@@ -207,3 +210,50 @@ def test_outputs_asked_for_alone_equal_those_of_all_and_the_rest_are_not_compute
                     np.testing.assert_array_equal(getattr(value, field), getattr(reference, field))
     with pytest.raises(ValueError, match="unknown planner outputs"):
         outputs_of_volume(volume, config, wanted=["esdf"])
+
+
+def _grazing_room():
+    """A floor and a thin low board (a low table top, 0.30-0.34 m above the floor, too thin for
+    its edges to show) seen only from 0.9 m above the floor, 1.5-3 m away: 60-75 degrees from
+    their normal, where the projective TSDF steps by two to four voxels' worth per voxel."""
+    from scenes import Box, Plane, frame_of, look_at, small_camera
+    from ssr_ros.map import SemanticTSDF, TSDFConfig
+
+    board = Box((2.0, -0.4, FLOOR_Z + 0.30), (2.6, 0.4, FLOOR_Z + 0.34), label=7)
+    shapes = [Plane((0.0, 0.0, -1.0), -FLOOR_Z, label=2), board]
+    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=VOXEL, max_depth=6.0), num_classes=21)
+    camera = small_camera(128, 96)
+    for y in (-0.3, 0.0, 0.3):
+        eye = np.array([0.0, y, FLOOR_Z + 0.9])
+        tsdf_map.integrate(frame_of(shapes, camera, look_at(eye, np.array([3.0, y, FLOOR_Z]))))
+    return tsdf_map
+
+
+def test_a_floor_and_a_low_board_seen_at_grazing_angles_are_found():
+    tsdf_map = _grazing_room()
+    floor = estimate_floor(planning_volume(tsdf_map), PlanningConfig())
+    assert floor.source == "map"
+    assert floor.height == pytest.approx(FLOOR_Z, abs=0.01)
+    grid = planning_outputs(tsdf_map, PlanningConfig()).occupancy
+    # every cell of the board's middle is an obstacle, the floor in front of it free
+    board = [cell_value(grid, x, y) for x in np.arange(2.075, 2.55, VOXEL) for y in np.arange(-0.175, 0.2, VOXEL)]
+    assert board.count(100) == len(board)
+    floor_cells = [cell_value(grid, x, y) for x in np.arange(1.275, 1.9, VOXEL) for y in np.arange(-0.175, 0.2, VOXEL)]
+    assert floor_cells.count(0) == len(floor_cells)
+
+
+def test_occupied_voxels_keep_the_band_and_add_the_crossing_it_missed():
+    coords = np.array([[0, 0, k] for k in range(6)])
+    # a floor seen at a grazing angle: the TSDF steps by 0.1 m per 5 cm voxel
+    stretched = np.array([-0.2, -0.15, -0.07, 0.04, 0.12, 0.2], np.float32)
+    np.testing.assert_array_equal(occupied_voxels(coords, (1, 1, 6), stretched, VOXEL),
+                                  [False, False, False, True, False, False])  # crossing 0.64 of the way up
+    nearer_below = np.array([-0.2, -0.15, -0.06, 0.09, 0.12, 0.2], np.float32)
+    np.testing.assert_array_equal(occupied_voxels(coords, (1, 1, 6), nearer_below, VOXEL),
+                                  [False, False, True, False, False, False])
+    # seen face on, the band holds the surface and nothing is added
+    straight = np.array([-0.12, -0.07, -0.02, 0.03, 0.08, 0.13], np.float32)
+    np.testing.assert_array_equal(occupied_voxels(coords, (1, 1, 6), straight, VOXEL),
+                                  [False, False, True, False, False, False])
+    # no crossing with an unknown neighbour (a gap in the coordinates)
+    np.testing.assert_array_equal(occupied_voxels(coords[[2, 4]], (1, 1, 6), stretched[[2, 4]], VOXEL), [False, False])
