@@ -57,6 +57,10 @@ class ObjectRefinementConfig:
     surface: bool = param(False, "also write the band outside each completed shape, so its own surface is meshed; "
                           "off: only its inside, as solid predicted voxels that draw a surface only against space "
                           "known in front of them (the map's mesh keeps its precision)")
+    max_fill: float = param(1.0, "a completed shape is written only when the voxels it writes number at most this "
+                            "times its observed surface voxels times its largest extent in voxels (the most a box seen "
+                            "from one side could hold: a shape grown far beyond what was seen is not written); "
+                            "0 = no limit", low=0.0, high=100.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
                             "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
@@ -247,10 +251,24 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                         origin, tsdf, _, _ = plan
                         if not config.surface:
                             tsdf = inside_only(tsdf, region.voxel_size, region.truncation)
-                        written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
-                        total += written
+                        if within_fill(tsdf, int(inst.observed.sum()), float(np.max(shape.box()[1])), region.voxel_size,
+                                       config.max_fill):
+                            written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
+                            total += written
         records.append(_record(inst, shape, refined, written))
     return RefinementResult(records, shapes, total, region, instances)
+
+
+def within_fill(tsdf: np.ndarray, observed_voxels: int, extent: float, voxel_size: float, max_fill: float) -> bool:
+    """Whether a completed shape's write (``tsdf``, NaN where nothing is written) stays within
+    ``max_fill`` x ``observed_voxels`` x ``extent / voxel_size`` solid voxels: a convex object
+    seen from one side over ``observed_voxels`` surface voxels holds at most that many voxels
+    behind them at its largest extent. A shape completed far beyond that (a bathtub scaled 3x
+    from a hundred voxels of its rim) is a guess, not a completion. ``max_fill`` 0: no limit."""
+    if max_fill <= 0:
+        return True
+    solid = int(np.count_nonzero(np.isfinite(tsdf) & (tsdf <= voxel_size / 2)))
+    return solid <= max_fill * observed_voxels * extent / voxel_size
 
 
 def _write(tsdf_map, region: MapRegion, inst: Instance, origin: np.ndarray, tsdf: np.ndarray, class_names: list[str],

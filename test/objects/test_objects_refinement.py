@@ -165,3 +165,31 @@ def test_list_only_classes_are_listed_and_never_written(fused_room):
     result = refine_objects(tsdf_map, NAMES, _solid_prior(), config, list_only_classes=("chair",))
     chairs = [o for o in result.objects if o.class_name == "chair"]
     assert len(chairs) == 1 and not chairs[0].refined and result.written_voxels == 0
+
+
+def test_a_shape_grown_far_beyond_what_was_seen_is_not_written(fused_room):
+    import copy
+
+    from ssr_ros.objects.refinement import within_fill
+
+    # 100 observed surface voxels of an object 1 m across at 5 cm: at most 2,000 voxels behind them
+    tsdf = np.full((20, 20, 20), np.nan, np.float32)
+    tsdf[:10, :10, :20] = -0.01  # 2,000 solid voxels
+    assert within_fill(tsdf, 100, 1.0, 0.05, 1.0)
+    tsdf[10:11, :10, :10] = -0.01  # one more row: 2,100
+    assert not within_fill(tsdf, 100, 1.0, 0.05, 1.0)
+    assert within_fill(tsdf, 100, 1.0, 0.05, 0.0)  # 0: no limit
+    tsdf[10:, :, :] = 0.2  # voxels in front of the surface are cleared, not filled: they do not count
+    assert within_fill(tsdf, 100, 1.0, 0.05, 1.0)
+
+    # the chair seen from the front completed by a prior that fills its whole grid: written
+    # without the limit, listed as refined but not written with a tight one
+    counts = {}
+    for max_fill in (0.0, 0.05):
+        tsdf_map = copy.deepcopy(fused_room)
+        config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3, max_fill=max_fill)
+        result = refine_objects(tsdf_map, NAMES, _solid_prior(), config)
+        chair = [o for o in result.objects if o.class_name == "chair"][0]
+        assert chair.refined
+        counts[max_fill] = result.written_voxels
+    assert counts[0.0] > 0 and counts[0.05] == 0
