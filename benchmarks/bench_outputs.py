@@ -73,7 +73,13 @@ def main() -> None:
     node = types.SimpleNamespace(settings=NodeConfig(), pipeline=pipeline, _marker_ids={}, _next_marker_id=0)
     node._to_map_frame = types.MethodType(MapperNode._to_map_frame, node)
     block_markers = types.MethodType(MapperNode._block_markers, node)
-    serialise_markers = getattr(MapperNode, "serialise_markers", None)
+
+    def serialise_markers(markers):
+        if isinstance(markers, list):  # records, serialised without generated messages
+            from ssr_ros.ros.conversions.marker_cdr import marker_array_cdr
+
+            return marker_array_cdr(markers)
+        return serialize_message(markers)
 
     rows: dict[str, list[float]] = {}
     profile = cProfile.Profile() if args.profile else None
@@ -93,8 +99,7 @@ def main() -> None:
         add("SemanticMesh serialise (changed)", cpu_ms(lambda: serialize_message(msg))[1])
         markers, ms = cpu_ms(lambda: block_markers(changed, update.vanished, full_markers, 0))
         add("markers build (changed)", ms)
-        add("markers serialise (changed)", cpu_ms(lambda: serialise_markers(markers) if serialise_markers
-                                                  else serialize_message(markers))[1])
+        add("markers serialise (changed)", cpu_ms(lambda: serialise_markers(markers))[1])
         if profile:
             profile.disable()
         add("changed blocks", len(changed))

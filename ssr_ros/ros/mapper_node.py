@@ -80,7 +80,8 @@ from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
-from ssr_ros.ros.conversions.marker import control_marker, mesh_to_part_markers, part_count
+from ssr_ros.ros.conversions.marker import control_record, mesh_to_part_records, part_count
+from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
 from ssr_ros.ros.conversions.pose import (
@@ -677,9 +678,9 @@ class MapperNode(Node):
         if self.marker_pub.get_subscription_count():
             if full and self._markers_need_full():
                 self._marker_full_for = self._marker_subscribers_seen
-                self.marker_pub.publish(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp))
+                self.marker_pub.publish(marker_array_cdr(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp)))
             elif changed or len(vanished):  # the marker subscribers have every block: the changes only
-                self.marker_pub.publish(self._block_markers(changed, vanished, False, stamp))
+                self.marker_pub.publish(marker_array_cdr(self._block_markers(changed, vanished, False, stamp)))
 
     def _on_marker_matched(self, info) -> None:
         """A subscription to ``~/mesh_markers`` matched or left (``total_count`` counts every match)."""
@@ -694,16 +695,16 @@ class MapperNode(Node):
         return (not self._marker_matches_known or self._marker_full_for is None
                 or self._marker_subscribers_seen != self._marker_full_for)
 
-    def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> MarkerArray:
+    def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> list[MarkerRecord]:
         """RViz's mesh: TRIANGLE_LIST markers per map block (split at ``marker_max_triangles``),
         sent for the blocks that changed (DELETEALL and every block with ``full``), DELETE for
-        blocks whose mesh vanished. A marker is one Python object per vertex, so rebuilding the
-        whole mesh each update took the interpreter from integration; now the cost follows what
-        changed."""
+        blocks whose mesh vanished; the cost follows what changed. The markers are kept as
+        arrays and published as a serialised MarkerArray (:func:`marker_array_cdr`): generated
+        messages hold a Python object per triangle corner, seconds of CPU per update."""
         frame, namespace, limit = self.settings.map_frame, "ssr_mesh", self.settings.marker_max_triangles
         markers = []
         if full:
-            markers.append(control_marker(Marker.DELETEALL, frame, stamp, namespace))
+            markers.append(control_record(Marker.DELETEALL, frame, stamp, namespace))
             self._marker_ids.clear()
         stale = [tuple(int(v) for v in index) for index in np.asarray(vanished).reshape(-1, 3)]
         for block in blocks:
@@ -718,15 +719,13 @@ class MapperNode(Node):
                 self._next_marker_id += 1
                 ids.append(self._next_marker_id)
             colors = block.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(block.labels)
-            markers += mesh_to_part_markers(self._to_map_frame(block.vertices), block.triangles, colors, frame, stamp,
+            markers += mesh_to_part_records(self._to_map_frame(block.vertices), block.triangles, colors, frame, stamp,
                                             namespace, ids, limit)
-            markers += [control_marker(Marker.DELETE, frame, stamp, namespace, i) for i in previous[count:]]
+            markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in previous[count:]]
             self._marker_ids[index] = ids
         for index in stale:
-            markers += [control_marker(Marker.DELETE, frame, stamp, namespace, i) for i in self._marker_ids.pop(index, [])]
-        array = MarkerArray()
-        array.markers = markers
-        return array
+            markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in self._marker_ids.pop(index, [])]
+        return markers
 
     def _to_map_frame(self, points: np.ndarray) -> np.ndarray:
         """Points of the (possibly gravity-aligned) map in ``map_frame``, the frame of the poses."""

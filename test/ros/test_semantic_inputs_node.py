@@ -214,14 +214,20 @@ def test_the_object_stage_publishes_the_object_list_periodically(make_node):
 
 
 def test_rviz_mesh_markers_follow_the_changed_blocks(make_node):
-    from visualization_msgs.msg import Marker
+    from rclpy.serialization import deserialize_message
+    from visualization_msgs.msg import Marker, MarkerArray
 
     node = make_node(marker_max_triangles=40)
     sent = []
     for pub in (node.mesh_pub, node.marker_pub):
         pub.get_subscription_count = lambda: 1  # RViz listens
     node.mesh_pub.publish = lambda msg: None
-    node.marker_pub.publish = sent.append
+
+    def receive(data) -> None:  # the markers go out serialised: read them as RViz's subscription would
+        assert isinstance(data, bytes)
+        sent.append(deserialize_message(data, MarkerArray))
+
+    node.marker_pub.publish = receive
     feed_pose(node, 1 * S, pose_at(0.0))
     assert node.process_images(images(node, 1 * S))
     node.publish_mesh_update()
