@@ -98,16 +98,65 @@ class _Writer:
         return b"".join(self.parts)
 
 
-def _write_marker(out: _Writer, record: MarkerRecord) -> None:
-    out.stamp(record.stamp_ns)  # header
+_CACHE: dict[tuple, bytes] = {}
+
+
+def _cached(key: tuple, offset: int, write) -> bytes:
+    """The bytes ``write(writer)`` produces at payload offset ``offset``: their padding depends on
+    offset % 8 only, so they are kept per (key, offset % 8) (the markers of an array share them)."""
+    key = (offset % 8, *key)
+    data = _CACHE.get(key)
+    if data is None:
+        out = _Writer()
+        out.offset, out.parts = offset % 8, []
+        write(out)
+        data = b"".join(out.parts)
+        if len(_CACHE) > 1024:
+            _CACHE.clear()
+        _CACHE[key] = data
+    return data
+
+
+def _header(out: _Writer, record: MarkerRecord) -> None:
+    out.stamp(record.stamp_ns)
     out.string(record.frame_id)
     out.string(record.namespace)
-    out.pack("iii", 4, int(record.marker_id), int(record.type), int(record.action))
+
+
+def _shape(out: _Writer, record: MarkerRecord) -> None:
     out.pack("7d", 8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)  # pose: identity
     out.pack("3d", 8, *(float(v) for v in record.scale))
     out.pack("4f", 4, *(float(v) for v in record.color))
     out.pack("iI", 4, 0, 0)  # lifetime: forever
     out.pack("?", 1, bool(record.frame_locked))
+
+
+def _tail(offset: int) -> bytes:
+    """The bytes after the colors (texture, uv coordinates, text, mesh resource and file: all empty)."""
+    def write(out: _Writer) -> None:
+        out.string("")  # texture_resource
+        out.stamp(0)  # texture: sensor_msgs/CompressedImage (header, format, data)
+        out.string("")
+        out.string("")
+        out.pack("I", 4, 0)
+        out.pack("I", 4, 0)  # uv_coordinates
+        out.string("")  # text
+        out.string("")  # mesh_resource
+        out.string("")  # mesh_file: filename, data
+        out.pack("I", 4, 0)
+        out.pack("?", 1, False)  # mesh_use_embedded_materials
+
+    return _cached(("tail",), offset, write)
+
+
+def _write_marker(out: _Writer, record: MarkerRecord) -> None:
+    if int(record.stamp_ns) < 0:
+        raise InconsistentMessage(f"time stamp {int(record.stamp_ns)} ns is negative")
+    out.raw(_cached(("header", int(record.stamp_ns), record.frame_id, record.namespace), out.offset,
+                    lambda w: _header(w, record)), 1)
+    out.pack("iii", 4, int(record.marker_id), int(record.type), int(record.action))
+    out.raw(_cached(("shape", tuple(float(v) for v in record.scale), tuple(float(v) for v in record.color),
+                     bool(record.frame_locked)), out.offset, lambda w: _shape(w, record)), 1)
     points = np.zeros((0, 3)) if record.points is None else np.asarray(record.points)
     colors = np.zeros((0, 4)) if record.colors is None else np.asarray(record.colors)
     if points.ndim != 2 or points.shape[1] != 3 or colors.ndim != 2 or colors.shape[1] != 4:
@@ -118,17 +167,7 @@ def _write_marker(out: _Writer, record: MarkerRecord) -> None:
     out.pack("I", 4, colors.shape[0])
     if colors.shape[0]:
         out.raw(np.ascontiguousarray(colors, dtype="<f4").tobytes(), 4)
-    out.string("")  # texture_resource
-    out.stamp(0)  # texture: sensor_msgs/CompressedImage (header, format, data)
-    out.string("")
-    out.string("")
-    out.pack("I", 4, 0)
-    out.pack("I", 4, 0)  # uv_coordinates
-    out.string("")  # text
-    out.string("")  # mesh_resource
-    out.string("")  # mesh_file: filename, data
-    out.pack("I", 4, 0)
-    out.pack("?", 1, False)  # mesh_use_embedded_materials
+    out.raw(_tail(out.offset), 1)
 
 
 def marker_array_cdr(records: list[MarkerRecord]) -> bytes:
