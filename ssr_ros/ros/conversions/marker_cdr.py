@@ -12,16 +12,13 @@ Tests compare the bytes with rclpy's own serialisation of the equivalent message
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.errors import InconsistentMessage
-
-_ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian, no options
-
+from ssr_ros.ros.conversions.cdr import CdrWriter as _Writer
 
 @dataclass
 class MarkerRecord:
@@ -60,42 +57,6 @@ class MarkerRecord:
         if self.colors is not None:
             marker.colors = [ColorRGBA(r=r, g=g, b=b, a=a) for r, g, b, a in np.asarray(self.colors, np.float32).tolist()]
         return marker
-
-
-class _Writer:
-    """Little-endian CDR with alignment relative to the payload start (after the encapsulation)."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = [_ENCAPSULATION]
-        self.offset = 0
-
-    def _align(self, size: int) -> None:
-        pad = -self.offset % size
-        if pad:
-            self.parts.append(b"\x00" * pad)
-            self.offset += pad
-
-    def raw(self, data: bytes, align: int) -> None:
-        self._align(align)
-        self.parts.append(data)
-        self.offset += len(data)
-
-    def pack(self, fmt: str, align: int, *values) -> None:
-        self.raw(struct.pack("<" + fmt, *values), align)
-
-    def string(self, text: str) -> None:
-        data = text.encode("utf-8")
-        self.pack("I", 4, len(data) + 1)
-        self.raw(data + b"\x00", 1)
-
-    def stamp(self, stamp_ns: int) -> None:
-        stamp_ns = int(stamp_ns)
-        if stamp_ns < 0:
-            raise InconsistentMessage(f"time stamp {stamp_ns} ns is negative")
-        self.pack("iI", 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
-
-    def bytes(self) -> bytes:
-        return b"".join(self.parts)
 
 
 _CACHE: dict[tuple, bytes] = {}
