@@ -68,8 +68,9 @@ def main() -> None:
 
     try:
         from ssr_ros.ros.conversions.semantic_map_cdr import voxel_map_cdr
-    except ImportError:  # code before the serialised voxel map
-        voxel_map_cdr = None
+        from ssr_ros.ros.conversions.semantic_mesh_cdr import mesh_update_cdr
+    except ImportError:  # code before the serialised messages
+        voxel_map_cdr = mesh_update_cdr = None
     from ssr_ros.ros.node_config import NodeConfig
 
     stack = load_frames(args.frames, args.width, args.height)
@@ -98,10 +99,15 @@ def main() -> None:
         update, ms = cpu_ms(pipeline.mesh_update)
         add("mesh_update", ms)
         changed = list(update.blocks.values())
-        msg, ms = cpu_ms(lambda: update_to_msg(MeshUpdateArrays(pipeline.block_extent, mesh_blocks_to_arrays(changed),
-                                                                update.vanished), "map", 0))
-        add("SemanticMesh build (changed)", ms)
-        add("SemanticMesh serialise (changed)", cpu_ms(lambda: serialize_message(msg))[1])
+        if mesh_update_cdr is None:
+            msg, ms = cpu_ms(lambda: update_to_msg(MeshUpdateArrays(pipeline.block_extent, mesh_blocks_to_arrays(changed),
+                                                                    update.vanished), "map", 0))
+            add("SemanticMesh build (changed)", ms)
+            add("SemanticMesh serialise (changed)", cpu_ms(lambda: serialize_message(msg))[1])
+        else:  # written serialised
+            add("SemanticMesh build (changed)", cpu_ms(lambda: mesh_update_cdr(changed, pipeline.block_extent, "map", 0,
+                                                                               update.vanished))[1])
+            add("SemanticMesh serialise (changed)", 0.0)
         markers, ms = cpu_ms(lambda: block_markers(changed, update.vanished, full_markers, 0))
         add("markers build (changed)", ms)
         add("markers serialise (changed)", cpu_ms(lambda: serialise_markers(markers))[1])
@@ -117,10 +123,15 @@ def main() -> None:
             mesh_stages(full_markers=batches == 0)
             batches += 1
     blocks, ms = cpu_ms(pipeline.block_meshes)
-    full, ms2 = cpu_ms(lambda: update_to_msg(MeshUpdateArrays(pipeline.block_extent, mesh_blocks_to_arrays(blocks),
-                                                              clear_all=True), "map", 0))
-    add("full SemanticMesh build (every 10 s)", ms + ms2)
-    add("full SemanticMesh serialise (every 10 s)", cpu_ms(lambda: serialize_message(full))[1])
+    if mesh_update_cdr is None:
+        full, ms2 = cpu_ms(lambda: update_to_msg(MeshUpdateArrays(pipeline.block_extent, mesh_blocks_to_arrays(blocks),
+                                                                  clear_all=True), "map", 0))
+        add("full SemanticMesh build (every 10 s)", ms + ms2)
+        add("full SemanticMesh serialise (every 10 s)", cpu_ms(lambda: serialize_message(full))[1])
+    else:
+        ms2 = cpu_ms(lambda: mesh_update_cdr(blocks, pipeline.block_extent, "map", 0, clear_all=True))[1]
+        add("full SemanticMesh build (every 10 s)", ms + ms2)
+        add("full SemanticMesh serialise (every 10 s)", 0.0)
     for _ in range(2):
         (voxels, (coords, layers)), ms = cpu_ms(pipeline.voxel_outputs)
         add("voxel_outputs (every 5 s)", ms)

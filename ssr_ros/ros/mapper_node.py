@@ -92,12 +92,12 @@ from ssr_ros.ros.conversions.pose import (
 )
 from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
 from ssr_ros.ros.conversions.semantic_map_cdr import voxel_map_cdr
-from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
+from ssr_ros.ros.conversions.semantic_mesh_cdr import mesh_update_cdr
 from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
 from ssr_ros.ros.input_spinner import InputSpinner
 from ssr_ros.ros.log_throttle import LogThrottle
-from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
+from ssr_ros.ros.map_outputs import voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
 from ssr_ros.ros.time_sync import ApproximateTimeSync
@@ -668,14 +668,14 @@ class MapperNode(Node):
         changed, vanished = list(update.blocks.values()), update.vanished
         if full:
             blocks = self.pipeline.block_meshes()
-            arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), clear_all=True)
         else:
             if not changed and not len(vanished):
                 return
             blocks = changed
-            arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), vanished)
         stamp = self._stamp_ns()
-        self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
+        # serialised straight from the block meshes (a generated message per block cost ~30 us each)
+        self.mesh_pub.publish(mesh_update_cdr(blocks, self.pipeline.block_extent, self._map_grid_frame(), stamp,
+                                              None if full else vanished, clear_all=full))
         if self.marker_pub.get_subscription_count():
             if full and self._markers_need_full():
                 self._marker_full_for = self._marker_subscribers_seen
