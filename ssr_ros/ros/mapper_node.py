@@ -81,7 +81,7 @@ from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
 from ssr_ros.ros.conversions.marker import control_record, mesh_to_part_records, part_count
-from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr
+from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, split_marker_records
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
 from ssr_ros.ros.conversions.pose import (
@@ -105,6 +105,7 @@ from ssr_ros.srv import GetVoxelRegion, LoadMap, ResetMap, SaveMap
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+MARKERS_LATCHED = QoSProfile(depth=64, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 POSE_TYPES = {"PoseStamped": (PoseStamped, pose_stamped_to_matrix),
               "PoseWithCovarianceStamped": (PoseWithCovarianceStamped, pose_with_covariance_stamped_to_matrix),
               "TransformStamped": (TransformStamped, transform_stamped_to_matrix),
@@ -265,7 +266,8 @@ class MapperNode(Node):
             self._marker_full_for: int | None = None  # ... when the last full marker array went out
             marker_events = _matched_callbacks(self._on_marker_matched)
             self._marker_matches_known = marker_events is not None
-            self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED, event_callbacks=marker_events)
+            # a marker update can be several arrays (marker_message_mb): the history holds them all
+            self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", MARKERS_LATCHED, event_callbacks=marker_events)
             self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
             self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
             from nav_msgs.msg import OccupancyGrid
@@ -679,9 +681,17 @@ class MapperNode(Node):
         if self.marker_pub.get_subscription_count():
             if full and self._markers_need_full():
                 self._marker_full_for = self._marker_subscribers_seen
-                self.marker_pub.publish(marker_array_cdr(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp)))
+                self._publish_markers(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp))
             elif changed or len(vanished):  # the marker subscribers have every block: the changes only
-                self.marker_pub.publish(marker_array_cdr(self._block_markers(changed, vanished, False, stamp)))
+                self._publish_markers(self._block_markers(changed, vanished, False, stamp))
+
+    def _publish_markers(self, records: list[MarkerRecord]) -> None:
+        """Publish marker records as serialised MarkerArrays of at most ``marker_message_mb`` each
+        (in order: RViz applies them one after the other, to the same end state as one array).
+        An array larger than the shared-memory segment of the DDS profile (16 MB) goes out as UDP
+        fragments, and sending those starved the node's camera subscriptions."""
+        for part in split_marker_records(records, int(self.settings.marker_message_mb * 1e6)):
+            self.marker_pub.publish(marker_array_cdr(part))
 
     def _on_marker_matched(self, info) -> None:
         """A subscription to ``~/mesh_markers`` matched or left (``total_count`` counts every match)."""

@@ -14,7 +14,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.errors import InconsistentMessage
 from ssr_ros.ros.conversions.marker import control_marker, control_record, mesh_to_part_records, triangle_list_record
-from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, records_to_msg
+from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, records_to_msg, split_marker_records
 from ssr_ros.ros.conversions.time import ns_to_stamp
 
 
@@ -93,3 +93,17 @@ def test_records_refuse_mismatched_arrays_and_negative_stamps():
         marker_array_cdr([MarkerRecord("map", 0, "ns", 0, points=np.zeros((3, 2)))])
     with pytest.raises(InconsistentMessage, match="negative"):
         marker_array_cdr([MarkerRecord("map", -1, "ns", 0)])
+
+
+def test_split_records_keep_their_order_and_stay_under_the_size():
+    rng = np.random.default_rng(5)
+    vertices, triangles, colors = random_mesh(rng, 300, 400)
+    records = [control_record(Marker.DELETEALL, "map", 0, "m")]
+    records += mesh_to_part_records(vertices, triangles, colors, "map", 0, "m", range(1, 9), max_triangles=50)
+    records += [control_record(Marker.DELETE, "map", 0, "m", 99)]
+    parts = split_marker_records(records, 8_000)
+    assert len(parts) > 2 and [r for part in parts for r in part] == records
+    for part in parts:
+        assert len(part) == 1 or len(marker_array_cdr(part)) <= 8_000
+    assert split_marker_records([], 100) == [[]]
+    assert split_marker_records(records, 10**9) == [records]

@@ -131,6 +131,28 @@ def _write_marker(out: _Writer, record: MarkerRecord) -> None:
     out.raw(_tail(out.offset), 1)
 
 
+def record_bytes(record: MarkerRecord) -> int:
+    """About how many bytes ``record`` takes in a serialised MarkerArray."""
+    points = 0 if record.points is None else len(record.points)
+    colors = 0 if record.colors is None else len(record.colors)
+    return 320 + len(record.frame_id) + len(record.namespace) + 24 * points + 16 * colors
+
+
+def split_marker_records(records: list[MarkerRecord], max_bytes: int) -> list[list[MarkerRecord]]:
+    """Consecutive runs of ``records`` of at most ``max_bytes`` each (a larger record alone);
+    at least one run, empty when ``records`` is."""
+    parts: list[list[MarkerRecord]] = [[]]
+    size = 0
+    for record in records:
+        nbytes = record_bytes(record)
+        if parts[-1] and size + nbytes > max_bytes:
+            parts.append([])
+            size = 0
+        parts[-1].append(record)
+        size += nbytes
+    return parts
+
+
 def marker_array_cdr(records: list[MarkerRecord]) -> bytes:
     """The serialised MarkerArray of ``records``, as ``serialize_message`` would write it."""
     out = _Writer()
