@@ -80,7 +80,7 @@ from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
-from ssr_ros.ros.conversions.marker import control_record, mesh_to_part_records, part_count
+from ssr_ros.ros.conversions.marker import block_part_records, control_record, part_count
 from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, split_marker_records
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
@@ -718,6 +718,7 @@ class MapperNode(Node):
             markers.append(control_record(Marker.DELETEALL, frame, stamp, namespace))
             self._marker_ids.clear()
         stale = [tuple(int(v) for v in index) for index in np.asarray(vanished).reshape(-1, 3)]
+        shown, deleted = [], []  # blocks with triangles, their marker ids; ids of parts no longer needed
         for block in blocks:
             index = tuple(int(v) for v in block.index)
             if len(block.triangles) == 0:
@@ -729,11 +730,22 @@ class MapperNode(Node):
             while len(ids) < count:
                 self._next_marker_id += 1
                 ids.append(self._next_marker_id)
-            colors = block.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(block.labels)
-            markers += mesh_to_part_records(self._to_map_frame(block.vertices), block.triangles, colors, frame, stamp,
-                                            namespace, ids, limit)
-            markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in previous[count:]]
+            shown.append((block, ids))
+            deleted.append(previous[count:])
             self._marker_ids[index] = ids
+        if shown:
+            if self.settings.mesh_color_by == "rgb":
+                colors = [block.colors for block, _ in shown]
+            else:
+                colors = [self.pipeline.taxonomy.colorize(block.labels) for block, _ in shown]
+            vertices = [block.vertices for block, _ in shown]
+            counts = np.cumsum([len(v) for v in vertices])[:-1]
+            moved = np.split(self._to_map_frame(np.concatenate(vertices)), counts)  # one transform for all blocks
+            parts = block_part_records(moved, [block.triangles for block, _ in shown], colors, [ids for _, ids in shown],
+                                       frame, stamp, namespace, limit)
+            for records, extra in zip(parts, deleted):
+                markers += records
+                markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in extra]
         for index in stale:
             markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in self._marker_ids.pop(index, [])]
         return markers

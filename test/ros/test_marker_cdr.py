@@ -13,7 +13,9 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.errors import InconsistentMessage
-from ssr_ros.ros.conversions.marker import control_marker, control_record, mesh_to_part_records, triangle_list_record
+from ssr_ros.ros.conversions.marker import (
+    block_part_records, control_marker, control_record, mesh_to_part_records, triangle_list_record,
+)
 from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, records_to_msg, split_marker_records
 from ssr_ros.ros.conversions.time import ns_to_stamp
 
@@ -107,3 +109,25 @@ def test_split_records_keep_their_order_and_stay_under_the_size():
         assert len(part) == 1 or len(marker_array_cdr(part)) <= 8_000
     assert split_marker_records([], 100) == [[]]
     assert split_marker_records(records, 10**9) == [records]
+
+
+def test_block_part_records_equal_those_made_block_by_block():
+    rng = np.random.default_rng(8)
+    meshes = [random_mesh(rng, int(rng.integers(3, 40)), int(rng.integers(1, 60))) for _ in range(12)]
+    ids = [[3 * k + 1, 3 * k + 2, 3 * k + 3][: -(-len(m[1]) // 20)] for k, m in enumerate(meshes)]
+    together = block_part_records([m[0] for m in meshes], [m[1] for m in meshes], [m[2] for m in meshes], ids,
+                                  "map", 5, "ssr_mesh", max_triangles=20, alpha=0.5)
+    assert len(together) == len(meshes)
+    for (vertices, triangles, colors), block_ids, records in zip(meshes, ids, together):
+        alone = mesh_to_part_records(vertices, triangles, colors, "map", 5, "ssr_mesh", block_ids, max_triangles=20,
+                                     alpha=0.5)
+        assert len(records) == len(alone)
+        for a, b in zip(records, alone):
+            assert (a.marker_id, a.type, a.action, a.scale, a.color, a.frame_locked) == (
+                b.marker_id, b.type, b.action, b.scale, b.color, b.frame_locked)
+            assert a.points.dtype == b.points.dtype and np.array_equal(a.points, b.points)
+            assert a.colors.dtype == b.colors.dtype and np.array_equal(a.colors, b.colors)
+    assert block_part_records([], [], [], [], "map", 0, "m") == []
+    with pytest.raises(InconsistentMessage, match="beyond its own"):
+        block_part_records([np.zeros((3, 3)), np.zeros((3, 3))], [np.array([[0, 1, 4]]), np.array([[0, 1, 2]])],
+                           [np.zeros((3, 3), np.uint8)] * 2, [[1], [2]], "map", 0, "m")

@@ -115,6 +115,49 @@ def mesh_to_part_records(
     ]
 
 
+def block_part_records(
+    vertices: list[np.ndarray],
+    triangles: list[np.ndarray],
+    colors: list[np.ndarray],
+    marker_ids: list[list[int]],
+    frame_id: str,
+    stamp_ns: int,
+    namespace: str,
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    alpha: float = 1.0,
+) -> list[list[MarkerRecord]]:
+    """:func:`mesh_to_part_records` of many meshes at once (block k: ``vertices[k]``, ...,
+    ids ``marker_ids[k]``): the triangle corners and their colors of all blocks are gathered in
+    one pass and every marker holds a slice of them."""
+    part_count(1, max_triangles)  # refuses max_triangles < 1
+    if not vertices:
+        return []
+    counts = np.array([len(v) for v in vertices], dtype=np.int64)
+    tri_counts = np.array([len(t) for t in triangles], dtype=np.int64)
+    all_vertices, all_triangles, all_colors = _check_mesh(
+        np.concatenate(vertices), np.concatenate([np.asarray(t).reshape(-1, 3) for t in triangles]),
+        np.concatenate(colors))
+    offsets = np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), tri_counts)
+    corners = (all_triangles + offsets[:, None]).reshape(-1)
+    if corners.size and (corners.max() >= len(all_vertices) or (all_triangles.max(axis=1) >= np.repeat(counts, tri_counts)).any()):
+        raise InconsistentMessage("a block's triangle indexes a vertex beyond its own")
+    points = all_vertices[corners]
+    rgba = np.empty((corners.shape[0], 4), dtype=np.float32)
+    rgba[:, :3] = all_colors[corners].astype(np.float32) / 255.0
+    rgba[:, 3] = np.float32(alpha)
+    starts = np.concatenate([[0], np.cumsum(tri_counts)]).tolist()
+    out = []
+    for k, ids in enumerate(marker_ids):
+        records = []
+        for marker_id, first in zip(ids, range(starts[k], starts[k + 1], max_triangles)):
+            last = min(first + max_triangles, starts[k + 1])
+            records.append(MarkerRecord(frame_id, stamp_ns, namespace, int(marker_id), Marker.TRIANGLE_LIST, Marker.ADD,
+                                        (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, float(alpha)), True,
+                                        points[3 * first : 3 * last], rgba[3 * first : 3 * last]))
+        out.append(records)
+    return out
+
+
 def mesh_to_part_markers(
     vertices: np.ndarray,
     triangles: np.ndarray,
