@@ -12,7 +12,8 @@ every output subscribed, stage by stage, timing each stage's CPU:
 - ``markers build`` / ``serialise``: RViz's TRIANGLE_LIST markers of the changed blocks (the node's
   own ``_block_markers``) and their CDR;
 - every ``full_mesh_period_s`` (10 s): the full SemanticMesh (every block, clear_all);
-- every ``voxel_period_s`` (5 s): ``voxel_outputs`` and the voxel cloud / voxel map messages.
+- every ``voxel_period_s`` (5 s): ``voxel_outputs`` and the voxel cloud / voxel map messages, and
+  ``planning_outputs`` (occupancy grid and distance slices).
 
 Per-second figures weigh each stage by how often the node runs it (1 s, 10 s, 5 s). Run the same
 command with ``PYTHONPATH`` at another checkout to compare code. ``--profile`` prints cProfile's
@@ -149,6 +150,9 @@ def main() -> None:
             ms2 = 0.0
         add("voxel map msg (every 5 s)", ms)
         add("voxel msgs serialise (every 5 s)", cpu_ms(lambda: serialize_message(cloud))[1] + ms2)
+
+    for _ in range(2):  # occupancy and the distance slices (unchanged here; for the whole picture)
+        add("planning_outputs (every 5 s)", cpu_ms(lambda: pipeline.planning_outputs(with_3d=False))[1])
 
     stats = pipeline.stats()
     print(f"code: {Path(ssr_ros.__file__).parent.parent}; load average {os.getloadavg()[0]:.1f}; map "
