@@ -105,7 +105,10 @@ from ssr_ros.srv import GetVoxelRegion, LoadMap, ResetMap, SaveMap
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-MARKERS_LATCHED = QoSProfile(depth=64, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# RViz's mesh: an update can be several arrays (``marker_message_mb``). A reliable keep-last writer
+# drops what a slow reader has not acknowledged beyond its depth, so the history holds 16 of them
+# (16 x 4 MB: a full array of the 78 MB test map is ~14 parts); it also keeps them in memory.
+MARKERS_LATCHED = QoSProfile(depth=16, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 POSE_TYPES = {"PoseStamped": (PoseStamped, pose_stamped_to_matrix),
               "PoseWithCovarianceStamped": (PoseWithCovarianceStamped, pose_with_covariance_stamped_to_matrix),
               "TransformStamped": (TransformStamped, transform_stamped_to_matrix),
@@ -266,7 +269,6 @@ class MapperNode(Node):
             self._marker_full_for: int | None = None  # ... when the last full marker array went out
             marker_events = _matched_callbacks(self._on_marker_matched)
             self._marker_matches_known = marker_events is not None
-            # a marker update can be several arrays (marker_message_mb): the history holds them all
             self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", MARKERS_LATCHED, event_callbacks=marker_events)
             self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
             self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
