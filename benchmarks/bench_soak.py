@@ -155,7 +155,8 @@ subscribed to separately."""
 
 
 def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, rate: float, sample_every: float = 1.0,
-             reliable: bool = False, subscribe: tuple[str, ...] | None = None, profile: str = ""):
+             reliable: bool = False, subscribe: tuple[str, ...] | None = None, profile: str = "",
+             raw_markers: bool = False, parameters_extra: dict | None = None):
     """Publish ``total`` frames (looping over ``frames``) at ``rate``; returns per-second samples and the end state."""
     from geometry_msgs.msg import PoseStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -173,14 +174,16 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
         import sys
 
         command = [sys.executable, str(Path(__file__).with_name("node_profile.py")), str(Path(profile).resolve() / name)]
-    mapper = MapperProcess(None, {"pose_source": "topic", **parameters}, client_name=f"soak_{name}", outputs=followed,
+    mapper = MapperProcess(None, {"pose_source": "topic", **parameters, **(parameters_extra or {})}, client_name=f"soak_{name}", outputs=followed,
                            command=command)
     if subscribe is None or "mesh_markers" in subscribe:  # RViz's view of the mesh
         from rclpy.qos import DurabilityPolicy
         from visualization_msgs.msg import MarkerArray
 
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        mapper.node.create_subscription(MarkerArray, "/ssr_mapper/mesh_markers", lambda msg: None, latched)
+        # raw: taken as CDR bytes, not turned into Python objects (RViz reads them in C++; a Python
+        # object per triangle corner here took this process a core's fifth, beside the camera)
+        mapper.node.create_subscription(MarkerArray, "/ssr_mapper/mesh_markers", lambda msg: None, latched, raw=raw_markers)
     pubs = {key: mapper.node.create_publisher(t, topic, qos) for key, t, topic, qos in [
         ("info", CameraInfo, DEFAULT_TOPICS.camera_info, sensor),
         ("pose", PoseStamped, DEFAULT_TOPICS.pose, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)),
@@ -213,8 +216,10 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
             if now >= next_sample:
                 next_sample += sample_every
                 samples.append(sample(mapper, now - start, k + 1))
+        publishing_s = time.perf_counter() - start  # more than total / rate where this process fell behind
         time.sleep(3.0)  # let the queue drain and diagnostics catch up
         samples.append(sample(mapper, time.perf_counter() - start, total))
+        samples[-1]["publishing_s"] = publishing_s
         samples[-1]["threads"] = thread_cpu_line(threads_before, thread_cpu_seconds(mapper.process.pid), total)
         return samples
     finally:
@@ -345,7 +350,8 @@ def throughput(args) -> list[str]:
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
              f"--rates {' '.join(f'{r:g}' for r in args.rates)} --frames {args.frames} --unique {args.unique}"
              f"{' --reliable' if args.reliable else ''}{' --completion default' if args.completion == 'default' else ''}"
-             f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}` "
+             f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}"
+             f"{' --raw-markers' if args.raw_markers else ''}{''.join(' --param ' + p for p in args.param)}` "
              f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
              f"default rates, {'completion as configured by default' if args.completion == 'default' else 'completion.type none'})"
              f"{'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
@@ -356,7 +362,8 @@ def throughput(args) -> list[str]:
         rows = run_node(f"rate{int(rate)}", {} if args.completion == "default" else {"completion.type": "none"}, frames,
                         args.frames, rate,
                         reliable=args.reliable, subscribe=None if args.subscribe is None else tuple(args.subscribe),
-                        profile=args.profile)
+                        profile=args.profile, raw_markers=args.raw_markers,
+                        parameters_extra=node_parameters(args.param))
         end = rows[-1]
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
@@ -364,6 +371,10 @@ def throughput(args) -> list[str]:
                      f"| {1e3 * (end['node_cpu_s'] - rows[0]['node_cpu_s']) / end['published']:.1f} | {os.getloadavg()[0]:.1f} |")
         print(lines[-1], flush=True)
         print(end["threads"], flush=True)
+        print(f"frames received by the node {end['received']} of {end['published']}; publishing took "
+              f"{end['publishing_s']:.1f} s for {end['published'] / rate:.1f} s of frames; this process (publisher and "
+              f"subscribers) CPU ms per frame {1e3 * (end['publisher_cpu_s'] - rows[0]['publisher_cpu_s']) / end['published']:.1f}",
+              flush=True)
     return lines
 
 
@@ -394,6 +405,9 @@ def main() -> None:
     t.add_argument("--subscribe", nargs="*", default=None, choices=OUTPUTS,
                    help="node outputs this process subscribes to, as RViz or a planner would (outputs nobody "
                    "subscribes to are not built; default: all of them), e.g. --subscribe mesh_markers occupancy")
+    t.add_argument("--raw-markers", action="store_true",
+                   help="take RViz's markers as serialised bytes (as a C++ subscriber would) instead of Python messages")
+    t.add_argument("--param", action="append", default=[], help="node parameter name=value (repeatable)")
     t.add_argument("--reliable", action="store_true",
                    help="reliable QoS on both sides (sensor_qos: reliable) instead of the default sensor-data QoS")
     t.add_argument("--completion", choices=["none", "default"], default="none",

@@ -31,7 +31,7 @@ from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels
 from ssr_ros.map.map_file import MAP_FILE, read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_blocks import cpu_threads
-from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, select_voxels
+from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, flat_layers, select_voxels
 from ssr_ros.mono.predictor import INPUT_MODES, MonoConfig
 from ssr_ros.planning import PlanningConfig, PlanningOutputs, planning_outputs, planning_volume
 from ssr_ros.planning.outputs import ESDF_FILE, outputs_of_volume, write_esdf, write_nav2_maps
@@ -600,7 +600,9 @@ class MappingPipeline:
         with self.lock, self._threads():
             layer = self.map.layer.snapshot()
         with self._threads():
-            return (select_voxels(layer, "surface") if surface else None), (block_layers(layer) if blocks else None)
+            decoded = flat_layers(layer) if surface and blocks else None  # decoded once for both
+            return ((select_voxels(layer, "surface", decoded) if surface else None),
+                    (block_layers(layer, layers=decoded) if blocks else None))
 
     def voxel_blocks_in_region(self, lo, hi) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Dense per-block voxel layers of the blocks intersecting the box [lo, hi] (metres, map

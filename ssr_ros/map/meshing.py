@@ -104,12 +104,16 @@ NEIGHBOURS_BELOW = torch.tensor(
 @dataclass
 class BlockGrids:
     """What meshing reads from the map for K blocks: the ``(B + 1)^3`` voxel grid of each block
-    (its voxels and the first layer of its +x/+y/+z neighbours), copied out, so the marching
-    cubes can run without the map (and its lock).
+    (its voxels and the first layer of its +x/+y/+z neighbours). Meshing the grids reads nothing
+    else of the map, so give :func:`gather_block_grids` a copy of the map's blocks
+    (:meth:`~ssr_ros.map.voxel_layer.VoxelLayer.snapshot`) to run the marching cubes without the
+    map's lock.
 
-    coords: (K, 3) int64 block indices. known, observed, predicted: (K * n^3,) bool; tsdf:
-    (K * n^3,) float32 (normalised, 1 where unknown); color: (K * n^3, 3) uint8 (0 where
-    unallocated); sem_label (K * n^3, 2) / sem_count (K * n^3, 3): the voxel's semantic evidence.
+    coords: (K, 3) int64 block indices. known: (K * n^3,) bool; tsdf: (K * n^3,) float32
+    (normalised, 1 where unknown). slot / local: (K * n^3,) int64 where each grid voxel is stored
+    in ``layer`` (slot -1: not allocated); the vertex attributes (color, semantic evidence,
+    observed / predicted) are read there for the voxels the vertices need only, not decoded for
+    whole grids (which cost more than the marching cubes).
     """
 
     coords: torch.Tensor
@@ -117,44 +121,49 @@ class BlockGrids:
     voxel_size: float
     known: torch.Tensor
     tsdf: torch.Tensor
-    observed: torch.Tensor
-    predicted: torch.Tensor
-    color: torch.Tensor
-    sem_label: torch.Tensor
-    sem_count: torch.Tensor
+    layer: object
+    slot: torch.Tensor
+    local: torch.Tensor
 
 
 NEIGHBOURS_ABOVE = torch.tensor([[dx, dy, dz] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)], dtype=torch.int64)
 """The block and its +x/+y/+z neighbours, index dx + 2 dy + 4 dz."""
 
+_GRID_ADDRESSES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _grid_addresses(block_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each voxel of a ``(B + 1)^3`` grid: which of the 8 blocks (NEIGHBOURS_ABOVE) holds it,
+    and its index inside that block (cached per block size)."""
+    key = (block_size, str(device))
+    if key not in _GRID_ADDRESSES:
+        B, n = block_size, block_size + 1
+        r = torch.arange(n, device=device)
+        grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)  # (n^3, 3)
+        which = (grid == B).to(torch.int64) @ torch.tensor([1, 2, 4], device=device)
+        inner = grid % B
+        _GRID_ADDRESSES[key] = which, inner[:, 0] + B * (inner[:, 1] + B * inner[:, 2])
+    return _GRID_ADDRESSES[key]
+
 
 def gather_block_grids(layer, block_coords: torch.Tensor, include_predicted: bool = True) -> BlockGrids:
-    """Copy the voxel grids that meshing the blocks (K, 3) of a
+    """The voxel grids that meshing the blocks (K, 3) of a
     :class:`~ssr_ros.map.voxel_layer.VoxelLayer` needs (8 hash lookups per block)."""
     B = layer.block_size
-    n = B + 1
     device = layer.device
     K = int(block_coords.shape[0])
-    r = torch.arange(n, device=device)
-    grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)  # (n^3, 3)
-    which = (grid == B).to(torch.int64) @ torch.tensor([1, 2, 4], device=device)  # neighbour of each grid voxel
-    inner = grid % B
-    local_of_grid = inner[:, 0] + B * (inner[:, 1] + B * inner[:, 2])
+    which, local_of_grid = _grid_addresses(B, device)
     neighbours = (block_coords.to(device)[:, None, :] + NEIGHBOURS_ABOVE.to(device)[None]).reshape(-1, 3)
     neighbour_slots = layer.lookup(neighbours).reshape(K, 8)
     slot = neighbour_slots[:, which].reshape(-1)
     local = local_of_grid.repeat(K)
     found = slot >= 0
-    s, l = slot.clamp(min=0), local
+    s = slot.clamp(min=0)
     blocks = layer.blocks
-    weight = torch.where(found, blocks.weight[s, l].to(torch.float32), torch.zeros(1, device=device))
-    known = weight > 0
-    if include_predicted:
-        known |= weight < 0
-    tsdf = torch.where(known, blocks.tsdf[s, l].to(torch.float32), torch.ones(1, device=device))
-    color = torch.where(found[:, None], blocks.color[s, l], torch.zeros(1, 3, dtype=torch.uint8, device=device))
-    return BlockGrids(block_coords.clone(), B, layer.voxel_size, known, tsdf, layer.observed(weight), weight < 0,
-                      color, blocks.sem_label[s, l], blocks.sem_count[s, l])
+    weight = blocks.weight[s, local]
+    known = found & (weight != 0) if include_predicted else found & (weight > 0)
+    tsdf = torch.where(known, blocks.tsdf[s, local].to(torch.float32), torch.ones(1, device=device))
+    return BlockGrids(block_coords.clone(), B, layer.voxel_size, known, tsdf, layer, slot, local)
 
 
 def mesh_blocks(layer, block_coords: torch.Tensor, include_predicted: bool = True) -> dict[tuple, BlockMesh]:
@@ -165,8 +174,26 @@ def mesh_blocks(layer, block_coords: torch.Tensor, include_predicted: bool = Tru
     return mesh_grids(gather_block_grids(layer, block_coords, include_predicted))
 
 
+def _voxel_attributes(grids: BlockGrids, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """Color (float32), label, confidence, observed and predicted of the grid voxels ``flat``
+    (indices into the stacked grids); color 0 and weight 0 where the block is not allocated."""
+    flat_t = torch.from_numpy(flat).to(grids.slot.device)
+    slot = grids.slot[flat_t]
+    found = slot >= 0
+    s, l = slot.clamp(min=0), grids.local[flat_t]
+    blocks = grids.layer.blocks
+    weight = torch.where(found, blocks.weight[s, l].to(torch.float32), torch.zeros(1, device=slot.device))
+    color = torch.where(found[:, None], blocks.color[s, l], torch.zeros(1, 3, dtype=torch.uint8, device=slot.device))
+    label, confidence = evidence_label(blocks.sem_label[s, l], blocks.sem_count[s, l])
+    return {
+        "color": color.cpu().numpy().astype(np.float32), "label": label.cpu().numpy(),
+        "confidence": confidence.cpu().numpy().astype(np.float32),
+        "observed": grids.layer.observed(weight).cpu().numpy(), "predicted": (weight < 0).cpu().numpy(),
+    }
+
+
 def mesh_grids(grids: BlockGrids) -> dict[tuple, BlockMesh]:
-    """Marching-cubes meshes of gathered block grids (needs no access to the map)."""
+    """Marching-cubes meshes of gathered block grids (reads only the grids' layer)."""
     from skimage.measure import marching_cubes
 
     block_coords = grids.coords
@@ -175,10 +202,8 @@ def mesh_grids(grids: BlockGrids) -> dict[tuple, BlockMesh]:
         return {}
     B = grids.block_size
     n = B + 1
-    known = grids.known
-    tsdf = grids.tsdf
-    known_np = known.reshape(K, n, n, n).cpu().numpy()
-    volume = tsdf.reshape(K * n, n, n).cpu().numpy()
+    known_np = grids.known.reshape(K, n, n, n).cpu().numpy()
+    volume = grids.tsdf.reshape(K * n, n, n).cpu().numpy()
     if not (volume.min() < 0.0 < volume.max()):
         return {}
     verts, faces, _, _ = marching_cubes(volume, level=0.0, gradient_direction="descent", allow_degenerate=False)
@@ -192,58 +217,63 @@ def mesh_grids(grids: BlockGrids) -> dict[tuple, BlockMesh]:
     cube = np.clip(cube, 0, n - 1)
     inside = (cube < B).all(axis=1)
     cube = np.minimum(cube, B - 1)
+    corner = ((block_of_face * n + cube[:, 0]) * n + cube[:, 1]) * n + cube[:, 2]
+    known_flat = known_np.reshape(-1)
     corners_known = np.ones(faces.shape[0], dtype=bool)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            for dz in (0, 1):
-                corners_known &= known_np[block_of_face, cube[:, 0] + dx, cube[:, 1] + dy, cube[:, 2] + dz]
+    for offset in (0, 1, n, n + 1, n * n, n * n + 1, n * n + n, n * n + n + 1):
+        corners_known &= known_flat[corner + offset]
     keep = inside & corners_known
     faces, block_of_face = faces[keep], block_of_face[keep]
     if faces.shape[0] == 0:
         return {}
 
-    # per-vertex attributes: color interpolated along the cube edge, the rest from the nearest voxel
+    # each block's vertices: those its triangles use, in marching-cubes order (a vertex used by
+    # two blocks' triangles, possible where float32 rounding puts a centroid across a block
+    # border, is in both); one sort of (block, vertex) pairs instead of np.unique per block
+    corner_block = np.repeat(block_of_face, 3)
+    pairs, inverse = np.unique(corner_block * verts.shape[0] + faces.reshape(-1), return_inverse=True)
+    pair_block, used = pairs // verts.shape[0], pairs % verts.shape[0]
+    bounds = np.searchsorted(pair_block, np.arange(K + 1))
+    faces = (inverse.reshape(-1) - bounds[corner_block]).reshape(-1, 3)
+    verts = verts[used]
     block_of_vertex = np.floor(verts[:, 0] / n).astype(np.int64)
     local_v = verts.copy()
     local_v[:, 0] -= block_of_vertex * n
     coords_np = block_coords.cpu().numpy()
     global_v = coords_np[block_of_vertex] * B + local_v  # voxel units, voxel centres at integers
     positions = ((global_v + 0.5) * grids.voxel_size).astype(np.float32)
+
+    # per-vertex attributes: color interpolated along the cube edge, the rest from the nearest voxel
+    def flat_index(v: np.ndarray) -> np.ndarray:
+        return ((block_of_vertex * n + v[:, 0]) * n + v[:, 1]) * n + v[:, 2]
+
+    rows = np.arange(verts.shape[0])
     nearest = np.clip(np.rint(local_v).astype(np.int64), 0, B)
-    flat = ((block_of_vertex * n + nearest[:, 0]) * n + nearest[:, 1]) * n + nearest[:, 2]
-    flat_t = torch.from_numpy(flat).to(grids.tsdf.device)
-    label, confidence = evidence_label(grids.sem_label[flat_t], grids.sem_count[flat_t])
-    observed = grids.observed[flat_t]
-    predicted = grids.predicted[flat_t]
     lo = np.clip(np.floor(local_v).astype(np.int64), 0, B)
-    hi = np.clip(lo + 1, 0, B)
     frac = (local_v - lo).astype(np.float32)
-    color_grid = grids.color.reshape(K, n, n, n, 3).cpu().numpy().astype(np.float32)
     axis = np.argmax(np.abs(frac - np.rint(frac)), axis=1)  # the edge direction of the vertex
     step = np.zeros_like(lo)
-    step[np.arange(lo.shape[0]), axis] = 1
-    t = frac[np.arange(lo.shape[0]), axis][:, None]
-    a = color_grid[block_of_vertex, lo[:, 0], lo[:, 1], lo[:, 2]]
+    step[rows, axis] = 1
+    t = frac[rows, axis][:, None]
     end = np.minimum(lo + step, B)
-    b = color_grid[block_of_vertex, end[:, 0], end[:, 1], end[:, 2]]
+    m = verts.shape[0]
+    attributes = _voxel_attributes(grids, np.concatenate([flat_index(nearest), flat_index(lo), flat_index(end)]))
+    a, b = attributes["color"][m : 2 * m], attributes["color"][2 * m :]
     colors = np.clip(np.rint(a * (1 - t) + b * t), 0, 255).astype(np.uint8)
-    label_np = label.cpu().numpy()
-    conf_np = confidence.cpu().numpy().astype(np.float32)
-    obs_np = observed.cpu().numpy()
-    pred_np = predicted.cpu().numpy()
-    del hi
+    label_np, conf_np = attributes["label"][:m], attributes["confidence"][:m]
+    obs_np, pred_np = attributes["observed"][:m], attributes["predicted"][:m]
+
+    face_order = np.argsort(block_of_face, kind="stable")
+    faces, block_of_face = faces[face_order], block_of_face[face_order]
+    face_bounds = np.searchsorted(block_of_face, np.arange(K + 1))
 
     result: dict[tuple, BlockMesh] = {}
-    order = np.argsort(block_of_face, kind="stable")
-    faces, block_of_face = faces[order], block_of_face[order]
-    bounds = np.searchsorted(block_of_face, np.arange(K + 1))
-    for k in np.unique(block_of_face):  # one iteration per block with triangles
-        f = faces[bounds[k] : bounds[k + 1]]
-        used, inverse = np.unique(f.reshape(-1), return_inverse=True)
+    for k in np.flatnonzero(np.diff(face_bounds)).tolist():  # one iteration per block with triangles
+        v = slice(bounds[k], bounds[k + 1])
         index = tuple(int(c) for c in coords_np[k])
         result[index] = BlockMesh(
-            index, positions[used], inverse.reshape(-1, 3).astype(np.int64), colors[used],
-            label_np[used], conf_np[used], obs_np[used], pred_np[used],
+            index, positions[v], faces[face_bounds[k] : face_bounds[k + 1]], colors[v],
+            label_np[v], conf_np[v], obs_np[v], pred_np[v],
         )
     return result
 

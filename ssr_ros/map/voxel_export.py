@@ -24,8 +24,9 @@ FLAG_PREDICTED = 2
 FLAG_OCCUPIED = 4
 
 
-def _flat_layers(layer) -> dict[str, torch.Tensor]:
-    """Per-voxel values of every allocated voxel, flattened slot-major: (S * V, ...)."""
+def flat_layers(layer) -> dict[str, torch.Tensor]:
+    """Per-voxel values of every allocated voxel, flattened slot-major: (S * V, ...). Pass them to
+    :func:`select_voxels` and :func:`block_layers` of the same layer to decode the map once."""
     weight_stored = layer.used("weight").to(torch.float32).reshape(-1)
     known = weight_stored != 0
     tsdf = layer.used("tsdf").to(torch.float32).reshape(-1) * layer.truncation
@@ -66,18 +67,19 @@ def voxel_centres(layer, flat_index: torch.Tensor) -> torch.Tensor:
     return (voxel_indices(layer, flat_index).to(torch.float32) + 0.5) * layer.voxel_size
 
 
-def select_voxels(layer, which: str = "surface") -> dict[str, np.ndarray]:
+def select_voxels(layer, which: str = "surface", layers: dict[str, torch.Tensor] | None = None) -> dict[str, np.ndarray]:
     """Voxels of one kind with their attributes, as NumPy arrays.
 
     which: 'surface' (occupied: the surface passes within the voxel), 'observed', or 'known'
     (observed or predicted or with any fused weight).
     Returns points (N, 3) float32 centres, colors (N, 3) uint8, labels (N,) int64,
     confidence (N,) float32, observed / predicted (N,) bool, tsdf (N,) metres, weight (N,).
+    layers: :func:`flat_layers` of ``layer`` where already decoded.
     """
     layer = as_layer(layer)
     if which not in ("surface", "observed", "known"):
         raise ValueError(f"which={which!r} is not supported; expected 'surface', 'observed' or 'known'")
-    layers = _flat_layers(layer)
+    layers = flat_layers(layer) if layers is None else layers
     mask = {"surface": layers["occupied"], "observed": layers["observed"], "known": layers["known"]}[which]
     index = torch.nonzero(mask).squeeze(1)
     return {
@@ -117,12 +119,14 @@ def known_voxel_states(layer) -> dict[str, np.ndarray]:
             "confidence": confidence.cpu().numpy()}
 
 
-def block_layers(layer, block_coords: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def block_layers(layer, block_coords: torch.Tensor | None = None,
+                 layers: dict[str, torch.Tensor] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Dense per-block layers indexed ``[block, i, j, k]`` (x, y, z), for voxel map messages.
 
     block_coords: (K, 3) block indices to export (unallocated ones are skipped); None = all.
     Returns the (K', 3) exported block indices and tsdf (metres, NaN unknown), weight,
     color (..., 3) uint8, label uint16, confidence float32 and flags uint8, each (K', B, B, B).
+    layers: :func:`flat_layers` of ``layer`` where already decoded.
     """
     layer = as_layer(layer)
     B = layer.block_size
@@ -133,7 +137,7 @@ def block_layers(layer, block_coords: torch.Tensor | None = None) -> tuple[np.nd
         slots = layer.lookup(block_coords)
         slots = slots[slots >= 0]
     coords = layer.block_coords()[slots]
-    layers = _flat_layers(layer)
+    layers = flat_layers(layer) if layers is None else layers
     V = B**3
     index = (slots[:, None] * V + torch.arange(V, device=slots.device)[None]).reshape(-1)
 
@@ -177,7 +181,7 @@ def occupancy_projection(
     """
     layer = as_layer(layer)
     voxel = layer.voxel_size
-    layers = _flat_layers(layer)
+    layers = flat_layers(layer)
     usable = layers["known"] & ~layers["predicted"]
     if include_predicted:
         usable |= layers["predicted"] & (layers["confidence"] >= min_confidence)

@@ -80,7 +80,8 @@ from ssr_ros.msg import SemanticMesh, SemanticVoxelMap
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
-from ssr_ros.ros.conversions.marker import control_marker, mesh_to_part_markers, part_count
+from ssr_ros.ros.conversions.marker import block_part_records, control_record, part_count
+from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, split_marker_records
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
 from ssr_ros.ros.conversions.pose import (
@@ -90,12 +91,13 @@ from ssr_ros.ros.conversions.pose import (
     transform_stamped_to_matrix,
 )
 from ssr_ros.ros.conversions.semantic_map import boxes_to_map_msg
-from ssr_ros.ros.conversions.semantic_mesh import MeshUpdateArrays, update_to_msg
+from ssr_ros.ros.conversions.semantic_map_cdr import voxel_map_cdr
+from ssr_ros.ros.conversions.semantic_mesh_cdr import mesh_update_cdr
 from ssr_ros.ros.conversions.time import stamp_to_ns
 from ssr_ros.ros.frame_assembly import FrameAssembler
 from ssr_ros.ros.input_spinner import InputSpinner
 from ssr_ros.ros.log_throttle import LogThrottle
-from ssr_ros.ros.map_outputs import mesh_blocks_to_arrays, voxel_blocks_to_boxes
+from ssr_ros.ros.map_outputs import voxel_blocks_to_boxes
 from ssr_ros.ros.node_config import NodeConfig
 from ssr_ros.ros.parameters import declare_config, read_config
 from ssr_ros.ros.time_sync import ApproximateTimeSync
@@ -103,6 +105,10 @@ from ssr_ros.srv import GetVoxelRegion, LoadMap, ResetMap, SaveMap
 
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# RViz's mesh: an update can be several arrays (``marker_message_mb``). A reliable keep-last writer
+# drops what a slow reader has not acknowledged beyond its depth, so the history holds 16 of them
+# (16 x 4 MB: a full array of the 78 MB test map is ~14 parts); it also keeps them in memory.
+MARKERS_LATCHED = QoSProfile(depth=16, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 POSE_TYPES = {"PoseStamped": (PoseStamped, pose_stamped_to_matrix),
               "PoseWithCovarianceStamped": (PoseWithCovarianceStamped, pose_with_covariance_stamped_to_matrix),
               "TransformStamped": (TransformStamped, transform_stamped_to_matrix),
@@ -263,7 +269,7 @@ class MapperNode(Node):
             self._marker_full_for: int | None = None  # ... when the last full marker array went out
             marker_events = _matched_callbacks(self._on_marker_matched)
             self._marker_matches_known = marker_events is not None
-            self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", LATCHED, event_callbacks=marker_events)
+            self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", MARKERS_LATCHED, event_callbacks=marker_events)
             self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
             self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
             from nav_msgs.msg import OccupancyGrid
@@ -666,20 +672,28 @@ class MapperNode(Node):
         changed, vanished = list(update.blocks.values()), update.vanished
         if full:
             blocks = self.pipeline.block_meshes()
-            arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), clear_all=True)
         else:
             if not changed and not len(vanished):
                 return
             blocks = changed
-            arrays = MeshUpdateArrays(self.pipeline.block_extent, mesh_blocks_to_arrays(blocks), vanished)
         stamp = self._stamp_ns()
-        self.mesh_pub.publish(update_to_msg(arrays, self._map_grid_frame(), stamp))
+        # serialised straight from the block meshes (a generated message per block cost ~30 us each)
+        self.mesh_pub.publish(mesh_update_cdr(blocks, self.pipeline.block_extent, self._map_grid_frame(), stamp,
+                                              None if full else vanished, clear_all=full))
         if self.marker_pub.get_subscription_count():
             if full and self._markers_need_full():
                 self._marker_full_for = self._marker_subscribers_seen
-                self.marker_pub.publish(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp))
+                self._publish_markers(self._block_markers(blocks, np.zeros((0, 3), np.int64), True, stamp))
             elif changed or len(vanished):  # the marker subscribers have every block: the changes only
-                self.marker_pub.publish(self._block_markers(changed, vanished, False, stamp))
+                self._publish_markers(self._block_markers(changed, vanished, False, stamp))
+
+    def _publish_markers(self, records: list[MarkerRecord]) -> None:
+        """Publish marker records as serialised MarkerArrays of at most ``marker_message_mb`` each
+        (in order: RViz applies them one after the other, to the same end state as one array).
+        An array larger than the shared-memory segment of the DDS profile (16 MB) goes out as UDP
+        fragments, and sending those starved the node's camera subscriptions."""
+        for part in split_marker_records(records, int(self.settings.marker_message_mb * 1e6)):
+            self.marker_pub.publish(marker_array_cdr(part))
 
     def _on_marker_matched(self, info) -> None:
         """A subscription to ``~/mesh_markers`` matched or left (``total_count`` counts every match)."""
@@ -694,18 +708,19 @@ class MapperNode(Node):
         return (not self._marker_matches_known or self._marker_full_for is None
                 or self._marker_subscribers_seen != self._marker_full_for)
 
-    def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> MarkerArray:
+    def _block_markers(self, blocks, vanished, full: bool, stamp: int) -> list[MarkerRecord]:
         """RViz's mesh: TRIANGLE_LIST markers per map block (split at ``marker_max_triangles``),
         sent for the blocks that changed (DELETEALL and every block with ``full``), DELETE for
-        blocks whose mesh vanished. A marker is one Python object per vertex, so rebuilding the
-        whole mesh each update took the interpreter from integration; now the cost follows what
-        changed."""
+        blocks whose mesh vanished; the cost follows what changed. The markers are kept as
+        arrays and published as a serialised MarkerArray (:func:`marker_array_cdr`): generated
+        messages hold a Python object per triangle corner, seconds of CPU per update."""
         frame, namespace, limit = self.settings.map_frame, "ssr_mesh", self.settings.marker_max_triangles
         markers = []
         if full:
-            markers.append(control_marker(Marker.DELETEALL, frame, stamp, namespace))
+            markers.append(control_record(Marker.DELETEALL, frame, stamp, namespace))
             self._marker_ids.clear()
         stale = [tuple(int(v) for v in index) for index in np.asarray(vanished).reshape(-1, 3)]
+        shown, deleted = [], []  # blocks with triangles, their marker ids; ids of parts no longer needed
         for block in blocks:
             index = tuple(int(v) for v in block.index)
             if len(block.triangles) == 0:
@@ -717,16 +732,25 @@ class MapperNode(Node):
             while len(ids) < count:
                 self._next_marker_id += 1
                 ids.append(self._next_marker_id)
-            colors = block.colors if self.settings.mesh_color_by == "rgb" else self.pipeline.taxonomy.colorize(block.labels)
-            markers += mesh_to_part_markers(self._to_map_frame(block.vertices), block.triangles, colors, frame, stamp,
-                                            namespace, ids, limit)
-            markers += [control_marker(Marker.DELETE, frame, stamp, namespace, i) for i in previous[count:]]
+            shown.append((block, ids))
+            deleted.append(previous[count:])
             self._marker_ids[index] = ids
+        if shown:
+            if self.settings.mesh_color_by == "rgb":
+                colors = [block.colors for block, _ in shown]
+            else:
+                colors = [self.pipeline.taxonomy.colorize(block.labels) for block, _ in shown]
+            vertices = [block.vertices for block, _ in shown]
+            counts = np.cumsum([len(v) for v in vertices])[:-1]
+            moved = np.split(self._to_map_frame(np.concatenate(vertices)), counts)  # one transform for all blocks
+            parts = block_part_records(moved, [block.triangles for block, _ in shown], colors, [ids for _, ids in shown],
+                                       frame, stamp, namespace, limit)
+            for records, extra in zip(parts, deleted):
+                markers += records
+                markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in extra]
         for index in stale:
-            markers += [control_marker(Marker.DELETE, frame, stamp, namespace, i) for i in self._marker_ids.pop(index, [])]
-        array = MarkerArray()
-        array.markers = markers
-        return array
+            markers += [control_record(Marker.DELETE, frame, stamp, namespace, i) for i in self._marker_ids.pop(index, [])]
+        return markers
 
     def _to_map_frame(self, points: np.ndarray) -> np.ndarray:
         """Points of the (possibly gravity-aligned) map in ``map_frame``, the frame of the poses."""
@@ -757,10 +781,10 @@ class MapperNode(Node):
                     voxels["observed"], self.settings.map_frame, stamp,
                 ))
             if blocks:
-                coords, layers = block_data
-                self.voxel_map_pub.publish(boxes_to_map_msg(
-                    voxel_blocks_to_boxes(coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size),
-                    self.pipeline.map.voxel_size, self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
+                coords, layers = block_data  # serialised in one pass (a message object per block took ~0.5 s)
+                self.voxel_map_pub.publish(voxel_map_cdr(
+                    coords, layers, self.pipeline.map.voxel_size, self.pipeline.map.block_size,
+                    self.pipeline.map.truncation, self.pipeline.taxonomy, frame_id, stamp,
                 ))
         self.publish_planning(frame_id, stamp)
 

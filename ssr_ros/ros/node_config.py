@@ -72,6 +72,8 @@ class NodeConfig:
     voxel_period_s: float = param(5.0, "seconds between voxel cloud / voxel map / occupancy / distance field publications", low=0.1, high=3600.0)
     mesh_color_by: str = param("rgb", "marker mesh colors: fused 'rgb' or class 'label' colors", choices=["rgb", "label"])
     marker_max_triangles: int = param(65536, "triangles per RViz marker before splitting", low=1, high=10_000_000)
+    marker_message_mb: float = param(4.0, "largest MarkerArray message of RViz's mesh, MB (larger updates go out as several arrays)",
+                                     low=0.1, high=1000.0)
     publish_esdf_3d: bool = param(
         False, "also publish the 3D distance fields (~/esdf, ~/esdf_predicted: one point per known voxel; large) "
         "besides the 2D slices")

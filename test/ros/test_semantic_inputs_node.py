@@ -4,6 +4,8 @@ and counted with the map unchanged, and structural labels when no semantic sourc
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -214,14 +216,20 @@ def test_the_object_stage_publishes_the_object_list_periodically(make_node):
 
 
 def test_rviz_mesh_markers_follow_the_changed_blocks(make_node):
-    from visualization_msgs.msg import Marker
+    from rclpy.serialization import deserialize_message
+    from visualization_msgs.msg import Marker, MarkerArray
 
     node = make_node(marker_max_triangles=40)
     sent = []
     for pub in (node.mesh_pub, node.marker_pub):
         pub.get_subscription_count = lambda: 1  # RViz listens
     node.mesh_pub.publish = lambda msg: None
-    node.marker_pub.publish = sent.append
+
+    def receive(data) -> None:  # the markers go out serialised: read them as RViz's subscription would
+        assert isinstance(data, bytes)
+        sent.append(deserialize_message(data, MarkerArray))
+
+    node.marker_pub.publish = receive
     feed_pose(node, 1 * S, pose_at(0.0))
     assert node.process_images(images(node, 1 * S))
     node.publish_mesh_update()
@@ -274,6 +282,16 @@ def test_rviz_mesh_markers_follow_the_changed_blocks(make_node):
     node._marker_matches_known = False  # an rclpy without the matched event: every full publication rebuilds
     node.publish_mesh_update(full=True)
     assert len(sent) == 3 and sent[-1].markers[0].action == Marker.DELETEALL
+
+    # an update larger than marker_message_mb goes out as several arrays, in order, with the same markers
+    whole = sent[-1].markers
+    node.settings = dataclasses.replace(node.settings, marker_message_mb=0.002)
+    sent.clear()
+    node.publish_mesh_update(full=True)
+    parts = [m for array in sent for m in array.markers]
+    assert len(sent) > 1 and parts[0].action == Marker.DELETEALL and len(parts) == len(whole)
+    assert all((a.action, a.points, a.colors) == (b.action, b.points, b.colors) for a, b in zip(parts, whole))
+    assert len({m.id for m in parts[1:]}) == len(parts) - 1  # (a full rebuild numbers the markers anew)
 
 
 def test_instance_images_reach_the_map_and_bad_ones_are_refused(make_node):

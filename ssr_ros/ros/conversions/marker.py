@@ -13,6 +13,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.errors import InconsistentMessage
+from ssr_ros.ros.conversions.marker_cdr import MarkerRecord
 from ssr_ros.ros.conversions.time import ns_to_stamp
 
 DEFAULT_MAX_TRIANGLES = 65_536
@@ -37,6 +38,27 @@ def _check_mesh(vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray)
     return vertices, triangles, colors
 
 
+def triangle_list_record(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    colors: np.ndarray,
+    frame_id: str,
+    stamp_ns: int = 0,
+    namespace: str = "mesh",
+    marker_id: int = 0,
+    alpha: float = 1.0,
+) -> MarkerRecord:
+    """One TRIANGLE_LIST marker as arrays (see :mod:`ssr_ros.ros.conversions.marker_cdr`): the
+    corners of every triangle, (3M, 3) float64, with their vertex colors as RGBA float32."""
+    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
+    corners = triangles.reshape(-1)
+    rgba = np.empty((corners.shape[0], 4), dtype=np.float32)
+    rgba[:, :3] = colors[corners].astype(np.float32) / 255.0
+    rgba[:, 3] = np.float32(alpha)
+    return MarkerRecord(frame_id, stamp_ns, namespace, int(marker_id), Marker.TRIANGLE_LIST, Marker.ADD,
+                        (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, float(alpha)), True, vertices[corners], rgba)
+
+
 def mesh_to_marker(
     vertices: np.ndarray,
     triangles: np.ndarray,
@@ -48,23 +70,12 @@ def mesh_to_marker(
     alpha: float = 1.0,
 ) -> Marker:
     """One TRIANGLE_LIST marker: vertices (N, 3) metres, triangles (M, 3), colors (N, 3) uint8."""
-    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
-    corners = triangles.reshape(-1)
-    marker = Marker()
-    marker.header.frame_id = frame_id
-    marker.header.stamp = ns_to_stamp(stamp_ns)
-    marker.ns = namespace
-    marker.id = int(marker_id)
-    marker.type = Marker.TRIANGLE_LIST
-    marker.action = Marker.ADD
-    marker.pose.orientation.w = 1.0
-    marker.scale.x = marker.scale.y = marker.scale.z = 1.0
-    marker.color.a = float(alpha)
-    marker.frame_locked = True
-    marker.points = [Point(x=x, y=y, z=z) for x, y, z in vertices[corners].tolist()]
-    rgba = colors[corners].astype(np.float32) / 255.0
-    marker.colors = [ColorRGBA(r=r, g=g, b=b, a=float(alpha)) for r, g, b in rgba.tolist()]
-    return marker
+    return triangle_list_record(vertices, triangles, colors, frame_id, stamp_ns, namespace, marker_id, alpha).to_msg()
+
+
+def control_record(action: int, frame_id: str, stamp_ns: int = 0, namespace: str = "mesh", marker_id: int = 0) -> MarkerRecord:
+    """:func:`control_marker` as a :class:`MarkerRecord`."""
+    return MarkerRecord(frame_id, stamp_ns, namespace, int(marker_id), Marker.ARROW, int(action))
 
 
 def control_marker(action: int, frame_id: str, stamp_ns: int = 0, namespace: str = "mesh", marker_id: int = 0) -> Marker:
@@ -82,6 +93,71 @@ def part_count(num_triangles: int, max_triangles: int) -> int:
     return -(-int(num_triangles) // max_triangles)
 
 
+def mesh_to_part_records(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    colors: np.ndarray,
+    frame_id: str,
+    stamp_ns: int,
+    namespace: str,
+    marker_ids,
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    alpha: float = 1.0,
+) -> list[MarkerRecord]:
+    """TRIANGLE_LIST markers (as records) of a mesh split into runs of at most ``max_triangles``
+    triangles (:func:`part_count` of them), ids from ``marker_ids``."""
+    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
+    part_count(triangles.shape[0], max_triangles)  # refuses max_triangles < 1
+    return [
+        triangle_list_record(vertices, triangles[start : start + max_triangles], colors, frame_id, stamp_ns, namespace,
+                             marker_id, alpha)
+        for marker_id, start in zip(marker_ids, range(0, triangles.shape[0], max_triangles))
+    ]
+
+
+def block_part_records(
+    vertices: list[np.ndarray],
+    triangles: list[np.ndarray],
+    colors: list[np.ndarray],
+    marker_ids: list[list[int]],
+    frame_id: str,
+    stamp_ns: int,
+    namespace: str,
+    max_triangles: int = DEFAULT_MAX_TRIANGLES,
+    alpha: float = 1.0,
+) -> list[list[MarkerRecord]]:
+    """:func:`mesh_to_part_records` of many meshes at once (block k: ``vertices[k]``, ...,
+    ids ``marker_ids[k]``): the triangle corners and their colors of all blocks are gathered in
+    one pass and every marker holds a slice of them."""
+    part_count(1, max_triangles)  # refuses max_triangles < 1
+    if not vertices:
+        return []
+    counts = np.array([len(v) for v in vertices], dtype=np.int64)
+    tri_counts = np.array([len(t) for t in triangles], dtype=np.int64)
+    all_vertices, all_triangles, all_colors = _check_mesh(
+        np.concatenate(vertices), np.concatenate([np.asarray(t).reshape(-1, 3) for t in triangles]),
+        np.concatenate(colors))
+    offsets = np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), tri_counts)
+    corners = (all_triangles + offsets[:, None]).reshape(-1)
+    if corners.size and (corners.max() >= len(all_vertices) or (all_triangles.max(axis=1) >= np.repeat(counts, tri_counts)).any()):
+        raise InconsistentMessage("a block's triangle indexes a vertex beyond its own")
+    points = all_vertices[corners]
+    rgba = np.empty((corners.shape[0], 4), dtype=np.float32)
+    rgba[:, :3] = all_colors[corners].astype(np.float32) / 255.0
+    rgba[:, 3] = np.float32(alpha)
+    starts = np.concatenate([[0], np.cumsum(tri_counts)]).tolist()
+    out = []
+    for k, ids in enumerate(marker_ids):
+        records = []
+        for marker_id, first in zip(ids, range(starts[k], starts[k + 1], max_triangles)):
+            last = min(first + max_triangles, starts[k + 1])
+            records.append(MarkerRecord(frame_id, stamp_ns, namespace, int(marker_id), Marker.TRIANGLE_LIST, Marker.ADD,
+                                        (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, float(alpha)), True,
+                                        points[3 * first : 3 * last], rgba[3 * first : 3 * last]))
+        out.append(records)
+    return out
+
+
 def mesh_to_part_markers(
     vertices: np.ndarray,
     triangles: np.ndarray,
@@ -93,17 +169,9 @@ def mesh_to_part_markers(
     max_triangles: int = DEFAULT_MAX_TRIANGLES,
     alpha: float = 1.0,
 ) -> list[Marker]:
-    """TRIANGLE_LIST markers of a mesh split into runs of at most ``max_triangles`` triangles
-    (:func:`part_count` of them), each with only the vertices it uses, ids from ``marker_ids``."""
-    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
-    part_count(triangles.shape[0], max_triangles)  # refuses max_triangles < 1
-    markers = []
-    for marker_id, start in zip(marker_ids, range(0, triangles.shape[0], max_triangles)):
-        chunk = triangles[start : start + max_triangles]
-        used, local = np.unique(chunk.reshape(-1), return_inverse=True)
-        markers.append(mesh_to_marker(vertices[used], local.reshape(-1, 3), colors[used], frame_id, stamp_ns,
-                                      namespace, marker_id, alpha))
-    return markers
+    """:func:`mesh_to_part_records` as generated messages."""
+    return [record.to_msg() for record in mesh_to_part_records(vertices, triangles, colors, frame_id, stamp_ns,
+                                                                namespace, marker_ids, max_triangles, alpha)]
 
 
 def mesh_to_marker_array(
