@@ -81,7 +81,9 @@ from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 from ssr_ros.process_memory import limit_malloc_arenas, process_memory, release_free_heap
 from ssr_ros.ros.conversions.distance_cloud import field_to_msg
 from ssr_ros.ros.conversions.marker import block_part_records, control_record, part_count
-from ssr_ros.ros.conversions.marker_cdr import MarkerRecord, marker_array_cdr, split_marker_records
+from ssr_ros.ros.conversions.marker_cdr import (
+    MarkerRecord, cdr_layout_matches, marker_array_cdr, records_to_msg, split_marker_records,
+)
 from ssr_ros.ros.conversions.occupancy import occupancy_to_msg
 from ssr_ros.ros.conversions.point_cloud import semantic_cloud_to_msg
 from ssr_ros.ros.conversions.pose import (
@@ -270,6 +272,10 @@ class MapperNode(Node):
             marker_events = _matched_callbacks(self._on_marker_matched)
             self._marker_matches_known = marker_events is not None
             self.marker_pub = self.create_publisher(MarkerArray, "~/mesh_markers", MARKERS_LATCHED, event_callbacks=marker_events)
+            self._marker_cdr = cdr_layout_matches()  # serialised from arrays; generated messages on another layout
+            if not self._marker_cdr:
+                self.get_logger().warning("visualization_msgs/Marker of this ROS distribution differs from the layout "
+                                          "ssr_ros serialises; RViz markers are built as generated messages (slower)")
             self.voxel_pub = self.create_publisher(PointCloud2, "~/voxels", LATCHED)
             self.voxel_map_pub = self.create_publisher(SemanticVoxelMap, "~/voxel_map", LATCHED)
             from nav_msgs.msg import OccupancyGrid
@@ -693,7 +699,7 @@ class MapperNode(Node):
         An array larger than the shared-memory segment of the DDS profile (16 MB) goes out as UDP
         fragments, and sending those starved the node's camera subscriptions."""
         for part in split_marker_records(records, int(self.settings.marker_message_mb * 1e6)):
-            self.marker_pub.publish(marker_array_cdr(part))
+            self.marker_pub.publish(marker_array_cdr(part) if self._marker_cdr else records_to_msg(part))
 
     def _on_marker_matched(self, info) -> None:
         """A subscription to ``~/mesh_markers`` matched or left (``total_count`` counts every match)."""

@@ -131,3 +131,15 @@ def test_block_part_records_equal_those_made_block_by_block():
     with pytest.raises(InconsistentMessage, match="beyond its own"):
         block_part_records([np.zeros((3, 3)), np.zeros((3, 3))], [np.array([[0, 1, 4]]), np.array([[0, 1, 2]])],
                            [np.zeros((3, 3), np.uint8)] * 2, [[1], [2]], "map", 0, "m")
+
+
+def test_the_serialised_layout_is_checked_against_the_installed_marker(monkeypatch):
+    from ssr_ros.ros.conversions import marker_cdr
+
+    monkeypatch.setattr(marker_cdr, "_LAYOUT_OK", None)
+    assert marker_cdr.cdr_layout_matches()  # the installed distribution: the layout written here
+    # a writer that leaves out a field (as on a distribution without mesh_file) is caught
+    monkeypatch.setattr(marker_cdr, "_LAYOUT_OK", None)
+    original = marker_cdr._tail
+    monkeypatch.setattr(marker_cdr, "_tail", lambda offset: original(offset)[:-5])
+    assert not marker_cdr.cdr_layout_matches()

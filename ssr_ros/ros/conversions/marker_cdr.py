@@ -165,3 +165,32 @@ def marker_array_cdr(records: list[MarkerRecord]) -> bytes:
 def records_to_msg(records: list[MarkerRecord]) -> MarkerArray:
     """The generated MarkerArray of ``records`` (slow for large meshes: for tests and inspection)."""
     return MarkerArray(markers=[record.to_msg() for record in records])
+
+
+_LAYOUT_OK: bool | None = None
+
+
+def cdr_layout_matches() -> bool:
+    """Whether :func:`marker_array_cdr` writes the ``visualization_msgs/MarkerArray`` of the
+    installed ROS distribution: a reference array (two markers, a header, points and colors) is
+    read back by rclpy and compared field by field with the generated message, and its length
+    with rclpy's own serialisation. The layout written here is that of Humble and later (texture,
+    uv coordinates and mesh file fields); a distribution with another Marker definition gets
+    False, and the node publishes generated messages instead. Checked once per process."""
+    global _LAYOUT_OK
+    if _LAYOUT_OK is None:
+        from rclpy.serialization import deserialize_message, serialize_message
+
+        points = np.array([[0.5, -1.25, 2.0], [3.0, 4.5, -6.0], [1.0, 2.0, 3.0]])
+        colors = np.array([[0.1, 0.2, 0.3, 1.0], [0.4, 0.5, 0.6, 0.5], [0.7, 0.8, 0.9, 0.25]], np.float32)
+        records = [MarkerRecord("map_frame", 1_234_567_891, "ns", 7, Marker.TRIANGLE_LIST, Marker.ADD,
+                                (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.5), True, points, colors),
+                   MarkerRecord("m", 5, "other", 3, Marker.ARROW, Marker.DELETE)]
+        expected = records_to_msg(records)
+        try:
+            data = marker_array_cdr(records)
+            _LAYOUT_OK = (len(data) == len(serialize_message(expected))
+                          and deserialize_message(data, MarkerArray) == expected)
+        except Exception:  # noqa: BLE001 - any failure to read it back means another layout
+            _LAYOUT_OK = False
+    return _LAYOUT_OK
