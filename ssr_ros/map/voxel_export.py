@@ -4,8 +4,9 @@ and a 2D occupancy projection for Nav2-style planners.
 All functions take the map's storage (a :class:`~ssr_ros.map.voxel_layer.VoxelLayer`, or the
 map whose layer it is) and read it (see :mod:`ssr_ros.map.voxel_blocks`) in bulk, without
 Python loops over voxels. Flags follow ``ssr_ros/SemanticVoxelChunk``: 1 observed,
-2 predicted, 4 occupied, where *occupied* means the surface passes within the voxel:
-``-voxel_size < tsdf <= voxel_size / 2``.
+2 predicted, 4 occupied, where *occupied* means the surface passes within the voxel
+(:func:`ssr_ros.map.surface_voxels.occupied_voxels`: ``-voxel_size < tsdf <= voxel_size / 2``, or
+the voxel nearer to a zero crossing that band missed, as on a surface seen at a grazing angle).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 from ssr_ros.map.chunk_io import extract_chunk
 from ssr_ros.map.semantic_evidence import evidence_label
+from ssr_ros.map.surface_voxels import occupied_flat
 from ssr_ros.map.voxel_layer import as_layer
 
 FLAG_OBSERVED = 1
@@ -35,8 +37,7 @@ def flat_layers(layer) -> dict[str, torch.Tensor]:
     )
     observed = layer.observed(weight_stored)
     predicted = weight_stored < 0
-    voxel = layer.voxel_size
-    occupied = known & (tsdf > -voxel) & (tsdf <= 0.5 * voxel)
+    occupied = occupied_flat(layer, tsdf, known)
     flags = observed.to(torch.uint8) * FLAG_OBSERVED + predicted.to(torch.uint8) * FLAG_PREDICTED
     flags = flags + occupied.to(torch.uint8) * FLAG_OCCUPIED
     return {

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssr_ros.map.surface_voxels import occupied_voxels
 from ssr_ros.map.voxel_export import known_voxel_states
 
 
@@ -17,7 +18,7 @@ class PlanningVolume:
     ``measured_*``: voxels with fused weight (the camera saw them); ``predicted_*``: voxels the
     completion stage wrote, with ``predicted_confidence`` (0 elsewhere). *occupied* means the
     surface passes within the voxel (``-voxel_size < tsdf <= voxel_size / 2``, or the nearer
-    voxel to a zero crossing that band missed, see :func:`occupied_voxels`), *free* that the
+    voxel to a zero crossing that band missed, see :func:`ssr_ros.map.surface_voxels.occupied_voxels`), *free* that the
     voxel is known, not occupied, and on the positive side (in front of the surface).
     ``surface_offset`` holds the TSDF (metres) of measured voxels (NaN elsewhere), used to place
     horizontal surfaces below voxel resolution.
@@ -63,43 +64,6 @@ def empty_volume(voxel_size: float) -> PlanningVolume:
     flags = np.zeros((0, 0, 0), dtype=bool)
     return PlanningVolume(np.zeros(3), float(voxel_size), flags, flags, flags, flags,
                           np.zeros((0, 0, 0), np.float32), np.zeros((0, 0, 0), np.float32))
-
-
-def occupied_voxels(coords: np.ndarray, shape: tuple[int, int, int], tsdf: np.ndarray, voxel_size: float) -> np.ndarray:
-    """(N,) bool over known voxels at ``coords`` ((N, 3) distinct indices in a box of ``shape``)
-    with TSDF ``tsdf`` (N,, metres): occupied, meaning the surface passes within the voxel.
-
-    A voxel is occupied when ``-voxel_size < tsdf <= voxel_size / 2``, and also when, of two
-    face neighbours whose TSDF changes sign with neither in that band, it is the one nearer to
-    the zero crossing (linear interpolation). A projective TSDF overstates distances by the
-    secant of the angle between the viewing ray and the surface normal: a floor seen at 60 to 75
-    degrees from its normal steps by two to four voxels' worth of TSDF per voxel, and the two
-    voxels around it can hold -0.075 and +0.04 m at 5 cm, both outside the band, so the band
-    alone drops such a surface; the crossing between them is still where the surface is."""
-    band = (tsdf > -voxel_size) & (tsdf <= 0.5 * voxel_size)
-    flat = np.ravel_multi_index(tuple(coords.T), shape)
-    # 1 inside, 2 in front, 0 unknown or in the band (a pair with a voxel in the band already
-    # holds its surface); only pairs of opposite sides are looked at in metres
-    side = np.zeros(int(np.prod(shape)), np.int8)
-    outside = ~band
-    side[flat[outside]] = np.where(tsdf[outside] <= 0, 1, 2).astype(np.int8)
-    lower_side = side[flat]
-    metres = np.empty(side.size, np.float32)  # read only where ``side`` is set
-    metres[flat[outside]] = tsdf[outside]
-    marked = np.zeros(side.size, dtype=bool)
-    strides = (shape[1] * shape[2], shape[2], 1)
-    for axis in range(3):
-        lower = np.flatnonzero((lower_side != 0) & (coords[:, axis] < shape[axis] - 1))
-        upper_side = side[flat[lower] + strides[axis]]
-        lower = lower[(upper_side != 0) & (upper_side != lower_side[lower])]
-        if lower.size == 0:
-            continue
-        a = tsdf[lower]
-        b = metres[flat[lower] + strides[axis]]
-        nearer_lower = a / (a - b) <= 0.5
-        marked[flat[lower[nearer_lower]]] = True
-        marked[flat[lower[~nearer_lower]] + strides[axis]] = True
-    return band | marked[flat]
 
 
 def planning_volume(tsdf_map) -> PlanningVolume:

@@ -257,3 +257,18 @@ def test_occupied_voxels_keep_the_band_and_add_the_crossing_it_missed():
                                   [False, False, True, False, False, False])
     # no crossing with an unknown neighbour (a gap in the coordinates)
     np.testing.assert_array_equal(occupied_voxels(coords[[2, 4]], (1, 1, 6), stretched[[2, 4]], VOXEL), [False, False])
+
+
+def test_the_voxel_outputs_and_planning_share_one_surface_rule():
+    from ssr_ros.map.voxel_export import select_voxels
+
+    tsdf_map = _grazing_room()
+    volume = planning_volume(tsdf_map)
+    surface = select_voxels(tsdf_map, "surface")
+    voxels = np.floor(surface["points"] / VOXEL + 1e-3).astype(np.int64) - np.round(volume.origin / VOXEL).astype(np.int64)
+    listed = np.zeros(volume.shape, bool)
+    listed[tuple(voxels.T)] = True
+    np.testing.assert_array_equal(listed, volume.measured_occupied)
+    # the board's top, seen at 60-75 degrees, is among the surface voxels
+    on_board = (np.abs(surface["points"][:, 2] - (FLOOR_Z + 0.325)) < 0.05) & (surface["points"][:, 0] > 2.05) & (surface["points"][:, 0] < 2.55)
+    assert on_board.sum() >= 100
