@@ -10,37 +10,33 @@ def occupied_voxels(coords: np.ndarray, shape: tuple[int, int, int], tsdf: np.nd
     """(N,) bool over known voxels at ``coords`` ((N, 3) distinct indices in a box of ``shape``)
     with TSDF ``tsdf`` (N,, metres): occupied, meaning the surface passes within the voxel.
 
-    A voxel is occupied when ``-voxel_size < tsdf <= voxel_size / 2``, and also when, of two
-    face neighbours whose TSDF changes sign with neither in that band, it is the one nearer to
-    the zero crossing (linear interpolation). A projective TSDF overstates distances by the
-    secant of the angle between the viewing ray and the surface normal: a floor seen at 60 to 75
-    degrees from its normal steps by two to four voxels' worth of TSDF per voxel, and the two
-    voxels around it can hold -0.075 and +0.04 m at 5 cm, both outside the band, so the band
-    alone drops such a surface; the crossing between them is still where the surface is."""
+    A voxel is occupied when ``-voxel_size < tsdf <= voxel_size / 2``, and also when it lies
+    behind a surface (``tsdf <= -voxel_size``) with a face neighbour in front of it
+    (``tsdf > voxel_size / 2``): the surface crosses between them, and the band dropped it. A
+    projective TSDF overstates distances by the secant of the angle between the viewing ray and
+    the surface normal: a floor seen at 60 to 75 degrees from its normal steps by two to four
+    voxels' worth of TSDF per voxel, and the two voxels around it can hold -0.075 and +0.04 m at
+    5 cm, both outside the band. Of such a pair the voxel behind the surface is taken, so a
+    voxel measured in front of a surface never becomes occupied (at most one voxel deeper into
+    the object than the crossing)."""
     band = (tsdf > -voxel_size) & (tsdf <= 0.5 * voxel_size)
+    behind = tsdf <= -voxel_size
     flat = np.ravel_multi_index(tuple(coords.T), shape)
-    # 1 inside, 2 in front, 0 unknown or in the band (a pair with a voxel in the band already
-    # holds its surface); only pairs of opposite sides are looked at in metres
-    side = np.zeros(int(np.prod(shape)), np.int8)
-    outside = ~band
-    side[flat[outside]] = np.where(tsdf[outside] <= 0, 1, 2).astype(np.int8)
-    lower_side = side[flat]
-    metres = np.empty(side.size, np.float32)  # read only where ``side`` is set
-    metres[flat[outside]] = tsdf[outside]
-    marked = np.zeros(side.size, dtype=bool)
+    in_front = np.zeros(int(np.prod(shape)), dtype=bool)
+    in_front[flat[tsdf > 0.5 * voxel_size]] = True
+    candidates = np.flatnonzero(behind)
+    cell = flat[candidates]
+    crossed = np.zeros(len(candidates), dtype=bool)
     strides = (shape[1] * shape[2], shape[2], 1)
     for axis in range(3):
-        lower = np.flatnonzero((lower_side != 0) & (coords[:, axis] < shape[axis] - 1))
-        upper_side = side[flat[lower] + strides[axis]]
-        lower = lower[(upper_side != 0) & (upper_side != lower_side[lower])]
-        if lower.size == 0:
-            continue
-        a = tsdf[lower]
-        b = metres[flat[lower] + strides[axis]]
-        nearer_lower = a / (a - b) <= 0.5
-        marked[flat[lower[nearer_lower]]] = True
-        marked[flat[lower[~nearer_lower]] + strides[axis]] = True
-    return band | marked[flat]
+        position = coords[candidates, axis]
+        up = position < shape[axis] - 1
+        crossed[up] |= in_front[cell[up] + strides[axis]]
+        down = position > 0
+        crossed[down] |= in_front[cell[down] - strides[axis]]
+    occupied = band.copy()
+    occupied[candidates[crossed]] = True
+    return occupied
 
 
 def occupied_flat(layer, tsdf: torch.Tensor, known: torch.Tensor) -> torch.Tensor:

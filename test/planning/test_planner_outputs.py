@@ -14,7 +14,7 @@ from ssr_ros.planning import (
     write_nav2_map,
 )
 from ssr_ros.planning.outputs import write_esdf, write_nav2_maps
-from ssr_ros.planning.volume import occupied_voxels
+from ssr_ros.map.surface_voxels import occupied_voxels
 
 
 @pytest.fixture(scope="module")
@@ -244,17 +244,19 @@ def test_a_floor_and_a_low_board_seen_at_grazing_angles_are_found():
 
 def test_occupied_voxels_keep_the_band_and_add_the_crossing_it_missed():
     coords = np.array([[0, 0, k] for k in range(6)])
-    # a floor seen at a grazing angle: the TSDF steps by 0.1 m per 5 cm voxel
+    # a floor seen at a grazing angle: the TSDF steps by 0.1 m per 5 cm voxel; the voxel behind
+    # the crossing is taken, never the one measured in front of it
     stretched = np.array([-0.2, -0.15, -0.07, 0.04, 0.12, 0.2], np.float32)
     np.testing.assert_array_equal(occupied_voxels(coords, (1, 1, 6), stretched, VOXEL),
-                                  [False, False, False, True, False, False])  # crossing 0.64 of the way up
-    nearer_below = np.array([-0.2, -0.15, -0.06, 0.09, 0.12, 0.2], np.float32)
-    np.testing.assert_array_equal(occupied_voxels(coords, (1, 1, 6), nearer_below, VOXEL),
                                   [False, False, True, False, False, False])
     # seen face on, the band holds the surface and nothing is added
     straight = np.array([-0.12, -0.07, -0.02, 0.03, 0.08, 0.13], np.float32)
     np.testing.assert_array_equal(occupied_voxels(coords, (1, 1, 6), straight, VOXEL),
                                   [False, False, True, False, False, False])
+    # a crossing along x is found as well as along z
+    across = np.array([[k, 0, 0] for k in range(6)])
+    np.testing.assert_array_equal(occupied_voxels(across, (6, 1, 1), stretched[::-1].copy(), VOXEL),
+                                  [False, False, False, True, False, False])
     # no crossing with an unknown neighbour (a gap in the coordinates)
     np.testing.assert_array_equal(occupied_voxels(coords[[2, 4]], (1, 1, 6), stretched[[2, 4]], VOXEL), [False, False])
 
