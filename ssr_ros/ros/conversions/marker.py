@@ -106,13 +106,8 @@ def mesh_to_part_records(
 ) -> list[MarkerRecord]:
     """TRIANGLE_LIST markers (as records) of a mesh split into runs of at most ``max_triangles``
     triangles (:func:`part_count` of them), ids from ``marker_ids``."""
-    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
-    part_count(triangles.shape[0], max_triangles)  # refuses max_triangles < 1
-    return [
-        triangle_list_record(vertices, triangles[start : start + max_triangles], colors, frame_id, stamp_ns, namespace,
-                             marker_id, alpha)
-        for marker_id, start in zip(marker_ids, range(0, triangles.shape[0], max_triangles))
-    ]
+    return block_part_records([vertices], [triangles], [colors], [marker_ids], frame_id, stamp_ns, namespace,
+                              max_triangles, alpha)[0]
 
 
 def block_part_records(
