@@ -6,7 +6,7 @@ map whose layer it is) and read it (see :mod:`ssr_ros.map.voxel_blocks`) in bulk
 Python loops over voxels. Flags follow ``ssr_ros/SemanticVoxelChunk``: 1 observed,
 2 predicted, 4 occupied, where *occupied* means the surface passes within the voxel
 (:func:`ssr_ros.map.surface_voxels.occupied_voxels`: ``-voxel_size < tsdf <= voxel_size / 2``, or
-the voxel nearer to a zero crossing that band missed, as on a surface seen at a grazing angle).
+a voxel behind a surface next to one in front of it, as on a surface seen at a grazing angle).
 """
 
 from __future__ import annotations

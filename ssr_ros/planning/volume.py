@@ -17,9 +17,9 @@ class PlanningVolume:
     origin: (3,) metres, minimum corner of voxel [0, 0, 0] in the map frame; voxel_size: metres.
     ``measured_*``: voxels with fused weight (the camera saw them); ``predicted_*``: voxels the
     completion stage wrote, with ``predicted_confidence`` (0 elsewhere). *occupied* means the
-    surface passes within the voxel (``-voxel_size < tsdf <= voxel_size / 2``, or the nearer
-    voxel to a zero crossing that band missed, see :func:`ssr_ros.map.surface_voxels.occupied_voxels`), *free* that the
-    voxel is known, not occupied, and on the positive side (in front of the surface).
+    surface passes within the voxel (``-voxel_size < tsdf <= voxel_size / 2``, or behind a
+    surface next to a voxel in front of it: :func:`ssr_ros.map.surface_voxels.occupied_voxels`),
+    *free* that the voxel is known, not occupied, and on the positive side (in front of it).
     ``surface_offset`` holds the TSDF (metres) of measured voxels (NaN elsewhere), used to place
     horizontal surfaces below voxel resolution.
     """
