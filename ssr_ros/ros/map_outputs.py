@@ -11,11 +11,16 @@ from ssr_ros.ros.conversions.semantic_map import FLAG_OBSERVED, FLAG_PREDICTED, 
 from ssr_ros.ros.conversions.semantic_mesh import MeshBlockArrays
 
 
+def vertex_flags(mesh: BlockMesh) -> np.ndarray:
+    """(N,) uint8 message flags of a block mesh's vertices: observed / predicted."""
+    return (mesh.observed.astype(np.uint8) * FLAG_OBSERVED + mesh.predicted.astype(np.uint8) * FLAG_PREDICTED).astype(np.uint8)
+
+
 def mesh_blocks_to_arrays(meshes: Iterable[BlockMesh]) -> list[MeshBlockArrays]:
     """One MeshBlockArrays per block mesh; observed/predicted become the message flags."""
     out = []
     for mesh in meshes:
-        flags = mesh.observed.astype(np.uint8) * FLAG_OBSERVED + mesh.predicted.astype(np.uint8) * FLAG_PREDICTED
+        flags = vertex_flags(mesh)
         out.append(MeshBlockArrays(
             index=np.asarray(mesh.index, dtype=np.int32), vertices=mesh.vertices.astype(np.float32),
             triangles=mesh.triangles.astype(np.uint32), colors=mesh.colors, labels=mesh.labels.astype(np.uint16),

@@ -111,8 +111,6 @@ def _tail(offset: int) -> bytes:
 
 
 def _write_marker(out: _Writer, record: MarkerRecord) -> None:
-    if int(record.stamp_ns) < 0:
-        raise InconsistentMessage(f"time stamp {int(record.stamp_ns)} ns is negative")
     out.raw(_cached(("header", int(record.stamp_ns), record.frame_id, record.namespace), out.offset,
                     lambda w: _header(w, record)), 1)
     out.pack("iii", 4, int(record.marker_id), int(record.type), int(record.action))

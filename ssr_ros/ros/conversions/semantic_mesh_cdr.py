@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ssr_ros.ros.conversions.cdr import CdrWriter
-from ssr_ros.ros.conversions.semantic_map import FLAG_OBSERVED, FLAG_PREDICTED
+from ssr_ros.ros.map_outputs import vertex_flags
 
 
 def _field_bytes(arrays: list[np.ndarray], dtype: str) -> tuple[memoryview, np.ndarray]:
@@ -39,10 +39,9 @@ def mesh_update_cdr(meshes: Sequence, block_size: float, frame_id: str, stamp_ns
         ("u1", 1, [m.colors for m in meshes]),
         ("<u2", 2, [m.labels for m in meshes]),
         ("<f4", 4, [m.confidence for m in meshes]),
-        ("u1", 1, [(m.observed.astype(np.uint8) * FLAG_OBSERVED + m.predicted.astype(np.uint8) * FLAG_PREDICTED)
-                   for m in meshes]),
+        ("u1", 1, [vertex_flags(m) for m in meshes]),
     ]
-    data = [(_field_bytes(arrays, dtype), align) for dtype, align, arrays in fields]
+    data = [(_field_bytes(arrays, dtype), align, np.dtype(dtype).itemsize) for dtype, align, arrays in fields]
     out = CdrWriter()
     out.stamp(stamp_ns)
     out.string(frame_id)
@@ -50,9 +49,9 @@ def mesh_update_cdr(meshes: Sequence, block_size: float, frame_id: str, stamp_ns
     out.pack("I", 4, len(meshes))
     for k, mesh in enumerate(meshes):
         out.raw(struct.pack("<3i", *(int(v) for v in mesh.index)), 4)
-        for (buffer, offsets), align in data:
+        for (buffer, offsets), align, itemsize in data:
             start, end = int(offsets[k]), int(offsets[k + 1])
-            out.pack("I", 4, (end - start) // align)
+            out.pack("I", 4, (end - start) // itemsize)
             if end > start:
                 out.raw(buffer[start:end], align)
     cleared = np.zeros((0, 3), np.int32) if cleared_blocks is None else np.asarray(cleared_blocks, dtype=np.int32).reshape(-1, 3)
