@@ -81,18 +81,20 @@ def outputs_of_volume(volume: PlanningVolume, config: PlanningConfig, with_3d: b
     floor = estimate_floor(volume, config)
     band = band_levels(volume, floor, config.min_height, config.max_height)
     z = floor.height + config.min_height
-    occupancy = measured = None
-    if "occupancy" in wanted or ("esdf_2d" in wanted and not config.include_predicted):
-        occupancy = band_occupancy(volume, band, config.include_predicted, config.min_confidence)
-    if "esdf_2d" in wanted:
-        measured = occupancy if not config.include_predicted else band_occupancy(volume, band)
+    # the band's occupancy from measured voxels only, and with confident predictions; the main
+    # grid is one of the two (``include_predicted``), each computed once and only where needed
+    measured = with_predictions = None
+    if "esdf_2d" in wanted or ("occupancy" in wanted and not config.include_predicted):
+        measured = band_occupancy(volume, band)
+    if "esdf_2d_predicted" in wanted or ("occupancy" in wanted and config.include_predicted):
+        with_predictions = band_occupancy(volume, band, True, config.min_confidence)
+    occupancy = with_predictions if config.include_predicted else measured
     outputs = PlanningOutputs(
         floor=floor, band=(floor.height + config.min_height, floor.height + config.max_height),
         occupancy=occupancy if "occupancy" in wanted else None,
         cost=predicted_cost(volume, band) if "cost" in wanted else None,
-        esdf_2d=esdf_2d(measured, z, config.esdf_max_distance) if measured is not None else None,
-        esdf_2d_predicted=(esdf_2d(band_occupancy(volume, band, True, config.min_confidence), z, config.esdf_max_distance)
-                           if "esdf_2d_predicted" in wanted else None),
+        esdf_2d=esdf_2d(measured, z, config.esdf_max_distance) if "esdf_2d" in wanted else None,
+        esdf_2d_predicted=esdf_2d(with_predictions, z, config.esdf_max_distance) if "esdf_2d_predicted" in wanted else None,
     )
     if "esdf_3d" in wanted:
         outputs.esdf_3d = esdf_3d(volume, False, config.min_confidence, config.esdf_max_distance)
