@@ -8,8 +8,6 @@ triangles each, so that no single message grows beyond what DDS and RViz handle 
 from __future__ import annotations
 
 import numpy as np
-from geometry_msgs.msg import Point
-from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ssr_ros.errors import InconsistentMessage
@@ -50,13 +48,25 @@ def triangle_list_record(
 ) -> MarkerRecord:
     """One TRIANGLE_LIST marker as arrays (see :mod:`ssr_ros.ros.conversions.marker_cdr`): the
     corners of every triangle, (3M, 3) float64, with their vertex colors as RGBA float32."""
-    vertices, triangles, colors = _check_mesh(vertices, triangles, colors)
+    points, rgba = _triangle_corners(*_check_mesh(vertices, triangles, colors), alpha)
+    return _triangle_record(frame_id, stamp_ns, namespace, marker_id, alpha, points, rgba)
+
+
+def _triangle_corners(vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray,
+                      alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The corner of every triangle (3M, 3) and its vertex's color as RGBA float32 (3M, 4)."""
     corners = triangles.reshape(-1)
     rgba = np.empty((corners.shape[0], 4), dtype=np.float32)
     rgba[:, :3] = colors[corners].astype(np.float32) / 255.0
     rgba[:, 3] = np.float32(alpha)
+    return vertices[corners], rgba
+
+
+def _triangle_record(frame_id: str, stamp_ns: int, namespace: str, marker_id: int, alpha: float,
+                     points: np.ndarray, rgba: np.ndarray) -> MarkerRecord:
+    """A TRIANGLE_LIST marker of triangle corners and their colors (identity pose, frame locked)."""
     return MarkerRecord(frame_id, stamp_ns, namespace, int(marker_id), Marker.TRIANGLE_LIST, Marker.ADD,
-                        (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, float(alpha)), True, vertices[corners], rgba)
+                        (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, float(alpha)), True, points, rgba)
 
 
 def mesh_to_marker(
@@ -136,19 +146,15 @@ def block_part_records(
     corners = (all_triangles + offsets[:, None]).reshape(-1)
     if corners.size and (corners.max() >= len(all_vertices) or (all_triangles.max(axis=1) >= np.repeat(counts, tri_counts)).any()):
         raise InconsistentMessage("a block's triangle indexes a vertex beyond its own")
-    points = all_vertices[corners]
-    rgba = np.empty((corners.shape[0], 4), dtype=np.float32)
-    rgba[:, :3] = all_colors[corners].astype(np.float32) / 255.0
-    rgba[:, 3] = np.float32(alpha)
+    points, rgba = _triangle_corners(all_vertices, corners, all_colors, alpha)
     starts = np.concatenate([[0], np.cumsum(tri_counts)]).tolist()
     out = []
     for k, ids in enumerate(marker_ids):
         records = []
         for marker_id, first in zip(ids, range(starts[k], starts[k + 1], max_triangles)):
             last = min(first + max_triangles, starts[k + 1])
-            records.append(MarkerRecord(frame_id, stamp_ns, namespace, int(marker_id), Marker.TRIANGLE_LIST, Marker.ADD,
-                                        (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, float(alpha)), True,
-                                        points[3 * first : 3 * last], rgba[3 * first : 3 * last]))
+            records.append(_triangle_record(frame_id, stamp_ns, namespace, marker_id, alpha,
+                                            points[3 * first : 3 * last], rgba[3 * first : 3 * last]))
         out.append(records)
     return out
 
