@@ -76,25 +76,30 @@ def compare_renderer() -> dict:
     return result
 
 
-def completion_latency() -> dict:
+def completion_latency(repeats: int = 30) -> dict:
+    """Milliseconds per forward pass of the packaged network: eager and CUDA graphs, fp32 and
+    fp16, one 32^3 chunk, a batch of eight 32^3 chunks and one 64^3 chunk."""
+    from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import SSRUNet, preset_config
 
     model = SSRUNet(preset_config("small")).cuda().eval()
+    device = torch.device("cuda")
     result = {}
-    for size in (32, 64):
-        for dtype in (torch.float32, torch.float16):
-            geometry = torch.rand(1, 2, size, size, size, device="cuda")
-            color = torch.rand(1, 3, size, size, size, device="cuda")
-            with torch.no_grad(), torch.autocast("cuda", dtype=dtype, enabled=dtype == torch.float16):
+    for batch, size in ((1, 32), (8, 32), (1, 64)):
+        geometry = torch.rand(batch, 2, size, size, size, device="cuda")
+        color = torch.rand(batch, 3, size, size, size, device="cuda")
+        for graphs in (False, True):
+            for precision in ("fp32", "fp16"):
+                forward = network_forward(model, device, precision, cuda_graphs=graphs)
                 for _ in range(3):
-                    model(geometry, color, 0.2)
+                    forward(geometry, color, 0.2)
                 torch.cuda.synchronize()
                 start = time.perf_counter()
-                for _ in range(20):
-                    model(geometry, color, 0.2)
+                for _ in range(repeats):
+                    forward(geometry, color, 0.2)
                 torch.cuda.synchronize()
-            name = "fp16" if dtype == torch.float16 else "fp32"
-            result[f"chunk{size}_{name}_ms"] = round((time.perf_counter() - start) / 20 * 1000, 2)
+                name = f"b{batch}_chunk{size}_{precision}_{'graphs' if graphs else 'eager'}_ms"
+                result[name] = round((time.perf_counter() - start) / repeats * 1000, 3)
     return result
 
 

@@ -64,6 +64,10 @@ class CompletionConfig:
     overlap: int = param(8, "overlap between neighbouring chunks, voxels (blended linearly)", low=0, high=128)
     batch_size: int = param(4, "chunks per network batch", low=1, high=256)
     device: str = param("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'")
+    precision: str = param("fp32", "network arithmetic on a GPU: 'fp32' or 'fp16' (float16 autocast); the CPU "
+                           "always runs float32", choices=["fp32", "fp16"])
+    cuda_graphs: bool = param(True, "on a GPU, replay the network as CUDA graphs (one per chunk batch shape): the "
+                              "small network is launch-bound without them")
     min_confidence: float = param(
         0.0, "predicted surface is written only where its calibrated surface confidence reaches this; "
         "0 = the threshold stored with the weights (chosen for >= 85 % precision of predicted surface on "
@@ -158,15 +162,19 @@ def predict_chunks(
     batch_size: int = 4,
     device: torch.device | str | None = None,
     label_sigma: float = 0.0,
+    precision: str = "fp32",
+    cuda_graphs: bool = True,
 ) -> RegionPrediction:
     """Run ``model`` (an :class:`~ssr_ros.completion.network.SSRUNet`) on cubic chunks at ``origins``.
 
     Chunks go through the network ``batch_size`` at a time; overlapping chunks are blended
     with :func:`blend_weights` (``overlap`` voxels of ramp); class probabilities as
-    :func:`nearby_observed_classes` with ``label_sigma``. Returns predictions on the
-    bounding box of the chunks, on the map's device; voxels that no chunk covers have NaN
-    TSDF (the map writes nothing there) and zero confidence.
+    :func:`nearby_observed_classes` with ``label_sigma``. The network runs through
+    :func:`~ssr_ros.completion.graphs.network_forward` (``precision``, ``cuda_graphs``: GPU only).
+    Returns predictions on the bounding box of the chunks, on the map's device; voxels that no
+    chunk covers have NaN TSDF (the map writes nothing there) and zero confidence.
     """
+    from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import chunk_inputs
 
     config = model.config
@@ -177,6 +185,7 @@ def predict_chunks(
         raise InvalidInput(f"chunk_size {chunk_size} must be a multiple of {config.size_multiple} for this network")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
+    forward = network_forward(model, device, precision, cuda_graphs)
     origin_table = torch.tensor([[int(v) for v in o] for o in origins], dtype=torch.int64)
     lo = origin_table.amin(0)
     shape = tuple(int(v) for v in (origin_table.amax(0) - lo + chunk_size))
@@ -203,7 +212,7 @@ def predict_chunks(
             }
             ramp = blend_weights(chunk_size, overlap, out_device)
         geometry, color = chunk_inputs([_to(c, device) for c in chunks], config, truncation, geometry_input)
-        out = model(geometry, color, truncation)
+        out = forward(geometry, color, truncation)
         probs = torch.softmax(out.semantic_logits, dim=1).permute(0, 2, 3, 4, 1).to(out_device)
         tsdf = out.tsdf.to(out_device)
         rgb = out.color.permute(0, 2, 3, 4, 1).to(out_device) if out.color is not None else None
@@ -313,11 +322,14 @@ def predict_region(
     batch_size: int = 4,
     device: torch.device | str | None = None,
     label_sigma: float = 0.0,
+    precision: str = "fp32",
+    cuda_graphs: bool = True,
 ) -> RegionPrediction:
     """Tile [min_voxel, max_voxel) (global voxels, max exclusive) with overlapping chunks, run
     :func:`predict_chunks` and return exactly that box."""
     origins = chunk_origins(min_voxel, max_voxel, chunk_size, overlap)
-    prediction = predict_chunks(model, chunk_map, origins, chunk_size, overlap, batch_size, device, label_sigma)
+    prediction = predict_chunks(model, chunk_map, origins, chunk_size, overlap, batch_size, device, label_sigma,
+                                precision, cuda_graphs)
     return crop(prediction, min_voxel, max_voxel)
 
 
@@ -392,7 +404,8 @@ def complete_chunks(
         return None
     config = (config or CompletionConfig()).validate()
     prediction = predict_chunks(model, chunk_map, origins, config.chunk_size, config.overlap, config.batch_size,
-                                label_sigma=config.label_sigma)
+                                label_sigma=config.label_sigma, precision=config.precision,
+                                cuda_graphs=config.cuda_graphs)
     return _gate_and_write(model, chunk_map, prediction, config)
 
 
@@ -408,5 +421,6 @@ def complete_region(
         return None
     config = (config or CompletionConfig()).validate()
     prediction = predict_region(model, chunk_map, min_voxel, max_voxel, config.chunk_size, config.overlap,
-                                config.batch_size, label_sigma=config.label_sigma)
+                                config.batch_size, label_sigma=config.label_sigma, precision=config.precision,
+                                cuda_graphs=config.cuda_graphs)
     return _gate_and_write(model, chunk_map, prediction, config)

@@ -1,0 +1,118 @@
+"""The completion network's forward pass on a GPU: float16 autocast and CUDA graphs.
+
+The packaged network is small (about 1.2 M parameters) and deep (5 levels, three decoders):
+on one chunk a GPU spends its time waiting for the CPU to launch a few hundred tiny kernels,
+not computing. Capturing the forward pass once per input shape as a CUDA graph and replaying
+it launches all of them at once. A graph is kept per (batch shape, truncation, precision);
+its inputs are copied into the graph's own tensors and its outputs are copied out, so callers
+see an ordinary function. On the CPU (or with graphs off) the forward pass runs as usual.
+
+The graphs hold the model's parameters by address: they stay valid while the parameters are
+updated in place (``load_state_dict``, an optimiser step) and are captured again when the
+model is moved to another device.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+
+from ssr_ros.completion.network import CompletionOutput
+
+PRECISIONS = ("fp32", "fp16")
+Forward = Callable[[torch.Tensor, "torch.Tensor | None", float], CompletionOutput]
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.float16, enabled=precision == "fp16" and device.type == "cuda")
+
+
+class GraphedForward:
+    """``model(geometry, color, truncation)`` replayed from CUDA graphs (inference only).
+
+    Keeps at most ``max_graphs`` graphs (least recently used goes first); each holds the
+    activations of one batch shape in its own memory pool.
+    """
+
+    def __init__(self, model: torch.nn.Module, precision: str = "fp32", max_graphs: int = 4, warmup: int = 2) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}; expected one of {PRECISIONS}")
+        self.model = model
+        self.precision = precision
+        self.max_graphs = max_graphs
+        self.warmup = warmup
+        self._graphs: OrderedDict[tuple, tuple] = OrderedDict()
+
+    def _key(self, geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> tuple:
+        first = next(self.model.parameters())  # a moved model has new parameter addresses: a new graph
+        return (tuple(geometry.shape), None if color is None else tuple(color.shape), float(truncation),
+                first.device, first.data_ptr())
+
+    def _capture(self, geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> tuple:
+        static_geometry = geometry.clone()
+        static_color = None if color is None else color.clone()
+        device = geometry.device
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side), torch.no_grad(), _autocast(device, self.precision):
+            for _ in range(self.warmup):  # cuDNN picks its algorithms outside the capture
+                self.model(static_geometry, static_color, truncation)
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(graph), _autocast(device, self.precision):
+            static_out = self.model(static_geometry, static_color, truncation)
+        return graph, static_geometry, static_color, static_out
+
+    @torch.no_grad()
+    def __call__(self, geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> CompletionOutput:
+        self.model.check_shape(geometry, color)
+        key = self._key(geometry, color, truncation)
+        entry = self._graphs.get(key)
+        if entry is None:
+            entry = self._capture(geometry, color, truncation)
+            self._graphs[key] = entry
+            while len(self._graphs) > self.max_graphs:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(key)
+        graph, static_geometry, static_color, out = entry
+        static_geometry.copy_(geometry)
+        if static_color is not None:
+            static_color.copy_(color)
+        graph.replay()
+        return CompletionOutput(
+            tsdf=out.tsdf.float().clone(),
+            color=None if out.color is None else out.color.float().clone(),
+            semantic_logits=out.semantic_logits.float().clone(),
+        )
+
+
+_graphed: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, GraphedForward]]" = weakref.WeakKeyDictionary()
+
+
+def network_forward(model: torch.nn.Module, device: torch.device, precision: str = "fp32",
+                    cuda_graphs: bool = True) -> Forward:
+    """The function that runs ``model`` on ``device``: CUDA graphs (kept with the model) where
+    ``device`` is a GPU and ``cuda_graphs`` is on, else the eager forward pass; float16 autocast
+    on a GPU when ``precision`` is 'fp16'. Outputs are float32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}; expected one of {PRECISIONS}")
+    device = torch.device(device)
+    if device.type == "cuda" and cuda_graphs:
+        per_model = _graphed.setdefault(model, {})
+        if precision not in per_model:
+            per_model[precision] = GraphedForward(model, precision)
+        return per_model[precision]
+
+    def eager(geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> CompletionOutput:
+        with torch.no_grad(), _autocast(device, precision):
+            out = model(geometry, color, truncation)
+        if precision == "fp16" and device.type == "cuda":
+            return CompletionOutput(out.tsdf.float(), None if out.color is None else out.color.float(),
+                                    out.semantic_logits.float())
+        return out
+
+    return eager
