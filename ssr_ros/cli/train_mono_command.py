@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fine-tune on this RGB-D folder (7-Scenes, TUM, ScanNet, Replica or Redwood layout)")
     parser.add_argument("--weights", help="with --finetune: start from these weights (default: the config's "
                         "init_weights, else models/mono_small.pt)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="render and read the training images into OUT/images.pt and stop (a later run with the "
+                        "same data section reuses them)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -45,6 +48,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--weights only applies with --finetune FOLDER")
     if args.finetune:
         config = finetune_config(config, args.finetune, args.weights or config.init_weights or str(default_mono_weights()))
+    if args.prepare_only:
+        from pathlib import Path
+
+        from ssr_ros.mono.data import build_image_sets
+
+        net = config.validate().network
+        sets = build_image_sets(config.data, net.input_height, net.input_width, net.focal_ratio, Path(config.out_dir))
+        print(f"images in {Path(config.out_dir) / 'images.pt'}: " + ", ".join(
+            f"{name} {len(images)}" for name, images in zip(("generated", "real", "validation"), sets)))
+        return 0
     command = "ssr " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train-mono"] else f"ssr train-mono {args.config}"
     result = train_mono(config, resume=args.resume, progress=not args.no_progress, command=command)
     print_training_result(result)

@@ -53,6 +53,10 @@ class MonoDataConfig:
                                  low=0.0, high=1.0)
     flip_probability: float = param(0.5, "chance to mirror a training image left-right", low=0.0, high=1.0)
     color_jitter: float = param(0.15, "brightness / contrast / channel gain jitter, relative", low=0.0, high=1.0)
+    render_scale: int = param(1, "render generated rooms at this multiple of the working size and area-average the "
+                              "color down, as camera images are at run time (1 = render at the working size)",
+                              low=1, high=8)
+    workers: int = param(1, "processes that render generated rooms in parallel (1 = in this process)", low=1, high=256)
 
     def validate(self) -> "MonoDataConfig":
         validate_config(self)
@@ -89,6 +93,10 @@ class ImageSet:
         return ImageSet(torch.cat([p.rgb for p in parts]), torch.cat([p.depth for p in parts]),
                         torch.cat([p.labels for p in parts]), torch.cat([p.scale for p in parts]),
                         [s for p in parts for s in p.source])
+
+    def to(self, device: torch.device | str) -> "ImageSet":
+        return ImageSet(self.rgb.to(device), self.depth.to(device), self.labels.to(device), self.scale.to(device),
+                        list(self.source))
 
     def subset(self, keep: Sequence[bool] | torch.Tensor) -> "ImageSet":
         keep = torch.as_tensor(keep, dtype=torch.bool)
@@ -138,20 +146,43 @@ def synthetic_images(seed: int, data: MonoDataConfig, height: int, width: int, f
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
 
     scene = generate_scene(int(seed))
+    k = int(data.render_scale)
     sequence = SyntheticSequence(scene, SequenceConfig(
-        width=width, height=height, trajectory=TrajectoryConfig(num_frames=data.frames_per_scene,
-                                                                frame_rate=data.path_frame_rate)), seed=int(seed))
+        width=width * k, height=height * k, trajectory=TrajectoryConfig(num_frames=data.frames_per_scene,
+                                                                        frame_rate=data.path_frame_rate)), seed=int(seed))
     scale = depth_scale(sequence.intrinsics, focal_ratio)
     rgb, depth, labels = [], [], []
     for i in range(len(sequence)):
         view = sequence.view(i).rendering
-        rgb.append(torch.from_numpy(np.asarray(view.rgb, dtype=np.uint8)))
-        d = torch.from_numpy(np.asarray(view.depth, dtype=np.float32))
+        rgb.append(resize_rgb(np.asarray(view.rgb, dtype=np.uint8), height, width))
+        d = resize_nearest(np.asarray(view.depth, dtype=np.float32), height, width)
         depth.append(torch.where(torch.isfinite(d) & (d > 0), d / scale, torch.zeros_like(d)))
-        labels.append(torch.from_numpy(np.asarray(view.class_ids).astype(np.int16)))
+        labels.append(resize_nearest(np.asarray(view.class_ids).astype(np.int16), height, width))
     n = len(rgb)
     return ImageSet(torch.stack(rgb), torch.stack(depth), torch.stack(labels), torch.full((n,), scale),
                     [f"synthetic:{int(seed)}"] * n)
+
+
+def _synthetic_part(args: tuple) -> ImageSet:
+    seed, data, height, width, focal_ratio = args
+    torch.set_num_threads(1)
+    return synthetic_images(seed, data, height, width, focal_ratio)
+
+
+def synthetic_image_set(seeds: Sequence[int], data: MonoDataConfig, height: int, width: int,
+                        focal_ratio: float) -> ImageSet:
+    """:func:`synthetic_images` of every seed, concatenated in seed order; ``data.workers``
+    processes render in parallel."""
+    jobs = [(int(s), data, height, width, focal_ratio) for s in seeds]
+    if data.workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        torch.multiprocessing.set_sharing_strategy("file_system")
+        with multiprocessing.get_context("spawn").Pool(min(data.workers, len(jobs))) as pool:
+            parts = pool.map(_synthetic_part, jobs, chunksize=1)
+    else:
+        parts = [synthetic_images(*job) for job in jobs]
+    return ImageSet.concat(parts, height, width)
 
 
 def real_images(folder: str, data: MonoDataConfig, height: int, width: int, focal_ratio: float,
@@ -194,15 +225,16 @@ def build_image_sets(data: MonoDataConfig, height: int, width: int, focal_ratio:
     """
     key = hashlib.sha1(json.dumps([data.train_seeds, data.val_seeds, data.frames_per_scene, data.path_frame_rate,
                                    data.real_folders, data.real_train_fraction, data.real_stride,
-                                   data.real_max_depth, height, width, focal_ratio]).encode()).hexdigest()[:16]
+                                   data.real_max_depth, height, width, focal_ratio]
+                                  + ([data.render_scale] if data.render_scale != 1 else [])).encode()).hexdigest()[:16]
     cache = cache_dir / "images.pt" if cache_dir is not None else None
     if cache is not None and cache.exists():
         stored = torch.load(cache, map_location="cpu", weights_only=True)
         if stored.get("key") == key:
             return tuple(ImageSet(**{**part, "source": json.loads(part["source"])}) for part in stored["sets"])
-    synthetic = ImageSet.concat([synthetic_images(s, data, height, width, focal_ratio) for s in data.train_seeds], height, width)
+    synthetic = synthetic_image_set(data.train_seeds, data, height, width, focal_ratio)
     real = ImageSet.concat([real_images(f, data, height, width, focal_ratio, "train") for f in data.real_folders], height, width)
-    val = ImageSet.concat([synthetic_images(s, data, height, width, focal_ratio) for s in data.val_seeds]
+    val = ImageSet.concat([synthetic_image_set(data.val_seeds, data, height, width, focal_ratio)]
                           + [real_images(f, data, height, width, focal_ratio, "val") for f in data.real_folders], height, width)
     if cache is not None:
         sets = [{"rgb": s.rgb, "depth": s.depth, "labels": s.labels, "scale": s.scale, "source": json.dumps(s.source)}
@@ -214,28 +246,41 @@ def build_image_sets(data: MonoDataConfig, height: int, width: int, focal_ratio:
 
 def training_batches(synthetic: ImageSet, real: ImageSet, batch_size: int, data: MonoDataConfig,
                      generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Endless augmented batches: rgb (B, 3, H, W) float in [0, 1], canonical depth (B, H, W), labels (B, H, W)."""
+    """Endless augmented batches: rgb (B, 3, H, W) float in [0, 1], canonical depth (B, H, W), labels (B, H, W),
+    on the device the image sets are on (the random draws come from ``generator`` on the CPU)."""
     if not len(synthetic) and not len(real):
         raise ConfigError("mono training has no image: give data.train_seeds or data.real_folders")
     real_share = data.real_fraction if len(synthetic) and len(real) else (1.0 if len(real) else 0.0)
+    device = (synthetic if len(synthetic) else real).rgb.device
+
+    def pick(images: ImageSet, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not len(images):  # never chosen: real_share is 0 or 1
+            other = synthetic if len(synthetic) else real
+            return pick(other, torch.zeros_like(index))
+        index = index.to(images.rgb.device)
+        return images.rgb[index], images.depth[index], images.labels[index]
+
     while True:
         from_real = torch.rand(batch_size, generator=generator) < real_share
         pick_s = torch.randint(max(len(synthetic), 1), (batch_size,), generator=generator)
         pick_r = torch.randint(max(len(real), 1), (batch_size,), generator=generator)
-        rgb = torch.stack([(real if r else synthetic).rgb[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())])
-        depth = torch.stack([(real if r else synthetic).depth[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())])
-        labels = torch.stack([(real if r else synthetic).labels[(pick_r if r else pick_s)[b]] for b, r in enumerate(from_real.tolist())]).long()
+        s_rgb, s_depth, s_labels = pick(synthetic, pick_s)
+        r_rgb, r_depth, r_labels = pick(real, pick_r)
+        use_real = from_real.to(device)
+        rgb = torch.where(use_real[:, None, None, None], r_rgb, s_rgb)
+        depth = torch.where(use_real[:, None, None], r_depth, s_depth)
+        labels = torch.where(use_real[:, None, None], r_labels, s_labels).long()
         x = rgb.permute(0, 3, 1, 2).float() / 255.0
-        flip = torch.rand(batch_size, generator=generator) < data.flip_probability
-        x[flip] = x[flip].flip(-1)
-        depth[flip] = depth[flip].flip(-1)
-        labels[flip] = labels[flip].flip(-1)
+        flip = (torch.rand(batch_size, generator=generator) < data.flip_probability).to(device)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        depth = torch.where(flip[:, None, None], depth.flip(-1), depth)
+        labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
         if data.color_jitter > 0:
             j = data.color_jitter
             gain = 1.0 + j * (2 * torch.rand(batch_size, 1, 1, 1, generator=generator) - 1)
             channel = 1.0 + 0.3 * j * (2 * torch.rand(batch_size, 3, 1, 1, generator=generator) - 1)
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             contrast = 1.0 + j * (2 * torch.rand(batch_size, 1, 1, 1, generator=generator) - 1)
-            x = ((x - mean) * contrast + mean) * gain * channel
+            x = ((x - mean) * contrast.to(device) + mean) * gain.to(device) * channel.to(device)
             x = x.clamp(0.0, 1.0)
         yield x, depth, labels

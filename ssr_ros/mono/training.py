@@ -152,6 +152,8 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
     elif resume:
         raise MapFileError(f"cannot resume: no checkpoint at '{checkpoint_path}'")
 
+    if device.type == "cuda":  # batches are drawn and augmented where the network runs
+        synthetic, real = synthetic.to(device), real.to(device)
     batches = training_batches(synthetic, real, optim.batch_size, config.data, generator)
     losses: list[float] = []
     validation: list[dict] = []

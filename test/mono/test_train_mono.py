@@ -64,12 +64,57 @@ def test_finetuning_on_an_rgbd_folder_trains_on_its_first_part_and_validates_on_
     assert len(split) == 2
 
 
+def test_prepare_only_writes_the_image_cache_that_training_then_reuses(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train-mono", SMOKE, "--out", str(out), "--prepare-only", "--no-progress"]) == 0
+    assert "generated 3" in capsys.readouterr().out
+    assert (out / "images.pt").exists() and not (out / "model.pt").exists()
+    stamp = (out / "images.pt").stat().st_mtime_ns
+    assert main(["train-mono", SMOKE, "--out", str(out), "--steps", "1", "--no-progress"]) == 0
+    assert (out / "images.pt").stat().st_mtime_ns == stamp  # read, not rendered again
+
+
+def test_parallel_rendering_gives_the_same_images_and_render_scale_the_working_size():
+    from ssr_ros.mono.data import synthetic_image_set
+
+    data = MonoDataConfig(frames_per_scene=2, workers=1)
+    serial = synthetic_image_set([3, 4], data, 48, 64, 0.96)
+    data.workers = 2
+    parallel = synthetic_image_set([3, 4], data, 48, 64, 0.96)
+    assert parallel.source == ["synthetic:3"] * 2 + ["synthetic:4"] * 2
+    assert torch.equal(serial.rgb, parallel.rgb) and torch.equal(serial.depth, parallel.depth)
+    data.workers, data.render_scale = 1, 2
+    fine = synthetic_image_set([3], data, 48, 64, 0.96)
+    assert fine.rgb.shape == (2, 48, 64, 3) and fine.depth.shape == (2, 48, 64)
+    # area-averaged colour differs from the aliased render at the working size, but only a little
+    difference = (fine.rgb.float() - serial.rgb[:2].float()).abs().mean()
+    assert 0.1 < float(difference) < 20.0
+
+
+def test_batches_mix_real_and_generated_images_as_configured():
+    from ssr_ros.mono.data import ImageSet, training_batches
+
+    def images(value, n):
+        return ImageSet(torch.full((n, 4, 4, 3), value, dtype=torch.uint8), torch.full((n, 4, 4), float(value)),
+                        torch.zeros(n, 4, 4, dtype=torch.int16), torch.ones(n), ["x"] * n)
+
+    data = MonoDataConfig(real_fraction=0.25, color_jitter=0.0, flip_probability=0.5)
+    batches = training_batches(images(10, 3), images(200, 2), 400, data, torch.Generator().manual_seed(0))
+    x, depth, labels = next(batches)
+    assert x.shape == (400, 3, 4, 4) and labels.dtype == torch.int64
+    real = depth[:, 0, 0] == 200
+    assert torch.equal(real | (depth[:, 0, 0] == 10), torch.ones(400, dtype=torch.bool))
+    assert 0.15 < float(real.float().mean()) < 0.35
+    assert torch.allclose(x[real], torch.full_like(x[real], 200 / 255))
+
+
 def test_weights_without_finetune_is_refused(tmp_path, capsys):
     assert main(["train-mono", SMOKE, "--out", str(tmp_path / "x"), "--weights", "w.pt", "--no-progress"]) == 2
     assert "--finetune" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["mono.yaml", "mono_finetune.yaml", "mono_smoke.yaml", "mono_continue.yaml"])
+@pytest.mark.parametrize("name", ["mono.yaml", "mono_finetune.yaml", "mono_smoke.yaml", "mono_continue.yaml",
+                                  "mono_gpu.yaml", "mono_gpu_wide.yaml"])
 def test_the_shipped_training_configs_are_valid(name):
     from ssr_ros.cli.train_command import load_run_config
     from ssr_ros.mono.training import MonoTrainingConfig
