@@ -140,7 +140,7 @@ def _grid_addresses(block_size: int, device) -> tuple[torch.Tensor, torch.Tensor
         B, n = block_size, block_size + 1
         r = torch.arange(n, device=device)
         grid = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)  # (n^3, 3)
-        which = (grid == B).to(torch.int64) @ torch.tensor([1, 2, 4], device=device)
+        which = ((grid == B).to(torch.int64) * torch.tensor([1, 2, 4], device=device)).sum(-1)  # no integer matmul on CUDA
         inner = grid % B
         _GRID_ADDRESSES[key] = which, inner[:, 0] + B * (inner[:, 1] + B * inner[:, 2])
     return _GRID_ADDRESSES[key]

@@ -99,5 +99,6 @@ def test_blended_region_on_the_gpu_matches_the_cpu():
     on_gpu = predict_chunks(_model("cuda"), fake, origins, 16, 4, 2, device="cuda", cuda_graphs=True)
     covered = torch.isfinite(on_cpu.tsdf)
     assert torch.equal(covered, torch.isfinite(on_gpu.tsdf.cpu()))
-    assert float((on_cpu.tsdf[covered] - on_gpu.tsdf.cpu()[covered]).abs().max()) < 1e-4
-    assert float((on_cpu.semantics_probs - on_gpu.semantics_probs.cpu()).abs().max()) < 1e-4
+    # cuDNN convolutions may run in TF32: agreement to a small fraction of the truncation (0.15 m)
+    assert float((on_cpu.tsdf[covered] - on_gpu.tsdf.cpu()[covered]).abs().max()) < 1e-3
+    assert float((on_cpu.semantics_probs - on_gpu.semantics_probs.cpu()).abs().max()) < 1e-3
