@@ -218,7 +218,11 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
 
 def finetune_config(config: MonoTrainingConfig, folder: str, init_weights: str) -> MonoTrainingConfig:
     """``config`` turned into a fine-tuning run on one RGB-D folder: only its first
-    ``real_train_fraction`` trains, the rest validates; no generated rooms; starts from ``init_weights``."""
+    ``real_train_fraction`` trains, the rest validates; no generated rooms; starts from ``init_weights``,
+    whose network (width, depth, input size, focal ratio) replaces the config's."""
+    from ssr_ros.completion.weights import load_model
+
+    config.network = load_model(init_weights, "cpu", expected_type="mono_depth").config
     config.data.real_folders = [str(folder)]
     config.data.train_seeds = []
     config.data.val_seeds = []

@@ -52,7 +52,10 @@ def test_finetuning_on_an_rgbd_folder_trains_on_its_first_part_and_validates_on_
     folder = tmp_path / "recording"
     write_scannet_folder(iter(sequence), folder)
     base = tmp_path / "base"
-    assert main(["train-mono", SMOKE, "--out", str(base), "--steps", "2", "--no-progress"]) == 0
+    wider = tmp_path / "wider.yaml"  # the weights' network, not the config's, is fine-tuned
+    wider.write_text(Path(SMOKE).read_text().replace("base_width: 4", "base_width: 6"))
+    assert "base_width: 6" in wider.read_text()
+    assert main(["train-mono", str(wider), "--out", str(base), "--steps", "2", "--no-progress"]) == 0
     out = tmp_path / "finetuned"
     assert main(["train-mono", SMOKE, "--out", str(out), "--steps", "3", "--no-progress",
                  "--finetune", str(folder), "--weights", str(base / "model.pt")]) == 0
@@ -60,6 +63,7 @@ def test_finetuning_on_an_rgbd_folder_trains_on_its_first_part_and_validates_on_
     assert data["synthetic_images"] == 0 and data["real_images"] == 4 and data["val_images"] == 1  # 8 / 2 frames, stride 2
     document = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
     assert document["metadata"]["init_weights"] == str(base / "model.pt")
+    assert load_model(out / "model.pt", expected_type="mono_depth").config.base_width == 6
     split = real_images(str(folder), MonoDataConfig(real_stride=1), 48, 64, 0.96, "val")
     assert len(split) == 2
 
