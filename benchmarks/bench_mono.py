@@ -2,7 +2,7 @@
 
     python benchmarks/bench_mono.py speed  [--weights W] [--frames 60]
     python benchmarks/bench_mono.py depth  [--weights W] [--finetuned W7 --finetuned-folder 7scenes]
-    python benchmarks/bench_mono.py fscore [--weights W] [--seed 2000] [--config YAML --name VARIANT]
+    python benchmarks/bench_mono.py fscore [--weights W] [--seed 2000] --frames 90 [--config YAML --name VARIANT]
     python benchmarks/bench_mono.py rooms  [--weights W]
 
 ``speed``: frames/s of :class:`ssr_ros.mono.predictor.MonoPredictor` on 320x240 color frames
@@ -233,7 +233,7 @@ def fscore(args) -> dict:
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
-    run = work / f"room{args.seed}"
+    run = work / f"room{args.seed}_{args.frames}frames"  # the cached room is the one of this length
     if not (run / "gt").exists():
         assert main(["synth", "--seed", str(args.seed), "--out", str(run), "--frames", str(args.frames), "--width", "320",
                      "--height", "240", "--format", "folder", "--voxel-size", "0.05"]) == 0
