@@ -103,12 +103,53 @@ def completion_latency(repeats: int = 30) -> dict:
     return result
 
 
+def latency_variants(repeats: int = 30) -> dict:
+    """Milliseconds per 64^3 forward pass (CUDA graphs) in layouts and number formats the product
+    does not use yet, to choose the next step: pure float16 / bfloat16 weights and activations
+    (GroupNorm in that format too) and channels-last 3D memory layout."""
+    import copy
+
+    from ssr_ros.completion.graphs import GraphedForward
+    from ssr_ros.completion.network import SSRUNet, preset_config
+
+    base = SSRUNet(preset_config("small")).cuda().eval()
+    geometry = torch.rand(1, 2, 64, 64, 64, device="cuda")
+    color = torch.rand(1, 3, 64, 64, 64, device="cuda")
+    reference = base(geometry, color, 0.2)
+    result = {}
+    variants = {
+        "half_weights": (torch.float16, torch.contiguous_format),
+        "bf16_weights": (torch.bfloat16, torch.contiguous_format),
+        "fp32_channels_last": (torch.float32, torch.channels_last_3d),
+        "half_channels_last": (torch.float16, torch.channels_last_3d),
+    }
+    for name, (dtype, layout) in variants.items():
+        try:
+            model = copy.deepcopy(base).to(dtype=dtype, memory_format=layout)
+            g = geometry.to(dtype=dtype, memory_format=layout)
+            c = color.to(dtype=dtype, memory_format=layout)
+            forward = GraphedForward(model, "fp32")
+            out = forward(g, c, 0.2)
+            for _ in range(3):
+                forward(g, c, 0.2)
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(repeats):
+                forward(g, c, 0.2)
+            torch.cuda.synchronize()
+            result[f"b1_chunk64_{name}_graphs_ms"] = round((time.perf_counter() - start) / repeats * 1000, 3)
+            result[f"{name}_tsdf_max_abs_diff_m"] = float((out.tsdf - reference.tsdf).abs().max())
+        except Exception as error:  # a variant a GPU or torch version cannot run is reported, not fatal
+            result[name] = f"failed: {type(error).__name__}: {error}"[:300]
+    return result
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
         return 2
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "map": compare_maps(), "renderer": compare_renderer(), "latency": completion_latency()}
+              "map": compare_maps(), "renderer": compare_renderer(), "latency": completion_latency(), "latency_variants": latency_variants()}
     print(json.dumps(report, indent=1))
     return 0 if report["map"]["ok"] and report["renderer"]["ok"] else 1
 
