@@ -81,8 +81,11 @@ def _say(message: str, stage: str = "evaluate-completion") -> None:
     print(f"[{stage}] {message}", file=sys.stderr, flush=True)
 
 
-def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.ndarray, num_classes: int) -> dict:
-    """Occupied-voxel IoU / precision / recall and semantic mIoU per region (observed, unobserved, all)."""
+def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.ndarray, num_classes: int,
+                  class_names: Sequence[str] = ()) -> dict:
+    """Occupied-voxel IoU / precision / recall and semantic mIoU per region (observed, unobserved, all);
+    with ``class_names``, also each class's IoU on unobserved surface voxels (``unobserved_iou_<name>``,
+    classes the room has there)."""
     from ssr_ros.evaluation.completion import completion_report
     from ssr_ros.evaluation.semantics import semantic_report
 
@@ -96,6 +99,9 @@ def _voxel_scores(occupied: np.ndarray, labels: np.ndarray, gt, observed: np.nda
         out[f"{region}_recall"] = completion[region].recall
         out[f"{region}_miou"] = semantics[region].miou
         out[f"{region}_macc"] = semantics[region].macc
+    for name, iou in zip(class_names, semantics["unobserved"].per_class_iou):
+        if np.isfinite(iou):
+            out[f"unobserved_iou_{name}"] = float(iou)
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
 
@@ -194,7 +200,7 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
         start = time.perf_counter()
         scores = surface_scores(vertices, triangles, new_vertices, gt_points, room_box, room_margin=config.voxel_size,
                                 threshold=config.threshold, num_points=config.gt_points)
-        scores.update(_voxel_scores(occupied, labels, gt, observed, num_classes))
+        scores.update(_voxel_scores(occupied, labels, gt, observed, num_classes, pipeline.taxonomy.names))
         result["methods"][name] = scores
         seconds[f"score_{name}"] = time.perf_counter() - start
 

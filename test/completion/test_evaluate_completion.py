@@ -47,6 +47,12 @@ def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
     assert network["triangles"] >= fusion["triangles"]
     layout, both, objects = (seed["methods"][m] for m in ("layout", "network+layout", "network+layout+objects"))
     assert layout["observed_miou"] == both["observed_miou"] == objects["observed_miou"] == fusion["observed_miou"]
+    for scores in (fusion, poisson, layout, both, objects):  # each class's unobserved IoU; their mean is the mIoU
+        per_class = [v for k, v in scores.items() if k.startswith("unobserved_iou_")]
+        if scores["unobserved_miou"] is not None:
+            assert per_class and all(0.0 <= v <= 1.0 for v in per_class)
+            assert abs(sum(per_class) / len(per_class) - scores["unobserved_miou"]) < 1e-9
+    assert fusion["unobserved_miou"] == 0.0 and fusion["unobserved_iou_wall"] == 0.0  # nothing labelled there
     assert seed["objects"]["refined"] <= seed["objects"]["instances"]
     assert "reason" in seed["layout"]  # what the layout found (from 3 tiny frames: most likely no room)
     assert set(result["summary"]) == {"fusion", "poisson", "network", "layout", "network+layout", "network+layout+objects"}
