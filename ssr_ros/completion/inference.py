@@ -64,8 +64,9 @@ class CompletionConfig:
     overlap: int = param(8, "overlap between neighbouring chunks, voxels (blended linearly)", low=0, high=128)
     batch_size: int = param(4, "chunks per network batch", low=1, high=256)
     device: str = param("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'")
-    precision: str = param("fp32", "network arithmetic on a GPU: 'fp32' or 'fp16' (float16 autocast); the CPU "
-                           "always runs float32", choices=["fp32", "fp16"])
+    precision: str = param("fp32", "network arithmetic on a GPU: 'fp32' or 'fp16' (float16 autocast; slower than "
+                           "fp32 for the packaged network, whose GroupNorm runs in float32); the CPU always runs "
+                           "float32", choices=["fp32", "fp16"])
     cuda_graphs: bool = param(True, "on a GPU, replay the network as CUDA graphs (one per chunk batch shape): the "
                               "small network is launch-bound without them")
     min_confidence: float = param(
