@@ -62,7 +62,8 @@ class GraphedForward:
                 self.model(static_geometry, static_color, truncation)
         torch.cuda.current_stream(device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), torch.cuda.graph(graph), _autocast(device, self.precision):
+        # thread_local: the node fuses frames on the GPU from another thread while completion captures
+        with torch.no_grad(), torch.cuda.graph(graph, capture_error_mode="thread_local"), _autocast(device, self.precision):
             static_out = self.model(static_geometry, static_color, truncation)
         return graph, static_geometry, static_color, static_out
 
