@@ -524,10 +524,6 @@ def scene_samples(
 
 def _scene_samples_job(job: tuple) -> list[ChunkSample]:
     seed, config, provider, rng_seed = job
-    torch.set_num_threads(1)
-    # The samples travel back to the parent as shared tensors; file descriptors run out (and
-    # their transfer fails) with hundreds of tensors, so share them through files, as the parent does.
-    torch.multiprocessing.set_sharing_strategy("file_system")
     return scene_samples(seed, config, provider, None, rng_seed)
 
 
@@ -539,21 +535,16 @@ def prepare_samples(
     (parallel workers cannot run the segmenter, so 'segmenter' labels are built in this process)."""
     from tqdm import tqdm
 
+    from ssr_ros.worker_pool import map_in_processes
+
     rng_seeds = [rng.randrange(2**31) for _ in seeds]
-    parallel = config.data.workers > 1 and len(seeds) > 1 and config.data.label_source != "segmenter"
     samples: list[ChunkSample] = []
     with tqdm(total=len(seeds), desc="scenes", unit="scene", disable=not progress) as bar:
-        if parallel:
-            import multiprocessing
-
-            # Samples hold many small tensors; passing them as file descriptors runs out of
-            # descriptors with hundreds of scenes, so share them through files instead.
-            torch.multiprocessing.set_sharing_strategy("file_system")
+        if config.data.label_source != "segmenter":  # worker processes cannot run the segmenter
             jobs = [(int(seed), config, provider, r) for seed, r in zip(seeds, rng_seeds)]
-            with multiprocessing.get_context("spawn").Pool(min(config.data.workers, len(seeds))) as pool:
-                for scene_list in pool.imap(_scene_samples_job, jobs):
-                    samples.extend(scene_list)
-                    bar.update(1)
+            for scene_list in map_in_processes(_scene_samples_job, jobs, config.data.workers):
+                samples.extend(scene_list)
+                bar.update(1)
         else:
             for seed, r in zip(seeds, rng_seeds):
                 samples.extend(scene_samples(int(seed), config, provider, segmenter, r))

@@ -163,26 +163,18 @@ def synthetic_images(seed: int, data: MonoDataConfig, height: int, width: int, f
                     [f"synthetic:{int(seed)}"] * n)
 
 
-def _synthetic_part(args: tuple) -> ImageSet:
-    seed, data, height, width, focal_ratio = args
-    torch.set_num_threads(1)
-    return synthetic_images(seed, data, height, width, focal_ratio)
+def _synthetic_job(job: tuple) -> ImageSet:
+    return synthetic_images(*job)
 
 
 def synthetic_image_set(seeds: Sequence[int], data: MonoDataConfig, height: int, width: int,
                         focal_ratio: float) -> ImageSet:
     """:func:`synthetic_images` of every seed, concatenated in seed order; ``data.workers``
     processes render in parallel."""
-    jobs = [(int(s), data, height, width, focal_ratio) for s in seeds]
-    if data.workers > 1 and len(jobs) > 1:
-        import multiprocessing
+    from ssr_ros.worker_pool import map_in_processes
 
-        torch.multiprocessing.set_sharing_strategy("file_system")
-        with multiprocessing.get_context("spawn").Pool(min(data.workers, len(jobs))) as pool:
-            parts = pool.map(_synthetic_part, jobs, chunksize=1)
-    else:
-        parts = [synthetic_images(*job) for job in jobs]
-    return ImageSet.concat(parts, height, width)
+    jobs = [(int(s), data, height, width, focal_ratio) for s in seeds]
+    return ImageSet.concat(list(map_in_processes(_synthetic_job, jobs, data.workers)), height, width)
 
 
 def real_images(folder: str, data: MonoDataConfig, height: int, width: int, focal_ratio: float,
