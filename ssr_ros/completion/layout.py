@@ -37,7 +37,8 @@ observed, in the gravity-aligned map frame (z up):
    Elsewhere, with ``solid_side``, only the voxels behind the surface, all with a negative
    distance: occupied, with no surface of their own. Labels: the majority fused label of the plane's observed voxels,
    else floor / wall / ceiling by kind (where the taxonomy has them); color: the plane's
-   median observed color; confidence: ``confidence``.
+   median observed color; confidence: ``confidence``. A plane lying on a voxel face (to within
+   ``face_tolerance``) occupies only the voxel on its solid side (:func:`on_face_outside`).
 
 The stage needs nothing learned and runs on the map alone (:func:`find_layout`,
 :func:`complete_layout`); ``ssr evaluate-completion`` reports it beside fusion, Poisson and
@@ -100,6 +101,12 @@ class LayoutConfig:
         3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
         "anything seen of it is left unknown), unless the room's other planes bound it on every side (walls "
         "closing the room all round; for a wall, also the floor and the ceiling)", low=0.0, high=100.0)
+    face_tolerance: float = param(
+        0.1, "a plane this close to a voxel face (voxels; the precision of the fitted plane's position) lies on "
+        "that face: the voxel on its room side only touches the surface along the face and is written just over "
+        "half a voxel away (free by the map's rule tsdf <= half a voxel); only the voxel on its solid side is "
+        "occupied, as for a surface through the voxel's inside (0 = the plane's distance as it is)",
+        low=0.0, high=0.5)
     confidence: float = param(0.8, "confidence written with layout voxels", low=0.0, high=1.0)
     period_s: float = param(5.0, "while mapping, the layout is refreshed at most this often (offline: once at the end), s",
                             low=0.0, high=3600.0)
@@ -528,6 +535,23 @@ def _bounded_on_every_side(plane: Plane, bounding: list[Plane]) -> bool:
     return plane.kind != "wall" or {"floor", "ceiling"} <= kinds
 
 
+def on_face_outside(tsdf: np.ndarray, voxel: float, tolerance: float) -> np.ndarray:
+    """``tsdf`` (metres, the room's signed distance at voxel centres) with the voxels whose centre
+    lies half a voxel, to within ``tolerance`` voxels, in front of the surface moved to just over
+    half a voxel (``0.51 * voxel``). Such a surface lies on the face between the voxel and the
+    one behind it, up to the precision of the fitted plane: it occupies the voxel on its solid
+    side (centre inside), and the voxel in front only touches it. Left as it is, the map's rule
+    for occupancy (``tsdf <= voxel / 2``) would mark both, a layer one voxel too thick wherever a
+    floor or a wall lies on the grid, depending on which side of the face the fit happened to
+    fall. The mesh moves by at most ``tolerance / 2`` voxels; other voxels are unchanged."""
+    out = np.array(tsdf, np.float32, copy=True)
+    if tolerance <= 0:
+        return out
+    touching = np.isfinite(out) & (out > (0.5 - tolerance) * voxel) & (out <= 0.51 * voxel)
+    out[touching] = np.float32(0.51 * voxel)
+    return out
+
+
 def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num_classes: int,
                     owned: np.ndarray | None = None):
     """Dense (tsdf, color, semantics_probs, confidence) over ``chunk`` for the room's unseen
@@ -582,6 +606,7 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     tsdf = np.full(len(flat), np.nan, np.float32)
     tsdf[write] = np.clip(sdf[write], -chunk.truncation, chunk.truncation)
     tsdf[solid_only] = np.minimum(tsdf[solid_only], -0.01 * voxel)
+    tsdf[write] = on_face_outside(tsdf[write], voxel, config.face_tolerance)
     colors = np.stack([p.color for p in bounding]).astype(np.float32)
     color = np.zeros((len(flat), 3), np.float32)
     color[write] = colors[nearest[write]]

@@ -6,14 +6,16 @@ the position and the size are unknown. :func:`align_object`:
 1. coarse rotation search: ``search: turns`` (the default) takes the axis of the rectangle the
    observed footprint hugs (:func:`footprint_yaw`: furniture is box-like, the geometry gives the
    exact angle up to quarter turns) and tries its four quarter turns, eight (the diagonals too)
-   when the footprint is near square and its axis says little. ``search: head`` tries the peaks
+   when the footprint is near square and its axis says little; where the footprint's axis lies
+   more than ``wall_snap_angle`` off the walls the object touches and the footprint fits the
+   walls' axis about as well, the walls' axis is taken (:func:`snap_to_wall`). ``search: head`` tries the peaks
    of the prior's yaw head (``yaw_candidates``; ``quarter_turns`` adds the best one turned by 90,
    180 and 270 degrees), snapped to the footprint's axes with ``snap_to_footprint``;
    ``search: grid`` tries ``search_yaws`` evenly spaced yaws;
 2. for each candidate turns the grid to it and runs the prior, so it gets the completed SDF in a
    frame where the object is canonical;
-3. refines yaw, position (x, y, and a little z) and per-axis scale continuously by gradient
-   descent so that the observed surface lies on the completed surface, the space seen free
+3. refines yaw (at most ``max_yaw_change`` from the candidate's), position (x, y, and a little
+   z) and per-axis scale continuously by gradient descent so that the observed surface lies on the completed surface, the space seen free
    lies outside it, observed surfaces of other things (walls, other objects) are not inside it
    and (``size_weight``) its width, depth and height fall within the sizes the class's training
    objects span: a shape completed too small from a partial view (a bookshelf seen up to half a
@@ -89,6 +91,17 @@ class AlignmentConfig:
                                low=0.0, high=100.0)
     wall_distance: float = param(0.3, "gaps behind the object's back this wide or wider count as no wall, metres",
                                  low=0.01, high=10.0)
+    max_yaw_change: float = param(
+        10.0, "the refinement turns the object at most this far from its candidate's yaw, degrees (the footprint's "
+        "axis is exact up to quarter turns; the fit alone turned a counter seen from its front 62 degrees off the "
+        "wall it stands against); with the 'grid' search use at least half its spacing; 0 = no limit",
+        low=0.0, high=180.0)
+    wall_snap_angle: float = param(
+        20.0, "'turns' search: when the axis of the observed footprint lies more than this off the axis of the "
+        "observed walls within wall_distance of it, and the footprint hugs a rectangle along the walls' axis "
+        "about as well (mean distance to its sides at most half a voxel more), the walls' axis is taken (furniture "
+        "stands square to the wall it touches); smaller disagreements are left to the footprint, degrees; "
+        "0 = off", low=0.0, high=45.0)
 
     def validate(self) -> "AlignmentConfig":
         return validate_config(self)
@@ -181,6 +194,49 @@ def _run_prior(prior: ShapePrior, class_index: int, surface: np.ndarray, free: n
     return (out["sdf"] * trunc).cpu(), out["yaw_logits"].cpu(), anchors
 
 
+def footprint_cost(points: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(A,) mean distance (metres) of the points' (P, 3) floor-plane footprint to the nearest
+    side of their bounding rectangle turned to each of ``angles`` (radians): how well the
+    footprint hugs a rectangle along that axis."""
+    xy = np.asarray(points, dtype=np.float64)[:, :2]
+    xy = xy - xy.mean(axis=0)
+    angles = np.atleast_1d(np.asarray(angles, dtype=np.float64))
+    c, s = np.cos(angles), np.sin(angles)
+    u = xy[:, 0:1] * c + xy[:, 1:2] * s
+    v = -xy[:, 0:1] * s + xy[:, 1:2] * c
+    d = np.minimum(np.minimum(u - u.min(axis=0), u.max(axis=0) - u), np.minimum(v - v.min(axis=0), v.max(axis=0) - v))
+    return d.mean(axis=0)
+
+
+def wall_axis(surface: np.ndarray, walls: np.ndarray | None, distance: float, min_points: int = 10) -> float | None:
+    """Axis in [0, pi/2) (radians, up to quarter turns) of the observed wall points (W, 3) whose
+    floor-plane distance to the nearest of ``surface`` (S, 3) is below ``distance``: the walls
+    the object touches; None with fewer than ``min_points`` such points."""
+    if walls is None or len(walls) < min_points or len(surface) == 0:
+        return None
+    from scipy.spatial import cKDTree
+
+    gap, _ = cKDTree(np.asarray(surface, dtype=np.float64)[:, :2]).query(np.asarray(walls, dtype=np.float64)[:, :2])
+    near = np.asarray(walls)[gap < distance]
+    if len(near) < min_points:
+        return None
+    return footprint_yaw(near)
+
+
+def snap_to_wall(surface: np.ndarray, axis: float, walls_axis: float | None, voxel_size: float, min_angle_deg: float) -> float:
+    """The footprint's ``axis``, or the walls' axis when they disagree by more than
+    ``min_angle_deg`` (up to quarter turns) and the footprint hugs a rectangle along the walls'
+    axis within half a voxel as well as along its own (:func:`footprint_cost`): the footprint says
+    little (an L of two seen sides, a cluttered top), the wall it touches says more."""
+    if walls_axis is None or min_angle_deg <= 0:
+        return axis
+    diff = abs(math.remainder(walls_axis - axis, math.pi / 2))
+    if diff <= math.radians(min_angle_deg):
+        return axis
+    own, along_wall = footprint_cost(surface, np.array([axis, walls_axis]))
+    return walls_axis if along_wall <= own + 0.5 * voxel_size else axis
+
+
 def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
     """Angle in [0, pi/2) of the rectangle whose sides the points' (P, 3) floor-plane footprint
     hugs best (least mean distance of the points to the nearest side of their bounding
@@ -191,11 +247,7 @@ def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
     xy = xy - xy.mean(axis=0)
 
     def best(angles: np.ndarray) -> float:
-        c, s = np.cos(angles), np.sin(angles)
-        u = xy[:, 0:1] * c + xy[:, 1:2] * s
-        v = -xy[:, 0:1] * s + xy[:, 1:2] * c
-        d = np.minimum(np.minimum(u - u.min(axis=0), u.max(axis=0) - u), np.minimum(v - v.min(axis=0), v.max(axis=0) - v))
-        return float(angles[int(np.argmin(d.mean(axis=0)))])
+        return float(angles[int(np.argmin(footprint_cost(points, angles)))])
 
     coarse = best(np.deg2rad(np.arange(0.0, 90.0, step_deg)))
     fine = best(coarse + np.deg2rad(np.linspace(-step_deg, step_deg, 21)))
@@ -316,6 +368,7 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
             return total + config.scale_weight * ((log_scale - scale_target) ** 2).sum()
         return total + config.scale_weight * (log_scale ** 2).sum()
 
+    max_turn = math.radians(config.max_yaw_change)
     for _ in range(config.refine_steps):
         optimizer.zero_grad()
         c = cost()
@@ -323,6 +376,8 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
         optimizer.step()
         with torch.no_grad():
             log_scale.clamp_(-config.max_log_scale, config.max_log_scale)
+            if config.refine_yaw and max_turn > 0:
+                yaw.clamp_(float(yaw0) - max_turn, float(yaw0) + max_turn)
             offset[2].clamp_(-voxel_size / 0.2, voxel_size / 0.2)  # objects stand on the floor: 1 voxel at most
     with torch.no_grad():
         final = float(cost())
@@ -361,7 +416,8 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     if viewpoints is None:
         viewpoints = free
     if config.search == "turns":
-        axis = footprint_yaw(surface)
+        axis = snap_to_wall(surface, footprint_yaw(surface), wall_axis(surface, walls, config.wall_distance), voxel_size,
+                            config.wall_snap_angle)
         quarter = 4
         if footprint_aspect(surface, axis) < config.square_ratio:
             quarter = 8  # near-square footprint: its axis says little, try the diagonals too

@@ -11,7 +11,10 @@ shape into the map's predicted layer through ``write_predictions``, with these g
   as seen from the object's observed centre: such voxels are dropped, so a shape fitted a
   little too large does not poke through the wall behind it;
 - predicted voxels the completion network left inside the object's box that the completed
-  shape says are empty are set empty (the object replaces the network's blob there).
+  shape says are empty are set empty (the object replaces the network's blob there);
+- a completed shape that would float, its bottom more than ``max_support_gap`` above the floor
+  and above every observed surface of something else under it (:func:`supported`), is not
+  written at all: objects stand on something.
 
 Written voxels get the instance's class (one-hot), its mean observed color and the
 confidence ``instance confidence x fit``. By default only the completed shape's inside is
@@ -23,6 +26,7 @@ surface is meshed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +65,11 @@ class ObjectRefinementConfig:
                             "times its observed surface voxels times its largest extent in voxels (the most a box seen "
                             "from one side could hold: a shape grown far beyond what was seen is not written); "
                             "0 = no limit", low=0.0, high=100.0)
+    max_support_gap: float = param(
+        0.3, "a completed shape is written only when its bottom lies at most this far above its support: the floor, "
+        "or the observed top of something else (not a wall, not of its class) under its footprint and below its "
+        "bottom (a lamp on a desk); a shape that would float (a chair whose completion lost its legs and was stretched upwards) is "
+        "listed as refined but not written, metres; 0 = no check", low=0.0, high=10.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
                             "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
@@ -212,6 +221,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     floor_class = class_names.index("floor") if "floor" in class_names else None
     floor_z = region.floor_height(floor_class)
     observed_surface = region.surface & region.observed
+    tops = observed_surface & up_facing(region)  # what an object can stand on
     wall_ids = [class_names.index(n) for n in WALL_CLASSES if n in class_names]
     wall_label = np.isin(region.label, wall_ids)
     rng = np.random.default_rng(0)
@@ -247,6 +257,12 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                     if reach > 0 and config.max_distance_fraction > 0:
                         reach = max(reach, config.max_distance_fraction * float(np.max(shape.box()[1])))
                     plan = shape_write(region, inst, ids, shape, floor_class, floor_z, reach)
+                    if plan is not None and config.max_support_gap > 0:
+                        box_centre, box_extents, _ = shape.box()
+                        bottom = float(box_centre[2] - box_extents[2] / 2)
+                        support = tops & (ids != inst.instance_id) & (region.label != inst.class_id) & ~wall_label
+                        if not supported(region, support, plan[0], plan[1], bottom, floor_z, config.max_support_gap):
+                            plan = None
                     if plan is not None:
                         origin, tsdf, _, _ = plan
                         if not config.surface:
@@ -257,6 +273,42 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                             total += written
         records.append(_record(inst, shape, refined, written))
     return RefinementResult(records, shapes, total, region, instances)
+
+
+def up_facing(region: MapRegion, min_cos: float = 0.7) -> np.ndarray:
+    """(X, Y, Z) bool: voxels whose TSDF gradient points up (within ``acos(min_cos)`` of +z):
+    the tops of things, where something can stand (not the sides of a table's legs)."""
+    gx, gy, gz = np.gradient(region.tsdf.astype(np.float32))
+    length = np.sqrt(gx * gx + gy * gy + gz * gz)
+    return gz > min_cos * np.maximum(length, 1e-9)
+
+
+def supported(region: MapRegion, support: np.ndarray, origin: np.ndarray, tsdf: np.ndarray, bottom: float,
+              floor_z: float, max_gap: float) -> bool:
+    """Whether a completed shape whose bottom is at height ``bottom`` (metres) stands on something:
+    the floor at ``floor_z`` lies at most ``max_gap`` below it, or a ``support`` voxel (region-shaped
+    bool: observed tops of other things, :func:`up_facing`) in a column under the shape's solid voxels (``tsdf``
+    over the box at global voxel ``origin``, NaN = not written, below the truncation = solid) has
+    its centre between ``max_gap`` below the bottom and a voxel above it (a shape sunk a little into
+    its support), under at least a
+    tenth of the footprint's columns (and two). Surfaces higher up in the footprint (the edge of a
+    table a chair stands beside) hold nothing up."""
+    if bottom - floor_z <= max_gap:
+        return True
+    solid = np.isfinite(tsdf) & (tsdf < region.truncation)
+    if not solid.any():
+        return True  # nothing is written: nothing floats
+    columns = np.unique(np.argwhere(solid)[:, :2], axis=0) + (np.asarray(origin) - region.origin_voxel)[:2]
+    inside = np.all((columns >= 0) & (columns < np.array(region.shape[:2])), axis=1)
+    columns = columns[inside]
+    voxel = region.voxel_size
+    z_centres = (np.arange(region.shape[2]) + region.origin_voxel[2] + 0.5) * voxel
+    levels = (z_centres >= bottom - max_gap) & (z_centres <= bottom + voxel)
+    if not levels.any() or not len(columns):
+        return False
+    under = support[columns[:, 0], columns[:, 1]][:, levels].any(axis=1)
+    # a stray voxel (a mislabelled seat) holds nothing up: a tenth of the footprint, at least two columns
+    return int(under.sum()) >= max(2, int(math.ceil(0.1 * len(columns))))
 
 
 def within_fill(tsdf: np.ndarray, observed_voxels: int, extent: float, voxel_size: float, max_fill: float) -> bool:

@@ -171,6 +171,45 @@ def test_where_the_room_was_not_seen_in_front_only_its_solid_side_is_marked():
     assert not (added & chunk.observed).any() and not (added & chunk.free).any()
 
 
+def _floor_layout(height: float) -> Layout:
+    xs, ys = np.meshgrid(np.arange(0.05, 2.0, VOXEL), np.arange(0.05, 2.0, VOXEL), indexing="ij")
+    seen = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, height)], axis=1)
+    return Layout([Plane("floor", np.array([0.0, 0.0, 1.0]), height, 4.0, label=2, inliers=seen)], np.zeros(3), np.full(3, 2.0))
+
+
+@pytest.mark.parametrize("solid_side", [True, False])
+def test_a_floor_on_a_voxel_face_occupies_only_the_voxel_below_it(solid_side):
+    """A floor fitted 2 mm above the face between voxel layers 9 and 10 (z = 1 m) lies on that
+    face: layer 9 (centre 0.95 m) holds it, layer 10 (centre 1.05 m, 4.8 cm from the fit) only
+    touches it and must not count as occupied (tsdf <= half a voxel); a floor 3 cm into layer 10
+    does occupy it."""
+    chunk = _box_chunk()
+    chunk.free[:, :, 13:] = True  # the room above the floor was seen free: both sides are written
+    config = LayoutConfig(min_walls=0, solid_side=solid_side)
+    tsdf = room_prediction(_floor_layout(1.002), chunk, config, 21)[0]
+    assert torch.isfinite(tsdf[:, :, 9]).all() and bool((tsdf[:, :, 9] < 0).all())
+    assert torch.isfinite(tsdf[:, :, 10]).all(), "the room side of the floor is written where the room was seen"
+    assert bool((tsdf[:, :, 10] > 0.5 * VOXEL).all()), "the voxel above the face is free, not a second floor layer"
+    assert abs(float(tsdf[5, 5, 11]) - (1.15 - 1.002)) < 1e-5, "farther voxels keep the plane's distance"
+    # without the rule the layer above the face would be occupied
+    plain = room_prediction(_floor_layout(1.002), chunk, LayoutConfig(min_walls=0, solid_side=solid_side,
+                                                                      face_tolerance=0.0), 21)[0]
+    assert bool((plain[:, :, 10] <= 0.5 * VOXEL).all())
+    # a floor well inside layer 10 occupies it: the plane's distance is kept
+    inside = room_prediction(_floor_layout(1.03), chunk, config, 21)[0]
+    assert bool((inside[:, :, 10] <= 0.5 * VOXEL).all()) and abs(float(inside[5, 5, 10]) - 0.02) < 1e-5
+
+
+def test_on_face_outside_moves_only_voxels_half_a_voxel_in_front():
+    from ssr_ros.completion.layout import on_face_outside
+
+    tsdf = np.array([-0.05, -0.02, 0.02, 0.035, 0.042, 0.05, 0.06, np.nan], np.float32)
+    out = on_face_outside(tsdf, 0.1, 0.1)
+    assert np.array_equal(out[[0, 1, 2, 3, 6]], tsdf[[0, 1, 2, 3, 6]]), "a surface through the voxel's inside stays"
+    assert np.all(out[[4, 5]] > 0.05) and np.isnan(out[7])
+    assert np.array_equal(on_face_outside(tsdf, 0.1, 0.0), tsdf, equal_nan=True)
+
+
 def _closed_room(kinds):
     """Planes of the room 0.15 m inside ``_box_chunk``'s faces, each seen only in a small patch
     at the room's low corner; ``kinds``: which of them the layout has."""

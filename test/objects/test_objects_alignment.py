@@ -67,3 +67,48 @@ def test_footprint_axis_of_a_turned_rectangle_and_snapping_to_it():
     # a head estimate 30 degrees off snaps onto the true yaw; one 60 degrees off onto a quarter turn
     assert abs(math.remainder(snap_yaw(1.9 + math.radians(30), axis) - 1.9, 2 * math.pi)) < math.radians(1)
     assert abs(abs(math.remainder(snap_yaw(1.9 + math.radians(60), axis) - 1.9, 2 * math.pi)) - math.pi / 2) < math.radians(1)
+
+
+def test_the_refinement_turns_the_object_at_most_max_yaw_change_from_its_candidate():
+    rng = np.random.default_rng(4)
+    template = TEMPLATES["chair"](rng)
+    surface_obj, free_obj = simulate_observation(template, rng)
+    theta, T = 0.8, np.array([2.0, 1.0, 0.0])
+    surface = surface_obj @ _yaw(theta).T + T
+    free = free_obj @ _yaw(theta).T + T
+    grid = shape_grid(1.05, 32)
+    sdf = object_sdf(grid.centers().reshape(-1, 3), template_boxes(template)).reshape(32, 32, 32)
+    start_yaw = theta + math.radians(20)
+    f = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    turned = {}
+    for limit in (0.0, 5.0):
+        config = AlignmentConfig(refine_steps=150, max_yaw_change=limit)
+        yaw, _, _, _ = refine_pose(sdf, grid, start_yaw, T, f(surface), f(free), f(np.zeros((0, 3))), 0.05, config)
+        turned[limit] = abs(math.degrees(yaw - start_yaw))
+    assert turned[0.0] > 10.0, "without a limit the fit turns the chair back towards its true yaw"
+    assert turned[5.0] <= 5.0 + 1e-3
+
+
+def test_a_footprint_that_says_little_takes_the_axis_of_the_wall_it_touches():
+    from ssr_ros.objects.alignment import footprint_cost, snap_to_wall, wall_axis
+
+    rng = np.random.default_rng(3)
+    # the observed top of a cluttered desk: a near-round blob of points, no clear axis of its own
+    r, phi = 0.35 * np.sqrt(rng.uniform(0, 1, 400)), rng.uniform(0, 2 * np.pi, 400)
+    blob = np.stack([1.0 + r * np.cos(phi), 0.5 + r * np.sin(phi), np.full(400, 0.75)], axis=1)
+    # the wall y = 0 it stands against (0.15 m from the blob), and a far wall x = 4 m
+    wall = np.stack([rng.uniform(0.0, 2.0, 300), np.zeros(300), rng.uniform(0.0, 2.0, 300)], axis=1)
+    far = np.stack([np.full(300, 4.0), rng.uniform(0.0, 3.0, 300), rng.uniform(0.0, 2.0, 300)], axis=1)
+    axis = wall_axis(blob, np.concatenate([wall, far]), 0.3)
+    assert axis is not None and abs(math.remainder(axis, math.pi / 2)) < math.radians(1.0)
+    assert wall_axis(blob, far, 0.3) is None, "a wall out of reach is not the one the object touches"
+    own = math.radians(40.0)
+    assert abs(footprint_cost(blob, np.array([own]))[0] - footprint_cost(blob, np.array([0.0]))[0]) < 0.025
+    assert snap_to_wall(blob, own, axis, 0.05, 20.0) == axis, "40 degrees off the wall, the blob fits both: the wall's"
+    assert snap_to_wall(blob, own, axis, 0.05, 0.0) == own, "0: off"
+    assert snap_to_wall(blob, math.radians(8.0), axis, 0.05, 20.0) == math.radians(8.0), "small disagreements stay"
+    # a long box seen clearly along 40 degrees keeps its own axis even next to the wall
+    t = rng.uniform(-0.8, 0.8, 400)
+    box = np.stack([1.0 + t * math.cos(own), 0.8 + t * math.sin(own), np.full(400, 0.5)], axis=1)
+    box[:200, :2] += 0.3 * np.array([-math.sin(own), math.cos(own)])
+    assert snap_to_wall(box, own, axis, 0.05, 20.0) == own

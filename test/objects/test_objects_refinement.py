@@ -64,6 +64,18 @@ def _sphere_prior(grid_size: int = 16) -> ShapePrior:
     return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
 
 
+class _HighBallNet(ShapePriorNet):
+    """A fixed answer that floats: a small ball near the top of the grid, nothing below it."""
+
+    def forward(self, inputs: torch.Tensor, class_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = super().forward(inputs, class_index)
+        g = inputs.shape[-1]
+        axis = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 - 1
+        x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+        ball = (torch.sqrt(x**2 + y**2 + (z - 0.6) ** 2) - 0.3) * 0.5
+        return {"sdf": ball.expand(inputs.shape[0], g, g, g), "yaw_logits": out["yaw_logits"]}
+
+
 def _snapshot(tsdf_map, lo, size):
     chunk = tsdf_map.extract_chunk(torch.tensor(lo), size)
     return {k: getattr(chunk, k).clone() for k in ("tsdf", "weight", "observed", "predicted", "free")}, chunk
@@ -193,3 +205,53 @@ def test_a_shape_grown_far_beyond_what_was_seen_is_not_written(fused_room):
         assert chair.refined
         counts[max_fill] = result.written_voxels
     assert counts[0.0] > 0 and counts[0.05] == 0
+
+
+def test_a_shape_that_would_float_is_not_written(fused_room):
+    import copy
+
+    from ssr_ros.objects.refinement import supported
+
+    net = _HighBallNet(1, ShapePriorNetworkConfig(grid_size=16, base_width=2, class_embedding=2, yaw_bins=8))
+    floating = ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
+    counts, bottoms = {}, {}
+    for gap in (0.0, 0.3):
+        tsdf_map = copy.deepcopy(fused_room)
+        config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3, max_fill=0.0,
+                                        max_support_gap=gap, max_distance=0.0)
+        result = refine_objects(tsdf_map, NAMES, floating, config)
+        chair = [o for o in result.objects if o.class_name == "chair"][0]
+        assert chair.refined
+        shape = result.shapes[chair.instance_id]
+        centre, extents, _ = shape.box()
+        bottoms[gap] = centre[2] - extents[2] / 2
+        counts[gap] = result.written_voxels
+    assert bottoms[0.3] > 0.5, "the prior's ball floats half a metre over the floor"
+    assert counts[0.0] > 0, "without the check the floating ball is written"
+    assert counts[0.3] == 0, "with it, nothing under the ball holds it up: not written"
+    # the sphere prior's ball reaches down near the floor: still written with the check on
+    tsdf_map = copy.deepcopy(fused_room)
+    config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3)
+    assert refine_objects(tsdf_map, NAMES, _sphere_prior(), config).written_voxels > 0
+
+    # supported(): a desk top under the footprint holds an object up; a table edge beside and above its bottom does not
+    from ssr_ros.objects.instances import MapRegion
+
+    shape3 = (10, 10, 30)
+    region = MapRegion.__new__(MapRegion)
+    region.origin_voxel, region.voxel_size, region.truncation = np.zeros(3, np.int64), 0.05, 0.15
+    region.tsdf = np.full(shape3, 0.15, np.float32)
+    write = np.full((4, 4, 4), np.nan, np.float32)
+    write[1:3, 1:3, :] = -0.01  # solid columns x, y in 3..4 of the region (origin 2, 2, 16)
+    origin, bottom = np.array([2, 2, 16]), 0.8
+    support = np.zeros(shape3, bool)
+    assert supported(region, support, origin, write, 0.2, 0.0, 0.3), "on the floor"
+    assert not supported(region, support, origin, write, bottom, 0.0, 0.3)
+    support[3, 3, 14] = True  # one stray voxel under the object holds nothing up
+    assert not supported(region, support, origin, write, bottom, 0.0, 0.3)
+    support[3:5, 3:5, 14] = True  # a desk top at 0.725 m under the object
+    assert supported(region, support, origin, write, bottom, 0.0, 0.3)
+    support[:] = False
+    support[3, 3, 20] = True  # a surface at 1.025 m, above the object's bottom, in its footprint
+    support[6, 6, 14] = True  # a desk top beside the footprint
+    assert not supported(region, support, origin, write, bottom, 0.0, 0.3)
