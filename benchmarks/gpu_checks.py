@@ -76,6 +76,18 @@ def compare_renderer() -> dict:
     return result
 
 
+def _milliseconds(forward, geometry: torch.Tensor, color: torch.Tensor, repeats: int) -> float:
+    """Mean milliseconds of ``forward(geometry, color, 0.2)`` over ``repeats`` runs after 3 warm-ups."""
+    for _ in range(3):
+        forward(geometry, color, 0.2)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        forward(geometry, color, 0.2)
+    torch.cuda.synchronize()
+    return round((time.perf_counter() - start) / repeats * 1000, 3)
+
+
 def completion_latency(repeats: int = 30) -> dict:
     """Milliseconds per forward pass of the packaged network: eager and CUDA graphs, fp32 and
     fp16, one 32^3 chunk, a batch of eight 32^3 chunks and one 64^3 chunk."""
@@ -91,15 +103,8 @@ def completion_latency(repeats: int = 30) -> dict:
         for graphs in (False, True):
             for precision in ("fp32", "fp16"):
                 forward = network_forward(model, device, precision, cuda_graphs=graphs)
-                for _ in range(3):
-                    forward(geometry, color, 0.2)
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                for _ in range(repeats):
-                    forward(geometry, color, 0.2)
-                torch.cuda.synchronize()
                 name = f"b{batch}_chunk{size}_{precision}_{'graphs' if graphs else 'eager'}_ms"
-                result[name] = round((time.perf_counter() - start) / repeats * 1000, 3)
+                result[name] = _milliseconds(forward, geometry, color, repeats)
     return result
 
 
@@ -130,14 +135,7 @@ def latency_variants(repeats: int = 30) -> dict:
             c = color.to(dtype=dtype, memory_format=layout)
             forward = GraphedForward(model, "fp32")
             out = forward(g, c, 0.2)
-            for _ in range(3):
-                forward(g, c, 0.2)
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            for _ in range(repeats):
-                forward(g, c, 0.2)
-            torch.cuda.synchronize()
-            result[f"b1_chunk64_{name}_graphs_ms"] = round((time.perf_counter() - start) / repeats * 1000, 3)
+            result[f"b1_chunk64_{name}_graphs_ms"] = _milliseconds(forward, g, c, repeats)
             result[f"{name}_tsdf_max_abs_diff_m"] = float((out.tsdf - reference.tsdf).abs().max())
         except Exception as error:  # a variant a GPU or torch version cannot run is reported, not fatal
             result[name] = f"failed: {type(error).__name__}: {error}"[:300]

@@ -30,16 +30,20 @@ def test_sample_sdf_matches_the_exact_sdf_inside_the_grid_and_is_empty_outside()
     assert d[2] == sdf.max()
 
 
-def test_refinement_recovers_yaw_and_position_of_a_chair_seen_partially():
+def _chair_seen_partially():
+    """A chair turned by 0.8 rad and placed at (2, 1): its yaw, position, observed surface and
+    seen-free points, the shape grid and the exact SDF on it (object frame, anchored at its origin)."""
     rng = np.random.default_rng(4)
     template = TEMPLATES["chair"](rng)
     surface_obj, free_obj = simulate_observation(template, rng)
     theta, T = 0.8, np.array([2.0, 1.0, 0.0])
-    surface = surface_obj @ _yaw(theta).T + T
-    free = free_obj @ _yaw(theta).T + T
     grid = shape_grid(1.05, 32)
-    # the exact shape on the grid, in the object frame anchored at its origin
     sdf = object_sdf(grid.centers().reshape(-1, 3), template_boxes(template)).reshape(32, 32, 32)
+    return theta, T, surface_obj @ _yaw(theta).T + T, free_obj @ _yaw(theta).T + T, grid, sdf
+
+
+def test_refinement_recovers_yaw_and_position_of_a_chair_seen_partially():
+    theta, T, surface, free, grid, sdf = _chair_seen_partially()
     start_yaw, start_anchor = theta + math.radians(12), T + np.array([0.06, -0.05, 0.0])
     config = AlignmentConfig(refine_steps=150)
     f = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
@@ -70,14 +74,7 @@ def test_footprint_axis_of_a_turned_rectangle_and_snapping_to_it():
 
 
 def test_the_refinement_turns_the_object_at_most_max_yaw_change_from_its_candidate():
-    rng = np.random.default_rng(4)
-    template = TEMPLATES["chair"](rng)
-    surface_obj, free_obj = simulate_observation(template, rng)
-    theta, T = 0.8, np.array([2.0, 1.0, 0.0])
-    surface = surface_obj @ _yaw(theta).T + T
-    free = free_obj @ _yaw(theta).T + T
-    grid = shape_grid(1.05, 32)
-    sdf = object_sdf(grid.centers().reshape(-1, 3), template_boxes(template)).reshape(32, 32, 32)
+    theta, T, surface, free, grid, sdf = _chair_seen_partially()
     start_yaw = theta + math.radians(20)
     f = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     turned = {}

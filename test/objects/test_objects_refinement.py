@@ -47,14 +47,17 @@ def _solid_prior(grid_size: int = 16) -> ShapePrior:
 
 
 class _SphereNet(ShapePriorNet):
-    """The prior's network with a fixed answer: a ball (negative inside, positive outside)."""
+    """The prior's network with a fixed answer: a ball (negative inside, positive outside) of
+    ``radius`` centred ``centre_z`` above the grid's middle (grid units, the grid spans -1..1)."""
+
+    centre_z, radius = 0.0, 0.6
 
     def forward(self, inputs: torch.Tensor, class_index: torch.Tensor) -> dict[str, torch.Tensor]:
         out = super().forward(inputs, class_index)
         g = inputs.shape[-1]
         axis = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 - 1
         x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
-        ball = (torch.sqrt(x**2 + y**2 + z**2) - 0.6) * 0.5
+        ball = (torch.sqrt(x**2 + y**2 + (z - self.centre_z) ** 2) - self.radius) * 0.5
         return {"sdf": ball.expand(inputs.shape[0], g, g, g), "yaw_logits": out["yaw_logits"]}
 
 
@@ -64,16 +67,10 @@ def _sphere_prior(grid_size: int = 16) -> ShapePrior:
     return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
 
 
-class _HighBallNet(ShapePriorNet):
+class _HighBallNet(_SphereNet):
     """A fixed answer that floats: a small ball near the top of the grid, nothing below it."""
 
-    def forward(self, inputs: torch.Tensor, class_index: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = super().forward(inputs, class_index)
-        g = inputs.shape[-1]
-        axis = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 - 1
-        x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
-        ball = (torch.sqrt(x**2 + y**2 + (z - 0.6) ** 2) - 0.3) * 0.5
-        return {"sdf": ball.expand(inputs.shape[0], g, g, g), "yaw_logits": out["yaw_logits"]}
+    centre_z, radius = 0.6, 0.3
 
 
 def _snapshot(tsdf_map, lo, size):
