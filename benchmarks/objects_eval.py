@@ -97,6 +97,10 @@ def main() -> None:
     parser.add_argument("--reach", type=float, default=None, help="override objects max_distance_fraction")
     parser.add_argument("--view-weight", type=float, default=None, help="override objects alignment.view_weight")
     parser.add_argument("--wall-weight", type=float, default=None, help="override objects alignment.wall_weight")
+    parser.add_argument("--max-yaw-change", type=float, default=None, help="override objects alignment.max_yaw_change")
+    parser.add_argument("--wall-snap-angle", type=float, default=None, help="override objects alignment.wall_snap_angle")
+    parser.add_argument("--max-support-gap", type=float, default=None, help="override objects max_support_gap")
+    parser.add_argument("--max-fill", type=float, default=None, help="override objects max_fill")
     parser.add_argument("--no-camera-path", action="store_true", help="leave the camera path out (the seen-free "
                         "space stands in for it, as in ssr refine-objects on a saved map)")
     parser.add_argument("--fixed-yaw", action="store_true", help="objects alignment.refine_yaw false")
@@ -129,6 +133,14 @@ def main() -> None:
         config.alignment.view_weight = args.view_weight
     if args.wall_weight is not None:
         config.alignment.wall_weight = args.wall_weight
+    if args.max_yaw_change is not None:
+        config.alignment.max_yaw_change = args.max_yaw_change
+    if args.wall_snap_angle is not None:
+        config.alignment.wall_snap_angle = args.wall_snap_angle
+    if args.max_support_gap is not None:
+        config.max_support_gap = args.max_support_gap
+    if args.max_fill is not None:
+        config.max_fill = args.max_fill
     config.validate()
     rows, align_rows, inst_totals = [], [], {"matched": 0, "predicted": 0, "gt": 0}
     seconds = []
@@ -185,7 +197,9 @@ def main() -> None:
                "search": config.alignment.search, "prior_weight": config.alignment.prior_weight,
                "view_weight": config.alignment.view_weight, "wall_weight": config.alignment.wall_weight,
                "camera_path": not args.no_camera_path, "size_weight": config.alignment.size_weight,
-               "max_log_scale": config.alignment.max_log_scale, "max_distance_fraction": config.max_distance_fraction}
+               "max_log_scale": config.alignment.max_log_scale, "max_distance_fraction": config.max_distance_fraction,
+               "max_yaw_change": config.alignment.max_yaw_change, "wall_snap_angle": config.alignment.wall_snap_angle,
+               "max_support_gap": config.max_support_gap, "max_fill": config.max_fill}
     for name in ("fusion", "fusion + completion", "+ objects"):
         summary[name] = {k: mean(f"{name}/{k}") for k in ("chamfer", "accuracy", "completeness", "fscore@2cm", "fscore@5cm")}
     # objects the map has no points of have infinite completeness: count them apart
