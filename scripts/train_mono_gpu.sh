@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the monocular network on a CUDA machine in one command (about 8 minutes on one H100 with
+# Train the monocular network on a CUDA machine in one command (about 9 minutes on one H100 with
 # 16 CPU cores): the images of config/training/mono_gpu.yaml are rendered once (data.workers
 # processes), then that config (base width 16, from the shipped weights) and mono_gpu_wide.yaml
 # (base width 24, from scratch) train side by side on the one GPU, 300 s of optimisation each.
