@@ -44,7 +44,7 @@ class MonoConfig:
     max_relative_uncertainty: float = param(
         0.3, "pixels whose predicted relative depth uncertainty exceeds this are not fused", low=0.001, high=10.0)
     reference_uncertainty: float = param(
-        0.1, "relative uncertainty at which a pixel fuses with half weight", low=0.001, high=10.0)
+        0.05, "relative uncertainty at which a pixel fuses with half weight", low=0.001, high=10.0)
     min_depth: float = param(0.2, "predicted depth below this is not fused, metres", low=0.0, high=100.0)
     max_depth: float = param(5.0, "predicted depth beyond this is not fused, metres", low=0.01, high=1000.0)
     semantics: bool = param(True, "feed the predicted class (its probability as the vote's confidence) to the semantic fusion "
