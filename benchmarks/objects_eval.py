@@ -80,6 +80,18 @@ def seen_objects(scene, tsdf_map, prior_classes) -> list:
     return [o for o in scene.objects if names[o.class_id] in prior_classes and counts[o.instance_id] >= 10 * 4]
 
 
+# (command-line flag, ObjectRefinementConfig field it overrides, type)
+OVERRIDES = [
+    ("min-fit", "min_fit", float), ("max-distance", "max_distance", float), ("turns", "alignment.turns", int),
+    ("search", "alignment.search", str), ("prior-weight", "alignment.prior_weight", float),
+    ("size-weight", "alignment.size_weight", float), ("max-log-scale", "alignment.max_log_scale", float),
+    ("reach", "max_distance_fraction", float), ("view-weight", "alignment.view_weight", float),
+    ("wall-weight", "alignment.wall_weight", float), ("max-yaw-change", "alignment.max_yaw_change", float),
+    ("wall-snap-angle", "alignment.wall_snap_angle", float), ("max-support-gap", "max_support_gap", float),
+    ("max-fill", "max_fill", float),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[6000, 6001, 6002, 6003, 6004, 6005])
@@ -87,20 +99,9 @@ def main() -> None:
     parser.add_argument("--weights", default=str(default_shape_prior_weights()))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", default="out/objects_eval")
-    parser.add_argument("--min-fit", type=float, default=None, help="override objects min_fit")
-    parser.add_argument("--max-distance", type=float, default=None, help="override objects max_distance, metres")
-    parser.add_argument("--turns", type=int, default=None, help="override objects alignment.turns")
-    parser.add_argument("--search", choices=["turns", "grid", "head"], default=None, help="override objects alignment.search")
-    parser.add_argument("--prior-weight", type=float, default=None, help="override objects alignment.prior_weight")
-    parser.add_argument("--size-weight", type=float, default=None, help="override objects alignment.size_weight")
-    parser.add_argument("--max-log-scale", type=float, default=None, help="override objects alignment.max_log_scale")
-    parser.add_argument("--reach", type=float, default=None, help="override objects max_distance_fraction")
-    parser.add_argument("--view-weight", type=float, default=None, help="override objects alignment.view_weight")
-    parser.add_argument("--wall-weight", type=float, default=None, help="override objects alignment.wall_weight")
-    parser.add_argument("--max-yaw-change", type=float, default=None, help="override objects alignment.max_yaw_change")
-    parser.add_argument("--wall-snap-angle", type=float, default=None, help="override objects alignment.wall_snap_angle")
-    parser.add_argument("--max-support-gap", type=float, default=None, help="override objects max_support_gap")
-    parser.add_argument("--max-fill", type=float, default=None, help="override objects max_fill")
+    for flag, field, kind in OVERRIDES:
+        extra = {"choices": ["turns", "grid", "head"]} if flag == "search" else {}
+        parser.add_argument(f"--{flag}", type=kind, default=None, help=f"override objects {field}", **extra)
     parser.add_argument("--no-camera-path", action="store_true", help="leave the camera path out (the seen-free "
                         "space stands in for it, as in ssr refine-objects on a saved map)")
     parser.add_argument("--fixed-yaw", action="store_true", help="objects alignment.refine_yaw false")
@@ -111,36 +112,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     prior = load_shape_prior(args.weights)
     config = ObjectRefinementConfig(surface=not args.inside_only)
-    if args.min_fit is not None:
-        config.min_fit = args.min_fit
-    if args.max_distance is not None:
-        config.max_distance = args.max_distance
-    if args.turns is not None:
-        config.alignment.turns = args.turns
+    for flag, field, _ in OVERRIDES:
+        value = getattr(args, flag.replace("-", "_"))
+        if value is not None:
+            owner, _, name = field.rpartition(".")
+            setattr(config.alignment if owner else config, name, value)
     if args.fixed_yaw:
         config.alignment.refine_yaw = False
-    if args.search is not None:
-        config.alignment.search = args.search
-    if args.prior_weight is not None:
-        config.alignment.prior_weight = args.prior_weight
-    if args.size_weight is not None:
-        config.alignment.size_weight = args.size_weight
-    if args.max_log_scale is not None:
-        config.alignment.max_log_scale = args.max_log_scale
-    if args.reach is not None:
-        config.max_distance_fraction = args.reach
-    if args.view_weight is not None:
-        config.alignment.view_weight = args.view_weight
-    if args.wall_weight is not None:
-        config.alignment.wall_weight = args.wall_weight
-    if args.max_yaw_change is not None:
-        config.alignment.max_yaw_change = args.max_yaw_change
-    if args.wall_snap_angle is not None:
-        config.alignment.wall_snap_angle = args.wall_snap_angle
-    if args.max_support_gap is not None:
-        config.max_support_gap = args.max_support_gap
-    if args.max_fill is not None:
-        config.max_fill = args.max_fill
     config.validate()
     rows, align_rows, inst_totals = [], [], {"matched": 0, "predicted": 0, "gt": 0}
     seconds = []
