@@ -51,10 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.prepare_only:
         from pathlib import Path
 
-        from ssr_ros.mono.data import build_image_sets
+        from ssr_ros.mono.training import training_images
 
-        net = config.validate().network
-        sets = build_image_sets(config.data, net.input_height, net.input_width, net.focal_ratio, Path(config.out_dir))
+        sets = training_images(config.validate())
         print(f"images in {Path(config.out_dir) / 'images.pt'}: " + ", ".join(
             f"{name} {len(images)}" for name, images in zip(("generated", "real", "validation"), sets)))
         return 0

@@ -243,12 +243,12 @@ def training_batches(synthetic: ImageSet, real: ImageSet, batch_size: int, data:
     if not len(synthetic) and not len(real):
         raise ConfigError("mono training has no image: give data.train_seeds or data.real_folders")
     real_share = data.real_fraction if len(synthetic) and len(real) else (1.0 if len(real) else 0.0)
-    device = (synthetic if len(synthetic) else real).rgb.device
+    # an empty set is never chosen (real_share is 0 or 1): the other stands in for it in the draws below
+    synthetic_or_real = synthetic if len(synthetic) else real
+    real_or_synthetic = real if len(real) else synthetic
+    device = synthetic_or_real.rgb.device
 
     def pick(images: ImageSet, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if not len(images):  # never chosen: real_share is 0 or 1
-            other = synthetic if len(synthetic) else real
-            return pick(other, torch.zeros_like(index))
         index = index.to(images.rgb.device)
         return images.rgb[index], images.depth[index], images.labels[index]
 
@@ -256,8 +256,8 @@ def training_batches(synthetic: ImageSet, real: ImageSet, batch_size: int, data:
         from_real = torch.rand(batch_size, generator=generator) < real_share
         pick_s = torch.randint(max(len(synthetic), 1), (batch_size,), generator=generator)
         pick_r = torch.randint(max(len(real), 1), (batch_size,), generator=generator)
-        s_rgb, s_depth, s_labels = pick(synthetic, pick_s)
-        r_rgb, r_depth, r_labels = pick(real, pick_r)
+        s_rgb, s_depth, s_labels = pick(synthetic_or_real, pick_s)
+        r_rgb, r_depth, r_labels = pick(real_or_synthetic, pick_r)
         use_real = from_real.to(device)
         rgb = torch.where(use_real[:, None, None, None], r_rgb, s_rgb)
         depth = torch.where(use_real[:, None, None], r_depth, s_depth)

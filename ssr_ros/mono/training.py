@@ -102,6 +102,13 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, config:
                     "step": step, "config": json.dumps(config_to_dict(config))}, handle)
 
 
+def training_images(config: MonoTrainingConfig) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """(generated train, real train, validation) images of ``config`` at its network's working size,
+    cached in ``out_dir/images.pt`` (rendered and read only when the cache is missing or stale)."""
+    net = config.network
+    return build_image_sets(config.data, net.input_height, net.input_width, net.focal_ratio, Path(config.out_dir))
+
+
 def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool = True, command: str = "") -> MonoTrainingResult:
     """Train the monocular network as configured; writes ``out_dir/{log.jsonl, checkpoint.pt, model.pt}``."""
     from ssr_ros.completion.inference import resolve_device
@@ -117,7 +124,7 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
     log = JsonLog(out_dir / "log.jsonl")
     net = config.network
     start = time.time()
-    synthetic, real, val = build_image_sets(config.data, net.input_height, net.input_width, net.focal_ratio, out_dir)
+    synthetic, real, val = training_images(config)
     log.write({"event": "data", "synthetic_images": len(synthetic), "real_images": len(real), "val_images": len(val),
                "seconds": round(time.time() - start, 2)})
 
