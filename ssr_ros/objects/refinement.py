@@ -221,9 +221,9 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     floor_class = class_names.index("floor") if "floor" in class_names else None
     floor_z = region.floor_height(floor_class)
     observed_surface = region.surface & region.observed
-    tops = observed_surface & up_facing(region)  # what an object can stand on
     wall_ids = [class_names.index(n) for n in WALL_CLASSES if n in class_names]
     wall_label = np.isin(region.label, wall_ids)
+    tops_not_walls = observed_surface & up_facing(region) & ~wall_label  # what an object can stand on
     rng = np.random.default_rng(0)
     records, shapes, total = [], {}, 0
     for inst in instances:
@@ -260,7 +260,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                     if plan is not None and config.max_support_gap > 0:
                         box_centre, box_extents, _ = shape.box()
                         bottom = float(box_centre[2] - box_extents[2] / 2)
-                        support = tops & (ids != inst.instance_id) & (region.label != inst.class_id) & ~wall_label
+                        support = tops_not_walls & (ids != inst.instance_id) & (region.label != inst.class_id)
                         if not supported(region, support, plan[0], plan[1], bottom, floor_z, config.max_support_gap):
                             plan = None
                     if plan is not None:
