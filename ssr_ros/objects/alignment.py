@@ -243,9 +243,6 @@ def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
     rectangle at that angle), radians: the object's axes up to quarter turns. Unlike the
     minimum-area rectangle it is not fooled by an L-shaped partial view (two seen sides), whose
     hull is a right triangle with as small a rectangle along its hypotenuse."""
-    xy = np.asarray(points, dtype=np.float64)[:, :2]
-    xy = xy - xy.mean(axis=0)
-
     def best(angles: np.ndarray) -> float:
         return float(angles[int(np.argmin(footprint_cost(points, angles)))])
 
