@@ -34,8 +34,8 @@ observed, in the gravity-aligned map frame (z up):
    floor and the ceiling too), and both sides of the surface only where, walking from it into
    the room, the first thing the map knows within ``reach`` is seen-free space: no object
    stands in front of it (a cupboard hides the wall behind it) and a camera looked there.
-   Elsewhere, with ``solid_side``, only the voxels behind the surface, all with a negative
-   distance: occupied, with no surface of their own. Labels: the majority fused label of the plane's observed voxels,
+   Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
+   it, all with a negative distance: occupied, with no surface of their own. Labels: the majority fused label of the plane's observed voxels,
    else floor / wall / ceiling by kind (where the taxonomy has them); color: the plane's
    median observed color; confidence: ``confidence``. A plane lying on a voxel face (to within
    ``face_tolerance``) occupies only the voxel on its solid side (:func:`on_face_outside`).
@@ -95,8 +95,8 @@ class LayoutConfig:
     solid_side: bool = param(
         True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
         "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
-        "only voxels behind the surface are written, none on the room's side, so a surface is drawn there only "
-        "against a voxel the map already knows to be in front of it")
+        "only the voxels the surface passes through and those behind it are written, all with a negative distance, "
+        "so a surface is drawn there only against a voxel the map already knows to be in front of it")
     max_extension: float = param(
         3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
         "anything seen of it is left unknown), unless the room's other planes bound it on every side (walls "
@@ -595,9 +595,10 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         in_front = _in_front(flat[index], normals, chunk, config.reach)
         keep = in_front == IN_FRONT_FREE
         if config.solid_side:
-            # unseen in front: only the voxels behind the surface (up to rounding), all written
-            # with a negative distance, so that no sign change among them draws a surface nobody saw
-            solid = ~keep & (sdf[index] <= 1e-3 * voxel)
+            # unseen in front: only the voxels the surface passes through (as the map's occupancy
+            # rule and a face-touching plane count them) and those behind it, all written with a
+            # negative distance, so that no sign change among them draws a surface nobody saw
+            solid = ~keep & (sdf[index] <= (0.5 - config.face_tolerance) * voxel)
             solid_only[index[solid]] = True
             keep |= solid
         write[index[~keep]] = False
