@@ -74,6 +74,9 @@ class ShapePriorTrainingConfig:
     device: str = param("cpu", "torch device: 'cpu', 'cuda', 'cuda:N' or 'auto'")
     seed: int = param(0, "random seed of the objects and the initialisation", low=0, high=2**31 - 1)
     threads: int = param(0, "CPU threads for torch (0 = torch's default)", low=0, high=256)
+    init_weights: str = param("", "start from these shape prior weights (.pt, e.g. models/shape_prior_small.pt) "
+                              "instead of a random initialisation; their network shape and classes replace the "
+                              "config's (empty = from scratch)")
     data: ShapeDataConfig = field(default_factory=ShapeDataConfig)
     network: ShapePriorNetworkConfig = field(default_factory=ShapePriorNetworkConfig)
     loss: ShapeLossConfig = field(default_factory=ShapeLossConfig)
@@ -145,6 +148,20 @@ def validate_prior(model, samples, config, cell_of, device) -> dict:
             "median_yaw_error_deg": float(np.median(errors))}
 
 
+def _start_from(config: ShapePriorTrainingConfig):
+    """The prior of ``config.init_weights``; ``config.network`` and ``config.data.classes`` take
+    its shape and classes (a bad file is refused with ConfigError)."""
+    from ssr_ros.objects.weights import load_shape_prior
+
+    prior = load_shape_prior(config.init_weights)
+    unknown = sorted(set(prior.class_names) - set(CLASS_TEMPLATES))
+    if unknown:
+        raise ConfigError(f"init_weights '{config.init_weights}': classes {unknown} have no furniture templates")
+    config.network = prior.model.config
+    config.data.classes = list(prior.class_names)
+    return prior
+
+
 def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, progress: bool = True,
                       command: str = "") -> ShapePriorTrainingResult:
     """Train (or resume) the shape prior; see the module docstring for the outputs."""
@@ -159,6 +176,7 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"
     start_time = time.perf_counter()
+    start = _start_from(config) if config.init_weights else None  # takes the weights' network and classes
     classes = list(config.data.classes)
     extents = {k: v for k, v in class_extents().items() if k in classes}
     grids = {k: shape_grid(extents[k], config.network.grid_size) for k in classes}
@@ -167,7 +185,10 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     val_samples = draw_samples(config.data.validation_samples, classes, grids, val_rng, config.data.full_turn_fraction)
 
     torch.manual_seed(config.seed)
-    model = ShapePriorNet(len(classes), config.network).to(device)
+    if start is not None and not resume:
+        model = start.model.to(device).train()
+    else:
+        model = ShapePriorNet(len(classes), config.network).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
     steps = config.optim.steps
 

@@ -114,6 +114,31 @@ def test_train_objects_smoke_writes_log_checkpoint_weights_and_resumes(tmp_path)
     assert main(["train-objects", str(config), "--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2
 
 
+def test_train_objects_starts_from_given_weights_with_their_network_and_classes(tmp_path):
+    from ssr_ros.cli.main import main
+
+    first, config = tmp_path / "first", tmp_path / "c.yaml"
+    config.write_text(
+        "device: cpu\nthreads: 1\ndata: {classes: [chair], validation_samples: 2}\n"
+        "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
+        "optim: {steps: 1, batch_size: 2, learning_rate: 1.0e-7, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
+    assert main(["train-objects", str(config), "--out", str(first), "--no-progress"]) == 0
+    start = load_shape_prior(first / "model.pt")
+    # a config of another shape and classes: the weights' own are taken, and training goes on from them
+    config.write_text(
+        f"device: cpu\nthreads: 1\ninit_weights: {first / 'model.pt'}\ndata: {{classes: [table, bed], validation_samples: 2}}\n"
+        "network: {grid_size: 24, base_width: 4}\n"
+        "optim: {steps: 1, batch_size: 2, learning_rate: 1.0e-7, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
+    assert main(["train-objects", str(config), "--out", str(tmp_path / "second"), "--no-progress"]) == 0
+    tuned = load_shape_prior(tmp_path / "second" / "model.pt")
+    assert tuned.class_names == ["chair"] and tuned.model.config == start.model.config
+    for name, value in start.model.state_dict().items():
+        if value.dtype.is_floating_point:
+            assert torch.allclose(tuned.model.state_dict()[name], value, atol=1e-4), name
+    config.write_text(f"device: cpu\ninit_weights: {tmp_path / 'missing.pt'}\noptim: {{steps: 1}}\n")
+    assert main(["train-objects", str(config), "--out", str(tmp_path / "third"), "--no-progress"]) == 2
+
+
 def test_shipped_weights_load_with_their_contract():
     from ssr_ros.objects.shape_classes import CLASS_TEMPLATES
     from ssr_ros.objects.weights import default_shape_prior_weights
