@@ -14,7 +14,9 @@ observed, in the gravity-aligned map frame (z up):
    lowest peak with at least ``min_plane_area`` below the cameras, the ceiling the highest
    above them.
 3. **Walls**: a Hough transform over the azimuth of horizontal normals and the plane offset;
-   each peak with ``min_plane_area`` is refined by a least-squares line through its inliers.
+   each peak with ``min_plane_area`` is refined by a least-squares line through its inliers,
+   moved to the back of them (doors, pictures and cupboard backs on the wall share its peak a
+   few centimetres in front of it).
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
@@ -360,16 +362,50 @@ def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel:
         smooth[(np.abs(t_near) <= int(math.ceil(tol / (2 * np.pi) * angle_bins))) & (np.abs(d_near) <= 3)] = 0.0
         if inliers.sum() * area < config.min_plane_area:
             continue
-        q = p[inliers]
-        centroid = q.mean(axis=0)
-        _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
-        normal2 = vt[-1]
-        if normal2 @ direction < 0:
-            normal2 = -normal2
+        normal2, offset = _line_fit(p[inliers], direction, voxel)
         normal = np.array([normal2[0], normal2[1], 0.0])
         remaining &= ~inliers
-        walls.append(Plane("wall", normal, float(normal2 @ (centroid + center)), float(inliers.sum() * area)))
+        walls.append(Plane("wall", normal, float(offset + normal2 @ center), float(inliers.sum() * area)))
     return walls
+
+
+def _line_fit(q: np.ndarray, direction: np.ndarray, voxel: float) -> tuple[np.ndarray, float]:
+    """(unit normal (2,) facing like ``direction``, offset) of the wall through the (N, 2) samples
+    ``q`` of one Hough peak: a least-squares line, then moved to the back of the samples
+    (:func:`back_of_peak`) and refitted through the samples there when they span a metre."""
+    centroid = q.mean(axis=0)
+    _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
+    normal = vt[-1] if vt[-1] @ direction >= 0 else -vt[-1]
+    residual = (q - centroid) @ normal
+    back = np.abs(residual - back_of_peak(residual, voxel)) < 0.2 * voxel
+    along = (q[back] - centroid) @ np.array([-normal[1], normal[0]])
+    if back.sum() >= 10 and np.ptp(along) >= 1.0:
+        centroid = q[back].mean(axis=0)
+        _, _, vt = np.linalg.svd(q[back] - centroid, full_matrices=False)
+        normal = vt[-1] if vt[-1] @ direction >= 0 else -vt[-1]
+    else:
+        centroid = centroid + normal * float(residual[back].mean()) if back.any() else centroid
+    return normal, float(normal @ centroid)
+
+
+def back_of_peak(residual: np.ndarray, voxel: float, min_share: float = 0.3) -> float:
+    """Where the wall lies among the signed distances ``residual`` (metres, positive into the
+    room) of a wall peak's samples: the backmost mode of their density (Gaussian kernel of a
+    tenth of a voxel) holding at least ``min_share`` of the highest mode. Doors, pictures,
+    skirting and the backs of cupboards lie a few centimetres in front of the wall they stand on
+    and share its peak; a least-squares line through all of them sits in front of the wall and
+    makes the voxel layer in front of it look occupied. Nothing lies behind the wall."""
+    if residual.size == 0:
+        return 0.0
+    step = 0.02 * voxel
+    lo = float(residual.min()) - 10 * step
+    bins = np.floor((residual - lo) / step).astype(np.int64)
+    hist = np.bincount(bins, minlength=int(bins.max()) + 11).astype(np.float64)
+    sigma = 0.1 * voxel / step
+    kernel = np.exp(-0.5 * (np.arange(-int(3 * sigma), int(3 * sigma) + 1) / sigma) ** 2)
+    density = np.convolve(hist, kernel, mode="same")
+    peak = (density >= np.roll(density, 1)) & (density >= np.roll(density, -1)) & (density >= min_share * density.max())
+    return lo + (int(np.flatnonzero(peak)[0]) + 0.5) * step
 
 
 def _keep_outermost(planes: list[Plane], tolerance: float) -> None:
