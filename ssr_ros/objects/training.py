@@ -150,7 +150,7 @@ def validate_prior(model, samples, config, cell_of, device) -> dict:
 
 def _start_from(config: ShapePriorTrainingConfig):
     """The prior of ``config.init_weights``; ``config.network`` and ``config.data.classes`` take
-    its shape and classes (a bad file is refused with ConfigError)."""
+    its shape and classes (a file that is not shape prior weights is refused with MapFileError)."""
     from ssr_ros.objects.weights import load_shape_prior
 
     prior = load_shape_prior(config.init_weights)
