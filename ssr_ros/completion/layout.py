@@ -16,7 +16,9 @@ observed, in the gravity-aligned map frame (z up):
 3. **Walls**: a Hough transform over the azimuth of horizontal normals and the plane offset;
    each peak with ``min_plane_area`` is refined by a least-squares line through its inliers,
    moved to the back of them (doors, pictures and cupboard backs on the wall share its peak a
-   few centimetres in front of it).
+   few centimetres in front of it); a wall 1.5-6 degrees off square to the wall seen over the
+   largest area is squared to it. A floor seen too little on its own (a quarter of
+   ``min_plane_area``) is taken where walls facing different ways end on it.
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
@@ -274,8 +276,13 @@ def _free_behind(plane: Plane, free_points: np.ndarray, voxel: float) -> float:
 
 
 def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
-                      cameras_z: np.ndarray | None, free_points: np.ndarray) -> Plane | None:
-    """The floor (``up``) or the ceiling, or None."""
+                      cameras_z: np.ndarray | None, free_points: np.ndarray,
+                      wall_bottoms: np.ndarray | None = None) -> Plane | None:
+    """The floor (``up``) or the ceiling, or None. ``wall_bottoms``: (W,) heights where walls facing
+    different ways end below; when given, a floor seen over only a quarter of ``min_plane_area``
+    is taken where at least two of them end on it (within 0.25 m: furniture hides the foot of a
+    wall): two cues that agree."""
+    min_area = config.min_plane_area if wall_bottoms is None else 0.25 * config.min_plane_area
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
     z = points[facing, 2]
@@ -285,8 +292,11 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
     lo = z.min() - step
     bins = np.floor((z - lo) / step).astype(np.int64)
     hist = np.bincount(bins).astype(np.float64) * voxel * voxel
-    peaks = _peaks_1d(hist, config.min_plane_area)
+    peaks = _peaks_1d(hist, min_area)
     heights = lo + (peaks + 0.5) * step
+    if wall_bottoms is not None:
+        on_walls = (np.abs(heights[:, None] - np.asarray(wall_bottoms)[None, :]) <= 0.25).sum(axis=1) >= 2
+        peaks, heights = peaks[on_walls], heights[on_walls]
     if cameras_z is not None and cameras_z.size:
         heights_ok = heights < cameras_z.min() if up else heights > cameras_z.max()
         peaks, heights = peaks[heights_ok], heights[heights_ok]
@@ -300,6 +310,51 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
         if _free_behind(plane, free_points, voxel) <= config.max_free_behind:
             return plane
     return None
+
+
+def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
+                       voxel: float, max_turn_deg: float = 6.0, min_turn_deg: float = 1.5) -> None:
+    """Turn each wall that lies between ``min_turn_deg`` and ``max_turn_deg`` off square or parallel
+    to the wall seen over the largest area exactly so, and put it at the back of its samples along
+    the turned normal (walls closer than ``min_turn_deg`` keep their own fit).
+    A wall seen over a short stretch takes its direction from a few noisy samples (5 degrees
+    puts its far end 25 cm off over 3 m); rooms are built square far more often than not."""
+    if len(walls) < 2:
+        return
+    ref = max(walls, key=lambda w: w.area)
+    ref_angle = math.atan2(ref.normal[1], ref.normal[0])
+    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
+    for wall in walls:
+        if wall is ref:
+            continue
+        angle = math.atan2(wall.normal[1], wall.normal[0])
+        turn = (angle - ref_angle + math.pi / 4) % (math.pi / 2) - math.pi / 4
+        if not math.radians(min_turn_deg) <= abs(turn) <= math.radians(max_turn_deg):
+            continue
+        near = (np.abs(wall.signed_distance(points)) < 1.5 * voxel) & (normals @ wall.normal > cos_tol)
+        if near.sum() < 10:
+            continue
+        normal2 = np.array([math.cos(angle - turn), math.sin(angle - turn)])
+        offsets = points[near, :2].astype(np.float64) @ normal2
+        centre = float(np.median(offsets))
+        wall.normal = np.array([normal2[0], normal2[1], 0.0])
+        wall.offset = centre + back_of_peak(offsets - centre, voxel)
+
+
+def _wall_bottoms(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
+                  voxel: float) -> np.ndarray | None:
+    """(W,) the height where each wall's observed surface ends below (its lowest sample), or None unless at least two of the walls face different ways (more than
+    30 degrees apart)."""
+    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
+    bottoms, directions = [], []
+    for wall in walls:
+        near = (np.abs(wall.signed_distance(points)) < voxel) & (normals @ wall.normal > cos_tol)
+        if near.sum() < 10:
+            continue
+        bottoms.append(float(points[near, 2].min()))
+        directions.append(wall.normal)
+    turned = any(a @ b < math.cos(math.radians(30)) for i, a in enumerate(directions) for b in directions[i + 1:])
+    return np.array(bottoms) if turned else None
 
 
 def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel: float, max_walls: int = 16) -> list[Plane]:
@@ -453,12 +508,21 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
         plane = _horizontal_plane(points, normals, up, config, voxel, cameras_z, free_points)
         if plane is not None:
             planes.append(plane)
-    for wall in _walls(points, normals, config, voxel):
+    walls = _walls(points, normals, config, voxel)
+    _square_to_largest(walls, points, normals, config, voxel)
+    for wall in walls:
         if cameras is not None:
             front = wall.signed_distance(cameras) > 0.0
             wall.bounding = bool(front.mean() >= config.camera_front_fraction)
         wall.bounding = wall.bounding and _free_behind(wall, free_points, voxel) <= config.max_free_behind
-        planes.append(wall)
+    if not any(p.kind == "floor" for p in planes):
+        # a floor seen too little to stand on its own: where walls facing different ways end on it
+        bottoms = _wall_bottoms([w for w in walls if w.bounding], points, normals, config, voxel)
+        if bottoms is not None:
+            floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points, bottoms)
+            if floor is not None:
+                planes.insert(0, floor)
+    planes += walls
     for plane in planes:
         _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
         # where the map's semantics say what the plane is, a wall or a floor mostly labelled as

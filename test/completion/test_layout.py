@@ -64,6 +64,52 @@ def test_a_wall_lies_at_the_back_of_what_stands_on_it(door_share):
     assert wall.normal[0] > 0.999 and abs(wall.offset) < 0.003
 
 
+def _wall_samples(start, end, normal, z_lo, z_hi, voxel):
+    """Samples of a vertical wall from ``start`` to ``end`` (x, y) between two heights."""
+    t = np.arange(0.0, 1.0, voxel / np.linalg.norm(np.subtract(end, start)))
+    z = np.arange(z_lo, z_hi, voxel)
+    xy = np.asarray(start) + t[:, None] * np.subtract(end, start)
+    points = np.concatenate([np.c_[xy, np.full(len(xy), h)] for h in z])
+    return points, np.broadcast_to(np.asarray(normal, np.float32), points.shape)
+
+
+def test_a_wall_seen_over_a_short_stretch_a_few_degrees_off_square_is_squared_to_the_room():
+    """A wide wall at x = 0 and a short piece of the y = 4 m wall whose samples tilt by 4 degrees
+    (a fit through them puts its far end 20 cm off): the short wall is turned square to the wide one."""
+    voxel = 0.05
+    wide, wide_n = _wall_samples((0.0, 0.0), (0.0, 4.0), [1, 0, 0], 0.0, 2.4, voxel)
+    tilt = np.radians(4.0)
+    start = np.array([0.3, 4.0])
+    short, _ = _wall_samples(start, start + 0.9 * np.array([np.cos(tilt), -np.sin(tilt)]), [0, -1, 0], 0.0, 2.4, voxel)
+    short_n = np.broadcast_to(np.array([-np.sin(tilt), -np.cos(tilt), 0.0], np.float32), short.shape)
+    samples = _samples(np.concatenate([wide, short]), [0, 0, 1])
+    samples["normals"] = np.concatenate([wide_n, short_n]).astype(np.float32)
+    layout = find_layout(samples, voxel, LayoutConfig(min_plane_area=0.3, min_walls=0), np.array([[2.0, 2.0, 1.5]]))
+    back = [w for w in layout.walls if w.normal[1] < -0.9][0]
+    assert abs(back.normal[0]) < 1e-6, "turned exactly square to the wide wall"
+    assert abs(-back.offset - 3.96) < 0.05, "through the middle of its samples' stretch, at their back"
+
+
+def test_a_floor_seen_too_little_on_its_own_is_taken_where_the_walls_end():
+    """0.3 m^2 of floor at z = 0 (less than min_plane_area 0.5) and a desk top of 1 m^2 at 0.75 m
+    with free space seen under it: the floor alone is too small, but two walls facing different ways
+    reach down to it, so it is the floor; without the walls there is no floor."""
+    voxel = 0.05
+    floor = _grid(np.arange(1.0, 1.6, voxel), np.arange(1.0, 1.5, voxel), 0.0)
+    desk = _grid(np.arange(2.0, 3.0, voxel), np.arange(2.0, 3.0, voxel), 0.75)
+    under = _grid(np.arange(2.0, 3.0, voxel), np.arange(2.0, 3.0, voxel), 0.4)
+    wall_x, nx = _wall_samples((0.0, 0.0), (0.0, 4.0), [1, 0, 0], 0.1, 2.4, voxel)
+    wall_y, ny = _wall_samples((0.0, 0.0), (4.0, 0.0), [0, 1, 0], 0.15, 2.4, voxel)
+    cameras = np.array([[2.0, 2.0, 1.5]])
+    config = LayoutConfig(min_plane_area=0.5, min_walls=0)
+    alone = _samples(np.concatenate([floor, desk]), [0, 0, 1], free_points=under)
+    assert find_layout(alone, voxel, config, cameras).floor is None
+    samples = _samples(np.concatenate([floor, desk, wall_x, wall_y]), [0, 0, 1], free_points=under)
+    samples["normals"] = np.concatenate([np.tile([0, 0, 1], (len(floor) + len(desk), 1)), nx, ny]).astype(np.float32)
+    layout = find_layout(samples, voxel, config, cameras)
+    assert layout.floor is not None and abs(layout.floor.offset) < 0.02
+
+
 def test_only_walls_with_every_camera_in_front_bound_the_room():
     ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 2.0, VOXEL), indexing="ij")
     wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)  # x = 0, facing +x
