@@ -343,8 +343,8 @@ def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarr
 
 def _wall_bottoms(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
                   voxel: float) -> np.ndarray | None:
-    """(W,) the height where each wall's observed surface ends below (its lowest sample), or None unless at least two of the walls face different ways (more than
-    30 degrees apart)."""
+    """(W,) the height where each wall's observed surface ends below (its lowest sample), or None
+    unless at least two of the walls face different ways (more than 30 degrees apart)."""
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     bottoms, directions = [], []
     for wall in walls:
