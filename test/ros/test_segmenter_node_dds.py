@@ -94,7 +94,7 @@ def test_the_node_labels_the_map_with_its_segmenter_over_dds(ros_context, tmp_pa
     model_file = export(kind, tmp_path / "model")
     node = MapperProcess(ros_context, {
         "segmenter.type": kind, "segmenter.model": str(model_file), "segmenter.device": "cpu",
-        "segmenter.rate_hz": 1000.0, "completion.type": "none", "device": "cpu", "sensor_qos": "reliable",
+        "segmenter.rate_hz": 1000.0, "completion.type": "none", "layout.type": "none", "device": "cpu", "sensor_qos": "reliable",
         "pose_wait_s": 5.0, "warn_throttle_s": 0.0,
     }, client_name=f"segmenter_{kind}_client", outputs=())
     try:
