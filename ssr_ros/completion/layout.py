@@ -312,6 +312,13 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
     return None
 
 
+def _on_plane(plane: Plane, points: np.ndarray, normals: np.ndarray, config: LayoutConfig, distance: float) -> np.ndarray:
+    """(P,) bool: the surface samples of ``plane``: within ``distance`` (metres) of it, with a normal
+    within ``angle_tolerance_deg`` of its own."""
+    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
+    return (np.abs(plane.signed_distance(points)) < distance) & (normals @ plane.normal > cos_tol)
+
+
 def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
                        voxel: float, max_turn_deg: float = 6.0, min_turn_deg: float = 1.5) -> None:
     """Turn each wall that lies between ``min_turn_deg`` and ``max_turn_deg`` off square or parallel
@@ -323,7 +330,6 @@ def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarr
         return
     ref = max(walls, key=lambda w: w.area)
     ref_angle = math.atan2(ref.normal[1], ref.normal[0])
-    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     for wall in walls:
         if wall is ref:
             continue
@@ -331,7 +337,7 @@ def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarr
         turn = (angle - ref_angle + math.pi / 4) % (math.pi / 2) - math.pi / 4
         if not math.radians(min_turn_deg) <= abs(turn) <= math.radians(max_turn_deg):
             continue
-        near = (np.abs(wall.signed_distance(points)) < 1.5 * voxel) & (normals @ wall.normal > cos_tol)
+        near = _on_plane(wall, points, normals, config, 1.5 * voxel)
         if near.sum() < 10:
             continue
         normal2 = np.array([math.cos(angle - turn), math.sin(angle - turn)])
@@ -345,10 +351,9 @@ def _wall_bottoms(walls: list[Plane], points: np.ndarray, normals: np.ndarray, c
                   voxel: float) -> np.ndarray | None:
     """(W,) the height where each wall's observed surface ends below (its lowest sample), or None
     unless at least two of the walls face different ways (more than 30 degrees apart)."""
-    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     bottoms, directions = [], []
     for wall in walls:
-        near = (np.abs(wall.signed_distance(points)) < voxel) & (normals @ wall.normal > cos_tol)
+        near = _on_plane(wall, points, normals, config, voxel)
         if near.sum() < 10:
             continue
         bottoms.append(float(points[near, 2].min()))
@@ -428,19 +433,23 @@ def _line_fit(q: np.ndarray, direction: np.ndarray, voxel: float) -> tuple[np.nd
     """(unit normal (2,) facing like ``direction``, offset) of the wall through the (N, 2) samples
     ``q`` of one Hough peak: a least-squares line, then moved to the back of the samples
     (:func:`back_of_peak`) and refitted through the samples there when they span a metre."""
-    centroid = q.mean(axis=0)
-    _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
-    normal = vt[-1] if vt[-1] @ direction >= 0 else -vt[-1]
+    centroid, normal = _least_squares_line(q, direction)
     residual = (q - centroid) @ normal
     back = np.abs(residual - back_of_peak(residual, voxel)) < 0.2 * voxel
     along = (q[back] - centroid) @ np.array([-normal[1], normal[0]])
     if back.sum() >= 10 and np.ptp(along) >= 1.0:
-        centroid = q[back].mean(axis=0)
-        _, _, vt = np.linalg.svd(q[back] - centroid, full_matrices=False)
-        normal = vt[-1] if vt[-1] @ direction >= 0 else -vt[-1]
+        centroid, normal = _least_squares_line(q[back], direction)
     else:
         centroid = centroid + normal * float(residual[back].mean()) if back.any() else centroid
     return normal, float(normal @ centroid)
+
+
+def _least_squares_line(q: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(centroid (2,), unit normal (2,) facing like ``direction``) of the least-squares line through
+    the (N, 2) points ``q``."""
+    centroid = q.mean(axis=0)
+    _, _, vt = np.linalg.svd(q - centroid, full_matrices=False)
+    return centroid, (vt[-1] if vt[-1] @ direction >= 0 else -vt[-1])
 
 
 def back_of_peak(residual: np.ndarray, voxel: float, min_share: float = 0.3) -> float:
@@ -474,8 +483,7 @@ def _keep_outermost(planes: list[Plane], tolerance: float) -> None:
 
 def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, default_label: int) -> None:
     """Set the plane's inliers, and its label and color from them."""
-    cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
-    near = (np.abs(plane.signed_distance(samples["points"])) < voxel) & (samples["normals"] @ plane.normal > cos_tol)
+    near = _on_plane(plane, samples["points"], samples["normals"], config, voxel)
     plane.inliers = samples["points"][near]
     if near.any():
         plane.color = np.median(samples["colors"][near], axis=0).astype(np.float32)

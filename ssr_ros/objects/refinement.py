@@ -253,12 +253,13 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                 refined = True
                 shapes[inst.instance_id] = shape
                 if write:
+                    box_centre, box_extents, _ = shape.box()
+                    largest_extent = float(np.max(box_extents))
                     reach = config.max_distance
                     if reach > 0 and config.max_distance_fraction > 0:
-                        reach = max(reach, config.max_distance_fraction * float(np.max(shape.box()[1])))
+                        reach = max(reach, config.max_distance_fraction * largest_extent)
                     plan = shape_write(region, inst, ids, shape, floor_class, floor_z, reach)
                     if plan is not None and config.max_support_gap > 0:
-                        box_centre, box_extents, _ = shape.box()
                         bottom = float(box_centre[2] - box_extents[2] / 2)
                         support = tops_not_walls & (ids != inst.instance_id) & (region.label != inst.class_id)
                         if not supported(region, support, plan[0], plan[1], bottom, floor_z, config.max_support_gap):
@@ -267,8 +268,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                         origin, tsdf, _, _ = plan
                         if not config.surface:
                             tsdf = inside_only(tsdf, region.voxel_size, region.truncation)
-                        if within_fill(tsdf, int(inst.observed.sum()), float(np.max(shape.box()[1])), region.voxel_size,
-                                       config.max_fill):
+                        if within_fill(tsdf, int(inst.observed.sum()), largest_extent, region.voxel_size, config.max_fill):
                             written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
                             total += written
         records.append(_record(inst, shape, refined, written))
