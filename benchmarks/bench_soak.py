@@ -22,7 +22,8 @@ the mean integrate / mesh times, and where the node's memory goes (malloc in use
 held, arenas, threads, the map's reserved tensors; the node's ``process_*`` diagnostics), from
 its ``/diagnostics``. ``--param`` passes node parameters to every run (e.g. ``malloc_arena_max=0
 heap_release_period_s=0.0``: glibc's defaults, the node before its allocator settings). ``throughput`` runs fusion only
-at each rate and reports the fraction of frames integrated and the node's CPU time per frame. On a
+at each rate and reports the fraction of frames integrated, the end-to-end latency (images published ->
+the frame's ``~/integrated`` header back) and the node's CPU time per frame. On a
 machine shared with other ROS 2 work, give the run a DDS domain of its own (``ROS_DOMAIN_ID``):
 the benchmark's topics are the node's defaults, and another publisher on them mixes in. Both append to benchmarks/RESULTS.md
 and write the per-second samples next to it as CSV when ``--csv`` is given.
@@ -42,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ssr_ros.ros.mapper_client import MapperProcess
+from ssr_ros.ros.node_config import NodeConfig
 
 
 def frame_cache_path(count: int, width: int, height: int, rate: float, seed: int = 1, floor: str = "default") -> Path:
@@ -193,6 +195,18 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
     info = frames.info
     lap_ns = int(frames.stamps_ns[-1] - frames.stamps_ns[0] + 1e9 / rate)
     samples = []
+    # end-to-end latency: a frame's ~/integrated header (its stamp) back here, minus when its images went out
+    published_at: dict[int, float] = {}
+    latencies: list[float] = []
+
+    def on_integrated(header) -> None:
+        sent = published_at.get(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
+        if sent is not None:
+            latencies.append(time.perf_counter() - sent)
+
+    from std_msgs.msg import Header
+
+    mapper.node.create_subscription(Header, "/ssr_mapper/integrated", on_integrated, QoSProfile(depth=100))
     try:
         mapper.wait_ready()
         mapper.wait_for(lambda: all(p.get_subscription_count() for p in pubs.values()), "subscriptions")
@@ -212,6 +226,7 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
             for key, msg in zip(("depth", "color", "labels"), frames.images[index]):
                 msg.header.stamp = stamp_msg.header.stamp
                 pubs[key].publish(msg)
+            published_at[stamp] = time.perf_counter()
             now = time.perf_counter()
             if now >= next_sample:
                 next_sample += sample_every
@@ -220,7 +235,8 @@ def run_node(name: str, parameters: dict, frames: ReplayMessages, total: int, ra
         time.sleep(3.0)  # let the queue drain and diagnostics catch up
         samples.append(sample(mapper, time.perf_counter() - start, total))
         samples[-1]["publishing_s"] = publishing_s
-        samples[-1]["threads"] = thread_cpu_line(threads_before, thread_cpu_seconds(mapper.process.pid), total)
+        samples[-1]["thread_cpu"] = thread_cpu_line(threads_before, thread_cpu_seconds(mapper.process.pid), total)
+        samples[-1]["latency_ms"] = [1e3 * x for x in latencies]
         return samples
     finally:
         mapper.close()
@@ -249,6 +265,14 @@ PROCESS_MEMORY = ("heap_in_use", "heap_free_held", "heap_mmapped", "rss_anonymou
 """The node's own memory figures from its /diagnostics (``process_*``, MB in the samples)."""
 
 
+def latency_line(latencies_ms: list[float]) -> str:
+    """Median / 95th percentile / largest end-to-end latency (images published -> frame in the map)."""
+    if not latencies_ms:
+        return "-"
+    median, p95 = np.percentile(latencies_ms, [50, 95])
+    return f"{median:.0f} / {p95:.0f} / {max(latencies_ms):.0f}"
+
+
 def machine_line() -> str:
     import torch
 
@@ -259,7 +283,7 @@ def machine_line() -> str:
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as handle:
-        # the last row also carries "threads" (the node's CPU by thread, a line of text): not a column
+        # the last row also carries "thread_cpu" (the node's CPU by thread, a line of text): not a column
         writer = csv.DictWriter(handle, fieldnames=[k for k in rows[0] if k != "dropped_by_reason"], extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -345,6 +369,8 @@ def memory_line(case: str, rows: list[dict]) -> str:
 def throughput(args) -> list[str]:
     frames = replay_messages(args.unique, args.width, args.height, max(args.rates))
     what = "with completion" if args.completion == "default" else "fusion only"
+    queue_size = next((p.split('=', 1)[1] for p in args.param if p.startswith('frame_queue_size=')),
+                      NodeConfig().frame_queue_size)
     lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, {what}, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "
@@ -352,12 +378,12 @@ def throughput(args) -> list[str]:
              f"{' --reliable' if args.reliable else ''}{' --completion default' if args.completion == 'default' else ''}"
              f"{' --subscribe ' + ' '.join(args.subscribe) if args.subscribe is not None else ''}"
              f"{' --raw-markers' if args.raw_markers else ''}{''.join(' --param ' + p for p in args.param)}` "
-             f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size 2, meshes and voxel outputs at their "
+             f"(frames of the floor tour; {'reliable' if args.reliable else 'sensor-data'} QoS, frame_queue_size {queue_size}, meshes and voxel outputs at their "
              f"default rates, {'completion as configured by default' if args.completion == 'default' else 'completion.type none'})"
              f"{'; node from ' + args.node_pythonpath if args.node_pythonpath else ''}.", "",
              "| rate Hz | frames | integrated | dropped (by reason) | integrate mean ms | mesh mean ms | map MB at end "
-             "| node CPU ms per frame published | load average |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| latency ms, median / p95 / max | node CPU ms per frame published | load average |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for rate in args.rates:
         rows = run_node(f"rate{int(rate)}", {} if args.completion == "default" else {"completion.type": "none"}, frames,
                         args.frames, rate,
@@ -368,9 +394,9 @@ def throughput(args) -> list[str]:
         reasons = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(end["dropped_by_reason"].items())) or "none"
         lines.append(f"| {rate:g} | {end['published']} | {end['integrated']} ({100 * end['integrated'] / end['published']:.1f} %) "
                      f"| {end['dropped']} ({reasons}) | {end['integrate_ms']:.1f} | {end['mesh_ms']:.0f} | {end['map_mb']:.0f} "
-                     f"| {1e3 * (end['node_cpu_s'] - rows[0]['node_cpu_s']) / end['published']:.1f} | {os.getloadavg()[0]:.1f} |")
+                     f"| {latency_line(end['latency_ms'])} | {1e3 * (end['node_cpu_s'] - rows[0]['node_cpu_s']) / end['published']:.1f} | {os.getloadavg()[0]:.1f} |")
         print(lines[-1], flush=True)
-        print(end["threads"], flush=True)
+        print(end["thread_cpu"], flush=True)
         print(f"frames received by the node {end['received']} of {end['published']}; publishing took "
               f"{end['publishing_s']:.1f} s for {end['published'] / rate:.1f} s of frames; this process (publisher and "
               f"subscribers) CPU ms per frame {1e3 * (end['publisher_cpu_s'] - rows[0]['publisher_cpu_s']) / end['published']:.1f}",

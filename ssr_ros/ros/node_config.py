@@ -62,7 +62,10 @@ class NodeConfig:
                             choices=["sensor_data", "reliable"])
     sync_slop_s: float = param(0.02, "largest stamp difference of images of one frame, seconds", low=0.0, high=1.0)
     sync_queue_size: int = param(10, "messages per input kept for synchronisation", low=1, high=100000)
-    frame_queue_size: int = param(2, "synchronised frames waiting for integration (oldest dropped)", low=1, high=100000)
+    frame_queue_size: int = param(
+        16, "synchronised frames waiting for integration (oldest dropped when full): ~0.5 s at 30 Hz, so the node's "
+        "periodic output work (a mesh update takes ~0.5 s of CPU at 640x480) delays frames instead of dropping them; "
+        "each waiting frame holds its images (~1.5 MB at 640x480)", low=1, high=100000)
     depth_scale: float = param(0.001, "metres per unit of 16UC1 depth", low=1e-6, high=1.0)
     ignore_distortion: bool = param(False, "accept CameraInfo with distortion (images are used as if rectified)")
     mesh_period_s: float = param(1.0, "seconds between incremental mesh updates", low=0.05, high=3600.0)
@@ -78,10 +81,9 @@ class NodeConfig:
         False, "also publish the 3D distance fields (~/esdf, ~/esdf_predicted: one point per known voxel; large) "
         "besides the 2D slices")
     completion_niceness: int = param(
-        0, "niceness of the completion thread (Linux: os.setpriority on its thread id; 0 = as the node): raised (e.g. "
-        "10), integration runs before the periodic completion when the cores are busy (measured: more frames "
-        "integrated with completion on; a fusion-only run lost frames at high load, not yet explained)",
-        low=0, high=19)
+        10, "niceness of the completion thread (Linux: os.setpriority on its thread id; 0 = as the node): with the "
+        "cores busy, the kernel runs integration before the periodic completion and room layout, which take the "
+        "time left over", low=0, high=19)
     time_jump_threshold_s: float = param(
         1.0, "a frame or pose stamped this long before the newest one means the clock jumped back (bag loop, "
         "simulator restart): the pose and image buffers are cleared and mapping goes on, seconds", low=0.001, high=86400.0)

@@ -130,3 +130,28 @@ def test_save_map_without_a_path_is_refused_and_writes_nothing(make_node, tmp_pa
     assert str(tmp_path / "saved") in response.message
     assert response.files == [str(tmp_path / "saved" / "map.ssrmap")]
 
+
+
+@pytest.mark.parametrize("queue_size", [None, 2])
+def test_frames_wait_through_half_a_second_of_output_work_at_30_hz(make_node, queue_size):
+    """An output holding the map (a mesh update of 640x480 frames takes ~0.5 s) while 15 frames
+    (half a second at 30 Hz) arrive: with the default queue they wait and are all fused; a queue of
+    two drops most of them."""
+    import time
+
+    node = make_node(**({} if queue_size is None else {"frame_queue_size": queue_size}))
+    frames = 15
+    with node.pipeline.lock:  # what an output holds while it copies the map
+        for k in range(1, frames + 1):
+            feed_pose(node, k * S, pose_at(0.0))
+            node._enqueue(frame_images(node, k * S))
+        time.sleep(0.3)  # the integration thread has taken a frame and waits for the map
+    deadline = time.monotonic() + 20.0
+    while (node.counters["frames_integrated"] + node.counters["dropped.queue_overflow"] < frames
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    if queue_size is None:
+        assert node.counters["frames_integrated"] == frames and node.counters["dropped.queue_overflow"] == 0
+    else:
+        assert node.counters["dropped.queue_overflow"] >= frames - queue_size - 1
+        assert node.counters["frames_integrated"] == frames - node.counters["dropped.queue_overflow"]
