@@ -18,7 +18,8 @@ observed, in the gravity-aligned map frame (z up):
    moved to the back of them (doors, pictures and cupboard backs on the wall share its peak a
    few centimetres in front of it); a wall 1.5-6 degrees off square to the wall seen over the
    largest area is squared to it. A floor seen too little on its own (a quarter of
-   ``min_plane_area``) is taken where walls facing different ways end on it.
+   ``min_plane_area``) is taken where walls facing different ways end on it; a ceiling seen
+   over an eighth of it where they reach up to it, ``min_room_height`` or more above the floor.
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
@@ -277,12 +278,14 @@ def _free_behind(plane: Plane, free_points: np.ndarray, voxel: float) -> float:
 
 def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
                       cameras_z: np.ndarray | None, free_points: np.ndarray,
-                      wall_bottoms: np.ndarray | None = None) -> Plane | None:
-    """The floor (``up``) or the ceiling, or None. ``wall_bottoms``: (W,) heights where walls facing
-    different ways end below; when given, a floor seen over only a quarter of ``min_plane_area``
-    is taken where at least two of them end on it (within 0.25 m: furniture hides the foot of a
-    wall): two cues that agree."""
-    min_area = config.min_plane_area if wall_bottoms is None else 0.25 * config.min_plane_area
+                      wall_ends: np.ndarray | None = None, min_height: float = -np.inf,
+                      weak_share: float = 0.25) -> Plane | None:
+    """The floor (``up``) or the ceiling, or None. ``wall_ends``: (W,) heights where walls facing
+    different ways end below (floor) or above (ceiling); when given, a plane seen over only
+    ``weak_share`` of ``min_plane_area`` is taken where at least two of them end on it (within
+    0.25 m: furniture hides the foot of a wall): two cues that agree. ``min_height``: no plane
+    below it."""
+    min_area = config.min_plane_area if wall_ends is None else weak_share * config.min_plane_area
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
     z = points[facing, 2]
@@ -294,9 +297,10 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
     hist = np.bincount(bins).astype(np.float64) * voxel * voxel
     peaks = _peaks_1d(hist, min_area)
     heights = lo + (peaks + 0.5) * step
-    if wall_bottoms is not None:
-        on_walls = (np.abs(heights[:, None] - np.asarray(wall_bottoms)[None, :]) <= 0.25).sum(axis=1) >= 2
+    if wall_ends is not None:
+        on_walls = (np.abs(heights[:, None] - np.asarray(wall_ends)[None, :]) <= 0.25).sum(axis=1) >= 2
         peaks, heights = peaks[on_walls], heights[on_walls]
+    peaks, heights = peaks[heights >= min_height], heights[heights >= min_height]
     if cameras_z is not None and cameras_z.size:
         heights_ok = heights < cameras_z.min() if up else heights > cameras_z.max()
         peaks, heights = peaks[heights_ok], heights[heights_ok]
@@ -347,19 +351,20 @@ def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarr
         wall.offset = centre + back_of_peak(offsets - centre, voxel)
 
 
-def _wall_bottoms(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
-                  voxel: float) -> np.ndarray | None:
-    """(W,) the height where each wall's observed surface ends below (its lowest sample), or None
-    unless at least two of the walls face different ways (more than 30 degrees apart)."""
-    bottoms, directions = [], []
+def _wall_ends(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
+               voxel: float, top: bool = False) -> np.ndarray | None:
+    """(W,) the height where each wall's observed surface ends below (its lowest sample; with
+    ``top``, above: its highest), or None unless at least two of the walls face different ways
+    (more than 30 degrees apart)."""
+    ends, directions = [], []
     for wall in walls:
         near = _on_plane(wall, points, normals, config, voxel)
         if near.sum() < 10:
             continue
-        bottoms.append(float(points[near, 2].min()))
+        ends.append(float(points[near, 2].max() if top else points[near, 2].min()))
         directions.append(wall.normal)
     turned = any(a @ b < math.cos(math.radians(30)) for i, a in enumerate(directions) for b in directions[i + 1:])
-    return np.array(bottoms) if turned else None
+    return np.array(ends) if turned else None
 
 
 def _walls(points: np.ndarray, normals: np.ndarray, config: LayoutConfig, voxel: float, max_walls: int = 16) -> list[Plane]:
@@ -523,13 +528,26 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
             front = wall.signed_distance(cameras) > 0.0
             wall.bounding = bool(front.mean() >= config.camera_front_fraction)
         wall.bounding = wall.bounding and _free_behind(wall, free_points, voxel) <= config.max_free_behind
+    bounding_walls = [w for w in walls if w.bounding]
     if not any(p.kind == "floor" for p in planes):
         # a floor seen too little to stand on its own: where walls facing different ways end on it
-        bottoms = _wall_bottoms([w for w in walls if w.bounding], points, normals, config, voxel)
+        bottoms = _wall_ends(bounding_walls, points, normals, config, voxel)
         if bottoms is not None:
             floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points, bottoms)
             if floor is not None:
                 planes.insert(0, floor)
+    floor = next((p for p in planes if p.kind == "floor"), None)
+    if floor is not None and not any(p.kind == "ceiling" for p in planes):
+        # a ceiling seen over a sliver (an eighth of min_plane_area: cameras below it see it at a
+        # grazing angle over the tops of the walls) where walls facing different ways reach up to
+        # it, at least min_room_height above the floor: walls also end where the view ends, and a
+        # shelf's underside below that height is no ceiling
+        tops = _wall_ends(bounding_walls, points, normals, config, voxel, top=True)
+        if tops is not None:
+            ceiling = _horizontal_plane(points, normals, False, config, voxel, cameras_z, free_points, tops,
+                                        min_height=floor.offset + config.min_room_height, weak_share=0.125)
+            if ceiling is not None:
+                planes.append(ceiling)
     planes += walls
     for plane in planes:
         _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
