@@ -90,12 +90,14 @@ def test_a_wall_seen_over_a_short_stretch_a_few_degrees_off_square_is_squared_to
     assert abs(-back.offset - 3.96) < 0.05, "through the middle of its samples' stretch, at their back"
 
 
-def test_a_floor_seen_too_little_on_its_own_is_taken_where_the_walls_end():
-    """0.3 m^2 of floor at z = 0 (less than min_plane_area 0.5) and a desk top of 1 m^2 at 0.75 m
-    with free space seen under it: the floor alone is too small, but two walls facing different ways
-    reach down to it, so it is the floor; without the walls there is no floor."""
+@pytest.mark.parametrize("side", [0.55, 0.2])
+def test_a_floor_seen_too_little_on_its_own_is_taken_where_the_walls_end(side):
+    """0.3 m^2 (or 0.04 m^2, a bathroom floor seen past a bathtub) of floor at z = 0 (less than
+    min_plane_area 0.5) and a desk top of 1 m^2 at 0.75 m with free space seen under it: the floor
+    alone is too small, but two walls facing different ways reach down to it, so it is the floor;
+    without the walls there is no floor."""
     voxel = 0.05
-    floor = _grid(np.arange(1.0, 1.6, voxel), np.arange(1.0, 1.5, voxel), 0.0)
+    floor = _grid(np.arange(1.0, 1.0 + side, voxel), np.arange(1.0, 1.0 + side, voxel), 0.0)
     desk = _grid(np.arange(2.0, 3.0, voxel), np.arange(2.0, 3.0, voxel), 0.75)
     under = _grid(np.arange(2.0, 3.0, voxel), np.arange(2.0, 3.0, voxel), 0.4)
     wall_x, nx = _wall_samples((0.0, 0.0), (0.0, 4.0), [1, 0, 0], 0.1, 2.4, voxel)
@@ -112,7 +114,7 @@ def test_a_floor_seen_too_little_on_its_own_is_taken_where_the_walls_end():
 
 @pytest.mark.parametrize("height, found", [(2.7, True), (2.1, False)])
 def test_a_ceiling_seen_over_a_sliver_is_taken_where_the_walls_reach_up_to_it(height, found):
-    """0.09 m^2 of ceiling (a fifth of min_plane_area 0.5) where two walls facing different ways end
+    """0.09 m^2 of ceiling (less than a fifth of min_plane_area 0.5) where two walls facing different ways end
     above: the ceiling, at 2.7 m; at 2.1 m, less than min_room_height above the floor, the walls
     may end only where the cameras' view ends, and a sliver there (a shelf's underside) is no
     ceiling. Without the walls there is no ceiling either."""
