@@ -369,8 +369,7 @@ def memory_line(case: str, rows: list[dict]) -> str:
 def throughput(args) -> list[str]:
     frames = replay_messages(args.unique, args.width, args.height, max(args.rates))
     what = "with completion" if args.completion == "default" else "fusion only"
-    queue_size = next((p.split('=', 1)[1] for p in args.param if p.startswith('frame_queue_size=')),
-                      NodeConfig().frame_queue_size)
+    queue_size = node_parameters(args.param).get("frame_queue_size", NodeConfig().frame_queue_size)
     lines = ["", f"## Node throughput at the camera rate: {args.width}x{args.height}, {what}, default parameters", "",
              machine_line(),
              f"Command: `python benchmarks/bench_soak.py throughput --width {args.width} --height {args.height} "

@@ -358,16 +358,16 @@ def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarr
 
 
 def _wall_ends(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
-               voxel: float, top: bool = False) -> np.ndarray | None:
-    """(W,) the height where each wall's observed surface ends below (its lowest sample; with
-    ``top``, above: its highest), or None unless at least two of the walls face different ways
-    (more than 30 degrees apart)."""
+               voxel: float) -> np.ndarray | None:
+    """(W, 2) the heights where each wall's observed surface ends below and above (its lowest and
+    highest sample), or None unless at least two of the walls face different ways (more than 30
+    degrees apart)."""
     ends, directions = [], []
     for wall in walls:
         near = _on_plane(wall, points, normals, config, voxel)
         if near.sum() < 10:
             continue
-        ends.append(float(points[near, 2].max() if top else points[near, 2].min()))
+        ends.append((float(points[near, 2].min()), float(points[near, 2].max())))
         directions.append(wall.normal)
     turned = any(a @ b < math.cos(math.radians(30)) for i, a in enumerate(directions) for b in directions[i + 1:])
     return np.array(ends) if turned else None
@@ -534,26 +534,24 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
             front = wall.signed_distance(cameras) > 0.0
             wall.bounding = bool(front.mean() >= config.camera_front_fraction)
         wall.bounding = wall.bounding and _free_behind(wall, free_points, voxel) <= config.max_free_behind
-    bounding_walls = [w for w in walls if w.bounding]
-    if not any(p.kind == "floor" for p in planes):
-        # a floor seen too little to stand on its own: where walls facing different ways end on it
-        bottoms = _wall_ends(bounding_walls, points, normals, config, voxel)
-        if bottoms is not None:
-            floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points, bottoms)
-            if floor is not None:
-                planes.insert(0, floor)
     floor = next((p for p in planes if p.kind == "floor"), None)
-    if floor is not None and not any(p.kind == "ceiling" for p in planes):
+    ceiling = next((p for p in planes if p.kind == "ceiling"), None)
+    ends = (_wall_ends([w for w in walls if w.bounding], points, normals, config, voxel)
+            if floor is None or ceiling is None else None)
+    if floor is None and ends is not None:
+        # a floor seen too little to stand on its own: where walls facing different ways end on it
+        floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points, ends[:, 0])
+        if floor is not None:
+            planes.insert(0, floor)
+    if ceiling is None and floor is not None and ends is not None:
         # the same for a ceiling seen over a sliver (cameras below it see it at a grazing angle
         # over the tops of the walls) where walls facing different ways reach up to it, at least
         # min_room_height above the floor: walls also end where the view ends, and a shelf's
         # underside below that height is no ceiling
-        tops = _wall_ends(bounding_walls, points, normals, config, voxel, top=True)
-        if tops is not None:
-            ceiling = _horizontal_plane(points, normals, False, config, voxel, cameras_z, free_points, tops,
-                                        min_height=floor.offset + config.min_room_height)
-            if ceiling is not None:
-                planes.append(ceiling)
+        ceiling = _horizontal_plane(points, normals, False, config, voxel, cameras_z, free_points, ends[:, 1],
+                                    min_height=floor.offset + config.min_room_height)
+        if ceiling is not None:
+            planes.append(ceiling)
     planes += walls
     for plane in planes:
         _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
