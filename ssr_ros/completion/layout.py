@@ -40,8 +40,9 @@ observed, in the gravity-aligned map frame (z up):
    the room, the first thing the map knows within ``reach`` is seen-free space: no object
    stands in front of it (a cupboard hides the wall behind it) and a camera looked there.
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
-   it, all with a negative distance: occupied, with no surface of their own. Labels: the majority fused label of the plane's observed voxels,
-   else floor / wall / ceiling by kind (where the taxonomy has them); color: the plane's
+   it, all with a negative distance: occupied, with no surface of their own. Labels: floor / wall / ceiling by kind where the taxonomy has them
+   (also where a window or a door covers most of what was seen of a wall), else the majority
+   fused label of the plane's observed voxels; color: the plane's
    median observed color; confidence: ``confidence``. A plane lying on a voxel face (to within
    ``face_tolerance``) occupies only the voxel on its solid side (:func:`on_face_outside`).
 
@@ -502,10 +503,13 @@ def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, d
         labels = labels[labels != UNKNOWN_ID]
         if labels.size:
             counts = np.bincount(labels)
-            plane.label = int(counts.argmax())
             if default_label != UNKNOWN_ID:
                 plane.label_share = float(counts[default_label] / labels.size) if default_label < counts.size else 0.0
-            return
+            else:
+                plane.label = int(counts.argmax())
+                return
+    # a wall is written as wall where the window or door seen on it outnumbers the wall seen
+    # around them: what nobody saw of it is more likely wall than more window
     plane.label = default_label
 
 

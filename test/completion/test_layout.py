@@ -189,6 +189,28 @@ def test_a_plane_the_labels_reject_does_not_hide_the_wall_in_front_of_it():
     assert bounding == {0.0: True, -0.5: False}
 
 
+def test_a_wall_mostly_seen_as_a_window_is_written_as_wall():
+    """Of a wall's labelled samples 40 % are window, 35 % wall, 25 % picture: it still bounds the room
+    (wall share over ``min_label_share``) and its unseen part is labelled wall, not window; a ceiling,
+    which the taxonomy has no class for, keeps the label its samples carry most."""
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 1.0, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
+    samples = _samples(wall, [1, 0, 0])
+    share = np.arange(len(wall)) / len(wall)
+    samples["labels"] = np.where(share < 0.40, 9, np.where(share < 0.75, 1, 11))
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[2.0, 1.0, 1.5]]),
+                         {"wall": 1, "floor": 2})
+    (found,) = layout.walls
+    assert found.bounding and found.label == 1 and found.label_share == pytest.approx(0.35, abs=0.01)
+    step = np.arange(0.0, 2.0, VOXEL)
+    ceiling = _samples(_grid(step, step, 2.5), [0, 0, -1])
+    ceiling["labels"][:] = 1
+    plane = Plane("ceiling", np.array([0.0, 0.0, -1.0]), -2.5, 4.0)
+    from ssr_ros.completion.layout import _describe
+    _describe(plane, ceiling, VOXEL, LayoutConfig(), 0)
+    assert plane.label == 1
+
+
 def test_the_room_reaches_as_far_as_the_cameras_and_the_space_they_saw_free():
     step = np.arange(0.0, 2.0, VOXEL)
     floor = _grid(step, step, 0.0)
