@@ -28,7 +28,8 @@ from ssr_ros.errors import ConfigError, DepthOutOfRange, InvalidInput, MapFileEr
 from ssr_ros.geometry import Frame, transform_points
 from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, GravityEstimate, estimate_alignment
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
-from ssr_ros.map.map_file import MAP_FILE, read_map
+from ssr_ros.map.map_file import MAP_FILE
+from ssr_ros.map.semantic_tsdf import read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
 from ssr_ros.map.voxel_blocks import cpu_threads
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, flat_layers, select_voxels

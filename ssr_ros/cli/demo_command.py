@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, generate_scene
     from ssr_ros.evaluation.map_evaluation import completion_effect, evaluate_map, format_completion_effect
     from ssr_ros.evaluation.report import format_table
-    from ssr_ros.map.map_file import read_map
+    from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.preview import write_previews
     from ssr_ros.ros.bag_player import play_bag
     from ssr_ros.ros.mapper_client import MapperProcess

@@ -315,7 +315,6 @@ def _run(args: argparse.Namespace) -> int:
         options.max_unreadable = args.max_unreadable or None
     summary = reconstruct(pipeline, recording, out, options)
     frames = summary["frames"]
-    speed = summary["speed"]
     print(f"[reconstruct] integrated {frames['integrated']} of {frames['read']} frames"
           + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
           + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ssr_ros.config import load_yaml_config
-    from ssr_ros.map.map_file import MAP_FILE, read_map
+    from ssr_ros.map.map_file import MAP_FILE
+    from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.objects.object_list import save_object_list
     from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior, refine_objects
     from ssr_ros.taxonomy import ClassTaxonomy

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ssr_ros.config import load_yaml_config
-    from ssr_ros.map.map_file import MAP_FILE, read_map
+    from ssr_ros.map.map_file import MAP_FILE
+    from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.regularization.config import RegularizationConfig
     from ssr_ros.regularization.labels import REGULARIZED_FILE, RegularizedLabels
     from ssr_ros.regularization.stage import build_regularizer, regularize_map

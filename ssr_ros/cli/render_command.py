@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from ssr_ros.errors import MapFileError
-    from ssr_ros.map.map_file import MAP_FILE, read_map
+    from ssr_ros.map.map_file import MAP_FILE
+    from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.preview import annotated_view, render_mesh_view, render_view
     from ssr_ros.render import MeshRenderer, mesh_bounds, orbit_poses, parse_pose, read_colored_mesh, view_intrinsics
 

@@ -4,15 +4,48 @@
 it, renders RGB-D frames (sensor-noise depth, 2D-predictor labels, and the exact labels
 beside them) with the data package's ``SyntheticSequence``, keeps a subset of the frames (whole
 contiguous segments are dropped, so the input misses regions rather than pixels) and fuses
-the kept frames into the *input* map and all frames into the *reference* map.
+the kept frames into the *input* map and all frames into the *reference* map: a
+:class:`TrainingScene`, the form every scene source hands to ``ssr_ros.completion.training``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Protocol, Sequence
 
 import numpy as np
+import torch
 
+from ssr_ros.geometry import Frame
+from ssr_ros.map.chunk import DenseChunk
+
+
+class ChunkSource(Protocol):
+    def extract_chunk(self, origin_voxel: torch.Tensor, size: Sequence[int]) -> DenseChunk: ...
+
+
+@dataclass
+class TrainingScene:
+    """A captured scene ready for training.
+
+    frames: every frame of the sequence (rgb, depth, labels as available).
+    kept: indices of the frames fused into ``input_map``; the others are held out.
+    input_map: fused from the kept frames only (incomplete).
+    reference_map: fused from all frames (more complete; the 3D term's target).
+    min_voxel, max_voxel: global voxel box of the scene (max exclusive).
+    gt_labels: exact per-frame class images where the source has them (synthetic data), else
+        None; ``frames[i].labels`` are the labels a 2D predictor would give (may be noisy).
+    """
+
+    name: str
+    frames: list[Frame]
+    kept: list[int]
+    input_map: ChunkSource
+    reference_map: ChunkSource
+    min_voxel: tuple[int, int, int]
+    max_voxel: tuple[int, int, int]
+    gt_labels: list[np.ndarray] | None = None
 
 
 def kept_frames(num_frames: int, keep_fraction: float, segment: int, rng: np.random.Generator) -> list[int]:
@@ -52,8 +85,6 @@ def synthetic_sequence(seed: int, data):
 
 def synthetic_scene(seed: int, data):
     """TrainingScene provider for generated rooms (see module docstring)."""
-    from ssr_ros.completion.training import TrainingScene
-
     scene, sequence = synthetic_sequence(seed, data)
     frames, gt_labels = [], []
     for view in sequence.views():

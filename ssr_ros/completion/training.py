@@ -30,7 +30,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ from ssr_ros.completion.losses import (
 )
 from ssr_ros.completion.network import CompletionOutput, SSRUNet, SSRUNetConfig, chunk_inputs
 from ssr_ros.completion.renderer import _sample, _to_grid, look_at, render_chunk, widened_intrinsics
+from ssr_ros.completion.scenes import TrainingScene, synthetic_scene
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.geometry import CameraIntrinsics, Frame
@@ -161,33 +162,6 @@ class TrainingConfig:
 
 
 # --- scenes and chunk samples -------------------------------------------------------------
-
-
-class ChunkSource(Protocol):
-    def extract_chunk(self, origin_voxel: torch.Tensor, size: Sequence[int]) -> DenseChunk: ...
-
-
-@dataclass
-class TrainingScene:
-    """A captured scene ready for training.
-
-    frames: every frame of the sequence (rgb, depth, labels as available).
-    kept: indices of the frames fused into ``input_map``; the others are held out.
-    input_map: fused from the kept frames only (incomplete).
-    reference_map: fused from all frames (more complete; the 3D term's target).
-    min_voxel, max_voxel: global voxel box of the scene (max exclusive).
-    gt_labels: exact per-frame class images where the source has them (synthetic data), else
-        None; ``frames[i].labels`` are the labels a 2D predictor would give (may be noisy).
-    """
-
-    name: str
-    frames: list[Frame]
-    kept: list[int]
-    input_map: ChunkSource
-    reference_map: ChunkSource
-    min_voxel: tuple[int, int, int]
-    max_voxel: tuple[int, int, int]
-    gt_labels: list[np.ndarray] | None = None
 
 
 SceneProvider = Callable[[int, SceneDataConfig], TrainingScene]
@@ -610,8 +584,6 @@ def train(
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if provider is None:
-        from ssr_ros.completion.scenes import synthetic_scene
-
         provider = synthetic_scene
     torch.manual_seed(config.seed + rank)
     rng = random.Random(config.seed + rank)

@@ -47,7 +47,7 @@ def map_volume(path: str | Path, gt_volume: dict[str, np.ndarray], taxonomy=None
     """
     import torch
 
-    from ssr_ros.map.map_file import read_map
+    from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.map.voxel_export import dense_volume
 
     tsdf_map = read_map(path, taxonomy=taxonomy)

@@ -230,24 +230,3 @@ def map_from_state(cls, header: dict, arrays: dict[str, np.ndarray], device, bac
     tsdf_map.update_counter = int(header["update_counter"])
     tsdf_map.frames_integrated = int(header["frames_integrated"])
     return tsdf_map
-
-
-def read_map(path: str | Path, device="cpu", taxonomy=None, backend: str | None = None, overrides: dict | None = None):
-    """Open a saved map for use: ``path`` is a map file or a directory holding ``map.ssrmap``.
-
-    Checks everything :func:`load_map` checks (magic, version, header and array checksums,
-    config ranges) and, given ``taxonomy`` (a ClassTaxonomy), that the map's class count is the
-    taxonomy's. Returns a SemanticTSDF on ``device``; raises MapFileError naming the problem.
-    """
-    from ssr_ros.map.semantic_tsdf import SemanticTSDF
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / MAP_FILE
-    tsdf_map = load_map(SemanticTSDF, path, device, backend, overrides)
-    if taxonomy is not None and tsdf_map.num_classes != taxonomy.num_classes:
-        raise MapFileError(
-            f"map '{path}' has {tsdf_map.num_classes} classes but the taxonomy '{taxonomy.name}' has "
-            f"{taxonomy.num_classes}; use the taxonomy the map was made with"
-        )
-    return tsdf_map

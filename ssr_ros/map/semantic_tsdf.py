@@ -548,3 +548,25 @@ class SemanticTSDF:
         stats["predicted_voxels"] = int(torch.count_nonzero(self.layer.predicted(weight)))
         stats["free_cells"] = self.free_space.count_free_cells(hits) if hits is not None else 0
         return stats
+
+
+def read_map(path: str | Path, device="cpu", taxonomy=None, backend: str | None = None, overrides: dict | None = None):
+    """Open a saved map for use: ``path`` is a map file or a directory holding ``map.ssrmap``.
+
+    Checks everything :func:`ssr_ros.map.map_file.load_map` checks (magic, version, header and array checksums,
+    config ranges) and, given ``taxonomy`` (a ClassTaxonomy), that the map's class count is the
+    taxonomy's. Returns a SemanticTSDF on ``device``; raises MapFileError naming the problem.
+    """
+    from ssr_ros.errors import MapFileError
+    from ssr_ros.map.map_file import MAP_FILE, load_map
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / MAP_FILE
+    tsdf_map = load_map(SemanticTSDF, path, device, backend, overrides)
+    if taxonomy is not None and tsdf_map.num_classes != taxonomy.num_classes:
+        raise MapFileError(
+            f"map '{path}' has {tsdf_map.num_classes} classes but the taxonomy '{taxonomy.name}' has "
+            f"{taxonomy.num_classes}; use the taxonomy the map was made with"
+        )
+    return tsdf_map

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def occupied_voxels(coords: np.ndarray, shape: tuple[int, int, int], tsdf: np.ndarray, voxel_size: float) -> np.ndarray:
@@ -36,22 +35,4 @@ def occupied_voxels(coords: np.ndarray, shape: tuple[int, int, int], tsdf: np.nd
         crossed[down] |= in_front[cell[down] - strides[axis]]
     occupied = band.copy()
     occupied[candidates[crossed]] = True
-    return occupied
-
-
-def occupied_flat(layer, tsdf: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """(S * V,) bool over the slot-major voxels of ``layer`` (see
-    :func:`ssr_ros.map.voxel_export.flat_layers`): :func:`occupied_voxels` of its known voxels,
-    ``tsdf`` in metres."""
-    from ssr_ros.map.voxel_export import voxel_indices
-
-    index = torch.nonzero(known).squeeze(1)
-    occupied = torch.zeros_like(known)
-    if index.numel() == 0:
-        return occupied
-    coords = voxel_indices(layer, index).cpu().numpy()
-    lo = coords.min(axis=0)
-    shape = tuple(int(n) for n in coords.max(axis=0) - lo + 1)
-    values = tsdf[index].cpu().numpy().astype(np.float32)
-    occupied[index] = torch.from_numpy(occupied_voxels(coords - lo, shape, values, float(layer.voxel_size))).to(known.device)
     return occupied

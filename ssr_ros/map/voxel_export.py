@@ -18,7 +18,7 @@ import torch
 
 from ssr_ros.map.chunk_io import extract_chunk
 from ssr_ros.map.semantic_evidence import evidence_label
-from ssr_ros.map.surface_voxels import occupied_flat
+from ssr_ros.map.surface_voxels import occupied_voxels
 from ssr_ros.map.voxel_layer import as_layer
 
 FLAG_OBSERVED = 1
@@ -66,6 +66,21 @@ def voxel_indices(layer, flat_index: torch.Tensor) -> torch.Tensor:
 def voxel_centres(layer, flat_index: torch.Tensor) -> torch.Tensor:
     """(N, 3) float32 map-frame centres of voxels given by slot-major flat indices."""
     return (voxel_indices(layer, flat_index).to(torch.float32) + 0.5) * layer.voxel_size
+
+
+def occupied_flat(layer, tsdf: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """(S * V,) bool over the slot-major voxels of ``layer`` (see :func:`flat_layers`):
+    :func:`~ssr_ros.map.surface_voxels.occupied_voxels` of its known voxels, ``tsdf`` in metres."""
+    index = torch.nonzero(known).squeeze(1)
+    occupied = torch.zeros_like(known)
+    if index.numel() == 0:
+        return occupied
+    coords = voxel_indices(layer, index).cpu().numpy()
+    lo = coords.min(axis=0)
+    shape = tuple(int(n) for n in coords.max(axis=0) - lo + 1)
+    values = tsdf[index].cpu().numpy().astype(np.float32)
+    occupied[index] = torch.from_numpy(occupied_voxels(coords - lo, shape, values, float(layer.voxel_size))).to(known.device)
+    return occupied
 
 
 def select_voxels(layer, which: str = "surface", layers: dict[str, torch.Tensor] | None = None) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.renderer import look_at
-from ssr_ros.completion.training import TrainingScene
+from ssr_ros.completion.scenes import TrainingScene
 from ssr_ros.geometry import CameraIntrinsics, Frame  # noqa: F401 (re-exported for tests)
 from ssr_ros.map.chunk import DenseChunk
 

@@ -166,7 +166,7 @@ def test_the_previous_format_version_still_loads(scene_map, tmp_path):
 def test_read_map_refuses_a_class_count_the_taxonomy_does_not_have(scene_map, tmp_path):
     """The node's load_map and ssr render open maps through read_map, so both refuse it."""
     from ssr_ros.cli.main import main
-    from ssr_ros.map.map_file import read_map
+    from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.taxonomy import ClassTaxonomy
 
     taxonomy = ClassTaxonomy.load()

@@ -117,7 +117,7 @@ def test_list_only_finds_the_chair_and_changes_nothing(fused_room):
 
 def test_refine_objects_command_writes_map_and_object_list(fused_room, tmp_path):
     from ssr_ros.cli.main import main
-    from ssr_ros.map.map_file import read_map
+    from ssr_ros.map.semantic_tsdf import read_map
 
     fused_room.save(tmp_path / "in.ssrmap")
     prior = _solid_prior()

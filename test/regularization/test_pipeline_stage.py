@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "data"))
 from synthetic_frames import small_frames  # noqa: E402
 
 from ssr_ros.cli.main import main as ssr_main  # noqa: E402
-from ssr_ros.map.map_file import read_map  # noqa: E402
+from ssr_ros.map.semantic_tsdf import read_map  # noqa: E402
 from ssr_ros.pipeline import MappingPipeline, PipelineConfig  # noqa: E402
 from ssr_ros.regularization.config import RegularizationConfig  # noqa: E402
 from ssr_ros.regularization.energy.tv_l1 import TVL1Config  # noqa: E402
