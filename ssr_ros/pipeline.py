@@ -20,17 +20,18 @@ from typing import Any, Collection
 import numpy as np
 import torch
 
-from ssr_ros.completion.inference import CompletionConfig, complete_chunks, resolve_device
+from ssr_ros.completion.inference import CompletionConfig, complete_chunks
 from ssr_ros.completion.layout import LayoutConfig, complete_layout
 from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
 from ssr_ros.config import param, validate_config
+from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError, DepthOutOfRange, InvalidInput, MapFileError
 from ssr_ros.geometry import Frame, transform_points
 from ssr_ros.geometry.gravity import Z_UP, CameraUpAccumulator, GravityConfig, GravityEstimate, estimate_alignment
 from ssr_ros.map import SemanticTSDF, TSDFConfig, export_mesh_ply, export_voxels_ply
 from ssr_ros.map.map_file import MAP_FILE
-from ssr_ros.map.semantic_tsdf import read_map
 from ssr_ros.map.meshing import BlockMesh, MeshUpdate
+from ssr_ros.map.semantic_tsdf import read_map
 from ssr_ros.map.voxel_blocks import cpu_threads
 from ssr_ros.map.voxel_export import OccupancyGrid2D, block_layers, flat_layers, select_voxels
 from ssr_ros.mono.predictor import INPUT_MODES, MonoConfig

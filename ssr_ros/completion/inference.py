@@ -93,16 +93,6 @@ class CompletionConfig:
         return self
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available else cpu; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"device {device!r} is not a torch device: {error}") from error
-
-
 @dataclass
 class RegionPrediction:
     """Blended network predictions on a box of voxels starting at ``origin_voxel``.

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.contract import INPUT_KNOWN, ModelContract
-from ssr_ros.completion.inference import resolve_device
+from ssr_ros.devices import resolve_device
 from ssr_ros.completion.losses import (
     color_l1,
     depth_l1,

@@ -111,7 +111,7 @@ class MonoPredictor:
     """``predictor(rgb, intrinsics) -> MonoPrediction`` (see the module docstring)."""
 
     def __init__(self, config: MonoConfig, num_classes: int | None = None) -> None:
-        from ssr_ros.completion.inference import resolve_device
+        from ssr_ros.devices import resolve_device
         from ssr_ros.completion.weights import load_model
 
         self.config = config.validate()

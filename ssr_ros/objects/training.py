@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError
 from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig, yaw_bin_centers, yaw_targets
 from ssr_ros.objects.observation import ShapeSample, make_sample
@@ -170,8 +171,7 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if config.device == "auto" else config.device))
+    device = resolve_device(config.device)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError
 from ssr_ros.regularization.data_cost import FREE_LABEL, DataCostConfig, crop_chunk, network_input
 from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetworkConfig
@@ -130,12 +131,6 @@ class RegularizerTrainingResult:
     validation: list
     seconds: float
     weights_path: Path | None
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def crop_origins(room: RoomVolume, size: int, count: int, min_observed: float, rng: random.Random) -> list[tuple]:
@@ -288,7 +283,7 @@ def train_regularizer(
         class_names, num_classes = taxonomy.names, taxonomy.num_classes
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = _device(config.device)
+    device = resolve_device(config.device)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"

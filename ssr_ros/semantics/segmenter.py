@@ -78,7 +78,7 @@ class Segmenter:
         self.config = config.validate()
         if config.type == "none":
             raise ConfigError("segmenter.type is 'none'; there is no model to run")
-        from ssr_ros.completion.inference import resolve_device
+        from ssr_ros.devices import resolve_device
 
         self.device = resolve_device(config.device)
         self.taxonomy = taxonomy
