@@ -85,8 +85,6 @@ class Frame:
                     f"label_probs must have shape {shape} + (C,), got {probs.shape}"
                 )
         if self.instance_ids is not None:
-            from ssr_ros.map.instance_evidence import check_instance_image
-
             check_instance_image(self.instance_ids, shape)
         if self.depth_weight is not None:
             weight = np.asarray(self.depth_weight)
@@ -103,3 +101,12 @@ class Frame:
         """(H, W) bool: finite, strictly positive depth."""
         depth = np.asarray(self.depth)
         return np.isfinite(depth) & (depth > 0)
+
+
+def check_instance_image(instance_ids, shape: tuple[int, int]) -> None:
+    """Raise InvalidFrame unless ``instance_ids`` is a non-negative integer image of ``shape``."""
+    ids = np.asarray(instance_ids.cpu() if hasattr(instance_ids, "cpu") else instance_ids)
+    if tuple(ids.shape) != tuple(shape) or not np.issubdtype(ids.dtype, np.integer):
+        raise InvalidFrame(f"instance_ids must be an integer image of shape {tuple(shape)} (the depth's), got {ids.dtype} {tuple(ids.shape)}")
+    if ids.size and int(ids.min()) < 0:
+        raise InvalidFrame(f"instance_ids must be >= 0 (0 = no instance), got {int(ids.min())}")

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ssr_ros.errors import InvalidFrame
-
 _BITS = 21
 _OFFSET = 1 << (_BITS - 1)
 _MASK = (1 << _BITS) - 1
@@ -46,15 +44,6 @@ def key_voxels(keys: np.ndarray) -> np.ndarray:
     """(N, 3) int64 global voxel indices of keys (N,)."""
     keys = np.asarray(keys, dtype=np.int64)
     return np.stack([(keys >> (2 * _BITS)) & _MASK, (keys >> _BITS) & _MASK, keys & _MASK], axis=1) - _OFFSET
-
-
-def check_instance_image(instance_ids, shape: tuple[int, int]) -> None:
-    """Raise InvalidFrame unless ``instance_ids`` is a non-negative integer image of ``shape``."""
-    ids = np.asarray(instance_ids.cpu() if hasattr(instance_ids, "cpu") else instance_ids)
-    if tuple(ids.shape) != tuple(shape) or not np.issubdtype(ids.dtype, np.integer):
-        raise InvalidFrame(f"instance_ids must be an integer image of shape {tuple(shape)} (the depth's), got {ids.dtype} {tuple(ids.shape)}")
-    if ids.size and int(ids.min()) < 0:
-        raise InvalidFrame(f"instance_ids must be >= 0 (0 = no instance), got {int(ids.min())}")
 
 
 class InstanceEvidence:

@@ -28,13 +28,13 @@ import torch
 
 from ssr_ros.errors import InvalidFrame, InvalidInput
 from ssr_ros.geometry.camera import CameraIntrinsics
-from ssr_ros.geometry.frame import Frame
+from ssr_ros.geometry.frame import Frame, check_instance_image
 from ssr_ros.geometry.pose import validate_pose
 from ssr_ros.map import chunk_io, integration
 from ssr_ros.map.block_hash import check_coord_range
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
-from ssr_ros.map.instance_evidence import InstanceEvidence, check_instance_image
+from ssr_ros.map.instance_evidence import InstanceEvidence
 from ssr_ros.map.semantic_evidence import top2_votes
 from ssr_ros.map.voxel_blocks import cpu_threads, one_thread
 from ssr_ros.map.voxel_layer import PREDICTED_WEIGHT, VoxelLayer
