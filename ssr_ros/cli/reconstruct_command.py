@@ -197,6 +197,28 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
     return config_from_dict(PipelineConfig, values), topics
 
 
+def format_completion(summary: dict) -> str:
+    """One line on what each completion stage added (empty when completion did not run): the
+    network's chunks, the room layout's voxels and planes or why it wrote nothing, the objects."""
+    completion = summary.get("completion") or {}
+    if not completion.get("enabled"):
+        return ""
+    parts = [f"completion: network {completion.get('chunks_completed', 0)} chunk(s)"]
+    layout = completion.get("layout")
+    if layout:
+        bounding = [p["kind"] for p in layout.get("planes", []) if p.get("bounding")]
+        found = ", ".join(f"{bounding.count(k)} {k}{'s' if bounding.count(k) > 1 else ''}"
+                          for k in ("floor", "ceiling", "wall") if k in bounding) or "no plane"
+        if layout.get("voxels_written"):
+            parts.append(f"room layout {layout['voxels_written']} voxels ({found})")
+        else:
+            parts.append(f"room layout nothing ({layout.get('reason') or 'nothing to write'}; found {found})")
+    objects = summary.get("objects")
+    if objects:
+        parts.append(f"objects {objects['refined']} of {objects['instances']} refined, {objects['voxels_written']} voxels")
+    return "; ".join(parts)
+
+
 def camera_extrinsic(values) -> "np.ndarray | None":
     """(4, 4) from x y z qx qy qz qw, or None when not given or identity (then /tf_static decides)."""
     if values is None:
@@ -319,6 +341,9 @@ def _run(args: argparse.Namespace) -> int:
           + (f" (dropped: {frames['dropped_by_reason']})" if frames["dropped"] else "")
           + f"; {summary['map']['num_blocks']} blocks, {summary['map']['memory_bytes'] / 2**20:.1f} MiB")
     print(f"[reconstruct] {format_times(summary)}")
+    completion_line = format_completion(summary)
+    if completion_line:
+        print(f"[reconstruct] {completion_line}")
     gravity = summary.get("gravity", {})
     if gravity.get("source") not in (None, "z_up"):
         print(f"[reconstruct] up in the recording's frame: {[round(v, 4) for v in gravity['up']]} ({gravity['source']}; "

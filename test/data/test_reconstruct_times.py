@@ -44,3 +44,20 @@ def test_the_printed_line_adds_up(tmp_path, capsys):
     assert sum(stages) == pytest.approx(whole, abs=0.05 * len(stages) + 0.05)  # rounding to 0.1 s
     assert summary["planning"]["floor"]["source"] in ("map", "fallback")
     assert (tmp_path / "out" / "occupancy.yaml").exists() and (tmp_path / "out" / "esdf.npz").exists()
+
+
+def test_the_completion_line_says_what_each_stage_added_or_why_not():
+    from ssr_ros.cli.reconstruct_command import format_completion
+
+    planes = [{"kind": "floor", "bounding": True}, {"kind": "wall", "bounding": True},
+              {"kind": "wall", "bounding": False}]
+    summary = {"completion": {"enabled": True, "chunks_completed": 34, "layout": {
+        "voxels_written": 0, "reason": "no room: needs a floor and 2 walls facing different ways", "planes": planes}},
+        "objects": {"instances": 4, "refined": 1, "voxels_written": 120}}
+    line = format_completion(summary)
+    assert line == ("completion: network 34 chunk(s); room layout nothing (no room: needs a floor and 2 walls facing "
+                    "different ways; found 1 floor, 1 wall); objects 1 of 4 refined, 120 voxels")
+    summary["completion"]["layout"].update(voxels_written=900, reason="")
+    planes.append({"kind": "wall", "bounding": True})
+    assert "room layout 900 voxels (1 floor, 2 walls)" in format_completion(summary)
+    assert format_completion({"completion": {"enabled": False}}) == ""
