@@ -40,11 +40,12 @@ observed, in the gravity-aligned map frame (z up):
    the room, the first thing the map knows within ``reach`` is seen-free space: no object
    stands in front of it (a cupboard hides the wall behind it) and a camera looked there.
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
-   it, all with a negative distance: occupied, with no surface of their own. Labels: floor / wall / ceiling by kind where the taxonomy has them
-   (also where a window or a door covers most of what was seen of a wall), else the majority
-   fused label of the plane's observed voxels; color: the plane's
-   median observed color; confidence: ``confidence``. A plane lying on a voxel face (to within
-   ``face_tolerance``) occupies only the voxel on its solid side (:func:`on_face_outside`).
+   it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
+   wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
+   of what was seen of a wall), else the majority fused label of the plane's observed voxels;
+   color: the plane's median observed color; confidence: ``confidence``. A plane lying on a
+   voxel face (to within ``face_tolerance``) occupies only the voxel on its solid side
+   (:func:`on_face_outside`).
 
 The stage needs nothing learned and runs on the map alone (:func:`find_layout`,
 :func:`complete_layout`); ``ssr evaluate-completion`` reports it beside fusion, Poisson and
@@ -133,7 +134,8 @@ class Plane:
     """A layout plane ``normal . x = offset`` (map frame, metres), normal pointing into the room.
 
     kind: 'floor', 'ceiling' or 'wall'; area: observed inlier area, m^2; bounding: whether it
-    bounds the room (walls: cameras in front of it); label / color: what its observed voxels say.
+    bounds the room (walls: cameras in front of it); label: its kind's class (what its observed
+    voxels say where the taxonomy has none); color: the median of its observed voxels.
     """
 
     kind: str
