@@ -30,7 +30,7 @@ from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetwor
 FORMAT = "ssr_ros.regularizer"
 VERSION = 1
 MODEL_TYPE = "learned_primal_dual"
-DEFAULT_WEIGHTS = "regularizer_pd_context.pt"
+DEFAULT_WEIGHTS = "regularizer_pd_t3_context.pt"
 
 
 def default_regularizer_weights() -> Path:
