@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "regularize",
         help="clean up a saved map's labels with the TV-L1 or the learned semantic regulariser",
         description="Run the semantic regulariser on every chunk of MAP (a map.ssrmap or a directory "
-        "holding one) and write OUT/map.ssrmap (voxels completion predicted relabelled; everything "
+        "holding one) and write OUT/map.ssrmap (with regularization.relabel_predicted in --config, voxels completion predicted relabelled; everything "
         "measured unchanged) and OUT/regularized_labels.npz (regularised labels of observed voxels and "
         "labels inferred for unobserved ones, flagged, with confidences).",
     )

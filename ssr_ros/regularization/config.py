@@ -15,7 +15,7 @@ class RegularizationConfig:
     """Optional refinement of the map's labels on dense chunks (after fusion and completion).
 
     Observed voxels keep their fused values and get a regularised label beside them; voxels
-    completion predicted are relabelled in the predicted layer; unobserved voxels the
+    completion predicted keep their labels unless ``relabel_predicted``; unobserved voxels the
     regulariser finds occupied are kept as *inferred* labels. Nothing observed is overwritten.
     ``data_cost`` and ``tv_l1`` configure the TV-L1 regulariser; the learned one uses the data
     cost its weights were trained with (stored in the weights file).
@@ -32,7 +32,10 @@ class RegularizationConfig:
         0.5, "an unobserved voxel becomes an inferred label when its most likely label is a class with at "
         "least this probability", low=0.0, high=1.0,
     )
-    relabel_predicted: bool = param(True, "relabel the voxels completion predicted (their geometry stays)")
+    relabel_predicted: bool = param(
+        False, "relabel the voxels completion predicted (their geometry stays); off: the room layout's and the "
+        "objects' labels (plane kind, object class) are better than the regulariser's guesses there (held-out rooms "
+        "2000-2002: unobserved-surface mIoU 24.7-28.0 % kept, 17.8-19.1 % relabelled)")
     tv_l1: TVL1Config = field(default_factory=TVL1Config)
     data_cost: DataCostConfig = field(default_factory=DataCostConfig)
 

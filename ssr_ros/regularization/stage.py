@@ -7,8 +7,8 @@ is written):
 - observed voxels with fused class evidence get a regularised label and confidence in the
   :class:`~ssr_ros.regularization.labels.RegularizedLabels` store (flag ``observed``); their
   fused TSDF and evidence stay as measured;
-- voxels completion predicted are relabelled in the map's predicted layer (their geometry is
-  written back unchanged), with the regulariser's confidence;
+- with ``relabel_predicted``, voxels completion predicted are relabelled in the map's predicted
+  layer (their geometry is written back unchanged), with the regulariser's confidence;
 - other unobserved voxels whose most likely label is a class with at least ``min_confidence``
   become *inferred* entries of the store (flag ``observed`` false).
 

@@ -82,7 +82,7 @@ def run_stage(config):
 
 
 def test_tv_l1_stage_cleans_observed_labels_and_keeps_them_apart_from_inferred_ones():
-    config = RegularizationConfig(type="tv_l1", chunk_size=24, margin=4,
+    config = RegularizationConfig(type="tv_l1", chunk_size=24, margin=4, relabel_predicted=True,
                                   tv_l1=TVL1Config(smoothness=1.0, iterations=150, tolerance=1e-4))
     chunk, fake, store, report = run_stage(config)
     assert report.chunks == 1 and report.observed > 0
@@ -158,3 +158,13 @@ def test_data_cost_prefers_free_in_front_and_the_fused_class_behind():
         assert int(f[(slice(None),) + below].argmin()) == FLOOR
     hole = (8, 8, 3)
     assert float(strength[hole]) == 0.0 and float(f[(slice(None),) + hole].abs().max()) == 0.0
+
+
+def test_completion_keeps_its_labels_unless_relabelling_is_asked_for():
+    """By default the stage writes nothing into the predicted layer: the layout's and the objects'
+    labels stay (relabelling is an option)."""
+    config = RegularizationConfig(type="tv_l1", chunk_size=24, margin=4,
+                                  tv_l1=TVL1Config(smoothness=1.0, iterations=20, tolerance=1e-4))
+    chunk, fake, store, report = run_stage(config)
+    assert bool(chunk.predicted.any()) and report.observed > 0
+    assert fake.writes == [] and report.predicted_relabelled == 0
