@@ -309,7 +309,8 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
     if wall_ends is not None:
         on_walls = (np.abs(heights[:, None] - np.asarray(wall_ends)[None, :]) <= 0.25).sum(axis=1) >= 2
         peaks, heights = peaks[on_walls], heights[on_walls]
-    peaks, heights = peaks[heights >= min_height], heights[heights >= min_height]
+    high_enough = heights >= min_height
+    peaks, heights = peaks[high_enough], heights[high_enough]
     if cameras_z is not None and cameras_z.size:
         heights_ok = heights < cameras_z.min() if up else heights > cameras_z.max()
         peaks, heights = peaks[heights_ok], heights[heights_ok]
@@ -505,11 +506,10 @@ def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, d
         labels = labels[labels != UNKNOWN_ID]
         if labels.size:
             counts = np.bincount(labels)
-            if default_label != UNKNOWN_ID:
-                plane.label_share = float(counts[default_label] / labels.size) if default_label < counts.size else 0.0
-            else:
+            if default_label == UNKNOWN_ID:  # no class for its kind (ScanNet-20's ceiling): what was seen
                 plane.label = int(counts.argmax())
                 return
+            plane.label_share = float(counts[default_label] / labels.size) if default_label < counts.size else 0.0
     # a wall is written as wall where the window or door seen on it outnumbers the wall seen
     # around them: what nobody saw of it is more likely wall than more window
     plane.label = default_label

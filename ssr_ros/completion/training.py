@@ -36,7 +36,6 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.contract import INPUT_KNOWN, ModelContract
-from ssr_ros.devices import resolve_device
 from ssr_ros.completion.losses import (
     color_l1,
     depth_l1,
@@ -48,6 +47,7 @@ from ssr_ros.completion.network import CompletionOutput, SSRUNet, SSRUNetConfig,
 from ssr_ros.completion.renderer import _sample, _to_grid, look_at, render_chunk, widened_intrinsics
 from ssr_ros.completion.scenes import TrainingScene, synthetic_scene
 from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.geometry import CameraIntrinsics, Frame
 from ssr_ros.map.chunk import DenseChunk

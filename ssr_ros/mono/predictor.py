@@ -111,8 +111,8 @@ class MonoPredictor:
     """``predictor(rgb, intrinsics) -> MonoPrediction`` (see the module docstring)."""
 
     def __init__(self, config: MonoConfig, num_classes: int | None = None) -> None:
-        from ssr_ros.devices import resolve_device
         from ssr_ros.completion.weights import load_model
+        from ssr_ros.devices import resolve_device
 
         self.config = config.validate()
         self.device = resolve_device(config.device)

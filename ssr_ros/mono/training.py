@@ -111,8 +111,8 @@ def training_images(config: MonoTrainingConfig) -> tuple[ImageSet, ImageSet, Ima
 
 def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool = True, command: str = "") -> MonoTrainingResult:
     """Train the monocular network as configured; writes ``out_dir/{log.jsonl, checkpoint.pt, model.pt}``."""
-    from ssr_ros.devices import resolve_device
     from ssr_ros.completion.weights import load_model, save_model
+    from ssr_ros.devices import resolve_device
 
     config.validate()
     if config.threads:
