@@ -516,8 +516,9 @@ class MappingPipeline:
         return report
 
     def structural_class_ids(self) -> dict[str, int]:
-        """Taxonomy ids of floor, wall and ceiling (those the taxonomy has)."""
-        return {name: self.taxonomy.id_of(name) for name in ("floor", "wall", "ceiling") if name in self.taxonomy.names}
+        """Taxonomy ids of the room layout's classes: floor, wall, ceiling and door (those the taxonomy has)."""
+        return {name: self.taxonomy.id_of(name) for name in ("floor", "wall", "ceiling", "door")
+                if name in self.taxonomy.names}
 
     # ------------------------------------------------------------------ regularisation
     def _build_regularizer(self):

@@ -199,7 +199,7 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
 
 def format_completion(summary: dict) -> str:
     """One line on what each completion stage added (empty when completion did not run): the
-    network's chunks, the room layout's voxels and planes or why it wrote nothing, the objects."""
+    network's chunks, the room layout's voxels, planes and doors or why it wrote nothing, the objects."""
     completion = summary.get("completion") or {}
     if not completion.get("enabled"):
         return ""
@@ -207,8 +207,9 @@ def format_completion(summary: dict) -> str:
     layout = completion.get("layout")
     if layout:
         bounding = [p["kind"] for p in layout.get("planes", []) if p.get("bounding")]
+        bounding += ["door"] * len(layout.get("doors", []))
         found = ", ".join(f"{bounding.count(k)} {k}{'s' if bounding.count(k) > 1 else ''}"
-                          for k in ("floor", "ceiling", "wall") if k in bounding) or "no plane"
+                          for k in ("floor", "ceiling", "wall", "door") if k in bounding) or "no plane"
         if layout.get("voxels_written"):
             parts.append(f"room layout {layout['voxels_written']} voxels ({found})")
         else:

@@ -42,7 +42,9 @@ observed, in the gravity-aligned map frame (z up):
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
    it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
-   of what was seen of a wall), else the majority fused label of the plane's observed voxels;
+   of what was seen of a wall), else the majority fused label of the plane's observed voxels; a
+   door seen on a bounding wall replaces the wall over the columns where it was seen, from the
+   floor up to ``door_height`` (or as high as it was seen), at its seen distance from the wall;
    color: the plane's median observed color; confidence: ``confidence``. A plane lying on a
    voxel face (to within ``face_tolerance``) occupies only the voxel on its solid side
    (:func:`on_face_outside`).
@@ -114,6 +116,10 @@ class LayoutConfig:
         "half a voxel away (free by the map's rule tsdf <= half a voxel); only the voxel on its solid side is "
         "occupied, as for a surface through the voxel's inside (0 = the plane's distance as it is)",
         low=0.0, high=0.5)
+    door_height: float = param(
+        2.0, "a door seen on a bounding wall is written over the columns of the wall where it was seen, from the floor "
+        "up to at least this height above it (standard doors are 2.0-2.1 m high; where more of it was seen, up to "
+        "what was seen), at the distance from the wall its seen part lies; 0 = doors are written as wall", low=0.0, high=4.0)
     confidence: float = param(0.8, "confidence written with layout voxels", low=0.0, high=1.0)
     period_s: float = param(5.0, "while mapping, the layout is refreshed at most this often (offline: once at the end), s",
                             low=0.0, high=3600.0)
@@ -168,11 +174,32 @@ class Plane:
 
 
 @dataclass
+class Door:
+    """A door seen on a bounding wall: a rectangle parallel to the wall, ``offset`` metres in front of
+    it, over ``along`` (first of the wall's :meth:`Plane.plane_coordinates`) and from ``bottom`` to
+    ``top`` (map z), labelled ``label`` and colored ``color`` (the median of its seen part)."""
+
+    wall: Plane
+    along: tuple[float, float]
+    bottom: float
+    top: float
+    offset: float
+    label: int
+    color: np.ndarray
+
+    def as_dict(self) -> dict:
+        return {"along": [round(float(a), 3) for a in self.along], "bottom": round(float(self.bottom), 3),
+                "top": round(float(self.top), 3), "offset": round(float(self.offset), 3),
+                "wall": {"normal": np.round(self.wall.normal, 4).tolist(), "offset": round(float(self.wall.offset), 4)}}
+
+
+@dataclass
 class Layout:
     planes: list[Plane]
     lo: np.ndarray
     """(3,) lower corner of the extent of what the cameras saw, metres."""
     hi: np.ndarray
+    doors: list[Door] = field(default_factory=list)
 
     @property
     def floor(self) -> Plane | None:
@@ -202,7 +229,8 @@ class LayoutReport:
 
     def as_dict(self) -> dict:
         return {"voxels_written": int(self.voxels_written), "voxels_cleared": int(self.voxels_cleared),
-                "reason": self.reason, "planes": [p.as_dict() for p in self.layout.planes] if self.layout else []}
+                "reason": self.reason, "planes": [p.as_dict() for p in self.layout.planes] if self.layout else [],
+                "doors": [d.as_dict() for d in self.layout.doors] if self.layout else []}
 
 
 # ----------------------------------------------------------------------------- surface samples
@@ -577,7 +605,56 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     floor = next((p for p in planes if p.kind == "floor" and p.bounding), None)
     if floor is not None:
         hi[2] = max(hi[2], floor.offset + config.min_room_height)
-    return Layout(planes, lo, hi)
+    door_id = class_ids.get("door", UNKNOWN_ID)
+    doors = [] if door_id == UNKNOWN_ID or config.door_height <= 0 else [
+        door for wall in planes if wall.kind == "wall" and wall.bounding
+        for door in _doors(wall, samples, voxel, config, door_id, floor)]
+    return Layout(planes, lo, hi, doors)
+
+
+MIN_DOOR_AREA = 0.1
+"""Seen area (m^2) of door-labelled surface on a wall that makes a door: a few stray door votes do not."""
+DOOR_DEPTH = 0.15
+"""How far in front of or behind its wall's plane a door's surface may lie, metres (frames stand proud,
+doors sit in recesses)."""
+
+
+def _doors(wall: Plane, samples: dict, voxel: float, config: LayoutConfig, door_id: int,
+           floor: Plane | None) -> list[Door]:
+    """The doors seen on ``wall``: its surface samples labelled ``door_id`` within ``DOOR_DEPTH``
+    of it, split into runs along the wall (gaps of up to two voxels close), each with at least
+    ``MIN_DOOR_AREA`` seen. A door stands on the floor and reaches ``door_height`` above it, or as
+    high as it was seen; sideways it covers the columns where it was seen (its seen width is all
+    that is known of its width)."""
+    labels, points, normals = samples["labels"], samples["points"], samples["normals"]
+    distance = wall.signed_distance(points)
+    seen = ((labels == door_id) & (np.abs(distance) <= DOOR_DEPTH)
+            & (normals @ wall.normal > math.cos(math.radians(config.angle_tolerance_deg))))
+    if seen.sum() * voxel * voxel < MIN_DOOR_AREA:
+        return []
+    along = wall.plane_coordinates(points[seen].astype(np.float64))[:, 0]
+    z, distance, colors = points[seen, 2], distance[seen], samples["colors"][seen]
+    bins = np.floor((along - along.min()) / voxel).astype(np.int64)
+    filled = np.bincount(bins) > 0
+    # runs of filled columns, closing gaps of up to two empty ones
+    starts, run = [], None
+    for column in np.flatnonzero(filled):
+        if run is None or column - run[1] > 3:
+            run = [column, column]
+            starts.append(run)
+        else:
+            run[1] = column
+    doors = []
+    for first, last in starts:
+        member = (bins >= first) & (bins <= last)
+        if member.sum() * voxel * voxel < MIN_DOOR_AREA:
+            continue
+        bottom = floor.offset if floor is not None else float(z[member].min())
+        top = max(float(z[member].max()), bottom + config.door_height)
+        doors.append(Door(wall, (float(along[member].min()), float(along[member].max())), bottom, top,
+                          float(np.median(distance[member])), door_id,
+                          np.median(colors[member], axis=0).astype(np.float32)))
+    return doors
 
 
 # ----------------------------------------------------------------------------- writing
@@ -707,6 +784,22 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         distance = plane.signed_distance(flat).astype(np.float32)
         closer = distance < sdf
         sdf[closer], nearest[closer] = distance[closer], k
+    labels = np.array([p.label for p in bounding], np.int64)[nearest]
+    colors = np.stack([p.color for p in bounding]).astype(np.float32)[nearest]
+    for door in layout.doors:
+        # the door's rectangle replaces its wall there, at the door's distance in front of it
+        k = next((i for i, p in enumerate(bounding) if p is door.wall), None)
+        if k is None:
+            continue
+        index = np.flatnonzero(nearest == k)
+        along = door.wall.plane_coordinates(flat[index])[:, 0]
+        z = flat[index, 2]
+        on = ((along >= door.along[0] - 0.5 * voxel) & (along <= door.along[1] + 0.5 * voxel)
+              & (z >= door.bottom - 0.5 * voxel) & (z <= door.top + 0.5 * voxel))
+        index = index[on]
+        sdf[index] -= door.offset
+        labels[index] = door.label
+        colors[index] = door.color
     inside_box = np.all((flat >= layout.lo - 0.5 * voxel) & (flat <= layout.hi + 0.5 * voxel), axis=1)
     band = config.band * voxel
     candidate = inside_box & (np.abs(sdf) <= band)
@@ -744,12 +837,10 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     tsdf[write] = np.clip(sdf[write], -chunk.truncation, chunk.truncation)
     tsdf[solid_only] = np.minimum(tsdf[solid_only], -0.01 * voxel)
     tsdf[write] = on_face_outside(tsdf[write], voxel, config.face_tolerance)
-    colors = np.stack([p.color for p in bounding]).astype(np.float32)
     color = np.zeros((len(flat), 3), np.float32)
-    color[write] = colors[nearest[write]]
+    color[write] = colors[write]
     probs = np.zeros((len(flat), num_classes), np.float32)
-    labels = np.array([p.label for p in bounding], np.int64)
-    probs[np.flatnonzero(write), labels[nearest[write]]] = 1.0
+    probs[np.flatnonzero(write), labels[write]] = 1.0
     confidence = np.zeros(len(flat), np.float32)
     confidence[write] = config.confidence
     return (torch.from_numpy(tsdf.reshape(shape)), torch.from_numpy(color.reshape(shape + (3,))),

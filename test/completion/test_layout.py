@@ -211,6 +211,58 @@ def test_a_wall_mostly_seen_as_a_window_is_written_as_wall():
     assert plane.label == 1
 
 
+def test_a_door_seen_on_a_wall_stands_on_the_floor_and_reaches_door_height():
+    """A wall at x = 0 with a door 3 cm in front of it, seen only between 0.8 and 1.5 m high over
+    y 1.0-1.85 m: the door found covers those columns from the floor up to ``door_height``, at the
+    distance its seen part lies from the wall. A handful of stray door votes elsewhere on the wall
+    (less than ``MIN_DOOR_AREA``) make no door; ``door_height`` 0 finds none."""
+    step = np.arange(0.0, 3.0, VOXEL)
+    ys, zs = np.meshgrid(step, np.arange(0.0, 2.0, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
+    door = (wall[:, 1] >= 1.0) & (wall[:, 1] < 1.9) & (wall[:, 2] >= 0.8) & (wall[:, 2] < 1.55)
+    stray = (wall[:, 1] >= 2.5) & (wall[:, 1] < 2.65) & (wall[:, 2] >= 1.0) & (wall[:, 2] < 1.15)
+    wall[door, 0] = 0.03
+    floor = _grid(step, step, 0.0)
+    samples = _samples(np.concatenate([wall, floor]), np.r_[np.tile([1, 0, 0], (len(wall), 1)), np.tile([0, 0, 1], (len(floor), 1))])
+    samples["labels"] = np.r_[np.where(door | stray, 8, 1), np.full(len(floor), 2)]
+    class_ids = {"wall": 1, "floor": 2, "door": 8}
+    cameras = np.array([[2.0, 1.5, 1.5]])
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0), cameras, class_ids)
+    (found,) = layout.doors
+    assert found.wall is layout.walls[0] and found.label == 8
+    assert found.along == pytest.approx((1.0, 1.8), abs=1e-6)
+    assert found.bottom == pytest.approx(0.0, abs=0.01) and found.top == pytest.approx(2.0, abs=0.01)
+    assert found.offset == pytest.approx(0.03, abs=0.005)
+    higher = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0, door_height=1.2), cameras, class_ids)
+    assert higher.doors[0].top == pytest.approx(1.5, abs=0.01), "seen higher than door_height: as high as it was seen"
+    assert find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0, door_height=0.0), cameras,
+                       class_ids).doors == []
+
+
+def test_a_door_is_written_over_its_wall_with_its_label_at_its_distance():
+    """The wall of ``_layout_with_wall`` (x = 0.05) with a door 10 cm in front of it over y 0.52-0.98 m
+    and z 0-1.48 m: there the written surface lies at x = 0.15 and is labelled door; beside and above
+    it the wall is written as before."""
+    chunk = _box_chunk()
+    chunk.free[3:, :, :] = True  # the room in front of the wall was seen
+    layout = _layout_with_wall()
+    config = LayoutConfig(reach=1.0, min_walls=0, solid_side=False)
+    plain = room_prediction(layout, chunk, config, 21)
+    from ssr_ros.completion.layout import Door
+    layout.doors = [Door(layout.walls[0], (0.52, 0.98), 0.0, 1.48, 0.1, 8, np.array([0.2, 0.1, 0.0], np.float32))]
+    tsdf, color, probs, _ = room_prediction(layout, chunk, config, 21)
+    door = np.zeros((20, 20, 20), bool)
+    door[:, 5:10, :15] = True  # voxel centres within half a voxel of the door's rectangle
+    written = torch.isfinite(tsdf).numpy()
+    labels = probs.argmax(-1).numpy()
+    assert written[:, door[0]].any() and (labels[written & door] == 8).all()
+    assert (labels[written & ~door] == 1).all()
+    # the door's surface: layer 1 (centre 0.15 m) on it, the wall's (layer 0, centre 0.05 m) elsewhere
+    assert torch.allclose(tsdf[1, 5:10, :15], torch.zeros(()), atol=1e-5)
+    assert torch.equal(tsdf[:, 12:, :].nan_to_num(9.0), plain[0][:, 12:, :].nan_to_num(9.0)) and torch.allclose(tsdf[1, 12:, :], torch.tensor(0.1))
+    assert torch.allclose(color[1, 7, 3], torch.tensor([0.2, 0.1, 0.0]))
+
+
 def test_the_room_reaches_as_far_as_the_cameras_and_the_space_they_saw_free():
     step = np.arange(0.0, 2.0, VOXEL)
     floor = _grid(step, step, 0.0)

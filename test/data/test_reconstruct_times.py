@@ -60,4 +60,6 @@ def test_the_completion_line_says_what_each_stage_added_or_why_not():
     summary["completion"]["layout"].update(voxels_written=900, reason="")
     planes.append({"kind": "wall", "bounding": True})
     assert "room layout 900 voxels (1 floor, 2 walls)" in format_completion(summary)
+    summary["completion"]["layout"]["doors"] = [{"along": [1.0, 1.8]}]
+    assert "room layout 900 voxels (1 floor, 2 walls, 1 door)" in format_completion(summary)
     assert format_completion({"completion": {"enabled": False}}) == ""
