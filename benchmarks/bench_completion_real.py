@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ssr_ros.completion.evaluation import RealFramesConfig, evaluate_real_frames, real_frames_table
+    from ssr_ros.completion_evaluation import RealFramesConfig, evaluate_real_frames, real_frames_table
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.completion.weights import default_weights_path
 

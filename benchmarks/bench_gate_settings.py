@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ssr_ros.cli.calibrate_completion_command import CALIBRATION_SEEDS
-    from ssr_ros.completion.calibration import CalibrationSamples, _with_surface_model, room_samples
+    from ssr_ros.completion_calibration import CalibrationSamples, _with_surface_model, room_samples
     from ssr_ros.completion.contract import Calibration
     from ssr_ros.completion.gating import GateSettings
     from ssr_ros.completion.inference import apply_gate, write_predictions

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ssr_ros.completion.evaluation import EvaluationConfig
+    from ssr_ros.completion_evaluation import EvaluationConfig
     from ssr_ros.config import load_yaml_config
 
     torch.set_num_threads(1)

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ssr_ros.completion.calibration import calibrate
+    from ssr_ros.completion_calibration import calibrate
     from ssr_ros.completion.inference import CompletionConfig, gate_settings
     from ssr_ros.completion.training import SceneDataConfig
     from ssr_ros.completion.weights import default_weights_path, load_model, save_model, weights_metadata

@@ -44,7 +44,7 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ssr_ros.completion.evaluation import EvaluationConfig, chunk_latency, comparison_tables, evaluate_seed, summarize
+    from ssr_ros.completion_evaluation import EvaluationConfig, chunk_latency, comparison_tables, evaluate_seed, summarize
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.completion.weights import default_weights_path
     from ssr_ros.config import config_to_dict, load_yaml_config

@@ -4,7 +4,7 @@ import numpy as np
 
 import torch
 
-from ssr_ros.completion.calibration import SWEEP, CalibrationSamples, auc, choose_threshold, fit_logistic, fit_platt, reliability_table
+from ssr_ros.completion_calibration import SWEEP, CalibrationSamples, auc, choose_threshold, fit_logistic, fit_platt, reliability_table
 from ssr_ros.completion.contract import Calibration, ModelContract
 from ssr_ros.completion.gating import SURFACE_FEATURES, GateSettings, gate
 

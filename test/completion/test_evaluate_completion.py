@@ -60,7 +60,7 @@ def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
 
 
 def test_no_poisson_and_capture_overrides_reach_the_evaluation(tmp_path, monkeypatch, capsys):
-    import ssr_ros.completion.evaluation as evaluation
+    import ssr_ros.completion_evaluation as evaluation
     from ssr_ros.completion.network import SSRUNetConfig, build_ssr_unet
     from ssr_ros.completion.weights import save_model
 

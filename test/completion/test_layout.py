@@ -445,7 +445,7 @@ def test_a_floor_seen_at_a_grazing_angle_keeps_its_area():
 @pytest.fixture(scope="module")
 def generated_room():
     """A generated room fused from 40 small frames (fusion only), with its scene."""
-    from ssr_ros.completion.evaluation import EvaluationConfig
+    from ssr_ros.completion_evaluation import EvaluationConfig
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.completion.scenes import synthetic_sequence
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig

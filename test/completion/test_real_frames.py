@@ -2,7 +2,7 @@
 
 Every 5th of frames 0-99 of 7-Scenes RedKitchen is mapped (gravity-aligned, as ``ssr
 reconstruct`` maps it) with completion; the map's fusion-only mesh and its completed mesh are
-scored against the fusion of all 500 frames (``ssr_ros.completion.evaluation.evaluate_real_frames``;
+scored against the fusion of all 500 frames (``ssr_ros.completion_evaluation.evaluate_real_frames``;
 ``benchmarks/bench_completion_real.py`` prints the same numbers) in the user's default run: the
 packaged weights through the write-back gate at their calibrated threshold, the room layout, and
 the object refinement ``ssr reconstruct`` runs after them.
@@ -24,7 +24,7 @@ def real_frames_results() -> dict:
     """The default run against the all-frames reference."""
     if not SEQUENCE.is_dir():
         pytest.skip(f"real sequences not available: {SEQUENCE} is absent (set SSR_SHARED_DIR)")
-    from ssr_ros.completion.evaluation import RealFramesConfig, evaluate_real_frames, real_frames_reference
+    from ssr_ros.completion_evaluation import RealFramesConfig, evaluate_real_frames, real_frames_reference
     from ssr_ros.completion.inference import CompletionConfig
 
     config = RealFramesConfig(num_points=50_000)

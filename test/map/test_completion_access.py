@@ -109,7 +109,7 @@ def test_the_pipeline_completes_to_the_map_of_whole_box_access():
     """Network chunks and the room layout, as the node's completion runs them, against the same
     calls on the map itself (extraction and write-back of each box at once)."""
     from ssr_ros.completion.contract import ModelContract
-    from ssr_ros.completion.evaluation import EvaluationConfig
+    from ssr_ros.completion_evaluation import EvaluationConfig
     from ssr_ros.completion.inference import CompletionConfig, complete_chunks
     from ssr_ros.completion.layout import complete_layout
     from ssr_ros.completion.network import SSRUNet, SSRUNetConfig
