@@ -176,6 +176,10 @@ class SSRUNet(nn.Module):
         truncation: metres, scales the tanh TSDF output.
     """
 
+    MODEL_TYPE = "ssr_unet"
+    """Its ``model_type`` in a weights file (:mod:`ssr_ros.completion.weights`)."""
+    CONFIG_CLASS = SSRUNetConfig
+
     def __init__(self, config: SSRUNetConfig) -> None:
         super().__init__()
         self.config = config.validate()

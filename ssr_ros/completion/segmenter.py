@@ -44,6 +44,10 @@ def conv_block(cin: int, cout: int) -> nn.Sequential:
 class Segmenter2d(nn.Module):
     """RGB (B, 3, H, W) in [0, 1] -> class logits (B, N, H, W). Any H, W (padded internally)."""
 
+    MODEL_TYPE = "segmenter2d"
+    """Its ``model_type`` in a weights file (:mod:`ssr_ros.completion.weights`)."""
+    CONFIG_CLASS = SegmenterConfig
+
     def __init__(self, config: SegmenterConfig) -> None:
         super().__init__()
         self.config = config.validate()

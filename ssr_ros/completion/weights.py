@@ -2,7 +2,7 @@
 
 File layout (a plain dict of primitives and tensors, so no code is unpickled)::
 
-    {"format": "ssr_ros.weights", "version": 2, "model_type": "ssr_unet" | "segmenter2d" | "mono_depth",
+    {"format": "ssr_ros.weights", "version": 2, "model_type": "ssr_unet" | "segmenter2d" | "mono_depth" (a class's MODEL_TYPE),
      "config": {field: value, ...}, "state_dict": {...}, "metadata": {str: str|int|float},
      "contract": {voxel_size, truncation, chunk_size, num_classes, class_names, geometry_input,
                   gravity, calibration: {...}}}      # completion models only
@@ -32,20 +32,21 @@ MODELS_DIR = SOURCE_ROOT / "models"
 DEFAULT_WEIGHTS = "ssr_unet_small.pt"
 
 
-def _model_classes() -> dict[str, tuple[type, type]]:
-    from ssr_ros.completion.network import SSRUNet, SSRUNetConfig
-    from ssr_ros.completion.segmenter import Segmenter2d, SegmenterConfig
-    from ssr_ros.mono.network import MonoDepthNet, MonoNetConfig
+def _completion_models() -> dict[str, type]:
+    """The completion package's own networks by ``model_type``: the kinds :func:`load_model` knows
+    without being handed a class. A network class of another package (the monocular network) is
+    saved and loaded through its ``MODEL_TYPE`` and ``CONFIG_CLASS`` attributes."""
+    from ssr_ros.completion.network import SSRUNet
+    from ssr_ros.completion.segmenter import Segmenter2d
 
-    return {"ssr_unet": (SSRUNet, SSRUNetConfig), "segmenter2d": (Segmenter2d, SegmenterConfig),
-            "mono_depth": (MonoDepthNet, MonoNetConfig)}
+    return {cls.MODEL_TYPE: cls for cls in (SSRUNet, Segmenter2d)}
 
 
-def _model_type(model: torch.nn.Module) -> str:
-    for name, (cls, _) in _model_classes().items():
-        if isinstance(model, cls):
-            return name
-    raise MapFileError(f"cannot save a {type(model).__name__}; expected one of {sorted(_model_classes())}")
+def _model_type(cls: type) -> str:
+    """The ``model_type`` a network class is stored as; MapFileError for a class weights files do not hold."""
+    if getattr(cls, "MODEL_TYPE", None) is None or getattr(cls, "CONFIG_CLASS", None) is None:
+        raise MapFileError(f"{cls.__name__} is not a network class weights files hold (no MODEL_TYPE / CONFIG_CLASS)")
+    return cls.MODEL_TYPE
 
 
 def default_weights_path() -> Path:
@@ -61,7 +62,7 @@ def save_model(
     A completion model needs a contract: ``contract`` or the model's own ``model.contract``.
     """
     path = Path(path)
-    model_type = _model_type(model)
+    model_type = _model_type(type(model))
     contract = contract or getattr(model, "contract", None)
     if model_type == "ssr_unet" and contract is None:
         raise MapFileError("a completion model is saved with its contract (voxel size, truncation, classes)")
@@ -133,20 +134,28 @@ def read_component_weights(path: str | Path, file_format: str, version: int, mod
 
 
 def load_model(
-    path: str | Path, device: torch.device | str = "cpu", expected_type: str | None = None
+    path: str | Path, device: torch.device | str = "cpu", expected_type: str | type | None = None
 ) -> torch.nn.Module:
     """Rebuild the model stored in ``path`` on ``device`` in eval mode.
 
-    ``expected_type`` ('ssr_unet', 'segmenter2d' or 'mono_depth') refuses a file holding another kind.
+    ``expected_type`` refuses a file holding another kind: a network class (one with
+    ``MODEL_TYPE`` and ``CONFIG_CLASS``, such as ``ssr_ros.mono.network.MonoDepthNet``) or the
+    ``model_type`` of one of the completion package's own ('ssr_unet', 'segmenter2d'). Without
+    it, the file may hold either of the completion package's networks.
     """
     document = read_weights(path)
     model_type = document["model_type"]
-    classes = _model_classes()
-    if model_type not in classes:
-        raise MapFileError(f"weights file '{path}' holds unknown model type {model_type!r}; expected {sorted(classes)}")
+    classes = _completion_models()
+    if isinstance(expected_type, type):
+        classes = {_model_type(expected_type): expected_type}
+        expected_type = _model_type(expected_type)
     if expected_type is not None and model_type != expected_type:
         raise MapFileError(f"weights file '{path}' holds a {model_type!r} model, expected {expected_type!r}")
-    model_cls, config_cls = classes[model_type]
+    if model_type not in classes:
+        raise MapFileError(f"weights file '{path}' holds model type {model_type!r}; expected one of {sorted(classes)} "
+                           "(another package's network is loaded by handing load_model its class)")
+    model_cls = classes[model_type]
+    config_cls = model_cls.CONFIG_CLASS
     try:
         config = config_from_dict(config_cls, document["config"])
     except ConfigError as error:

@@ -74,6 +74,10 @@ def _down(cin: int, cout: int) -> nn.Sequential:
 class MonoDepthNet(nn.Module):
     """RGB -> log depth, log Laplace scale, class logits (shapes in the module docstring)."""
 
+    MODEL_TYPE = "mono_depth"
+    """Its ``model_type`` in a weights file (:mod:`ssr_ros.completion.weights`)."""
+    CONFIG_CLASS = MonoNetConfig
+
     def __init__(self, config: MonoNetConfig) -> None:
         super().__init__()
         self.config = config.validate()

@@ -112,6 +112,7 @@ class MonoPredictor:
 
     def __init__(self, config: MonoConfig, num_classes: int | None = None) -> None:
         from ssr_ros.completion.weights import load_model
+        from ssr_ros.mono.network import MonoDepthNet
         from ssr_ros.devices import resolve_device
 
         self.config = config.validate()
@@ -120,7 +121,7 @@ class MonoPredictor:
         if not path.is_file():
             raise MapFileError(f"monocular weights '{path}' not found; train them with 'ssr train-mono CONFIG' or set "
                                "mono.weights")
-        self.model = load_model(path, self.device, expected_type="mono_depth")
+        self.model = load_model(path, self.device, expected_type=MonoDepthNet)
         if num_classes is not None and self.model.config.num_classes != num_classes:
             raise ConfigError(f"monocular weights '{path}' predict {self.model.config.num_classes} classes but the "
                               f"map's taxonomy has {num_classes}; train them with this taxonomy")

@@ -130,7 +130,7 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
 
     model = MonoDepthNet(net).to(device)
     if config.init_weights and not resume:
-        initial = load_model(config.init_weights, device, expected_type="mono_depth")
+        initial = load_model(config.init_weights, device, expected_type=MonoDepthNet)
         if initial.config != model.config:
             raise ConfigError(f"init_weights '{config.init_weights}' hold a network of another shape: {initial.config}")
         model.load_state_dict(initial.state_dict())
@@ -229,7 +229,7 @@ def finetune_config(config: MonoTrainingConfig, folder: str, init_weights: str) 
     whose network (width, depth, input size, focal ratio) replaces the config's."""
     from ssr_ros.completion.weights import load_model
 
-    config.network = load_model(init_weights, "cpu", expected_type="mono_depth").config
+    config.network = load_model(init_weights, "cpu", expected_type=MonoDepthNet).config
     config.data.real_folders = [str(folder)]
     config.data.train_seeds = []
     config.data.val_seeds = []

@@ -77,12 +77,15 @@ def test_weights_round_trip_through_a_weights_only_file(tmp_path):
     path = save_model(model, tmp_path / "mono.pt", metadata={"note": "test"})
     document = read_weights(path)  # torch.load(weights_only=True) inside
     assert document["model_type"] == "mono_depth"
-    loaded = load_model(path, expected_type="mono_depth")
+    loaded = load_model(path, expected_type=MonoDepthNet)
     assert loaded.config == TINY
     x = torch.rand(1, 3, 32, 40)
     assert torch.equal(loaded(x).log_depth, model.eval()(x).log_depth)
     with pytest.raises(MapFileError, match="expected 'ssr_unet'"):
         load_model(path, expected_type="ssr_unet")
+    # the completion package's loader does not know the monocular network unless handed its class
+    with pytest.raises(MapFileError, match="its class"):
+        load_model(path)
 
 
 def _predictor(tmp_path, **config) -> MonoPredictor:

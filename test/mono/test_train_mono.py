@@ -12,6 +12,7 @@ from ssr_ros.cli.main import main
 from ssr_ros.completion.weights import load_model
 from ssr_ros.data.folders import write_scannet_folder
 from ssr_ros.mono.data import MonoDataConfig, real_images
+from ssr_ros.mono.network import MonoDepthNet
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = str(REPO / "config" / "training" / "mono_smoke.yaml")
@@ -27,7 +28,7 @@ def test_smoke_training_writes_log_checkpoint_and_weights_and_resumes(tmp_path, 
     assert "weights:" in capsys.readouterr().out
     state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert state["step"] == 4 and {"model", "optimizer", "scheduler", "config"} <= set(state)
-    model = load_model(out / "model.pt", expected_type="mono_depth")
+    model = load_model(out / "model.pt", expected_type=MonoDepthNet)
     assert model.config.input_width == 64
     records = _log(out)
     assert records[0]["event"] == "data" and records[0]["synthetic_images"] == 3
@@ -63,7 +64,7 @@ def test_finetuning_on_an_rgbd_folder_trains_on_its_first_part_and_validates_on_
     assert data["synthetic_images"] == 0 and data["real_images"] == 4 and data["val_images"] == 1  # 8 / 2 frames, stride 2
     document = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
     assert document["metadata"]["init_weights"] == str(base / "model.pt")
-    assert load_model(out / "model.pt", expected_type="mono_depth").config.base_width == 6
+    assert load_model(out / "model.pt", expected_type=MonoDepthNet).config.base_width == 6
     split = real_images(str(folder), MonoDataConfig(real_stride=1), 48, 64, 0.96, "val")
     assert len(split) == 2
 
@@ -135,6 +136,6 @@ def test_the_shipped_weights_load_weights_only_and_fit_the_default_taxonomy():
     if not path.exists():
         pytest.skip(f"{path} not present")
     assert path.stat().st_size < 5 * 2**20
-    model = load_model(path, expected_type="mono_depth")  # torch.load(weights_only=True)
+    model = load_model(path, expected_type=MonoDepthNet)  # torch.load(weights_only=True)
     assert model.config.num_classes == ClassTaxonomy.load().num_classes
     assert (model.config.input_width, model.config.input_height) == (160, 120)
