@@ -52,6 +52,7 @@ from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.geometry import CameraIntrinsics, Frame
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
+from ssr_ros.training_run import TrainingRun, cosine_decay
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -443,21 +444,6 @@ def chunk_completion_scores(prediction_tsdf: torch.Tensor, sample: ChunkSample) 
 # --- the loop -------------------------------------------------------------------------------
 
 
-class JsonLog:
-    """Append-only JSON-lines log of training and validation records."""
-
-    def __init__(self, path: Path, enabled: bool = True) -> None:
-        self.path = path
-        self.enabled = enabled
-        if enabled:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-
 def _distributed() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment, (0, 1, 0) otherwise."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
@@ -588,9 +574,8 @@ def train(
     torch.manual_seed(config.seed + rank)
     rng = random.Random(config.seed + rank)
     generator = torch.Generator().manual_seed(config.seed + rank)
-    out_dir = Path(config.out_dir)
     is_main = rank == 0
-    log = JsonLog(out_dir / "log.jsonl", enabled=is_main)
+    run = TrainingRun(config.out_dir, resume, main=is_main)
     segmenter = load_segmenter(config.data.segmenter_weights, device)
 
     train_seeds = list(config.data.train_seeds)[rank::world] or list(config.data.train_seeds)
@@ -599,7 +584,7 @@ def train(
     val_samples = prepare_samples(config.data.val_seeds, config, provider, segmenter, random.Random(12345), False) if is_main else []
     if not train_samples:
         raise ConfigError("no training chunk found: scenes too small for data.chunk_size or nothing observed")
-    log.write({"event": "data", "train_chunks": len(train_samples), "val_chunks": len(val_samples),
+    run.log({"event": "data", "train_chunks": len(train_samples), "val_chunks": len(val_samples),
                "seconds": round(time.time() - start, 2)})
 
     model = SSRUNet(config.network).to(device)
@@ -622,20 +607,16 @@ def train(
         return done
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * run_fraction(s)))
-    )
+        optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
     first_step = 0
-    checkpoint_path = out_dir / "checkpoint.pt"
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    if resume:
+        state = run.load_checkpoint(device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         first_step = int(state["step"])
         generator.manual_seed(config.seed + rank + first_step)
-        log.write({"event": "resume", "step": first_step})
-    elif resume:
-        raise MapFileError(f"cannot resume: no checkpoint at '{checkpoint_path}'")
+        run.log({"event": "resume", "step": first_step})
     trained = model
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -655,12 +636,12 @@ def train(
             if config.optim.max_seconds and time.time() - train_start > config.optim.max_seconds:
                 stopped_early = True
                 if is_main:
-                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, config)
-                    log.write({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
+                    _save_checkpoint(run, model, optimizer, scheduler, step, config)
+                    run.log({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
                     if val_samples:
                         metrics = validate(model, val_samples, config, device)
                         validation.append({"step": step, **metrics})
-                        log.write({"event": "validation", "step": step, **metrics})
+                        run.log({"event": "validation", "step": step, **metrics})
                 break
             model.train()
             batch = [train_samples[i] for i in torch.randint(len(train_samples), (config.optim.batch_size,), generator=generator).tolist()]
@@ -685,27 +666,27 @@ def train(
             if is_main and (done % config.optim.log_every == 0 or done == steps):
                 record = {"step": done, "loss": round(losses[-1], 5), **{k: round(v, 5) for k, v in term_sums.items()},
                           "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - train_start, 2)}
-                log.write(record)
+                run.log(record)
                 if hasattr(iterator, "set_postfix"):
                     iterator.set_postfix(loss=f"{losses[-1]:.4f}")
             if is_main and val_samples and (done % config.optim.validate_every == 0 or done == steps):
                 metrics = validate(model, val_samples, config, device)
                 validation.append({"step": done, **metrics})
-                log.write({"event": "validation", "step": done, **metrics})
+                run.log({"event": "validation", "step": done, **metrics})
             if is_main and (done % config.optim.checkpoint_every == 0 or done == steps):
-                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, done, config)
+                _save_checkpoint(run, model, optimizer, scheduler, done, config)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGINT) ends training early but keeps the work: checkpoint and weights.
         interrupted = True
         if is_main:
-            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, first_step + len(losses), config)
-            log.write({"event": "interrupted", "step": first_step + len(losses)})
+            _save_checkpoint(run, model, optimizer, scheduler, first_step + len(losses), config)
+            run.log({"event": "interrupted", "step": first_step + len(losses)})
 
     weights_path = None
     if is_main:
         from ssr_ros.completion.weights import save_model
 
-        weights_path = save_model(model, out_dir / "model.pt", contract=training_contract(config), metadata={
+        weights_path = save_model(model, run.weights_path, contract=training_contract(config), metadata={
             "command": command, "steps": first_step + len(losses), "interrupted": interrupted, "time_limited": stopped_early, "train_seeds": json.dumps(list(config.data.train_seeds)),
             "val_seeds": json.dumps(list(config.data.val_seeds)), "device": str(device), "world_size": world,
             "train_seconds": round(time.time() - train_start, 1), "final_loss": losses[-1] if losses else float("nan"),
@@ -717,12 +698,9 @@ def train(
     return TrainingResult(losses, validation, model, weights_path, time.time() - start)
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, config: TrainingConfig) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "step": step, "config": json.dumps(config_to_dict(config))}, tmp)
-    tmp.replace(path)
+def _save_checkpoint(run: TrainingRun, model, optimizer, scheduler, step: int, config: TrainingConfig) -> None:
+    run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "step": step, "config": json.dumps(config_to_dict(config))})
 
 
 def _to_device(chunk: DenseChunk, device: torch.device) -> DenseChunk:

@@ -14,7 +14,6 @@ learns from the first part of the user's own RGB-D recording, validating on the 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssr_ros.atomic_file import atomic_write
-from ssr_ros.completion.training import JsonLog, OptimConfig
+from ssr_ros.completion.training import OptimConfig
 from ssr_ros.config import config_to_dict, param, validate_config
-from ssr_ros.errors import ConfigError, MapFileError
+from ssr_ros.errors import ConfigError
 from ssr_ros.mono.data import ImageSet, MonoDataConfig, build_image_sets, source_name, training_batches
 from ssr_ros.mono.losses import depth_metrics, mono_loss
 from ssr_ros.mono.network import MonoDepthNet, MonoNetConfig
+from ssr_ros.training_run import TrainingRun, cosine_decay
 
 
 @dataclass
@@ -96,10 +95,9 @@ def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     return flat
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, config: MonoTrainingConfig) -> None:
-    with atomic_write(path, "checkpoint") as handle:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "step": step, "config": json.dumps(config_to_dict(config))}, handle)
+def _save_checkpoint(run: TrainingRun, model, optimizer, scheduler, step: int, config: MonoTrainingConfig) -> None:
+    run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "step": step, "config": json.dumps(config_to_dict(config))})
 
 
 def training_images(config: MonoTrainingConfig) -> tuple[ImageSet, ImageSet, ImageSet]:
@@ -120,12 +118,11 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    out_dir = Path(config.out_dir)
-    log = JsonLog(out_dir / "log.jsonl")
+    run = TrainingRun(config.out_dir, resume)
     net = config.network
     start = time.time()
     synthetic, real, val = training_images(config)
-    log.write({"event": "data", "synthetic_images": len(synthetic), "real_images": len(real), "val_images": len(val),
+    run.log({"event": "data", "synthetic_images": len(synthetic), "real_images": len(real), "val_images": len(val),
                "seconds": round(time.time() - start, 2)})
 
     model = MonoDepthNet(net).to(device)
@@ -145,19 +142,16 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
             done = max(done, min(1.0, (time.time() - clock["start"]) / optim.max_seconds))
         return done
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * run_fraction(s))))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
     first_step = 0
-    checkpoint_path = out_dir / "checkpoint.pt"
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    if resume:
+        state = run.load_checkpoint(device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         first_step = int(state["step"])
         generator.manual_seed(config.seed + first_step)
-        log.write({"event": "resume", "step": first_step})
-    elif resume:
-        raise MapFileError(f"cannot resume: no checkpoint at '{checkpoint_path}'")
+        run.log({"event": "resume", "step": first_step})
 
     if device.type == "cuda":  # batches are drawn and augmented where the network runs
         synthetic, real = synthetic.to(device), real.to(device)
@@ -169,7 +163,7 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
         if len(val):
             metrics = _flat_metrics(evaluate_depth(model, val))
             validation.append({"step": step, **metrics})
-            log.write({"event": "validation", "step": step, **metrics})
+            run.log({"event": "validation", "step": step, **metrics})
 
     iterator = range(first_step, steps)
     if progress:
@@ -182,8 +176,8 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
         for step in iterator:
             if optim.max_seconds and time.time() - train_start > optim.max_seconds:
                 stopped_early = True
-                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, config)
-                log.write({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
+                _save_checkpoint(run, model, optimizer, scheduler, step, config)
+                run.log({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
                 run_validation(step)
                 break
             model.train()
@@ -198,21 +192,21 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
             losses.append(float(terms["total"].detach()))
             done = step + 1
             if done % optim.log_every == 0 or done == steps:
-                log.write({"step": done, **{k: round(float(v.detach()), 5) for k, v in terms.items()},
+                run.log({"step": done, **{k: round(float(v.detach()), 5) for k, v in terms.items()},
                            "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - train_start, 2)})
                 if hasattr(iterator, "set_postfix"):
                     iterator.set_postfix(loss=f"{losses[-1]:.4f}")
             if done % optim.validate_every == 0 or done == steps:
                 run_validation(done)
             if done % optim.checkpoint_every == 0 or done == steps:
-                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, done, config)
+                _save_checkpoint(run, model, optimizer, scheduler, done, config)
     except KeyboardInterrupt:
         interrupted = True
-        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, first_step + len(losses), config)
-        log.write({"event": "interrupted", "step": first_step + len(losses)})
+        _save_checkpoint(run, model, optimizer, scheduler, first_step + len(losses), config)
+        run.log({"event": "interrupted", "step": first_step + len(losses)})
 
     last = validation[-1] if validation else {}
-    weights_path = save_model(model, out_dir / "model.pt", metadata={
+    weights_path = save_model(model, run.weights_path, metadata={
         "command": command, "steps": first_step + len(losses), "interrupted": interrupted, "time_limited": stopped_early,
         "train_seeds": json.dumps(list(config.data.train_seeds)), "val_seeds": json.dumps(list(config.data.val_seeds)),
         "real_folders": json.dumps(list(config.data.real_folders)), "real_train_fraction": config.data.real_train_fraction,

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError
@@ -34,6 +33,7 @@ from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig, yaw_
 from ssr_ros.objects.observation import ShapeSample, make_sample
 from ssr_ros.objects.shape_classes import CLASS_TEMPLATES, class_extents, shape_grid
 from ssr_ros.objects.weights import save_shape_prior
+from ssr_ros.training_run import TrainingRun, cosine_decay
 
 
 @dataclass
@@ -172,9 +172,7 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"
+    run = TrainingRun(config.out_dir, resume)
     start_time = time.perf_counter()
     start = _start_from(config) if config.init_weights else None  # takes the weights' network and classes
     classes = list(config.data.classes)
@@ -193,28 +191,20 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     steps = config.optim.steps
 
     def lr_at(step: int) -> float:
-        return config.optim.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
+        return config.optim.learning_rate * cosine_decay(step / steps, 0.1)
 
     step, losses, validation = 0, [], []
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if resume:
+        ckpt = run.load_checkpoint()
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, losses = int(ckpt["step"]), list(ckpt["losses"])
-    elif resume:
-        raise ConfigError(f"--resume: no checkpoint at '{ckpt_path}'")
-    elif log_path.exists():
-        log_path.unlink()
     rng = np.random.default_rng([config.seed, step])
-
-    def log(record: dict) -> None:
-        with open(log_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+    log = run.log
 
     def checkpoint() -> None:
-        with atomic_write(ckpt_path, "checkpoint") as handle:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "losses": losses, "config": config_to_dict(config)}, handle)
+        run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                             "losses": losses, "config": config_to_dict(config)})
 
     if step == 0:
         log({"event": "start", "command": command, "parameters": model.num_parameters(),
@@ -248,8 +238,8 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
                 log({"validation": record})
             if step % config.optim.checkpoint_every == 0 or step == steps:
                 checkpoint()
-    save_shape_prior(model, weights_path, classes, extents, metadata={
+    save_shape_prior(model, run.weights_path, classes, extents, metadata={
         "steps": step, "command": command, "samples_seen": step * config.optim.batch_size,
         "final_loss": float(np.mean(losses[-10:])) if losses else float("nan"),
         "validation": json.dumps(validation[-1]) if validation else ""})
-    return ShapePriorTrainingResult(losses, validation, time.perf_counter() - start_time, weights_path)
+    return ShapePriorTrainingResult(losses, validation, time.perf_counter() - start_time, run.weights_path)

@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ssr_ros.atomic_file import atomic_write
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError
@@ -31,6 +30,7 @@ from ssr_ros.regularization.data_cost import FREE_LABEL, DataCostConfig, crop_ch
 from ssr_ros.regularization.network import LearnedRegularizer, RegularizerNetworkConfig
 from ssr_ros.regularization.scenes import RoomCaptureConfig, RoomVolume, cached_room
 from ssr_ros.regularization.weights import save_regularizer
+from ssr_ros.training_run import TrainingRun, cosine_decay
 
 
 @dataclass
@@ -284,9 +284,8 @@ def train_regularizer(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path, ckpt_path, weights_path = out / "log.jsonl", out / "checkpoint.pt", out / "model.pt"
+    run = TrainingRun(config.out_dir, resume)
+    out = run.out_dir
     best_path = out / "best.pt"
     start_time = time.perf_counter()
     rooms = [cached_room(s, config.data.capture, out / "rooms", num_classes)
@@ -319,15 +318,15 @@ def train_regularizer(
 
     def lr_at(step: int) -> float:
         warmup = min(1.0, (step + 1) / config.optim.warmup_steps) if config.optim.warmup_steps else 1.0
-        return warmup * config.optim.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step / steps, 1.0))))
+        return warmup * config.optim.learning_rate * cosine_decay(step / steps, 0.1)
 
     rng = random.Random(config.seed)
     step = 0
     losses: list[float] = []
     validation: list[dict] = []
     best_accuracy = -1.0
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if resume:
+        ckpt = run.load_checkpoint()
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
@@ -335,19 +334,11 @@ def train_regularizer(
         best_accuracy = float(ckpt.get("best_class_accuracy", -1.0))
         rng.seed(config.seed + step)
         torch.manual_seed(config.seed + step)
-    elif resume:
-        raise ConfigError(f"--resume: no checkpoint at '{ckpt_path}'")
-    elif log_path.exists():
-        log_path.unlink()
-
-    def log(record: dict) -> None:
-        with open(log_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+    log = run.log
 
     def checkpoint() -> None:
-        with atomic_write(ckpt_path, "checkpoint") as handle:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                        "losses": losses, "best_class_accuracy": best_accuracy, "config": config_to_dict(config)}, handle)
+        run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                             "losses": losses, "best_class_accuracy": best_accuracy, "config": config_to_dict(config)})
 
     capture = config.data.capture
 
@@ -403,5 +394,5 @@ def train_regularizer(
                     save(best_path, validation_class_accuracy=best_accuracy)
             if step % config.optim.checkpoint_every == 0 or step == steps:
                 checkpoint()
-    save(weights_path)
-    return RegularizerTrainingResult(losses, validation, time.perf_counter() - start_time, weights_path)
+    save(run.weights_path)
+    return RegularizerTrainingResult(losses, validation, time.perf_counter() - start_time, run.weights_path)

@@ -1,0 +1,67 @@
+"""The files of one training run, and the learning-rate decay, shared by every trainer.
+
+Each trainer (``ssr train``, ``train-mono``, ``train-regularizer``, ``train-objects``) writes into
+its ``out_dir``:
+
+- ``log.jsonl``: one JSON record per line (training steps, validations, events). A fresh run
+  starts a fresh log; a resumed run appends to it.
+- ``checkpoint.pt``: a dict of tensors and primitives (model, optimiser, step, ...), written
+  atomically (a run killed while writing keeps the previous checkpoint) and read back with
+  ``torch.load(weights_only=True)``. ``--resume`` continues from it and refuses to start without it.
+- ``model.pt``: the weights, written by the trainer in its own format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssr_ros.atomic_file import atomic_write
+from ssr_ros.errors import ConfigError
+
+
+class TrainingRun:
+    """The log, checkpoint and weights paths of a run in ``out_dir``. ``resume``: continue from the
+    checkpoint (ConfigError without one); otherwise an earlier run's log is removed. ``main``: this
+    process writes (in a distributed run only rank 0 does)."""
+
+    def __init__(self, out_dir: str | Path, resume: bool = False, main: bool = True) -> None:
+        self.out_dir = Path(out_dir)
+        self.log_path = self.out_dir / "log.jsonl"
+        self.checkpoint_path = self.out_dir / "checkpoint.pt"
+        self.weights_path = self.out_dir / "model.pt"
+        self.resume = resume
+        self.main = main
+        if resume and not self.checkpoint_path.is_file():
+            raise ConfigError(f"cannot resume: no checkpoint at '{self.checkpoint_path}'")
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and self.log_path.exists():
+                self.log_path.unlink()
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record to ``log.jsonl``."""
+        if self.main:
+            with self.log_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (tensors, state dicts and primitives only) as the checkpoint, atomically."""
+        if self.main:
+            with atomic_write(self.checkpoint_path, "checkpoint") as handle:
+                torch.save(state, handle)
+
+    def load_checkpoint(self, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+        """The checkpoint's dict, read with ``weights_only=True``."""
+        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+
+
+def cosine_decay(fraction: float, floor: float) -> float:
+    """Learning-rate factor ``fraction`` of the way through a run: 1 at the start, ``floor`` at the
+    end, half a cosine between (``fraction`` is clamped to [0, 1])."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * fraction))

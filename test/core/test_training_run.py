@@ -1,0 +1,42 @@
+"""The run files every trainer shares: log, checkpoint, resume rule, learning-rate decay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ssr_ros.errors import ConfigError
+from ssr_ros.training_run import TrainingRun, cosine_decay
+
+
+def test_a_fresh_run_starts_a_new_log_and_a_resumed_one_appends(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        TrainingRun(out, resume=True)
+    first = TrainingRun(out)
+    first.log({"step": 1})
+    first.save_checkpoint({"step": 1, "weights": torch.arange(3.0)})
+    resumed = TrainingRun(out, resume=True)
+    resumed.log({"step": 2})
+    assert [json.loads(line)["step"] for line in resumed.log_path.read_text().splitlines()] == [1, 2]
+    state = resumed.load_checkpoint()
+    assert state["step"] == 1 and torch.equal(state["weights"], torch.arange(3.0))
+    TrainingRun(out).log({"step": 7})  # a fresh run in the same folder
+    assert [json.loads(line)["step"] for line in first.log_path.read_text().splitlines()] == [7]
+    assert first.weights_path == out / "model.pt"
+
+
+def test_only_the_main_process_writes(tmp_path):
+    run = TrainingRun(tmp_path / "rank1", main=False)
+    run.log({"step": 1})
+    run.save_checkpoint({"step": 1})
+    assert not (tmp_path / "rank1").exists()
+
+
+def test_cosine_decay_runs_from_one_to_its_floor():
+    assert cosine_decay(0.0, 0.05) == pytest.approx(1.0)
+    assert cosine_decay(0.5, 0.05) == pytest.approx(0.525)
+    assert cosine_decay(1.0, 0.1) == pytest.approx(0.1)
+    assert cosine_decay(3.0, 0.1) == pytest.approx(0.1) and cosine_decay(-1.0, 0.1) == pytest.approx(1.0)
