@@ -784,13 +784,12 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         distance = plane.signed_distance(flat).astype(np.float32)
         closer = distance < sdf
         sdf[closer], nearest[closer] = distance[closer], k
-    labels = np.array([p.label for p in bounding], np.int64)[nearest]
-    colors = np.stack([p.color for p in bounding]).astype(np.float32)[nearest]
-    for door in layout.doors:
+    # what each voxel is written as: its nearest plane, or a door on it (index into `doors`)
+    doors = [d for d in layout.doors if any(p is d.wall for p in bounding)]
+    door_of = np.full(len(flat), -1, np.int32) if doors else None
+    for j, door in enumerate(doors):
         # the door's rectangle replaces its wall there, at the door's distance in front of it
-        k = next((i for i, p in enumerate(bounding) if p is door.wall), None)
-        if k is None:
-            continue
+        k = next(i for i, p in enumerate(bounding) if p is door.wall)
         index = np.flatnonzero(nearest == k)
         along = door.wall.plane_coordinates(flat[index])[:, 0]
         z = flat[index, 2]
@@ -798,8 +797,7 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
               & (z >= door.bottom - 0.5 * voxel) & (z <= door.top + 0.5 * voxel))
         index = index[on]
         sdf[index] -= door.offset
-        labels[index] = door.label
-        colors[index] = door.color
+        door_of[index] = j
     inside_box = np.all((flat >= layout.lo - 0.5 * voxel) & (flat <= layout.hi + 0.5 * voxel), axis=1)
     band = config.band * voxel
     candidate = inside_box & (np.abs(sdf) <= band)
@@ -837,10 +835,17 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     tsdf[write] = np.clip(sdf[write], -chunk.truncation, chunk.truncation)
     tsdf[solid_only] = np.minimum(tsdf[solid_only], -0.01 * voxel)
     tsdf[write] = on_face_outside(tsdf[write], voxel, config.face_tolerance)
+    index = np.flatnonzero(write)
+    labels = np.array([p.label for p in bounding], np.int64)[nearest[index]]
+    colors = np.stack([p.color for p in bounding]).astype(np.float32)[nearest[index]]
+    if door_of is not None:
+        on_door = door_of[index]
+        labels[on_door >= 0] = np.array([d.label for d in doors], np.int64)[on_door[on_door >= 0]]
+        colors[on_door >= 0] = np.stack([d.color for d in doors]).astype(np.float32)[on_door[on_door >= 0]]
     color = np.zeros((len(flat), 3), np.float32)
-    color[write] = colors[write]
+    color[index] = colors
     probs = np.zeros((len(flat), num_classes), np.float32)
-    probs[np.flatnonzero(write), labels[write]] = 1.0
+    probs[index, labels] = 1.0
     confidence = np.zeros(len(flat), np.float32)
     confidence[write] = config.confidence
     return (torch.from_numpy(tsdf.reshape(shape)), torch.from_numpy(color.reshape(shape + (3,))),
