@@ -8,7 +8,8 @@ room at all): render a handheld RGB-D sequence (320x240, noisy depth, 2D-predict
 fuse half of it (contiguous segments dropped, so objects are seen from some sides only) into a
 5 cm map ("fusion"), complete it with the shipped completion network ("fusion + completion"),
 then run ``refine_objects`` on that map with the fused frames' camera path ("+ objects";
-``--no-camera-path``: without it, as ``ssr refine-objects`` on a saved map), writing the completed
+``--no-camera-path``: without it, as ``ssr refine-objects`` on a saved map; ``--instance-ids``: the
+frames also carry the renderer's instance images, so instances come from fused 2D ids), writing the completed
 shapes with their own surfaces (``objects.surface: true``: the scores below are of the objects'
 meshes; ``--inside-only`` writes only their inside, the map's default). Each map is meshed and scored per object
 against the object's exact surface (contact faces left out): Chamfer distance, F-score at 2 cm
@@ -43,9 +44,15 @@ from ssr_ros.pipeline import load_completion_model
 SYMMETRIC = {"table": 2, "bed": 1, "otherfurniture": 1}
 
 
-def build_maps(seed: int, frames: int, cache: Path) -> dict[str, Path]:
+def build_maps(seed: int, frames: int, cache: Path, instance_ids: bool = False) -> dict[str, Path]:
+    """The fused and the completed map of room ``seed``; ``instance_ids``: the frames also carry the
+    renderer's instance images (renumbered in every frame, as a 2D instance segmenter's would be)."""
     cache.mkdir(parents=True, exist_ok=True)
     paths = {"fusion": cache / f"{seed}_fusion.map", "completion": cache / f"{seed}_completion.map"}
+    if instance_ids:
+        from instances_eval import build_map  # the same frames, with their instance images
+
+        paths = {"fusion": build_map(seed, frames, cache), "completion": cache / f"{seed}_completion_instance_ids.map"}
     if not paths["fusion"].exists():
         scene = generate_scene(seed)
         seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
@@ -107,6 +114,9 @@ def main() -> None:
     parser.add_argument("--fixed-yaw", action="store_true", help="objects alignment.refine_yaw false")
     parser.add_argument("--inside-only", action="store_true",
                         help="objects surface false (the map's default): only the completed shapes' inside is written")
+    parser.add_argument("--instance-ids", action="store_true",
+                        help="fuse the frames' exact 2D instance ids (renumbered per frame; an upper bound for a 2D "
+                        "instance segmenter): instances come from them instead of connected components")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,7 +135,7 @@ def main() -> None:
     for seed in args.seeds:
         scene = generate_scene(seed)
         names = scene.taxonomy.names
-        paths = build_maps(seed, args.frames, Path(args.cache))
+        paths = build_maps(seed, args.frames, Path(args.cache), args.instance_ids)
         maps = {"fusion": SemanticTSDF.load(paths["fusion"]), "fusion + completion": SemanticTSDF.load(paths["completion"])}
         refined_map = SemanticTSDF.load(paths["completion"])
         t0 = time.perf_counter()
@@ -177,7 +187,8 @@ def main() -> None:
                "camera_path": not args.no_camera_path, "size_weight": config.alignment.size_weight,
                "max_log_scale": config.alignment.max_log_scale, "max_distance_fraction": config.max_distance_fraction,
                "max_yaw_change": config.alignment.max_yaw_change, "wall_snap_angle": config.alignment.wall_snap_angle,
-               "max_support_gap": config.max_support_gap, "max_fill": config.max_fill}
+               "max_support_gap": config.max_support_gap, "max_fill": config.max_fill,
+               "instances_from": "2D instance ids" if args.instance_ids else "connected components"}
     for name in ("fusion", "fusion + completion", "+ objects"):
         summary[name] = {k: mean(f"{name}/{k}") for k in ("chamfer", "accuracy", "completeness", "fscore@2cm", "fscore@5cm")}
     # objects the map has no points of have infinite completeness: count them apart
