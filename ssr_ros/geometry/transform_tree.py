@@ -41,7 +41,7 @@ class StaticTransforms:
 
     def _to_root(self, frame: str) -> list[tuple[str, np.ndarray]]:
         """[(frame, T_root_frame)] for ``frame`` and every ancestor, nearest first."""
-        chain, T, seen = [(frame, np.eye(4))], np.eye(4), {frame}
+        chain, seen = [(frame, np.eye(4))], {frame}
         while frame in self._links:
             parent, T_parent_frame = self._links[frame]
             if parent in seen:  # a cycle: stop rather than loop
