@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ssr_ros.atomic_file import atomic_write
+from ssr_ros.config import config_to_dict
 from ssr_ros.errors import ConfigError
 
 
@@ -58,6 +59,24 @@ class TrainingRun:
     def load_checkpoint(self, map_location: torch.device | str = "cpu") -> dict[str, Any]:
         """The checkpoint's dict, read with ``weights_only=True``."""
         return torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+
+    def save_state(self, model, optimizer, scheduler, step: int, config) -> None:
+        """The checkpoint of a trainer driven by a learning-rate scheduler: model, optimiser and
+        scheduler states, ``step`` and the run's config (a JSON string)."""
+        self.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(), "step": step,
+                              "config": json.dumps(config_to_dict(config))})
+
+    def restore_state(self, model, optimizer, scheduler, map_location: torch.device | str = "cpu") -> int:
+        """Load a :meth:`save_state` checkpoint into ``model``, ``optimizer`` and ``scheduler``, log
+        the resume and return the step it was written at."""
+        state = self.load_checkpoint(map_location)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        self.log({"event": "resume", "step": step})
+        return step
 
 
 def cosine_decay(fraction: float, floor: float) -> float:

@@ -46,7 +46,7 @@ from ssr_ros.completion.losses import (
 from ssr_ros.completion.network import CompletionOutput, SSRUNet, SSRUNetConfig, chunk_inputs
 from ssr_ros.completion.renderer import _sample, _to_grid, look_at, render_chunk, widened_intrinsics
 from ssr_ros.completion.scenes import TrainingScene, synthetic_scene
-from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.config import param, validate_config
 from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.geometry import CameraIntrinsics, Frame
@@ -606,17 +606,11 @@ def train(
             done = max(done, min(1.0, (time.time() - clock["start"]) / config.optim.max_seconds))
         return done
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
     first_step = 0
     if resume:
-        state = run.load_checkpoint(device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        first_step = int(state["step"])
+        first_step = run.restore_state(model, optimizer, scheduler, device)
         generator.manual_seed(config.seed + rank + first_step)
-        run.log({"event": "resume", "step": first_step})
     trained = model
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -636,7 +630,7 @@ def train(
             if config.optim.max_seconds and time.time() - train_start > config.optim.max_seconds:
                 stopped_early = True
                 if is_main:
-                    _save_checkpoint(run, model, optimizer, scheduler, step, config)
+                    run.save_state(model, optimizer, scheduler, step, config)
                     run.log({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
                     if val_samples:
                         metrics = validate(model, val_samples, config, device)
@@ -674,12 +668,12 @@ def train(
                 validation.append({"step": done, **metrics})
                 run.log({"event": "validation", "step": done, **metrics})
             if is_main and (done % config.optim.checkpoint_every == 0 or done == steps):
-                _save_checkpoint(run, model, optimizer, scheduler, done, config)
+                run.save_state(model, optimizer, scheduler, done, config)
     except KeyboardInterrupt:
         # Ctrl-C (or SIGINT) ends training early but keeps the work: checkpoint and weights.
         interrupted = True
         if is_main:
-            _save_checkpoint(run, model, optimizer, scheduler, first_step + len(losses), config)
+            run.save_state(model, optimizer, scheduler, first_step + len(losses), config)
             run.log({"event": "interrupted", "step": first_step + len(losses)})
 
     weights_path = None
@@ -696,11 +690,6 @@ def train(
 
         dist.destroy_process_group()
     return TrainingResult(losses, validation, model, weights_path, time.time() - start)
-
-
-def _save_checkpoint(run: TrainingRun, model, optimizer, scheduler, step: int, config: TrainingConfig) -> None:
-    run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "step": step, "config": json.dumps(config_to_dict(config))})
 
 
 def _to_device(chunk: DenseChunk, device: torch.device) -> DenseChunk:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.training import OptimConfig
-from ssr_ros.config import config_to_dict, param, validate_config
+from ssr_ros.config import param, validate_config
 from ssr_ros.errors import ConfigError
 from ssr_ros.mono.data import ImageSet, MonoDataConfig, build_image_sets, source_name, training_batches
 from ssr_ros.mono.losses import depth_metrics, mono_loss
@@ -95,11 +95,6 @@ def _flat_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     return flat
 
 
-def _save_checkpoint(run: TrainingRun, model, optimizer, scheduler, step: int, config: MonoTrainingConfig) -> None:
-    run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "step": step, "config": json.dumps(config_to_dict(config))})
-
-
 def training_images(config: MonoTrainingConfig) -> tuple[ImageSet, ImageSet, ImageSet]:
     """(generated train, real train, validation) images of ``config`` at its network's working size,
     cached in ``out_dir/images.pt`` (rendered and read only when the cache is missing or stale)."""
@@ -123,7 +118,7 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
     start = time.time()
     synthetic, real, val = training_images(config)
     run.log({"event": "data", "synthetic_images": len(synthetic), "real_images": len(real), "val_images": len(val),
-               "seconds": round(time.time() - start, 2)})
+             "seconds": round(time.time() - start, 2)})
 
     model = MonoDepthNet(net).to(device)
     if config.init_weights and not resume:
@@ -145,13 +140,8 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
     first_step = 0
     if resume:
-        state = run.load_checkpoint(device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        first_step = int(state["step"])
+        first_step = run.restore_state(model, optimizer, scheduler, device)
         generator.manual_seed(config.seed + first_step)
-        run.log({"event": "resume", "step": first_step})
 
     if device.type == "cuda":  # batches are drawn and augmented where the network runs
         synthetic, real = synthetic.to(device), real.to(device)
@@ -176,7 +166,7 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
         for step in iterator:
             if optim.max_seconds and time.time() - train_start > optim.max_seconds:
                 stopped_early = True
-                _save_checkpoint(run, model, optimizer, scheduler, step, config)
+                run.save_state(model, optimizer, scheduler, step, config)
                 run.log({"event": "time_limit", "step": step, "seconds": round(time.time() - train_start, 1)})
                 run_validation(step)
                 break
@@ -193,16 +183,16 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
             done = step + 1
             if done % optim.log_every == 0 or done == steps:
                 run.log({"step": done, **{k: round(float(v.detach()), 5) for k, v in terms.items()},
-                           "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - train_start, 2)})
+                         "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - train_start, 2)})
                 if hasattr(iterator, "set_postfix"):
                     iterator.set_postfix(loss=f"{losses[-1]:.4f}")
             if done % optim.validate_every == 0 or done == steps:
                 run_validation(done)
             if done % optim.checkpoint_every == 0 or done == steps:
-                _save_checkpoint(run, model, optimizer, scheduler, done, config)
+                run.save_state(model, optimizer, scheduler, done, config)
     except KeyboardInterrupt:
         interrupted = True
-        _save_checkpoint(run, model, optimizer, scheduler, first_step + len(losses), config)
+        run.save_state(model, optimizer, scheduler, first_step + len(losses), config)
         run.log({"event": "interrupted", "step": first_step + len(losses)})
 
     last = validation[-1] if validation else {}

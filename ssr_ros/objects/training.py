@@ -200,15 +200,14 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
         optimizer.load_state_dict(ckpt["optimizer"])
         step, losses = int(ckpt["step"]), list(ckpt["losses"])
     rng = np.random.default_rng([config.seed, step])
-    log = run.log
 
     def checkpoint() -> None:
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                              "losses": losses, "config": config_to_dict(config)})
 
     if step == 0:
-        log({"event": "start", "command": command, "parameters": model.num_parameters(),
-             "config": config_to_dict(config), "extents": extents})
+        run.log({"event": "start", "command": command, "parameters": model.num_parameters(),
+                 "config": config_to_dict(config), "extents": extents})
     model.train()
     window: list[float] = []
     with tqdm(total=steps, initial=step, desc="train", disable=not progress) as bar:
@@ -228,14 +227,14 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
             window.append(float(loss.detach()))
             bar.update(1)
             if step % config.optim.log_every == 0 or step == steps:
-                log({"step": step, "loss": sum(window) / len(window), "lr": lr_at(step),
-                     "seconds": round(time.perf_counter() - start_time, 1)})
+                run.log({"step": step, "loss": sum(window) / len(window), "lr": lr_at(step),
+                         "seconds": round(time.perf_counter() - start_time, 1)})
                 bar.set_postfix(loss=f"{sum(window) / len(window):.4f}")
                 window = []
             if (config.optim.validate_every and step % config.optim.validate_every == 0) or step == steps:
                 record = {"step": step, **validate_prior(model, val_samples, config, cell_of, device)}
                 validation.append(record)
-                log({"validation": record})
+                run.log({"validation": record})
             if step % config.optim.checkpoint_every == 0 or step == steps:
                 checkpoint()
     save_shape_prior(model, run.weights_path, classes, extents, metadata={

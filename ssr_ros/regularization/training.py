@@ -334,7 +334,6 @@ def train_regularizer(
         best_accuracy = float(ckpt.get("best_class_accuracy", -1.0))
         rng.seed(config.seed + step)
         torch.manual_seed(config.seed + step)
-    log = run.log
 
     def checkpoint() -> None:
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
@@ -352,8 +351,8 @@ def train_regularizer(
         )
 
     if step == 0:
-        log({"event": "start", "command": command, "parameters": model.num_parameters(),
-             "config": config_to_dict(config)})
+        run.log({"event": "start", "command": command, "parameters": model.num_parameters(),
+                 "config": config_to_dict(config)})
     model.train()
     window: list[float] = []
     with tqdm(total=steps, initial=step, desc="train", disable=not progress) as bar:
@@ -379,14 +378,14 @@ def train_regularizer(
             window.append(float(loss.detach()))
             bar.update(1)
             if step % config.optim.log_every == 0 or step == steps:
-                log({"step": step, "loss": sum(window) / len(window), "lr": lr_at(step),
-                     "seconds": round(time.perf_counter() - start_time, 1)})
+                run.log({"step": step, "loss": sum(window) / len(window), "lr": lr_at(step),
+                         "seconds": round(time.perf_counter() - start_time, 1)})
                 bar.set_postfix(loss=f"{sum(window) / len(window):.4f}")
                 window = []
             if val_samples and ((config.optim.validate_every and step % config.optim.validate_every == 0) or step == steps):
                 record = {"step": step, **validate_model(model, val_samples, device)}
                 validation.append(record)
-                log({"validation": record})
+                run.log({"validation": record})
                 if config.optim.keep_snapshots:
                     save(out / "snapshots" / f"step-{step}.pt", validation_class_accuracy=record["class_accuracy"])
                 if record["class_accuracy"] > best_accuracy:

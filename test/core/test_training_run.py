@@ -40,3 +40,26 @@ def test_cosine_decay_runs_from_one_to_its_floor():
     assert cosine_decay(0.5, 0.05) == pytest.approx(0.525)
     assert cosine_decay(1.0, 0.1) == pytest.approx(0.1)
     assert cosine_decay(3.0, 0.1) == pytest.approx(0.1) and cosine_decay(-1.0, 0.1) == pytest.approx(1.0)
+
+
+def test_a_scheduled_trainers_state_comes_back_as_it_was_saved(tmp_path):
+    from ssr_ros.config import config_to_dict
+    from ssr_ros.map.config import TSDFConfig
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_decay(s / 10, 0.05))
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    run = TrainingRun(tmp_path)
+    run.save_state(model, optimizer, scheduler, 7, TSDFConfig())
+    assert json.loads(run.load_checkpoint()["config"]) == config_to_dict(TSDFConfig())
+    other = torch.nn.Linear(2, 1)
+    other_optimizer = torch.optim.AdamW(other.parameters(), lr=0.1)
+    other_scheduler = torch.optim.lr_scheduler.LambdaLR(other_optimizer, lambda s: cosine_decay(s / 10, 0.05))
+    resumed = TrainingRun(tmp_path, resume=True)
+    assert resumed.restore_state(other, other_optimizer, other_scheduler) == 7
+    assert torch.equal(other.weight, model.weight) and other_scheduler.last_epoch == scheduler.last_epoch == 1
+    assert other_optimizer.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
+    assert json.loads(resumed.log_path.read_text().splitlines()[-1]) == {"event": "resume", "step": 7}
