@@ -48,11 +48,12 @@ def build_maps(seed: int, frames: int, cache: Path, instance_ids: bool = False) 
     """The fused and the completed map of room ``seed``; ``instance_ids``: the frames also carry the
     renderer's instance images (renumbered in every frame, as a 2D instance segmenter's would be)."""
     cache.mkdir(parents=True, exist_ok=True)
-    paths = {"fusion": cache / f"{seed}_fusion.map", "completion": cache / f"{seed}_completion.map"}
     if instance_ids:
         from instances_eval import build_map  # the same frames, with their instance images
 
         paths = {"fusion": build_map(seed, frames, cache), "completion": cache / f"{seed}_completion_instance_ids.map"}
+    else:
+        paths = {"fusion": cache / f"{seed}_fusion.map", "completion": cache / f"{seed}_completion.map"}
     if not paths["fusion"].exists():
         scene = generate_scene(seed)
         seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)

@@ -147,8 +147,9 @@ def load_model(
     model_type = document["model_type"]
     classes = _completion_models()
     if isinstance(expected_type, type):
-        classes = {_model_type(expected_type): expected_type}
-        expected_type = _model_type(expected_type)
+        model_cls = expected_type
+        expected_type = _model_type(model_cls)
+        classes = {expected_type: model_cls}
     if expected_type is not None and model_type != expected_type:
         raise MapFileError(f"weights file '{path}' holds a {model_type!r} model, expected {expected_type!r}")
     if model_type not in classes:

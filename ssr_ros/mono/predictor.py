@@ -112,8 +112,8 @@ class MonoPredictor:
 
     def __init__(self, config: MonoConfig, num_classes: int | None = None) -> None:
         from ssr_ros.completion.weights import load_model
-        from ssr_ros.mono.network import MonoDepthNet
         from ssr_ros.devices import resolve_device
+        from ssr_ros.mono.network import MonoDepthNet
 
         self.config = config.validate()
         self.device = resolve_device(config.device)
