@@ -82,8 +82,11 @@ def camera_path(seed: int, frames: int) -> np.ndarray:
 def seen_objects(scene, tsdf_map, prior_classes) -> list:
     """Objects of the prior's classes with >= 10 observed surface voxels in the map."""
     mesh = tsdf_map.mesh(include_predicted=False)
-    d, _, inst = scene.sdf(mesh.vertices) if len(mesh.vertices) else (np.zeros(0), None, np.zeros(0, int))
-    counts = np.bincount(inst[np.abs(d) < 0.05], minlength=len(scene.objects) + 1) if len(d) else np.zeros(len(scene.objects) + 1)
+    d, cls, inst = scene.sdf(mesh.vertices) if len(mesh.vertices) else (np.zeros(0), np.zeros(0, int), np.zeros(0, int))
+    own = np.array([o.class_id for o in scene.objects], np.int64)
+    on = (np.abs(d) < 0.05) & (inst > 0)
+    on[on] &= cls[on] == own[inst[on] - 1]  # a bathtub's shower curtain is not the bathtub
+    counts = np.bincount(inst[on], minlength=len(scene.objects) + 1) if len(d) else np.zeros(len(scene.objects) + 1)
     names = scene.taxonomy.names
     return [o for o in scene.objects if names[o.class_id] in prior_classes and counts[o.instance_id] >= 10 * 4]
 

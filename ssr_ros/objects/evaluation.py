@@ -1,10 +1,10 @@
 """Per-object scores of a map against a generated room's exact objects.
 
 - :func:`object_surface_points`: points on an object's exact outer surface (the union of its
-  boxes), without faces in contact with the floor, a wall or another object (no camera can
+  boxes of its own class, :func:`own_boxes`), without faces in contact with the floor, a wall or another object (no camera can
   see those, no method is judged on them);
 - :func:`object_scores`: for each object, the map mesh's points whose nearest scene box
-  belongs to it (within ``assign_distance``) scored against its surface with
+  is one of its own boxes (within ``assign_distance``) scored against its surface with
   :func:`ssr_ros.evaluation.mesh.mesh_scores` (Chamfer = mean of accuracy and completeness,
   F-score at the given thresholds);
 - :func:`object_yaw` the object's true heading, :func:`yaw_error` the angle between two;
@@ -25,13 +25,22 @@ from ssr_ros.evaluation.mesh import mesh_scores
 _FACES = [(0, 1), (0, -1), (1, 1), (1, -1), (2, 1), (2, -1)]
 
 
+def own_boxes(scene, obj) -> list[int]:
+    """Indices of the boxes of ``obj`` (a SceneObject) that carry its class: a bathtub's shower
+    curtain, a counter's sink are objects of their own classes to the map and to the scores."""
+    own = [b for b in obj.box_indices if scene.boxes.class_ids[b] == obj.class_id]
+    return own or list(obj.box_indices)
+
+
 def object_surface_points(scene, obj, spacing: float = 0.01) -> np.ndarray:
-    """(P, 3) map-frame points on the visible outer surface of ``obj`` (a SceneObject)."""
+    """(P, 3) map-frame points on the visible outer surface of ``obj`` (a SceneObject): of its
+    boxes of its own class (:func:`own_boxes`)."""
     boxes = scene.boxes
-    own = {k: torch.as_tensor(v[obj.box_indices], dtype=torch.float32) for k, v in
+    indices = own_boxes(scene, obj)
+    own = {k: torch.as_tensor(v[indices], dtype=torch.float32) for k, v in
            (("c", boxes.centers), ("h", boxes.half_extents), ("r", boxes.rotations))}
     points, normals = [], []
-    for b in obj.box_indices:
+    for b in indices:
         c, h, R = boxes.centers[b], boxes.half_extents[b], boxes.rotations[b]
         for axis, sign in _FACES:
             u, v = [a for a in range(3) if a != axis]
@@ -70,16 +79,16 @@ def object_scores(scene, objects, vertices: np.ndarray, thresholds=(0.02, 0.05),
     mesh vertices (P, 3) of a map, for each SceneObject in ``objects``."""
     vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     if len(vertices):
-        d, _, inst = scene.sdf(vertices)
+        d, cls, inst = scene.sdf(vertices)
         near = np.abs(d) < assign_distance
     else:
-        inst, near = np.zeros(0, np.int64), np.zeros(0, bool)
+        cls, inst, near = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     out = {}
     for obj in objects:
         gt = object_surface_points(scene, obj)
         if len(gt) == 0:
             continue
-        pred = vertices[near & (inst == obj.instance_id)]
+        pred = vertices[near & (inst == obj.instance_id) & (cls == obj.class_id)]
         row = {"points": int(len(pred))}
         for t in thresholds:
             s = mesh_scores(pred, gt, t)
@@ -125,8 +134,8 @@ def region_instance_matches(scene, region, instances, seen_only: bool = False, m
     """:func:`instance_matches` of a map's ``instances`` (each with ``class_id`` and ``voxels``,
     (N, 3) indices on ``region``'s grid) against the generated ``scene``'s objects.
 
-    Ground truth: each object's surface voxels (occupied, within a voxel of its surface) on the
-    region grid, for the objects of non-structural classes whose surface the map observed on at
+    Ground truth: each object's surface voxels of its own class (occupied, within a voxel of its
+    surface) on the region grid, for the objects of non-structural classes whose surface the map observed on at
     least ``min_seen_voxels`` voxels. ``seen_only``: only the true surface voxels the map observed
     (segmentation alone, without what the cameras never saw). ``gt``: :func:`region_ground_truth`
     when already computed."""
@@ -135,6 +144,9 @@ def region_instance_matches(scene, region, instances, seen_only: bool = False, m
     names = scene.taxonomy.names
     gt = region_ground_truth(scene, region) if gt is None else gt
     surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size), gt.instance_ids, 0)
+    object_class = np.zeros(len(scene.objects) + 1, np.int64)
+    object_class[[o.instance_id for o in scene.objects]] = [o.class_id for o in scene.objects]
+    surface_ids = np.where(gt.class_ids == object_class[surface_ids], surface_ids, 0)
     observed_surface = region.observed & region.surface
     seen = np.bincount(surface_ids[observed_surface].ravel(), minlength=len(scene.objects) + 1)
     gt_classes = {o.instance_id: o.class_id for o in scene.objects

@@ -35,3 +35,21 @@ def test_instances_from_exact_2d_ids_match_the_objects_the_map_saw():
     seen, _, _ = region_instance_matches(scene, region, instances, seen_only=True, gt=gt)
     assert len(seen) >= len(matches)
     assert region_instance_matches(scene, region, [], gt=gt)[:2] == ([], 0)
+
+
+def test_an_object_is_scored_by_the_boxes_of_its_own_class():
+    from ssr_ros.objects.evaluation import object_scores, object_surface_points, own_boxes
+
+    scene = generate_scene(2002)  # a bathroom: the bathtub carries a shower curtain above it
+    tub = next(o for o in scene.objects if o.name == "bathtub")
+    curtain = [b for b in tub.box_indices if scene.taxonomy.names[scene.boxes.class_ids[b]] == "shower curtain"]
+    assert curtain and set(own_boxes(scene, tub)) == set(tub.box_indices) - set(curtain)
+    floor = scene.boxes.centers[scene.shell["floor"]][2] + scene.boxes.half_extents[scene.shell["floor"]][2]
+    assert object_surface_points(scene, tub)[:, 2].max() < floor + 0.65
+    # a mesh vertex on the curtain is not the bathtub's; one on the tub's rim is
+    c, h = scene.boxes.centers[curtain[0]], scene.boxes.half_extents[curtain[0]]
+    on_curtain = c + np.array([0.0, 0.0, h[2] * 0.5]) + 0.004 * np.eye(3)[np.argmin(h)]
+    assert object_scores(scene, [tub], on_curtain[None])[tub.instance_id]["points"] == 0
+    rim = object_surface_points(scene, tub)
+    rim = rim[np.argmax(rim[:, 2])]
+    assert object_scores(scene, [tub], rim[None])[tub.instance_id]["points"] == 1
