@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ssr_ros.data.synthetic.furniture import TEMPLATES, ObjectTemplate
+from ssr_ros.data.synthetic.furniture import ObjectTemplate
 from ssr_ros.data.synthetic.primitives import union_sdf
-from ssr_ros.objects.shape_classes import CLASS_TEMPLATES, ShapeGrid
+from ssr_ros.objects.shape_classes import CLASS_TEMPLATES, ShapeGrid, class_template
 
 
 def yaw_matrix(yaw: float) -> np.ndarray:
@@ -182,7 +182,7 @@ def make_sample(class_name: str, class_index: int, grid: ShapeGrid, rng: np.rand
     """A random object of ``class_name`` seen partially, binned in a grid turned by a random yaw
     (any angle when ``full_turn``, else within +-12 degrees); None when nothing was seen."""
     templates = CLASS_TEMPLATES[class_name]
-    template = TEMPLATES[templates[int(rng.integers(len(templates)))]](rng)
+    template = class_template(templates[int(rng.integers(len(templates)))], class_name, rng)
     surface, free = simulate_observation(template, rng, values)
     if len(surface) < 3:
         return None

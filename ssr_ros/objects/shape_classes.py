@@ -5,6 +5,11 @@ width, y towards the object's front, z up; the origin on the floor below the cen
 observed part, see :func:`ssr_ros.objects.observation.anchor_point`). Its side is
 ``GRID_SPAN * extent`` where ``extent`` is the largest dimension any of the class's templates
 reaches; z starts ``Z_BELOW * extent`` below the floor.
+
+The prior learns, and is sized by, only the parts of a template that carry its class: the
+shower curtain over a bathtub and the sink on a counter are classes of their own in the map
+(their voxels never join the bathtub's or the counter's instance), so they are no part of the
+completed shape (:func:`class_template`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ssr_ros.data.synthetic.furniture import TEMPLATES
+from ssr_ros.data.synthetic.furniture import TEMPLATES, ObjectTemplate
+from ssr_ros.taxonomy import ClassTaxonomy
 
 CLASS_TEMPLATES: dict[str, tuple[str, ...]] = {
     "table": ("table", "coffee_table"),
@@ -62,6 +68,29 @@ class ShapeGrid:
         return (grid + self.lo).astype(np.float32)
 
 
+@lru_cache(maxsize=None)
+def _taxonomy_names() -> frozenset[str]:
+    return frozenset(ClassTaxonomy.load().names)
+
+
+def class_template(template: str, class_name: str, rng: np.random.Generator) -> ObjectTemplate:
+    """A random object of furniture template ``template`` with only the parts that carry
+    ``class_name`` in the map: parts named by another class of the taxonomy are left out (the
+    generator labels parts of no taxonomy class as 'otherfurniture', so those stay with an
+    'otherfurniture' object). The declared size shrinks to the kept parts, centred as before."""
+    full = TEMPLATES[template](rng)
+    names = _taxonomy_names()
+    keep = [p for p in full.parts
+            if p.class_name == class_name or (p.class_name not in names and class_name == "otherfurniture")]
+    if not keep or len(keep) == len(full.parts):
+        return full
+    half_x = max(abs(p.center[0]) + p.half[0] for p in keep)
+    half_y = max(abs(p.center[1]) + p.half[1] for p in keep)
+    top = max(p.center[2] + p.half[2] for p in keep)
+    return ObjectTemplate(full.name, keep, (2 * half_x, 2 * half_y, top), full.placement, full.support_height,
+                          full.mount_height, dict(full.extras))
+
+
 def class_extents(samples: int = 200, seed: int = 7) -> dict[str, float]:
     """Largest width, depth or height (metres) of each prior class over ``samples`` random
     instances of each of its templates, plus 5 %."""
@@ -71,7 +100,7 @@ def class_extents(samples: int = 200, seed: int = 7) -> dict[str, float]:
         largest = 0.0
         for template in templates:
             for _ in range(samples):
-                lo, hi = TEMPLATES[template](rng).local_bounds()
+                lo, hi = class_template(template, name, rng).local_bounds()
                 largest = max(largest, float((hi - lo).max()))
         out[name] = round(1.05 * largest, 3)
     return out
@@ -91,7 +120,7 @@ def class_size_range(name: str, samples: int = 200, seed: int = 7) -> tuple[tupl
     sizes = []
     for template in CLASS_TEMPLATES[name]:
         for _ in range(samples):
-            lo, hi = TEMPLATES[template](rng).local_bounds()
+            lo, hi = class_template(template, name, rng).local_bounds()
             sizes.append(hi - lo)
     sizes = np.array(sizes)
     return tuple(float(v) for v in sizes.min(axis=0)), tuple(float(v) for v in sizes.max(axis=0))

@@ -65,6 +65,29 @@ def test_training_sample_target_is_the_object_sdf_turned_by_its_yaw():
     assert sample.sdf[cells].abs().median() < 0.05 + grid.cell
 
 
+def test_the_prior_learns_only_the_parts_that_carry_its_class():
+    from ssr_ros.objects.shape_classes import class_size_range, class_template
+
+    # the bathtub template carries a shower curtain 1.4 m above the tub: a class of its own in
+    # the map, so no part of the completed bathtub (nor of its size range)
+    full = TEMPLATES["bathtub"](np.random.default_rng(3))
+    tub = class_template("bathtub", "bathtub", np.random.default_rng(3))
+    assert {p.class_name for p in full.parts} == {"bathtub", "shower curtain"}
+    assert {p.class_name for p in tub.parts} == {"bathtub"}
+    assert full.local_bounds()[1][2] > 1.9 and tub.local_bounds()[1][2] < 0.65
+    assert class_size_range("bathtub")[1][2] < 0.65
+    # the training target: inside the tub's walls only below its rim (the grid's z is height
+    # above the floor, up to the anchor's few millimetres)
+    grid = shape_grid(1.9, 32)
+    for seed in range(3):
+        sample = make_sample("bathtub", 0, grid, np.random.default_rng(seed))
+        inside = (sample.sdf < 0).numpy()
+        assert inside.any() and grid.centers()[..., 2][inside].max() < 0.65
+    # a floor lamp's parts are of no taxonomy class: they stay with the 'otherfurniture' object
+    lamp = class_template("floor_lamp", "otherfurniture", np.random.default_rng(5))
+    assert len(lamp.parts) == len(TEMPLATES["floor_lamp"](np.random.default_rng(5)).parts)
+
+
 def test_yaw_targets_and_peaks():
     bins = 36
     targets = yaw_targets(torch.tensor([0.3, -3.1]), bins)
