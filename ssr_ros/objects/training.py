@@ -41,6 +41,9 @@ class ShapeDataConfig:
     classes: list = param(list(CLASS_TEMPLATES), "taxonomy classes that get a prior (keys of CLASS_TEMPLATES)")
     full_turn_fraction: float = param(0.5, "share of samples turned by any yaw (the rest within +-12 degrees)", low=0.0, high=1.0)
     validation_samples: int = param(64, "fixed validation samples", low=1, high=100000)
+    train_classes: list = param([], "with init_weights: draw objects of these classes only and train only their class "
+                                "embeddings; the shared network and every other class stay exactly as they are (to "
+                                "correct what the prior learned of a few classes); empty = all classes, all weights")
 
     def validate(self) -> "ShapeDataConfig":
         validate_config(self)
@@ -48,6 +51,13 @@ class ShapeDataConfig:
         if unknown or not self.classes:
             raise ConfigError(f"data.classes {unknown or '[]'} not allowed; expected a non-empty subset of {list(CLASS_TEMPLATES)}")
         return self
+
+    def drawn(self) -> list[int]:
+        """Indices into ``classes`` of the classes the samples are drawn from."""
+        missing = sorted(set(self.train_classes) - set(self.classes))
+        if missing:
+            raise ConfigError(f"data.train_classes {missing} are not among the prior's classes {list(self.classes)}")
+        return [self.classes.index(c) for c in self.train_classes] if self.train_classes else list(range(len(self.classes)))
 
 
 @dataclass
@@ -85,6 +95,8 @@ class ShapePriorTrainingConfig:
 
     def validate(self) -> "ShapePriorTrainingConfig":
         validate_config(self)
+        if self.data.train_classes and not self.init_weights:
+            raise ConfigError("data.train_classes trains class embeddings of a trained prior: set init_weights")
         self.data.validate()
         self.network.validate()
         return self
@@ -98,11 +110,14 @@ class ShapePriorTrainingResult:
     weights_path: Path
 
 
-def draw_samples(count: int, classes: list[str], grids: dict, rng: np.random.Generator, full_turn_fraction: float) -> list[ShapeSample]:
-    """``count`` random samples (classes drawn uniformly; empty views drawn again)."""
+def draw_samples(count: int, classes: list[str], grids: dict, rng: np.random.Generator, full_turn_fraction: float,
+                 drawn: list[int] | None = None) -> list[ShapeSample]:
+    """``count`` random samples (classes drawn uniformly from ``drawn``, indices into ``classes``,
+    default all; empty views drawn again)."""
+    drawn = list(range(len(classes))) if drawn is None else drawn
     out = []
     while len(out) < count:
-        k = int(rng.integers(len(classes)))
+        k = drawn[int(rng.integers(len(drawn)))]
         sample = make_sample(classes[k], k, grids[classes[k]], rng, full_turn=bool(rng.uniform() < full_turn_fraction))
         if sample is not None:
             out.append(sample)
@@ -180,14 +195,24 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     grids = {k: shape_grid(extents[k], config.network.grid_size) for k in classes}
     cell_of = [grids[k].cell for k in classes]
     val_rng = np.random.default_rng(config.seed + 1_000_003)
-    val_samples = draw_samples(config.data.validation_samples, classes, grids, val_rng, config.data.full_turn_fraction)
+    drawn = config.data.drawn()
+    val_samples = draw_samples(config.data.validation_samples, classes, grids, val_rng, config.data.full_turn_fraction, drawn)
 
     torch.manual_seed(config.seed)
     if start is not None and not resume:
         model = start.model.to(device).train()
     else:
         model = ShapePriorNet(len(classes), config.network).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.learning_rate)
+    trained_rows = None
+    if config.data.train_classes:
+        # only the drawn classes' embedding rows move: the rest of the network is frozen and the
+        # other rows get no gradient (Adam leaves a parameter with zero gradients where it is)
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        model.embed.weight.requires_grad_(True)
+        trained_rows = torch.zeros(len(classes), 1, device=device)
+        trained_rows[drawn] = 1.0
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.optim.learning_rate)
     steps = config.optim.steps
 
     def lr_at(step: int) -> float:
@@ -214,11 +239,14 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
         while step < steps:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
-            batch = _collate(draw_samples(config.optim.batch_size, classes, grids, rng, config.data.full_turn_fraction), device)
+            batch = _collate(draw_samples(config.optim.batch_size, classes, grids, rng, config.data.full_turn_fraction, drawn),
+                             device)
             cells = torch.tensor([cell_of[int(c)] for c in batch["class_index"]], device=device)
             loss, _ = shape_loss(model(batch["inputs"], batch["class_index"]), batch, config, cells)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if trained_rows is not None:
+                model.embed.weight.grad *= trained_rows
             if config.optim.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
             optimizer.step()

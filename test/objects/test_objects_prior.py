@@ -162,6 +162,37 @@ def test_train_objects_starts_from_given_weights_with_their_network_and_classes(
     assert main(["train-objects", str(config), "--out", str(tmp_path / "third"), "--no-progress"]) == 2
 
 
+def test_train_classes_moves_only_their_class_embeddings(tmp_path):
+    from ssr_ros.cli.main import main
+
+    first, config = tmp_path / "first", tmp_path / "c.yaml"
+    config.write_text(
+        "device: cpu\nthreads: 1\ndata: {classes: [chair, table, bathtub], validation_samples: 2}\n"
+        "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
+        "optim: {steps: 1, batch_size: 2, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
+    assert main(["train-objects", str(config), "--out", str(first), "--no-progress"]) == 0
+    start = load_shape_prior(first / "model.pt")
+    config.write_text(
+        f"device: cpu\nthreads: 1\ninit_weights: {first / 'model.pt'}\n"
+        "data: {validation_samples: 2, train_classes: [bathtub]}\n"
+        "optim: {steps: 3, batch_size: 2, learning_rate: 0.1, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
+    assert main(["train-objects", str(config), "--out", str(tmp_path / "second"), "--no-progress"]) == 0
+    tuned = load_shape_prior(tmp_path / "second" / "model.pt")
+    before, after = start.model.state_dict(), tuned.model.state_dict()
+    for name, value in before.items():
+        if name != "embed.weight":
+            assert torch.equal(after[name], value), name
+    tub = start.class_index("bathtub")
+    others = [i for i in range(3) if i != tub]
+    assert torch.equal(after["embed.weight"][others], before["embed.weight"][others])
+    assert not torch.equal(after["embed.weight"][tub], before["embed.weight"][tub])
+    # a class the weights do not know, or no weights to start from, is refused
+    config.write_text(f"device: cpu\ninit_weights: {first / 'model.pt'}\ndata: {{train_classes: [bed]}}\noptim: {{steps: 1}}\n")
+    assert main(["train-objects", str(config), "--out", str(tmp_path / "third"), "--no-progress"]) == 2
+    config.write_text("device: cpu\ndata: {train_classes: [bed]}\noptim: {steps: 1}\n")
+    assert main(["train-objects", str(config), "--out", str(tmp_path / "fourth"), "--no-progress"]) == 2
+
+
 def test_shipped_weights_load_with_their_contract():
     from ssr_ros.objects.shape_classes import CLASS_TEMPLATES
     from ssr_ros.objects.weights import default_shape_prior_weights
