@@ -137,16 +137,24 @@ def test_train_objects_smoke_writes_log_checkpoint_weights_and_resumes(tmp_path)
     assert main(["train-objects", str(config), "--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2
 
 
-def test_train_objects_starts_from_given_weights_with_their_network_and_classes(tmp_path):
+def _tiny_prior(tmp_path, classes: str, learning_rate: str):
+    """A 16^3 prior of ``classes`` trained one step into ``tmp_path/first``: (the prior, config path)."""
     from ssr_ros.cli.main import main
 
     first, config = tmp_path / "first", tmp_path / "c.yaml"
     config.write_text(
-        "device: cpu\nthreads: 1\ndata: {classes: [chair], validation_samples: 2}\n"
+        f"device: cpu\nthreads: 1\ndata: {{classes: [{classes}], validation_samples: 2}}\n"
         "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
-        "optim: {steps: 1, batch_size: 2, learning_rate: 1.0e-7, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
+        f"optim: {{steps: 1, batch_size: 2, learning_rate: {learning_rate}, log_every: 1, validate_every: 0, checkpoint_every: 1}}\n")
     assert main(["train-objects", str(config), "--out", str(first), "--no-progress"]) == 0
-    start = load_shape_prior(first / "model.pt")
+    return load_shape_prior(first / "model.pt"), config
+
+
+def test_train_objects_starts_from_given_weights_with_their_network_and_classes(tmp_path):
+    from ssr_ros.cli.main import main
+
+    start, config = _tiny_prior(tmp_path, "chair", "1.0e-7")
+    first = tmp_path / "first"
     # a config of another shape and classes: the weights' own are taken, and training goes on from them
     config.write_text(
         f"device: cpu\nthreads: 1\ninit_weights: {first / 'model.pt'}\ndata: {{classes: [table, bed], validation_samples: 2}}\n"
@@ -165,13 +173,8 @@ def test_train_objects_starts_from_given_weights_with_their_network_and_classes(
 def test_train_classes_moves_only_their_class_embeddings(tmp_path):
     from ssr_ros.cli.main import main
 
-    first, config = tmp_path / "first", tmp_path / "c.yaml"
-    config.write_text(
-        "device: cpu\nthreads: 1\ndata: {classes: [chair, table, bathtub], validation_samples: 2}\n"
-        "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
-        "optim: {steps: 1, batch_size: 2, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
-    assert main(["train-objects", str(config), "--out", str(first), "--no-progress"]) == 0
-    start = load_shape_prior(first / "model.pt")
+    start, config = _tiny_prior(tmp_path, "chair, table, bathtub", "0.002")
+    first = tmp_path / "first"
     config.write_text(
         f"device: cpu\nthreads: 1\ninit_weights: {first / 'model.pt'}\n"
         "data: {validation_samples: 2, train_classes: [bathtub]}\n"
