@@ -1,8 +1,8 @@
 """Per-object scores of a map against a generated room's exact objects.
 
 - :func:`object_surface_points`: points on an object's exact outer surface (the union of its
-  boxes of its own class, :func:`own_boxes`), without faces in contact with the floor, a wall or another object (no camera can
-  see those, no method is judged on them);
+  boxes of its own class, :func:`own_boxes`), without faces in contact with the floor, a wall or
+  another object (no camera can see those, no method is judged on them);
 - :func:`object_scores`: for each object, the map mesh's points whose nearest scene box
   is one of its own boxes (within ``assign_distance``) scored against its surface with
   :func:`ssr_ros.evaluation.mesh.mesh_scores` (Chamfer = mean of accuracy and completeness,
@@ -135,8 +135,8 @@ def region_instance_matches(scene, region, instances, seen_only: bool = False, m
     (N, 3) indices on ``region``'s grid) against the generated ``scene``'s objects.
 
     Ground truth: each object's surface voxels of its own class (occupied, within a voxel of its
-    surface) on the region grid, for the objects of non-structural classes whose surface the map observed on at
-    least ``min_seen_voxels`` voxels. ``seen_only``: only the true surface voxels the map observed
+    surface) on the region grid, for the objects of non-structural classes whose surface the map
+    observed on at least ``min_seen_voxels`` voxels. ``seen_only``: only the true surface voxels the map observed
     (segmentation alone, without what the cameras never saw). ``gt``: :func:`region_ground_truth`
     when already computed."""
     from ssr_ros.objects.instances import STRUCTURE_CLASSES
