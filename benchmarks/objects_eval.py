@@ -36,7 +36,7 @@ from ssr_ros.completion.scenes import fuse, kept_frames
 from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
-from ssr_ros.objects.evaluation import object_scores, object_yaw, region_instance_matches, yaw_error
+from ssr_ros.objects.evaluation import object_scores, object_yaw, own_instance_ids, region_instance_matches, yaw_error
 from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
 from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
 from ssr_ros.pipeline import load_completion_model
@@ -83,10 +83,8 @@ def seen_objects(scene, tsdf_map, prior_classes) -> list:
     """Objects of the prior's classes with >= 10 observed surface voxels in the map."""
     mesh = tsdf_map.mesh(include_predicted=False)
     d, cls, inst = scene.sdf(mesh.vertices) if len(mesh.vertices) else (np.zeros(0), np.zeros(0, int), np.zeros(0, int))
-    own = np.array([o.class_id for o in scene.objects], np.int64)
-    on = (np.abs(d) < 0.05) & (inst > 0)
-    on[on] &= cls[on] == own[inst[on] - 1]  # a bathtub's shower curtain is not the bathtub
-    counts = np.bincount(inst[on], minlength=len(scene.objects) + 1) if len(d) else np.zeros(len(scene.objects) + 1)
+    inst = own_instance_ids(scene, cls, inst)  # a bathtub's shower curtain is not the bathtub
+    counts = np.bincount(inst[np.abs(d) < 0.05], minlength=len(scene.objects) + 1) if len(d) else np.zeros(len(scene.objects) + 1)
     names = scene.taxonomy.names
     return [o for o in scene.objects if names[o.class_id] in prior_classes and counts[o.instance_id] >= 10 * 4]
 

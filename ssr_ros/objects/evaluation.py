@@ -32,6 +32,15 @@ def own_boxes(scene, obj) -> list[int]:
     return own or list(obj.box_indices)
 
 
+def own_instance_ids(scene, class_ids: np.ndarray, instance_ids: np.ndarray) -> np.ndarray:
+    """``instance_ids`` (any shape, of points or voxels of ``scene`` with their ``class_ids``) set to 0
+    where the class is not the one of that instance's object: what lies on a bathtub's shower curtain
+    belongs to no object here, as its own boxes do not (:func:`own_boxes`)."""
+    object_class = np.zeros(len(scene.objects) + 1, np.int64)
+    object_class[[o.instance_id for o in scene.objects]] = [o.class_id for o in scene.objects]
+    return np.where(class_ids == object_class[instance_ids], instance_ids, 0)
+
+
 def object_surface_points(scene, obj, spacing: float = 0.01) -> np.ndarray:
     """(P, 3) map-frame points on the visible outer surface of ``obj`` (a SceneObject): of its
     boxes of its own class (:func:`own_boxes`)."""
@@ -80,15 +89,16 @@ def object_scores(scene, objects, vertices: np.ndarray, thresholds=(0.02, 0.05),
     vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     if len(vertices):
         d, cls, inst = scene.sdf(vertices)
+        inst = own_instance_ids(scene, cls, inst)
         near = np.abs(d) < assign_distance
     else:
-        cls, inst, near = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+        inst, near = np.zeros(0, np.int64), np.zeros(0, bool)
     out = {}
     for obj in objects:
         gt = object_surface_points(scene, obj)
         if len(gt) == 0:
             continue
-        pred = vertices[near & (inst == obj.instance_id) & (cls == obj.class_id)]
+        pred = vertices[near & (inst == obj.instance_id)]
         row = {"points": int(len(pred))}
         for t in thresholds:
             s = mesh_scores(pred, gt, t)
@@ -143,10 +153,8 @@ def region_instance_matches(scene, region, instances, seen_only: bool = False, m
 
     names = scene.taxonomy.names
     gt = region_ground_truth(scene, region) if gt is None else gt
-    surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size), gt.instance_ids, 0)
-    object_class = np.zeros(len(scene.objects) + 1, np.int64)
-    object_class[[o.instance_id for o in scene.objects]] = [o.class_id for o in scene.objects]
-    surface_ids = np.where(gt.class_ids == object_class[surface_ids], surface_ids, 0)
+    surface_ids = np.where(gt.occupied & (np.abs(gt.sdf) < region.voxel_size),
+                           own_instance_ids(scene, gt.class_ids, gt.instance_ids), 0)
     observed_surface = region.observed & region.surface
     seen = np.bincount(surface_ids[observed_surface].ravel(), minlength=len(scene.objects) + 1)
     gt_classes = {o.instance_id: o.class_id for o in scene.objects
