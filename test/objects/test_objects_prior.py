@@ -137,49 +137,49 @@ def test_train_objects_smoke_writes_log_checkpoint_weights_and_resumes(tmp_path)
     assert main(["train-objects", str(config), "--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2
 
 
-def _tiny_prior(tmp_path, classes: str, learning_rate: str):
-    """A 16^3 prior of ``classes`` trained one step into ``tmp_path/first``: (the prior, config path)."""
+def _train_objects(tmp_path, name: str, config: str) -> int:
+    """``ssr train-objects`` on the yaml text ``config`` into ``tmp_path/name``: its exit status."""
     from ssr_ros.cli.main import main
 
-    first, config = tmp_path / "first", tmp_path / "c.yaml"
-    config.write_text(
-        f"device: cpu\nthreads: 1\ndata: {{classes: [{classes}], validation_samples: 2}}\n"
-        "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
-        f"optim: {{steps: 1, batch_size: 2, learning_rate: {learning_rate}, log_every: 1, validate_every: 0, checkpoint_every: 1}}\n")
-    assert main(["train-objects", str(config), "--out", str(first), "--no-progress"]) == 0
-    return load_shape_prior(first / "model.pt"), config
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(config)
+    return main(["train-objects", str(path), "--out", str(tmp_path / name), "--no-progress"])
+
+
+def _tiny_prior(tmp_path, classes: str, learning_rate: str):
+    """A 16^3 prior of ``classes`` trained one step into ``tmp_path/first``."""
+    assert _train_objects(tmp_path, "first",
+                          f"device: cpu\nthreads: 1\ndata: {{classes: [{classes}], validation_samples: 2}}\n"
+                          "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
+                          f"optim: {{steps: 1, batch_size: 2, learning_rate: {learning_rate}, log_every: 1, "
+                          "validate_every: 0, checkpoint_every: 1}\n") == 0
+    return load_shape_prior(tmp_path / "first" / "model.pt")
 
 
 def test_train_objects_starts_from_given_weights_with_their_network_and_classes(tmp_path):
-    from ssr_ros.cli.main import main
-
-    start, config = _tiny_prior(tmp_path, "chair", "1.0e-7")
-    first = tmp_path / "first"
+    start = _tiny_prior(tmp_path, "chair", "1.0e-7")
     # a config of another shape and classes: the weights' own are taken, and training goes on from them
-    config.write_text(
-        f"device: cpu\nthreads: 1\ninit_weights: {first / 'model.pt'}\ndata: {{classes: [table, bed], validation_samples: 2}}\n"
-        "network: {grid_size: 24, base_width: 4}\n"
-        "optim: {steps: 1, batch_size: 2, learning_rate: 1.0e-7, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
-    assert main(["train-objects", str(config), "--out", str(tmp_path / "second"), "--no-progress"]) == 0
+    assert _train_objects(tmp_path, "second",
+                          f"device: cpu\nthreads: 1\ninit_weights: {tmp_path / 'first' / 'model.pt'}\n"
+                          "data: {classes: [table, bed], validation_samples: 2}\nnetwork: {grid_size: 24, base_width: 4}\n"
+                          "optim: {steps: 1, batch_size: 2, learning_rate: 1.0e-7, log_every: 1, validate_every: 0, "
+                          "checkpoint_every: 1}\n") == 0
     tuned = load_shape_prior(tmp_path / "second" / "model.pt")
     assert tuned.class_names == ["chair"] and tuned.model.config == start.model.config
     for name, value in start.model.state_dict().items():
         if value.dtype.is_floating_point:
             assert torch.allclose(tuned.model.state_dict()[name], value, atol=1e-4), name
-    config.write_text(f"device: cpu\ninit_weights: {tmp_path / 'missing.pt'}\noptim: {{steps: 1}}\n")
-    assert main(["train-objects", str(config), "--out", str(tmp_path / "third"), "--no-progress"]) == 2
+    assert _train_objects(tmp_path, "third", f"device: cpu\ninit_weights: {tmp_path / 'missing.pt'}\noptim: {{steps: 1}}\n") == 2
 
 
 def test_train_classes_moves_only_their_class_embeddings(tmp_path):
-    from ssr_ros.cli.main import main
-
-    start, config = _tiny_prior(tmp_path, "chair, table, bathtub", "0.002")
-    first = tmp_path / "first"
-    config.write_text(
-        f"device: cpu\nthreads: 1\ninit_weights: {first / 'model.pt'}\n"
-        "data: {validation_samples: 2, train_classes: [bathtub]}\n"
-        "optim: {steps: 3, batch_size: 2, learning_rate: 0.1, log_every: 1, validate_every: 0, checkpoint_every: 1}\n")
-    assert main(["train-objects", str(config), "--out", str(tmp_path / "second"), "--no-progress"]) == 0
+    start = _tiny_prior(tmp_path, "chair, table, bathtub", "0.002")
+    first = tmp_path / "first" / "model.pt"
+    assert _train_objects(tmp_path, "second",
+                          f"device: cpu\nthreads: 1\ninit_weights: {first}\n"
+                          "data: {validation_samples: 2, train_classes: [bathtub]}\n"
+                          "optim: {steps: 3, batch_size: 2, learning_rate: 0.1, log_every: 1, validate_every: 0, "
+                          "checkpoint_every: 1}\n") == 0
     tuned = load_shape_prior(tmp_path / "second" / "model.pt")
     before, after = start.model.state_dict(), tuned.model.state_dict()
     for name, value in before.items():
@@ -190,10 +190,9 @@ def test_train_classes_moves_only_their_class_embeddings(tmp_path):
     assert torch.equal(after["embed.weight"][others], before["embed.weight"][others])
     assert not torch.equal(after["embed.weight"][tub], before["embed.weight"][tub])
     # a class the weights do not know, or no weights to start from, is refused
-    config.write_text(f"device: cpu\ninit_weights: {first / 'model.pt'}\ndata: {{train_classes: [bed]}}\noptim: {{steps: 1}}\n")
-    assert main(["train-objects", str(config), "--out", str(tmp_path / "third"), "--no-progress"]) == 2
-    config.write_text("device: cpu\ndata: {train_classes: [bed]}\noptim: {steps: 1}\n")
-    assert main(["train-objects", str(config), "--out", str(tmp_path / "fourth"), "--no-progress"]) == 2
+    assert _train_objects(tmp_path, "third", f"device: cpu\ninit_weights: {first}\ndata: {{train_classes: [bed]}}\n"
+                          "optim: {steps: 1}\n") == 2
+    assert _train_objects(tmp_path, "fourth", "device: cpu\ndata: {train_classes: [bed]}\noptim: {steps: 1}\n") == 2
 
 
 def test_shipped_weights_load_with_their_contract():
