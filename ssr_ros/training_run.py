@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,30 @@ def cosine_decay(fraction: float, floor: float) -> float:
     end, half a cosine between (``fraction`` is clamped to [0, 1])."""
     fraction = min(max(fraction, 0.0), 1.0)
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+
+class RunClock:
+    """How far a training run has got: by steps, or by time when ``max_seconds`` (0 = none) ends it
+    sooner. The time counts from :meth:`start` (from construction until then)."""
+
+    def __init__(self, steps: int, max_seconds: float = 0.0):
+        self.steps, self.max_seconds = int(steps), float(max_seconds)
+        self.started = time.time()
+
+    def start(self) -> float:
+        """Start the time (when the steps begin); returns it, ``time.time()`` seconds."""
+        self.started = time.time()
+        return self.started
+
+    def fraction(self, step: int) -> float:
+        """Fraction of the run done at ``step``, in [0, 1]."""
+        done = min(step, self.steps) / max(self.steps, 1)
+        if self.max_seconds:
+            done = max(done, min(1.0, (time.time() - self.started) / self.max_seconds))
+        return done
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, clock: RunClock,
+                    floor: float = 0.05) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate decayed by :func:`cosine_decay` over ``clock``'s fraction of the run."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_decay(clock.fraction(step), floor))

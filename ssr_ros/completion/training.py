@@ -52,7 +52,7 @@ from ssr_ros.errors import ConfigError, MapFileError
 from ssr_ros.geometry import CameraIntrinsics, Frame
 from ssr_ros.map.chunk import DenseChunk
 from ssr_ros.map.config import TSDFConfig
-from ssr_ros.training_run import TrainingRun, cosine_decay
+from ssr_ros.training_run import RunClock, TrainingRun, cosine_schedule
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -597,16 +597,8 @@ def train(
         model.load_state_dict(initial.state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay)
     steps = config.optim.steps
-    clock = {"start": time.time()}
-
-    def run_fraction(s: int) -> float:
-        """Fraction of the run done: by steps, or by time when ``max_seconds`` ends it sooner."""
-        done = min(s, steps) / steps
-        if config.optim.max_seconds:
-            done = max(done, min(1.0, (time.time() - clock["start"]) / config.optim.max_seconds))
-        return done
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
+    clock = RunClock(steps, config.optim.max_seconds)
+    scheduler = cosine_schedule(optimizer, clock)
     first_step = 0
     if resume:
         first_step = run.restore_state(model, optimizer, scheduler, device)
@@ -622,7 +614,7 @@ def train(
         from tqdm import tqdm
 
         iterator = tqdm(iterator, desc="train", unit="step", initial=first_step, total=steps)
-    train_start = clock["start"] = time.time()
+    train_start = clock.start()
     interrupted = False
     stopped_early = False
     try:

@@ -28,7 +28,7 @@ from ssr_ros.errors import ConfigError
 from ssr_ros.mono.data import ImageSet, MonoDataConfig, build_image_sets, source_name, training_batches
 from ssr_ros.mono.losses import depth_metrics, mono_loss
 from ssr_ros.mono.network import MonoDepthNet, MonoNetConfig
-from ssr_ros.training_run import TrainingRun, cosine_decay
+from ssr_ros.training_run import RunClock, TrainingRun, cosine_schedule
 
 
 @dataclass
@@ -129,15 +129,8 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
     optim = config.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=optim.learning_rate, weight_decay=optim.weight_decay)
     steps = optim.steps
-    clock = {"start": time.time()}
-
-    def run_fraction(s: int) -> float:
-        done = min(s, steps) / steps
-        if optim.max_seconds:
-            done = max(done, min(1.0, (time.time() - clock["start"]) / optim.max_seconds))
-        return done
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_decay(run_fraction(s), 0.05))
+    clock = RunClock(steps, optim.max_seconds)
+    scheduler = cosine_schedule(optimizer, clock)
     first_step = 0
     if resume:
         first_step = run.restore_state(model, optimizer, scheduler, device)
@@ -160,7 +153,7 @@ def train_mono(config: MonoTrainingConfig, resume: bool = False, progress: bool 
         from tqdm import tqdm
 
         iterator = tqdm(iterator, desc="train-mono", unit="step", initial=first_step, total=steps)
-    train_start = clock["start"] = time.time()
+    train_start = clock.start()
     interrupted = stopped_early = False
     try:
         for step in iterator:

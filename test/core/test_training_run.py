@@ -63,3 +63,27 @@ def test_a_scheduled_trainers_state_comes_back_as_it_was_saved(tmp_path):
     assert torch.equal(other.weight, model.weight) and other_scheduler.last_epoch == scheduler.last_epoch == 1
     assert other_optimizer.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
     assert json.loads(resumed.log_path.read_text().splitlines()[-1]) == {"event": "resume", "step": 7}
+
+
+def test_the_run_clock_ends_the_schedule_by_steps_or_by_time(monkeypatch):
+    import ssr_ros.training_run as training_run
+    from ssr_ros.training_run import RunClock, cosine_schedule
+
+    now = [100.0]
+    monkeypatch.setattr(training_run.time, "time", lambda: now[0])
+    by_steps = RunClock(10)
+    assert by_steps.fraction(0) == 0.0 and by_steps.fraction(5) == 0.5 and by_steps.fraction(20) == 1.0
+    by_time = RunClock(1000, max_seconds=60.0)
+    now[0] = 130.0
+    assert by_time.fraction(1) == pytest.approx(0.5), "half the time gone: half the run, whatever the steps"
+    assert by_time.start() == 130.0 and by_time.fraction(1) == pytest.approx(0.001), "the time counts from start()"
+    now[0] = 400.0
+    assert by_time.fraction(1) == 1.0
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=1.0)
+    scheduler = cosine_schedule(optimizer, RunClock(4), floor=0.1)
+    rates = []
+    for _ in range(5):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([cosine_decay(k / 4, 0.1) for k in range(5)])
