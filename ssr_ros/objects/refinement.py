@@ -224,7 +224,6 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     wall_ids = [class_names.index(n) for n in WALL_CLASSES if n in class_names]
     wall_label = np.isin(region.label, wall_ids)
     tops_not_walls = observed_surface & up_facing(region) & ~wall_label  # what an object can stand on
-    rng = np.random.default_rng(0)
     records, shapes, total = [], {}, 0
     for inst in instances:
         shape = None
@@ -247,8 +246,9 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                 others &= region.label != floor_class
             blockers = region.centers(_voxels_in(others, a, b))
             walls = region.centers(_voxels_in(observed_surface & wall_label, a, b))
-            shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment, rng,
-                                 viewpoints=camera_path, walls=walls)
+            # each instance draws its own sample of the free space: its fit does not depend on the instances before it
+            shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment,
+                                 np.random.default_rng(0), viewpoints=camera_path, walls=walls)
             if shape is not None and shape.fit >= config.min_fit:
                 refined = True
                 shapes[inst.instance_id] = shape
