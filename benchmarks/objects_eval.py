@@ -97,7 +97,7 @@ OVERRIDES = [
     ("reach", "max_distance_fraction", float), ("view-weight", "alignment.view_weight", float),
     ("wall-weight", "alignment.wall_weight", float), ("max-yaw-change", "alignment.max_yaw_change", float),
     ("wall-snap-angle", "alignment.wall_snap_angle", float), ("max-support-gap", "max_support_gap", float),
-    ("max-fill", "max_fill", float),
+    ("max-fill", "max_fill", float), ("join-gap", "join_gap", float),
 ]
 
 

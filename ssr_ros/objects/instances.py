@@ -174,7 +174,7 @@ def find_instances(region: MapRegion, class_names: list[str], config: InstanceCo
     """Instances of every non-structural class, ids from 1 in order of class then size."""
     config = (config or InstanceConfig()).validate()
     surface = region.surface if config.include_predicted else region.surface & region.observed
-    if config.source == "auto" and region.instance is not None and region.instance.any():
+    if from_fused_ids(region, config):
         return _fused_instances(region, surface, class_names, config, exclude)
     structure = np.ones((3, 3, 3), dtype=bool)
     out: list[Instance] = []
@@ -200,6 +200,11 @@ def find_instances(region: MapRegion, class_names: list[str], config: InstanceCo
                 confidence=float(region.probability[tuple(voxels.T)].mean()),
             ))
     return out
+
+
+def from_fused_ids(region: MapRegion, config: InstanceConfig) -> bool:
+    """Whether :func:`find_instances` takes ``region``'s fused 2D instance ids (else connected components)."""
+    return config.source == "auto" and region.instance is not None and bool(region.instance.any())
 
 
 def _make_instance(region: MapRegion, instance_id: int, class_id: int, name: str, voxels: np.ndarray) -> Instance:

@@ -1,6 +1,8 @@
 """Object refinement: the map stage that completes instances from the shape prior.
 
-:func:`refine_objects` finds the map's instances (:mod:`~ssr_ros.objects.instances`), completes
+:func:`refine_objects` finds the map's instances (:mod:`~ssr_ros.objects.instances`; connected
+components of one class that lie close and together fit the class's largest size are joined
+first, :func:`join_pieces`: one bathtub seen as three pieces is completed once), completes
 and aligns each one the prior knows (:mod:`~ssr_ros.objects.alignment`) and writes the posed
 shape into the map's predicted layer through ``write_predictions``, with these guarantees:
 
@@ -33,9 +35,11 @@ import numpy as np
 import torch
 
 from ssr_ros.config import param, validate_config
-from ssr_ros.objects.alignment import AlignedShape, AlignmentConfig, align_object
-from ssr_ros.objects.instances import Instance, InstanceConfig, MapRegion, find_instances, instance_mask, map_region
+from ssr_ros.objects.alignment import AlignedShape, AlignmentConfig, align_object, footprint_yaw
+from ssr_ros.objects.instances import (Instance, InstanceConfig, MapRegion, find_instances, from_fused_ids, instance_mask,
+                                      map_region)
 from ssr_ros.objects.object_list import ObjectRecord
+from ssr_ros.objects.shape_classes import CLASS_TEMPLATES, class_size_range
 from ssr_ros.objects.weights import ShapePrior
 
 WALL_CLASSES = ("wall", "door", "window", "curtain", "shower curtain")
@@ -70,6 +74,11 @@ class ObjectRefinementConfig:
         "or the observed top of something else (not a wall, not of its class) under its footprint and below its "
         "bottom (a lamp on a desk); a shape that would float (a chair whose completion lost its legs and was stretched upwards) is "
         "listed as refined but not written, metres; 0 = no check", low=0.0, high=10.0)
+    join_gap: float = param(
+        0.3, "connected components of one class closer than this (metres) whose union still fits within the "
+        "largest size of the class (width, depth, height of its templates, plus a voxel each side) are one "
+        "object found in pieces (a bathtub seen as three): they are completed once, as one instance; 0 = never "
+        "(instances from fused 2D instance ids are never joined)", low=0.0, high=5.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
                             "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
@@ -217,6 +226,9 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     config = (config or ObjectRefinementConfig()).validate()
     region = region if region is not None else map_region(tsdf_map, config.instances)
     instances = find_instances(region, class_names, config.instances)
+    if not from_fused_ids(region, config.instances):
+        largest = {name: class_size_range(name)[1] for name in CLASS_TEMPLATES}
+        instances = join_pieces(region, instances, config.join_gap, largest)
     ids = instance_mask(region, instances)
     floor_class = class_names.index("floor") if "floor" in class_names else None
     floor_z = region.floor_height(floor_class)
@@ -273,6 +285,64 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                             total += written
         records.append(_record(inst, shape, refined, written))
     return RefinementResult(records, shapes, total, region, instances)
+
+
+def join_pieces(region: MapRegion, instances: list[Instance], max_gap: float,
+                largest: dict[str, tuple[float, float, float]]) -> list[Instance]:
+    """Instances (in :func:`find_instances` order: by class, then largest first) with each one that
+    lies within ``max_gap`` metres of an earlier kept one of its class joined to it when their
+    union still fits the class's ``largest`` (width, depth, height, metres; :func:`fits_within`);
+    ids renumbered from 1. Classes missing from ``largest`` are never joined."""
+    if max_gap <= 0:
+        return instances
+    from scipy.spatial import cKDTree
+
+    kept: list[Instance] = []
+    for inst in instances:
+        size = largest.get(inst.class_name)
+        host = None
+        if size is not None:
+            for other in kept:
+                if other.class_id != inst.class_id:
+                    continue
+                gap = float(cKDTree(other.voxels).query(inst.voxels)[0].min()) * region.voxel_size
+                union = region.centers(np.concatenate([other.voxels, inst.voxels]))
+                if gap <= max_gap and fits_within(union, size, region.voxel_size):
+                    host = other
+                    break
+        if host is None:
+            kept.append(inst)
+        else:
+            join(host, inst)
+    for number, inst in enumerate(kept, start=1):
+        inst.instance_id = number
+    return kept
+
+
+def fits_within(points: np.ndarray, size: tuple[float, float, float], voxel_size: float) -> bool:
+    """Whether surface voxel centres ``points`` (N, 3) fit in a box of ``size`` (width, depth,
+    height, metres) standing upright and turned to the footprint's own axes
+    (:func:`footprint_yaw`), with a voxel to spare on each side (surface voxels lie up to a voxel
+    on either side of the surface)."""
+    axis = footprint_yaw(points)
+    c, s = np.cos(axis), np.sin(axis)
+    u = points[:, 0] * c + points[:, 1] * s
+    v = -points[:, 0] * s + points[:, 1] * c
+    footprint = sorted([float(np.ptp(u)), float(np.ptp(v))], reverse=True)
+    allowed = sorted(size[:2], reverse=True)
+    spare = 2 * voxel_size
+    return (footprint[0] <= allowed[0] + spare and footprint[1] <= allowed[1] + spare
+            and float(np.ptp(points[:, 2])) <= size[2] + spare)
+
+
+def join(host: Instance, piece: Instance) -> None:
+    """Add ``piece``'s voxels to ``host`` (box and confidence follow)."""
+    count = len(host.voxels)
+    host.voxels = np.concatenate([host.voxels, piece.voxels])
+    host.observed = np.concatenate([host.observed, piece.observed])
+    host.bbox_min = np.minimum(host.bbox_min, piece.bbox_min)
+    host.bbox_max = np.maximum(host.bbox_max, piece.bbox_max)
+    host.confidence = float((host.confidence * count + piece.confidence * len(piece.voxels)) / len(host.voxels))
 
 
 def up_facing(region: MapRegion, min_cos: float = 0.7) -> np.ndarray:

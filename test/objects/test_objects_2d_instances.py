@@ -77,6 +77,14 @@ def test_touching_same_class_objects_with_different_2d_ids_are_two_instances():
     left, right = sorted(fused, key=lambda i: i.bbox_min[0])
     assert left.bbox_max[0] <= 0.05 + 1e-9 and right.bbox_min[0] >= -0.05 - 1e-9
     assert len(components[0].voxels) == len(left.voxels) + len(right.voxels)
+    # the object stage never joins 2D instances, though together they fit within a table's size
+    from ssr_ros.objects.refinement import ObjectRefinementConfig, fits_within, refine_objects
+    from ssr_ros.objects.shape_classes import class_size_range
+
+    union = region.centers(np.concatenate([left.voxels, right.voxels]))
+    assert fits_within(union, class_size_range("table")[1], region.voxel_size)
+    listed = refine_objects(tsdf_map, NAMES, None, ObjectRefinementConfig(type="none", instances=InstanceConfig(min_voxels=5)))
+    assert [o.class_name for o in listed.objects] == ["table", "table"]
 
 
 def test_instance_evidence_is_saved_with_the_map(tmp_path):

@@ -252,3 +252,46 @@ def test_a_shape_that_would_float_is_not_written(fused_room):
     support[3, 3, 20] = True  # a surface at 1.025 m, above the object's bottom, in its footprint
     support[6, 6, 14] = True  # a desk top beside the footprint
     assert not supported(region, support, origin, write, bottom, 0.0, 0.3)
+
+
+def _two_pieces_map(second_x: float):
+    """Two chair-labelled slabs 0.12 x 0.25 x 0.8 m, one at x = 1.3 m, one at ``second_x``, seen from the front."""
+    scene = simple_scene((3.0, 3.0, 2.4), [("chair", (1.3, 0.45, 0.4), (0.12, 0.25, 0.4), 0.0),
+                                           ("chair", (second_x, 0.45, 0.4), (0.12, 0.25, 0.4), 0.0)])
+    K = CameraIntrinsics(60.0, 60.0, 39.5, 29.5, 80, 60)
+    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.05, backend="torch"), num_classes=len(NAMES))
+    for eye in ([1.5, 2.6, 1.3], [1.1, 2.5, 1.1], [1.9, 2.5, 1.2]):
+        T = look_at(torch.tensor(eye), torch.tensor([1.5, 0.5, 0.4])).numpy()
+        view = scene.render(T, K)
+        tsdf_map.integrate(Frame(depth=view.depth, rgb=view.rgb, labels=view.class_ids.astype(np.int64), intrinsics=K,
+                                 T_world_cam=T, stamp_ns=0, frame_id="cam"))
+    return tsdf_map
+
+
+def test_an_object_found_in_pieces_is_completed_once():
+    """Two pieces of one class 24 cm apart whose union is chair-sized are one chair, completed
+    once; two pieces 0.8 m apart (two chairs side by side) stay two."""
+    from ssr_ros.objects.instances import InstanceConfig
+    from ssr_ros.objects.refinement import fits_within
+
+    chairs = {}
+    for second_x, gap in ((1.66, 0.0), (1.66, 0.3), (2.1, 0.3), (2.1, 1.0)):
+        config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3, join_gap=gap,
+                                        instances=InstanceConfig(closing=0))
+        result = refine_objects(_two_pieces_map(second_x), NAMES, _solid_prior(), config)
+        chairs[second_x, gap] = [o for o in result.objects if o.class_name == "chair"]
+        assert [i.instance_id for i in result.instances] == list(range(1, len(result.instances) + 1))
+        assert [o.instance_id for o in result.objects] == [i.instance_id for i in result.instances]
+    assert len(chairs[1.66, 0.0]) == 2, "without joining, each piece is its own instance"
+    joined = chairs[1.66, 0.3]
+    assert len(joined) == 1 and joined[0].refined
+    assert joined[0].voxels == sum(o.voxels for o in chairs[1.66, 0.0]), "the joined instance holds both pieces"
+    assert len(chairs[2.1, 0.3]) == 2, "0.7 m apart: farther than the gap"
+    assert len(chairs[2.1, 1.0]) == 2, "within the gap, but together wider than any chair"
+    # fits_within: turned boxes fit by their own axes
+    rng = np.random.default_rng(0)
+    box = rng.uniform([-0.8, -0.35, 0.0], [0.8, 0.35, 0.55], size=(2000, 3))
+    turn = np.array([[np.cos(0.6), -np.sin(0.6), 0], [np.sin(0.6), np.cos(0.6), 0], [0, 0, 1]])
+    assert fits_within(box @ turn.T, (1.6, 0.7, 0.55), 0.05)
+    assert not fits_within(box @ turn.T, (1.4, 0.7, 0.55), 0.05)
+    assert not fits_within(box @ turn.T, (1.6, 0.7, 0.4), 0.05)
