@@ -26,7 +26,11 @@ NAMES = ClassTaxonomy.load().names
 @pytest.fixture(scope="module")
 def fused_room():
     """A 3 x 3 m room with a chair-sized box 20 cm in front of the y = 0 wall, seen from the front only."""
-    scene = simple_scene((3.0, 3.0, 2.4), [("chair", (1.5, 0.45, 0.4), (0.25, 0.25, 0.4), 0.0)])
+    return _fused(simple_scene((3.0, 3.0, 2.4), [("chair", (1.5, 0.45, 0.4), (0.25, 0.25, 0.4), 0.0)]))
+
+
+def _fused(scene) -> SemanticTSDF:
+    """``scene`` fused at 5 cm from three views from the front (y = 2.5 m) looking at (1.5, 0.5, 0.4)."""
     K = CameraIntrinsics(60.0, 60.0, 39.5, 29.5, 80, 60)
     tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.05, backend="torch"), num_classes=len(NAMES))
     for eye in ([1.5, 2.6, 1.3], [1.1, 2.5, 1.1], [1.9, 2.5, 1.2]):
@@ -256,16 +260,8 @@ def test_a_shape_that_would_float_is_not_written(fused_room):
 
 def _two_pieces_map(second_x: float):
     """Two chair-labelled slabs 0.12 x 0.25 x 0.8 m, one at x = 1.3 m, one at ``second_x``, seen from the front."""
-    scene = simple_scene((3.0, 3.0, 2.4), [("chair", (1.3, 0.45, 0.4), (0.12, 0.25, 0.4), 0.0),
-                                           ("chair", (second_x, 0.45, 0.4), (0.12, 0.25, 0.4), 0.0)])
-    K = CameraIntrinsics(60.0, 60.0, 39.5, 29.5, 80, 60)
-    tsdf_map = SemanticTSDF(TSDFConfig(voxel_size=0.05, backend="torch"), num_classes=len(NAMES))
-    for eye in ([1.5, 2.6, 1.3], [1.1, 2.5, 1.1], [1.9, 2.5, 1.2]):
-        T = look_at(torch.tensor(eye), torch.tensor([1.5, 0.5, 0.4])).numpy()
-        view = scene.render(T, K)
-        tsdf_map.integrate(Frame(depth=view.depth, rgb=view.rgb, labels=view.class_ids.astype(np.int64), intrinsics=K,
-                                 T_world_cam=T, stamp_ns=0, frame_id="cam"))
-    return tsdf_map
+    return _fused(simple_scene((3.0, 3.0, 2.4), [("chair", (1.3, 0.45, 0.4), (0.12, 0.25, 0.4), 0.0),
+                                                 ("chair", (second_x, 0.45, 0.4), (0.12, 0.25, 0.4), 0.0)]))
 
 
 def test_an_object_found_in_pieces_is_completed_once():
