@@ -98,7 +98,7 @@ OVERRIDES = [
     ("wall-weight", "alignment.wall_weight", float), ("max-yaw-change", "alignment.max_yaw_change", float),
     ("wall-snap-angle", "alignment.wall_snap_angle", float), ("max-support-gap", "max_support_gap", float),
     ("max-fill", "max_fill", float), ("join-gap", "join_gap", float),
-    ("max-free-points", "alignment.max_free_points", int),
+    ("max-free-points", "alignment.max_free_points", int), ("sample-seed", "alignment.sample_seed", int),
 ]
 
 

@@ -70,6 +70,8 @@ class AlignmentConfig:
                                "unobserved space; seen-free space and other surfaces still bound it); 0 = off",
                                low=0.0, high=1000.0)
     max_free_points: int = param(6000, "seen-free points used (random subset)", low=0, high=10_000_000)
+    sample_seed: int = param(0, "seed of each instance's random subset of the seen-free points (benchmarks rerun "
+                             "with other seeds to tell a change from sampling noise)", low=0, high=2**31 - 1)
     search: str = param("turns", "coarse yaw search: 'turns' (the four quarter turns of the footprint's axis are "
                         "completed, refined and scored by the evidence: fit, seen-free space, where the cameras were, "
                         "walls behind), 'grid' (every one of search_yaws evenly spaced yaws is completed, refined and "

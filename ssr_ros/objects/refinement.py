@@ -260,7 +260,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
             walls = region.centers(_voxels_in(observed_surface & wall_label, a, b))
             # each instance draws its own sample of the free space: its fit does not depend on the instances before it
             shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment,
-                                 np.random.default_rng(0), viewpoints=camera_path, walls=walls)
+                                 np.random.default_rng(config.alignment.sample_seed), viewpoints=camera_path, walls=walls)
             if shape is not None and shape.fit >= config.min_fit:
                 refined = True
                 shapes[inst.instance_id] = shape
