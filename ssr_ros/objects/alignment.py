@@ -253,15 +253,21 @@ def footprint_yaw(points: np.ndarray, step_deg: float = 1.0) -> float:
     return float(np.mod(fine, np.pi / 2))
 
 
-def footprint_aspect(points: np.ndarray, axis: float) -> float:
-    """Long over short side (>= 1) of the points' (P, 3) floor-plane bounding rectangle along
-    ``axis``."""
+def footprint_sides(points: np.ndarray, axis: float) -> tuple[float, float]:
+    """(long, short) side, metres, of the points' (P, 3) floor-plane bounding rectangle along ``axis``."""
     xy = np.asarray(points, dtype=np.float64)[:, :2]
     c, s = math.cos(axis), math.sin(axis)
     u = xy[:, 0] * c + xy[:, 1] * s
     v = -xy[:, 0] * s + xy[:, 1] * c
-    sides = sorted([float(np.ptp(u)), float(np.ptp(v))])
-    return sides[1] / max(sides[0], 1e-6)
+    short, long = sorted([float(np.ptp(u)), float(np.ptp(v))])
+    return long, short
+
+
+def footprint_aspect(points: np.ndarray, axis: float) -> float:
+    """Long over short side (>= 1) of the points' (P, 3) floor-plane bounding rectangle along
+    ``axis``."""
+    long, short = footprint_sides(points, axis)
+    return long / max(short, 1e-6)
 
 
 def snap_yaw(yaw: float, axis: float) -> float:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ssr_ros.config import param, validate_config
-from ssr_ros.objects.alignment import AlignedShape, AlignmentConfig, align_object, footprint_yaw
+from ssr_ros.objects.alignment import AlignedShape, AlignmentConfig, align_object, footprint_sides, footprint_yaw
 from ssr_ros.objects.instances import (Instance, InstanceConfig, MapRegion, find_instances, from_fused_ids, instance_mask,
                                       map_region)
 from ssr_ros.objects.object_list import ObjectRecord
@@ -305,9 +305,9 @@ def join_pieces(region: MapRegion, instances: list[Instance], max_gap: float,
             for other in kept:
                 if other.class_id != inst.class_id:
                     continue
-                gap = float(cKDTree(other.voxels).query(inst.voxels)[0].min()) * region.voxel_size
-                union = region.centers(np.concatenate([other.voxels, inst.voxels]))
-                if gap <= max_gap and fits_within(union, size, region.voxel_size):
+                if float(cKDTree(other.voxels).query(inst.voxels)[0].min()) * region.voxel_size > max_gap:
+                    continue
+                if fits_within(region.centers(np.concatenate([other.voxels, inst.voxels])), size, region.voxel_size):
                     host = other
                     break
         if host is None:
@@ -324,11 +324,7 @@ def fits_within(points: np.ndarray, size: tuple[float, float, float], voxel_size
     height, metres) standing upright and turned to the footprint's own axes
     (:func:`footprint_yaw`), with a voxel to spare on each side (surface voxels lie up to a voxel
     on either side of the surface)."""
-    axis = footprint_yaw(points)
-    c, s = np.cos(axis), np.sin(axis)
-    u = points[:, 0] * c + points[:, 1] * s
-    v = -points[:, 0] * s + points[:, 1] * c
-    footprint = sorted([float(np.ptp(u)), float(np.ptp(v))], reverse=True)
+    footprint = footprint_sides(points, footprint_yaw(points))
     allowed = sorted(size[:2], reverse=True)
     spare = 2 * voxel_size
     return (footprint[0] <= allowed[0] + spare and footprint[1] <= allowed[1] + spare

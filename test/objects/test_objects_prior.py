@@ -146,13 +146,18 @@ def _train_objects(tmp_path, name: str, config: str) -> int:
     return main(["train-objects", str(path), "--out", str(tmp_path / name), "--no-progress"])
 
 
+def _optim(steps: int, learning_rate: str) -> str:
+    """The yaml line of a short training run: ``steps`` steps of 2 samples, logged and checkpointed every step."""
+    return (f"optim: {{steps: {steps}, batch_size: 2, learning_rate: {learning_rate}, log_every: 1, validate_every: 0, "
+            "checkpoint_every: 1}\n")
+
+
 def _tiny_prior(tmp_path, classes: str, learning_rate: str):
     """A 16^3 prior of ``classes`` trained one step into ``tmp_path/first``."""
     assert _train_objects(tmp_path, "first",
                           f"device: cpu\nthreads: 1\ndata: {{classes: [{classes}], validation_samples: 2}}\n"
                           "network: {grid_size: 16, base_width: 2, class_embedding: 2, yaw_bins: 8}\n"
-                          f"optim: {{steps: 1, batch_size: 2, learning_rate: {learning_rate}, log_every: 1, "
-                          "validate_every: 0, checkpoint_every: 1}\n") == 0
+                          + _optim(1, learning_rate)) == 0
     return load_shape_prior(tmp_path / "first" / "model.pt")
 
 
@@ -162,8 +167,7 @@ def test_train_objects_starts_from_given_weights_with_their_network_and_classes(
     assert _train_objects(tmp_path, "second",
                           f"device: cpu\nthreads: 1\ninit_weights: {tmp_path / 'first' / 'model.pt'}\n"
                           "data: {classes: [table, bed], validation_samples: 2}\nnetwork: {grid_size: 24, base_width: 4}\n"
-                          "optim: {steps: 1, batch_size: 2, learning_rate: 1.0e-7, log_every: 1, validate_every: 0, "
-                          "checkpoint_every: 1}\n") == 0
+                          + _optim(1, "1.0e-7")) == 0
     tuned = load_shape_prior(tmp_path / "second" / "model.pt")
     assert tuned.class_names == ["chair"] and tuned.model.config == start.model.config
     for name, value in start.model.state_dict().items():
@@ -177,9 +181,7 @@ def test_train_classes_moves_only_their_class_embeddings(tmp_path):
     first = tmp_path / "first" / "model.pt"
     assert _train_objects(tmp_path, "second",
                           f"device: cpu\nthreads: 1\ninit_weights: {first}\n"
-                          "data: {validation_samples: 2, train_classes: [bathtub]}\n"
-                          "optim: {steps: 3, batch_size: 2, learning_rate: 0.1, log_every: 1, validate_every: 0, "
-                          "checkpoint_every: 1}\n") == 0
+                          "data: {validation_samples: 2, train_classes: [bathtub]}\n" + _optim(3, "0.1")) == 0
     tuned = load_shape_prior(tmp_path / "second" / "model.pt")
     before, after = start.model.state_dict(), tuned.model.state_dict()
     for name, value in before.items():
