@@ -14,6 +14,7 @@ from ssr_ros.data.synthetic import (
     render_view,
     simple_scene,
 )
+from ssr_ros.data.synthetic.layout import object_class_of
 from ssr_ros.errors import ConfigError
 from ssr_ros.geometry import CameraIntrinsics
 from ssr_ros.geometry.pose import validate_pose
@@ -65,6 +66,20 @@ def test_room_types_contain_their_key_furniture(room_type, must_have):
     assert {"wall", "floor", "door"} <= present
     ceiling = scene.shell["ceiling"]
     assert scene.boxes.class_ids[ceiling] == 0  # ScanNet-20 has no ceiling class
+
+
+def test_an_object_is_the_class_of_most_of_its_volume():
+    """A kitchen counter with a sink basin and a tap in it (two counter parts, two sink parts) is a
+    counter object: its boxes keep their own classes, the object takes the class of most of its volume."""
+    scene = generate_scene(1520)
+    names = scene.taxonomy.names
+    with_sink = [o for o in scene.objects if o.name == "counter" and "sink" in {names[c] for c in scene.boxes.class_ids[o.box_indices]}]
+    assert with_sink, "seed 1520 is a kitchen whose counters have sinks"
+    for obj in with_sink:
+        assert names[obj.class_id] == "counter"
+        assert sorted(names[c] for c in scene.boxes.class_ids[obj.box_indices]) == ["counter", "counter", "sink", "sink"]
+    assert object_class_of([18, 12, 18, 12], [0.01, 0.3, 0.001, 0.02]) == 12
+    assert object_class_of([5, 7], [0.1, 0.1]) == 5  # a tie: the lower id
 
 
 def test_bad_config_names_the_field():

@@ -23,6 +23,15 @@ from ssr_ros.errors import ConfigError
 from ssr_ros.taxonomy import UNKNOWN_ID, ClassTaxonomy
 
 
+def object_class_of(class_ids: list[int], volumes: list[float]) -> int:
+    """The class of an object made of parts of ``class_ids`` with ``volumes``: the class whose parts
+    hold the most volume (ties: the lower id)."""
+    totals: dict[int, float] = {}
+    for cid, volume in zip(class_ids, volumes):
+        totals[cid] = totals.get(cid, 0.0) + volume
+    return min(totals, key=lambda cid: (-totals[cid], cid))
+
+
 @dataclass
 class SceneConfig:
     """Parameters of the room generator."""
@@ -81,17 +90,19 @@ class _Builder:
         R = yaw_rotation(yaw)
         indices = []
         class_ids = []
+        volumes = []
         for part in parts:
             fallback = None if part.class_name == "ceiling" else "otherfurniture"
             cid = self.class_id(part.class_name, fallback)
             center = origin + R @ np.asarray(part.center)
             indices.append(len(self.rows))
             class_ids.append(cid)
+            volumes.append(float(np.prod(part.half)))
             self.rows.append((center, np.asarray(part.half), R, cid, instance, int(part.material), part.color, part.secondary, part.scale, float(self.rng.uniform(0, 100))))
         if object_class is not None:
             cid = self.class_id(object_class, None if object_class == "ceiling" else "otherfurniture")
-        else:
-            cid = max(set(class_ids), key=class_ids.count)
+        else:  # the class of most of its volume (a counter with a sink in it is a counter)
+            cid = object_class_of(class_ids, volumes)
         obj = SceneObject(instance, cid, name, indices)
         self.objects.append(obj)
         return obj
