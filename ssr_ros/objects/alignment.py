@@ -160,6 +160,18 @@ class AlignedShape:
         centre = R @ centre_shape + self.anchor + self.offset
         return centre, (hi - lo) * self.scale, _rot(self.yaw)
 
+    def bottom(self) -> float:
+        """Map-frame height, metres, of the lowest point the completed shape reaches, parts thinner
+        than a cell included: a leg thinner than a cell may hold no cell centre, but the centres of
+        the cells it passes through lie within half a cell of its surface all the way down (the
+        occupied cells of such a chair start at its seat). The lowest such centre, not below the
+        frame's floor (objects of the prior's classes stand on it)."""
+        reach = (self.sdf < self.grid.cell / 2).numpy()
+        if not reach.any():
+            reach = self.sdf.numpy() <= self.sdf.numpy().min()
+        z = max(self.grid.lo[2] + (float(np.argwhere(reach)[:, 2].min()) + 0.5) * self.grid.cell, 0.0)
+        return float(z * self.scale[2] + self.anchor[2] + self.offset[2])
+
 
 def _rot(yaw: float) -> np.ndarray:
     c, s = math.cos(yaw), math.sin(yaw)
@@ -330,6 +342,18 @@ def wall_term(centre: np.ndarray, yaw: float, extents: np.ndarray, floor_z: floa
     return float(np.clip(gap[behind].min() / wall_distance, 0.0, 1.0))
 
 
+def standing_size(occupied: np.ndarray, grid: ShapeGrid) -> np.ndarray:
+    """(3,) width, depth and height, metres, of a completed shape (``occupied``: (G, G, G) bool cells
+    of ``grid``): width and depth are the occupied cells' extent, the height is their top above the
+    frame's floor (z = 0). Every object of a prior class stands on the floor (its class's sizes are
+    measured so), so it is as high as its top however thin its legs: a chair whose legs came out
+    thinner than a cell is as high as its back, not as its seat and back."""
+    idx = np.argwhere(occupied)
+    size = (idx.max(axis=0) - idx.min(axis=0) + 1) * grid.cell
+    size[2] = max(float(grid.lo[2] + (idx[:, 2].max() + 1) * grid.cell), grid.cell)
+    return size
+
+
 def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndarray, surface: torch.Tensor,
                 free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig,
                 size_range: tuple[np.ndarray, np.ndarray] | None = None):
@@ -349,9 +373,7 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
     if size_range is not None and config.size_weight > 0:
         occupied = (sdf < 0).numpy()
         if occupied.any():
-            idx = np.argwhere(occupied)
-            extent = (idx.max(axis=0) - idx.min(axis=0) + 1) * grid.cell
-            log_size = torch.as_tensor(np.log(extent), dtype=torch.float32)
+            log_size = torch.as_tensor(np.log(standing_size(occupied, grid)), dtype=torch.float32)
             log_lo = torch.as_tensor(np.log(np.asarray(size_range[0])), dtype=torch.float32)
             log_hi = torch.as_tensor(np.log(np.asarray(size_range[1])), dtype=torch.float32)
             scale_target = torch.clamp(torch.zeros(3), log_lo - log_size, log_hi - log_size)

@@ -14,9 +14,9 @@ shape into the map's predicted layer through ``write_predictions``, with these g
   little too large does not poke through the wall behind it;
 - predicted voxels the completion network left inside the object's box that the completed
   shape says are empty are set empty (the object replaces the network's blob there);
-- a completed shape that would float, its bottom more than ``max_support_gap`` above the floor
-  and above every observed surface of something else under it (:func:`supported`), is not
-  written at all: objects stand on something.
+- a completed shape that would float, its bottom (legs thinner than a cell of its grid included)
+  more than ``max_support_gap`` above the floor and above every observed surface of something
+  else under it (:func:`supported`), is not written at all: objects stand on something.
 
 Written voxels get the instance's class (one-hot), its mean observed color and the
 confidence ``instance confidence x fit``. By default only the completed shape's inside is
@@ -72,8 +72,9 @@ class ObjectRefinementConfig:
     max_support_gap: float = param(
         0.3, "a completed shape is written only when its bottom lies at most this far above its support: the floor, "
         "or the observed top of something else (not a wall, not of its class) under its footprint and below its "
-        "bottom (a lamp on a desk); a shape that would float (a chair whose completion lost its legs and was stretched upwards) is "
-        "listed as refined but not written, metres; 0 = no check", low=0.0, high=10.0)
+        "bottom (a lamp on a desk); the bottom counts legs thinner than a cell of the shape's grid "
+        "(AlignedShape.bottom); a shape that would float (a small thing on a desk completed as the prior's nightstand, "
+        "the desk top under it unseen) is listed as refined but not written, metres; 0 = no check", low=0.0, high=10.0)
     join_gap: float = param(
         0.3, "connected components of one class closer than this (metres) whose union still fits within the "
         "largest size of the class (width, depth, height of its templates, plus a voxel each side) are one "
@@ -206,6 +207,8 @@ def inside_only(tsdf: np.ndarray, voxel_size: float, truncation: float) -> np.nd
 def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: int) -> ObjectRecord:
     if shape is not None and refined:
         centre, extents, _ = shape.box()
+        top, low = centre[2] + extents[2] / 2, min(centre[2] - extents[2] / 2, shape.bottom())  # down its legs
+        centre, extents = np.array([centre[0], centre[1], (top + low) / 2]), np.array([extents[0], extents[1], top - low])
         return ObjectRecord(inst.instance_id, inst.class_id, inst.class_name, tuple(centre), float(np.remainder(shape.yaw + np.pi, 2 * np.pi) - np.pi),
                             tuple(extents), inst.confidence, True, shape.fit, len(inst.voxels), int(inst.observed.sum()), written)
     return ObjectRecord(inst.instance_id, inst.class_id, inst.class_name, tuple((inst.bbox_min + inst.bbox_max) / 2), 0.0,
@@ -272,7 +275,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                         reach = max(reach, config.max_distance_fraction * largest_extent)
                     plan = shape_write(region, inst, ids, shape, floor_class, floor_z, reach)
                     if plan is not None and config.max_support_gap > 0:
-                        bottom = float(box_centre[2] - box_extents[2] / 2)
+                        bottom = shape.bottom()
                         support = tops_not_walls & (ids != inst.instance_id) & (region.label != inst.class_id)
                         if not supported(region, support, plan[0], plan[1], bottom, floor_z, config.max_support_gap):
                             plan = None

@@ -109,3 +109,40 @@ def test_a_footprint_that_says_little_takes_the_axis_of_the_wall_it_touches():
     box = np.stack([1.0 + t * math.cos(own), 0.8 + t * math.sin(own), np.full(400, 0.5)], axis=1)
     box[:200, :2] += 0.3 * np.array([-math.sin(own), math.cos(own)])
     assert snap_to_wall(box, own, axis, 0.05, 20.0) == own
+
+
+def test_a_chair_completed_without_its_legs_is_as_high_as_its_back_and_reaches_the_floor():
+    """The prior's legs come out thinner than a cell (no cell centre inside them, distances just over
+    zero down to the floor). The size pull must measure the chair from the floor to its back, not its
+    seat and back alone (it stretched such chairs 1.5x upwards), and the shape's bottom is the floor."""
+    from ssr_ros.objects.alignment import AlignedShape, standing_size
+    from ssr_ros.objects.shape_classes import class_size_range
+
+    theta, T, surface, free, grid, sdf = _chair_seen_partially()
+    seat = TEMPLATES["chair"](np.random.default_rng(4)).parts[0]
+    seat_bottom = seat.center[2] - seat.half[2]
+    below = grid.centers()[..., 2] < seat_bottom
+    legless = np.where(below, np.maximum(sdf, 0.01), sdf).astype(np.float32)  # legs: 1 cm outside, never inside
+    occupied = legless < 0
+    assert np.argwhere(occupied)[:, 2].min() * grid.cell + grid.lo[2] >= seat_bottom - grid.cell
+    top = float(grid.lo[2] + (np.argwhere(occupied)[:, 2].max() + 1) * grid.cell)
+    assert abs(standing_size(occupied, grid)[2] - top) < 1e-6
+
+    seen = surface[surface[:, 2] > seat_bottom]  # the seat and the back; the legs hidden
+    f = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    _, _, scale, _ = refine_pose(torch.from_numpy(legless), grid, theta, T, f(seen), f(free), f(np.zeros((0, 3))), 0.05,
+                                 AlignmentConfig(refine_steps=150), class_size_range("chair"))
+    assert abs(scale[2] - 1.0) < 0.15, f"height scaled by {scale[2]:.2f}"
+
+    shape = AlignedShape(grid, torch.from_numpy(legless), theta, T, np.zeros(3), np.ones(3), theta, 0.0, 0.0, 1.0)
+    centre, extents, _ = shape.box()
+    assert centre[2] - extents[2] / 2 > seat_bottom - grid.cell  # its occupied cells start at the seat
+    assert shape.bottom() < grid.cell  # but it reaches the floor
+    # and so does its box in the object list planners get
+    from ssr_ros.objects.instances import Instance
+    from ssr_ros.objects.refinement import _record
+
+    inst = Instance(1, 5, "chair", np.zeros((4, 3), np.int64), np.ones(4, bool), T - 0.3, T + 0.9, 0.9)
+    record = _record(inst, shape, True, 0)
+    assert record.center[2] - record.extents[2] / 2 < grid.cell
+    assert abs(record.center[2] + record.extents[2] / 2 - (centre[2] + extents[2] / 2)) < 1e-6
