@@ -17,9 +17,10 @@ the position and the size are unknown. :func:`align_object`:
 3. refines yaw (at most ``max_yaw_change`` from the candidate's), position (x, y, and a little
    z) and per-axis scale continuously by gradient descent so that the observed surface lies on the completed surface, the space seen free
    lies outside it, observed surfaces of other things (walls, other objects) are not inside it
-   and (``size_weight``) its width, depth and height fall within the sizes the class's training
-   objects span: a shape completed too small from a partial view (a bookshelf seen up to half a
-   metre) grows into unobserved space;
+   and (``size_weight``) its width, depth and height (from the floor to its top,
+   :func:`standing_size`) fall within the sizes the class's training objects span: a shape
+   completed too small from a partial view (a bookshelf seen up to half a metre) grows into
+   unobserved space;
 4. scores each candidate on the evidence and keeps the lowest: that fit's final cost, the yaw
    head's probability of the turn (``prior_weight``), where the object was seen from
    (``view_weight``, :func:`view_term`: objects are seen mostly from their front or open side;
