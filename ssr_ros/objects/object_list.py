@@ -19,13 +19,13 @@ VERSION = 1
 class ObjectRecord:
     """One object instance of the map.
 
-    center: (x, y, z) of its box centre; yaw: heading of its front (+y of the object frame)
-    about z, radians (0 when not refined: the box is then the axis-aligned bounds);
-    extents: (width, depth, height) of its box along the object's axes (a refined object's box reaches
-    from the lowest point of its completed shape, legs thinner than a voxel included, to its top); confidence in [0, 1];
-    refined: the shape prior completed and aligned it; fit: share of its observed surface
-    voxels within one voxel of the completed surface; voxels / observed_voxels: surface voxels
-    found (all / observed); written_voxels: predicted voxels the refinement wrote.
+    center: (x, y, z) of its box centre; yaw: heading of its front (+y of the object frame) about z,
+    radians (0 when not refined: the box is then the axis-aligned bounds); extents: (width, depth,
+    height) of its box along the object's axes (a refined object's box reaches from the lowest point
+    of its completed shape, legs thinner than a cell of its grid included, to its top); confidence in [0, 1];
+    refined: the shape prior completed and aligned it; fit: share of its observed surface voxels
+    within one voxel of the completed surface; voxels / observed_voxels: surface voxels found (all /
+    observed); written_voxels: predicted voxels the refinement wrote.
     """
 
     instance_id: int

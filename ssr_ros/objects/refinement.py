@@ -268,7 +268,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                 refined = True
                 shapes[inst.instance_id] = shape
                 if write:
-                    box_centre, box_extents, _ = shape.box()
+                    _, box_extents, _ = shape.box()
                     largest_extent = float(np.max(box_extents))
                     reach = config.max_distance
                     if reach > 0 and config.max_distance_fraction > 0:
