@@ -30,8 +30,9 @@ observed, in the gravity-aligned map frame (z up):
    ``margin`` in the horizontal directions (the floor and the walls go on beyond what a short
    scan saw of them) and reaching at least ``min_room_height`` above the floor (walls go up to
    a ceiling nobody saw); its signed distance is the minimum of the planes' signed distances. Nothing is
-   written unless the map shows a room: a floor and ``min_walls`` bounding walls facing
-   different ways.
+   written unless the map shows a room: ``min_walls`` bounding walls facing different ways and
+   a floor; with ``floorless`` a room whose floor nobody saw gets its walls and ceiling, down to
+   the lowest thing the cameras saw (the room's box), and no floor.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
    voxels nothing measured (never over observed voxels, seen-free space or the network's
    predictions), within ``max_extension`` of the plane's observed part (unless the room's
@@ -91,6 +92,10 @@ class LayoutConfig:
     min_walls: int = param(
         2, "the layout is written only when the map shows a room: a floor and at least this many bounding walls "
         "facing different ways (a corner); 0 = write any planes found", low=0, high=8)
+    floorless: bool = param(
+        True, "a room whose floor no camera saw (min_walls bounding walls facing different ways, no floor plane) "
+        "still gets its walls and ceiling, from the lowest thing the cameras saw upwards; off: nothing is written "
+        "without a floor")
     min_label_share: float = param(
         0.3, "where the map has semantics, a plane bounds the room only if at least this fraction of its observed "
         "voxels carry its class (floor, wall, ceiling)", low=0.0, high=1.0)
@@ -713,13 +718,14 @@ def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_exte
     return near
 
 
-def is_room(layout: Layout, min_walls: int) -> bool:
-    """Whether ``layout`` shows a room: a bounding floor and ``min_walls`` bounding walls facing
-    different ways (more than 30 degrees apart); ``min_walls`` 0 accepts any layout."""
+def is_room(layout: Layout, min_walls: int, floorless: bool = False) -> bool:
+    """Whether ``layout`` shows a room: a bounding floor (not needed with ``floorless``) and
+    ``min_walls`` bounding walls facing different ways (more than 30 degrees apart); ``min_walls``
+    0 accepts any layout."""
     if min_walls == 0:
         return True
     floor = layout.floor
-    if floor is None or not floor.bounding:
+    if not floorless and (floor is None or not floor.bounding):
         return False
     directions: list[np.ndarray] = []
     for wall in layout.walls:
@@ -772,7 +778,7 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     room (:func:`is_room`). ``owned``: (X, Y, Z) bool, predicted voxels the layout wrote
     earlier, which it may write again (other predicted voxels are the network's)."""
     bounding = [p for p in layout.planes if p.bounding]
-    if not bounding or not is_room(layout, config.min_walls):
+    if not bounding or not is_room(layout, config.min_walls, config.floorless):
         return None
     voxel = chunk.voxel_size
     centers = chunk.voxel_centers().cpu().numpy().astype(np.float64)
@@ -891,8 +897,9 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     prediction = None
     if layout is None:
         reason = "no observed surface"
-    elif not is_room(layout, config.min_walls):
-        reason = f"no room: needs a floor and {config.min_walls} walls facing different ways"
+    elif not is_room(layout, config.min_walls, config.floorless):
+        needs = "" if config.floorless else "a floor and "
+        reason = f"no room: needs {needs}{config.min_walls} walls facing different ways"
     else:
         prediction = room_prediction(layout, chunk, config, chunk.semantics.shape[-1], owned)
         reason = "" if prediction is not None else "nothing to write"

@@ -425,6 +425,26 @@ def test_a_room_closed_all_round_is_written_beyond_the_extension_limit():
     assert no_ceiling[13:18, 13:18, 1].any(), "the floor is: the walls close the room"
 
 
+def test_a_room_whose_floor_nobody_saw_gets_its_walls_and_ceiling_only_when_floorless_is_on():
+    """Two walls facing different ways and a ceiling, no floor plane (the cameras saw too little of
+    it): with ``floorless`` the walls and the ceiling are written and no floor; without it nothing."""
+    from ssr_ros.completion.layout import is_room
+
+    chunk = _box_chunk()
+    chunk.free[4:16, 4:16, 4:16] = True
+    layout = _closed_room(["ceiling", "x0", "y0"])
+    assert not is_room(layout, 2) and is_room(layout, 2, floorless=True)
+    assert room_prediction(layout, chunk, LayoutConfig(floorless=False), 21) is None
+    tsdf = room_prediction(layout, chunk, LayoutConfig(floorless=True), 21)[0]
+    written = torch.isfinite(tsdf) & (tsdf.abs() < 0.5 * VOXEL)
+    assert written[1, 4:10, 4:10].any(), "the wall at x = 0.15 m"
+    assert written[4:10, 1, 4:10].any(), "the wall at y = 0.15 m"
+    assert written[4:10, 4:10, 18].any(), "the ceiling"
+    assert not written[4:16, 4:16, :3].any(), "no floor where none was found"
+    # one wall is no room, floor or not
+    assert not is_room(_closed_room(["ceiling", "x0"]), 2, floorless=True)
+
+
 def test_a_floor_seen_at_a_grazing_angle_keeps_its_area():
     """A projective TSDF seen at a grazing angle is stretched (here 2.5x the true distance): its
     surface voxels are found by the distance to the zero crossing, not by the raw TSDF value."""
