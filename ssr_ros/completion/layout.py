@@ -90,8 +90,8 @@ class LayoutConfig:
         0.02, "a plane bounds the room only if at most this fraction of the space the cameras saw free lies "
         "behind it (a table top is not the floor: the cameras saw under it)", low=0.0, high=1.0)
     min_walls: int = param(
-        2, "the layout is written only when the map shows a room: a floor and at least this many bounding walls "
-        "facing different ways (a corner); 0 = write any planes found", low=0, high=8)
+        2, "the layout is written only when the map shows a room: at least this many bounding walls facing "
+        "different ways (a corner) and a floor (see floorless); 0 = write any planes found", low=0, high=8)
     floorless: bool = param(
         True, "a room whose floor no camera saw (min_walls bounding walls facing different ways, no floor plane) "
         "still gets its walls and ceiling, from the lowest thing the cameras saw upwards; off: nothing is written "
