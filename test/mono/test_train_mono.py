@@ -119,7 +119,8 @@ def test_weights_without_finetune_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["mono.yaml", "mono_finetune.yaml", "mono_smoke.yaml", "mono_continue.yaml",
-                                  "mono_gpu.yaml", "mono_gpu_wide.yaml", "mono_gpu_continue.yaml"])
+                                  "mono_gpu.yaml", "mono_gpu_wide.yaml", "mono_gpu_continue.yaml",
+                                  "mono_gpu_continue_b64.yaml", "mono_gpu_continue_round2.yaml"])
 def test_the_shipped_training_configs_are_valid(name):
     from ssr_ros.cli.train_command import load_run_config
     from ssr_ros.mono.training import MonoTrainingConfig
