@@ -334,6 +334,41 @@ def _say(message: str) -> None:
     print(f"[reconstruct] {message}", file=sys.stderr, flush=True)
 
 
+CLOSE_RANGE_VOXELS = 25
+"""A recording whose median depth spans fewer voxels than this is close-range for its voxel size:
+things a camera at that distance looks at come out as a few blocks (the Princeton shelf, median
+depth ~0.7 m, at the default 0.05 m)."""
+
+
+def median_depth(frame: Frame, step: int = 8) -> float | None:
+    """Median of the valid depths (finite, > 0) of every ``step``-th pixel of ``frame``, metres."""
+    if frame.depth is None:
+        return None
+    depth = np.asarray(frame.depth, dtype=np.float32)[::step, ::step]
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    return float(np.median(valid)) if valid.size else None
+
+
+def scale_summary(frame_medians: list[float], voxel_size: float, completion: bool) -> dict[str, Any] | None:
+    """How the recording's depth compares with the voxel: the median over frames of each frame's
+    median depth, that depth in voxels and, for a close-range recording (fewer than
+    ``CLOSE_RANGE_VOXELS``), a hint naming a voxel size 50 times finer than that depth (and, with
+    completion on, that the completion network is made for rooms at its own voxel size)."""
+    if not frame_medians:
+        return None
+    depth = float(np.median(frame_medians))
+    voxels = depth / voxel_size
+    hint = None
+    if voxels < CLOSE_RANGE_VOXELS:
+        suggested = max(0.005, round(depth / 50 / 0.005) * 0.005)
+        hint = (f"close-range recording: its median depth, {depth:.2f} m, is {voxels:.0f} voxels of {voxel_size} m, so "
+                f"what the camera looks at comes out as a few blocks; try --voxel-size {suggested:g}")
+        if completion:
+            hint += (" --no-completion (the completion network knows rooms at its own voxel size and refuses "
+                     "another)")
+    return {"median_depth_m": round(depth, 3), "voxels_across_median_depth": round(voxels, 1), "hint": hint}
+
+
 def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | Path,
                 options: ReconstructionOptions | None = None) -> dict[str, Any]:
     """Integrate ``recording`` into ``pipeline``, complete, save, preview, evaluate; returns the summary.
@@ -354,6 +389,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
     failure: SsrError | None = None
     unreadable: list[str] = []
     unreadable_run = 0
+    frame_medians: list[float] = []
     gt = options.ground_truth
     visibility = None
     if gt is not None and gt.mesh is not None and gt.volume is None:
@@ -391,6 +427,9 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
                                                    label_probs=options.segmenter(item.rgb))
                         wall["segment_s"] = wall.get("segment_s", 0.0) + time.perf_counter() - start_segment
                     pipeline.integrate(item)
+                    depth = median_depth(item)
+                    if depth is not None:
+                        frame_medians.append(depth)
                 except InvalidPose:
                     dropped["invalid pose"] += 1
                 except DepthOutOfRange:
@@ -418,6 +457,10 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         _say(f"stopped after {frames_read} frames: {failure}; saving what was built")
     for reason, count in getattr(recording.reader, "skipped", {}).items():
         dropped[reason] += count
+    scale = scale_summary(frame_medians, pipeline.config.map.voxel_size,
+                          options.complete and pipeline.completion_enabled)
+    if scale and scale["hint"]:
+        _say(scale["hint"])
 
     chunks = 0
     if options.complete and pipeline.completion_enabled and not interrupted and not failure and pipeline.frames_integrated:
@@ -448,6 +491,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
 
     summary: dict[str, Any] = {
         "input": {"kind": recording.kind, "path": str(recording.path), **recording.details},
+        "scale": scale,
         "frames": {"in_recording": recording.total, "read": frames_read, "integrated": pipeline.frames_integrated,
                    "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped),
                    "unreadable": len(unreadable), "unreadable_examples": unreadable[:5],

@@ -235,6 +235,8 @@ def test_real_7scenes_reconstructs(shared_data, tmp_path):
                  "--no-completion", "--no-progress", "--voxel-size", "0.05"]) == 0
     summary = _check_outputs(out)
     assert summary["input"]["kind"] == "7scenes" and summary["frames"]["integrated"] == 5
+    # a kitchen seen from 1-3 m is room-scale for 5 cm voxels: no scale hint
+    assert 1.0 < summary["scale"]["median_depth_m"] < 3.0 and summary["scale"]["hint"] is None
 
 
 def test_real_3dmatch_and_shelf_reconstruct(shared_data, tmp_path):
@@ -242,7 +244,14 @@ def test_real_3dmatch_and_shelf_reconstruct(shared_data, tmp_path):
                        ("shelf", shared_data / "princeton_shelf_tsdf_fusion/old-version/data/sample")):
         assert main(["reconstruct", str(path), "--out", str(tmp_path / name), "--limit", "3", "--no-completion",
                      "--no-progress", "--no-previews", "--voxel-size", "0.04"]) == 0, name
-        assert json.loads((tmp_path / name / "summary.json").read_text())["frames"]["integrated"] == 3
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["frames"]["integrated"] == 3
+        scale = summary["scale"]
+        if name == "shelf":  # a tabletop seen from under a metre: the run names a finer voxel
+            assert scale["median_depth_m"] < 1.0 and "--voxel-size 0.01" in scale["hint"]
+            assert "--no-completion" not in scale["hint"]  # completion is off in this run already
+        else:
+            assert scale["hint"] is None
 
 
 def test_real_replica_scores_against_its_gt_mesh(shared_data, tmp_path):
@@ -274,3 +283,25 @@ def test_reconstruct_a_bag_with_per_class_probabilities(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["semantics"]["source"] == "frames"
     assert summary["input"]["topics"]["label_probabilities"] == "/seg/probs"
+
+
+def test_the_scale_hint_names_a_finer_voxel_only_for_close_range_recordings():
+    from ssr_ros.geometry import CameraIntrinsics, Frame
+    from ssr_ros.reconstruction import CLOSE_RANGE_VOXELS, median_depth, scale_summary
+
+    depth = np.full((48, 64), 0.7, np.float32)
+    depth[:, :16] = np.nan  # invalid pixels do not count
+    depth[:, 16:24] = 0.0
+    frame = Frame(depth=depth, intrinsics=CameraIntrinsics(50.0, 50.0, 31.5, 23.5, 64, 48), T_world_cam=np.eye(4))
+    assert median_depth(frame, step=1) == pytest.approx(0.7)
+    assert median_depth(dataclasses.replace(frame, depth=np.zeros((48, 64), np.float32))) is None
+
+    room = scale_summary([2.0, 2.4, 1.8], 0.05, completion=True)
+    assert room["median_depth_m"] == pytest.approx(2.0) and room["voxels_across_median_depth"] == pytest.approx(40.0)
+    assert room["hint"] is None
+    shelf = scale_summary([0.7, 0.72, 0.68], 0.05, completion=True)
+    assert shelf["voxels_across_median_depth"] < CLOSE_RANGE_VOXELS
+    assert "--voxel-size 0.015" in shelf["hint"] and "--no-completion" in shelf["hint"]
+    assert "--no-completion" not in scale_summary([0.7], 0.05, completion=False)["hint"]
+    assert scale_summary([0.7], 0.01, completion=True)["hint"] is None  # 70 voxels: fine already
+    assert scale_summary([], 0.05, completion=True) is None
