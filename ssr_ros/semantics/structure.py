@@ -15,7 +15,9 @@ the map frame of :class:`ssr_ros.pipeline.MappingPipeline`):
    ``n . p``) with the lowest and highest point and the extent along the plane of each cell
    (pixels whose normal is taken across a crease, such as a room corner, do not vote). Each
    wall direction's row is the mean of its normals. A vertical plane is a wall when it covers
-   ``min_wall_area`` and spans ``min_wall_height`` and is the outermost such plane along its
+   ``min_wall_area`` and spans ``min_wall_height`` (three quarters of it where it reaches 1.4 m
+   above the floor, higher than furniture's tops: a wall seen only above the furniture in front
+   of it) and is the outermost such plane along its
    normal (normals face the cameras, so furniture in front of a wall lies at a larger offset),
    or reaches up to the ceiling. Along each wall direction the outermost vertical surface also
    bounds the room when the cameras saw it only low down or in pieces (it stands on the floor,
@@ -143,6 +145,8 @@ class StructuralLabeller:
     MAX_FLOOR_BEHIND_FRACTION = 0.2  # of all the floor seen: more behind a plane keeps it from being a wall
     WALL_FOOT = 0.3  # metres: an outermost plane whose lowest point is this close to the floor stands on it
     MIN_PIECE_HEIGHT = 0.5  # metres: vertical extent of such a plane
+    ABOVE_FURNITURE = 1.4  # metres above the floor: higher than counters, desks, tables, sofas and beds reach ...
+    LOW_SEEN_FRACTION = 0.75  # ... where a plane seen over this fraction of min_wall_height is tall enough
     MIN_FACING = 0.25  # a pixel's area grows as 1 / cos(view angle), at most 4x
     COS_CREASE = float(np.cos(np.radians(45.0)))  # steps to a pixel's two neighbours turn less than this ...
     CREASE_SPAN_FRACTION = 40  # ... with the neighbours 1/40 of the image width away (4 px at 160 px)
@@ -232,7 +236,12 @@ class StructuralLabeller:
         for a_bin in np.nonzero(dominant)[0]:
             rows[self._mean_direction(a_bin)] = True
         peak = rows & (pooled >= maximum_filter(pooled, size=(1, 5), mode="constant"))
-        candidate = peak & (pooled >= max(cfg.min_wall_area, 1e-9)) & (zmax - zmin >= min_height)
+        tall = zmax - zmin >= min_height
+        if floor is not None:
+            # a wall seen only above the furniture standing in front of it: a shorter vertical
+            # extent counts where it reaches higher than furniture's working surfaces do
+            tall |= (zmax - zmin >= self.LOW_SEEN_FRACTION * min_height) & (zmax - floor >= self.ABOVE_FURNITURE)
+        candidate = peak & (pooled >= max(cfg.min_wall_area, 1e-9)) & tall
         if floor is not None:
             # a wall bounds the room: a plane with much of the floor seen behind it (the side of
             # a bed or a sofa standing in the room, a line through several objects) is not one

@@ -265,6 +265,25 @@ def test_a_desk_seen_where_its_wall_never_was_is_not_a_wall(taxonomy):
     assert _wall_azimuths(labeller) == [0, 90, 270]
 
 
+def test_a_wall_seen_only_above_the_furniture_in_front_of_it_is_a_wall(taxonomy):
+    # A 4 x 4 m room, three walls seen from the floor to 1.8 m; of the fourth (x = 4) a cabinet
+    # front 0.4 m before it hides everything below 0.45 m, and the camera saw it up to 1.5 m: seen
+    # over 1.05 m (less than min_wall_height, 1.2 m) but reaching higher than furniture does.
+    # The same strip seen only up to 1.3 m could be a tall cupboard's front: not a wall.
+    room = [_floor_patch((0.0, 3.5), (0.0, 4.0)),
+            _wall_patch((0, 0), (0, 4), 0.0, 1.8, 0.0),
+            _wall_patch((0, 0), (4, 0), 0.0, 1.8, 90.0),
+            _wall_patch((0, 4), (4, 4), 0.0, 1.8, -90.0),
+            _wall_patch((3.6, 1.0), (3.6, 3.0), 0.0, 0.45, 180.0)]
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller, *room, _wall_patch((4, 0), (4, 4), 0.45, 1.5, 180.0))
+    assert labeller.floor_height == pytest.approx(0.0, abs=0.03)
+    assert _wall_azimuths(labeller) == [0, 90, 180, 270]
+    labeller = StructuralLabeller(StructureConfig(), taxonomy)
+    _update(labeller, *room, _wall_patch((4, 0), (4, 4), 0.35, 1.3, 180.0))
+    assert _wall_azimuths(labeller) == [0, 90, 270]
+
+
 def test_a_free_standing_tall_panel_is_not_a_wall(taxonomy):
     # A wardrobe standing diagonally in the room: its side, 2 m high and 1.4 m wide, is the only
     # vertical surface facing its way. Floor is seen behind it: it does not bound the room. Without
