@@ -154,6 +154,7 @@ def compiled_variants(repeats: int = 30, device: str = "cuda", size: int = 64) -
     mode 'reduce-overhead' replays CUDA graphs), in float32 and under float16 autocast, with the
     compile time and the largest TSDF difference to the eager float32 pass: whether compiling
     reaches the 5 ms target that graphs alone miss. A variant that fails is reported, not fatal."""
+    from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import SSRUNet, preset_config
 
     device = torch.device(device)
@@ -170,12 +171,8 @@ def compiled_variants(repeats: int = 30, device: str = "cuda", size: int = 64) -
             torch._dynamo.reset()
             compiled = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default",
                                      dynamic=False)
-            half = precision == "fp16" and device.type == "cuda"
-
-            def forward(g, c, t, compiled=compiled, half=half):
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
-                    return compiled(g, c, t)
-
+            # the product's eager wrapper (no_grad, float16 autocast on a GPU) around the compiled module
+            forward = network_forward(compiled, device, precision, cuda_graphs=False)
             start = time.perf_counter()
             out = forward(geometry, color, 0.2).tsdf.float().clone()
             _synchronize(device)

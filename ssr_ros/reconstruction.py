@@ -341,11 +341,9 @@ depth 0.40 m: 8 voxels at the default 0.05 m)."""
 
 
 def median_depth(frame: Frame, step: int = 8) -> float | None:
-    """Median of the valid depths (finite, > 0) of every ``step``-th pixel of ``frame``, metres."""
-    if frame.depth is None:
-        return None
-    depth = np.asarray(frame.depth, dtype=np.float32)[::step, ::step]
-    valid = depth[np.isfinite(depth) & (depth > 0)]
+    """Median of the valid depths (:meth:`Frame.valid_depth_mask`) of every ``step``-th pixel of
+    ``frame``, metres."""
+    valid = np.asarray(frame.depth)[::step, ::step][frame.valid_depth_mask()[::step, ::step]]
     return float(np.median(valid)) if valid.size else None
 
 
