@@ -20,7 +20,8 @@ through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only 
 Around a kept surface voxel its unknown neighbours are written too (so the kept surface can
 be meshed against them), but a free value only close to space known to be free: the surface
 then forms on the side the cameras look from, never as the back face of a wall or an object,
-whose free side lies in space nobody saw (and never right behind an observed surface).
+whose free side lies in space nobody saw (and never right behind an observed surface, nor
+farther from the known free space than a kept surface next to it).
 """
 
 from __future__ import annotations
@@ -181,7 +182,14 @@ def gate(
     # A predicted free value is written only within FREE_REACH voxels of space known to be free,
     # so a kept surface is meshed on the side the cameras look from, never as the back face of
     # a wall or an object (whose free side would lie in space nobody saw).
-    free_side = dilate(known_free, FREE_REACH) & ~dilate(observed & (observed_tsdf < 0), 1)
+    # Nor behind a kept surface: a free value further from the known free space than a kept
+    # surface voxel next to it would close that surface from behind (a back face under a floor,
+    # beyond a wall).
+    free_distance = chebyshev_distance(known_free, FREE_REACH + 1)
+    surface_distance = torch.where(kept_surface, free_distance, torch.full_like(free_distance, float(FREE_REACH + 2)))
+    nearest_surface_distance = -F.max_pool3d(-surface_distance[None, None], 3, stride=1, padding=1)[0, 0]
+    free_side = ((free_distance <= FREE_REACH) & (free_distance <= nearest_surface_distance)
+                 & ~dilate(observed & (observed_tsdf < 0), 1))
     inside = unknown & (filled <= -voxel_size)
     around_kept = unknown & dilate(kept_surface, 1) & (surface | inside | free_side)
     return GateResult(kept_surface | around_kept, probability, surface, enclosure, kept_surface,

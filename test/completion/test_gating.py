@@ -91,3 +91,21 @@ def test_no_free_value_is_written_right_behind_an_observed_surface():
     behind = dilate(observed & (observed_tsdf < 0), 1)
     written_free = result.keep & (tsdf > 0.5 * VOXEL)
     assert not (written_free & behind).any()
+
+
+def test_no_free_value_is_written_behind_a_kept_surface():
+    """The network puts the wall a voxel into the room where the camera missed a patch of it: the
+    kept surface must be meshed from the room's side only, not closed from behind by a free value
+    the network predicted between it and the real wall (a back face, out of the room)."""
+    observed, observed_tsdf, free, sdf = room()
+    hole = (slice(9, 12), slice(25, 31), slice(15, 21))  # the wall's face x = 10 and a voxel either side
+    observed[hole] = False
+    free[hole] = False
+    tsdf = torch.full(observed.shape, TRUNC)
+    ys, zs = hole[1], hole[2]
+    tsdf[11, ys, zs] = -0.2 * VOXEL     # the predicted face, one voxel into the room
+    tsdf[10, ys, zs] = 0.8 * VOXEL      # free behind it, where the real wall is
+    tsdf[9, ys, zs] = -TRUNC
+    result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
+    assert result.kept_surface[11, ys, zs].all()
+    assert not result.keep[10, ys, zs].any()
