@@ -1,14 +1,17 @@
 """Calibrating the completion network's confidences on held-out generated rooms.
 
 For each room the full sequence is fused through the mapping pipeline (so the map holds
-what it holds online, seen-free space included) and the network predicts the whole room.
+what it holds online, seen-free space included) and the network predicts the chunks the
+pipeline's ``complete(everything=True)`` would, on its chunk grid: what it predicts depends on
+where a floor or a wall falls in a chunk, so the calibration judges what a user's map gets.
 
 - Every voxel the write-back gate could write (unknown to the map, near observed surface,
   enclosed by what the cameras saw) is a sample of (predicted TSDF, ground-truth occupancy);
   ``P(occupied) = sigmoid(scale * (-tsdf / truncation) + bias)`` is fitted to them (Platt
   scaling), with a reliability table to show how well it holds.
 - Every predicted *surface* voxel the gate could write is a sample of (its gate features,
-  whether a ground-truth surface lies within one voxel of it); a logistic model of
+  whether a ground-truth surface lies within one voxel of it, on the room's side: behind
+  the walls and under the floor a prediction is wrong, as the evaluation judges it); a logistic model of
   ``P(surface right)`` is fitted to them (:func:`fit_logistic`). Its features say how well the
   prediction is anchored in what was seen (distance to observed surface, enclosure, observed
   surface and free space around it, predicted surface around it, depth inside).
@@ -105,28 +108,33 @@ def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings
     the room itself for the threshold sweep (its map saved in ``workdir``)."""
     from scipy.spatial import cKDTree
 
-    from ssr_ros.completion.inference import chunk_origins, crop, predict_chunks
+    from ssr_ros.completion.inference import CompletionConfig, predict_chunks
     from ssr_ros.completion.scenes import synthetic_sequence
     from ssr_ros.evaluation.mesh import sample_surface
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
 
     scene, sequence = synthetic_sequence(seed, data)
-    pipeline = MappingPipeline(PipelineConfig(map=data.map), model=None)
+    contract = model.contract
+    completion = CompletionConfig(chunk_size=contract.chunk_size)
+    pipeline = MappingPipeline(PipelineConfig(map=data.map, completion=completion), model=None)
     for frame in sequence:
         pipeline.integrate(frame)
     voxel = data.map.voxel_size
-    gt = scene.gt_volume(voxel)
-    lo = np.asarray(gt.origin_voxel, dtype=np.int64)
-    hi = lo + np.asarray(gt.sdf.shape)
-    contract = model.contract
-    origins = chunk_origins(lo.tolist(), hi.tolist(), contract.chunk_size, 8)
-    prediction = crop(predict_chunks(model, pipeline.map, origins, contract.chunk_size, 8, batch_size), lo.tolist(), hi.tolist())
+    # The chunks the pipeline completes, on its chunk grid: where a floor or a wall falls in a
+    # chunk changes what the network predicts there, so the threshold is chosen on those.
+    prediction = predict_chunks(model, pipeline.map, pipeline.pending_chunk_origins(), contract.chunk_size,
+                                completion.overlap, batch_size)
+    lo = prediction.origin_voxel.cpu().numpy().astype(np.int64)
+    shape = np.asarray(prediction.tsdf.shape)
+    gt = scene.gt_volume(voxel, bounds=((lo + 1e-3) * voxel, (lo + shape - 1e-3) * voxel))
     open_gate = dataclasses.replace(settings, min_confidence=0.0)
     result = gate(prediction.tsdf, prediction.observed, prediction.observed_tsdf, prediction.free, voxel,
                   prediction.model_truncation, Calibration(), open_gate, with_features=True)
+    # Every voxel the gate could write is a sample, behind the walls and under the floor too
+    # (the pipeline writes there as well); a surface is right only on the room's side.
     in_room = torch.as_tensor(gt.in_room, device=result.keep.device)
-    candidates = result.keep & in_room
-    surface_candidates = result.kept_surface & in_room
+    candidates = result.keep
+    surface_candidates = result.kept_surface
     gt_mesh = scene.gt_mesh()
     map_path = workdir / f"room_{seed}.ssrmap"
     pipeline.map.save(map_path)
@@ -134,7 +142,7 @@ def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings
                            cKDTree(sample_surface(gt_mesh.vertices, gt_mesh.faces, 200_000, seed=1)))
     x = (-prediction.tsdf / prediction.model_truncation)[candidates]
     features = torch.stack([result.features[name][surface_candidates] for name in SURFACE_FEATURES], dim=1)
-    right = torch.as_tensor(np.abs(gt.sdf) <= SURFACE_LABEL_DISTANCE * voxel, device=candidates.device)[surface_candidates]
+    right = (torch.as_tensor(np.abs(gt.sdf) <= SURFACE_LABEL_DISTANCE * voxel, device=candidates.device) & in_room)[surface_candidates]
     samples = CalibrationSamples(
         x=x.cpu().numpy().astype(np.float64),
         occupied=torch.as_tensor(gt.occupied, device=candidates.device)[candidates].cpu().numpy(),

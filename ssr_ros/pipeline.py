@@ -475,14 +475,21 @@ class MappingPipeline:
         self.complete_layout(everything)
         return chunks
 
-    def _complete_chunks(self, camera_position: np.ndarray | None, everything: bool) -> int:
+    def pending_chunk_origins(self) -> list[tuple[int, int, int]]:
+        """First voxels of every chunk with changes not yet completed: what ``complete(everything=True)``
+        would complete now, on the scheduler's chunk grid (nothing is cleared)."""
         with self.lock:
             self._collect_changes()
+            return [self.scheduler.chunk_origin(cell) for cell in self.scheduler.pending]
+
+    def _complete_chunks(self, camera_position: np.ndarray | None, everything: bool) -> int:
+        with self.lock:
             position = self.last_camera_position if camera_position is None else camera_position
             if everything:
-                origins = [self.scheduler.chunk_origin(cell) for cell in self.scheduler.pending]
+                origins = self.pending_chunk_origins()
                 self.scheduler.clear()
             else:
+                self._collect_changes()
                 origins = self.scheduler.select(position, self.map.voxel_size)
         if not origins:
             return 0

@@ -90,3 +90,35 @@ def test_surface_confidence_uses_the_fitted_features_and_decides_what_is_kept():
     # the calibration travels with the model's contract
     contract = ModelContract(0.05, 0.2, 32, 21, calibration=calibration)
     assert ModelContract.from_dict(contract.to_dict()).calibration == calibration
+
+
+def test_the_threshold_sweep_judges_what_the_pipeline_writes(tmp_path):
+    """The calibration must count the predicted vertices a user's map gets: the same chunks (on
+    the pipeline's chunk grid, where a floor falls anywhere in a chunk), the same gate, the same
+    write-back. A room completed by ``complete(everything=True)`` gives the sweep's counts."""
+    from ssr_ros.completion.inference import CompletionConfig, gate_settings, model_calibration
+    from ssr_ros.completion.layout import LayoutConfig
+    from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.completion.weights import default_weights_path, load_model
+    from ssr_ros.completion_calibration import MESH_THRESHOLD, _predicted_vertex_counts, room_samples
+    from ssr_ros.completion_evaluation import EvaluationConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+
+    torch.manual_seed(0)
+    data = EvaluationConfig(seeds=[1500], frames_per_scene=8, image_width=80, image_height=60).validate()
+    model = load_model(default_weights_path())
+    calibration = model_calibration(model)
+    settings = gate_settings(CompletionConfig(), calibration)
+    _, room = room_samples(model, 1500, data, settings, tmp_path)
+    swept = _predicted_vertex_counts(room, settings, calibration)
+
+    completion = CompletionConfig(weights=str(default_weights_path()))
+    pipeline = MappingPipeline(PipelineConfig(map=data.map, completion=completion, layout=LayoutConfig(type="none")))
+    for frame in synthetic_sequence(1500, data)[1]:
+        pipeline.integrate(frame)
+    pipeline.complete(everything=True)
+    mesh = pipeline.map.mesh()
+    vertices = mesh.vertices[mesh.predicted]
+    distance, _ = room.gt_tree.query(vertices)
+    assert swept[0] > 50
+    assert swept == (len(vertices), int((distance <= MESH_THRESHOLD).sum()))
