@@ -76,6 +76,7 @@ class SceneDataConfig:
     chunk_size: int = param(32, "training chunk side, voxels (multiple of 2^(levels-1))", low=16, high=256)
     chunks_per_scene: int = param(16, "chunks cut from each scene", low=1, high=10000)
     min_observed_fraction: float = param(0.01, "chunks need this fraction of observed input voxels", low=0.0, high=1.0)
+    origin_jitter: bool = param(True, "shift each chunk's origin by a random offset below the candidate stride, so floors and walls fall anywhere in a chunk as they do on the map's chunk grid (off: origins on a lattice from the scene's corner)")
     min_completion_fraction: float = param(0.0, "chunks need this fraction of voxels known to the reference but not the input", low=0.0, high=1.0)
     views_per_chunk: int = param(3, "recorded views rendered per chunk and step", low=0, high=64)
     min_view_overlap: float = param(0.05, "a view is used if this fraction of its pixels sees the chunk", low=0.0, high=1.0)
@@ -264,11 +265,14 @@ def sample_chunks(scene: TrainingScene, views: ViewSet, config: SceneDataConfig,
     """Cut up to ``chunks_per_scene`` chunks with observed input and some views seeing them."""
     size = config.chunk_size
     stride = max(size // 2, 1)
+    # Candidates on a lattice from the scene's corner put the floor and the walls at the same
+    # place in every chunk; the map's chunk grid (``CompletionScheduler``) puts them anywhere.
+    jitter = (lambda: rng.randrange(stride)) if config.origin_jitter else (lambda: 0)
     candidates = []
     for x in range(scene.min_voxel[0], max(scene.max_voxel[0] - size, scene.min_voxel[0]) + 1, stride):
         for y in range(scene.min_voxel[1], max(scene.max_voxel[1] - size, scene.min_voxel[1]) + 1, stride):
             for z in range(scene.min_voxel[2], max(scene.max_voxel[2] - size, scene.min_voxel[2]) + 1, stride):
-                candidates.append((x, y, z))
+                candidates.append((x - jitter(), y - jitter(), z - jitter()))
     rng.shuffle(candidates)
     samples = []
     for origin in candidates:

@@ -60,6 +60,29 @@ def test_prepared_chunks_are_incomplete_and_seen_by_views(tmp_path):
     assert any((s.reference_known & ~s.chunk.observed).any() for s in samples)
 
 
+def test_chunk_origins_fall_off_the_scene_lattice(tmp_path):
+    """The floor and walls must not sit at the same index of every training chunk: the map's
+    chunk grid puts them anywhere, and a network trained on one alignment misplaces them on
+    the others."""
+    import dataclasses
+    import random
+
+    config = _config(tmp_path)
+    config.data = dataclasses.replace(config.data, chunks_per_scene=40)
+    scene = analytic_scene(0, config.data)
+    stride = config.data.chunk_size // 2
+
+    def offsets(jitter: bool) -> set:
+        data = dataclasses.replace(config.data, origin_jitter=jitter)
+        samples = prepare_samples([0], dataclasses.replace(config, data=data), analytic_scene, None, random.Random(0))
+        assert samples
+        return {tuple(((s.chunk.origin_voxel.cpu() - torch.tensor(scene.min_voxel)) % stride).tolist()) for s in samples}
+
+    assert offsets(False) == {(0, 0, 0)}
+    jittered = offsets(True)
+    assert len(jittered) > 1 and jittered != {(0, 0, 0)}
+
+
 def test_smoke_training_lowers_the_loss_and_writes_log_checkpoint_weights(tmp_path, capsys):
     torch.manual_seed(0)
     config = _config(tmp_path, steps=40)
