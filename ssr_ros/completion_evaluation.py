@@ -14,9 +14,11 @@ the generator's exact ground truth:
 - ``network``: the map completed by the network (observed + predicted voxels, ``map.mesh()``);
 - ``layout``: the fused map with the room layout's unseen floor, walls and ceiling
   (:mod:`ssr_ros.completion.layout`);
-- ``network+layout``: the network, then the layout (what the pipeline does by default);
-- ``network+layout+objects``: then object refinement (:mod:`ssr_ros.objects.refinement`): the
-  map's instances completed from the learned shape prior and written as predicted voxels.
+- ``layout+objects``: the layout, then object refinement (:mod:`ssr_ros.objects.refinement`): the
+  map's instances completed from the learned shape prior and written as predicted voxels (what
+  ``ssr reconstruct`` does when the network is off or withheld);
+- ``network+layout``: the network, then the layout;
+- ``network+layout+objects``: then object refinement.
 
 Scores (see :mod:`ssr_ros.evaluation.comparison`): mesh accuracy, completeness, precision,
 recall and F-score at 5 cm against points sampled on the GT mesh; occupied-voxel IoU on the
@@ -44,11 +46,12 @@ from ssr_ros.completion.layout import LayoutConfig
 from ssr_ros.config import config_to_dict, param, validate_config
 from ssr_ros.map.config import TSDFConfig
 
-METHODS = ("fusion", "poisson", "network", "layout", "network+layout", "network+layout+objects")
+METHODS = ("fusion", "poisson", "network", "layout", "layout+objects", "network+layout", "network+layout+objects")
 """Rows of the comparison, in table order."""
 
 METHOD_TITLES = {"fusion": "fusion only", "poisson": "Poisson (of the fused mesh)", "network": "fusion + network",
-                 "layout": "fusion + room layout", "network+layout": "fusion + network + room layout",
+                 "layout": "fusion + room layout", "layout+objects": "fusion + room layout + objects",
+                 "network+layout": "fusion + network + room layout",
                  "network+layout+objects": "fusion + network + room layout + objects"}
 
 
@@ -153,12 +156,22 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
         result.setdefault("layout", report.as_dict())
         snapshot(name)
 
+    def add_objects(name: str) -> None:
+        start = time.perf_counter()
+        refined = pipeline.refine_objects(objects)
+        seconds[f"objects_{name}"] = time.perf_counter() - start
+        result.setdefault("objects", {})[name] = refined.counts()
+        snapshot(name)
+
     result: dict = {}
     chunks = 0
+    with_objects = objects is not None and layout is not None and layout.enabled
     if layout is not None and layout.enabled and pipeline.model is not None:
         # the layout alone needs the map without the network's predictions: a copy
         network_map, pipeline.map = pipeline.map, pipeline.map.copy()
         add_layout("layout")
+        if with_objects:
+            add_objects("layout+objects")
         pipeline.map = network_map
     if pipeline.model is not None:
         if progress:
@@ -169,12 +182,8 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
         snapshot("network")
     if layout is not None and layout.enabled:
         add_layout("network+layout" if pipeline.model is not None else "layout")
-    if objects is not None and pipeline.model is not None and layout is not None and layout.enabled:
-        start = time.perf_counter()
-        refined = pipeline.refine_objects(objects)
-        seconds["objects"] = time.perf_counter() - start
-        result["objects"] = refined.counts()
-        snapshot("network+layout+objects")
+    if with_objects:
+        add_objects("network+layout+objects" if pipeline.model is not None else "layout+objects")
 
     with pipeline.lock:
         after = pipeline.map.extract_chunk(torch.as_tensor(gt.origin_voxel), gt.shape)

@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-poisson", action="store_true", help="leave out the Poisson baseline")
     parser.add_argument("--no-layout", action="store_true", help="leave out the room-layout rows")
     parser.add_argument("--objects", action="store_true",
-                        help="add a row with object refinement after the network and the layout (the shape prior, "
-                        "models/shape_prior_small.pt)")
+                        help="add rows with object refinement after the layout, with and without the network (the "
+                        "shape prior, models/shape_prior_small.pt)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--out", help="write the full results (per seed, means, the table) as JSON here")
     parser.set_defaults(func=run)
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     objects = None
     if args.objects:
         if layout is None:
-            raise ConfigError("--objects needs the layout rows: it runs after the network and the layout")
+            raise ConfigError("--objects needs the layout rows: it runs after the layout")
         from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior
 
         objects = configured_prior(ObjectRefinementConfig())

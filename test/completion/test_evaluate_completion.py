@@ -32,8 +32,8 @@ def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
     assert "seed 2000" in captured.err  # progress goes to stderr, the table to stdout
     rows = [line for line in captured.out.splitlines() if line.startswith("| ")]
     titles = [row.split("|")[1].strip() for row in rows]
-    assert titles[:7] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + network",
-                          "fusion + room layout", "fusion + network + room layout",
+    assert titles[:8] == ["method", "fusion only", "Poisson (of the fused mesh)", "fusion + network",
+                          "fusion + room layout", "fusion + room layout + objects", "fusion + network + room layout",
                           "fusion + network + room layout + objects"]
     result = json.loads(out.read_text())
     seed = result["seeds"][0]
@@ -45,17 +45,22 @@ def test_evaluate_completion_puts_every_map_in_one_table(tmp_path, capsys):
     # the network writes back unobserved voxels only: observed semantics are the fused ones
     assert network["observed_miou"] == fusion["observed_miou"] == poisson["observed_miou"]
     assert network["triangles"] >= fusion["triangles"]
-    layout, both, objects = (seed["methods"][m] for m in ("layout", "network+layout", "network+layout+objects"))
-    assert layout["observed_miou"] == both["observed_miou"] == objects["observed_miou"] == fusion["observed_miou"]
-    for scores in (fusion, poisson, layout, both, objects):  # each class's unobserved IoU; their mean is the mIoU
+    layout, layout_objects, both, objects = (seed["methods"][m] for m in ("layout", "layout+objects", "network+layout",
+                                                                            "network+layout+objects"))
+    assert (layout["observed_miou"] == layout_objects["observed_miou"] == both["observed_miou"] == objects["observed_miou"]
+            == fusion["observed_miou"])
+    for scores in (fusion, poisson, layout, layout_objects, both, objects):  # each class's unobserved IoU; their mean is the mIoU
         per_class = [v for k, v in scores.items() if k.startswith("unobserved_iou_")]
         if scores["unobserved_miou"] is not None:
             assert per_class and all(0.0 <= v <= 1.0 for v in per_class)
             assert abs(sum(per_class) / len(per_class) - scores["unobserved_miou"]) < 1e-9
     assert fusion["unobserved_miou"] == 0.0 and fusion["unobserved_iou_wall"] == 0.0  # nothing labelled there
-    assert seed["objects"]["refined"] <= seed["objects"]["instances"]
+    for counts in seed["objects"].values():  # per row with objects
+        assert counts["refined"] <= counts["instances"]
+    assert set(seed["objects"]) == {"layout+objects", "network+layout+objects"}
     assert "reason" in seed["layout"]  # what the layout found (from 3 tiny frames: most likely no room)
-    assert set(result["summary"]) == {"fusion", "poisson", "network", "layout", "network+layout", "network+layout+objects"}
+    assert set(result["summary"]) == {"fusion", "poisson", "network", "layout", "layout+objects", "network+layout",
+                                      "network+layout+objects"}
     assert "| fusion only |" in result["table_markdown"]
 
 
