@@ -34,8 +34,9 @@ observed, in the gravity-aligned map frame (z up):
    a floor; with ``floorless`` a room whose floor nobody saw gets its walls and ceiling, down to
    the lowest thing the cameras saw (the room's box), and no floor.
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
-   voxels nothing measured (never over observed voxels, seen-free space or the network's
-   predictions), within ``max_extension`` of the plane's observed part (unless the room's
+   voxels nothing measured (never over observed voxels or seen-free space; over the network's
+   predictions with ``over_network``, since the planes are measured and the network's
+   continuation of them lies up to a couple of voxels off), within ``max_extension`` of the plane's observed part (unless the room's
    other planes bound it on every side: walls closing the room all round, and for a wall the
    floor and the ceiling too), and both sides of the surface only where, walking from it into
    the room, the first thing the map knows within ``reach`` is seen-free space: no object
@@ -125,6 +126,10 @@ class LayoutConfig:
         2.0, "a door seen on a bounding wall is written over the columns of the wall where it was seen, from the floor "
         "up to at least this height above it (standard doors are 2.0-2.1 m high; where more of it was seen, up to "
         "what was seen), at the distance from the wall its seen part lies; 0 = doors are written as wall", low=0.0, high=4.0)
+    over_network: bool = param(
+        True, "the room's surface replaces the completion network's predictions within ``band`` of it (the planes "
+        "are measured on what the cameras saw; the network's continuation of them lies up to a couple of voxels off); "
+        "off: the network's predictions are kept and the layout writes around them")
     confidence: float = param(0.8, "confidence written with layout voxels", low=0.0, high=1.0)
     period_s: float = param(5.0, "while mapping, the layout is refreshed at most this often (offline: once at the end), s",
                             low=0.0, high=3600.0)
@@ -812,7 +817,9 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     observed = chunk.observed.cpu().numpy().reshape(-1)
     predicted = chunk.predicted.cpu().numpy().reshape(-1)
     free = chunk.free.cpu().numpy().reshape(-1) if chunk.free is not None else np.zeros_like(observed)
-    if owned is not None:
+    if config.over_network:
+        predicted = np.zeros_like(predicted)  # within the band the room's surface replaces the network's
+    elif owned is not None:
         predicted = predicted & ~owned.reshape(-1)
     write = candidate & ~observed & ~predicted & ~(free & (sdf < band))
     for k, plane in enumerate(bounding):

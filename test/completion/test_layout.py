@@ -597,3 +597,38 @@ def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
     assert not off.completion_enabled and on.completion_enabled
     assert on.complete(everything=True) == 0
     assert on.layout_report.voxels_written == 0 and on.layout_report.reason == "empty map"
+
+
+def test_the_room_surface_replaces_the_networks_offset_copy_of_it(generated_room):
+    """The network continued the floor 6 cm too low where nobody saw it: with ``over_network`` the
+    measured floor plane replaces it (no predicted surface left under the floor there); off, the
+    layout writes around the network's voxels and the offset floor stays."""
+    scene, pipeline, fused = generated_room
+    W, D, _ = scene.room_size
+    ids = {"floor": 2, "wall": 1}
+    blocks = fused.allocated_block_coords()
+    lo = blocks.min(0).values * fused.block_size
+    size = tuple(int(s) for s in (blocks.max(0).values + 1) * fused.block_size - lo)
+    chunk = fused.extract_chunk(lo, size)
+    centers = chunk.voxel_centers()
+    x, y, z = centers.unbind(-1)
+    unknown = ~chunk.observed & ~(chunk.free if chunk.free is not None else torch.zeros_like(chunk.observed))
+    network = unknown & (z > -0.1) & (z < 0.05) & (x > 0.2) & (x < W - 0.2) & (y > 0.2) & (y < D - 0.2)
+    assert int(network.sum()) > 200  # floor the cameras never saw
+    fake = torch.where(network, z + 0.06, torch.full_like(z, float("nan")))  # a floor at z = -0.06
+
+    def below_floor_after(config: LayoutConfig) -> int:
+        tsdf_map = fused.copy()
+        n = chunk.semantics.shape[-1]
+        probs = torch.zeros(size + (n,))
+        probs[..., 2] = 1.0
+        tsdf_map.write_predictions(lo, fake, torch.full(size + (3,), 0.5), probs, torch.full(size, 0.9))
+        complete_layout(tsdf_map, config, pipeline.camera_path, ids)
+        mesh = tsdf_map.mesh()
+        v = mesh.vertices[mesh.predicted]
+        inside = (v[:, 0] > 0.3) & (v[:, 0] < W - 0.3) & (v[:, 1] > 0.3) & (v[:, 1] < D - 0.3)
+        return int((inside & (v[:, 2] < -0.04)).sum())
+
+    kept = below_floor_after(LayoutConfig(over_network=False))
+    replaced = below_floor_after(LayoutConfig())
+    assert kept > 50 and replaced < 0.2 * kept, (kept, replaced)
