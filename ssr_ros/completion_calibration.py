@@ -18,9 +18,9 @@ where a floor or a wall falls in a chunk, so the calibration judges what a user'
 - The confidence threshold is chosen on the map a user gets: for a sweep of thresholds on
   ``P(surface right)`` (each room judged by the surface model fitted on the other rooms) the
   gated predictions are written into a copy of the room's map, the map is meshed, and the vertices that come from predicted voxels are checked against the
-  room's GT mesh (within 5 cm). The threshold is the smallest at which ``target_precision`` of
-  them are (pooled over the rooms). If none reaches it the threshold is 1: nothing is
-  written, and the report says which precision was reached.
+  room's GT mesh (within 5 cm). The threshold is the smallest from which ``target_precision`` of
+  them are (pooled over the rooms) at every higher threshold too. If none reaches it the threshold
+  is 1: nothing is written, and the report says which precision was reached.
 
 Calibration rooms must be neither training nor evaluation rooms.
 """
@@ -231,17 +231,24 @@ def _with_surface_model(calibration: Calibration, features: np.ndarray, right: n
 
 
 def choose_threshold(samples: CalibrationSamples, target: float, min_vertices: int = 100) -> tuple[float, list[dict]]:
-    """Smallest swept surface-confidence threshold whose predicted vertices reach ``target``
-    precision (1.0 if none)."""
+    """Smallest swept surface-confidence threshold from which the predicted vertices reach
+    ``target`` precision at every higher threshold too (those with at least ``min_vertices``);
+    1.0 if none. A confidence that is worth trusting is more precise the higher it is: a single
+    threshold that touches the target between thresholds that do not (a few hundred vertices of
+    a flat curve) is noise, and held-out rooms do not repeat it."""
     curve = []
-    chosen = 1.0
     for t in SWEEP:
         count = int(samples.vertices[t])
         precision = samples.correct[t] / count if count else float("nan")
         curve.append({"threshold": t, "predicted_vertices": count,
                       "precision": round(precision, 4) if count else None})
-        if chosen == 1.0 and count >= min_vertices and precision >= target:
-            chosen = t
+    chosen = 1.0
+    for row in reversed(curve):
+        if row["predicted_vertices"] < min_vertices:
+            continue  # too few vertices to judge; neither for nor against
+        if row["precision"] < target:
+            break
+        chosen = row["threshold"]
     return chosen, curve
 
 

@@ -37,6 +37,16 @@ def test_threshold_is_the_smallest_reaching_the_target_or_one():
     assert choose_threshold(never, 0.85)[0] == 1.0
     too_few = CalibrationSamples(np.zeros(0), np.zeros(0), {t: 10 for t in SWEEP}, {t: 10 for t in SWEEP})
     assert choose_threshold(too_few, 0.85)[0] == 1.0
+    # a flat curve that touches the target at one threshold, below it again higher up: noise, not a threshold
+    flat = {t: 830 for t in SWEEP}
+    flat[0.98], flat[0.99] = 850, 730
+    fluke = CalibrationSamples(np.zeros(0), np.zeros(0), vertices, flat)
+    assert choose_threshold(fluke, 0.85)[0] == 1.0
+    # thresholds with too few vertices to judge neither pass nor fail the ones below them
+    sparse_top = dict(vertices)
+    sparse_top[0.99] = 20
+    topped = CalibrationSamples(np.zeros(0), np.zeros(0), sparse_top, {**correct, 0.99: 5})
+    assert choose_threshold(topped, 0.85)[0] == threshold
 
 
 def test_logistic_fit_recovers_known_weights_on_raw_features():
