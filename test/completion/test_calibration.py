@@ -118,11 +118,11 @@ def test_the_threshold_sweep_judges_what_the_pipeline_writes(tmp_path):
     data = EvaluationConfig(seeds=[1500], frames_per_scene=8, image_width=80, image_height=60).validate()
     model = load_model(default_weights_path())
     calibration = model_calibration(model)
-    settings = gate_settings(CompletionConfig(), calibration)
+    completion = CompletionConfig(weights=str(default_weights_path()), min_confidence=0.8)  # run even if withheld
+    settings = gate_settings(completion, calibration)
     _, room = room_samples(model, 1500, data, settings, tmp_path)
     swept = _predicted_vertex_counts(room, settings, calibration)
 
-    completion = CompletionConfig(weights=str(default_weights_path()))
     pipeline = MappingPipeline(PipelineConfig(map=data.map, completion=completion, layout=LayoutConfig(type="none")))
     for frame in synthetic_sequence(1500, data)[1]:
         pipeline.integrate(frame)

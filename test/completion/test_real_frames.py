@@ -4,8 +4,9 @@ Every 5th of frames 0-99 of 7-Scenes RedKitchen is mapped (gravity-aligned, as `
 reconstruct`` maps it) with completion; the map's fusion-only mesh and its completed mesh are
 scored against the fusion of all 500 frames (``ssr_ros.completion_evaluation.evaluate_real_frames``;
 ``benchmarks/bench_completion_real.py`` prints the same numbers) in the user's default run: the
-packaged weights through the write-back gate at their calibrated threshold, the room layout, and
-the object refinement ``ssr reconstruct`` runs after them.
+packaged weights through the write-back gate at their calibrated threshold (or withheld, where
+their calibration found no threshold precise enough), the room layout, and the object refinement
+``ssr reconstruct`` runs after them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def test_the_real_frames_measurement_is_sound(real_frames_results):
     """The instrument itself: 20 frames used, the sparse fusion lies on the reference surface."""
     default = real_frames_results["default"]
     fusion = default["fusion"]
-    assert default["completion_enabled"] and default["frames_used"] == 20 and default["chunks_completed"] > 0
+    assert default["completion_enabled"] and default["frames_used"] == 20
+    # the network runs unless its calibration withheld it (then it completes nothing)
+    assert (default["chunks_completed"] > 0) != bool(default["completion_withheld"])
     # labels from the structural fallback only: its catch-all class is listed, never completed
     assert default["objects"] is not None and default["objects"]["instances"] > 0 and default["objects"]["refined"] == 0
     assert fusion["precision"] > 0.85 and 0.05 < fusion["recall"] < 1.0
