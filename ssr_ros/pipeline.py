@@ -789,7 +789,8 @@ class MappingPipeline:
             completion_model_bytes=self._model_bytes(),
             completion_enabled=self.completion_enabled,
             completion_withheld=self.completion_withheld,
-            pending_chunks=len(self.scheduler.pending),
+            # chunks waiting for the network; without one (off or withheld) nothing waits
+            pending_chunks=len(self.scheduler.pending) if self.model is not None else 0,
             gravity_held_frames=len(self._held_frames),
             **({"mono": self.mono.summary()} if self.mono is not None else {}),
             semantic_source=self.semantic_source,

@@ -597,6 +597,10 @@ def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
     assert not off.completion_enabled and on.completion_enabled
     assert on.complete(everything=True) == 0
     assert on.layout_report.voxels_written == 0 and on.layout_report.reason == "empty map"
+    # the layout's writes mark chunks changed; with no network nothing waits for completion
+    # (clients wait for pending_chunks == 0 before they call the mapper idle)
+    on.scheduler.mark_changed(np.array([[0, 0, 0], [4, 0, 0]]))
+    assert on.stats()["pending_chunks"] == 0
 
 
 def test_the_room_surface_replaces_the_networks_offset_copy_of_it(generated_room):
