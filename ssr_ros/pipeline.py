@@ -379,8 +379,8 @@ class MappingPipeline:
         if calibration.min_confidence < 1.0:
             return ""
         reason = (f"the completion weights reach no {calibration.target_precision:.0%} precision of predicted "
-                  f"surface on held-out rooms ({calibration.fitted_on}); mapping with fusion only "
-                  "(set completion.min_confidence to run them anyway)")
+                  f"surface on held-out rooms ({calibration.fitted_on}); the network does not run, the room "
+                  "layout and the objects still do where they are on (set completion.min_confidence to run it anyway)")
         LOG.warning("completion withheld: %s", reason)
         self.model = None
         return reason
