@@ -76,7 +76,9 @@ class SceneDataConfig:
     chunk_size: int = param(32, "training chunk side, voxels (multiple of 2^(levels-1))", low=16, high=256)
     chunks_per_scene: int = param(16, "chunks cut from each scene", low=1, high=10000)
     min_observed_fraction: float = param(0.01, "chunks need this fraction of observed input voxels", low=0.0, high=1.0)
-    origin_jitter: bool = param(True, "shift each chunk's origin by a random offset below the candidate stride, so floors and walls fall anywhere in a chunk as they do on the map's chunk grid (off: origins on a lattice from the scene's corner)")
+    origin_jitter: bool = param(
+        True, "shift each chunk's origin by a random offset below the candidate stride, so floors and walls fall "
+        "anywhere in a chunk as they do on the map's chunk grid (off: origins on a lattice from the scene's corner)")
     min_completion_fraction: float = param(0.0, "chunks need this fraction of voxels known to the reference but not the input", low=0.0, high=1.0)
     views_per_chunk: int = param(3, "recorded views rendered per chunk and step", low=0, high=64)
     min_view_overlap: float = param(0.05, "a view is used if this fraction of its pixels sees the chunk", low=0.0, high=1.0)
