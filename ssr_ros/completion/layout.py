@@ -38,9 +38,10 @@ observed, in the gravity-aligned map frame (z up):
    predictions with ``over_network``, since the planes are measured and the network's
    continuation of them lies up to a couple of voxels off), within ``max_extension`` of the
    plane's observed part (unless the room's other planes bound it on every side: walls closing
-   the room all round, and for a wall the floor and the ceiling too), and both sides of the surface only where, walking from it into
-   the room, the first thing the map knows within ``reach`` is seen-free space: no object
-   stands in front of it (a cupboard hides the wall behind it) and a camera looked there.
+   the room all round, and for a wall the floor and the ceiling too), and both sides of the
+   surface only where, walking from it into the room, the first thing the map knows within
+   ``reach`` is seen-free space: no object stands in front of it (a cupboard hides the wall
+   behind it) and a camera looked there.
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
    it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
