@@ -203,11 +203,15 @@ def pipeline_config_from_args(args: argparse.Namespace, default_gravity_mode: st
 
 def format_completion(summary: dict) -> str:
     """One line on what each completion stage added (empty when completion did not run): the
-    network's chunks, the room layout's voxels, planes and doors or why it wrote nothing, the objects."""
+    network's chunks (or that it was withheld), the room layout's voxels, planes and doors or why it
+    wrote nothing, the objects."""
     completion = summary.get("completion") or {}
     if not completion.get("enabled"):
         return ""
-    parts = [f"completion: network {completion.get('chunks_completed', 0)} chunk(s)"]
+    if completion.get("withheld"):  # its calibration found no threshold precise enough
+        parts = ["completion: network withheld (completion.min_confidence runs it)"]
+    else:
+        parts = [f"completion: network {completion.get('chunks_completed', 0)} chunk(s)"]
     layout = completion.get("layout")
     if layout:
         bounding = [p["kind"] for p in layout.get("planes", []) if p.get("bounding")]
