@@ -2,7 +2,8 @@
 
 Times a forward pass of the packaged network (or ``--weights``) on random inputs, median of
 ``--repeats`` after two warm-ups, for each thread count given; on CUDA (``--device cuda``) in
-float32 and float16. Prints a markdown table.
+float32 and float16; averaged over each of ``--symmetries`` chunk symmetries (1: the chunk alone;
+8: the pipeline's default, the network on eight copies of every chunk). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import sys
 import time
 
 
-def time_forward(model, batch: int, size: int, device, repeats: int, half: bool = False) -> float:
+def time_forward(model, batch: int, size: int, device, repeats: int, half: bool = False, symmetries: int = 1) -> float:
     import torch
+
+    from ssr_ros.completion.symmetry import symmetric_forward
 
     geometry = torch.rand(batch, 2, size, size, size, device=device)
     color = torch.rand(batch, model.config.color_channels, size, size, size, device=device) if model.config.use_color else None
@@ -24,7 +27,7 @@ def time_forward(model, batch: int, size: int, device, repeats: int, half: bool 
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            model(geometry, color, 0.2)
+            symmetric_forward(model, geometry, color, 0.2, symmetries)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             if i >= 2:
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts to time")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--symmetries", type=int, nargs="+", default=[1, 8], choices=[1, 2, 4, 8],
+                        help="chunk symmetries averaged (completion.symmetries) to time")
     args = parser.parse_args(argv)
 
     import torch
@@ -46,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device(args.device)
     model = load_model(args.weights or default_weights_path(), device, expected_type="ssr_unet")
-    print("| device | threads | precision | 32^3 chunk (s) | batch of 8 x 32^3 (s) | 64^3 chunk (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| device | threads | precision | symmetries | 32^3 chunk (s) | batch of 8 x 32^3 (s) | 64^3 chunk (s) |")
+    print("|---|---|---|---|---|---|---|")
     for threads in (args.threads if device.type == "cpu" else [torch.get_num_threads()]):
         torch.set_num_threads(threads)
         for half in ([False, True] if device.type == "cuda" else [False]):
-            row = [time_forward(model, 1, 32, device, args.repeats, half), time_forward(model, 8, 32, device, args.repeats, half),
-                   time_forward(model, 1, 64, device, args.repeats, half)]
-            print(f"| {args.device} | {threads} | {'fp16' if half else 'fp32'} | " + " | ".join(f"{t:.4f}" for t in row) + " |")
+            for n in args.symmetries:
+                row = [time_forward(model, b, size, device, args.repeats, half, n) for b, size in ((1, 32), (8, 32), (1, 64))]
+                print(f"| {args.device} | {threads} | {'fp16' if half else 'fp32'} | {n} | " + " | ".join(f"{t:.4f}" for t in row) + " |")
     return 0
 
 

@@ -46,7 +46,9 @@ class Calibration:
       confidence is its ``P(occupied)``.
 
     ``min_confidence`` is the smallest surface confidence at which predicted surface reached
-    the ``target_precision`` there (1 when it never did; then nothing is worth writing).
+    the ``target_precision`` there (1 when it never did; then nothing is worth writing), with
+    the network averaged over ``symmetries`` of each chunk's symmetries about the vertical axis
+    (:mod:`ssr_ros.completion.symmetry`): the confidences hold for that many.
     """
 
     scale: float = 8.0
@@ -56,10 +58,14 @@ class Calibration:
     fitted_on: str = ""
     surface_features: tuple[str, ...] = ()
     surface_weights: tuple[float, ...] = ()
+    symmetries: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "surface_features", tuple(str(n) for n in self.surface_features))
         object.__setattr__(self, "surface_weights", tuple(float(w) for w in self.surface_weights))
+        object.__setattr__(self, "symmetries", int(self.symmetries))
+        if self.symmetries not in (1, 2, 4, 8):
+            raise ValueError(f"symmetries {self.symmetries}; expected 1, 2, 4 or 8")
         if self.surface_features and len(self.surface_weights) != len(self.surface_features) + 1:
             raise ValueError(
                 f"surface_weights has {len(self.surface_weights)} values; expected one per surface feature "

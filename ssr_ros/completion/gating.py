@@ -15,7 +15,9 @@ through. The gate keeps a predicted *surface* voxel (TSDF <= half a voxel) only 
   axis directions, observed free or seen-free space (grown by one voxel, so that surfaces
   bordering it count) lies within ``enclosure_radius``. Space behind a wall, inside it, under
   the floor or above the ceiling has such space on one side only; a floor under a table or a
-  wall behind a cupboard has it on five or six.
+  wall behind a cupboard has it on five or six;
+- it continues a surface: at least ``min_support`` of its 26 neighbours are observed surface or
+  predicted surface that passed the tests above (a lone voxel meshes as a blob).
 
 Around a kept surface voxel its unknown neighbours are written too (so the kept surface can
 be meshed against them), but a free value only close to space known to be free: the surface
@@ -55,6 +57,7 @@ class GateSettings:
     max_distance: float
     min_enclosure: int
     enclosure_radius: float
+    min_support: int = 0
 
 
 @dataclass
@@ -179,6 +182,9 @@ def gate(
         surface_confidence = calibration.surface_probability(features) * valid
     kept_surface = (surface & (surface_confidence >= settings.min_confidence) & near
                     & (enclosure >= settings.min_enclosure))
+    if settings.min_support > 0:
+        neighbours = neighbourhood_fraction(kept_surface | observed_surface, 1) * 27 - kept_surface.to(torch.float32)
+        kept_surface = kept_surface & (neighbours >= settings.min_support - 0.5)
     # A predicted free value is written only within FREE_REACH voxels of space known to be free,
     # so a kept surface is meshed on the side the cameras look from, never as the back face of
     # a wall or an object (whose free side would lie in space nobody saw).

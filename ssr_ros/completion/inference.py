@@ -69,6 +69,11 @@ class CompletionConfig:
                            "float32", choices=["fp32", "fp16"])
     cuda_graphs: bool = param(True, "on a GPU, replay the network as CUDA graphs (one per chunk batch shape): the "
                               "small network is launch-bound without them")
+    symmetries: int = param(
+        0, "average the network over this many of each chunk's symmetries about the vertical axis: 1 = the "
+        "chunk as it is; 2, 4 = and its mirror images in x and y; 8 = and their quarter turns (the network "
+        "does 8x the work); 0 = as many as the weights' calibration used (its min_confidence holds for that "
+        "many)", choices=[0, 1, 2, 4, 8])
     min_confidence: float = param(
         0.0, "predicted surface is written only where its calibrated surface confidence reaches this; "
         "0 = the threshold stored with the weights (chosen for >= 85 % precision of predicted surface on "
@@ -81,6 +86,9 @@ class CompletionConfig:
         "floors, above ceilings)", low=0, high=6)
     enclosure_radius: float = param(
         1.5, "how far the enclosure test looks along each axis, metres", low=0.05, high=20.0)
+    min_support: int = param(
+        3, "predicted surface needs at least this many of its 26 neighbours to be observed surface or "
+        "predicted surface the gate keeps (a lone predicted voxel meshes as a blob); 0 = off", low=0, high=26)
     label_sigma: float = param(
         1.5, "classes of predicted voxels: a Gaussian-weighted vote of the fused labels of observed voxels "
         "within 3 sigma, sigma in voxels (the network's classes only beyond that reach); 0 = the "
@@ -155,18 +163,22 @@ def predict_chunks(
     label_sigma: float = 0.0,
     precision: str = "fp32",
     cuda_graphs: bool = True,
+    symmetries: int = 1,
 ) -> RegionPrediction:
     """Run ``model`` (an :class:`~ssr_ros.completion.network.SSRUNet`) on cubic chunks at ``origins``.
 
     Chunks go through the network ``batch_size`` at a time; overlapping chunks are blended
     with :func:`blend_weights` (``overlap`` voxels of ramp); class probabilities as
     :func:`nearby_observed_classes` with ``label_sigma``. The network runs through
-    :func:`~ssr_ros.completion.graphs.network_forward` (``precision``, ``cuda_graphs``: GPU only).
+    :func:`~ssr_ros.completion.graphs.network_forward` (``precision``, ``cuda_graphs``: GPU only),
+    averaged over ``symmetries`` of each chunk's symmetries about the vertical axis
+    (:mod:`ssr_ros.completion.symmetry`; 1 = the chunk as it is).
     Returns predictions on the bounding box of the chunks, on the map's device; voxels that no
     chunk covers have NaN TSDF (the map writes nothing there) and zero confidence.
     """
     from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import chunk_inputs
+    from ssr_ros.completion.symmetry import symmetric_forward
 
     config = model.config
     contract = getattr(model, "contract", None)
@@ -203,10 +215,10 @@ def predict_chunks(
             }
             ramp = blend_weights(chunk_size, overlap, out_device)
         geometry, color = chunk_inputs([_to(c, device) for c in chunks], config, truncation, geometry_input)
-        out = forward(geometry, color, truncation)
-        probs = torch.softmax(out.semantic_logits, dim=1).permute(0, 2, 3, 4, 1).to(out_device)
-        tsdf = out.tsdf.to(out_device)
-        rgb = out.color.permute(0, 2, 3, 4, 1).to(out_device) if out.color is not None else None
+        tsdf, rgb, probs = symmetric_forward(forward, geometry, color, truncation, symmetries)
+        probs = probs.permute(0, 2, 3, 4, 1).to(out_device)
+        tsdf = tsdf.to(out_device)
+        rgb = rgb.permute(0, 2, 3, 4, 1).to(out_device) if rgb is not None else None
         for b, (o, chunk) in enumerate(zip(batch_origins, chunks)):
             s = tuple(slice(int(o[a] - lo[a]), int(o[a] - lo[a]) + chunk_size) for a in range(3))
             sums["weight"][s] += ramp
@@ -315,12 +327,13 @@ def predict_region(
     label_sigma: float = 0.0,
     precision: str = "fp32",
     cuda_graphs: bool = True,
+    symmetries: int = 1,
 ) -> RegionPrediction:
     """Tile [min_voxel, max_voxel) (global voxels, max exclusive) with overlapping chunks, run
     :func:`predict_chunks` and return exactly that box."""
     origins = chunk_origins(min_voxel, max_voxel, chunk_size, overlap)
     prediction = predict_chunks(model, chunk_map, origins, chunk_size, overlap, batch_size, device, label_sigma,
-                                precision, cuda_graphs)
+                                precision, cuda_graphs, symmetries)
     return crop(prediction, min_voxel, max_voxel)
 
 
@@ -341,7 +354,14 @@ def gate_settings(config: CompletionConfig, calibration: Calibration) -> GateSet
         max_distance=config.max_distance,
         min_enclosure=config.min_enclosure,
         enclosure_radius=config.enclosure_radius,
+        min_support=config.min_support,
     )
+
+
+def inference_symmetries(config: CompletionConfig, calibration: Calibration) -> int:
+    """How many chunk symmetries the network is averaged over: the config's, with ``symmetries: 0``
+    meaning as many as the calibration used."""
+    return config.symmetries or calibration.symmetries
 
 
 def model_calibration(model: torch.nn.Module | None) -> Calibration:
@@ -396,7 +416,8 @@ def complete_chunks(
     config = (config or CompletionConfig()).validate()
     prediction = predict_chunks(model, chunk_map, origins, config.chunk_size, config.overlap, config.batch_size,
                                 label_sigma=config.label_sigma, precision=config.precision,
-                                cuda_graphs=config.cuda_graphs)
+                                cuda_graphs=config.cuda_graphs,
+                                symmetries=inference_symmetries(config, model_calibration(model)))
     return _gate_and_write(model, chunk_map, prediction, config)
 
 
@@ -413,5 +434,6 @@ def complete_region(
     config = (config or CompletionConfig()).validate()
     prediction = predict_region(model, chunk_map, min_voxel, max_voxel, config.chunk_size, config.overlap,
                                 config.batch_size, label_sigma=config.label_sigma, precision=config.precision,
-                                cuda_graphs=config.cuda_graphs)
+                                cuda_graphs=config.cuda_graphs,
+                                symmetries=inference_symmetries(config, model_calibration(model)))
     return _gate_and_write(model, chunk_map, prediction, config)

@@ -4,7 +4,8 @@ import numpy as np
 
 import torch
 
-from ssr_ros.completion_calibration import SWEEP, CalibrationSamples, auc, choose_threshold, fit_logistic, fit_platt, reliability_table
+from ssr_ros.completion_calibration import (SWEEP, CalibrationSamples, auc, choose_threshold, fit_logistic, fit_platt,
+                                            precision_bound, reliability_table)
 from ssr_ros.completion.contract import Calibration, ModelContract
 from ssr_ros.completion.gating import SURFACE_FEATURES, GateSettings, gate
 
@@ -47,6 +48,21 @@ def test_threshold_is_the_smallest_reaching_the_target_or_one():
     sparse_top[0.99] = 20
     topped = CalibrationSamples(np.zeros(0), np.zeros(0), sparse_top, {**correct, 0.99: 5})
     assert choose_threshold(topped, 0.85)[0] == threshold
+
+
+def test_a_threshold_must_hold_on_resamples_of_the_rooms_not_only_pooled():
+    assert precision_bound([(1000, 900)] * 6) == 0.9
+    # five easy rooms and a hard one: pooled 0.875, but a resample with the hard room twice is not
+    rooms = [(1000, 900)] * 5 + [(1000, 750)]
+    assert 0.83 < precision_bound(rooms) < 0.87 and np.isnan(precision_bound([(0, 0), (0, 0)]))
+    per_room = [{t: (1000, 900) for t in SWEEP} for _ in range(5)] + [{t: (1000, int(1000 * (0.6 + 0.3 * t))) for t in SWEEP}]
+    pooled = CalibrationSamples(np.zeros(0), np.zeros(0), {t: 6000 for t in SWEEP},
+                                {t: sum(c[t][1] for c in per_room) for t in SWEEP})
+    alone, _ = choose_threshold(pooled, 0.85)
+    pooled.room_counts = per_room
+    bounded, curve = choose_threshold(pooled, 0.85)
+    assert alone == 0.0 and bounded > alone
+    assert all(row["precision_bound"] >= 0.85 for row in curve if row["threshold"] >= bounded)
 
 
 def test_logistic_fit_recovers_known_weights_on_raw_features():
@@ -106,7 +122,7 @@ def test_the_threshold_sweep_judges_what_the_pipeline_writes(tmp_path):
     """The calibration must count the predicted vertices a user's map gets: the same chunks (on
     the pipeline's chunk grid, where a floor falls anywhere in a chunk), the same gate, the same
     write-back. A room completed by ``complete(everything=True)`` gives the sweep's counts."""
-    from ssr_ros.completion.inference import CompletionConfig, gate_settings, model_calibration
+    from ssr_ros.completion.inference import CompletionConfig, gate_settings, inference_symmetries, model_calibration
     from ssr_ros.completion.layout import LayoutConfig
     from ssr_ros.completion.scenes import synthetic_sequence
     from ssr_ros.completion.weights import default_weights_path, load_model
@@ -120,7 +136,7 @@ def test_the_threshold_sweep_judges_what_the_pipeline_writes(tmp_path):
     calibration = model_calibration(model)
     completion = CompletionConfig(weights=str(default_weights_path()), min_confidence=0.8)  # run even if withheld
     settings = gate_settings(completion, calibration)
-    _, room = room_samples(model, 1500, data, settings, tmp_path)
+    _, room = room_samples(model, 1500, data, settings, tmp_path, symmetries=inference_symmetries(completion, calibration))
     swept = _predicted_vertex_counts(room, settings, calibration)
 
     pipeline = MappingPipeline(PipelineConfig(map=data.map, completion=completion, layout=LayoutConfig(type="none")))

@@ -109,3 +109,23 @@ def test_no_free_value_is_written_behind_a_kept_surface():
     result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
     assert result.kept_surface[11, ys, zs].all()
     assert not result.keep[10, ys, zs].any()
+
+
+def test_a_lone_predicted_surface_voxel_is_refused_a_continued_wall_is_kept():
+    observed, observed_tsdf, free, sdf = room()
+    hole = (slice(8, 13), slice(25, 31), slice(15, 21))
+    observed[hole] = False
+    free[hole] = False
+    tsdf = torch.full(observed.shape, TRUNC)
+    tsdf[hole] = sdf[hole].clamp(-TRUNC, TRUNC)           # the wall continued through the hole
+    unknown_box = (slice(20, 40), slice(20, 40), slice(12, 28))
+    free[unknown_box] = False
+    tsdf[20, 30, 20] = -0.02                              # one voxel of surface in unseen space, 0.5 m from the wall
+    supported = GateSettings(SETTINGS.min_confidence, 1.0, SETTINGS.min_enclosure, SETTINGS.enclosure_radius, min_support=3)
+    loose = GateSettings(SETTINGS.min_confidence, 1.0, SETTINGS.min_enclosure, SETTINGS.enclosure_radius)
+    hole_surface = torch.zeros_like(observed)
+    hole_surface[hole] = sdf[hole].abs() <= 0.5 * VOXEL
+    assert gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, loose).kept_surface[20, 30, 20]
+    result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, supported)
+    assert not result.keep[19:22, 29:32, 19:22].any()
+    assert result.keep[hole_surface].all()
