@@ -5,8 +5,9 @@ the network was trained with exactly these augmentations, yet its predictions di
 them: a surface continued from what was seen lands a voxel to one side or the other depending
 on where in the chunk it falls and which way it runs. Averaging the TSDF and the class
 probabilities over the mirrored and turned copies of each chunk (each mapped back) cancels much
-of that: on the calibration rooms the predicted surface the gate writes is 75 -> 82 % right
-with all eight symmetries, at every confidence threshold more so than with the chunk alone.
+of that: on calibration rooms 1500-1505 the predicted surface the gate writes was 74.9 -> 79.9 %
+right with all eight symmetries (83.1 -> 85.6 % at confidence 0.8, the same surface model), with
+four (the mirror images) 79.1 % (84.7 %).
 
 The copies of a batch's chunks go through the network as one batch (``count`` times the batch).
 """
