@@ -109,7 +109,7 @@ def test_overlapping_chunks_blend_into_a_full_region_and_write_back_keeps_observ
     # predicts on the surface (the map's rule: -1 voxel < tsdf <= half a voxel) is written,
     # nothing observed is touched.
     wide_open = CompletionConfig(chunk_size=16, overlap=4, batch_size=3, min_confidence=1e-6, max_distance=10.0,
-                                 min_enclosure=0)
+                                 min_enclosure=0, min_support=0)
     gated = complete_region(model, fake, (2, 0, 0), (38, 24, 20), wide_open)
     assert len(fake.writes) == 1 and fake.writes[0][1] == (36, 24, 20)
     assert int(fake.writes[0][0][0]) == 2
