@@ -25,6 +25,23 @@ def room(shape=(60, 60, 40)):
     return observed, observed_tsdf, free, sdf
 
 
+HOLE = (slice(8, 13), slice(25, 31), slice(15, 21))
+"""A hole in the wall x = 10 of :func:`room`: the camera never saw it."""
+
+
+def room_with_a_hole():
+    """:func:`room` with :data:`HOLE` unknown, a predicted TSDF that continues the wall through it
+    (truncation elsewhere), and the wall's face in the hole (where the camera looks)."""
+    observed, observed_tsdf, free, sdf = room()
+    observed[HOLE] = False
+    free[HOLE] = False
+    tsdf = torch.full(observed.shape, TRUNC)
+    tsdf[HOLE] = sdf[HOLE].clamp(-TRUNC, TRUNC)
+    hole_surface = torch.zeros_like(observed)
+    hole_surface[HOLE] = sdf[HOLE].abs() <= 0.5 * VOXEL
+    return observed, observed_tsdf, free, sdf, tsdf, hole_surface
+
+
 def test_known_ahead_and_enclosure_count_on_a_line():
     mask = torch.zeros(10, 1, 1, dtype=torch.bool)
     mask[7] = True
@@ -44,19 +61,12 @@ def test_dilate_is_a_chebyshev_ball():
 
 
 def test_surface_behind_walls_and_in_seen_free_space_is_refused_holes_are_filled():
-    observed, observed_tsdf, free, sdf = room()
-    # A hole in the wall x = 10 (the camera never saw it), a slab behind the wall x = 50,
-    # and a slab floating in the seen-free middle of the room.
-    hole = (slice(8, 13), slice(25, 31), slice(15, 21))
-    observed[hole] = False
-    free[hole] = False
-    tsdf = torch.full(observed.shape, TRUNC)
-    tsdf[hole] = sdf[hole].clamp(-TRUNC, TRUNC)          # the network continues the wall
+    # The wall continued through a hole, a slab behind the wall x = 50, and a slab floating in
+    # the seen-free middle of the room.
+    observed, observed_tsdf, free, sdf, tsdf, hole_surface = room_with_a_hole()
     tsdf[54:56, 20:40, 10:30] = -0.02                    # behind the wall x = 50
     tsdf[30:32, 20:40, 10:30] = -0.02                    # in the seen-free middle
     result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, SETTINGS)
-    hole_surface = torch.zeros_like(observed)
-    hole_surface[hole] = sdf[hole].abs() <= 0.5 * VOXEL     # the wall's face, where the camera looks
     assert hole_surface.any() and result.keep[hole_surface].all()
     assert not result.kept_surface[8].any()                  # the inside of the wall behind the hole
     assert not result.keep[54:56].any()
@@ -112,19 +122,12 @@ def test_no_free_value_is_written_behind_a_kept_surface():
 
 
 def test_a_lone_predicted_surface_voxel_is_refused_a_continued_wall_is_kept():
-    observed, observed_tsdf, free, sdf = room()
-    hole = (slice(8, 13), slice(25, 31), slice(15, 21))
-    observed[hole] = False
-    free[hole] = False
-    tsdf = torch.full(observed.shape, TRUNC)
-    tsdf[hole] = sdf[hole].clamp(-TRUNC, TRUNC)           # the wall continued through the hole
+    observed, observed_tsdf, free, sdf, tsdf, hole_surface = room_with_a_hole()
     unknown_box = (slice(20, 40), slice(20, 40), slice(12, 28))
     free[unknown_box] = False
     tsdf[20, 30, 20] = -0.02                              # one voxel of surface in unseen space, 0.5 m from the wall
     supported = GateSettings(SETTINGS.min_confidence, 1.0, SETTINGS.min_enclosure, SETTINGS.enclosure_radius, min_support=3)
     loose = GateSettings(SETTINGS.min_confidence, 1.0, SETTINGS.min_enclosure, SETTINGS.enclosure_radius)
-    hole_surface = torch.zeros_like(observed)
-    hole_surface[hole] = sdf[hole].abs() <= 0.5 * VOXEL
     assert gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, loose).kept_surface[20, 30, 20]
     result = gate(tsdf, observed, observed_tsdf, free, VOXEL, TRUNC, CALIBRATION, supported)
     assert not result.keep[19:22, 29:32, 19:22].any()
