@@ -18,8 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Fuse held-out generated rooms, let the network predict them, fit P(occupied) "
         "from its TSDF against the exact ground truth (Platt scaling) and P(surface right) of each predicted "
         "surface voxel from the write-back gate's features of it (logistic regression), pick the smallest "
-        "surface-confidence threshold from which the predicted mesh vertices reach the target precision (pooled and in 90 % of resamples of the rooms), and "
-        "write the weights with that calibration (the pipeline's write-back gate uses it when "
+        "surface-confidence threshold from which the predicted mesh vertices reach the target precision "
+        "(pooled and in 90 % of resamples of the rooms), and write the weights with that calibration (the pipeline's write-back gate uses it when "
         "completion.min_confidence is 0).",
     )
     parser.add_argument("--weights", default="", help="weights to calibrate (default: the packaged model)")
@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--height", type=int, default=120, help="image height (default: 120)")
     parser.add_argument("--target-precision", type=float, default=0.85,
                         help="fraction of predicted mesh vertices within 5 cm of the true surface the threshold must reach (default: 0.85)")
+    # choices: ssr_ros.completion.symmetry.SYMMETRY_COUNTS, written out so that the CLI starts without torch
     parser.add_argument("--symmetries", type=int, choices=[1, 2, 4, 8], default=8,
                         help="average the network over this many of each chunk's symmetries about the vertical axis "
                         "(mirror images in x and y, quarter turns), as the pipeline then does by default (default: 8)")
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     print("precision of predicted mesh vertices (within 5 cm of the GT surface) by threshold:")
     for row in report["precision_curve"]:
         precision = "-" if row["precision"] is None else f"{row['precision']:.3f}"
-        bound = "" if row.get("precision_bound") is None else f" (in 90 % of resamples of the rooms >= {row['precision_bound']:.3f})"
+        bound = row.get("precision_bound")
+        bound = "" if bound is None else f" (in 90 % of resamples of the rooms >= {bound:.3f})"
         print(f"  confidence >= {row['threshold']:.2f}: {row['predicted_vertices']:7d} vertices, precision {precision}{bound}")
     if calibration.min_confidence < 1.0:
         print(f"min_confidence {calibration.min_confidence:.3f}: predicted surface precision >= {args.target_precision:.2f}")

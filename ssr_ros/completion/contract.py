@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ssr_ros.completion.symmetry import SYMMETRY_COUNTS
 from ssr_ros.errors import ConfigError
 
 GRAVITY_Z_UP = "z_up"
@@ -64,8 +65,8 @@ class Calibration:
         object.__setattr__(self, "surface_features", tuple(str(n) for n in self.surface_features))
         object.__setattr__(self, "surface_weights", tuple(float(w) for w in self.surface_weights))
         object.__setattr__(self, "symmetries", int(self.symmetries))
-        if self.symmetries not in (1, 2, 4, 8):
-            raise ValueError(f"symmetries {self.symmetries}; expected 1, 2, 4 or 8")
+        if self.symmetries not in SYMMETRY_COUNTS:
+            raise ValueError(f"symmetries {self.symmetries}; expected one of {SYMMETRY_COUNTS}")
         if self.surface_features and len(self.surface_weights) != len(self.surface_features) + 1:
             raise ValueError(
                 f"surface_weights has {len(self.surface_weights)} values; expected one per surface feature "

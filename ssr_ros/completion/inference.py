@@ -36,6 +36,7 @@ import torch
 
 from ssr_ros.completion.contract import UNCALIBRATED, Calibration
 from ssr_ros.completion.gating import GateSettings, gate
+from ssr_ros.completion.symmetry import SYMMETRY_COUNTS, symmetric_forward
 from ssr_ros.config import param, validate_config
 from ssr_ros.errors import ConfigError, InvalidInput
 from ssr_ros.map.chunk import DenseChunk
@@ -73,7 +74,7 @@ class CompletionConfig:
         0, "average the network over this many of each chunk's symmetries about the vertical axis: 1 = the "
         "chunk as it is; 2, 4 = and its mirror images in x and y; 8 = and their quarter turns (the network "
         "does 8x the work); 0 = as many as the weights' calibration used (its min_confidence holds for that "
-        "many)", choices=[0, 1, 2, 4, 8])
+        "many)", choices=[0, *SYMMETRY_COUNTS])
     min_confidence: float = param(
         0.0, "predicted surface is written only where its calibrated surface confidence reaches this; "
         "0 = the threshold stored with the weights (chosen for >= 85 % precision of predicted surface on "
@@ -178,7 +179,6 @@ def predict_chunks(
     """
     from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import chunk_inputs
-    from ssr_ros.completion.symmetry import symmetric_forward
 
     config = model.config
     contract = getattr(model, "contract", None)

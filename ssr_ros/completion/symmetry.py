@@ -66,10 +66,9 @@ def symmetric_forward(forward: Callable, geometry: torch.Tensor, color: torch.Te
     geometry_all = torch.cat([transform(geometry, s, 2) for s in symmetries]).contiguous()
     color_all = None if color is None else torch.cat([transform(color, s, 2) for s in symmetries]).contiguous()
     out = forward(geometry_all, color_all, truncation)
-    probs = torch.softmax(out.semantic_logits, dim=1)
-    tsdf = sum(untransform(out.tsdf[i * batch:(i + 1) * batch], s, 1) for i, s in enumerate(symmetries)) / count
-    probs = sum(untransform(probs[i * batch:(i + 1) * batch], s, 2) for i, s in enumerate(symmetries)) / count
-    rgb = None
-    if out.color is not None:
-        rgb = sum(untransform(out.color[i * batch:(i + 1) * batch], s, 2) for i, s in enumerate(symmetries)) / count
-    return tsdf, rgb, probs
+
+    def averaged(copies: torch.Tensor, x_axis: int) -> torch.Tensor:
+        return sum(untransform(copies[i * batch:(i + 1) * batch], s, x_axis) for i, s in enumerate(symmetries)) / count
+
+    rgb = None if out.color is None else averaged(out.color, 2)
+    return averaged(out.tsdf, 1), rgb, averaged(torch.softmax(out.semantic_logits, dim=1), 2)
