@@ -3,7 +3,9 @@
 Times a forward pass of the packaged network (or ``--weights``) on random inputs, median of
 ``--repeats`` after two warm-ups, for each thread count given; on CUDA (``--device cuda``) in
 float32 and float16; averaged over each of ``--symmetries`` chunk symmetries (1: the chunk alone;
-8: the pipeline's default, the network on eight copies of every chunk). Prints a markdown table.
+8: the pipeline's default, the network on eight copies of every chunk), through the pipeline's
+forward pass (:func:`ssr_ros.completion.graphs.network_forward`: on the CPU channels-last, in
+passes of about eight 32^3 chunks; on a GPU without CUDA graphs). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ import time
 def time_forward(model, batch: int, size: int, device, repeats: int, half: bool = False, symmetries: int = 1) -> float:
     import torch
 
+    from ssr_ros.completion.graphs import chunks_per_pass, network_forward
     from ssr_ros.completion.symmetry import symmetric_forward
 
     geometry = torch.rand(batch, 2, size, size, size, device=device)
     color = torch.rand(batch, model.config.color_channels, size, size, size, device=device) if model.config.use_color else None
+    forward = network_forward(model, device, "fp16" if half else "fp32", cuda_graphs=False)
+    per_pass = chunks_per_pass(device, size ** 3)
     times = []
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
+    with torch.no_grad():
         for i in range(repeats + 2):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            symmetric_forward(model, geometry, color, 0.2, symmetries)
+            symmetric_forward(forward, geometry, color, 0.2, symmetries, per_pass)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             if i >= 2:

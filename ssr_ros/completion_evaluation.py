@@ -388,7 +388,9 @@ def real_frames_table(result: dict) -> str:
 
 
 def chunk_latency(model: torch.nn.Module, chunk_size: int = 32, repeats: int = 5, threads: int | None = None) -> dict:
-    """Median / min seconds of one forward pass on a (1, ..., S, S, S) chunk on the model's device."""
+    """Median / min seconds of one forward pass on a (1, ..., S, S, S) chunk on the model's device,
+    as the pipeline runs it (:func:`~ssr_ros.completion.graphs.network_forward`, without CUDA graphs)."""
+    from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import SSRUNet
 
     assert isinstance(model, SSRUNet)
@@ -399,12 +401,13 @@ def chunk_latency(model: torch.nn.Module, chunk_size: int = 32, repeats: int = 5
     geometry = torch.zeros(1, 2, chunk_size, chunk_size, chunk_size, device=device)
     geometry[:, 0] = 1.0
     color = torch.zeros(1, config.color_channels, chunk_size, chunk_size, chunk_size, device=device) if config.use_color else None
+    forward = network_forward(model, device, cuda_graphs=False)
     times = []
     with torch.no_grad():
-        model(geometry, color, 0.15)  # warm-up
+        forward(geometry, color, 0.15)  # warm-up
         for _ in range(repeats):
             start = time.perf_counter()
-            model(geometry, color, 0.15)
+            forward(geometry, color, 0.15)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)

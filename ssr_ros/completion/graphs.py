@@ -1,11 +1,20 @@
-"""The completion network's forward pass on a GPU: float16 autocast and CUDA graphs.
+"""The completion network's forward pass: on a GPU float16 autocast and CUDA graphs, on the CPU
+channels-last memory and passes of a bounded size.
 
 The packaged network is small (about 1.2 M parameters) and deep (5 levels, three decoders):
 on one chunk a GPU spends its time waiting for the CPU to launch a few hundred tiny kernels,
 not computing. Capturing the forward pass once per input shape as a CUDA graph and replaying
 it launches all of them at once. A graph is kept per (batch shape, truncation, precision);
 its inputs are copied into the graph's own tensors and its outputs are copied out, so callers
-see an ordinary function. On the CPU (or with graphs off) the forward pass runs as usual.
+see an ordinary function. With graphs off the forward pass runs as usual.
+
+On the CPU (2 threads of this project's reference machine, ``benchmarks/RESULTS.md``) three
+things decide the speed of the same arithmetic: the 3D convolutions run about twice as fast on
+channels-last tensors (oneDNN's blocked kernels); a batch of a single chunk takes PyTorch's
+slow im2col convolution instead of oneDNN's (one 32^3 chunk 0.21 s, two 0.07 s), so a lone
+chunk goes through as two copies; and passes of more than about eight 32^3 chunks slow down per
+chunk as their activations leave the caches (64 chunks in one pass 3.3 s, in passes of eight
+1.9 s), so large batches are split.
 
 The graphs hold the model's parameters by address: they stay valid while the parameters are
 updated in place (``load_state_dict``, an optimiser step) and are captured again when the
@@ -23,6 +32,8 @@ import torch
 from ssr_ros.completion.network import CompletionOutput
 
 PRECISIONS = ("fp32", "fp16")
+CPU_VOXELS_PER_PASS = 8 * 32 ** 3
+"""The most voxels (chunks x chunk voxels) the CPU forward pass feeds the network at once."""
 Forward = Callable[[torch.Tensor, "torch.Tensor | None", float], CompletionOutput]
 
 
@@ -108,6 +119,9 @@ def network_forward(model: torch.nn.Module, device: torch.device, precision: str
             per_model[precision] = GraphedForward(model, precision)
         return per_model[precision]
 
+    if device.type == "cpu":
+        return _cpu_forward(model)
+
     def eager(geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> CompletionOutput:
         with torch.no_grad(), _autocast(device, precision):
             out = model(geometry, color, truncation)
@@ -117,3 +131,47 @@ def network_forward(model: torch.nn.Module, device: torch.device, precision: str
         return out
 
     return eager
+
+
+def chunks_per_pass(device: torch.device, chunk_voxels: int) -> int | None:
+    """How many chunks of ``chunk_voxels`` voxels a forward pass on ``device`` should take at
+    most: on the CPU what fits :data:`CPU_VOXELS_PER_PASS` but at least two (a lone chunk runs
+    slower than two), on a GPU no limit (None)."""
+    if torch.device(device).type != "cpu":
+        return None
+    return max(2, CPU_VOXELS_PER_PASS // chunk_voxels)
+
+
+def _cpu_forward(model: torch.nn.Module) -> Forward:
+    """``model`` on the CPU in channels-last memory (the model is converted in place; its values
+    are unchanged), in passes of at most :data:`CPU_VOXELS_PER_PASS` voxels and never of a
+    single chunk."""
+    channels_last = torch.channels_last_3d
+    model.to(memory_format=channels_last)
+
+    def forward(geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> CompletionOutput:
+        model.check_shape(geometry, color)
+        batch = geometry.shape[0]
+        step = chunks_per_pass(torch.device("cpu"), geometry[0, 0].numel())
+        parts = []
+        with torch.no_grad():
+            for start in range(0, batch, step):
+                take = slice(start, start + step)
+                g = geometry[take]
+                c = None if color is None else color[take]
+                count = g.shape[0]
+                if count == 1:  # a lone chunk: two copies run faster than one
+                    g = g.expand(2, *g.shape[1:])
+                    c = None if c is None else c.expand(2, *c.shape[1:])
+                out = model(g.contiguous(memory_format=channels_last), None if c is None else c.contiguous(memory_format=channels_last), truncation)
+                parts.append(CompletionOutput(out.tsdf[:count], None if out.color is None else out.color[:count],
+                                              out.semantic_logits[:count]))
+        if len(parts) == 1:
+            return parts[0]
+        return CompletionOutput(
+            tsdf=torch.cat([p.tsdf for p in parts]),
+            color=None if parts[0].color is None else torch.cat([p.color for p in parts]),
+            semantic_logits=torch.cat([p.semantic_logits for p in parts]),
+        )
+
+    return forward

@@ -177,7 +177,7 @@ def predict_chunks(
     Returns predictions on the bounding box of the chunks, on the map's device; voxels that no
     chunk covers have NaN TSDF (the map writes nothing there) and zero confidence.
     """
-    from ssr_ros.completion.graphs import network_forward
+    from ssr_ros.completion.graphs import chunks_per_pass, network_forward
     from ssr_ros.completion.network import chunk_inputs
 
     config = model.config
@@ -215,7 +215,8 @@ def predict_chunks(
             }
             ramp = blend_weights(chunk_size, overlap, out_device)
         geometry, color = chunk_inputs([_to(c, device) for c in chunks], config, truncation, geometry_input)
-        tsdf, rgb, probs = symmetric_forward(forward, geometry, color, truncation, symmetries)
+        tsdf, rgb, probs = symmetric_forward(forward, geometry, color, truncation, symmetries,
+                                             chunks_per_pass(device, chunk_size ** 3))
         probs = probs.permute(0, 2, 3, 4, 1).to(out_device)
         tsdf = tsdf.to(out_device)
         rgb = rgb.permute(0, 2, 3, 4, 1).to(out_device) if rgb is not None else None

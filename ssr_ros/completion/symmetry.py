@@ -9,7 +9,9 @@ of that: on calibration rooms 1500-1505 the predicted surface the gate writes wa
 right with all eight symmetries (83.1 -> 85.6 % at confidence 0.8, the same surface model), with
 four (the mirror images) 79.1 % (84.7 %).
 
-The copies of a batch's chunks go through the network as one batch (``count`` times the batch).
+The copies go through the network in groups as large as the device runs well (on a GPU all at
+once; on the CPU about eight 32^3 chunks a pass, :mod:`ssr_ros.completion.graphs`) and are
+summed as they come back.
 """
 
 from __future__ import annotations
@@ -54,21 +56,31 @@ def untransform(volume: torch.Tensor, symmetry: Symmetry, x_axis: int) -> torch.
 
 
 def symmetric_forward(forward: Callable, geometry: torch.Tensor, color: torch.Tensor | None, truncation: float,
-                      count: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+                      count: int, max_batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Run ``forward(geometry, color, truncation)`` (a :class:`~ssr_ros.completion.network.CompletionOutput`
-    per batch) on the ``count`` symmetric copies of a batch of chunks at once and average them back:
+    per batch) on the ``count`` symmetric copies of a batch of chunks and average them back:
     returns the TSDF (B, X, Y, Z), the color (B, 3, X, Y, Z) or None, and the class probabilities
-    (B, N, X, Y, Z). Chunks must be square in x and y for the quarter turns (count 8)."""
+    (B, N, X, Y, Z). The copies go through ``forward`` as many at a time as fit in ``max_batch``
+    chunks (at least one copy of the batch; None: all at once). Chunks must be square in x and y
+    for the quarter turns (count 8)."""
     symmetries = chunk_symmetries(count)
     if count == 8 and geometry.shape[2] != geometry.shape[3]:
         raise ValueError(f"quarter turns need chunks square in x and y, got {tuple(geometry.shape[2:])}")
     batch = geometry.shape[0]
-    geometry_all = torch.cat([transform(geometry, s, 2) for s in symmetries]).contiguous()
-    color_all = None if color is None else torch.cat([transform(color, s, 2) for s in symmetries]).contiguous()
-    out = forward(geometry_all, color_all, truncation)
-
-    def averaged(copies: torch.Tensor, x_axis: int) -> torch.Tensor:
-        return sum(untransform(copies[i * batch:(i + 1) * batch], s, x_axis) for i, s in enumerate(symmetries)) / count
-
-    rgb = None if out.color is None else averaged(out.color, 2)
-    return averaged(out.tsdf, 1), rgb, averaged(torch.softmax(out.semantic_logits, dim=1), 2)
+    per_call = count if max_batch is None else max(1, min(count, max_batch // batch))
+    tsdf = rgb = probs = None
+    for first in range(0, count, per_call):
+        group = symmetries[first:first + per_call]
+        out = forward(torch.cat([transform(geometry, s, 2) for s in group]).contiguous(),
+                      None if color is None else torch.cat([transform(color, s, 2) for s in group]).contiguous(),
+                      truncation)
+        for i, s in enumerate(group):
+            part = slice(i * batch, (i + 1) * batch)
+            t = untransform(out.tsdf[part], s, 1)
+            p = untransform(torch.softmax(out.semantic_logits[part], dim=1), s, 2)
+            tsdf = t if tsdf is None else tsdf + t
+            probs = p if probs is None else probs + p
+            if out.color is not None:
+                c = untransform(out.color[part], s, 2)
+                rgb = c if rgb is None else rgb + c
+    return tsdf / count, None if rgb is None else rgb / count, probs / count

@@ -64,3 +64,17 @@ def test_the_pipeline_averages_as_many_symmetries_as_the_calibration_used():
         CompletionConfig(symmetries=3).validate()
     with pytest.raises(ValueError):
         Calibration(symmetries=6)
+
+
+def test_copies_in_small_passes_average_to_what_one_pass_gives():
+    geometry = torch.rand(2, 2, 6, 6, 4)
+    calls = []
+
+    def counting(g, c, t):
+        calls.append(g.shape[0])
+        return _ramp_forward(g, c, t)
+
+    whole = symmetric_forward(counting, geometry, None, 0.15, 8)
+    split = symmetric_forward(counting, geometry, None, 0.15, 8, max_batch=5)
+    assert calls == [16, 4, 4, 4, 4]  # all eight copies at once; then two copies of the batch a pass
+    assert torch.allclose(whole[0], split[0]) and torch.allclose(whole[2], split[2])
