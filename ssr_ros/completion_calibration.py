@@ -140,7 +140,8 @@ def room_samples(model: torch.nn.Module, seed: int, data, settings: GateSettings
     gt = scene.gt_volume(voxel, bounds=((lo + 1e-3) * voxel, (lo + shape - 1e-3) * voxel))
     open_gate = dataclasses.replace(settings, min_confidence=0.0)
     result = gate(prediction.tsdf, prediction.observed, prediction.observed_tsdf, prediction.free, voxel,
-                  prediction.model_truncation, Calibration(), open_gate, with_features=True)
+                  prediction.model_truncation, Calibration(), open_gate, with_features=True,
+                  tsdf_spread=prediction.tsdf_spread)
     # Every voxel the gate could write is a sample, behind the walls and under the floor too
     # (the pipeline writes there as well); a surface is right only on the room's side.
     in_room = torch.as_tensor(gt.in_room, device=result.keep.device)

@@ -40,13 +40,15 @@ from ssr_ros.map.chunk import seen_free_space
 FREE_REACH = 2
 """Voxels from known free space within which a predicted free value may be written."""
 
-SURFACE_FEATURES = ("depth_inside", "distance_observed", "enclosure", "predicted_around", "observed_around", "free_around")
+SURFACE_FEATURES = ("depth_inside", "distance_observed", "enclosure", "predicted_around", "observed_around", "free_around",
+                    "tsdf_spread")
 """Per predicted surface voxel, what the calibrated surface confidence may use:
 depth_inside = -tsdf / truncation; distance_observed = Chebyshev voxels to the nearest observed
 surface voxel (capped one beyond ``max_distance``); enclosure = directions enclosed (0-6);
 predicted_around = fraction of the 3^3 neighbourhood that is predicted surface; observed_around
 = fraction of the 5^3 neighbourhood that is observed surface; free_around = fraction of the 5^3
-neighbourhood known to be free."""
+neighbourhood known to be free; tsdf_spread = how much the network's symmetric copies disagreed
+on the voxel's TSDF (standard deviation in truncations, 0 with one copy)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def chebyshev_distance(mask: torch.Tensor, cap: int) -> torch.Tensor:
 
 def surface_features(filled: torch.Tensor, surface: torch.Tensor, observed_surface: torch.Tensor,
                      known_free: torch.Tensor, enclosure: torch.Tensor, model_truncation: float,
-                     near_reach: int) -> dict[str, torch.Tensor]:
+                     near_reach: int, tsdf_spread: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The per-voxel features of :data:`SURFACE_FEATURES` ((X, Y, Z) float32 each)."""
     return {
         "depth_inside": -filled / model_truncation,
@@ -136,6 +138,8 @@ def surface_features(filled: torch.Tensor, surface: torch.Tensor, observed_surfa
         "predicted_around": neighbourhood_fraction(surface, 1),
         "observed_around": neighbourhood_fraction(observed_surface, 2),
         "free_around": neighbourhood_fraction(known_free, 2),
+        "tsdf_spread": (torch.zeros_like(filled) if tsdf_spread is None
+                        else torch.nan_to_num(tsdf_spread.to(torch.float32), nan=0.0)),
     }
 
 
@@ -149,11 +153,13 @@ def gate(
     calibration: Calibration,
     settings: GateSettings,
     with_features: bool = False,
+    tsdf_spread: torch.Tensor | None = None,
 ) -> GateResult:
     """Decide which predicted voxels of a region to write (see the module docstring).
 
     tsdf: (X, Y, Z) predicted TSDF, metres (NaN = no prediction); observed: fused voxels;
-    observed_tsdf: their fused TSDF, metres; free: voxels seen free along camera rays.
+    observed_tsdf: their fused TSDF, metres; free: voxels seen free along camera rays;
+    tsdf_spread: the disagreement of the network's symmetric copies (zeros when None).
     The surface features are computed when the calibration uses them or ``with_features``.
     """
     valid = torch.isfinite(tsdf)
@@ -174,7 +180,8 @@ def gate(
     features: dict[str, torch.Tensor] = {}
     surface_confidence = probability
     if calibration.surface_features or with_features:
-        features = surface_features(filled, surface, observed_surface, known_free, enclosure, model_truncation, near_reach)
+        features = surface_features(filled, surface, observed_surface, known_free, enclosure, model_truncation,
+                                    near_reach, tsdf_spread)
         near = features["distance_observed"] <= near_reach  # the same as dilating by near_reach
     else:
         near = dilate(observed_surface, near_reach)

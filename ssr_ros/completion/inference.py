@@ -110,7 +110,8 @@ class RegionPrediction:
     semantics_probs: (X, Y, Z, N) class probabilities; confidence: (X, Y, Z) in [0, 1].
     What the map knew there, for the write-back gate: observed (X, Y, Z) bool fused voxels,
     observed_tsdf (X, Y, Z) their TSDF in metres, free (X, Y, Z) bool seen-free voxels;
-    voxel_size and model_truncation in metres.
+    voxel_size and model_truncation in metres; tsdf_spread (X, Y, Z): how much the network's
+    symmetric copies disagreed on the TSDF (standard deviation in truncations; zeros for one copy).
     """
 
     origin_voxel: torch.Tensor
@@ -123,6 +124,7 @@ class RegionPrediction:
     free: torch.Tensor
     voxel_size: float
     model_truncation: float
+    tsdf_spread: torch.Tensor | None = None
 
 
 def chunk_origins(min_voxel: Sequence[int], max_voxel: Sequence[int], chunk_size: int, overlap: int) -> list[tuple[int, int, int]]:
@@ -207,6 +209,7 @@ def predict_chunks(
             sums = {
                 "weight": torch.zeros(shape, device=out_device),
                 "tsdf": torch.zeros(shape, device=out_device),
+                "spread": torch.zeros(shape, device=out_device),
                 "color": torch.zeros(shape + (3,), device=out_device),
                 "probs": torch.zeros(shape + (n,), device=out_device),
                 "observed": torch.zeros(shape, dtype=torch.bool, device=out_device),
@@ -215,8 +218,9 @@ def predict_chunks(
             }
             ramp = blend_weights(chunk_size, overlap, out_device)
         geometry, color = chunk_inputs([_to(c, device) for c in chunks], config, truncation, geometry_input)
-        tsdf, rgb, probs = symmetric_forward(forward, geometry, color, truncation, symmetries,
-                                             chunks_per_pass(device, chunk_size ** 3))
+        tsdf, rgb, probs, spread = symmetric_forward(forward, geometry, color, truncation, symmetries,
+                                                     chunks_per_pass(device, chunk_size ** 3))
+        spread = spread.to(out_device)
         probs = probs.permute(0, 2, 3, 4, 1).to(out_device)
         tsdf = tsdf.to(out_device)
         rgb = rgb.permute(0, 2, 3, 4, 1).to(out_device) if rgb is not None else None
@@ -224,6 +228,7 @@ def predict_chunks(
             s = tuple(slice(int(o[a] - lo[a]), int(o[a] - lo[a]) + chunk_size) for a in range(3))
             sums["weight"][s] += ramp
             sums["tsdf"][s] += ramp * tsdf[b]
+            sums["spread"][s] += ramp * spread[b]
             sums["probs"][s] += ramp[..., None] * nearby_observed_classes(probs[b], chunk, label_sigma)
             if rgb is not None:
                 sums["color"][s] += ramp[..., None] * rgb[b]
@@ -245,6 +250,7 @@ def predict_chunks(
         free=sums["free"],
         voxel_size=float(voxel_size),
         model_truncation=float(truncation),
+        tsdf_spread=sums["spread"] / w,
     )
 
 
@@ -313,6 +319,7 @@ def crop(prediction: RegionPrediction, min_voxel: Sequence[int], max_voxel: Sequ
         tsdf=prediction.tsdf[s], color=prediction.color[s], semantics_probs=prediction.semantics_probs[s],
         confidence=prediction.confidence[s], observed=prediction.observed[s],
         observed_tsdf=prediction.observed_tsdf[s], free=prediction.free[s],
+        tsdf_spread=None if prediction.tsdf_spread is None else prediction.tsdf_spread[s],
     )
 
 
@@ -376,6 +383,7 @@ def apply_gate(prediction: RegionPrediction, settings: GateSettings, calibration
     result = gate(
         prediction.tsdf, prediction.observed, prediction.observed_tsdf, prediction.free,
         prediction.voxel_size, prediction.model_truncation, calibration, settings,
+        tsdf_spread=prediction.tsdf_spread,
     )
     confidence = torch.where(result.surface, result.surface_confidence, 1.0 - result.probability)
     return dataclasses.replace(

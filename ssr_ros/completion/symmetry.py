@@ -16,7 +16,7 @@ summed as they come back.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -55,20 +55,33 @@ def untransform(volume: torch.Tensor, symmetry: Symmetry, x_axis: int) -> torch.
     return volume.transpose(x_axis, x_axis + 1) if transpose else volume
 
 
+class SymmetricOutput(NamedTuple):
+    """The network averaged over a batch's symmetric copies (see :func:`symmetric_forward`)."""
+
+    tsdf: torch.Tensor
+    """(B, X, Y, Z) the mean TSDF."""
+    color: torch.Tensor | None
+    """(B, 3, X, Y, Z) the mean color, or None for a depth-only network."""
+    probs: torch.Tensor
+    """(B, N, X, Y, Z) the mean class probabilities."""
+    tsdf_spread: torch.Tensor
+    """(B, X, Y, Z) the standard deviation of the copies' TSDF in units of the truncation: how
+    much the copies disagree (0 for a single copy)."""
+
+
 def symmetric_forward(forward: Callable, geometry: torch.Tensor, color: torch.Tensor | None, truncation: float,
-                      count: int, max_batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+                      count: int, max_batch: int | None = None) -> SymmetricOutput:
     """Run ``forward(geometry, color, truncation)`` (a :class:`~ssr_ros.completion.network.CompletionOutput`
-    per batch) on the ``count`` symmetric copies of a batch of chunks and average them back:
-    returns the TSDF (B, X, Y, Z), the color (B, 3, X, Y, Z) or None, and the class probabilities
-    (B, N, X, Y, Z). The copies go through ``forward`` as many at a time as fit in ``max_batch``
-    chunks (at least one copy of the batch; None: all at once). Chunks must be square in x and y
-    for the quarter turns (count 8)."""
+    per batch) on the ``count`` symmetric copies of a batch of chunks and average them back
+    (:class:`SymmetricOutput`). The copies go through ``forward`` as many at a time as fit in
+    ``max_batch`` chunks (at least one copy of the batch; None: all at once). Chunks must be
+    square in x and y for the quarter turns (count 8)."""
     symmetries = chunk_symmetries(count)
     if count == 8 and geometry.shape[2] != geometry.shape[3]:
         raise ValueError(f"quarter turns need chunks square in x and y, got {tuple(geometry.shape[2:])}")
     batch = geometry.shape[0]
     per_call = count if max_batch is None else max(1, min(count, max_batch // batch))
-    tsdf = rgb = probs = None
+    tsdf = squares = rgb = probs = None
     for first in range(0, count, per_call):
         group = symmetries[first:first + per_call]
         out = forward(torch.cat([transform(geometry, s, 2) for s in group]).contiguous(),
@@ -76,11 +89,14 @@ def symmetric_forward(forward: Callable, geometry: torch.Tensor, color: torch.Te
                       truncation)
         for i, s in enumerate(group):
             part = slice(i * batch, (i + 1) * batch)
-            t = untransform(out.tsdf[part], s, 1)
+            t = untransform(out.tsdf[part], s, 1) / truncation
             p = untransform(torch.softmax(out.semantic_logits[part], dim=1), s, 2)
             tsdf = t if tsdf is None else tsdf + t
+            squares = t * t if squares is None else squares + t * t
             probs = p if probs is None else probs + p
             if out.color is not None:
                 c = untransform(out.color[part], s, 2)
                 rgb = c if rgb is None else rgb + c
-    return tsdf / count, None if rgb is None else rgb / count, probs / count
+    mean = tsdf / count
+    spread = (squares / count - mean * mean).clamp(min=0.0).sqrt()
+    return SymmetricOutput(mean * truncation, None if rgb is None else rgb / count, probs / count, spread)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from ssr_ros.completion.contract import Calibration
 from ssr_ros.completion.inference import (
     CompletionConfig,
     blend_weights,
@@ -187,3 +188,18 @@ def test_predicted_classes_follow_the_observed_voxels_nearby():
     assert set(middle.argmax(-1).unique().tolist()) <= {1, 4}
     # sigma 0 leaves the network's (restricted) classes everywhere
     assert torch.equal(nearby_observed_classes(probs, chunk, 0.0), observed_classes_only(probs, chunk))
+
+
+def test_the_disagreement_of_the_symmetric_copies_reaches_the_gate_features():
+    from ssr_ros.completion.gating import GateSettings, gate
+
+    fake = FakeMap(shape=(16, 16, 16))
+    model = _model().eval()
+    alone = predict_region(model, fake, (0, 0, 0), (16, 16, 16), chunk_size=16, overlap=0)
+    averaged = predict_region(model, fake, (2, 2, 0), (14, 14, 16), chunk_size=16, overlap=0, symmetries=8)
+    assert torch.count_nonzero(alone.tsdf_spread) == 0
+    assert averaged.tsdf_spread.shape == (12, 12, 16) and float(averaged.tsdf_spread.max()) > 1e-3  # an untrained net is not symmetric
+    settings = GateSettings(min_confidence=0.0, max_distance=1.0, min_enclosure=0, enclosure_radius=0.2)
+    result = gate(averaged.tsdf, averaged.observed, averaged.observed_tsdf, averaged.free, fake.voxel_size,
+                  averaged.model_truncation, Calibration(), settings, with_features=True, tsdf_spread=averaged.tsdf_spread)
+    assert torch.equal(result.features["tsdf_spread"], averaged.tsdf_spread)

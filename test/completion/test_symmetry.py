@@ -31,12 +31,16 @@ def _ramp_forward(geometry, color, truncation):
 
 def test_copies_are_mapped_back_before_they_are_averaged():
     geometry = torch.rand(2, 2, 6, 6, 4)
-    tsdf, color, probs = symmetric_forward(_ramp_forward, geometry, None, 0.15, 2)
+    tsdf, color, probs, spread = symmetric_forward(_ramp_forward, geometry, None, 0.15, 2)
     # the input part comes back where it was; the ramp and its mirror image average to a constant
     assert torch.allclose(tsdf, geometry[:, 0] + 2.5)
     assert color is None and torch.allclose(probs, torch.softmax(torch.stack([geometry[:, 0], -geometry[:, 0]], 1), 1))
-    alone, _, _ = symmetric_forward(_ramp_forward, geometry, None, 0.15, 1)
+    # the copies differ by the ramp and its mirror image: x - (5 - x) = 2x - 5, half of it spread
+    expected_spread = (torch.arange(6.0) - 2.5).abs()[:, None, None].expand(6, 6, 4) / 0.15
+    assert torch.allclose(spread, expected_spread.expand_as(spread), atol=1e-4)
+    alone, _, _, still = symmetric_forward(_ramp_forward, geometry, None, 0.15, 1)
     assert torch.allclose(alone, geometry[:, 0] + torch.arange(6.0)[:, None, None])
+    assert torch.count_nonzero(still) == 0
 
 
 def test_averaged_over_all_eight_the_network_is_equivariant():
@@ -45,9 +49,9 @@ def test_averaged_over_all_eight_the_network_is_equivariant():
     geometry = torch.rand(1, 2, 8, 8, 8) * 2 - 1
     color = torch.rand(1, model.config.color_channels, 8, 8, 8)
     with torch.no_grad():
-        tsdf, rgb, probs = symmetric_forward(model, geometry, color, 0.15, 8)
+        tsdf, rgb, probs, _ = symmetric_forward(model, geometry, color, 0.15, 8)
         turned = (True, True, False)  # a quarter turn about z
-        t2, rgb2, p2 = symmetric_forward(model, transform(geometry, turned, 2), transform(color, turned, 2), 0.15, 8)
+        t2, rgb2, p2, _ = symmetric_forward(model, transform(geometry, turned, 2), transform(color, turned, 2), 0.15, 8)
         plain = model(transform(geometry, turned, 2), transform(color, turned, 2), 0.15).tsdf
     assert torch.allclose(t2, transform(tsdf, turned, 1), atol=1e-5)
     assert torch.allclose(p2, transform(probs, turned, 2), atol=1e-5)
@@ -77,4 +81,4 @@ def test_copies_in_small_passes_average_to_what_one_pass_gives():
     whole = symmetric_forward(counting, geometry, None, 0.15, 8)
     split = symmetric_forward(counting, geometry, None, 0.15, 8, max_batch=5)
     assert calls == [16, 4, 4, 4, 4]  # all eight copies at once; then two copies of the batch a pass
-    assert torch.allclose(whole[0], split[0]) and torch.allclose(whole[2], split[2])
+    assert all(torch.allclose(whole[i], split[i], atol=1e-5) for i in (0, 2, 3))
