@@ -74,7 +74,7 @@ class CompletionConfig:
         0, "average the network over this many of each chunk's symmetries about the vertical axis: 1 = the "
         "chunk as it is; 2, 4 = and its mirror images in x and y; 8 = and their quarter turns (the network "
         "does 8x the work); 0 = as many as the weights' calibration used (its min_confidence holds for that "
-        "many)", choices=[0, *SYMMETRY_COUNTS])
+        "many; with fewer its confidences run high, as the copies' disagreement is one of their inputs)", choices=[0, *SYMMETRY_COUNTS])
     min_confidence: float = param(
         0.0, "predicted surface is written only where its calibrated surface confidence reaches this; "
         "0 = the threshold stored with the weights (chosen for >= 85 % precision of predicted surface on "

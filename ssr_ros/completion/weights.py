@@ -76,7 +76,7 @@ def save_model(
         "version": VERSION,
         "model_type": model_type,
         "config": dataclasses.asdict(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "metadata": clean_metadata,
     }
     if contract is not None:

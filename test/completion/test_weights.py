@@ -32,6 +32,13 @@ def test_round_trip_restores_config_and_outputs(tmp_path):
     assert torch.load(path, weights_only=True)["model_type"] == "ssr_unet"
 
 
+def test_a_model_run_channels_last_is_saved_in_plain_memory(tmp_path):
+    model = tiny().eval().to(memory_format=torch.channels_last_3d)  # as the CPU forward pass leaves it
+    saved = torch.load(save_model(model, tmp_path / "m.pt"), weights_only=True)["state_dict"]
+    assert all(v.is_contiguous() for v in saved.values())
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
 def test_segmenter_round_trip_and_type_check(tmp_path):
     path = save_model(Segmenter2d(SegmenterConfig(num_classes=5, base_width=4, levels=2)), tmp_path / "s.pt")
     assert isinstance(load_model(path, expected_type="segmenter2d"), Segmenter2d)
