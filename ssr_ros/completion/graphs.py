@@ -163,7 +163,9 @@ def _cpu_forward(model: torch.nn.Module) -> Forward:
                 if count == 1:  # a lone chunk: two copies run faster than one
                     g = g.expand(2, *g.shape[1:])
                     c = None if c is None else c.expand(2, *c.shape[1:])
-                out = model(g.contiguous(memory_format=channels_last), None if c is None else c.contiguous(memory_format=channels_last), truncation)
+                g = g.contiguous(memory_format=channels_last)
+                c = None if c is None else c.contiguous(memory_format=channels_last)
+                out = model(g, c, truncation)
                 parts.append(CompletionOutput(out.tsdf[:count], None if out.color is None else out.color[:count],
                                               out.semantic_logits[:count]))
         if len(parts) == 1:
