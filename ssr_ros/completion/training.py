@@ -601,6 +601,10 @@ def train(
         if initial.config != model.config:
             raise ConfigError(f"init_weights '{config.init_weights}' hold a network of another shape: {initial.config}")
         model.load_state_dict(initial.state_dict())
+    # On the CPU the 3D convolutions run faster on channels-last tensors (the small network, a
+    # batch of two 32^3 chunks: forward, losses, backward and update 0.44 -> 0.37 s on 2 threads).
+    layout = torch.channels_last_3d if device.type == "cpu" else torch.contiguous_format
+    model.to(memory_format=layout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay)
     steps = config.optim.steps
     clock = RunClock(steps, config.optim.max_seconds)
@@ -638,6 +642,8 @@ def train(
             model.train()
             batch = [train_samples[i] for i in torch.randint(len(train_samples), (config.optim.batch_size,), generator=generator).tolist()]
             geometry, color = chunk_inputs([_to_device(s.chunk, device) for s in batch], config.network, geometry_input=INPUT_KNOWN)
+            geometry = geometry.contiguous(memory_format=layout)
+            color = None if color is None else color.contiguous(memory_format=layout)
             prediction = trained(geometry, color, batch[0].chunk.truncation)
             totals = []
             term_sums: dict[str, float] = {}
