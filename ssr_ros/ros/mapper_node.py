@@ -237,7 +237,7 @@ class MapperNode(Node):
 
             # --- sensors
             sensor_qos = qos_profile_sensor_data if s.sensor_qos == "sensor_data" else QoSProfile(depth=s.sync_queue_size)
-            self._inputs.subscribe(CameraInfo, s.topics.camera_info, self.assembler.set_camera_info, sensor_qos)
+            self._inputs.subscribe(CameraInfo, s.topics.camera_info, self._on_camera_info, sensor_qos)
             monocular = self.pipeline.config.input_mode == "rgb"
             if monocular and not s.topics.color:
                 raise ConfigError("input_mode 'rgb' predicts depth from color: set topics.color")
@@ -521,6 +521,10 @@ class MapperNode(Node):
                 except queue.Empty:
                     continue
                 self._drop("queue_overflow", "integration is slower than the camera; dropped the oldest frame")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.assembler.set_camera_info(msg)
+        self._count("camera_info_received")  # in /diagnostics: is the camera's calibration arriving?
 
     def _count(self, key: str) -> None:
         with self._counters_lock:

@@ -134,6 +134,11 @@ def _feed(under_test, tmp, frames):
     under_test.wait_ready()
     under_test.publish_frame(frames[0], stamp_ns=frames[0].stamp_ns - 1_000_000, info=False)
     under_test.wait_for(lambda: under_test.counter("dropped.InvalidIntrinsics") == 1, "the no-camera_info drop")
+    # The bag's first depth image may reach the node before its camera_info (separate topics):
+    # give the node the camera's calibration first, as a running camera driver would have.
+    info = intrinsics_to_camera_info(frames[0].intrinsics, frames[0].stamp_ns, "camera_color_optical_frame")
+    under_test.wait_for(lambda: under_test.pub["info"].publish(info) or under_test.counter("camera_info_received") >= 1,
+                        "the camera_info")
     report = play_bag(under_test.node, tmp / "bag", rate=1.0, wait_for_subscribers_s=30)
     assert report.published[DEFAULT_TOPICS.depth] == NUM_FRAMES
     under_test.wait_for(lambda: under_test.counter("frames_integrated") == NUM_FRAMES, "all frames integrated")
