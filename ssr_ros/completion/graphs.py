@@ -133,6 +133,12 @@ def network_forward(model: torch.nn.Module, device: torch.device, precision: str
     return eager
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The memory layout the network runs fastest in on ``device``: channels-last on the CPU
+    (oneDNN's blocked 3D convolutions), the plain layout elsewhere."""
+    return torch.channels_last_3d if torch.device(device).type == "cpu" else torch.contiguous_format
+
+
 def chunks_per_pass(device: torch.device, chunk_voxels: int) -> int | None:
     """How many chunks of ``chunk_voxels`` voxels a forward pass on ``device`` should take at
     most: on the CPU what fits :data:`CPU_VOXELS_PER_PASS` but at least two (a lone chunk runs
@@ -146,7 +152,7 @@ def _cpu_forward(model: torch.nn.Module) -> Forward:
     """``model`` on the CPU in channels-last memory (the model is converted in place; its values
     are unchanged), in passes of at most :data:`CPU_VOXELS_PER_PASS` voxels and never of a
     single chunk."""
-    channels_last = torch.channels_last_3d
+    channels_last = memory_format(torch.device("cpu"))
     model.to(memory_format=channels_last)
 
     def forward(geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> CompletionOutput:
