@@ -19,7 +19,7 @@ observed, in the gravity-aligned map frame (z up):
    few centimetres in front of it); a wall 1.5-6 degrees off square to the wall seen over the
    largest area is squared to it. A floor seen too little on its own (down to a sixteenth of
    ``min_plane_area``) is taken where walls facing different ways end on it; a ceiling so
-   where they reach up to it, ``min_room_height`` or more above the floor.
+   where one of them reaches up to it, ``min_room_height`` or more above the floor.
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
@@ -327,12 +327,13 @@ share and the quarter used before."""
 
 def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config: LayoutConfig, voxel: float,
                       cameras_z: np.ndarray | None, free_points: np.ndarray,
-                      wall_ends: np.ndarray | None = None, min_height: float = -np.inf) -> Plane | None:
+                      wall_ends: np.ndarray | None = None, min_height: float = -np.inf,
+                      min_wall_ends: int = 2) -> Plane | None:
     """The floor (``up``) or the ceiling, or None. ``wall_ends``: (W,) heights where walls facing
     different ways end below (floor) or above (ceiling); when given, a plane seen over only
-    ``WEAK_PLANE_SHARE`` of ``min_plane_area`` is taken where at least two of them end on it (within
-    0.25 m: furniture hides the foot of a wall): two cues that agree. ``min_height``: no plane
-    below it."""
+    ``WEAK_PLANE_SHARE`` of ``min_plane_area`` is taken where at least ``min_wall_ends`` of them end
+    on it (within 0.25 m: furniture hides the foot of a wall): cues that agree. ``min_height``: no
+    plane below it."""
     min_area = config.min_plane_area if wall_ends is None else WEAK_PLANE_SHARE * config.min_plane_area
     cos_tol = math.cos(math.radians(config.angle_tolerance_deg))
     facing = normals[:, 2] > cos_tol if up else normals[:, 2] < -cos_tol
@@ -346,7 +347,7 @@ def _horizontal_plane(points: np.ndarray, normals: np.ndarray, up: bool, config:
     peaks = _peaks_1d(hist, min_area)
     heights = lo + (peaks + 0.5) * step
     if wall_ends is not None:
-        on_walls = (np.abs(heights[:, None] - np.asarray(wall_ends)[None, :]) <= 0.25).sum(axis=1) >= 2
+        on_walls = (np.abs(heights[:, None] - np.asarray(wall_ends)[None, :]) <= 0.25).sum(axis=1) >= min_wall_ends
         peaks, heights = peaks[on_walls], heights[on_walls]
     high_enough = heights >= min_height
     peaks, heights = peaks[high_enough], heights[high_enough]
@@ -590,11 +591,12 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
             planes.insert(0, floor)
     if ceiling is None and floor is not None and ends is not None:
         # the same for a ceiling seen over a sliver (cameras below it see it at a grazing angle
-        # over the tops of the walls) where walls facing different ways reach up to it, at least
-        # min_room_height above the floor: walls also end where the view ends, and a shelf's
-        # underside below that height is no ceiling
+        # over the tops of the walls) where a wall reaches up to it, at least min_room_height above
+        # the floor: walls also end where the view ends, and a shelf's underside below that height
+        # is no ceiling; above it, down-facing surface a wall ends on is (one wall suffices: a
+        # camera that saw the ceiling over one wall's top saw the others' tops from below)
         ceiling = _horizontal_plane(points, normals, False, config, voxel, cameras_z, free_points, ends[:, 1],
-                                    min_height=floor.offset + config.min_room_height)
+                                    min_height=floor.offset + config.min_room_height, min_wall_ends=1)
         if ceiling is not None:
             planes.append(ceiling)
     planes += walls

@@ -112,17 +112,18 @@ def test_a_floor_seen_too_little_on_its_own_is_taken_where_the_walls_end(side):
     assert layout.floor is not None and abs(layout.floor.offset) < 0.02
 
 
-@pytest.mark.parametrize("height, found", [(2.7, True), (2.1, False)])
-def test_a_ceiling_seen_over_a_sliver_is_taken_where_the_walls_reach_up_to_it(height, found):
-    """0.09 m^2 of ceiling (less than a fifth of min_plane_area 0.5) where two walls facing different ways end
-    above: the ceiling, at 2.7 m; at 2.1 m, less than min_room_height above the floor, the walls
-    may end only where the cameras' view ends, and a sliver there (a shelf's underside) is no
-    ceiling. Without the walls there is no ceiling either."""
+@pytest.mark.parametrize("height, other_top, found", [(2.7, 2.7, True), (2.7, 2.2, True), (2.1, 2.1, False)])
+def test_a_ceiling_seen_over_a_sliver_is_taken_where_a_wall_reaches_up_to_it(height, other_top, found):
+    """0.09 m^2 of ceiling (less than a fifth of min_plane_area 0.5) where walls facing different ways end
+    above: the ceiling, at 2.7 m, also when only one of them reaches it (the view ended lower on the
+    other, 2.2 m); at 2.1 m, less than min_room_height above the floor, the walls may end only where
+    the cameras' view ends, and a sliver there (a shelf's underside) is no ceiling. Without the walls
+    there is no ceiling either."""
     voxel = 0.05
     floor = _grid(np.arange(0.5, 2.0, voxel), np.arange(0.5, 2.0, voxel), 0.0)
     ceiling = _grid(np.arange(0.5, 0.8, voxel), np.arange(0.5, 0.8, voxel), height)
     wall_x, nx = _wall_samples((0.0, 0.0), (0.0, 4.0), [1, 0, 0], 0.1, height, voxel)
-    wall_y, ny = _wall_samples((0.0, 0.0), (4.0, 0.0), [0, 1, 0], 0.1, height, voxel)
+    wall_y, ny = _wall_samples((0.0, 0.0), (4.0, 0.0), [0, 1, 0], 0.1, other_top, voxel)
     cameras = np.array([[2.0, 2.0, 1.5]])
     config = LayoutConfig(min_plane_area=0.5, min_walls=0, min_room_height=2.3)
     horizontal = np.concatenate([np.tile([0, 0, 1], (len(floor), 1)), np.tile([0, 0, -1], (len(ceiling), 1))])
