@@ -114,7 +114,7 @@ class LayoutConfig:
         "only the voxels the surface passes through and those behind it are written, all with a negative distance, "
         "so a surface is drawn there only against a voxel the map already knows to be in front of it")
     max_extension: float = param(
-        3.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
+        6.0, "how far beyond its observed part a plane is extended, metres (the room's surface farther from "
         "anything seen of it is left unknown), unless the room's other planes bound it on every side (walls "
         "closing the room all round; for a wall, also the floor and the ceiling)", low=0.0, high=100.0)
     face_tolerance: float = param(
