@@ -228,10 +228,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     refined (e.g. the structural labeller's catch-all class, which names no kind of object)."""
     config = (config or ObjectRefinementConfig()).validate()
     region = region if region is not None else map_region(tsdf_map, config.instances)
-    instances = find_instances(region, class_names, config.instances)
-    if not from_fused_ids(region, config.instances):
-        largest = {name: class_size_range(name)[1] for name in CLASS_TEMPLATES}
-        instances = join_pieces(region, instances, config.join_gap, largest)
+    instances = object_instances(region, class_names, config.instances, config.join_gap)
     ids = instance_mask(region, instances)
     floor_class = class_names.index("floor") if "floor" in class_names else None
     floor_z = region.floor_height(floor_class)
@@ -248,12 +245,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                   and inst.confidence >= config.min_confidence
                   and int(inst.observed.sum()) >= config.min_observed_voxels and prior.class_index(inst.class_name) is not None)
         if usable:
-            grid_half = 0.75 * prior.extents[inst.class_name]
-            centre = (inst.bbox_min + inst.bbox_max) / 2
-            margin = np.full(3, config.context_margin)
-            lo = np.minimum(inst.bbox_min - margin, centre - grid_half)
-            hi = np.maximum(inst.bbox_max + margin, centre + grid_half)
-            a, b = _box_indices(region, lo, hi)
+            a, b = context_box(region, inst, prior.extents[inst.class_name], config.context_margin)
             surface = region.centers(inst.voxels[inst.observed])
             free = region.centers(_voxels_in(region.free, a, b))
             others = observed_surface & (ids != inst.instance_id)
@@ -288,6 +280,26 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                             total += written
         records.append(_record(inst, shape, refined, written))
     return RefinementResult(records, shapes, total, region, instances)
+
+
+def object_instances(region: MapRegion, class_names: list[str], config: InstanceConfig, join_gap: float) -> list[Instance]:
+    """The instances the refinement completes: :func:`find_instances`, then, unless they come from
+    fused 2D instance ids, pieces of one object joined (:func:`join_pieces`, ``join_gap`` metres)."""
+    instances = find_instances(region, class_names, config)
+    if not from_fused_ids(region, config):
+        largest = {name: class_size_range(name)[1] for name in CLASS_TEMPLATES}
+        instances = join_pieces(region, instances, join_gap, largest)
+    return instances
+
+
+def context_box(region: MapRegion, inst: Instance, extent: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Region index range [a, b) of what takes part in an instance's fit: its box grown by
+    ``margin`` metres, and at least the prior's grid (side 1.5 x the class's ``extent``) around its centre."""
+    grid_half = 0.75 * extent
+    centre = (inst.bbox_min + inst.bbox_max) / 2
+    lo = np.minimum(inst.bbox_min - margin, centre - grid_half)
+    hi = np.maximum(inst.bbox_max + margin, centre + grid_half)
+    return _box_indices(region, lo, hi)
 
 
 def join_pieces(region: MapRegion, instances: list[Instance], max_gap: float,
