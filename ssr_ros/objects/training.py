@@ -9,6 +9,11 @@ weighted ``loss.surface_weight``) plus ``loss.yaw_weight`` x the cross-entropy o
 against a soft target around the true yaw. Validation samples come from a separate random
 stream (``seed + 1_000_003``) and are fixed for the run.
 
+With ``data.rooms.rooms`` > 0, ``data.rooms.share`` of each batch comes instead from the object
+instances of fused generated rooms (:mod:`~ssr_ros.objects.room_views`: what the refinement hands
+the prior in a map, built once and cached), and validation also scores the instances of
+``data.rooms.validation_rooms`` further rooms (log key ``"rooms"``).
+
 Writes ``out_dir/log.jsonl`` (one line per ``log_every`` steps, validation lines with
 ``"validation"``), ``out_dir/checkpoint.pt`` (resumable with ``--resume``) and
 ``out_dir/model.pt`` (the weights, see :mod:`ssr_ros.objects.weights`).
@@ -31,6 +36,7 @@ from ssr_ros.devices import resolve_device
 from ssr_ros.errors import ConfigError
 from ssr_ros.objects.network import ShapePriorNet, ShapePriorNetworkConfig, yaw_bin_centers, yaw_targets
 from ssr_ros.objects.observation import ShapeSample, make_sample
+from ssr_ros.objects.room_views import RoomViewsConfig, load_room_views
 from ssr_ros.objects.shape_classes import CLASS_TEMPLATES, class_extents, shape_grid
 from ssr_ros.objects.weights import save_shape_prior
 from ssr_ros.training_run import TrainingRun, cosine_decay
@@ -44,9 +50,13 @@ class ShapeDataConfig:
     train_classes: list = param([], "with init_weights: draw objects of these classes only and train only their class "
                                 "embeddings; the shared network and every other class stay exactly as they are (to "
                                 "correct what the prior learned of a few classes); empty = all classes, all weights")
+    rooms: RoomViewsConfig = field(default_factory=RoomViewsConfig)
 
     def validate(self) -> "ShapeDataConfig":
         validate_config(self)
+        self.rooms.validate()
+        if self.rooms.rooms and self.train_classes:
+            raise ConfigError("data.rooms trains the whole network on room instances: leave data.train_classes empty")
         unknown = sorted(set(self.classes) - set(CLASS_TEMPLATES))
         if unknown or not self.classes:
             raise ConfigError(f"data.classes {unknown or '[]'} not allowed; expected a non-empty subset of {list(CLASS_TEMPLATES)}")
@@ -197,6 +207,10 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
     val_rng = np.random.default_rng(config.seed + 1_000_003)
     drawn = config.data.drawn()
     val_samples = draw_samples(config.data.validation_samples, classes, grids, val_rng, config.data.full_turn_fraction, drawn)
+    rooms = config.data.rooms
+    room_train = load_room_views(rooms.train_seeds(), grids, classes, rooms, progress) if rooms.rooms else []
+    room_val = load_room_views(rooms.validation_seeds(), grids, classes, rooms, progress) if rooms.rooms else []
+    from_rooms = int(round(config.optim.batch_size * rooms.share)) if room_train else 0
 
     torch.manual_seed(config.seed)
     if start is not None and not resume:
@@ -239,8 +253,10 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
         while step < steps:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
-            batch = _collate(draw_samples(config.optim.batch_size, classes, grids, rng, config.data.full_turn_fraction, drawn),
-                             device)
+            samples = draw_samples(config.optim.batch_size - from_rooms, classes, grids, rng, config.data.full_turn_fraction, drawn)
+            if from_rooms:
+                samples += [room_train[i] for i in rng.choice(len(room_train), from_rooms, replace=len(room_train) < from_rooms)]
+            batch = _collate(samples, device)
             cells = torch.tensor([cell_of[int(c)] for c in batch["class_index"]], device=device)
             loss, _ = shape_loss(model(batch["inputs"], batch["class_index"]), batch, config, cells)
             optimizer.zero_grad(set_to_none=True)
@@ -261,6 +277,8 @@ def train_shape_prior(config: ShapePriorTrainingConfig, resume: bool = False, pr
                 window = []
             if (config.optim.validate_every and step % config.optim.validate_every == 0) or step == steps:
                 record = {"step": step, **validate_prior(model, val_samples, config, cell_of, device)}
+                if room_val:
+                    record["rooms"] = validate_prior(model, room_val, config, cell_of, device)
                 validation.append(record)
                 run.log({"validation": record})
             if step % config.optim.checkpoint_every == 0 or step == steps:
