@@ -9,7 +9,8 @@ generated room it renders an RGB-D sequence, fuses a part of it (contiguous segm
 object benchmark does), finds the instances as the refinement does
 (:func:`~ssr_ros.objects.refinement.object_instances`), and for each instance of a prior class
 whose observed surface lies mostly on one object of that class, bins its observation into the
-class's grid at the four turns of its footprint's axis (the turns the alignment tries), with the
+class's grid at the four quarter turns of its footprint's axis (where the alignment's turn search
+starts), with the
 object's exact signed distance (its own parts) in that grid as the target and its heading in the
 grid frame as the yaw target.
 
@@ -67,8 +68,7 @@ def _grid_key(grids: dict[str, ShapeGrid]) -> dict[str, list[float]]:
     return {name: [float(g.size), float(g.cell)] for name, g in sorted(grids.items())}
 
 
-def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, keep_fraction: float = 0.5,
-                      max_free_points: int = 6000) -> list[dict]:
+def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, keep_fraction: float = 0.5) -> list[dict]:
     """Samples (dicts: ``inputs`` bool (2, G, G, G), ``sdf`` float16 (G, G, G) metres, ``class_name``,
     ``yaw`` radians, ``object`` id) of the instances of room ``seed`` whose class has a grid in ``grids``."""
     from ssr_ros.completion.scenes import fuse, kept_frames
@@ -110,8 +110,8 @@ def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, 
             continue  # not mostly one object of the instance's class: no target to learn from
         a, b = context_box(region, inst, grid.size * grid.cell / GRID_SPAN, refinement.context_margin)
         free = region.centers(_voxels_in(region.free, a, b))
-        if len(free) > max_free_points:
-            free = free[rng.choice(len(free), max_free_points, replace=False)]
+        if len(free) > refinement.alignment.max_free_points:  # the sample the alignment draws
+            free = free[rng.choice(len(free), refinement.alignment.max_free_points, replace=False)]
         own = own_boxes(scene, obj)
         heading = object_yaw(scene, obj)
         axis = footprint_yaw(surface)
