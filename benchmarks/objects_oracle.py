@@ -86,37 +86,22 @@ def _install(oracle: str) -> None:
         def true_shape_write(region, inst, ids, shape, floor_class, floor_z, max_distance=0.0):
             if getattr(shape, "truth", None) is None:
                 return shape_write(region, inst, ids, shape, floor_class, floor_z, max_distance)
-            _, lo, hi = shape.truth
-            fitted_lo, fitted_hi = _fitted_box(shape)
-            return shape_write(region, inst, ids, _TrueShape(shape.truth[0], np.minimum(fitted_lo, lo),
-                                                             np.maximum(fitted_hi, hi)),
+            instance_id, lo, hi = shape.truth
+            fitted_lo, fitted_hi = shape.bounds()
+            return shape_write(region, inst, ids, _TrueShape(instance_id, np.minimum(fitted_lo, lo), np.maximum(fitted_hi, hi)),
                                floor_class, floor_z, max_distance)
 
         refinement.shape_write = true_shape_write
 
 
-def _fitted_box(shape) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned map-frame bounds of a fitted shape's grid (as ``shape_write`` takes them)."""
-    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=np.float64)
-    corners = shape.grid.lo + corners * shape.grid.size * shape.grid.cell
-    c, s = math.cos(shape.yaw_grid), math.sin(shape.yaw_grid)
-    R = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-    world = (corners * shape.scale) @ R.T + shape.anchor + shape.offset
-    return world.min(axis=0), world.max(axis=0)
-
-
-class _Grid:
-    def __init__(self, lo: np.ndarray, hi: np.ndarray):
-        self.lo, self.size, self.cell = lo, 1, hi - lo
-
-
 class _TrueShape:
-    """What ``shape_write`` reads of a shape: an axis-aligned box and the true object's signed distance."""
+    """What ``shape_write`` reads of a shape: its bounds and the true object's signed distance."""
 
     def __init__(self, instance_id: int, lo: np.ndarray, hi: np.ndarray):
-        self.instance_id = instance_id
-        self.grid = _Grid(lo, hi)
-        self.yaw_grid, self.scale, self.anchor, self.offset = 0.0, 1.0, np.zeros(3), np.zeros(3)
+        self.instance_id, self.lo, self.hi = instance_id, lo, hi
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.lo, self.hi
 
     def sdf_at(self, points: np.ndarray) -> np.ndarray:
         d, _, ids = _scene["scene"].sdf(points)

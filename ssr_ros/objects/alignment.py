@@ -147,6 +147,13 @@ class AlignedShape:
         d = sample_sdf(self.sdf, self.grid, q).numpy() * float(np.min(self.scale))
         return np.where(inside, d, np.inf)
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) (3,) map-frame axis-aligned bounds of the posed grid, metres: where the shape can reach."""
+        corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=np.float64)
+        corners = self.grid.lo + corners * self.grid.size * self.grid.cell
+        world = (corners * self.scale) @ _rot(self.yaw_grid).T + self.anchor + self.offset
+        return world.min(axis=0), world.max(axis=0)
+
     def box(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(centre (3,) map frame, extents (3,) metres along the object's width/depth/height,
         R (3, 3) object axes in the map frame) of the completed shape's occupied cells."""

@@ -143,11 +143,7 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
     """(origin_voxel (3,), tsdf (X, Y, Z) metres with NaN = leave, solid voxel count, cleared
     voxel count) of the completed shape over its box, following the module's rules; nothing
     goes below the floor at ``floor_z``."""
-    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=np.float64)
-    corners = shape.grid.lo + corners * shape.grid.size * shape.grid.cell
-    R = np.array([[np.cos(shape.yaw_grid), -np.sin(shape.yaw_grid), 0], [np.sin(shape.yaw_grid), np.cos(shape.yaw_grid), 0], [0, 0, 1]])
-    world = (corners * shape.scale) @ R.T + shape.anchor + shape.offset
-    a, b = _box_indices(region, world.min(axis=0), world.max(axis=0))
+    a, b = _box_indices(region, *shape.bounds())
     if np.any(b <= a):
         return None
     size = b - a
