@@ -27,21 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssr_ros.completion.scenes import kept_frames
 from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
 from ssr_ros.objects.evaluation import region_instance_matches
 from ssr_ros.objects.instances import InstanceConfig, find_instances, map_region
+from ssr_ros.objects.room_views import partial_sequence
 
 
 def build_map(seed: int, frames: int, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"{seed}_fusion_instances_renumbered.map"
     if not path.exists():
-        scene = generate_scene(seed)
-        seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
-        kept = kept_frames(len(seq), 0.5, 10, np.random.default_rng(seed))
+        scene, seq, kept = partial_sequence(seed, frames)
         tsdf_map = SemanticTSDF(TSDFConfig(), num_classes=scene.taxonomy.num_classes)
         for i in kept:
             view = seq.view(int(i))

@@ -32,12 +32,13 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.inference import CompletionConfig, complete_region
-from ssr_ros.completion.scenes import fuse, kept_frames
-from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
+from ssr_ros.completion.scenes import fuse
+from ssr_ros.data.synthetic import generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
 from ssr_ros.objects.evaluation import object_scores, object_yaw, own_instance_ids, region_instance_matches, yaw_error
 from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
+from ssr_ros.objects.room_views import partial_sequence
 from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
 from ssr_ros.pipeline import load_completion_model
 
@@ -55,11 +56,8 @@ def build_maps(seed: int, frames: int, cache: Path, instance_ids: bool = False) 
     else:
         paths = {"fusion": cache / f"{seed}_fusion.map", "completion": cache / f"{seed}_completion.map"}
     if not paths["fusion"].exists():
-        scene = generate_scene(seed)
-        seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
-        all_frames = [seq[i] for i in range(len(seq))]
-        kept = kept_frames(len(all_frames), 0.5, 10, np.random.default_rng(seed))
-        fuse([all_frames[i] for i in kept], TSDFConfig()).save(paths["fusion"])
+        _, seq, kept = partial_sequence(seed, frames)
+        fuse([seq[i] for i in kept], TSDFConfig()).save(paths["fusion"])
     if not paths["completion"].exists():
         tsdf_map = SemanticTSDF.load(paths["fusion"])
         scene = generate_scene(seed)
@@ -73,9 +71,7 @@ def build_maps(seed: int, frames: int, cache: Path, instance_ids: bool = False) 
 
 def camera_path(seed: int, frames: int) -> np.ndarray:
     """(K, 3) camera positions of the fused frames of room ``seed`` (as in :func:`build_maps`)."""
-    scene = generate_scene(seed)
-    seq = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)), seed=seed)
-    kept = kept_frames(len(seq), 0.5, 10, np.random.default_rng(seed))
+    _, seq, kept = partial_sequence(seed, frames)
     return np.array([np.asarray(seq.trajectory.poses[i])[:3, 3] for i in kept], dtype=np.float64)
 
 

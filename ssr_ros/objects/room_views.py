@@ -68,11 +68,24 @@ def _grid_key(grids: dict[str, ShapeGrid]) -> dict[str, list[float]]:
     return {name: [float(g.size), float(g.cell)] for name, g in sorted(grids.items())}
 
 
+def partial_sequence(seed: int, frames: int = 80, keep_fraction: float = 0.5):
+    """(scene, sequence, kept) of generated room ``seed``: its handheld RGB-D sequence of ``frames``
+    frames at 320x240 and the indices of the frames fused, random contiguous segments of 10
+    totalling ``keep_fraction``, so objects are seen from some sides only (the rooms the object
+    stage is trained and measured on)."""
+    from ssr_ros.completion.scenes import kept_frames
+    from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
+
+    scene = generate_scene(seed)
+    sequence = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)),
+                                 seed=seed)
+    return scene, sequence, kept_frames(len(sequence), keep_fraction, 10, np.random.default_rng(seed))
+
+
 def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, keep_fraction: float = 0.5) -> list[dict]:
     """Samples (dicts: ``inputs`` bool (2, G, G, G), ``sdf`` float16 (G, G, G) metres, ``class_name``,
     ``yaw`` radians, ``object`` id) of the instances of room ``seed`` whose class has a grid in ``grids``."""
-    from ssr_ros.completion.scenes import fuse, kept_frames
-    from ssr_ros.data.synthetic import SequenceConfig, SyntheticSequence, TrajectoryConfig, generate_scene
+    from ssr_ros.completion.scenes import fuse
     from ssr_ros.data.synthetic.primitives import union_sdf
     from ssr_ros.map.config import TSDFConfig
     from ssr_ros.objects.alignment import footprint_yaw
@@ -80,11 +93,8 @@ def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, 
     from ssr_ros.objects.instances import map_region
     from ssr_ros.objects.refinement import ObjectRefinementConfig, _voxels_in, context_box, object_instances
 
-    scene = generate_scene(seed)
+    scene, sequence, kept = partial_sequence(seed, frames, keep_fraction)
     names = scene.taxonomy.names
-    sequence = SyntheticSequence(scene, SequenceConfig(width=320, height=240, trajectory=TrajectoryConfig(num_frames=frames)),
-                                 seed=seed)
-    kept = kept_frames(len(sequence), keep_fraction, 10, np.random.default_rng(seed))
     tsdf_map = fuse([sequence[i] for i in kept], TSDFConfig())
     refinement = ObjectRefinementConfig()
     region = map_region(tsdf_map, refinement.instances)
