@@ -65,9 +65,9 @@ class ObjectRefinementConfig:
     surface: bool = param(False, "also write the band outside each completed shape, so its own surface is meshed; "
                           "off: only its inside, as solid predicted voxels that draw a surface only against space "
                           "known in front of them (the map's mesh keeps its precision)")
-    max_fill: float = param(1.0, "a completed shape is written only when the voxels it writes number at most this "
-                            "times its observed surface voxels times its largest extent in voxels (the most a box seen "
-                            "from one side could hold: a shape grown far beyond what was seen is not written); "
+    max_fill: float = param(1.0, "solid voxels a completed shape may write, as a multiple of its observed surface "
+                            "voxels x its largest extent in voxels (the most a box seen from one side could hold): "
+                            "of a shape grown beyond that, only the part nearest its observed surface is written; "
                             "0 = no limit", low=0.0, high=100.0)
     max_support_gap: float = param(
         0.3, "a completed shape is written only when its bottom lies at most this far above its support: the floor, "
@@ -271,9 +271,9 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
                         origin, tsdf, _, _ = plan
                         if not config.surface:
                             tsdf = inside_only(tsdf, region.voxel_size, region.truncation)
-                        if within_fill(tsdf, int(inst.observed.sum()), largest_extent, region.voxel_size, config.max_fill):
-                            written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
-                            total += written
+                        tsdf = within_fill(region, inst, origin, tsdf, largest_extent, config.max_fill)
+                        written = _write(tsdf_map, region, inst, origin, tsdf, class_names, shape)
+                        total += written
         records.append(_record(inst, shape, refined, written))
     return RefinementResult(records, shapes, total, region, instances)
 
@@ -388,16 +388,37 @@ def supported(region: MapRegion, support: np.ndarray, origin: np.ndarray, tsdf: 
     return int(under.sum()) >= max(2, int(math.ceil(0.1 * len(columns))))
 
 
-def within_fill(tsdf: np.ndarray, observed_voxels: int, extent: float, voxel_size: float, max_fill: float) -> bool:
-    """Whether a completed shape's write (``tsdf``, NaN where nothing is written) stays within
-    ``max_fill`` x ``observed_voxels`` x ``extent / voxel_size`` solid voxels: a convex object
-    seen from one side over ``observed_voxels`` surface voxels holds at most that many voxels
-    behind them at its largest extent. A shape completed far beyond that (a bathtub scaled 3x
-    from a hundred voxels of its rim) is a guess, not a completion. ``max_fill`` 0: no limit."""
-    if max_fill <= 0:
-        return True
-    solid = int(np.count_nonzero(np.isfinite(tsdf) & (tsdf <= voxel_size / 2)))
-    return solid <= max_fill * observed_voxels * extent / voxel_size
+def within_fill(region: MapRegion, inst: Instance, origin: np.ndarray, tsdf: np.ndarray, extent: float,
+                max_fill: float) -> np.ndarray:
+    """A completed shape's write (``tsdf`` over its box at global voxel ``origin``, NaN = not
+    written) kept within ``max_fill`` x its observed surface voxels x ``extent / voxel_size``
+    solid voxels: a convex object seen from one side over that many surface voxels holds at most
+    that many behind them at its largest extent. A shape completed beyond that (a bathtub scaled 3x
+    from a hundred voxels of its rim) is a guess far from what was seen, so its write reaches only
+    as far from the observed surface as the budget allows: the solid voxels nearest the observed
+    surface are kept, shell by shell of equal distance, and nothing (solid, band or cleared)
+    beyond the last shell kept (nothing at all when the nearest shell alone is over the budget).
+    ``max_fill`` 0: no limit. Returns ``tsdf`` itself or a trimmed copy."""
+    if max_fill <= 0 or not inst.observed.any():
+        return tsdf
+    voxel = region.voxel_size
+    finite = np.isfinite(tsdf)
+    solid = finite & (tsdf <= voxel / 2)
+    budget = int(max_fill * int(inst.observed.sum()) * extent / voxel)
+    if int(solid.sum()) <= budget:
+        return tsdf
+    from scipy.spatial import cKDTree
+
+    cells = np.argwhere(finite)
+    dist, _ = cKDTree(region.centers(inst.voxels[inst.observed])).query(region.centers(cells + origin - region.origin_voxel))
+    # whole shells of equal distance: the farthest reach whose solid voxels fit the budget (none may)
+    levels, counts = np.unique(np.round(dist[solid[finite]] / voxel, 3), return_counts=True)
+    fits = np.cumsum(counts) <= budget
+    reach = levels[fits][-1] * voxel if fits.any() else -1.0
+    trimmed = tsdf.copy()
+    far = cells[dist > reach + 1e-3 * voxel]
+    trimmed[tuple(far.T)] = np.nan
+    return trimmed
 
 
 def _write(tsdf_map, region: MapRegion, inst: Instance, origin: np.ndarray, tsdf: np.ndarray, class_names: list[str],

@@ -180,32 +180,53 @@ def test_list_only_classes_are_listed_and_never_written(fused_room):
     assert len(chairs) == 1 and not chairs[0].refined and result.written_voxels == 0
 
 
-def test_a_shape_grown_far_beyond_what_was_seen_is_not_written(fused_room):
+def test_a_shape_grown_far_beyond_what_was_seen_is_written_only_near_it(fused_room):
     import copy
 
-    from ssr_ros.objects.refinement import within_fill
+    from ssr_ros.objects.instances import map_region
+    from ssr_ros.objects.refinement import object_instances, within_fill
 
-    # 100 observed surface voxels of an object 1 m across at 5 cm: at most 2,000 voxels behind them
-    tsdf = np.full((20, 20, 20), np.nan, np.float32)
-    tsdf[:10, :10, :20] = -0.01  # 2,000 solid voxels
-    assert within_fill(tsdf, 100, 1.0, 0.05, 1.0)
-    tsdf[10:11, :10, :10] = -0.01  # one more row: 2,100
-    assert not within_fill(tsdf, 100, 1.0, 0.05, 1.0)
-    assert within_fill(tsdf, 100, 1.0, 0.05, 0.0)  # 0: no limit
-    tsdf[10:, :, :] = 0.2  # voxels in front of the surface are cleared, not filled: they do not count
-    assert within_fill(tsdf, 100, 1.0, 0.05, 1.0)
-
-    # the chair seen from the front completed by a prior that fills its whole grid: written
-    # without the limit, listed as refined but not written with a tight one
-    counts = {}
-    for max_fill in (0.0, 0.05):
+    # the chair seen from the front completed by a prior that fills its whole grid: with a tight
+    # limit only the solid voxels nearest the seen surface are written, within the budget
+    lo, size = (-4, -4, -4), (70, 70, 56)
+    solid, budget = {}, {}
+    for max_fill in (0.0, 0.03):
         tsdf_map = copy.deepcopy(fused_room)
+        before, _ = _snapshot(tsdf_map, lo, size)
         config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3, max_fill=max_fill)
         result = refine_objects(tsdf_map, NAMES, _solid_prior(), config)
         chair = [o for o in result.objects if o.class_name == "chair"][0]
-        assert chair.refined
-        counts[max_fill] = result.written_voxels
-    assert counts[0.0] > 0 and counts[0.05] == 0
+        assert chair.refined and chair.written_voxels > 0
+        after, chunk = _snapshot(tsdf_map, lo, size)
+        written = after["predicted"] & ~before["predicted"] & (chunk.predicted_tsdf <= tsdf_map.voxel_size / 2)
+        solid[max_fill] = chunk.voxel_centers()[written].numpy()
+        inst = [i for i in result.instances if i.class_name == "chair"][0]
+        seen = result.region.centers(inst.voxels[inst.observed])
+        _, extents, _ = result.shapes[inst.instance_id].box()
+        budget[max_fill] = 0.05 * len(seen) * float(np.max(extents)) / tsdf_map.voxel_size
+    assert 0 < len(solid[0.03]) <= budget[0.03] < len(solid[0.0])
+
+    def farthest(points):
+        return float(np.max(np.min(np.linalg.norm(points[:, None] - seen[None], axis=-1), axis=1)))
+
+    assert farthest(solid[0.03]) < farthest(solid[0.0]) - 0.1
+
+    # the budget itself: n seen voxels of an object 2000 / n voxels across hold at most 2,000 behind them
+    region = map_region(fused_room, ObjectRefinementConfig().instances)
+    inst = [i for i in object_instances(region, NAMES, ObjectRefinementConfig().instances, 0.0) if i.class_name == "chair"][0]
+    n = int(inst.observed.sum())
+    tsdf = np.full((20, 20, 20), np.nan, np.float32)
+    tsdf[:10, :10, :20] = -0.01  # 2,000 solid voxels
+    origin = region.origin_voxel + np.array([10, 10, 10])
+    extent = 2000 * region.voxel_size / n
+    assert within_fill(region, inst, origin, tsdf, extent, 1.0) is tsdf
+    assert within_fill(region, inst, origin, tsdf, extent, 0.0) is tsdf  # 0: no limit
+    tsdf[10:11, :10, :10] = -0.01  # one more row: 2,100, trimmed back to at most 2,000
+    trimmed = within_fill(region, inst, origin, tsdf, extent, 1.0)
+    assert np.count_nonzero(np.isfinite(trimmed) & (trimmed <= 0.025)) <= 2000
+    assert np.count_nonzero(np.isfinite(trimmed)) > 1500
+    tsdf[10:, :, :] = 0.2  # voxels in front of the surface are cleared, not filled: they do not count
+    assert within_fill(region, inst, origin, tsdf, extent, 1.0) is tsdf
 
 
 def test_a_shape_that_would_float_is_not_written(fused_room):
