@@ -65,7 +65,7 @@ class ObjectRefinementConfig:
     surface: bool = param(False, "also write the band outside each completed shape, so its own surface is meshed; "
                           "off: only its inside, as solid predicted voxels that draw a surface only against space "
                           "known in front of them (the map's mesh keeps its precision)")
-    max_fill: float = param(1.0, "solid voxels a completed shape may write, as a multiple of its observed surface "
+    max_fill: float = param(2.0, "solid voxels a completed shape may write, as a multiple of its observed surface "
                             "voxels x its largest extent in voxels (the most a box seen from one side could hold): "
                             "of a shape grown beyond that, only the part nearest its observed surface is written; "
                             "0 = no limit", low=0.0, high=100.0)
