@@ -427,6 +427,13 @@ def _mass_at(probs: torch.Tensor, yaw: float) -> float:
     return float(probs[diff.abs() < 1.5 * (2 * math.pi / bins)].sum())
 
 
+def free_sample(free: np.ndarray, max_points: int, rng: np.random.Generator) -> np.ndarray:
+    """The seen-free points a fit uses: ``free`` itself, or a random subset of ``max_points`` of them."""
+    if len(free) > max_points:
+        return free[rng.choice(len(free), max_points, replace=False)]
+    return free
+
+
 def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: np.ndarray, blockers: np.ndarray,
                  floor_z: float, voxel_size: float, config: AlignmentConfig | None = None,
                  generator: np.random.Generator | None = None, viewpoints: np.ndarray | None = None,
@@ -446,8 +453,7 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
         return None
     grid = prior.grid(class_name)
     rng = generator or np.random.default_rng(0)
-    if len(free) > config.max_free_points:
-        free = free[rng.choice(len(free), config.max_free_points, replace=False)]
+    free = free_sample(free, config.max_free_points, rng)
     if viewpoints is None:
         viewpoints = free
     if config.search == "turns":

@@ -88,7 +88,7 @@ def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, 
     from ssr_ros.completion.scenes import fuse
     from ssr_ros.data.synthetic.primitives import union_sdf
     from ssr_ros.map.config import TSDFConfig
-    from ssr_ros.objects.alignment import footprint_yaw
+    from ssr_ros.objects.alignment import footprint_yaw, free_sample
     from ssr_ros.objects.evaluation import object_yaw, own_boxes, own_instance_ids
     from ssr_ros.objects.instances import map_region
     from ssr_ros.objects.refinement import ObjectRefinementConfig, _voxels_in, context_box, object_instances
@@ -120,8 +120,7 @@ def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, 
             continue  # not mostly one object of the instance's class: no target to learn from
         a, b = context_box(region, inst, grid.size * grid.cell / GRID_SPAN, refinement.context_margin)
         free = region.centers(_voxels_in(region.free, a, b))
-        if len(free) > refinement.alignment.max_free_points:  # the sample the alignment draws
-            free = free[rng.choice(len(free), refinement.alignment.max_free_points, replace=False)]
+        free = free_sample(free, refinement.alignment.max_free_points, rng)  # as the alignment draws it
         own = own_boxes(scene, obj)
         heading = object_yaw(scene, obj)
         axis = footprint_yaw(surface)
