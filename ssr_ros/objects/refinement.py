@@ -114,7 +114,8 @@ def _box_indices(region: MapRegion, lo: np.ndarray, hi: np.ndarray) -> tuple[np.
     return np.clip(a, 0, region.shape), np.clip(b, 0, region.shape)
 
 
-def _voxels_in(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def voxels_in(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Region indices (N, 3) of the set voxels of ``mask`` within the index range [a, b) (e.g. :func:`context_box`)."""
     sub = mask[a[0]:b[0], a[1]:b[1], a[2]:b[2]]
     return np.argwhere(sub) + a
 
@@ -243,12 +244,12 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
         if usable:
             a, b = context_box(region, inst, prior.extents[inst.class_name], config.context_margin)
             surface = region.centers(inst.voxels[inst.observed])
-            free = region.centers(_voxels_in(region.free, a, b))
+            free = region.centers(voxels_in(region.free, a, b))
             others = observed_surface & (ids != inst.instance_id)
             if floor_class is not None:
                 others &= region.label != floor_class
-            blockers = region.centers(_voxels_in(others, a, b))
-            walls = region.centers(_voxels_in(observed_surface & wall_label, a, b))
+            blockers = region.centers(voxels_in(others, a, b))
+            walls = region.centers(voxels_in(observed_surface & wall_label, a, b))
             # each instance draws its own sample of the free space: its fit does not depend on the instances before it
             shape = align_object(prior, inst.class_name, surface, free, blockers, floor_z, region.voxel_size, config.alignment,
                                  np.random.default_rng(config.alignment.sample_seed), viewpoints=camera_path, walls=walls)

@@ -91,7 +91,7 @@ def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, 
     from ssr_ros.objects.alignment import footprint_yaw, free_sample
     from ssr_ros.objects.evaluation import object_yaw, own_boxes, own_instance_ids
     from ssr_ros.objects.instances import map_region
-    from ssr_ros.objects.refinement import ObjectRefinementConfig, _voxels_in, context_box, object_instances
+    from ssr_ros.objects.refinement import ObjectRefinementConfig, voxels_in, context_box, object_instances
 
     scene, sequence, kept = partial_sequence(seed, frames, keep_fraction)
     names = scene.taxonomy.names
@@ -119,7 +119,7 @@ def room_view_samples(seed: int, grids: dict[str, ShapeGrid], frames: int = 80, 
         if obj is None or names[obj.class_id] != inst.class_name or np.mean(ids == object_id) < 0.5:
             continue  # not mostly one object of the instance's class: no target to learn from
         a, b = context_box(region, inst, grid.size * grid.cell / GRID_SPAN, refinement.context_margin)
-        free = region.centers(_voxels_in(region.free, a, b))
+        free = region.centers(voxels_in(region.free, a, b))
         free = free_sample(free, refinement.alignment.max_free_points, rng)  # as the alignment draws it
         own = own_boxes(scene, obj)
         heading = object_yaw(scene, obj)
