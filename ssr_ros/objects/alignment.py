@@ -438,7 +438,8 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
                  floor_z: float, voxel_size: float, config: AlignmentConfig | None = None,
                  generator: np.random.Generator | None = None, viewpoints: np.ndarray | None = None,
                  walls: np.ndarray | None = None) -> AlignedShape | None:
-    """Complete and pose one object (see the module docstring); None when the prior has no such class.
+    """Complete and pose one object (see the module docstring); None when the prior has no such class
+    or completes it as nothing (no cell inside) at every candidate turn.
 
     surface: (S, 3) observed surface voxel centres of the instance; free: (F, 3) seen-free
     voxel centres near it; blockers: (K, 3) observed surface voxel centres of other things near
@@ -483,6 +484,8 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     best: AlignedShape | None = None
     candidates = []
     for (yaw_peak, mass), yaw_grid, sdf, anchor in zip(peaks, yaws2, sdfs, anchors):
+        if not bool((sdf < 0).any()):
+            continue  # completed as nothing: no inside to pose, write or size (an empty grid fits any surface)
         with torch.enable_grad():
             yaw, offset, scale, final = refine_pose(sdf, grid, yaw_grid, anchor, s_t, f_t, b_t, voxel_size, config,
                                                     class_size_range(class_name))
@@ -502,6 +505,8 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
         shape.cost = total
         if best is None or total < best.cost:
             best = shape
+    if best is None:
+        return None
     dist = np.abs(best.sdf_at(surface))
     best.fit = float(np.mean(dist < voxel_size))
     best.candidates = candidates

@@ -312,3 +312,21 @@ def test_an_object_found_in_pieces_is_completed_once():
     assert fits_within(box @ turn.T, (1.6, 0.7, 0.55), 0.05)
     assert not fits_within(box @ turn.T, (1.4, 0.7, 0.55), 0.05)
     assert not fits_within(box @ turn.T, (1.6, 0.7, 0.4), 0.05)
+
+
+def test_a_shape_completed_as_nothing_is_not_an_object(fused_room):
+    """A prior that answers "outside" everywhere has no inside to pose or write: the chair is
+    listed, not refined (even with no fit required), and the map is left as it was."""
+    import copy
+
+    net = ShapePriorNet(1, ShapePriorNetworkConfig(grid_size=16, base_width=2, class_embedding=2, yaw_bins=8))
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.fill_(5.0)  # tanh -> +1: outside everywhere
+    empty = ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
+    tsdf_map = copy.deepcopy(fused_room)
+    config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3)
+    result = refine_objects(tsdf_map, NAMES, empty, config)
+    chairs = [o for o in result.objects if o.class_name == "chair"]
+    assert len(chairs) == 1 and not chairs[0].refined and chairs[0].fit == 0.0
+    assert result.written_voxels == 0 and not result.shapes
