@@ -1,10 +1,10 @@
 """Object refinement on held-out generated rooms: per-object quality before and after.
 
     PYTHONPATH=. python benchmarks/objects_eval.py [--seeds 6000 6001 ...] [--frames 80]
-        [--weights models/shape_prior_small.pt] [--threads 1] [--json benchmarks/results/objects_eval.json]
+        [--weights models/shape_prior_small.pt,models/shape_prior_rooms.pt] [--threads 1] [--json benchmarks/results/objects_eval.json]
 
 For each room seed (never used to train the completion network; the shape prior never saw a
-room at all): render a handheld RGB-D sequence (320x240, noisy depth, 2D-predictor labels),
+room of these seeds): render a handheld RGB-D sequence (320x240, noisy depth, 2D-predictor labels),
 fuse half of it (contiguous segments dropped, so objects are seen from some sides only) into a
 5 cm map ("fusion"), complete it with the shipped completion network ("fusion + completion"),
 then run ``refine_objects`` on that map with the fused frames' camera path ("+ objects";
@@ -39,7 +39,7 @@ from ssr_ros.map.semantic_tsdf import SemanticTSDF
 from ssr_ros.objects.evaluation import object_scores, object_yaw, own_instance_ids, region_instance_matches, yaw_error
 from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
 from ssr_ros.objects.room_views import partial_sequence
-from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+from ssr_ros.objects.weights import default_shape_prior_set, load_shape_priors
 from ssr_ros.pipeline import load_completion_model
 
 SYMMETRIC = {"table": 2, "bed": 1, "otherfurniture": 1}
@@ -102,7 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[6000, 6001, 6002, 6003, 6004, 6005])
     parser.add_argument("--frames", type=int, default=80)
-    parser.add_argument("--weights", default=str(default_shape_prior_weights()))
+    parser.add_argument("--weights", default=",".join(str(p) for p in default_shape_prior_set()),
+                        help="shape prior weights, several separated by commas (default: the packaged pair)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", default="out/objects_eval")
     for flag, field, kind in OVERRIDES:
@@ -119,7 +120,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    prior = load_shape_prior(args.weights)
+    prior = load_shape_priors([p for p in args.weights.split(",") if p])
     config = ObjectRefinementConfig(surface=not args.inside_only)
     for flag, field, _ in OVERRIDES:
         value = getattr(args, flag.replace("-", "_"))

@@ -13,7 +13,9 @@ the position and the size are unknown. :func:`align_object`:
    180 and 270 degrees), snapped to the footprint's axes with ``snap_to_footprint``;
    ``search: grid`` tries ``search_yaws`` evenly spaced yaws;
 2. for each candidate turns the grid to it and runs the prior, so it gets the completed SDF in a
-   frame where the object is canonical;
+   frame where the object is canonical; a :class:`~ssr_ros.objects.weights.ShapePriorSet` runs each
+   of its priors, and every completion is a candidate of its own (a shape completed as nothing,
+   without a cell inside, is none);
 3. refines yaw (at most ``max_yaw_change`` from the candidate's), position (x, y, and a little
    z) and per-axis scale continuously by gradient descent so that the observed surface lies on the completed surface, the space seen free
    lies outside it, observed surfaces of other things (walls, other objects) are not inside it
@@ -446,7 +448,8 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     it; viewpoints: (V, 3) where the object was seen from (camera positions; None: the seen-free
     points stand in, they lie between the object and the cameras); walls: (W, 3) observed wall
     surface voxel centres near it (None: the blockers stand in); all map frame, metres.
-    floor_z: floor height, metres.
+    floor_z: floor height, metres. prior: one prior, or a ShapePriorSet whose members all
+    complete the object (the lowest-cost candidate of any member is kept).
     """
     config = (config or AlignmentConfig()).validate()
     k = prior.class_index(class_name)
@@ -464,26 +467,30 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
         if footprint_aspect(surface, axis) < config.square_ratio:
             quarter = 8  # near-square footprint: its axis says little, try the diagonals too
         yaws = [math.remainder(axis + q * 2 * math.pi / quarter, 2 * math.pi) for q in range(quarter)]
-        sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws, floor_z)
-        probs0 = torch.softmax(_turned_yaw_logits(prior, k, surface, free, floor_z, config.turns)[0], dim=0)
-        peaks = [(y, _mass_at(probs0, y)) for y in yaws]
-        yaws2 = yaws
-    else:
-        peaks = _head_candidates(prior, k, surface, free, floor_z, config)
-        yaws = [y for y, _ in peaks]
-        _, logits1, _ = _run_prior(prior, k, surface, free, yaws, floor_z)
-        centers = yaw_bin_centers(logits1.shape[1])
-        # second pass: remove the residual yaw the head still sees
-        residual = [math.remainder(float(centers[int(l.argmax())]), 2 * math.pi) for l in logits1]
-        keep = config.snap_to_footprint  # snapped yaws are already exact up to quarter turns
-        yaws2 = [y + (r if abs(r) < math.radians(30) and not keep else 0.0) for y, r in zip(yaws, residual)]
-        sdfs, _, anchors = _run_prior(prior, k, surface, free, yaws2, floor_z)
+    proposals = []  # (yaw head mass, grid yaw, completed SDF, anchor) of every member of the prior
+    for member in prior.members:
+        if config.search == "turns":
+            sdfs, _, anchors = _run_prior(member, k, surface, free, yaws, floor_z)
+            probs0 = torch.softmax(_turned_yaw_logits(member, k, surface, free, floor_z, config.turns)[0], dim=0)
+            peaks = [(y, _mass_at(probs0, y)) for y in yaws]
+            yaws2 = yaws
+        else:
+            peaks = _head_candidates(member, k, surface, free, floor_z, config)
+            yaws1 = [y for y, _ in peaks]
+            _, logits1, _ = _run_prior(member, k, surface, free, yaws1, floor_z)
+            centers = yaw_bin_centers(logits1.shape[1])
+            # second pass: remove the residual yaw the head still sees
+            residual = [math.remainder(float(centers[int(l.argmax())]), 2 * math.pi) for l in logits1]
+            keep = config.snap_to_footprint  # snapped yaws are already exact up to quarter turns
+            yaws2 = [y + (r if abs(r) < math.radians(30) and not keep else 0.0) for y, r in zip(yaws1, residual)]
+            sdfs, _, anchors = _run_prior(member, k, surface, free, yaws2, floor_z)
+        proposals += [(mass, y, sdf, anchor) for (_, mass), y, sdf, anchor in zip(peaks, yaws2, sdfs, anchors)]
     s_t = torch.as_tensor(surface, dtype=torch.float32)
     f_t = torch.as_tensor(free, dtype=torch.float32).reshape(-1, 3)
     b_t = torch.as_tensor(blockers, dtype=torch.float32).reshape(-1, 3)
     best: AlignedShape | None = None
     candidates = []
-    for (yaw_peak, mass), yaw_grid, sdf, anchor in zip(peaks, yaws2, sdfs, anchors):
+    for mass, yaw_grid, sdf, anchor in proposals:
         if not bool((sdf < 0).any()):
             continue  # completed as nothing: no inside to pose, write or size (an empty grid fits any surface)
         with torch.enable_grad():

@@ -52,7 +52,9 @@ class ObjectRefinementConfig:
 
     type: str = param("shape_prior", "object stage: 'shape_prior' (complete and align instances) or 'none' (list them only)",
                       choices=["shape_prior", "none"])
-    weights: str = param("", "shape prior weights (.pt); empty = the packaged models/shape_prior_small.pt")
+    weights: str = param("", "shape prior weights (.pt), several separated by commas: every one completes each object and "
+                         "the shape that fits its observation best is kept; empty = the packaged "
+                         "models/shape_prior_small.pt and models/shape_prior_rooms.pt")
     device: str = param("cpu", "torch device of the prior")
     min_confidence: float = param(0.3, "instances below this confidence are listed but not refined", low=0.0, high=1.0)
     min_observed_voxels: int = param(10, "instances with fewer observed surface voxels are listed but not refined", low=3, high=1_000_000)
@@ -179,13 +181,15 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
 
 
 def configured_prior(config: ObjectRefinementConfig) -> ShapePrior | None:
-    """The shape prior ``config`` asks for (``weights``, default the packaged one, on ``device``),
-    or None with ``type: none`` (instances listed only); a bad file is refused here."""
+    """The shape priors ``config`` asks for (``weights``, comma-separated; default the packaged
+    pair), on ``device``, or None with ``type: none`` (instances listed only); a bad file is
+    refused here."""
     if config.type != "shape_prior":
         return None
-    from ssr_ros.objects.weights import default_shape_prior_weights, load_shape_prior
+    from ssr_ros.objects.weights import default_shape_prior_set, load_shape_priors
 
-    return load_shape_prior(config.weights or default_shape_prior_weights(), config.device)
+    paths = [p.strip() for p in config.weights.split(",") if p.strip()]
+    return load_shape_priors(paths or default_shape_prior_set(), config.device)
 
 
 def inside_only(tsdf: np.ndarray, voxel_size: float, truncation: float) -> np.ndarray:

@@ -32,12 +32,23 @@ FORMAT = "ssr_ros.shape_prior"
 VERSION = 1
 MODEL_TYPE = "shape_prior_unet"
 DEFAULT_WEIGHTS = "shape_prior_small.pt"
+ROOMS_WEIGHTS = "shape_prior_rooms.pt"
 GRAVITY = "z_up"
 
 
+def _packaged(name: str) -> Path:
+    return find_package_file("models", name) or SOURCE_ROOT / "models" / name
+
+
 def default_shape_prior_weights() -> Path:
-    """The packaged default weights (source checkout, else the ROS share directory)."""
-    return find_package_file("models", DEFAULT_WEIGHTS) or SOURCE_ROOT / "models" / DEFAULT_WEIGHTS
+    """The packaged prior trained on simulated views (source checkout, else the ROS share directory)."""
+    return _packaged(DEFAULT_WEIGHTS)
+
+
+def default_shape_prior_set() -> list[Path]:
+    """The packaged priors the object stage uses together by default: the one trained on simulated
+    views and the one continued on the instances of fused rooms (``SHAPE_PRIOR_MODEL_CARD.md``)."""
+    return [_packaged(DEFAULT_WEIGHTS), _packaged(ROOMS_WEIGHTS)]
 
 
 class ShapePrior:
@@ -60,6 +71,33 @@ class ShapePrior:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def members(self) -> list["ShapePrior"]:
+        """The networks that complete each object: this one."""
+        return [self]
+
+
+class ShapePriorSet(ShapePrior):
+    """Several priors of one contract (class names, extents): every member completes each object and
+    the alignment keeps the completed shape that fits the object's observation best (a deterministic
+    prior's stand-in for drawing several shapes from a generative one). Class names, extents and
+    grids are the members' common ones."""
+
+    def __init__(self, members: list[ShapePrior]) -> None:
+        if not members:
+            raise ConfigError("a shape prior set needs at least one prior")
+        first = members[0]
+        for other in members[1:]:
+            if other.class_names != first.class_names or other.extents != first.extents \
+                    or other.model.config.grid_size != first.model.config.grid_size:
+                raise ConfigError("shape priors used together must share class names, class extents and grid size")
+        super().__init__(first.model, first.class_names, first.extents, first.metadata)
+        self._members = list(members)
+
+    @property
+    def members(self) -> list[ShapePrior]:
+        return list(self._members)
 
 
 def save_shape_prior(model: ShapePriorNet, path: str | Path, class_names: list[str], extents: dict[str, float],
@@ -95,3 +133,9 @@ def load_shape_prior(path: str | Path, device: str | torch.device = "cpu") -> Sh
     except (KeyError, RuntimeError, ConfigError) as error:
         raise MapFileError(f"shape prior weights '{path}' are inconsistent: {error}") from error
     return ShapePrior(model.to(device).eval(), contract["class_names"], contract["extents"], document.get("metadata"))
+
+
+def load_shape_priors(paths: list[str | Path], device: str | torch.device = "cpu") -> ShapePriorSet:
+    """The priors stored at ``paths``, used together (:class:`ShapePriorSet`); a bad file or
+    priors of different contracts are refused (MapFileError / ConfigError)."""
+    return ShapePriorSet([load_shape_prior(p, device) for p in paths])

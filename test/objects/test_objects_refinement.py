@@ -71,6 +71,15 @@ def _sphere_prior(grid_size: int = 16) -> ShapePrior:
     return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
 
 
+def _empty_prior() -> ShapePrior:
+    """A prior that answers "outside" everywhere (a shape with nothing inside)."""
+    net = ShapePriorNet(1, ShapePriorNetworkConfig(grid_size=16, base_width=2, class_embedding=2, yaw_bins=8))
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.fill_(5.0)
+    return ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
+
+
 class _HighBallNet(_SphereNet):
     """A fixed answer that floats: a small ball near the top of the grid, nothing below it."""
 
@@ -319,14 +328,53 @@ def test_a_shape_completed_as_nothing_is_not_an_object(fused_room):
     listed, not refined (even with no fit required), and the map is left as it was."""
     import copy
 
-    net = ShapePriorNet(1, ShapePriorNetworkConfig(grid_size=16, base_width=2, class_embedding=2, yaw_bins=8))
-    with torch.no_grad():
-        net.out.weight.zero_()
-        net.out.bias.fill_(5.0)  # tanh -> +1: outside everywhere
-    empty = ShapePrior(net.eval(), ["chair"], {"chair": 1.0})
     tsdf_map = copy.deepcopy(fused_room)
     config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3)
-    result = refine_objects(tsdf_map, NAMES, empty, config)
+    result = refine_objects(tsdf_map, NAMES, _empty_prior(), config)
     chairs = [o for o in result.objects if o.class_name == "chair"]
     assert len(chairs) == 1 and not chairs[0].refined and chairs[0].fit == 0.0
     assert result.written_voxels == 0 and not result.shapes
+
+
+def test_priors_used_together_keep_the_shape_that_fits_best(fused_room):
+    """Each member completes the object; the set keeps the lowest-cost candidate of any member, so
+    a member that completes nothing, or worse, changes nothing."""
+    from ssr_ros.objects.weights import ShapePriorSet
+
+    high = ShapePrior(_HighBallNet(1, ShapePriorNetworkConfig(grid_size=16, base_width=2, class_embedding=2, yaw_bins=8)).eval(),
+                      ["chair"], {"chair": 1.0})
+    config = ObjectRefinementConfig(min_fit=0.0, min_confidence=0.0, min_observed_voxels=3)
+
+    def chair_shape(prior):
+        result = refine_objects(fused_room, NAMES, prior, config, write=False)
+        chair = [o for o in result.objects if o.class_name == "chair"][0]
+        return result.shapes.get(chair.instance_id)
+
+    sphere = _sphere_prior()  # (its yaw head is a randomly initialised network: one instance throughout)
+    ball, floating = chair_shape(sphere), chair_shape(high)
+    assert ball is not None and floating is not None and ball.cost != floating.cost
+    winner = min((ball, floating), key=lambda s: s.cost)
+    for members in ([sphere, high], [high, sphere], [_empty_prior(), sphere, high]):
+        together = chair_shape(ShapePriorSet(members))
+        assert together.cost == pytest.approx(winner.cost, rel=1e-6)
+        assert torch.equal(together.sdf, winner.sdf)
+        assert len(together.candidates) == len(ball.candidates) + len(floating.candidates)
+    assert chair_shape(ShapePriorSet([_empty_prior()])) is None
+
+
+def test_priors_of_different_contracts_are_not_used_together(tmp_path):
+    from ssr_ros.errors import ConfigError
+    from ssr_ros.objects.refinement import configured_prior
+    from ssr_ros.objects.weights import ShapePriorSet
+
+    other = ShapePrior(_sphere_prior().model, ["chair"], {"chair": 1.5})
+    with pytest.raises(ConfigError, match="share class names"):
+        ShapePriorSet([_sphere_prior(), other])
+    # the packaged default is a pair; a comma-separated list names the members
+    assert len(configured_prior(ObjectRefinementConfig()).members) == 2
+    paths = []
+    for name in ("a.pt", "b.pt"):
+        prior = _sphere_prior()
+        paths.append(str(save_shape_prior(prior.model, tmp_path / name, prior.class_names, prior.extents)))
+    assert len(configured_prior(ObjectRefinementConfig(weights=f"{paths[0]}, {paths[1]}")).members) == 2
+    assert len(configured_prior(ObjectRefinementConfig(weights=paths[0])).members) == 1
