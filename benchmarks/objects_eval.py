@@ -37,9 +37,9 @@ from ssr_ros.data.synthetic import generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
 from ssr_ros.objects.evaluation import object_scores, object_yaw, own_instance_ids, region_instance_matches, yaw_error
-from ssr_ros.objects.refinement import ObjectRefinementConfig, refine_objects
+from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior, refine_objects
 from ssr_ros.objects.room_views import partial_sequence
-from ssr_ros.objects.weights import default_shape_prior_set, load_shape_priors
+from ssr_ros.objects.weights import default_shape_prior_set
 from ssr_ros.pipeline import load_completion_model
 
 SYMMETRIC = {"table": 2, "bed": 1, "otherfurniture": 1}
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[6000, 6001, 6002, 6003, 6004, 6005])
     parser.add_argument("--frames", type=int, default=80)
-    parser.add_argument("--weights", default=",".join(str(p) for p in default_shape_prior_set()),
+    parser.add_argument("--weights", default="",
                         help="shape prior weights, several separated by commas (default: the packaged pair)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", default="out/objects_eval")
@@ -120,8 +120,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    prior = load_shape_priors([p for p in args.weights.split(",") if p])
-    config = ObjectRefinementConfig(surface=not args.inside_only)
+    config = ObjectRefinementConfig(surface=not args.inside_only, weights=args.weights)
     for flag, field, _ in OVERRIDES:
         value = getattr(args, flag.replace("-", "_"))
         if value is not None:
@@ -130,6 +129,7 @@ def main() -> None:
     if args.fixed_yaw:
         config.alignment.refine_yaw = False
     config.validate()
+    prior = configured_prior(config)
     rows, align_rows, inst_totals = [], [], {"matched": 0, "predicted": 0, "gt": 0}
     seconds = []
     for seed in args.seeds:
@@ -180,7 +180,7 @@ def main() -> None:
         return float(np.mean(values)) if values else None
 
     summary = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)", "seeds": args.seeds,
-               "objects": len(rows), "weights": args.weights,
+               "objects": len(rows), "weights": args.weights or ",".join(str(p) for p in default_shape_prior_set()),
                "min_fit": config.min_fit, "max_distance": config.max_distance, "turns": config.alignment.turns,
                "search": config.alignment.search, "prior_weight": config.alignment.prior_weight,
                "view_weight": config.alignment.view_weight, "wall_weight": config.alignment.wall_weight,
