@@ -37,9 +37,8 @@ from ssr_ros.data.synthetic import generate_scene
 from ssr_ros.map.config import TSDFConfig
 from ssr_ros.map.semantic_tsdf import SemanticTSDF
 from ssr_ros.objects.evaluation import object_scores, object_yaw, own_instance_ids, region_instance_matches, yaw_error
-from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior, refine_objects
+from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior, prior_paths, refine_objects
 from ssr_ros.objects.room_views import partial_sequence
-from ssr_ros.objects.weights import default_shape_prior_set
 from ssr_ros.pipeline import load_completion_model
 
 SYMMETRIC = {"table": 2, "bed": 1, "otherfurniture": 1}
@@ -180,7 +179,7 @@ def main() -> None:
         return float(np.mean(values)) if values else None
 
     summary = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s)", "seeds": args.seeds,
-               "objects": len(rows), "weights": args.weights or ",".join(str(p) for p in default_shape_prior_set()),
+               "objects": len(rows), "weights": ",".join(str(p) for p in prior_paths(config)),
                "min_fit": config.min_fit, "max_distance": config.max_distance, "turns": config.alignment.turns,
                "search": config.alignment.search, "prior_weight": config.alignment.prior_weight,
                "view_weight": config.alignment.view_weight, "wall_weight": config.alignment.wall_weight,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -180,16 +181,22 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
     return (region.origin_voxel + a, tsdf.reshape(tuple(size)), int(solid.sum()), int(clear.sum()))
 
 
+def prior_paths(config: ObjectRefinementConfig) -> list[str | Path]:
+    """The weights files ``config.weights`` names (comma-separated; empty = the packaged pair)."""
+    from ssr_ros.objects.weights import default_shape_prior_set
+
+    paths: list[str | Path] = [p.strip() for p in config.weights.split(",") if p.strip()]
+    return paths or list(default_shape_prior_set())
+
+
 def configured_prior(config: ObjectRefinementConfig) -> ShapePrior | None:
-    """The shape priors ``config`` asks for (``weights``, comma-separated; default the packaged
-    pair), on ``device``, or None with ``type: none`` (instances listed only); a bad file is
-    refused here."""
+    """The shape priors ``config`` asks for (:func:`prior_paths`), on ``device``, or None with
+    ``type: none`` (instances listed only); a bad file is refused here."""
     if config.type != "shape_prior":
         return None
-    from ssr_ros.objects.weights import default_shape_prior_set, load_shape_priors
+    from ssr_ros.objects.weights import load_shape_priors
 
-    paths = [p.strip() for p in config.weights.split(",") if p.strip()]
-    return load_shape_priors(paths or default_shape_prior_set(), config.device)
+    return load_shape_priors(prior_paths(config), config.device)
 
 
 def inside_only(tsdf: np.ndarray, voxel_size: float, truncation: float) -> np.ndarray:
