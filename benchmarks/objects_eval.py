@@ -1,7 +1,7 @@
 """Object refinement on held-out generated rooms: per-object quality before and after.
 
     PYTHONPATH=. python benchmarks/objects_eval.py [--seeds 6000 6001 ...] [--frames 80]
-        [--weights models/shape_prior_small.pt,models/shape_prior_rooms.pt] [--threads 1] [--json benchmarks/results/objects_eval.json]
+        [--weights models/shape_prior_small.pt,models/shape_prior_rooms2.pt,models/shape_prior_rooms.pt] [--threads 1] [--json benchmarks/results/objects_eval.json]
 
 For each room seed (never used to train the completion network; the shape prior never saw a
 room of these seeds): render a handheld RGB-D sequence (320x240, noisy depth, 2D-predictor labels),
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[6000, 6001, 6002, 6003, 6004, 6005])
     parser.add_argument("--frames", type=int, default=80)
     parser.add_argument("--weights", default="",
-                        help="shape prior weights, several separated by commas (default: the packaged pair)")
+                        help="shape prior weights, several separated by commas (default: the packaged three)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache", default="out/objects_eval")
     for flag, field, kind in OVERRIDES:

@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--objects", help="object list JSON (default: beside --out, named objects.json)")
     parser.add_argument("--config", help="mapping yaml whose 'objects' section sets the stage's parameters")
     parser.add_argument("--weights", help="shape prior weights, several separated by commas (each object is completed by "
-                        "every one, the best-fitting shape kept; default: the packaged models/shape_prior_small.pt and "
-                        "models/shape_prior_rooms.pt)")
+                        "every one, the best-fitting shape kept; default: the packaged models/shape_prior_small.pt, "
+                        "models/shape_prior_rooms2.pt and models/shape_prior_rooms.pt)")
     parser.add_argument("--surface", action="store_true",
                         help="also write the band outside each completed shape, so the objects' own surfaces are meshed "
                         "(objects.surface; default: only their inside, as solid predicted voxels)")

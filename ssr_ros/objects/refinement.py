@@ -55,7 +55,7 @@ class ObjectRefinementConfig:
                       choices=["shape_prior", "none"])
     weights: str = param("", "shape prior weights (.pt), several separated by commas: every one completes each object and "
                          "the shape that fits its observation best is kept; empty = the packaged "
-                         "models/shape_prior_small.pt and models/shape_prior_rooms.pt")
+                         "models/shape_prior_small.pt, models/shape_prior_rooms2.pt and models/shape_prior_rooms.pt")
     device: str = param("cpu", "torch device of the prior")
     min_confidence: float = param(0.3, "instances below this confidence are listed but not refined", low=0.0, high=1.0)
     min_observed_voxels: int = param(10, "instances with fewer observed surface voxels are listed but not refined", low=3, high=1_000_000)
@@ -182,7 +182,7 @@ def shape_write(region: MapRegion, inst: Instance, ids: np.ndarray, shape: Align
 
 
 def prior_paths(config: ObjectRefinementConfig) -> list[str | Path]:
-    """The weights files ``config.weights`` names (comma-separated; empty = the packaged pair)."""
+    """The weights files ``config.weights`` names (comma-separated; empty = the packaged three)."""
     from ssr_ros.objects.weights import default_shape_prior_set
 
     paths: list[str | Path] = [p.strip() for p in config.weights.split(",") if p.strip()]

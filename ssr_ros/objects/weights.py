@@ -33,6 +33,7 @@ VERSION = 1
 MODEL_TYPE = "shape_prior_unet"
 DEFAULT_WEIGHTS = "shape_prior_small.pt"
 ROOMS_WEIGHTS = "shape_prior_rooms.pt"
+ROOMS_EARLY_WEIGHTS = "shape_prior_rooms2.pt"
 GRAVITY = "z_up"
 
 
@@ -47,8 +48,9 @@ def default_shape_prior_weights() -> Path:
 
 def default_shape_prior_set() -> list[Path]:
     """The packaged priors the object stage uses together by default: the one trained on simulated
-    views and the one continued on the instances of fused rooms (``SHAPE_PRIOR_MODEL_CARD.md``)."""
-    return [_packaged(DEFAULT_WEIGHTS), _packaged(ROOMS_WEIGHTS)]
+    views, and two continued on the instances of fused rooms (the first stage of that training and
+    its continuation; ``SHAPE_PRIOR_MODEL_CARD.md``)."""
+    return [_packaged(DEFAULT_WEIGHTS), _packaged(ROOMS_EARLY_WEIGHTS), _packaged(ROOMS_WEIGHTS)]
 
 
 class ShapePrior:

@@ -370,8 +370,8 @@ def test_priors_of_different_contracts_are_not_used_together(tmp_path):
     other = ShapePrior(_sphere_prior().model, ["chair"], {"chair": 1.5})
     with pytest.raises(ConfigError, match="share class names"):
         ShapePriorSet([_sphere_prior(), other])
-    # the packaged default is a pair; a comma-separated list names the members
-    assert len(configured_prior(ObjectRefinementConfig()).members) == 2
+    # the packaged default is three priors; a comma-separated list names the members
+    assert len(configured_prior(ObjectRefinementConfig()).members) == 3
     paths = []
     for name in ("a.pt", "b.pt"):
         prior = _sphere_prior()
