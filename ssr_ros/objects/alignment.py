@@ -17,7 +17,8 @@ the position and the size are unknown. :func:`align_object`:
    of its priors, and every completion is a candidate of its own (a shape completed as nothing,
    without a cell inside, is none);
 3. refines yaw (at most ``max_yaw_change`` from the candidate's), position (x, y, and a little
-   z) and per-axis scale continuously by gradient descent so that the observed surface lies on the completed surface, the space seen free
+   z) and per-axis scale continuously by gradient descent (all candidates of an object in one
+   batched optimisation, :func:`refine_poses`) so that the observed surface lies on the completed surface, the space seen free
    lies outside it, observed surfaces of other things (walls, other objects) are not inside it
    and (``size_weight``) its width, depth and height (from the floor to its top,
    :func:`standing_size`) fall within the sizes the class's training objects span: a shape
@@ -189,22 +190,27 @@ def _rot(yaw: float) -> np.ndarray:
 
 
 def _to_shape(points: torch.Tensor, yaw: torch.Tensor, origin: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    c, s = torch.cos(yaw), torch.sin(yaw)
-    d = points - origin
-    x = c * d[:, 0] + s * d[:, 1]
-    y = -s * d[:, 0] + c * d[:, 1]
-    return torch.stack([x, y, d[:, 2]], dim=1) / torch.exp(log_scale)
+    """Map-frame points (P, 3) in the shape frame of one pose (yaw (), origin (3,), log_scale (3,)):
+    (P, 3); or of C poses at once (yaw (C,), origin (C, 3), log_scale (C, 3)): (C, P, 3)."""
+    c, s = torch.cos(yaw)[..., None], torch.sin(yaw)[..., None]
+    d = points - origin[..., None, :]
+    x = c * d[..., 0] + s * d[..., 1]
+    y = -s * d[..., 0] + c * d[..., 1]
+    return torch.stack([x, y, d[..., 2]], dim=-1) / torch.exp(log_scale)[..., None, :]
 
 
 def sample_sdf(sdf: torch.Tensor, grid: ShapeGrid, q: torch.Tensor) -> torch.Tensor:
     """Trilinear SDF (P,) metres at shape-frame points q (P, 3); ``grid``'s truncation value
-    (its largest SDF) outside the grid."""
-    top = float(sdf.max())
+    (its largest SDF) outside the grid. Batched: sdf (C, G, G, G) and q (C, P, 3) give (C, P)."""
+    batched = sdf.dim() == 4
+    sdfs, qs = (sdf, q) if batched else (sdf[None], q[None])
+    top = sdfs.detach().amax(dim=(1, 2, 3))
     side = grid.size * grid.cell
-    u = (q - torch.as_tensor(grid.lo, dtype=q.dtype)) / side * 2 - 1
-    volume = (sdf - top).permute(2, 1, 0)[None, None]  # (1, 1, Z, Y, X)
-    out = F.grid_sample(volume, u[None, :, None, None, :], align_corners=False, padding_mode="zeros")
-    return out.reshape(-1) + top
+    u = (qs - torch.as_tensor(grid.lo, dtype=qs.dtype)) / side * 2 - 1
+    volume = (sdfs - top[:, None, None, None]).permute(0, 3, 2, 1)[:, None]  # (C, 1, Z, Y, X)
+    out = F.grid_sample(volume, u[:, :, None, None, :], align_corners=False, padding_mode="zeros")
+    out = out.reshape(len(sdfs), -1) + top[:, None]
+    return out if batched else out[0]
 
 
 @torch.no_grad()
@@ -374,52 +380,69 @@ def refine_pose(sdf: torch.Tensor, grid: ShapeGrid, yaw0: float, anchor: np.ndar
     height (metres) of the class, for ``config.size_weight``. Returns ``(yaw, offset (3,), scale (3,),
     final cost)``: the shape frame is ``q = R(yaw)^T (p - anchor - offset) / scale``.
     """
-    yaw = torch.tensor(float(yaw0), requires_grad=config.refine_yaw)
-    offset = torch.zeros(3, requires_grad=True)
-    log_scale = torch.zeros(3, requires_grad=True)
-    origin0 = torch.as_tensor(anchor, dtype=torch.float32)
+    return refine_poses(sdf[None], grid, [yaw0], [anchor], surface, free, blockers, voxel_size, config, size_range)[0]
+
+
+def refine_poses(sdfs: torch.Tensor, grid: ShapeGrid, yaws0: list[float], anchors: list[np.ndarray], surface: torch.Tensor,
+                 free: torch.Tensor, blockers: torch.Tensor, voxel_size: float, config: AlignmentConfig,
+                 size_range: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[float, np.ndarray, np.ndarray, float]]:
+    """:func:`refine_pose` of C completed shapes of one object at once (sdfs (C, G, G, G), one
+    starting yaw and anchor each): one optimisation over all C poses, each pose moved by the
+    gradient of its own cost only (Adam works element by element), so each result is the one
+    :func:`refine_pose` gives it alone, in a fraction of the time."""
+    count = len(sdfs)
+    yaw0 = torch.tensor([float(y) for y in yaws0], dtype=torch.float32)
+    yaw = yaw0.clone().requires_grad_(config.refine_yaw)
+    offset = torch.zeros(count, 3, requires_grad=True)
+    log_scale = torch.zeros(count, 3, requires_grad=True)
+    origin0 = torch.as_tensor(np.asarray(anchors, dtype=np.float64).reshape(count, 3), dtype=torch.float32)
     optimizer = torch.optim.Adam(([yaw] if config.refine_yaw else []) + [offset, log_scale], lr=config.learning_rate)
-    log_size = None
+    sized = torch.zeros(count, dtype=torch.bool)  # candidates whose size the class's range bounds
+    log_size = torch.zeros(count, 3)
+    scale_target = torch.zeros(count, 3)
     if size_range is not None and config.size_weight > 0:
-        occupied = (sdf < 0).numpy()
-        if occupied.any():
-            log_size = torch.as_tensor(np.log(standing_size(occupied, grid)), dtype=torch.float32)
-            log_lo = torch.as_tensor(np.log(np.asarray(size_range[0])), dtype=torch.float32)
-            log_hi = torch.as_tensor(np.log(np.asarray(size_range[1])), dtype=torch.float32)
-            scale_target = torch.clamp(torch.zeros(3), log_lo - log_size, log_hi - log_size)
+        log_lo = torch.as_tensor(np.log(np.asarray(size_range[0])), dtype=torch.float32)
+        log_hi = torch.as_tensor(np.log(np.asarray(size_range[1])), dtype=torch.float32)
+        for i in range(count):
+            occupied = (sdfs[i] < 0).numpy()
+            if occupied.any():
+                sized[i] = True
+                log_size[i] = torch.as_tensor(np.log(standing_size(occupied, grid)), dtype=torch.float32)
+                # the pull towards the completed shape's own size stops where the class's sizes begin
+                scale_target[i] = torch.clamp(torch.zeros(3), log_lo - log_size[i], log_hi - log_size[i])
+    weight = torch.tensor([1.0, 1.0, 0.2])
 
     def cost() -> torch.Tensor:
-        origin = origin0 + offset * torch.tensor([1.0, 1.0, 0.2])
-        scale = torch.exp(log_scale).min()
-        total = (sample_sdf(sdf, grid, _to_shape(surface, yaw, origin, log_scale)) * scale).abs().mean() / voxel_size
+        origin = origin0 + offset * weight
+        scale = torch.exp(log_scale).amin(dim=1, keepdim=True)  # ties share the gradient, as a full min() does
+        total = (sample_sdf(sdfs, grid, _to_shape(surface, yaw, origin, log_scale)) * scale).abs().mean(dim=1) / voxel_size
         if free.shape[0] and config.free_weight:
-            d = sample_sdf(sdf, grid, _to_shape(free, yaw, origin, log_scale)) * scale
-            total = total + config.free_weight * F.relu(0.5 * voxel_size - d).mean() / voxel_size
+            d = sample_sdf(sdfs, grid, _to_shape(free, yaw, origin, log_scale)) * scale
+            total = total + config.free_weight * F.relu(0.5 * voxel_size - d).mean(dim=1) / voxel_size
         if blockers.shape[0] and config.blocker_weight:
-            d = sample_sdf(sdf, grid, _to_shape(blockers, yaw, origin, log_scale)) * scale
-            total = total + config.blocker_weight * F.relu(-d).mean() / voxel_size
-        if log_size is not None:
+            d = sample_sdf(sdfs, grid, _to_shape(blockers, yaw, origin, log_scale)) * scale
+            total = total + config.blocker_weight * F.relu(-d).mean(dim=1) / voxel_size
+        if bool(sized.any()):
             size = log_size + log_scale
-            total = total + config.size_weight * (F.relu(log_lo - size) + F.relu(size - log_hi)).sum()
-            # the pull towards the completed shape's own size stops where the class's sizes begin
-            return total + config.scale_weight * ((log_scale - scale_target) ** 2).sum()
-        return total + config.scale_weight * (log_scale ** 2).sum()
+            outside = (F.relu(log_lo - size) + F.relu(size - log_hi)).sum(dim=1)
+            total = total + torch.where(sized, config.size_weight * outside, torch.zeros(()))
+        return total + config.scale_weight * ((log_scale - scale_target) ** 2).sum(dim=1)
 
     max_turn = math.radians(config.max_yaw_change)
     for _ in range(config.refine_steps):
         optimizer.zero_grad()
-        c = cost()
-        c.backward()
+        cost().sum().backward()
         optimizer.step()
         with torch.no_grad():
             log_scale.clamp_(-config.max_log_scale, config.max_log_scale)
             if config.refine_yaw and max_turn > 0:
-                yaw.clamp_(float(yaw0) - max_turn, float(yaw0) + max_turn)
-            offset[2].clamp_(-voxel_size / 0.2, voxel_size / 0.2)  # objects stand on the floor: 1 voxel at most
+                yaw.copy_(torch.minimum(torch.maximum(yaw, yaw0 - max_turn), yaw0 + max_turn))
+            offset[:, 2].clamp_(-voxel_size / 0.2, voxel_size / 0.2)  # objects stand on the floor: 1 voxel at most
     with torch.no_grad():
-        final = float(cost())
-    scaled = torch.tensor([1.0, 1.0, 0.2])
-    return float(yaw.detach()), (offset.detach() * scaled).numpy().astype(np.float64), torch.exp(log_scale.detach()).numpy().astype(np.float64), final
+        final = cost()
+    offsets = (offset.detach() * weight).numpy().astype(np.float64)
+    scales = torch.exp(log_scale.detach()).numpy().astype(np.float64)
+    return [(float(yaw[i].detach()), offsets[i], scales[i], float(final[i])) for i in range(count)]
 
 
 def _mass_at(probs: torch.Tensor, yaw: float) -> float:
@@ -490,12 +513,14 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     b_t = torch.as_tensor(blockers, dtype=torch.float32).reshape(-1, 3)
     best: AlignedShape | None = None
     candidates = []
-    for mass, yaw_grid, sdf, anchor in proposals:
-        if not bool((sdf < 0).any()):
-            continue  # completed as nothing: no inside to pose, write or size (an empty grid fits any surface)
-        with torch.enable_grad():
-            yaw, offset, scale, final = refine_pose(sdf, grid, yaw_grid, anchor, s_t, f_t, b_t, voxel_size, config,
-                                                    class_size_range(class_name))
+    # completed as nothing: no inside to pose, write or size (an empty grid fits any surface)
+    proposals = [p for p in proposals if bool((p[2] < 0).any())]
+    if not proposals:
+        return None
+    with torch.enable_grad():
+        poses = refine_poses(torch.stack([p[2] for p in proposals]), grid, [p[1] for p in proposals],
+                             [p[3] for p in proposals], s_t, f_t, b_t, voxel_size, config, class_size_range(class_name))
+    for (mass, yaw_grid, sdf, anchor), (yaw, offset, scale, final) in zip(proposals, poses):
         shape = AlignedShape(grid, sdf, yaw, anchor, offset, scale, yaw, final, mass, 0.0)
         terms = {"yaw": yaw, "fit_cost": final, "head": -math.log(max(mass, 1e-6)), "view": 0.0, "wall": 0.0}
         terms["off_surface"] = float(np.mean(np.abs(shape.sdf_at(surface)) >= voxel_size))

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from ssr_ros.data.synthetic.furniture import TEMPLATES
-from ssr_ros.objects.alignment import AlignmentConfig, refine_pose, sample_sdf
+from ssr_ros.objects.alignment import AlignmentConfig, refine_pose, refine_poses, sample_sdf
 from ssr_ros.objects.observation import object_sdf, simulate_observation, template_boxes
-from ssr_ros.objects.shape_classes import shape_grid
+from ssr_ros.objects.shape_classes import class_size_range, shape_grid
 
 
 def _yaw(theta):
@@ -146,3 +146,21 @@ def test_a_chair_completed_without_its_legs_is_as_high_as_its_back_and_reaches_t
     record = _record(inst, shape, True, 0)
     assert record.center[2] - record.extents[2] / 2 < grid.cell
     assert abs(record.center[2] + record.extents[2] / 2 - (centre[2] + extents[2] / 2)) < 1e-6
+
+
+def test_candidates_refined_together_end_where_each_refined_alone_ends():
+    theta, T, surface, free, grid, sdf = _chair_seen_partially()
+    f = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    starts = [(theta + 0.2, T + np.array([0.06, -0.05, 0.0])), (theta - 0.5, T), (theta + 3.0, T + 0.1)]
+    shrunk = torch.where(sdf < 0, sdf + 0.02, sdf)  # a second completion of the same chair, thinner
+    sdfs = [sdf, shrunk, sdf]
+    config = AlignmentConfig(refine_steps=40)
+    together = refine_poses(torch.stack(sdfs), grid, [y for y, _ in starts], [a for _, a in starts], f(surface), f(free),
+                            f(np.zeros((0, 3))), 0.05, config, class_size_range("chair"))
+    for (yaw0, anchor), shape_sdf, (yaw, offset, scale, cost) in zip(starts, sdfs, together):
+        alone = refine_pose(shape_sdf, grid, yaw0, anchor, f(surface), f(free), f(np.zeros((0, 3))), 0.05, config,
+                            class_size_range("chair"))
+        assert abs(alone[0] - yaw) < 1e-6 and np.allclose(alone[1], offset, atol=1e-6)
+        assert np.allclose(alone[2], scale, atol=1e-6) and abs(alone[3] - cost) < 1e-6
+    # the three ended in different places: each moved by its own cost only
+    assert len({round(t[0], 3) for t in together}) == 3
