@@ -84,10 +84,11 @@ class MapRegion:
         """World centres (N, 3) metres of region voxel indices (N, 3)."""
         return (np.asarray(index, dtype=np.float64) + self.origin_voxel + 0.5) * self.voxel_size
 
-    def floor_height(self, floor_class: int | None) -> float:
+    def floor_height(self, floor_class: int | None, unseen: float | None = None) -> float:
         """Height of the observed floor (metres): the median over observed floor-class surface
-        voxels of ``centre z - tsdf`` (where a level surface crosses zero), else the bottom of the
-        lowest observed surface voxel; 0 when nothing is observed."""
+        voxels of ``centre z - tsdf`` (where a level surface crosses zero). Where no floor is
+        observed: the bottom of the lowest observed surface voxel, or ``unseen`` where that lies
+        lower (the floor lies below everything seen); ``unseen``, else 0, when nothing is observed."""
         surface = self.surface & self.observed
         if floor_class is not None:
             floor = surface & (self.label == floor_class)
@@ -96,8 +97,9 @@ class MapRegion:
                 z = self.centers(idx)[:, 2] - self.tsdf[tuple(idx.T)]
                 return float(np.median(z))
         if not surface.any():
-            return 0.0
-        return float((np.nonzero(surface)[2].min() + self.origin_voxel[2]) * self.voxel_size)
+            return 0.0 if unseen is None else float(unseen)
+        lowest = float((np.nonzero(surface)[2].min() + self.origin_voxel[2]) * self.voxel_size)
+        return lowest if unseen is None else min(lowest, float(unseen))
 
 
 def region_from_chunk(chunk: DenseChunk, config: InstanceConfig | None = None) -> MapRegion:

@@ -83,6 +83,10 @@ class ObjectRefinementConfig:
         "largest size of the class (width, depth, height of its templates, plus a voxel each side) are one "
         "object found in pieces (a bathtub seen as three): they are completed once, as one instance; 0 = never "
         "(instances from fused 2D instance ids are never joined)", low=0.0, high=5.0)
+    unseen_floor_height: float = param(
+        0.0, "where no floor is observed, objects stand on a floor at this height (map frame, metres; REP 105: a "
+        "ground robot's odom and map frames lie on the ground) or at the bottom of the lowest observed surface "
+        "where that lies lower", low=-1000.0, high=1000.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
                             "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
@@ -239,7 +243,7 @@ def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, c
     instances = object_instances(region, class_names, config.instances, config.join_gap)
     ids = instance_mask(region, instances)
     floor_class = class_names.index("floor") if "floor" in class_names else None
-    floor_z = region.floor_height(floor_class)
+    floor_z = region.floor_height(floor_class, config.unseen_floor_height)
     observed_surface = region.surface & region.observed
     wall_ids = [class_names.index(n) for n in WALL_CLASSES if n in class_names]
     wall_label = np.isin(region.label, wall_ids)

@@ -69,3 +69,14 @@ def test_floor_height_from_the_floor_surface_crossing():
     chunk.tsdf[:, :, 3] = 0.01  # centre at z = 0.025, surface 1 cm below it
     region = region_from_chunk(chunk)
     assert abs(region.floor_height(NAMES.index("floor")) - 0.015) < 1e-6
+
+
+def test_where_no_floor_is_seen_objects_stand_on_the_unseen_floor_height_unless_something_lies_lower():
+    labels = np.zeros((10, 10, 20), np.int64)
+    labels[2:8, 2:8, 14] = TABLE  # a table top seen from above, nothing below it
+    region = region_from_chunk(_chunk(labels, np.ones(labels.shape, bool), origin=(0, 0, 0)))
+    floor = NAMES.index("floor")
+    assert abs(region.floor_height(floor) - 0.7) < 1e-6  # the lowest observed surface
+    assert region.floor_height(floor, unseen=0.0) == 0.0
+    lower = region_from_chunk(_chunk(labels, np.ones(labels.shape, bool), origin=(0, 0, -20)))
+    assert abs(lower.floor_height(floor, unseen=0.0) - (-0.3)) < 1e-6
