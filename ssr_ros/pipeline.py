@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ssr_ros.completion.inference import CompletionConfig, complete_chunks
-from ssr_ros.completion.layout import LayoutConfig, complete_layout
+from ssr_ros.completion.layout import LAYOUT_CLASSES, LayoutConfig, complete_layout
 from ssr_ros.completion.scheduler import CompletionScheduler, SchedulerConfig
 from ssr_ros.config import param, validate_config
 from ssr_ros.devices import resolve_device
@@ -523,9 +523,9 @@ class MappingPipeline:
         return report
 
     def structural_class_ids(self) -> dict[str, int]:
-        """Taxonomy ids of the room layout's classes: floor, wall, ceiling and door (those the taxonomy has)."""
-        return {name: self.taxonomy.id_of(name) for name in ("floor", "wall", "ceiling", "door")
-                if name in self.taxonomy.names}
+        """Taxonomy ids of the room layout's classes (floor, wall, ceiling, door, window, picture: those the
+        taxonomy has)."""
+        return {name: self.taxonomy.id_of(name) for name in LAYOUT_CLASSES if name in self.taxonomy.names}
 
     # ------------------------------------------------------------------ regularisation
     def _build_regularizer(self):

@@ -47,7 +47,10 @@ observed, in the gravity-aligned map frame (z up):
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
    of what was seen of a wall), else the majority fused label of the plane's observed voxels; a
    door seen on a bounding wall replaces the wall over the columns where it was seen, from the
-   floor up to ``door_height`` (or as high as it was seen), at its seen distance from the wall;
+   floor up to ``door_height`` (or as high as it was seen), at its seen distance from the wall; a
+   window or picture seen on it (``wall_patches``) replaces the wall over the rectangle its seen
+   part spans (the rest of it is out of sight, behind what stands in front of it or cut off by
+   the view, and nobody knows how far it goes beyond);
    color: the plane's median observed color; confidence: ``confidence``. A plane lying on a
    voxel face (to within ``face_tolerance``) occupies only the voxel on its solid side
    (:func:`on_face_outside`).
@@ -127,6 +130,11 @@ class LayoutConfig:
         2.0, "a door seen on a bounding wall is written over the columns of the wall where it was seen, from the floor "
         "up to at least this height above it (standard doors are 2.0-2.1 m high; where more of it was seen, up to "
         "what was seen), at the distance from the wall its seen part lies; 0 = doors are written as wall", low=0.0, high=4.0)
+    wall_patches: bool = param(
+        True, "a window or picture seen on a bounding wall is written over the rectangle of the wall its seen part "
+        "spans (along the wall and in height), where the wall behind is unobserved (windows and pictures are "
+        "rectangles; what of them stays unseen inside that rectangle is hidden by something in front or fell "
+        "between the views); off: written as wall")
     over_network: bool = param(
         True, "the room's surface replaces the completion network's predictions within ``band`` of it (the planes "
         "are measured on what the cameras saw; the network's continuation of them lies up to a couple of voxels off); "
@@ -184,11 +192,19 @@ class Plane:
                 "label_share": round(float(self.label_share), 3)}
 
 
+WALL_PATCH_CLASSES = ("window", "picture")
+"""Classes besides the door written as rectangles over a bounding wall where seen on it
+(``layout.wall_patches``)."""
+LAYOUT_CLASSES = ("floor", "wall", "ceiling", "door") + WALL_PATCH_CLASSES
+"""Classes the layout writes, by name; :func:`find_layout` takes their taxonomy ids."""
+
+
 @dataclass
-class Door:
-    """A door seen on a bounding wall: a rectangle parallel to the wall, ``offset`` metres in front of
-    it, over ``along`` (first of the wall's :meth:`Plane.plane_coordinates`) and from ``bottom`` to
-    ``top`` (map z), labelled ``label`` and colored ``color`` (the median of its seen part)."""
+class WallPatch:
+    """A door, window or picture seen on a bounding wall: a rectangle parallel to the wall, ``offset``
+    metres in front of it, over ``along`` (first of the wall's :meth:`Plane.plane_coordinates`) and
+    from ``bottom`` to ``top`` (map z), labelled ``label`` (its class) and colored ``color`` (the
+    median of its seen part)."""
 
     wall: Plane
     along: tuple[float, float]
@@ -197,9 +213,10 @@ class Door:
     offset: float
     label: int
     color: np.ndarray
+    name: str = "door"
 
     def as_dict(self) -> dict:
-        return {"along": [round(float(a), 3) for a in self.along], "bottom": round(float(self.bottom), 3),
+        return {"class": self.name, "label": int(self.label), "along": [round(float(a), 3) for a in self.along], "bottom": round(float(self.bottom), 3),
                 "top": round(float(self.top), 3), "offset": round(float(self.offset), 3),
                 "wall": {"normal": np.round(self.wall.normal, 4).tolist(), "offset": round(float(self.wall.offset), 4)}}
 
@@ -210,7 +227,8 @@ class Layout:
     lo: np.ndarray
     """(3,) lower corner of the extent of what the cameras saw, metres."""
     hi: np.ndarray
-    doors: list[Door] = field(default_factory=list)
+    patches: list[WallPatch] = field(default_factory=list)
+    """Doors, windows and pictures seen on the bounding walls."""
 
     @property
     def floor(self) -> Plane | None:
@@ -241,7 +259,7 @@ class LayoutReport:
     def as_dict(self) -> dict:
         return {"voxels_written": int(self.voxels_written), "voxels_cleared": int(self.voxels_cleared),
                 "reason": self.reason, "planes": [p.as_dict() for p in self.layout.planes] if self.layout else [],
-                "doors": [d.as_dict() for d in self.layout.doors] if self.layout else []}
+                "patches": [d.as_dict() for d in self.layout.patches] if self.layout else []}
 
 
 # ----------------------------------------------------------------------------- surface samples
@@ -559,8 +577,9 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
                 class_ids: dict[str, int] | None = None) -> Layout | None:
     """The floor, ceiling and walls of the room in ``samples`` (see :func:`surface_samples`),
     or None without observed surface. ``camera_path``: (T, 3) camera positions in the map
-    frame; ``class_ids``: taxonomy ids of 'floor', 'wall', 'ceiling' for planes whose observed
-    voxels carry no label."""
+    frame; ``class_ids``: taxonomy ids of the :data:`LAYOUT_CLASSES` (those of 'floor', 'wall',
+    'ceiling' label planes whose observed voxels carry no label; doors, windows and pictures are
+    found by theirs)."""
     points, normals = samples["points"], samples["normals"]
     if len(points) == 0:
         return None
@@ -618,32 +637,34 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     floor = next((p for p in planes if p.kind == "floor" and p.bounding), None)
     if floor is not None:
         hi[2] = max(hi[2], floor.offset + config.min_room_height)
-    door_id = class_ids.get("door", UNKNOWN_ID)
-    doors = [] if door_id == UNKNOWN_ID or config.door_height <= 0 else [
-        door for wall in planes if wall.kind == "wall" and wall.bounding
-        for door in _doors(wall, samples, voxel, config, door_id, floor)]
-    return Layout(planes, lo, hi, doors)
+    patch_classes = (["door"] if config.door_height > 0 else []) + (list(WALL_PATCH_CLASSES) if config.wall_patches else [])
+    patches = [patch for wall in planes if wall.kind == "wall" and wall.bounding
+               for name in patch_classes if class_ids.get(name, UNKNOWN_ID) != UNKNOWN_ID
+               for patch in _wall_patches(wall, samples, voxel, config, class_ids[name], name, floor)]
+    return Layout(planes, lo, hi, patches)
 
 
-MIN_DOOR_AREA = 0.1
-"""Seen area (m^2) of door-labelled surface on a wall that makes a door: a few stray door votes do not."""
-DOOR_DEPTH = 0.15
-"""How far in front of or behind its wall's plane a door's surface may lie, metres (frames stand proud,
-doors sit in recesses)."""
+MIN_PATCH_AREA = 0.1
+"""Seen area (m^2) of a class's surface on a wall that makes a door, window or picture: a few stray
+votes do not."""
+PATCH_DEPTH = 0.15
+"""How far in front of or behind its wall's plane a door's, window's or picture's surface may lie,
+metres (frames stand proud, doors and windows sit in recesses)."""
 
 
-def _doors(wall: Plane, samples: dict, voxel: float, config: LayoutConfig, door_id: int,
-           floor: Plane | None) -> list[Door]:
-    """The doors seen on ``wall``: its surface samples labelled ``door_id`` within ``DOOR_DEPTH``
-    of it, split into runs along the wall (gaps of up to two voxels close), each with at least
-    ``MIN_DOOR_AREA`` seen. A door stands on the floor and reaches ``door_height`` above it, or as
-    high as it was seen; sideways it covers the columns where it was seen (its seen width is all
-    that is known of its width)."""
+def _wall_patches(wall: Plane, samples: dict, voxel: float, config: LayoutConfig, class_id: int, name: str,
+                  floor: Plane | None) -> list[WallPatch]:
+    """The doors, windows or pictures (``name``) seen on ``wall``: its surface samples labelled
+    ``class_id`` within ``PATCH_DEPTH`` of it, split into runs along the wall (gaps of up to two
+    voxels close), each with at least ``MIN_PATCH_AREA`` seen. Sideways each covers the columns
+    where it was seen (its seen width is all that is known of its width). A door stands on the
+    floor (``floor``, else as low as it was seen) and reaches ``door_height`` above it, or as high
+    as it was seen; a window or picture spans the heights it was seen at."""
     labels, points, normals = samples["labels"], samples["points"], samples["normals"]
     distance = wall.signed_distance(points)
-    seen = ((labels == door_id) & (np.abs(distance) <= DOOR_DEPTH)
+    seen = ((labels == class_id) & (np.abs(distance) <= PATCH_DEPTH)
             & (normals @ wall.normal > math.cos(math.radians(config.angle_tolerance_deg))))
-    if seen.sum() * voxel * voxel < MIN_DOOR_AREA:
+    if seen.sum() * voxel * voxel < MIN_PATCH_AREA:
         return []
     along = wall.plane_coordinates(points[seen].astype(np.float64))[:, 0]
     z, distance, colors = points[seen, 2], distance[seen], samples["colors"][seen]
@@ -657,17 +678,20 @@ def _doors(wall: Plane, samples: dict, voxel: float, config: LayoutConfig, door_
             starts.append(run)
         else:
             run[1] = column
-    doors = []
+    patches = []
     for first, last in starts:
         member = (bins >= first) & (bins <= last)
-        if member.sum() * voxel * voxel < MIN_DOOR_AREA:
+        if member.sum() * voxel * voxel < MIN_PATCH_AREA:
             continue
-        bottom = floor.offset if floor is not None else float(z[member].min())
-        top = max(float(z[member].max()), bottom + config.door_height)
-        doors.append(Door(wall, (float(along[member].min()), float(along[member].max())), bottom, top,
-                          float(np.median(distance[member])), door_id,
-                          np.median(colors[member], axis=0).astype(np.float32)))
-    return doors
+        if name == "door":
+            bottom = floor.offset if floor is not None else float(z[member].min())
+            top = max(float(z[member].max()), bottom + config.door_height)
+        else:
+            bottom, top = float(z[member].min()), float(z[member].max())
+        patches.append(WallPatch(wall, (float(along[member].min()), float(along[member].max())), bottom, top,
+                                 float(np.median(distance[member])), class_id,
+                                 np.median(colors[member], axis=0).astype(np.float32), name))
+    return patches
 
 
 # ----------------------------------------------------------------------------- writing
@@ -798,20 +822,20 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         distance = plane.signed_distance(flat).astype(np.float32)
         closer = distance < sdf
         sdf[closer], nearest[closer] = distance[closer], k
-    # what each voxel is written as: its nearest plane, or a door on it (index into `doors`)
-    doors = [d for d in layout.doors if any(p is d.wall for p in bounding)]
-    door_of = np.full(len(flat), -1, np.int32) if doors else None
-    for j, door in enumerate(doors):
-        # the door's rectangle replaces its wall there, at the door's distance in front of it
-        k = next(i for i, p in enumerate(bounding) if p is door.wall)
+    # what each voxel is written as: its nearest plane, or a door, window or picture on it (index into `patches`)
+    patches = [d for d in layout.patches if any(p is d.wall for p in bounding)]
+    patch_of = np.full(len(flat), -1, np.int32) if patches else None
+    for j, patch in enumerate(patches):
+        # the patch's rectangle replaces its wall there, at the patch's distance in front of it
+        k = next(i for i, p in enumerate(bounding) if p is patch.wall)
         index = np.flatnonzero(nearest == k)
-        along = door.wall.plane_coordinates(flat[index])[:, 0]
+        along = patch.wall.plane_coordinates(flat[index])[:, 0]
         z = flat[index, 2]
-        on = ((along >= door.along[0] - 0.5 * voxel) & (along <= door.along[1] + 0.5 * voxel)
-              & (z >= door.bottom - 0.5 * voxel) & (z <= door.top + 0.5 * voxel))
+        on = ((along >= patch.along[0] - 0.5 * voxel) & (along <= patch.along[1] + 0.5 * voxel)
+              & (z >= patch.bottom - 0.5 * voxel) & (z <= patch.top + 0.5 * voxel))
         index = index[on]
-        sdf[index] -= door.offset
-        door_of[index] = j
+        sdf[index] -= patch.offset
+        patch_of[index] = j
     inside_box = np.all((flat >= layout.lo - 0.5 * voxel) & (flat <= layout.hi + 0.5 * voxel), axis=1)
     band = config.band * voxel
     candidate = inside_box & (np.abs(sdf) <= band)
@@ -854,10 +878,10 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     index = np.flatnonzero(write)
     labels = np.array([p.label for p in bounding], np.int64)[nearest[index]]
     colors = np.stack([p.color for p in bounding]).astype(np.float32)[nearest[index]]
-    if door_of is not None:
-        on_door = door_of[index]
-        labels[on_door >= 0] = np.array([d.label for d in doors], np.int64)[on_door[on_door >= 0]]
-        colors[on_door >= 0] = np.stack([d.color for d in doors]).astype(np.float32)[on_door[on_door >= 0]]
+    if patch_of is not None:
+        on = patch_of[index]
+        labels[on >= 0] = np.array([d.label for d in patches], np.int64)[on[on >= 0]]
+        colors[on >= 0] = np.stack([d.color for d in patches]).astype(np.float32)[on[on >= 0]]
     color = np.zeros((len(flat), 3), np.float32)
     color[index] = colors
     probs = np.zeros((len(flat), num_classes), np.float32)

@@ -229,15 +229,44 @@ def test_a_door_seen_on_a_wall_stands_on_the_floor_and_reaches_door_height():
     class_ids = {"wall": 1, "floor": 2, "door": 8}
     cameras = np.array([[2.0, 1.5, 1.5]])
     layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0), cameras, class_ids)
-    (found,) = layout.doors
-    assert found.wall is layout.walls[0] and found.label == 8
+    (found,) = layout.patches
+    assert found.name == "door" and found.wall is layout.walls[0] and found.label == 8
     assert found.along == pytest.approx((1.0, 1.8), abs=1e-6)
     assert found.bottom == pytest.approx(0.0, abs=0.01) and found.top == pytest.approx(2.0, abs=0.01)
     assert found.offset == pytest.approx(0.03, abs=0.005)
     higher = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0, door_height=1.2), cameras, class_ids)
-    assert higher.doors[0].top == pytest.approx(1.5, abs=0.01), "seen higher than door_height: as high as it was seen"
+    assert higher.patches[0].top == pytest.approx(1.5, abs=0.01), "seen higher than door_height: as high as it was seen"
     assert find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0, door_height=0.0), cameras,
-                       class_ids).doors == []
+                       class_ids).patches == []
+
+
+def test_a_window_seen_on_a_wall_spans_the_rectangle_it_was_seen_over():
+    """A wall at x = 0 with a window seen over y 1.0-1.8 m and z 1.0-1.5 m, except for a hole in its
+    middle (hidden behind something in front): the window found spans the seen rectangle, no more
+    (not down to the floor as a door); another seen 0.5 m to its side along the same wall is a window
+    of its own; ``wall_patches`` off finds none."""
+    step = np.arange(0.0, 4.0, VOXEL)
+    ys, zs = np.meshgrid(step, np.arange(0.0, 2.5, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
+    y, z = wall[:, 1], wall[:, 2]
+    window = (y >= 1.0) & (y < 1.9) & (z >= 1.0) & (z < 1.55)
+    hidden = (y >= 1.3) & (y < 1.6) & (z >= 1.1) & (z < 1.4)
+    second = (y >= 2.4) & (y < 2.9) & (z >= 0.9) & (z < 1.6)
+    keep = ~hidden
+    floor = _grid(step, step, 0.0)
+    samples = _samples(np.concatenate([wall[keep], floor]),
+                       np.r_[np.tile([1, 0, 0], (keep.sum(), 1)), np.tile([0, 0, 1], (len(floor), 1))])
+    samples["labels"] = np.r_[np.where((window | second)[keep], 9, 1), np.full(len(floor), 2)]
+    class_ids = {"wall": 1, "floor": 2, "door": 8, "window": 9}
+    cameras = np.array([[2.0, 1.5, 1.5]])
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0), cameras, class_ids)
+    first, other = sorted(layout.patches, key=lambda p: p.along[0])
+    assert first.name == "window" and first.label == 9 and first.wall is layout.walls[0]
+    assert first.along == pytest.approx((1.0, 1.8), abs=1e-6)
+    assert (first.bottom, first.top) == pytest.approx((1.0, 1.5), abs=1e-6)
+    assert other.along == pytest.approx((2.4, 2.8), abs=1e-6) and (other.bottom, other.top) == pytest.approx((0.9, 1.5))
+    assert find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3, min_walls=0, wall_patches=False), cameras,
+                       class_ids).patches == []
 
 
 def test_a_door_is_written_over_its_wall_with_its_label_at_its_distance():
@@ -249,8 +278,8 @@ def test_a_door_is_written_over_its_wall_with_its_label_at_its_distance():
     layout = _layout_with_wall()
     config = LayoutConfig(reach=1.0, min_walls=0, solid_side=False)
     plain = room_prediction(layout, chunk, config, 21)
-    from ssr_ros.completion.layout import Door
-    layout.doors = [Door(layout.walls[0], (0.52, 0.98), 0.0, 1.48, 0.1, 8, np.array([0.2, 0.1, 0.0], np.float32))]
+    from ssr_ros.completion.layout import WallPatch
+    layout.patches = [WallPatch(layout.walls[0], (0.52, 0.98), 0.0, 1.48, 0.1, 8, np.array([0.2, 0.1, 0.0], np.float32))]
     tsdf, color, probs, _ = room_prediction(layout, chunk, config, 21)
     door = np.zeros((20, 20, 20), bool)
     door[:, 5:10, :15] = True  # voxel centres within half a voxel of the door's rectangle
@@ -602,6 +631,10 @@ def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
     # (clients wait for pending_chunks == 0 before they call the mapper idle)
     on.scheduler.mark_changed(np.array([[0, 0, 0], [4, 0, 0]]))
     assert on.stats()["pending_chunks"] == 0
+    # the layout is told the ids of every class it writes, windows and pictures on walls among them
+    ids = on.structural_class_ids()
+    assert {"floor", "wall", "door", "window", "picture"} <= set(ids)
+    assert all(ids[name] == on.taxonomy.id_of(name) for name in ids)
 
 
 def test_the_room_surface_replaces_the_networks_offset_copy_of_it(generated_room):

@@ -62,8 +62,9 @@ def test_the_completion_line_says_what_each_stage_added_or_why_not():
     summary["completion"]["layout"].update(voxels_written=900, reason="")
     planes.append({"kind": "wall", "bounding": True})
     assert "room layout 900 voxels (1 floor, 2 walls)" in format_completion(summary)
-    summary["completion"]["layout"]["doors"] = [{"along": [1.0, 1.8]}]
-    assert "room layout 900 voxels (1 floor, 2 walls, 1 door)" in format_completion(summary)
+    summary["completion"]["layout"]["patches"] = [{"class": "door", "along": [1.0, 1.8]},
+                                                  {"class": "window"}, {"class": "window"}]
+    assert "room layout 900 voxels (1 floor, 2 walls, 1 door, 2 windows)" in format_completion(summary)
     assert format_completion({"completion": {"enabled": False}}) == ""
     summary["completion"].update(chunks_completed=0, withheld="no threshold reaches 85 %")
     assert format_completion(summary).startswith("completion: network withheld (completion.min_confidence runs it); room layout 900")
