@@ -741,7 +741,8 @@ class MappingPipeline:
             camera_path = self.camera_path if len(self._camera_path) else None
             catch_all = (self.config.structure.others,) if self.frames_structural else ()
         result = refine_objects(_LockedWrites(self), self.taxonomy.names, prior, self.config.objects, region=region,
-                                camera_path=camera_path, list_only_classes=catch_all)
+                                camera_path=camera_path, list_only_classes=catch_all,
+                                floor_height=self.config.planning.floor_height)
         self.timers["objects"].add(time.perf_counter() - start)
         return result
 

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("map", help="saved map (map.ssrmap or its directory)")
     parser.add_argument("--out", required=True, help="refined map file (a directory: written as DIR/map.ssrmap)")
     parser.add_argument("--objects", help="object list JSON (default: beside --out, named objects.json)")
-    parser.add_argument("--config", help="mapping yaml whose 'objects' section sets the stage's parameters")
+    parser.add_argument("--config", help="mapping yaml whose 'objects' section sets the stage's parameters (and "
+                        "'planning.floor_height' the floor objects stand on where none was seen; default 0, REP 105)")
     parser.add_argument("--weights", help="shape prior weights, several separated by commas (each object is completed by "
                         "every one, the best-fitting shape kept; default: the packaged models/shape_prior_small.pt, "
                         "models/shape_prior_rooms2.pt and models/shape_prior_rooms.pt)")
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from ssr_ros.map.semantic_tsdf import read_map
     from ssr_ros.objects.object_list import save_object_list
     from ssr_ros.objects.refinement import ObjectRefinementConfig, configured_prior, refine_objects
+    from ssr_ros.planning.config import PlanningConfig
     from ssr_ros.taxonomy import ClassTaxonomy
 
     config = load_yaml_config(ObjectRefinementConfig, args.config, "objects") if args.config else ObjectRefinementConfig()
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     taxonomy = ClassTaxonomy.load(args.taxonomy or None)
     tsdf_map = read_map(args.map, args.device, taxonomy)
     prior = configured_prior(config)  # config.device is args.device
-    result = refine_objects(tsdf_map, taxonomy.names, prior, config)
+    planning = load_yaml_config(PlanningConfig, args.config, "planning") if args.config else PlanningConfig()
+    result = refine_objects(tsdf_map, taxonomy.names, prior, config, floor_height=planning.validate().floor_height)
     out = Path(args.out)
     if out.is_dir() or args.out.endswith("/"):
         out = out / MAP_FILE

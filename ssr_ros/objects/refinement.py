@@ -83,10 +83,6 @@ class ObjectRefinementConfig:
         "largest size of the class (width, depth, height of its templates, plus a voxel each side) are one "
         "object found in pieces (a bathtub seen as three): they are completed once, as one instance; 0 = never "
         "(instances from fused 2D instance ids are never joined)", low=0.0, high=5.0)
-    unseen_floor_height: float = param(
-        0.0, "where no floor is observed, objects stand on a floor at this height (map frame, metres; REP 105: a "
-        "ground robot's odom and map frames lie on the ground) or at the bottom of the lowest observed surface "
-        "where that lies lower", low=-1000.0, high=1000.0)
     context_margin: float = param(0.3, "seen-free space and other surfaces this far around an instance take part in its fit, metres", low=0.0, high=5.0)
     period_s: float = param(0.0, "node: seconds between object refinement runs, in a thread of their own (the "
                             "object list on ~/objects); 0 = off (ssr refine-objects runs it offline)", low=0.0, high=86400.0)
@@ -230,20 +226,24 @@ def _record(inst: Instance, shape: AlignedShape | None, refined: bool, written: 
 
 def refine_objects(tsdf_map, class_names: list[str], prior: ShapePrior | None, config: ObjectRefinementConfig | None = None,
                    write: bool = True, region: MapRegion | None = None,
-                   camera_path: np.ndarray | None = None, list_only_classes: tuple[str, ...] = ()) -> RefinementResult:
+                   camera_path: np.ndarray | None = None, list_only_classes: tuple[str, ...] = (),
+                   floor_height: float = 0.0) -> RefinementResult:
     """Find, complete, align and write back the objects of ``tsdf_map`` (a SemanticTSDF);
     ``prior`` None (or ``type: none``) lists the instances only. ``region``: the map's
     :func:`map_region` taken beforehand (e.g. under a lock); ``tsdf_map`` is then only written to
     (its ``write_predictions``). ``camera_path``: (K, 3) camera positions of the fused frames,
     map frame, for the alignment's view term (None: the seen-free space near each object
     stands in for them). ``list_only_classes``: instances of these classes are listed, never
-    refined (e.g. the structural labeller's catch-all class, which names no kind of object)."""
+    refined (e.g. the structural labeller's catch-all class, which names no kind of object).
+    ``floor_height``: where no floor is observed, objects stand on a floor at this height (map
+    frame, metres: the planner's ``planning.floor_height``; REP 105, a ground robot's map frame
+    lies on the ground), or on the bottom of the lowest observed surface where that lies lower."""
     config = (config or ObjectRefinementConfig()).validate()
     region = region if region is not None else map_region(tsdf_map, config.instances)
     instances = object_instances(region, class_names, config.instances, config.join_gap)
     ids = instance_mask(region, instances)
     floor_class = class_names.index("floor") if "floor" in class_names else None
-    floor_z = region.floor_height(floor_class, config.unseen_floor_height)
+    floor_z = region.floor_height(floor_class, floor_height)
     observed_surface = region.surface & region.observed
     wall_ids = [class_names.index(n) for n in WALL_CLASSES if n in class_names]
     wall_label = np.isin(region.label, wall_ids)

@@ -378,3 +378,25 @@ def test_priors_of_different_contracts_are_not_used_together(tmp_path):
         paths.append(str(save_shape_prior(prior.model, tmp_path / name, prior.class_names, prior.extents)))
     assert len(configured_prior(ObjectRefinementConfig(weights=f"{paths[0]}, {paths[1]}")).members) == 2
     assert len(configured_prior(ObjectRefinementConfig(weights=paths[0])).members) == 1
+
+
+def test_the_pipeline_stands_objects_on_the_planners_floor_where_none_was_seen(monkeypatch):
+    """One floor setting for the map: ``planning.floor_height`` is the floor the planner falls back
+    on and the floor objects stand on where no floor was observed."""
+    import ssr_ros.objects.refinement as refinement
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+    from ssr_ros.planning import PlanningConfig
+
+    seen = {}
+
+    def record(*args, **kwargs):
+        seen.update(kwargs)
+        return refinement.RefinementResult([], {}, 0, None, [])
+
+    monkeypatch.setattr(refinement, "refine_objects", record)
+    monkeypatch.setattr("ssr_ros.objects.instances.map_region", lambda *args: None)  # an empty map has none
+    pipeline = MappingPipeline(PipelineConfig(completion=CompletionConfig(type="none"),
+                                              planning=PlanningConfig(floor_height=-0.42)), model=None)
+    pipeline.refine_objects(None)
+    assert seen["floor_height"] == -0.42
