@@ -111,7 +111,6 @@ def main() -> None:
     parser.add_argument("--no-camera-path", action="store_true", help="leave the camera path out (the seen-free "
                         "space stands in for it, as in ssr refine-objects on a saved map)")
     parser.add_argument("--fixed-yaw", action="store_true", help="objects alignment.refine_yaw false")
-    parser.add_argument("--mirror-average", action="store_true", help="objects alignment.mirror_average true")
     parser.add_argument("--inside-only", action="store_true",
                         help="objects surface false (the map's default): only the completed shapes' inside is written")
     parser.add_argument("--instance-ids", action="store_true",
@@ -128,8 +127,6 @@ def main() -> None:
             setattr(config.alignment if owner else config, name, value)
     if args.fixed_yaw:
         config.alignment.refine_yaw = False
-    if args.mirror_average:
-        config.alignment.mirror_average = True
     config.validate()
     prior = configured_prior(config)
     rows, align_rows, inst_totals = [], [], {"matched": 0, "predicted": 0, "gt": 0}
@@ -190,7 +187,6 @@ def main() -> None:
                "max_log_scale": config.alignment.max_log_scale, "max_distance_fraction": config.max_distance_fraction,
                "max_yaw_change": config.alignment.max_yaw_change, "wall_snap_angle": config.alignment.wall_snap_angle,
                "max_support_gap": config.max_support_gap, "max_fill": config.max_fill,
-               "mirror_average": config.alignment.mirror_average,
                "instances_from": "2D instance ids" if args.instance_ids else "connected components"}
     for name in ("fusion", "fusion + completion", "+ objects"):
         summary[name] = {k: mean(f"{name}/{k}") for k in ("chamfer", "accuracy", "completeness", "fscore@2cm", "fscore@5cm")}

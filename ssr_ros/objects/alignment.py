@@ -109,10 +109,6 @@ class AlignmentConfig:
         "stands square to the wall it touches); smaller disagreements are left to the footprint, degrees; "
         "0 = off", low=0.0, high=45.0)
 
-    mirror_average: bool = param(False, "complete each candidate from the observation and from its mirror image across "
-                                 "the object's front axis, and take the mean of the two completions (furniture is "
-                                 "mirror-symmetric; twice the prior's forward passes)")
-
     def validate(self) -> "AlignmentConfig":
         return validate_config(self)
 
@@ -219,24 +215,13 @@ def sample_sdf(sdf: torch.Tensor, grid: ShapeGrid, q: torch.Tensor) -> torch.Ten
 
 @torch.no_grad()
 def _run_prior(prior: ShapePrior, class_index: int, surface: np.ndarray, free: np.ndarray, yaws: list[float],
-               floor_z: float, mirror: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
-    """The prior's completed SDFs (metres) and yaw logits of the observation turned to each of ``yaws``,
-    with their anchors. ``mirror``: each SDF is the mean of the completion of the observation and the
-    completion of its mirror image across the grid's x = 0 plane, mirrored back (furniture is
-    mirror-symmetric about its front axis, so both are completions of the same object); the yaw logits
-    are those of the observation alone."""
+               floor_z: float) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
     grid = prior.grid(prior.class_names[class_index])
     anchors = [anchor_point(surface, y, floor_z) for y in yaws]
     inputs = torch.stack([observation_grid(surface, free, y, a, grid) for y, a in zip(yaws, anchors)]).to(prior.device)
-    n = len(yaws)
-    if mirror:
-        inputs = torch.cat([inputs, inputs.flip(2)])  # (B, C, X, Y, Z): x -> -x about the anchor
-    out = prior.model(inputs, torch.full((len(inputs),), class_index, device=prior.device))
-    sdf = out["sdf"]
-    if mirror:
-        sdf = 0.5 * (sdf[:n] + sdf[n:].flip(1))
+    out = prior.model(inputs, torch.full((len(yaws),), class_index, device=prior.device))
     trunc = prior.model.config.truncation_cells * grid.cell
-    return (sdf * trunc).cpu(), out["yaw_logits"][:n].cpu(), anchors
+    return (out["sdf"] * trunc).cpu(), out["yaw_logits"].cpu(), anchors
 
 
 def footprint_cost(points: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -508,7 +493,7 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
     proposals = []  # (yaw head mass, grid yaw, completed SDF, anchor) of every member of the prior
     for member in prior.members:
         if config.search == "turns":
-            sdfs, _, anchors = _run_prior(member, k, surface, free, yaws, floor_z, config.mirror_average)
+            sdfs, _, anchors = _run_prior(member, k, surface, free, yaws, floor_z)
             probs0 = torch.softmax(_turned_yaw_logits(member, k, surface, free, floor_z, config.turns)[0], dim=0)
             peaks = [(y, _mass_at(probs0, y)) for y in yaws]
             yaws2 = yaws
@@ -521,7 +506,7 @@ def align_object(prior: ShapePrior, class_name: str, surface: np.ndarray, free: 
             residual = [math.remainder(float(centers[int(l.argmax())]), 2 * math.pi) for l in logits1]
             keep = config.snap_to_footprint  # snapped yaws are already exact up to quarter turns
             yaws2 = [y + (r if abs(r) < math.radians(30) and not keep else 0.0) for y, r in zip(yaws1, residual)]
-            sdfs, _, anchors = _run_prior(member, k, surface, free, yaws2, floor_z, config.mirror_average)
+            sdfs, _, anchors = _run_prior(member, k, surface, free, yaws2, floor_z)
         proposals += [(mass, y, sdf, anchor) for (_, mass), y, sdf, anchor in zip(peaks, yaws2, sdfs, anchors)]
     s_t = torch.as_tensor(surface, dtype=torch.float32)
     f_t = torch.as_tensor(free, dtype=torch.float32).reshape(-1, 3)
