@@ -203,8 +203,8 @@ LAYOUT_CLASSES = ("floor", "wall", "ceiling", "door") + WALL_PATCH_CLASSES
 class WallPatch:
     """A door, window or picture seen on a bounding wall: a rectangle parallel to the wall, ``offset``
     metres in front of it, over ``along`` (first of the wall's :meth:`Plane.plane_coordinates`) and
-    from ``bottom`` to ``top`` (map z), labelled ``label`` (its class) and colored ``color`` (the
-    median of its seen part)."""
+    from ``bottom`` to ``top`` (map z), labelled ``label`` (the taxonomy id of its class ``name``) and
+    colored ``color`` (the median of its seen part)."""
 
     wall: Plane
     along: tuple[float, float]
@@ -216,9 +216,9 @@ class WallPatch:
     name: str = "door"
 
     def as_dict(self) -> dict:
-        return {"class": self.name, "label": int(self.label), "along": [round(float(a), 3) for a in self.along], "bottom": round(float(self.bottom), 3),
-                "top": round(float(self.top), 3), "offset": round(float(self.offset), 3),
-                "wall": {"normal": np.round(self.wall.normal, 4).tolist(), "offset": round(float(self.wall.offset), 4)}}
+        return {"class": self.name, "label": int(self.label), "along": [round(float(a), 3) for a in self.along],
+                "bottom": round(float(self.bottom), 3), "top": round(float(self.top), 3),
+                "offset": round(float(self.offset), 3), "wall": {"normal": np.round(self.wall.normal, 4).tolist(), "offset": round(float(self.wall.offset), 4)}}
 
 
 @dataclass
@@ -659,8 +659,8 @@ picture seen 9 voxels wide kept 7 at 12 degrees), and its label already says wha
 def _wall_patches(wall: Plane, samples: dict, voxel: float, config: LayoutConfig, class_id: int, name: str,
                   floor: Plane | None) -> list[WallPatch]:
     """The doors, windows or pictures (``name``) seen on ``wall``: its surface samples labelled
-    ``class_id`` within ``PATCH_DEPTH`` of it and facing its way (``PATCH_MIN_COS``), split into runs along the wall (gaps of up to two
-    voxels close), each with at least ``MIN_PATCH_AREA`` seen. Sideways each covers the columns
+    ``class_id`` within ``PATCH_DEPTH`` of it and facing its way (``PATCH_MIN_COS``), split into runs
+    along the wall (gaps of up to two voxels close), each with at least ``MIN_PATCH_AREA`` seen. Sideways each covers the columns
     where it was seen (its seen width is all that is known of its width). A door stands on the
     floor (``floor``, else as low as it was seen) and reaches ``door_height`` above it, or as high
     as it was seen; a window or picture spans the heights it was seen at."""
