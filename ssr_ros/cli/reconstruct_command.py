@@ -215,9 +215,11 @@ def format_completion(summary: dict) -> str:
     layout = completion.get("layout")
     if layout:
         bounding = [p["kind"] for p in layout.get("planes", []) if p.get("bounding")]
-        bounding += [patch.get("class", "door") for patch in layout.get("patches", [])]
+        patches = [patch.get("class", "door") for patch in layout.get("patches", [])]
+        kinds = ("floor", "ceiling", "wall") + tuple(dict.fromkeys(patches))  # patches by the classes they carry
+        bounding += patches
         found = ", ".join(f"{bounding.count(k)} {k}{'s' if bounding.count(k) > 1 else ''}"
-                          for k in ("floor", "ceiling", "wall", "door", "window", "picture") if k in bounding) or "no plane"
+                          for k in kinds if k in bounding) or "no plane"
         if layout.get("voxels_written"):
             parts.append(f"room layout {layout['voxels_written']} voxels ({found})")
         else:
