@@ -274,7 +274,9 @@ class RealFramesConfig:
     """The real-frames check: a sparse stretch of a recording against the fusion of all of it."""
 
     voxel_size: float = param(0.05, "map voxel edge, metres (the map's other settings are its defaults)", low=0.005, high=1.0)
-    sparse_frames: int = param(100, "the sparse run draws from frames [0, sparse_frames)", low=1, high=1_000_000)
+    first_frame: int = param(0, "the sparse run draws from frames [first_frame, first_frame + sparse_frames)", low=0,
+                             high=1_000_000)
+    sparse_frames: int = param(100, "how many frames the sparse run draws from", low=1, high=1_000_000)
     stride: int = param(5, "the sparse run uses every stride-th of those frames", low=1, high=10_000)
     reference_frames: int = param(500, "the reference fuses frames [0, reference_frames), fusion only", low=1, high=1_000_000)
     threshold: float = param(0.05, "precision / recall distance, metres", low=0.001, high=1.0)
@@ -286,14 +288,15 @@ class RealFramesConfig:
         return validate_config(self)
 
 
-def fuse_recording(recording, pipeline, stride: int, limit: int | None) -> int:
-    """Integrate every ``stride``-th frame of the first ``limit`` of ``recording``; returns how many were used."""
+def fuse_recording(recording, pipeline, stride: int, limit: int | None, start: int = 0) -> int:
+    """Integrate every ``stride``-th frame of the ``limit`` frames from frame ``start`` of ``recording``;
+    returns how many were used."""
     from ssr_ros.errors import InvalidFrame, InvalidPose
     from ssr_ros.reconstruction import SkippedFrame
 
     used = 0
     count = None if limit is None else (limit + stride - 1) // stride
-    for frame in recording.frames(stride, count):
+    for frame in recording.frames(stride, count, start):
         if isinstance(frame, SkippedFrame):
             continue
         try:
@@ -323,7 +326,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
                          objects: bool = True) -> dict:
     """Fusion only vs fusion + completion on a sparse stretch of a real recording.
 
-    The map of every ``stride``-th of the first ``sparse_frames`` frames is built through
+    The map of every ``stride``-th of the ``sparse_frames`` frames from ``first_frame`` is built through
     ``MappingPipeline`` (completion config ``completion``) and completed, then (``objects``, as
     ``ssr reconstruct`` does) its objects refined with the packaged shape prior; its fusion-only mesh
     (``mesh(include_predicted=False)``) and its completed mesh are scored against ``reference``
@@ -349,7 +352,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     start = time.perf_counter()
     pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size), completion=completion,
                                               gravity=GravityConfig(mode=config.gravity)))
-    used = fuse_recording(open_recording(path), pipeline, config.stride, config.sparse_frames)
+    used = fuse_recording(open_recording(path), pipeline, config.stride, config.sparse_frames, config.first_frame)
     pipeline.settle_gravity()
     seconds["integrate"] = time.perf_counter() - start
     if progress:

@@ -5,7 +5,7 @@ of its own but drives :class:`ssr_ros.pipeline.MappingPipeline`, the object the 
 
 1. :func:`open_recording` recognises the input (a rosbag2 directory / ``.db3`` / ``.mcap`` or a
    ScanNet, 7-Scenes, TUM or Replica folder) and gives a :class:`Recording`;
-2. :func:`reconstruct` integrates its frames (stride / limit; frames with invalid depth or pose
+2. :func:`reconstruct` integrates its frames (start / stride / limit; frames with invalid depth or pose
    and frames whose files are missing or unreadable skipped and counted by reason, the run
    stopped with an error after too many unreadable ones in a row or in all), completes the map, saves it (``map.ssrmap``, ``mesh.ply``,
    ``mesh_semantic.ply``, ``voxels.ply``), renders previews, scores it against ground truth and
@@ -77,21 +77,24 @@ class Recording:
     total: int | None
     details: dict[str, Any] = field(default_factory=dict)
 
-    def frames(self, stride: int = 1, limit: int | None = None) -> Iterator[Frame | SkippedFrame]:
-        """Every ``stride``-th frame, at most ``limit`` of them; unusable ones as ``SkippedFrame``."""
+    def frames(self, stride: int = 1, limit: int | None = None, start: int = 0) -> Iterator[Frame | SkippedFrame]:
+        """Every ``stride``-th frame from frame ``start`` (0: the first) on, at most ``limit`` of them;
+        unusable ones as ``SkippedFrame``."""
         if stride < 1:
             raise ConfigError(f"stride={stride} must be at least 1")
+        if start < 0:
+            raise ConfigError(f"start={start} must be at least 0")
         emitted = 0
         if self.kind == "rosbag2":
             for index, frame in enumerate(self.reader):
                 if limit is not None and emitted >= limit:
                     return
-                if index % stride:
+                if index < start or (index - start) % stride:
                     continue
                 emitted += 1
                 yield frame
             return
-        for index in range(0, len(self.reader), stride):
+        for index in range(start, len(self.reader), stride):
             if limit is not None and emitted >= limit:
                 return
             emitted += 1
@@ -106,11 +109,11 @@ class Recording:
                 else:
                     raise
 
-    def frames_to_use(self, stride: int = 1, limit: int | None = None) -> int | None:
-        """How many frames ``frames(stride, limit)`` yields (None when the total is unknown)."""
+    def frames_to_use(self, stride: int = 1, limit: int | None = None, start: int = 0) -> int | None:
+        """How many frames ``frames(stride, limit, start)`` yields (None when the total is unknown)."""
         if self.total is None:
             return limit
-        count = (self.total + stride - 1) // stride
+        count = (max(self.total - start, 0) + stride - 1) // stride
         return count if limit is None else min(count, limit)
 
 
@@ -276,6 +279,8 @@ class ReconstructionOptions:
 
     stride: int = 1
     limit: int | None = None
+    start: int = 0
+    """Index of the first frame used (0: the recording's first)."""
     complete: bool = True
     objects: bool = True
     """After completion, refine the map's objects once (``objects`` config: the shape prior, or a list
@@ -398,13 +403,13 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
 
     from tqdm import tqdm
 
-    total = recording.frames_to_use(options.stride, options.limit)
+    total = recording.frames_to_use(options.stride, options.limit, options.start)
     frames_read = 0
     start = time.perf_counter()
     wall["setup_s"] = start - run_start  # start-up, opening the recording, loading the model and the GT
     bar = tqdm(total=total, unit="frame", desc="integrate", disable=not options.progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        for item in recording.frames(options.stride, options.limit):
+        for item in recording.frames(options.stride, options.limit, options.start):
             frames_read += 1
             if isinstance(item, SkippedFrame):
                 dropped[item.reason] += 1
@@ -493,7 +498,7 @@ def reconstruct(pipeline: MappingPipeline, recording: Recording, out_dir: str | 
         "frames": {"in_recording": recording.total, "read": frames_read, "integrated": pipeline.frames_integrated,
                    "dropped": sum(dropped.values()), "dropped_by_reason": dict(dropped),
                    "unreadable": len(unreadable), "unreadable_examples": unreadable[:5],
-                   "stride": options.stride, "limit": options.limit},
+                   "start": options.start, "stride": options.stride, "limit": options.limit},
         "interrupted": interrupted,
         "error": None if failure is None else str(failure),
         "completion": {"enabled": pipeline.completion_enabled and options.complete, "chunks_completed": chunks,

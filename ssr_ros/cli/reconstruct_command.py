@@ -64,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--no-wall-alignment", action="store_true",
                        help="do not turn the map about up to put the dominant walls along x and y")
     group = parser.add_argument_group("frames")
+    group.add_argument("--start", type=int, default=0, metavar="N",
+                       help="begin at frame N of the recording, counting from 0 (default: 0, the first)")
     group.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
     group.add_argument("--limit", type=int, help="use at most N frames (after the stride)")
     group.add_argument("--depth-scale", type=float, help="metres per unit of 16-bit depth (default: the format's)")
@@ -270,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stride < 1:
         raise ConfigError(f"--stride {args.stride} must be at least 1")
+    if args.start < 0:
+        raise ConfigError(f"--start {args.start} must be at least 0")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit} must be at least 1")
     for flag, value in (("--max-unreadable-run", args.max_unreadable_run), ("--max-unreadable", args.max_unreadable)):
@@ -337,7 +341,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{config.map.voxel_size} m voxels, completion {'on' if pipeline.completion_enabled else 'off'}", flush=True)
     if pipeline.completion_withheld:
         print(f"[reconstruct] completion withheld: {pipeline.completion_withheld}", flush=True)
-    options = ReconstructionOptions(stride=args.stride, limit=args.limit, complete=not args.no_completion,
+    options = ReconstructionOptions(start=args.start, stride=args.stride, limit=args.limit, complete=not args.no_completion,
                                     objects=not getattr(args, "no_objects", False),
                                     previews=not args.no_previews, ground_truth=gt, threshold=args.threshold, gt_points=args.gt_points,
                                     progress=not args.no_progress, started_at=started_at, semantics=semantics,

@@ -79,6 +79,24 @@ def test_reconstruct_a_generated_folder_with_stride_and_node_config(synth, tmp_p
     assert summary["metrics"]["mesh"]["precision"] > 0.9
 
 
+def test_frames_from_a_start_frame_in_folders_and_bags(synth, tmp_path):
+    for path in (synth / "folder", synth / "bag"):
+        recording = open_recording(path)
+        stamps = [frame.stamp_ns for frame in recording.frames()]
+        assert len(set(stamps)) == len(stamps) >= 8
+        assert [frame.stamp_ns for frame in recording.frames(2, 3, start=3)] == stamps[3::2][:3]
+        assert [frame.stamp_ns for frame in recording.frames(start=len(stamps))] == []
+    recording = open_recording(synth / "folder")
+    assert recording.frames_to_use(2, None, 3) == len(stamps[3::2])
+    assert recording.frames_to_use(1, None, len(stamps) + 5) == 0
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(synth / "folder"), "--out", str(out), "--no-completion", "--no-progress",
+                 "--no-previews", "--start", "4", "--limit", "3"]) == 0
+    frames = json.loads((out / "summary.json").read_text())["frames"]
+    assert frames["start"] == 4 and frames["read"] == 3 and frames["integrated"] == 3
+    assert main(["reconstruct", str(synth / "folder"), "--out", str(out), "--start", "-1"]) != 0
+
+
 def test_render_a_saved_map_and_mesh(synth, tmp_path):
     out = tmp_path / "out"
     assert main(["reconstruct", str(synth / "bag"), "--out", str(out), "--no-completion", "--no-progress", "--no-previews",
@@ -103,7 +121,7 @@ class _Interrupted(Recording):
         super().__init__("test", Path("interrupted"), None, len(frames))
         self._frames, self._after = frames, after
 
-    def frames(self, stride=1, limit=None):
+    def frames(self, stride=1, limit=None, start=0):
         for i, frame in enumerate(self._frames):
             if i == self._after:
                 raise KeyboardInterrupt
