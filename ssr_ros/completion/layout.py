@@ -545,13 +545,28 @@ def back_of_peak(residual: np.ndarray, voxel: float, min_share: float = 0.3) -> 
     return lo + (int(np.flatnonzero(peak)[0]) + 0.5) * step
 
 
-def _keep_outermost(planes: list[Plane], tolerance: float) -> None:
-    """Of parallel bounding walls facing the same way, only the outermost bounds the room (the
-    others are fronts of cupboards or shelves standing against it)."""
-    walls = sorted((p for p in planes if p.kind == "wall" and p.bounding), key=lambda p: p.offset)
-    for i, wall in enumerate(walls):
-        if any(other.bounding and other.normal @ wall.normal > math.cos(tolerance) for other in walls[:i]):
-            wall.bounding = False
+def _keep_outermost(planes: list[Plane], tolerance: float, voxel: float) -> None:
+    """Of bounding walls facing the same way (within ``tolerance`` radians), only the outermost bounds
+    the room (the others are fronts of cupboards or shelves standing against it). Which one lies
+    behind which is read where they were seen: a wall whose neighbour's samples lie (median) more
+    than a voxel behind it is not the outermost, nor is the smaller of two whose samples coincide.
+    Two walls a few degrees apart cross somewhere: their offsets alone (at the map's origin) would
+    let a short tilted plane through the fronts of what stands along a wall win over the wall."""
+    walls = [p for p in planes if p.kind == "wall" and p.bounding]
+    inner = []
+    for wall in walls:
+        for other in walls:
+            if other is wall or other.normal @ wall.normal <= math.cos(tolerance):
+                continue
+            if len(other.inliers):
+                behind = float(np.median(wall.signed_distance(other.inliers)))
+            else:  # no samples to place it by: its offset along this wall's normal
+                behind = other.offset - wall.offset
+            if behind < -voxel or (abs(behind) <= voxel and other.area > wall.area):
+                inner.append(wall)
+                break
+    for wall in inner:
+        wall.bounding = False
 
 
 def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, default_label: int) -> None:
@@ -626,7 +641,7 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
         if plane.label_share < config.min_label_share:
             plane.bounding = False
     # after the label rule: a plane it rejected must not hide the true wall behind or before it
-    _keep_outermost(planes, math.radians(config.angle_tolerance_deg))
+    _keep_outermost(planes, math.radians(config.angle_tolerance_deg), voxel)
     # The room reaches at least as far as what the cameras saw of it: its surface, the space
     # they saw free, and the cameras themselves (they stand inside it).
     seen = [points, free_points] + ([] if cameras is None else [cameras])

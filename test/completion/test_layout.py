@@ -178,6 +178,25 @@ def test_of_parallel_walls_facing_the_same_way_only_the_outermost_bounds_the_roo
     assert bounding == {0.0: True, 0.6: False}
 
 
+def test_a_short_plane_tilted_through_the_fronts_along_a_wall_does_not_hide_the_wall():
+    """The wall at x = 0 and, in front of it, samples along a line 8 degrees off it (the fronts of
+    a shelf, a window recess and a cupboard, one behind the other) that starts just behind the
+    wall's line where it was seen first: at the map's origin the tilted plane lies behind the wall,
+    over the stretch both were seen the wall lies behind it. The wall bounds the room."""
+    voxel = 0.05
+    wall, wall_n = _wall_samples((0.0, 0.0), (0.0, 3.4), [1, 0, 0], 0.0, 2.4, voxel)
+    tilt = np.arctan2(0.42, 3.0)
+    fronts, _ = _wall_samples((0.0, 0.4), (0.42, 3.4), [1, 0, 0], 0.3, 1.3, voxel)
+    fronts_n = np.broadcast_to(np.array([np.cos(tilt), -np.sin(tilt), 0.0], np.float32), fronts.shape)
+    samples = _samples(np.concatenate([wall, fronts]), [1, 0, 0])
+    samples["normals"] = np.concatenate([wall_n, fronts_n]).astype(np.float32)
+    layout = find_layout(samples, voxel, LayoutConfig(min_plane_area=0.3, min_walls=0), np.array([[2.0, 1.7, 1.5]]))
+    walls = sorted(layout.walls, key=lambda w: abs(w.normal[1]))
+    assert len(walls) == 2 and abs(walls[0].normal[1]) < 0.02 and abs(walls[1].normal[1]) > 0.1
+    assert walls[1].offset < walls[0].offset, "the tilted plane lies behind the wall at the origin"
+    assert walls[0].bounding and not walls[1].bounding
+
+
 def test_a_plane_the_labels_reject_does_not_hide_the_wall_in_front_of_it():
     ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 1.0, VOXEL), indexing="ij")
     wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
