@@ -307,8 +307,29 @@ def fuse_recording(recording, pipeline, stride: int, limit: int | None, start: i
     return used
 
 
-def real_frames_reference(path, config: RealFramesConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh ``(vertices (V, 3), triangles (T, 3))`` of the fusion of the recording's first ``reference_frames``."""
+@dataclass
+class RealFramesReference:
+    """The reference of the real-frames check: the fusion of many frames of the recording, in the
+    recording's frame. ``vertices`` (V, 3) and ``triangles`` (T, 3) are its fusion-only mesh; ``map``
+    the fused map, which tells where its frames looked (:meth:`seen`)."""
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+    map: object
+
+    def seen(self, points: np.ndarray) -> np.ndarray:
+        """(P,) bool: the reference's frames saw where ``points`` (P, 3) lie, as surface (a fused
+        voxel) or as free space. Elsewhere a completed surface can be neither confirmed nor refuted."""
+        points = torch.as_tensor(np.asarray(points, np.float32).reshape(-1, 3))
+        observed = self.map.query(points, include_predicted=False)["weight"] > 0
+        free = self.map.free_space
+        if free is not None:
+            observed |= free.query(torch.floor(points / self.map.voxel_size).to(torch.int64)).to(observed.device)
+        return observed.cpu().numpy()
+
+
+def real_frames_reference(path, config: RealFramesConfig | None = None) -> RealFramesReference:
+    """The fusion of the recording's first ``reference_frames`` (fusion only, the recording's frame)."""
     from ssr_ros.completion.inference import CompletionConfig
     from ssr_ros.map import TSDFConfig
     from ssr_ros.pipeline import MappingPipeline, PipelineConfig
@@ -319,7 +340,7 @@ def real_frames_reference(path, config: RealFramesConfig | None = None) -> tuple
                                               completion=CompletionConfig(type="none")))
     fuse_recording(open_recording(path), pipeline, 1, config.reference_frames)
     mesh = pipeline.map.mesh(include_predicted=False)
-    return mesh.vertices, mesh.triangles
+    return RealFramesReference(mesh.vertices, mesh.triangles, pipeline.map)
 
 
 def evaluate_real_frames(path, completion, config: RealFramesConfig | None = None, reference=None, progress: bool = True,
@@ -330,9 +351,13 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     ``MappingPipeline`` (completion config ``completion``) and completed, then (``objects``, as
     ``ssr reconstruct`` does) its objects refined with the packaged shape prior; its fusion-only mesh
     (``mesh(include_predicted=False)``) and its completed mesh are scored against ``reference``
-    (``(vertices, triangles)``; default: :func:`real_frames_reference`, the fusion-only mesh of
-    the first ``reference_frames``): precision, recall and F-score at ``threshold``, accuracy,
-    completeness, triangle counts. path: anything ``ssr_ros.reconstruction.open_recording`` reads.
+    (a :class:`RealFramesReference`; default: :func:`real_frames_reference`, the fusion of the
+    first ``reference_frames``): precision, recall and F-score at ``threshold``, accuracy,
+    completeness, triangle counts; and, since completion puts surface where the sparse frames did
+    not look and the reference's frames may not have looked either, ``unseen_by_reference`` (the
+    share of the mesh's points where no reference frame looked) and ``precision_seen`` (precision
+    over the others: those the reference can confirm or refute). path: anything
+    ``ssr_ros.reconstruction.open_recording`` reads.
     """
     from ssr_ros.evaluation.mesh import mesh_scores, sample_surface
     from ssr_ros.geometry.gravity import GravityConfig
@@ -348,7 +373,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
         start = time.perf_counter()
         reference = real_frames_reference(path, config)
         seconds["reference"] = time.perf_counter() - start
-    reference_points = sample_surface(reference[0], reference[1], config.num_points, seed=1)
+    reference_points = sample_surface(reference.vertices, reference.triangles, config.num_points, seed=1)
     start = time.perf_counter()
     pipeline = MappingPipeline(PipelineConfig(map=TSDFConfig(voxel_size=config.voxel_size), completion=completion,
                                               gravity=GravityConfig(mode=config.gravity)))
@@ -370,10 +395,13 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
               "completion_enabled": pipeline.completion_enabled, "completion_withheld": pipeline.completion_withheld,
               "objects": None if refined is None else refined.counts(),
-              "reference": {"frames": config.reference_frames, "triangles": int(len(reference[1]))}}
+              "reference": {"frames": config.reference_frames, "triangles": int(len(reference.triangles))}}
     for name, mesh in meshes.items():
         points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))
         scores = mesh_scores(points, reference_points, config.threshold).as_dict()
+        seen = reference.seen(points) if len(points) else np.zeros(0, bool)
+        scores["unseen_by_reference"] = float(1.0 - seen.mean()) if len(points) else 0.0
+        scores["precision_seen"] = mesh_scores(points[seen], reference_points, config.threshold).precision
         scores["triangles"] = mesh.num_triangles
         scores["predicted_vertices"] = int(mesh.predicted.sum())
         result[name] = scores
@@ -386,7 +414,9 @@ def real_frames_table(result: dict) -> str:
     from ssr_ros.evaluation.comparison import Column, markdown_table
 
     columns = (Column("precision", "prec", "%"), Column("recall", "recall", "%"), Column("fscore", "F@5cm", "%"),
-               Column("accuracy", "acc", "cm"), Column("triangles", "triangles", ""))
+               Column("accuracy", "acc", "cm"), Column("triangles", "triangles", ""),
+               Column("unseen_by_reference", "unseen by the reference", "%"),
+               Column("precision_seen", "prec where the reference looked", "%"))
     return markdown_table([("fusion only", result["fusion"]), ("fusion + completion", result["completion"])], columns)
 
 

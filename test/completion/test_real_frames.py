@@ -45,6 +45,8 @@ def test_the_real_frames_measurement_is_sound(real_frames_results):
     # labels from the structural fallback only: its catch-all class is listed, never completed
     assert default["objects"] is not None and default["objects"]["instances"] > 0 and default["objects"]["refined"] == 0
     assert fusion["precision"] > 0.85 and 0.05 < fusion["recall"] < 1.0
+    # the sparse frames are among the reference's: it looked wherever they saw surface
+    assert fusion["unseen_by_reference"] < 0.02 and fusion["precision_seen"] >= fusion["precision"] - 0.01
     assert default["reference"]["triangles"] > fusion["triangles"]
 
 
