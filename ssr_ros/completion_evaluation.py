@@ -151,7 +151,8 @@ def evaluate_seed(seed: int, config: EvaluationConfig, completion=None, poisson=
 
     def add_layout(name: str) -> None:
         start = time.perf_counter()
-        report = complete_layout(pipeline.map, layout, pipeline.camera_path, pipeline.structural_class_ids())
+        report = complete_layout(pipeline.map, layout, pipeline.camera_path, pipeline.structural_class_ids(),
+                                 floor_height=pipeline.config.planning.floor_height)
         seconds[f"layout_{name}"] = time.perf_counter() - start
         result.setdefault("layout", report.as_dict())
         snapshot(name)

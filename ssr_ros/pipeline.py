@@ -517,7 +517,7 @@ class MappingPipeline:
         with self._threads():
             previous = self.layout_report.voxels if self.layout_report is not None else None
             report = complete_layout(_LockedChunkAccess(self), self.config.layout, camera_path,
-                                     self.structural_class_ids(), previous)
+                                     self.structural_class_ids(), previous, self.config.planning.floor_height)
         self.layout_report = report
         self.timers["layout"].add(time.perf_counter() - start)
         return report

@@ -101,6 +101,10 @@ class LayoutConfig:
         True, "a room whose floor no camera saw (min_walls bounding walls facing different ways, no floor plane) "
         "still gets its walls and ceiling, from the lowest thing the cameras saw upwards; off: nothing is written "
         "without a floor")
+    unseen_floor: bool = param(
+        True, "a room whose floor no camera saw stands on planning.floor_height (REP 105: a ground robot's map "
+        "frame lies on the ground) where nothing seen lies below that height and every camera stands at least "
+        "0.3 m above it: its walls reach down to it and its floor is written there; off: only the floorless rule")
     min_label_share: float = param(
         0.3, "where the map has semantics, a plane bounds the room only if at least this fraction of its observed "
         "voxels carry its class (floor, wall, ceiling)", low=0.0, high=1.0)
@@ -174,6 +178,8 @@ class Plane:
     """Fraction of the plane's labelled observed voxels that carry its kind's class (1 without labels)."""
     inliers: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32), repr=False)
     """(K, 3) observed surface points on the plane."""
+    assumed: bool = False
+    """Not seen: the floor of a room whose floor no camera saw, at the map's floor height (``unseen_floor``)."""
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         return points @ self.normal - self.offset
@@ -189,7 +195,7 @@ class Plane:
     def as_dict(self) -> dict:
         return {"kind": self.kind, "normal": np.round(self.normal, 4).tolist(), "offset": round(float(self.offset), 4),
                 "area_m2": round(float(self.area), 3), "bounding": bool(self.bounding), "label": int(self.label),
-                "label_share": round(float(self.label_share), 3)}
+                "label_share": round(float(self.label_share), 3), "assumed": bool(self.assumed)}
 
 
 WALL_PATCH_CLASSES = ("window", "picture")
@@ -569,6 +575,28 @@ def _keep_outermost(planes: list[Plane], tolerance: float, voxel: float) -> None
         wall.bounding = False
 
 
+MIN_CAMERA_CLEARANCE = 0.3
+"""An unseen floor is assumed at the map's floor height only if every camera stood at least this far
+above it (metres): a recording's frame whose origin is its first camera (z = 0 there) is not a
+ground robot's map frame, and its floor is not at 0."""
+
+
+def _assumed_floor(height: float, points: np.ndarray, free_points: np.ndarray, cameras: np.ndarray | None,
+                   voxel: float, config: LayoutConfig) -> Plane | None:
+    """The floor of a room whose floor no camera saw, at ``height`` (the map's floor height), when
+    what was seen allows it: every camera at least :data:`MIN_CAMERA_CLEARANCE` above it, no seen
+    surface more than a voxel below it (at most 1 % of the samples: noise) and at most
+    ``max_free_behind`` of the seen-free space below it; else None."""
+    if cameras is None or cameras[:, 2].min() - height < MIN_CAMERA_CLEARANCE:
+        return None
+    if np.mean(points[:, 2] < height - voxel) > 0.01:
+        return None
+    floor = Plane("floor", np.array([0.0, 0.0, 1.0]), float(height), 0.0, assumed=True)
+    if _free_behind(floor, free_points, voxel) > config.max_free_behind:
+        return None
+    return floor
+
+
 def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, default_label: int) -> None:
     """Set the plane's inliers, and its label and color from them."""
     near = _on_plane(plane, samples["points"], samples["normals"], config, voxel)
@@ -589,12 +617,13 @@ def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, d
 
 
 def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConfig, camera_path: np.ndarray | None,
-                class_ids: dict[str, int] | None = None) -> Layout | None:
+                class_ids: dict[str, int] | None = None, floor_height: float | None = None) -> Layout | None:
     """The floor, ceiling and walls of the room in ``samples`` (see :func:`surface_samples`),
     or None without observed surface. ``camera_path``: (T, 3) camera positions in the map
     frame; ``class_ids``: taxonomy ids of the :data:`LAYOUT_CLASSES` (those of 'floor', 'wall',
     'ceiling' label planes whose observed voxels carry no label; doors, windows and pictures are
-    found by theirs)."""
+    found by theirs); ``floor_height``: where the room's floor lies if no camera saw it (``unseen_floor``,
+    :func:`_assumed_floor`), None: nowhere known."""
     points, normals = samples["points"], samples["normals"]
     if len(points) == 0:
         return None
@@ -623,6 +652,10 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
         floor = _horizontal_plane(points, normals, True, config, voxel, cameras_z, free_points, ends[:, 0])
         if floor is not None:
             planes.insert(0, floor)
+    if floor is None and floor_height is not None and config.unseen_floor:
+        floor = _assumed_floor(floor_height, points, free_points, cameras, voxel, config)
+        if floor is not None:
+            planes.insert(0, floor)
     if ceiling is None and floor is not None and ends is not None:
         # the same for a ceiling seen over a sliver (cameras below it see it at a grazing angle
         # over the tops of the walls) where a wall reaches up to it, at least min_room_height above
@@ -636,6 +669,9 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     planes += walls
     for plane in planes:
         _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
+        if plane.assumed:  # what is known of it: it lies under the cameras
+            footprints = np.c_[cameras[:, :2], np.full(len(cameras), plane.offset)].astype(np.float32)
+            plane.inliers = np.concatenate([plane.inliers, footprints])
         # where the map's semantics say what the plane is, a wall or a floor mostly labelled as
         # something else (a cupboard front, a table top) bounds nothing
         if plane.label_share < config.min_label_share:
@@ -652,6 +688,8 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     floor = next((p for p in planes if p.kind == "floor" and p.bounding), None)
     if floor is not None:
         hi[2] = max(hi[2], floor.offset + config.min_room_height)
+        if floor.assumed:  # an unseen floor (and its solid side) lies below everything seen
+            lo[2] = min(lo[2], floor.offset - voxel)
     patch_classes = (["door"] if config.door_height > 0 else []) + (list(WALL_PATCH_CLASSES) if config.wall_patches else [])
     patches = [patch for wall in planes if wall.kind == "wall" and wall.bounding
                for name in patch_classes if class_ids.get(name, UNKNOWN_ID) != UNKNOWN_ID
@@ -911,7 +949,8 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
 
 
 def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | None,
-                    class_ids: dict[str, int] | None = None, previous: np.ndarray | None = None) -> LayoutReport:
+                    class_ids: dict[str, int] | None = None, previous: np.ndarray | None = None,
+                    floor_height: float | None = None) -> LayoutReport:
     """Find the room's layout in ``chunk_map`` and write its unseen surface. ``chunk_map``: anything
     with ``allocated_block_coords()``, ``block_size``, ``voxel_size``, ``extract_chunk``, ``write_predictions``
     and ``clear_predictions`` (a ``SemanticTSDF``, or the pipeline's view of it that takes the map
@@ -920,7 +959,9 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     ``previous``: the voxels an earlier run wrote (its report's ``voxels``). The layout is
     revised, not piled up: those the new layout no longer writes (its planes moved, a room is no
     longer found) go back to unknown, and the rest may be rewritten. A run that does not look
-    at the map (off, empty, too large) keeps them as they are."""
+    at the map (off, empty, too large) keeps them as they are. ``floor_height``: the map's floor
+    height (``planning.floor_height``), where a room whose floor no camera saw stands
+    (``unseen_floor``); None: nowhere known."""
     config = config.validate()
     kept = np.zeros((0, 3), np.int64) if previous is None else np.asarray(previous, np.int64).reshape(-1, 3)
     if not config.enabled:
@@ -931,10 +972,14 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     block = chunk_map.block_size
     # the room may reach beyond what the cameras saw (``margin`` sideways, ``min_room_height``
     # above the floor, which lies at the bottom of the map): beyond the allocated blocks too
+    # (and down to the map's floor height, where an unseen floor may lie)
     block_m = chunk_map.voxel_size * block
     side = int(math.ceil(config.margin / block_m))
-    up = max(0, int(math.ceil(config.min_room_height / block_m)) + 1 - int(blocks[:, 2].max() - blocks[:, 2].min() + 1))
-    lo_v = (blocks.min(axis=0) - np.array([side, side, 0])) * block
+    bottom = int(blocks[:, 2].min())
+    if floor_height is not None and config.unseen_floor:
+        bottom = min(bottom, int(math.floor(floor_height / block_m)) - 1)
+    up = max(0, int(math.ceil(config.min_room_height / block_m)) + 1 - int(blocks[:, 2].max() - bottom + 1))
+    lo_v = np.array([blocks[:, 0].min() - side, blocks[:, 1].min() - side, bottom]) * block
     size = (blocks.max(axis=0) + 1 + np.array([side, side, up])) * block - lo_v
     if int(np.prod(size)) > config.max_voxels:
         return LayoutReport(None, 0, f"map box of {int(np.prod(size))} voxels exceeds layout.max_voxels", kept)
@@ -945,7 +990,7 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     owned[tuple((kept[inside] - lo_v).T)] = True
     outside = kept[~inside]
     samples = surface_samples(chunk)
-    layout = find_layout(samples, chunk.voxel_size, config, camera_path, class_ids)
+    layout = find_layout(samples, chunk.voxel_size, config, camera_path, class_ids, floor_height)
     prediction = None
     if layout is None:
         reason = "no observed surface"

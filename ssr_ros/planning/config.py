@@ -25,7 +25,8 @@ class PlanningConfig:
         "(floor_height until one is found); 'fixed': the floor is at floor_height", choices=list(FLOOR_MODES))
     floor_height: float = param(0.0, "floor height in the map frame (z, metres): the fixed floor, or the fallback "
                                 "while no floor has been estimated; objects completed where no floor was seen stand "
-                                "on it (REP 105: a ground robot's map frame lies on the ground)", low=-1000.0, high=1000.0)
+                                "on it, and so does the room layout of a room whose floor no camera saw "
+                                "(layout.unseen_floor) (REP 105: a ground robot's map frame lies on the ground)", low=-1000.0, high=1000.0)
     floor_min_area: float = param(0.5, "an estimated floor must cover at least this horizontal area, square metres",
                                   low=0.0, high=10000.0)
     min_height: float = param(0.1, "lowest height above the floor that counts as an obstacle in the 2D grids and "

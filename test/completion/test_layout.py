@@ -494,6 +494,61 @@ def test_a_room_whose_floor_nobody_saw_gets_its_walls_and_ceiling_only_when_floo
     assert not is_room(_closed_room(["ceiling", "x0"]), 2, floorless=True)
 
 
+def _walls_seen_from_above(z_lo=1.0):
+    """Samples of two walls (x = 0.15, y = 0.15 m) seen only above ``z_lo``, as cameras held high
+    that never looked down see a room."""
+    a, a_n = _wall_samples((0.15, 0.15), (0.15, 1.85), [1, 0, 0], z_lo, 1.9, VOXEL)
+    b, b_n = _wall_samples((0.15, 0.15), (1.85, 0.15), [0, 1, 0], z_lo, 1.9, VOXEL)
+    samples = _samples(np.concatenate([a, b]), [1, 0, 0])
+    samples["normals"] = np.concatenate([a_n, b_n]).astype(np.float32)
+    return samples
+
+
+def test_a_room_whose_floor_nobody_saw_stands_on_the_maps_floor_height():
+    """No floor seen, cameras 1.1 m above the map's floor height: the room stands on it (an assumed,
+    bounding floor); its walls are written down to it and its floor's voxels marked solid."""
+    config = LayoutConfig(min_plane_area=0.3)
+    cameras = np.array([[1.0, 1.0, 1.3], [1.2, 0.9, 1.3]])
+    layout = find_layout(_walls_seen_from_above(), VOXEL, config, cameras, floor_height=0.2)
+    floor = layout.floor
+    assert floor is not None and floor.assumed and floor.bounding and floor.offset == 0.2
+    assert layout.lo[2] <= 0.2 and floor.as_dict()["assumed"]
+    chunk = _box_chunk()
+    chunk.free[4:16, 4:16, 10:16] = True  # what the cameras saw free: the room above 1 m
+    tsdf = room_prediction(layout, chunk, config, 21)[0]
+    solid = torch.isfinite(tsdf) & (tsdf <= 0.5 * VOXEL)
+    assert solid[5:15, 5:15, 1].all(), "the floor's voxel layer below its face"
+    assert not torch.isfinite(tsdf[5:15, 5:15, 4:9]).any(), "nothing in the room above the floor's band"
+    assert solid[1, 5:15, 2:9].all() and solid[5:15, 1, 2:9].all(), "the walls down to the floor"
+    # without a floor height, or with the rule off: walls from the lowest thing seen, no floor
+    for unknown in (find_layout(_walls_seen_from_above(), VOXEL, config, cameras),
+                    find_layout(_walls_seen_from_above(), VOXEL, LayoutConfig(min_plane_area=0.3, unseen_floor=False),
+                                cameras, floor_height=0.2)):
+        assert unknown.floor is None and unknown.lo[2] > 0.9
+        written = room_prediction(unknown, chunk, config, 21)[0]
+        assert not torch.isfinite(written[:, :, :9]).any()
+
+
+@pytest.mark.parametrize("case", ["camera_near_it", "surface_below", "free_below", "no_cameras"])
+def test_no_floor_is_assumed_where_what_was_seen_contradicts_it(case):
+    """A camera less than 0.3 m above the floor height (a recording whose frame starts at its first
+    camera), surface or seen-free space well below it, or no camera path: no assumed floor."""
+    samples = _walls_seen_from_above()
+    cameras = np.array([[1.0, 1.0, 1.3], [1.2, 0.9, 1.3]])
+    if case == "camera_near_it":
+        cameras[1, 2] = 0.4
+    elif case == "surface_below":  # a step down to a lower floor, seen
+        step = _grid(np.arange(0.5, 1.5, VOXEL), np.arange(0.5, 1.5, VOXEL), -0.3)
+        samples = _samples(np.concatenate([samples["points"], step]), [0, 0, 1])
+        samples["normals"][: len(_walls_seen_from_above()["points"])] = _walls_seen_from_above()["normals"]
+    elif case == "free_below":
+        samples["free_points"] = _grid(np.arange(0.5, 1.5, VOXEL), np.arange(0.5, 1.5, VOXEL), -0.2).astype(np.float32)
+    elif case == "no_cameras":
+        cameras = None
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), cameras, floor_height=0.2)
+    assert layout.floor is None or not layout.floor.assumed
+
+
 def test_a_floor_seen_at_a_grazing_angle_keeps_its_area():
     """A projective TSDF seen at a grazing angle is stretched (here 2.5x the true distance): its
     surface voxels are found by the distance to the zero crossing, not by the raw TSDF value."""
@@ -567,6 +622,44 @@ def test_the_layout_of_a_generated_room_matches_its_faces_and_adds_correct_surfa
     recall_before = np.mean(cKDTree(before.vertices).query(gt_points)[0] < 0.05)
     recall_after = np.mean(cKDTree(completed.vertices).query(gt_points)[0] < 0.05)
     assert recall_after > recall_before + 0.1, (recall_before, recall_after)
+
+
+def test_the_pipeline_stands_a_room_seen_only_from_above_on_the_maps_floor_height():
+    """Room 1510 fused from the depth of what lies above 1 m only (a scan that never looked down):
+    no floor is seen, and the pipeline's layout writes the room's floor at planning.floor_height
+    (0, where the generated room's floor lies) and its walls down to it; with the rule off, nothing
+    below the lowest thing seen."""
+    import dataclasses
+
+    from ssr_ros.completion_evaluation import EvaluationConfig
+    from ssr_ros.completion.inference import CompletionConfig
+    from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.pipeline import MappingPipeline, PipelineConfig
+
+    config = EvaluationConfig(frames_per_scene=40, image_width=120, image_height=90).validate()
+    scene, sequence = synthetic_sequence(1510, config)
+    frames = []
+    for frame in sequence:
+        K, T = frame.intrinsics, frame.T_world_cam
+        v, u = np.mgrid[0:K.height, 0:K.width]
+        z_world = T[2, 0] * (u - K.cx) / K.fx * frame.depth + T[2, 1] * (v - K.cy) / K.fy * frame.depth \
+            + T[2, 2] * frame.depth + T[2, 3]
+        depth = np.where(z_world > 1.0, frame.depth, 0.0).astype(np.float32)
+        if np.count_nonzero(depth) > 100:  # a frame that saw nothing above 1 m is not fused
+            frames.append(dataclasses.replace(frame, depth=depth))
+    written = {}
+    for unseen_floor in (True, False):
+        pipeline = MappingPipeline(PipelineConfig(map=config.map, completion=CompletionConfig(type="none"),
+                                                  layout=LayoutConfig(unseen_floor=unseen_floor)), model=None)
+        for frame in frames:
+            pipeline.integrate(frame)
+        report = pipeline.complete_layout()
+        written[unseen_floor] = (report.layout.floor, np.bincount(report.voxels[:, 2] + 2, minlength=22))
+    floor, layers = written[True]  # voxels written per layer from z = -0.1 m up
+    assert floor is not None and floor.assumed and floor.offset == 0.0
+    assert layers[1] > 0.5 * np.prod(scene.room_size[:2]) / config.voxel_size ** 2, "the floor's solid layer"
+    assert 0 < layers[5] < 0.1 * layers[1], "the walls' feet"
+    assert written[False][0] is None and written[False][1][:20].sum() == 0, "nothing below 0.9 m without the rule"
 
 
 def test_a_later_run_revises_the_layout_instead_of_piling_up(generated_room):
