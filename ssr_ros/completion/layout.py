@@ -32,7 +32,9 @@ observed, in the gravity-aligned map frame (z up):
    a ceiling nobody saw); its signed distance is the minimum of the planes' signed distances. Nothing is
    written unless the map shows a room: ``min_walls`` bounding walls facing different ways and
    a floor; with ``floorless`` a room whose floor nobody saw gets its walls and ceiling, down to
-   the lowest thing the cameras saw (the room's box), and no floor.
+   the lowest thing the cameras saw (the room's box), and no floor; with ``unseen_floor`` it stands
+   on the map's floor height where what was seen allows (:func:`_assumed_floor`): walls down to it,
+   the floor's voxels occupied (solid side only, never a surface).
 5. **Written** into the predicted layer within ``band`` voxels of the room's surface, only in
    voxels nothing measured (never over observed voxels or seen-free space; over the network's
    predictions with ``over_network``, since the planes are measured and the network's
@@ -916,7 +918,10 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         index = np.flatnonzero(write)
         normals = np.stack([p.normal for p in bounding])[nearest[index]]
         in_front = _in_front(flat[index], normals, chunk, config.reach)
-        keep = in_front == IN_FRONT_FREE
+        # an assumed floor was seen nowhere, nor the room just above it: whatever stands on it
+        # (a sofa nobody saw) would be drawn through by a surface, so only its solid side is marked
+        assumed = np.array([p.assumed for p in bounding])[nearest[index]]
+        keep = (in_front == IN_FRONT_FREE) & ~assumed
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a

@@ -506,7 +506,8 @@ def _walls_seen_from_above(z_lo=1.0):
 
 def test_a_room_whose_floor_nobody_saw_stands_on_the_maps_floor_height():
     """No floor seen, cameras 1.1 m above the map's floor height: the room stands on it (an assumed,
-    bounding floor); its walls are written down to it and its floor's voxels marked solid."""
+    bounding floor); its walls are written down to it and its floor's voxels marked solid, with no
+    surface (although the cameras saw the room free above 1 m)."""
     config = LayoutConfig(min_plane_area=0.3)
     cameras = np.array([[1.0, 1.0, 1.3], [1.2, 0.9, 1.3]])
     layout = find_layout(_walls_seen_from_above(), VOXEL, config, cameras, floor_height=0.2)
@@ -518,7 +519,7 @@ def test_a_room_whose_floor_nobody_saw_stands_on_the_maps_floor_height():
     tsdf = room_prediction(layout, chunk, config, 21)[0]
     solid = torch.isfinite(tsdf) & (tsdf <= 0.5 * VOXEL)
     assert solid[5:15, 5:15, 1].all(), "the floor's voxel layer below its face"
-    assert not torch.isfinite(tsdf[5:15, 5:15, 4:9]).any(), "nothing in the room above the floor's band"
+    assert not torch.isfinite(tsdf[5:15, 5:15, 2:9]).any(), "no surface: nothing above the floor's face"
     assert solid[1, 5:15, 2:9].all() and solid[5:15, 1, 2:9].all(), "the walls down to the floor"
     # without a floor height, or with the rule off: walls from the lowest thing seen, no floor
     for unknown in (find_layout(_walls_seen_from_above(), VOXEL, config, cameras),
