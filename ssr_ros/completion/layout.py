@@ -106,7 +106,8 @@ class LayoutConfig:
     unseen_floor: bool = param(
         True, "a room whose floor no camera saw stands on planning.floor_height (REP 105: a ground robot's map "
         "frame lies on the ground) where nothing seen lies below that height and every camera stands at least "
-        "0.3 m above it: its walls reach down to it and its floor is written there; off: only the floorless rule")
+        "0.3 m above it: its walls reach down to it and the floor's voxels are marked occupied (never drawn as a "
+        "surface: nobody saw what stands on it); off: only the floorless rule")
     min_label_share: float = param(
         0.3, "where the map has semantics, a plane bounds the room only if at least this fraction of its observed "
         "voxels carry its class (floor, wall, ceiling)", low=0.0, high=1.0)
