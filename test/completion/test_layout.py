@@ -540,8 +540,9 @@ def test_no_floor_is_assumed_where_what_was_seen_contradicts_it(case):
         cameras[1, 2] = 0.4
     elif case == "surface_below":  # a step down to a lower floor, seen
         step = _grid(np.arange(0.5, 1.5, VOXEL), np.arange(0.5, 1.5, VOXEL), -0.3)
+        normals = np.concatenate([samples["normals"], np.broadcast_to(np.float32([0, 0, 1]), step.shape)])
         samples = _samples(np.concatenate([samples["points"], step]), [0, 0, 1])
-        samples["normals"][: len(_walls_seen_from_above()["points"])] = _walls_seen_from_above()["normals"]
+        samples["normals"] = normals
     elif case == "free_below":
         samples["free_points"] = _grid(np.arange(0.5, 1.5, VOXEL), np.arange(0.5, 1.5, VOXEL), -0.2).astype(np.float32)
     elif case == "no_cameras":
@@ -641,10 +642,8 @@ def test_the_pipeline_stands_a_room_seen_only_from_above_on_the_maps_floor_heigh
     scene, sequence = synthetic_sequence(1510, config)
     frames = []
     for frame in sequence:
-        K, T = frame.intrinsics, frame.T_world_cam
-        v, u = np.mgrid[0:K.height, 0:K.width]
-        z_world = T[2, 0] * (u - K.cx) / K.fx * frame.depth + T[2, 1] * (v - K.cy) / K.fy * frame.depth \
-            + T[2, 2] * frame.depth + T[2, 3]
+        T = frame.T_world_cam
+        z_world = frame.intrinsics.backproject(torch.from_numpy(frame.depth)).numpy() @ T[2, :3] + T[2, 3]
         depth = np.where(z_world > 1.0, frame.depth, 0.0).astype(np.float32)
         if np.count_nonzero(depth) > 100:  # a frame that saw nothing above 1 m is not fused
             frames.append(dataclasses.replace(frame, depth=depth))
