@@ -30,8 +30,8 @@ observed, in the gravity-aligned map frame (z up):
    ``margin`` in the horizontal directions (the floor and the walls go on beyond what a short
    scan saw of them) and reaching at least ``min_room_height`` above the floor (walls go up to
    a ceiling nobody saw); its signed distance is the minimum of the planes' signed distances. Nothing is
-   written unless the map shows a room: ``min_walls`` bounding walls facing different ways and
-   a floor; with ``floorless`` a room whose floor nobody saw gets its walls and ceiling, down to
+   written unless the map shows a room: a floor and ``min_walls`` bounding walls facing different
+   ways; with ``floorless`` a room whose floor nobody saw (a corner of walls) gets its walls and ceiling, down to
    the lowest thing the cameras saw (the room's box), and no floor; with ``unseen_floor`` it stands
    on the map's floor height where what was seen allows (:func:`_assumed_floor`): walls down to it,
    the floor's voxels occupied (solid side only, never a surface).
@@ -97,10 +97,12 @@ class LayoutConfig:
         0.02, "a plane bounds the room only if at most this fraction of the space the cameras saw free lies "
         "behind it (a table top is not the floor: the cameras saw under it)", low=0.0, high=1.0)
     min_walls: int = param(
-        2, "the layout is written only when the map shows a room: at least this many bounding walls facing "
-        "different ways (a corner) and a floor (see floorless); 0 = write any planes found", low=0, high=8)
+        2, "the layout is written only when the map shows a room: a floor (seen, or assumed: see unseen_floor) and "
+        "at least this many bounding walls facing different ways (1: a floor and one wall, as a kitchen seen along "
+        "one wall; on real recordings one 'wall' is often a row of cupboard fronts); a room without a floor (see "
+        "floorless) needs at least two (a corner); 0 = write any planes found", low=0, high=8)
     floorless: bool = param(
-        True, "a room whose floor no camera saw (min_walls bounding walls facing different ways, no floor plane) "
+        True, "a room whose floor no camera saw (a corner of bounding walls, no floor plane) "
         "still gets its walls and ceiling, from the lowest thing the cameras saw upwards; off: nothing is written "
         "without a floor")
     unseen_floor: bool = param(
@@ -809,20 +811,32 @@ def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_exte
     return near
 
 
-def is_room(layout: Layout, min_walls: int, floorless: bool = False) -> bool:
-    """Whether ``layout`` shows a room: a bounding floor (not needed with ``floorless``) and
-    ``min_walls`` bounding walls facing different ways (more than 30 degrees apart); ``min_walls``
-    0 accepts any layout."""
+def room_shortfall(layout: Layout, min_walls: int, floorless: bool = False) -> str:
+    """What ``layout`` lacks to show a room ('' when it shows one): a bounding floor (seen, or
+    assumed: :func:`_assumed_floor`) and ``min_walls`` bounding walls facing different ways (more
+    than 30 degrees apart); with ``floorless`` a room without a floor, which then needs at least
+    two walls (a corner). ``min_walls`` 0 accepts any layout."""
     if min_walls == 0:
-        return True
+        return ""
     floor = layout.floor
-    if not floorless and (floor is None or not floor.bounding):
-        return False
+    has_floor = floor is not None and floor.bounding
+    if not has_floor and not floorless:
+        return f"no room: needs a floor and {min_walls} wall(s) facing different ways"
+    needed = min_walls if has_floor else max(min_walls, 2)
     directions: list[np.ndarray] = []
     for wall in layout.walls:
         if wall.bounding and all(wall.normal @ d < math.cos(math.radians(30)) for d in directions):
             directions.append(wall.normal)
-    return len(directions) >= min_walls
+    if len(directions) >= needed:
+        return ""
+    if has_floor:
+        return f"no room: needs {needed} wall(s) facing different ways besides the floor"
+    return f"no room: no floor, and a room without one needs {needed} walls facing different ways"
+
+
+def is_room(layout: Layout, min_walls: int, floorless: bool = False) -> bool:
+    """Whether ``layout`` shows a room (:func:`room_shortfall`)."""
+    return not room_shortfall(layout, min_walls, floorless)
 
 
 def encloses(walls: list[Plane]) -> bool:
@@ -1001,8 +1015,7 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     if layout is None:
         reason = "no observed surface"
     elif not is_room(layout, config.min_walls, config.floorless):
-        needs = "" if config.floorless else "a floor and "
-        reason = f"no room: needs {needs}{config.min_walls} walls facing different ways"
+        reason = room_shortfall(layout, config.min_walls, config.floorless)
     else:
         prediction = room_prediction(layout, chunk, config, chunk.semantics.shape[-1], owned)
         reason = "" if prediction is not None else "nothing to write"

@@ -494,6 +494,28 @@ def test_a_room_whose_floor_nobody_saw_gets_its_walls_and_ceiling_only_when_floo
     assert not is_room(_closed_room(["ceiling", "x0"]), 2, floorless=True)
 
 
+def test_with_min_walls_1_a_floor_and_one_wall_make_a_room_a_wall_alone_does_not():
+    """A kitchen seen along one wall whose other walls hide behind cupboards: with ``min_walls`` 1
+    the floor and that wall are a room (written near what was seen of them); without a floor one
+    wall is not (a floorless room needs a corner), nor is a floor alone. The default asks for two."""
+    from ssr_ros.completion.layout import room_shortfall
+
+    chunk = _box_chunk()
+    chunk.free[4:16, 4:16, 4:16] = True
+    one_wall = _closed_room(["floor", "x0"])
+    config = LayoutConfig(min_walls=1)
+    assert room_shortfall(one_wall, 1) == ""
+    tsdf = room_prediction(one_wall, chunk, config, 21)[0]
+    written = torch.isfinite(tsdf) & (tsdf.abs() < 0.5 * VOXEL)
+    assert written[1, 4:10, 4:10].any() and written[4:10, 4:10, 1].any(), "the wall and the floor"
+    assert room_shortfall(one_wall, LayoutConfig().min_walls) == "no room: needs 2 wall(s) facing different ways besides the floor"
+    assert room_prediction(one_wall, chunk, LayoutConfig(), 21) is None
+    wall_alone = _closed_room(["ceiling", "x0"])
+    assert "2 walls" in room_shortfall(wall_alone, 1, floorless=True)
+    assert room_prediction(wall_alone, chunk, config, 21) is None
+    assert room_prediction(_closed_room(["floor"]), chunk, config, 21) is None
+
+
 def _walls_seen_from_above(z_lo=1.0):
     """Samples of two walls (x = 0.15, y = 0.15 m) seen only above ``z_lo``, as cameras held high
     that never looked down see a room."""
