@@ -1014,8 +1014,8 @@ def complete_layout(chunk_map, config: LayoutConfig, camera_path: np.ndarray | N
     prediction = None
     if layout is None:
         reason = "no observed surface"
-    elif not is_room(layout, config.min_walls, config.floorless):
-        reason = room_shortfall(layout, config.min_walls, config.floorless)
+    elif shortfall := room_shortfall(layout, config.min_walls, config.floorless):
+        reason = shortfall
     else:
         prediction = room_prediction(layout, chunk, config, chunk.semantics.shape[-1], owned)
         reason = "" if prediction is not None else "nothing to write"
