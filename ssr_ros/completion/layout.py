@@ -16,8 +16,8 @@ observed, in the gravity-aligned map frame (z up):
 3. **Walls**: a Hough transform over the azimuth of horizontal normals and the plane offset;
    each peak with ``min_plane_area`` is refined by a least-squares line through its inliers,
    moved to the back of them (doors, pictures and cupboard backs on the wall share its peak a
-   few centimetres in front of it); a wall 1.5-6 degrees off square to the wall seen over the
-   largest area is squared to it. A floor seen too little on its own (down to a sixteenth of
+   few centimetres in front of it); a wall up to 6 degrees off square to the room's main direction
+   (the walls' directions averaged by seen area) is squared to it. A floor seen too little on its own (down to a sixteenth of
    ``min_plane_area``) is taken where walls facing different ways end on it; a ceiling so
    where one of them reaches up to it, ``min_room_height`` or more above the floor.
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
@@ -402,23 +402,31 @@ def _on_plane(plane: Plane, points: np.ndarray, normals: np.ndarray, config: Lay
     return (np.abs(plane.signed_distance(points)) < distance) & (normals @ plane.normal > cos_tol)
 
 
-def _square_to_largest(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
-                       voxel: float, max_turn_deg: float = 6.0, min_turn_deg: float = 1.5) -> None:
-    """Turn each wall that lies between ``min_turn_deg`` and ``max_turn_deg`` off square or parallel
-    to the wall seen over the largest area exactly so, and put it at the back of its samples along
-    the turned normal (walls closer than ``min_turn_deg`` keep their own fit).
-    A wall seen over a short stretch takes its direction from a few noisy samples (5 degrees
-    puts its far end 25 cm off over 3 m); rooms are built square far more often than not."""
+def _room_direction(walls: list[Plane]) -> float:
+    """The room's main direction, radians modulo a quarter turn: the mean of the walls' normal
+    directions weighted by their seen area (angles taken four times over, so that walls square or
+    parallel to each other agree)."""
+    angles = np.array([math.atan2(w.normal[1], w.normal[0]) for w in walls])
+    area = np.array([w.area for w in walls])
+    return float(math.atan2(np.sum(area * np.sin(4 * angles)), np.sum(area * np.cos(4 * angles))) / 4)
+
+
+def _square_to_room(walls: list[Plane], points: np.ndarray, normals: np.ndarray, config: LayoutConfig,
+                    voxel: float, max_turn_deg: float = 6.0) -> None:
+    """Turn each wall that lies at most ``max_turn_deg`` off square or parallel to the room's main
+    direction (:func:`_room_direction`) exactly so, and put it at the back of its samples along the
+    turned normal. A wall seen over a short stretch takes its direction from a few noisy samples
+    (5 degrees puts its far end 25 cm off over 3 m), and even a long one fitted a degree off puts
+    its far end several centimetres off across a room; rooms are built square far more often than
+    not. The direction comes from all walls together: squared to the largest wall alone, every
+    other wall inherits that one's error."""
     if len(walls) < 2:
         return
-    ref = max(walls, key=lambda w: w.area)
-    ref_angle = math.atan2(ref.normal[1], ref.normal[0])
+    ref_angle = _room_direction(walls)
     for wall in walls:
-        if wall is ref:
-            continue
         angle = math.atan2(wall.normal[1], wall.normal[0])
         turn = (angle - ref_angle + math.pi / 4) % (math.pi / 2) - math.pi / 4
-        if not math.radians(min_turn_deg) <= abs(turn) <= math.radians(max_turn_deg):
+        if abs(turn) > math.radians(max_turn_deg) or abs(turn) < 1e-6:
             continue
         near = _on_plane(wall, points, normals, config, 1.5 * voxel)
         if near.sum() < 10:
@@ -642,7 +650,7 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
         if plane is not None:
             planes.append(plane)
     walls = _walls(points, normals, config, voxel)
-    _square_to_largest(walls, points, normals, config, voxel)
+    _square_to_room(walls, points, normals, config, voxel)
     for wall in walls:
         if cameras is not None:
             front = wall.signed_distance(cameras) > 0.0
