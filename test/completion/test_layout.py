@@ -75,7 +75,9 @@ def _wall_samples(start, end, normal, z_lo, z_hi, voxel):
 
 def test_a_wall_seen_over_a_short_stretch_a_few_degrees_off_square_is_squared_to_the_room():
     """A wide wall at x = 0 and a short piece of the y = 4 m wall whose samples tilt by 4 degrees
-    (a fit through them puts its far end 20 cm off): the short wall is turned square to the wide one."""
+    (a fit through them puts its far end 20 cm off): the short wall is turned square to the room, whose
+    direction the wide wall sets (the walls' directions are averaged by the square of their seen
+    area: the short piece moves it by a fifth of a degree)."""
     voxel = 0.05
     wide, wide_n = _wall_samples((0.0, 0.0), (0.0, 4.0), [1, 0, 0], 0.0, 2.4, voxel)
     tilt = np.radians(4.0)
@@ -86,8 +88,28 @@ def test_a_wall_seen_over_a_short_stretch_a_few_degrees_off_square_is_squared_to
     samples["normals"] = np.concatenate([wide_n, short_n]).astype(np.float32)
     layout = find_layout(samples, voxel, LayoutConfig(min_plane_area=0.3, min_walls=0), np.array([[2.0, 2.0, 1.5]]))
     back = [w for w in layout.walls if w.normal[1] < -0.9][0]
-    assert abs(back.normal[0]) < 1e-6, "turned exactly square to the wide wall"
+    side = [w for w in layout.walls if w.normal[0] > 0.9][0]
+    assert abs(back.normal @ side.normal) < 1e-6, "turned exactly square to the room"
+    assert abs(back.normal[0]) < np.sin(np.radians(0.25)) and abs(side.normal[1]) < np.sin(np.radians(0.25))
     assert abs(-back.offset - 3.96) < 0.05, "through the middle of its samples' stretch, at their back"
+
+
+def test_a_long_wall_fitted_a_degree_off_is_squared_to_the_room():
+    """Two long walls square to each other and a third, as long, whose samples run 1 degree off
+    square (its far end 7 cm off over 4 m): it is turned square too. Walls under 1.5 degrees off
+    were left as fitted before, and such a wall put the room's far corner beyond 5 cm."""
+    voxel = 0.05
+    a, a_n = _wall_samples((0.0, 0.0), (0.0, 4.0), [1, 0, 0], 0.0, 2.4, voxel)
+    b, b_n = _wall_samples((0.0, 0.0), (4.0, 0.0), [0, 1, 0], 0.0, 2.4, voxel)
+    tilt = np.radians(1.0)
+    start = np.array([0.0, 4.0])
+    c, _ = _wall_samples(start, start + 4.0 * np.array([np.cos(tilt), -np.sin(tilt)]), [0, -1, 0], 0.0, 2.4, voxel)
+    c_n = np.broadcast_to(np.array([-np.sin(tilt), -np.cos(tilt), 0.0], np.float32), c.shape)
+    samples = _samples(np.concatenate([a, b, c]), [0, 0, 1])
+    samples["normals"] = np.concatenate([a_n, b_n, c_n]).astype(np.float32)
+    layout = find_layout(samples, voxel, LayoutConfig(min_plane_area=0.3, min_walls=0), np.array([[2.0, 2.0, 1.5]]))
+    back = [w for w in layout.walls if w.normal[1] < -0.9][0]
+    assert abs(back.normal[0]) < np.sin(np.radians(0.5)), "square to the two walls that agree"
 
 
 @pytest.mark.parametrize("side", [0.55, 0.2])
