@@ -535,15 +535,19 @@ def _line_fit(q: np.ndarray, direction: np.ndarray, voxel: float) -> tuple[np.nd
 
 
 def _sharpest_normal(q: np.ndarray, normal: np.ndarray, voxel: float, span_deg: float = 3.0,
-                     step_deg: float = 0.05) -> np.ndarray:
+                     step_deg: float = 0.05, max_samples: int = 20_000) -> np.ndarray:
     """The unit normal within ``span_deg`` of ``normal`` (in steps of ``step_deg``) along which the
     offsets of the (N, 2) samples ``q`` pile up highest: the peak of their density (Gaussian kernel
     of a twentieth of a voxel). A least-squares line through a wall and a door standing a few
     centimetres in front of part of it is tilted (a door in the middle of a 3.5 m wall and the wall
     on one side of it: 1.2 degrees, 7 cm across the room); along the true direction the wall's
-    samples and the door's each form a sharp peak, along any other both spread out."""
+    samples and the door's each form a sharp peak, along any other both spread out. At most
+    ``max_samples`` evenly spaced samples are used: every angle holds an offset of each, and a long
+    wall of a map with small voxels has hundreds of thousands of samples, far more than the
+    direction needs."""
     from scipy.ndimage import gaussian_filter1d
 
+    q = q[:: max(1, math.ceil(len(q) / max_samples))]
     angles = math.atan2(normal[1], normal[0]) + np.radians(np.arange(-span_deg, span_deg + 0.5 * step_deg, step_deg))
     offsets = q @ np.stack([np.cos(angles), np.sin(angles)])  # (N, angles)
     step = 0.02 * voxel

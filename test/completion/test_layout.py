@@ -64,14 +64,16 @@ def test_a_wall_lies_at_the_back_of_what_stands_on_it(door_share):
     assert wall.normal[0] > 0.999 and abs(wall.offset) < 0.003
 
 
-def test_a_wall_with_a_door_in_front_of_part_of_it_keeps_its_direction():
+@pytest.mark.parametrize("spacing", [0.02, 0.006])
+def test_a_wall_with_a_door_in_front_of_part_of_it_keeps_its_direction(spacing):
     """A wall at x = 0 seen from y = 0.8 to 3.4 m (5 cm voxels, 2 mm noise; sparsely at its left
     end) with a door 3 cm in front of it from y = 1.3 to 2.3 m, seen densely: the wall is fitted
     square at x = 0 (a least-squares line through all the samples leans 1 degree towards the door,
-    and through the samples at its back it stayed leaning: 5 cm over the 2.5 m seen)."""
+    and through the samples at its back it stayed leaning: 5 cm over the 2.5 m seen). With samples
+    every 6 mm (120,000 of them) the direction is searched on a subset, as precisely."""
     voxel = 0.05
     rng = np.random.default_rng(5)
-    y, z = np.meshgrid(np.arange(0.8, 3.3, 0.02), np.arange(0.0, 2.4, 0.02), indexing="ij")
+    y, z = np.meshgrid(np.arange(0.8, 3.3, spacing), np.arange(0.0, 2.4, spacing), indexing="ij")
     y, z = y.ravel(), z.ravel()
     door = (y >= 1.3) & (y < 2.3)
     x = rng.normal(0.0, 0.002, y.size) + np.where(door, 0.03, 0.0)
