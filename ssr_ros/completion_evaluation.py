@@ -396,6 +396,7 @@ def evaluate_real_frames(path, completion, config: RealFramesConfig | None = Non
     result = {"path": str(path), "config": config_to_dict(config), "frames_used": used, "chunks_completed": chunks,
               "completion_enabled": pipeline.completion_enabled, "completion_withheld": pipeline.completion_withheld,
               "objects": None if refined is None else refined.counts(),
+              "layout": None if pipeline.layout_report is None else pipeline.layout_report.as_dict(),
               "reference": {"frames": config.reference_frames, "triangles": int(len(reference.triangles))}}
     for name, mesh in meshes.items():
         points = sample_surface(mesh.vertices, mesh.triangles, config.num_points, seed=0) if mesh.num_triangles else np.zeros((0, 3))

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SEQUENCE = Path(os.environ.get("SSR_SHARED_DIR", REPO_ROOT.parent / "shared")) / "data" / "7scenes_tsdf_fusion" / "data"
+SHARED_DATA = Path(os.environ.get("SSR_SHARED_DIR", REPO_ROOT.parent / "shared")) / "data"
+SEQUENCE = SHARED_DATA / "7scenes_tsdf_fusion" / "data"
+LIVING_ROOM = SHARED_DATA / "open3d_testdata" / "examples" / "test_data" / "reconstruction_system" / "livingroom1_clean_micro"
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +59,40 @@ def test_completion_keeps_precision_and_never_lowers_fscore_on_real_frames(real_
     fusion, completion = result["fusion"], result["completion"]
     assert completion["precision"] >= 0.9 * fusion["precision"], (fusion, completion)
     assert completion["fscore"] >= fusion["fscore"], (fusion, completion)
+
+
+@pytest.fixture(scope="module")
+def living_room_results() -> dict:
+    """The default run on a stretch where the room layout finds a room: every 5th of frames 100-199
+    of the ICL-NUIM living room, against the fusion of all 211."""
+    if not LIVING_ROOM.is_dir():
+        pytest.skip(f"real sequences not available: {LIVING_ROOM} is absent (set SSR_SHARED_DIR)")
+    from ssr_ros.completion_evaluation import RealFramesConfig, evaluate_real_frames
+    from ssr_ros.completion.inference import CompletionConfig
+
+    config = RealFramesConfig(first_frame=100, reference_frames=211, num_points=50_000)
+    return evaluate_real_frames(LIVING_ROOM, CompletionConfig(), config, progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_the_room_layout_on_real_frames_is_right_where_the_reference_looked_and_square(living_room_results):
+    """The layout writes the room's unseen floor and walls there, square to each other. Where any
+    of the 211 reference frames looked, the completed mesh keeps 0.9x fusion only's precision. (Over
+    all of it, it does not: 0.76x, since the walls go up to 2.3 m where no frame looked above 1.2 m,
+    which the reference counts as wrong; ``benchmarks/RESULTS.md``, *Real frames beyond the first
+    stretch*.)"""
+    import numpy as np
+
+    result = living_room_results
+    layout = result["layout"]
+    assert layout is not None and layout["reason"] == "" and layout["voxels_written"] > 1000, layout
+    fusion, completion = result["fusion"], result["completion"]
+    assert completion["predicted_vertices"] > 1000
+    assert completion["precision_seen"] >= 0.9 * fusion["precision_seen"], (fusion, completion)
+    walls = [np.array(p["normal"][:2]) for p in layout["planes"] if p["kind"] == "wall" and p["bounding"]]
+    assert len(walls) >= 2
+    for a in walls:
+        for b in walls:
+            cos = abs(float(a @ b))  # parallel or square: 1 or 0, to the 4 decimals the report keeps
+            assert min(cos, 1.0 - cos) < 1e-3, (a, b)
