@@ -17,8 +17,9 @@ observed, in the gravity-aligned map frame (z up):
    each peak with ``min_plane_area`` is refined to the direction along which its inliers line
    up best and moved to the back of them (doors, pictures and cupboard backs on the wall share
    its peak a few centimetres in front of it); a wall up to 6 degrees off square to the room's
-   main direction (the walls' directions averaged by seen area) is squared to it. A floor seen
-   too little on its own (down to a sixteenth of ``min_plane_area``) is taken where walls facing different ways end on it; a ceiling so
+   main direction (the walls' directions averaged, weighted by the square of their seen area)
+   is squared to it. A floor seen too little on its own (down to a sixteenth of
+   ``min_plane_area``) is taken where walls facing different ways end on it; a ceiling so
    where one of them reaches up to it, ``min_room_height`` or more above the floor.
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
@@ -530,8 +531,9 @@ def _line_fit(q: np.ndarray, direction: np.ndarray, voxel: float) -> tuple[np.nd
     centroid, normal = _least_squares_line(q, direction)
     normal = _sharpest_normal(q - centroid, normal, voxel)
     residual = (q - centroid) @ normal
-    back = np.abs(residual - back_of_peak(residual, voxel)) < 0.2 * voxel
-    return normal, float(normal @ centroid + residual[back].mean())
+    wall = back_of_peak(residual, voxel)
+    back = np.abs(residual - wall) < 0.2 * voxel
+    return normal, float(normal @ centroid + (residual[back].mean() if back.any() else wall))
 
 
 def _sharpest_normal(q: np.ndarray, normal: np.ndarray, voxel: float, span_deg: float = 3.0,
@@ -539,9 +541,10 @@ def _sharpest_normal(q: np.ndarray, normal: np.ndarray, voxel: float, span_deg: 
     """The unit normal within ``span_deg`` of ``normal`` (in steps of ``step_deg``) along which the
     offsets of the (N, 2) samples ``q`` pile up highest: the peak of their density (Gaussian kernel
     of a twentieth of a voxel). A least-squares line through a wall and a door standing a few
-    centimetres in front of part of it is tilted (a door in the middle of a 3.5 m wall and the wall
-    on one side of it: 1.2 degrees, 7 cm across the room); along the true direction the wall's
-    samples and the door's each form a sharp peak, along any other both spread out. At most
+    centimetres in front of part of it leans towards the door (a door over the middle of a 3.5 m
+    wall seen mostly on one side of it: 1.2 degrees, 7 cm across the room); along the true
+    direction the wall's samples and the door's each form a sharp peak, along any other both
+    spread out. At most
     ``max_samples`` evenly spaced samples are used: every angle holds an offset of each, and a long
     wall of a map with small voxels has hundreds of thousands of samples, far more than the
     direction needs."""
