@@ -529,8 +529,9 @@ def _line_fit(q: np.ndarray, direction: np.ndarray, voxel: float) -> tuple[np.nd
     (:func:`_sharpest_normal`, searched around a least-squares line's), at the back of the samples
     (:func:`back_of_peak`)."""
     centroid, normal = _least_squares_line(q, direction)
-    normal = _sharpest_normal(q - centroid, normal, voxel)
-    residual = (q - centroid) @ normal
+    centred = q - centroid
+    normal = _sharpest_normal(centred, normal, voxel)
+    residual = centred @ normal
     wall = back_of_peak(residual, voxel)
     back = np.abs(residual - wall) < 0.2 * voxel
     return normal, float(normal @ centroid + (residual[back].mean() if back.any() else wall))
@@ -544,10 +545,9 @@ def _sharpest_normal(q: np.ndarray, normal: np.ndarray, voxel: float, span_deg: 
     centimetres in front of part of it leans towards the door (a door over the middle of a 3.5 m
     wall seen mostly on one side of it: 1.2 degrees, 7 cm across the room); along the true
     direction the wall's samples and the door's each form a sharp peak, along any other both
-    spread out. At most
-    ``max_samples`` evenly spaced samples are used: every angle holds an offset of each, and a long
-    wall of a map with small voxels has hundreds of thousands of samples, far more than the
-    direction needs."""
+    spread out. At most ``max_samples`` evenly spaced samples are used: every angle holds an offset
+    of each, and a long wall of a map with small voxels has hundreds of thousands of samples, far
+    more than the direction needs."""
     from scipy.ndimage import gaussian_filter1d
 
     q = q[:: max(1, math.ceil(len(q) / max_samples))]
