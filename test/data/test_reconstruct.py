@@ -317,6 +317,7 @@ def test_the_scale_hint_names_a_finer_voxel_only_for_close_range_recordings():
     room = scale_summary([2.0, 2.4, 1.8], 0.05, completion=True)
     assert room["median_depth_m"] == pytest.approx(2.0) and room["voxels_across_median_depth"] == pytest.approx(40.0)
     assert room["hint"] is None
+    assert scale_summary([0.93], 0.05, completion=True)["hint"] is None  # a robot's low path through a room
     shelf = scale_summary([0.7, 0.72, 0.68], 0.05, completion=True)
     assert shelf["voxels_across_median_depth"] < CLOSE_RANGE_VOXELS
     assert "--voxel-size 0.015" in shelf["hint"] and "--no-completion" in shelf["hint"]
