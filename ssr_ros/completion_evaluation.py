@@ -62,6 +62,8 @@ class EvaluationConfig:
     seeds: list = param([1000, 1001, 1002], "held-out scene seeds (never used in training)")
     frames_per_scene: int = param(40, "frames per sequence, all fused", low=1, high=100000)
     frame_rate: float = param(1.5, "frames per second along the path", low=0.01, high=1000.0)
+    trajectory: str = param("handheld", "camera path style: 'handheld' (a person walking, camera 1.3-1.7 m high) or 'robot' "
+                            "(a ground robot's camera, 0.4-0.9 m high, looking ahead)", choices=["handheld", "robot"])
     image_width: int = param(160, "image width, pixels", low=8, high=4096)
     image_height: int = param(120, "image height, pixels", low=8, high=4096)
     map: TSDFConfig = field(default_factory=TSDFConfig)

@@ -78,7 +78,7 @@ def synthetic_sequence(seed: int, data):
     scene = generate_scene(seed)
     config = SequenceConfig(
         width=data.image_width, height=data.image_height,
-        trajectory=TrajectoryConfig(num_frames=data.frames_per_scene, frame_rate=data.frame_rate),
+        trajectory=TrajectoryConfig(kind=data.trajectory, num_frames=data.frames_per_scene, frame_rate=data.frame_rate),
     )
     return scene, SyntheticSequence(scene, config, seed=seed)
 

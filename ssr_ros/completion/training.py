@@ -71,6 +71,8 @@ class SceneDataConfig:
     image_height: int = param(120, "captured image height, pixels", low=8, high=4096)
     render_stride: int = param(2, "losses use every n-th pixel of the frames (renders at 1/n)", low=1, high=16)
     frame_rate: float = param(1.5, "frames per second along the camera path (lower = frames farther apart)", low=0.01, high=1000.0)
+    trajectory: str = param("handheld", "camera path style: 'handheld' (a person walking, camera 1.3-1.7 m high) or 'robot' "
+                            "(a ground robot's camera, 0.4-0.9 m high, looking ahead)", choices=["handheld", "robot"])
     keep_fraction: float = param(0.5, "fraction of frames fused into the (incomplete) input", low=0.05, high=1.0)
     drop_segment_frames: int = param(4, "frames are kept or dropped in contiguous segments of this length", low=1, high=10000)
     map: TSDFConfig = field(default_factory=TSDFConfig)

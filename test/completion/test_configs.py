@@ -42,3 +42,17 @@ def test_cli_has_train_commands():
     args = parser.parse_args(["train", "x.yaml", "--resume"])
     assert args.resume and args.config == "x.yaml"
     assert parser.parse_args(["train-segmenter", "y.yaml"]).config == "y.yaml"
+
+
+@pytest.mark.parametrize("kind, heights", [("handheld", (1.2, 1.8)), ("robot", (0.35, 0.95))])
+def test_the_rooms_are_captured_along_the_configured_camera_path(kind, heights):
+    from ssr_ros.completion.scenes import synthetic_sequence
+    from ssr_ros.completion_evaluation import EvaluationConfig
+
+    for config in (EvaluationConfig(frames_per_scene=6, trajectory=kind),
+                   SceneDataConfig(frames_per_scene=6, trajectory=kind)):
+        _, sequence = synthetic_sequence(1510, config.validate())
+        z = sequence.trajectory.poses[:, 2, 3]
+        assert heights[0] <= z.min() and z.max() <= heights[1]
+    with pytest.raises(ConfigError):
+        EvaluationConfig(trajectory="tour").validate()  # a multi-room floor's tour is no room's path
