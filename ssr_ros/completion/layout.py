@@ -121,6 +121,12 @@ class LayoutConfig:
         "knows within this distance is space the cameras saw free: not an object standing in front of it (a "
         "cupboard hides the wall behind it, a bed the floor under it), not nothing (a place no camera looked at), metres",
         low=0.1, high=10.0)
+    floor_view_clearance: float = param(
+        0.2, "the unseen floor's surface is written only where the first space seen free above it lies at least this "
+        "far below the cameras' median height: cameras above it looked down into the space over the floor there and "
+        "would have seen the top of a bed or cabinet standing on it; a ground robot's low camera looks across the "
+        "room over such things without seeing their tops (there, only the floor's solid side is marked, as with "
+        "solid_side), metres; 0 = off", low=0.0, high=10.0)
     solid_side: bool = param(
         True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
         "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
@@ -241,6 +247,8 @@ class Layout:
     hi: np.ndarray
     patches: list[WallPatch] = field(default_factory=list)
     """Doors, windows and pictures seen on the bounding walls."""
+    view_height: float | None = None
+    """Median height of the cameras above the floor, metres (None: no floor or no camera positions)."""
 
     @property
     def floor(self) -> Plane | None:
@@ -734,7 +742,8 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
     patches = [patch for wall in planes if wall.kind == "wall" and wall.bounding
                for name in patch_classes if class_ids.get(name, UNKNOWN_ID) != UNKNOWN_ID
                for patch in _wall_patches(wall, samples, voxel, config, class_ids[name], name, floor)]
-    return Layout(planes, lo, hi, patches)
+    view_height = None if floor is None or cameras is None else float(np.median(cameras[:, 2]) - floor.offset)
+    return Layout(planes, lo, hi, patches, view_height)
 
 
 MIN_PATCH_AREA = 0.1
@@ -796,12 +805,13 @@ IN_FRONT_NOTHING, IN_FRONT_FREE, IN_FRONT_OBJECT = 0, 1, 2
 """What :func:`_in_front` finds first when walking from the room's surface into the room."""
 
 
-def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> np.ndarray:
-    """(P,) int8: walking from each point along its normal into the room, the first voxel the map
-    knows (observed or seen free) within ``reach``: ``IN_FRONT_FREE`` when it is free space (the
-    cameras saw the room in front of the point, but not the point itself), ``IN_FRONT_OBJECT``
-    when it is observed surface or solid (an object stands in front of the point),
-    ``IN_FRONT_NOTHING`` when the map knows nothing there (no camera looked)."""
+def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(found, distance)``, both (P,): walking from each point along its normal into the room, the
+    first voxel the map knows (observed or seen free) within ``reach``, int8: ``IN_FRONT_FREE`` when
+    it is free space (the cameras saw the room in front of the point, but not the point itself),
+    ``IN_FRONT_OBJECT`` when it is observed surface or solid (an object stands in front of the point),
+    ``IN_FRONT_NOTHING`` when the map knows nothing there (no camera looked); and how far from the
+    point that voxel lies, metres (float32, inf for nothing)."""
     voxel = chunk.voxel_size
     known = chunk.known().cpu().numpy()
     seen_free = chunk.seen_free(0.5 * voxel).cpu().numpy()
@@ -809,6 +819,7 @@ def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach:
     shape = np.array(known.shape)
     decided = np.zeros(len(points), bool)
     found = np.full(len(points), IN_FRONT_NOTHING, np.int8)
+    distance = np.full(len(points), np.inf, np.float32)
     for step in range(2, int(math.ceil(reach / voxel)) + 1):
         index = np.floor((points + normals * step * voxel) / voxel).astype(np.int64) - origin
         inside = np.all((index >= 0) & (index < shape), axis=1) & ~decided
@@ -821,8 +832,9 @@ def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach:
         is_free = seen_free[ijk]
         found[rows[is_known & is_free]] = IN_FRONT_FREE
         found[rows[is_known & ~is_free]] = IN_FRONT_OBJECT
+        distance[rows[is_known]] = step * voxel
         decided[rows[is_known]] = True
-    return found
+    return found, distance
 
 
 def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_extension: float) -> np.ndarray:
@@ -967,11 +979,15 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
     if write.any():
         index = np.flatnonzero(write)
         normals = np.stack([p.normal for p in bounding])[nearest[index]]
-        in_front = _in_front(flat[index], normals, chunk, config.reach)
+        in_front, distance = _in_front(flat[index], normals, chunk, config.reach)
         # an assumed floor was seen nowhere, nor the room just above it: whatever stands on it
         # (a sofa nobody saw) would be drawn through by a surface, so only its solid side is marked
         assumed = np.array([p.assumed for p in bounding])[nearest[index]]
         keep = (in_front == IN_FRONT_FREE) & ~assumed
+        if config.floor_view_clearance > 0 and layout.view_height is not None:
+            # the floor under space the cameras only looked across, not down into: a bed may stand there
+            floor = np.array([p.kind == "floor" for p in bounding])[nearest[index]]
+            keep &= ~floor | (distance <= layout.view_height - config.floor_view_clearance)
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a

@@ -847,3 +847,26 @@ def test_the_room_surface_replaces_the_networks_offset_copy_of_it(generated_room
     kept = below_floor_after(LayoutConfig(over_network=False))
     replaced = below_floor_after(LayoutConfig())
     assert kept > 50 and replaced < 0.2 * kept, (kept, replaced)
+
+
+def test_the_floor_under_space_low_cameras_only_looked_across_gets_no_surface():
+    """A floor on the face at z = 0.2 m; the room was seen free from 0.5 m up, but over x < 1 m
+    (a bed nobody saw the top of) only from 1.0 m up. Cameras 0.6 m above the floor (a ground
+    robot) looked across that gap, not down into it: the floor there keeps only its solid side.
+    Cameras 1.5 m above it (hand-held) looked down into both: the floor is drawn everywhere."""
+    chunk = _box_chunk()
+    chunk.free[10:, :, 5:] = True
+    chunk.free[:10, :, 10:] = True
+    layout = _floor_layout(0.2)
+
+    def room_side(view_height, **config):
+        layout.view_height = view_height
+        tsdf = room_prediction(layout, chunk, LayoutConfig(min_walls=0, **config), 21)[0]
+        assert torch.isfinite(tsdf[:, :, 1]).all() and bool((tsdf[:, :, 1] < 0).all()), "the solid side everywhere"
+        return torch.isfinite(tsdf[:, :, 2]) & (tsdf[:, :, 2] > 0)
+
+    robot = room_side(0.6)
+    assert robot[10:].all() and not robot[:10].any()
+    assert room_side(1.5).all()
+    assert room_side(None).all(), "no camera heights: no check"
+    assert room_side(0.6, floor_view_clearance=0.0).all(), "the check off"
