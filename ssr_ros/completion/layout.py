@@ -44,7 +44,9 @@ observed, in the gravity-aligned map frame (z up):
    the room all round, and for a wall the floor and the ceiling too), and both sides of the
    surface only where, walking from it into the room, the first thing the map knows within
    ``reach`` is seen-free space: no object stands in front of it (a cupboard hides the wall
-   behind it) and a camera looked there.
+   behind it) and a camera looked there; for the floor, that space lies at least
+   ``floor_view_clearance`` below the cameras (they looked down into it: a low robot camera
+   looking across a bed does not see its top, and the floor under it is no surface).
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
    it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most

@@ -31,8 +31,11 @@ def test_the_floor_is_the_lowest_large_up_facing_plane_below_the_cameras():
     floor = _grid(step, step, 0.0)
     table = _grid(step[:8], step[:8], 0.75)
     samples = _samples(np.concatenate([table, floor]), [0, 0, 1])
-    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[1.0, 1.0, 1.5]]))
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[1.0, 1.0, 1.5], [1.2, 1.0, 1.3],
+                                                                                  [1.4, 1.0, 1.4]]))
     assert layout.floor is not None and abs(layout.floor.offset) < 0.02
+    assert layout.view_height == pytest.approx(1.4 - layout.floor.offset), "the cameras' median height above it"
+    assert find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), None).view_height is None
 
 
 def test_a_table_top_is_not_taken_for_the_floor_when_the_cameras_saw_under_it():
