@@ -251,6 +251,8 @@ class Layout:
     """Doors, windows and pictures seen on the bounding walls."""
     view_height: float | None = None
     """Median height of the cameras above the floor, metres (None: no floor or no camera positions)."""
+    path: np.ndarray | None = None
+    """(C, 2) where the cameras were, x and y, metres (None: not known)."""
 
     @property
     def floor(self) -> Plane | None:
@@ -745,7 +747,7 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
                for name in patch_classes if class_ids.get(name, UNKNOWN_ID) != UNKNOWN_ID
                for patch in _wall_patches(wall, samples, voxel, config, class_ids[name], name, floor)]
     view_height = None if floor is None or cameras is None else float(np.median(cameras[:, 2]) - floor.offset)
-    return Layout(planes, lo, hi, patches, view_height)
+    return Layout(planes, lo, hi, patches, view_height, None if cameras is None else cameras[:, :2].copy())
 
 
 MIN_PATCH_AREA = 0.1
@@ -837,6 +839,20 @@ def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach:
         distance[rows[is_known]] = step * voxel
         decided[rows[is_known]] = True
     return found, distance
+
+
+PATH_FOOTPRINT = 0.25
+"""The floor within this distance (metres, horizontally) of where a camera was is where the person or
+robot carrying it stood: nothing stands on it."""
+
+
+def _near_path(points: np.ndarray, path: np.ndarray | None) -> np.ndarray:
+    """(P,) bool: ``points`` lie within ``PATH_FOOTPRINT`` of the camera path, horizontally."""
+    from scipy.spatial import cKDTree
+
+    if path is None or len(path) == 0:
+        return np.zeros(len(points), bool)
+    return cKDTree(path).query(points[:, :2], distance_upper_bound=PATH_FOOTPRINT)[0] <= PATH_FOOTPRINT
 
 
 def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_extension: float) -> np.ndarray:
@@ -989,7 +1005,8 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         if config.floor_view_clearance > 0 and layout.view_height is not None:
             # the floor under space the cameras only looked across, not down into: a bed may stand there
             floor = np.array([p.kind == "floor" for p in bounding])[nearest[index]]
-            keep &= ~floor | (distance <= layout.view_height - config.floor_view_clearance)
+            under_path = _near_path(flat[index], layout.path)  # whoever carried the camera stood there
+            keep &= ~floor | under_path | (distance <= layout.view_height - config.floor_view_clearance)
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a

@@ -35,6 +35,7 @@ def test_the_floor_is_the_lowest_large_up_facing_plane_below_the_cameras():
                                                                                   [1.4, 1.0, 1.4]]))
     assert layout.floor is not None and abs(layout.floor.offset) < 0.02
     assert layout.view_height == pytest.approx(1.4 - layout.floor.offset), "the cameras' median height above it"
+    assert np.allclose(layout.path, [[1.0, 1.0], [1.2, 1.0], [1.4, 1.0]])
     assert find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), None).view_height is None
 
 
@@ -855,8 +856,9 @@ def test_the_room_surface_replaces_the_networks_offset_copy_of_it(generated_room
 def test_the_floor_under_space_low_cameras_only_looked_across_gets_no_surface():
     """A floor on the face at z = 0.2 m; the room was seen free from 0.5 m up, but over x < 1 m
     (a bed nobody saw the top of) only from 1.0 m up. Cameras 0.6 m above the floor (a ground
-    robot) looked across that gap, not down into it: the floor there keeps only its solid side.
-    Cameras 1.5 m above it (hand-held) looked down into both: the floor is drawn everywhere."""
+    robot) looked across that gap, not down into it: the floor there keeps only its solid side,
+    except where the robot itself drove. Cameras 1.5 m above it (hand-held) looked down into both:
+    the floor is drawn everywhere."""
     chunk = _box_chunk()
     chunk.free[10:, :, 5:] = True
     chunk.free[:10, :, 10:] = True
@@ -873,3 +875,7 @@ def test_the_floor_under_space_low_cameras_only_looked_across_gets_no_surface():
     assert room_side(1.5).all()
     assert room_side(None).all(), "no camera heights: no check"
     assert room_side(0.6, floor_view_clearance=0.0).all(), "the check off"
+    # the robot drove along x = 0.55 m: nothing stands on the floor it drove over
+    layout.path = np.stack([np.full(20, 0.55), np.arange(0.05, 2.0, VOXEL)], axis=1)
+    driven = room_side(0.6)
+    assert driven[10:].all() and driven[4:7].all() and not driven[:3].any() and not driven[8:10].any()
