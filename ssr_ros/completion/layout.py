@@ -46,7 +46,8 @@ observed, in the gravity-aligned map frame (z up):
    ``reach`` is seen-free space: no object stands in front of it (a cupboard hides the wall
    behind it) and a camera looked there; for the floor, that space lies at least
    ``floor_view_clearance`` below the cameras (they looked down into it: a low robot camera
-   looking across a bed does not see its top, and the floor under it is no surface).
+   looking across a bed does not see its top, and the floor under it is no surface), or the
+   floor lies where a camera was (``PATH_FOOTPRINT``).
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
    it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
@@ -128,7 +129,8 @@ class LayoutConfig:
         "far below the cameras' median height: cameras above it looked down into the space over the floor there and "
         "would have seen the top of a bed or cabinet standing on it; a ground robot's low camera looks across the "
         "room over such things without seeing their tops (there, only the floor's solid side is marked, as with "
-        "solid_side), metres; 0 = off", low=0.0, high=10.0)
+        "solid_side); the floor where a camera was (within PATH_FOOTPRINT, 0.25 m) is drawn regardless, metres; "
+        "0 = off", low=0.0, high=10.0)
     solid_side: bool = param(
         True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
         "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
