@@ -1007,8 +1007,10 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         if config.floor_view_clearance > 0 and layout.view_height is not None:
             # the floor under space the cameras only looked across, not down into: a bed may stand there
             floor = np.array([p.kind == "floor" for p in bounding])[nearest[index]]
-            under_path = _near_path(flat[index], layout.path)  # whoever carried the camera stood there
-            keep &= ~floor | under_path | (distance <= layout.view_height - config.floor_view_clearance)
+            unlooked = floor & (distance > layout.view_height - config.floor_view_clearance)
+            # except where whoever carried the camera stood
+            unlooked[unlooked] = ~_near_path(flat[index[unlooked]], layout.path)
+            keep &= ~unlooked
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a
