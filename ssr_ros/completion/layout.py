@@ -47,7 +47,10 @@ observed, in the gravity-aligned map frame (z up):
    behind it) and a camera looked there; for the floor, that space lies at least
    ``floor_view_clearance`` below the cameras (they looked down into it: a low robot camera
    looking across a bed does not see its top, and the floor under it is no surface), or the
-   floor lies where a camera was (``PATH_FOOTPRINT``).
+   floor lies where a camera was (``PATH_FOOTPRINT``). A wall also goes on, both sides, above the
+   highest part of it seen in each of its columns, up to the ceiling (or ``min_room_height``), where
+   walking from it into the room finds nothing the map knows (``walls_up``): a low camera sees only
+   the lower part of a wall, and the wall does not stop there.
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
    it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
@@ -131,6 +134,13 @@ class LayoutConfig:
         "room over such things without seeing their tops (there, only the floor's solid side is marked, as with "
         "solid_side); the floor where a camera was (within PATH_FOOTPRINT, 0.25 m) is drawn regardless, metres; "
         "0 = off", low=0.0, high=10.0)
+    walls_up: bool = param(
+        True, "a bounding wall is drawn (both sides) above the highest part of it the cameras saw in each column of "
+        "it, up to the ceiling (or min_room_height), where the map knows nothing in front of it within reach: walls "
+        "are planes from the floor to the ceiling, and a low camera (a ground robot's) sees only their lower part; "
+        "a column where nothing of the wall was seen (a wardrobe stands in front of it) is not raised, and where "
+        "something known stands in front (a shelf seen on the wall) the rule does not apply; off: only the solid side "
+        "is marked above what was seen")
     solid_side: bool = param(
         True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
         "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
@@ -857,6 +867,32 @@ def _near_path(points: np.ndarray, path: np.ndarray | None) -> np.ndarray:
     return cKDTree(path).query(points[:, :2], distance_upper_bound=PATH_FOOTPRINT)[0] <= PATH_FOOTPRINT
 
 
+WALL_COLUMN_SEEN = 3
+"""Observed points of a wall a column of it (one voxel wide) needs before :func:`_above_seen_column`
+raises the wall above them (a stray point is no wall seen there)."""
+
+
+def _above_seen_column(plane: Plane, points: np.ndarray, voxel: float) -> np.ndarray:
+    """(P,) bool: ``points`` on wall ``plane`` lie above the highest of its observed inliers in their
+    column (a voxel wide along the wall), in columns where at least ``WALL_COLUMN_SEEN`` of them were seen."""
+    if len(plane.inliers) == 0:
+        return np.zeros(len(points), bool)
+    seen = plane.plane_coordinates(plane.inliers.astype(np.float64))
+    query = plane.plane_coordinates(points)
+    first = math.floor(min(seen[:, 0].min(), query[:, 0].min()) / voxel)
+    columns = np.floor(seen[:, 0] / voxel).astype(np.int64) - first
+    count = np.bincount(columns)
+    top = np.full(len(count), np.inf)
+    np.minimum.at(top, columns, -seen[:, 1])  # the highest seen point, negated
+    top = -top
+    q = np.floor(query[:, 0] / voxel).astype(np.int64) - first
+    inside = (q >= 0) & (q < len(count))
+    above = np.zeros(len(points), bool)
+    qi = q[inside]
+    above[inside] = (count[qi] >= WALL_COLUMN_SEEN) & (query[inside, 1] > top[qi])
+    return above
+
+
 def _near_observed_part(plane: Plane, points: np.ndarray, voxel: float, max_extension: float) -> np.ndarray:
     """(P,) bool: ``points`` lie within ``max_extension`` (in the plane) of the plane's observed inliers."""
     from scipy.ndimage import distance_transform_edt
@@ -1011,6 +1047,13 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
             # except where whoever carried the camera stood
             unlooked[unlooked] = ~_near_path(flat[index[unlooked]], layout.path)
             keep &= ~unlooked
+        if config.walls_up:
+            # a wall seen in its column goes on up to the ceiling where nothing known stands in front of it
+            rise = ~keep & (in_front == IN_FRONT_NOTHING)
+            for k, plane in enumerate(bounding):
+                rows = np.flatnonzero(rise & (nearest[index] == k))
+                if plane.kind == "wall" and len(rows):
+                    keep[rows] = _above_seen_column(plane, flat[index[rows]], voxel)
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a

@@ -437,7 +437,7 @@ def test_unseen_in_front_the_voxel_the_surface_passes_through_is_marked_solid_to
     wall): the map's occupancy rule counts that layer occupied, so where nobody saw the room in
     front of the wall it is marked solid with layer 0, all negative; layer 2 stays unknown."""
     chunk = _box_chunk()
-    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 2.0, VOXEL), indexing="ij")
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 2.05, VOXEL), indexing="ij")  # seen all up
     seen = np.stack([np.full(ys.size, 0.12), ys.ravel(), zs.ravel()], axis=1)
     wall = Plane("wall", np.array([1.0, 0.0, 0.0]), 0.12, 4.0, label=1, inliers=seen)
     tsdf = room_prediction(Layout([wall], np.zeros(3), np.full(3, 2.0)), chunk, LayoutConfig(reach=1.0, min_walls=0), 21)[0]
@@ -764,7 +764,7 @@ def test_the_room_goes_on_beyond_what_was_seen_by_the_margin_solid_only(generate
     scene, pipeline, fused = generated_room
     ids = {"floor": 2, "wall": 1}
     voxel = fused.voxel_size
-    seen = complete_layout(fused.copy(), LayoutConfig(margin=0.0, min_room_height=0.0), pipeline.camera_path, ids)
+    seen = complete_layout(fused.copy(), LayoutConfig(margin=0.0, min_room_height=0.0, walls_up=False), pipeline.camera_path, ids)
     layout = seen.layout
     assert layout.hi[2] < 2.3 - 4 * voxel, "the cameras saw the room's walls only up to below 2.3 m"
 
@@ -790,13 +790,27 @@ def test_the_room_goes_on_beyond_what_was_seen_by_the_margin_solid_only(generate
         assert (gt.sdf[tuple(index[inside].T)] <= 1.5 * voxel).mean() > 0.99
         return voxels, centers, outside
 
-    voxels, centers, outside = beyond(LayoutConfig(margin=0.6, min_room_height=0.0))
+    voxels, centers, outside = beyond(LayoutConfig(margin=0.6, min_room_height=0.0, walls_up=False))
     assert outside.sum() > 500, "the floor and walls go on sideways beyond the seen extent"
     assert np.all(centers[:, :2] >= layout.lo[:2] - 0.6 - 2 * voxel) and np.all(centers[:, :2] <= layout.hi[:2] + 0.6 + 2 * voxel)
     assert np.all(centers[:, 2] <= layout.hi[2] + 2 * voxel), "not upwards: the margin is horizontal"
-    voxels, centers, outside = beyond(LayoutConfig(margin=0.0, min_room_height=2.3))
+    voxels, centers, outside = beyond(LayoutConfig(margin=0.0, min_room_height=2.3, walls_up=False))
     above = centers[:, 2] > layout.hi[2] + voxel
     assert above.sum() > 300 and centers[above, 2].max() <= 2.3 + 2 * voxel, "the walls go up to 2.3 m above the floor"
+    # with walls_up, the walls seen below go on up with both sides drawn, where nothing stands in front of them
+    completed = fused.copy()
+    report = complete_layout(completed, LayoutConfig(margin=0.0, min_room_height=2.3), pipeline.camera_path, ids)
+    voxels = report.voxels
+    box_lo = voxels.min(axis=0)
+    chunk = completed.extract_chunk(torch.as_tensor(box_lo), tuple(int(s) for s in voxels.max(axis=0) - box_lo + 1))
+    room_side = (chunk.predicted_tsdf[tuple((voxels - box_lo).T)] > 0).numpy()
+    raised = room_side & ((voxels[:, 2] + 0.5) * voxel > layout.hi[2] + voxel)
+    assert raised.sum() > 100, "the walls' room side is drawn above what the cameras saw"
+    gt = scene.gt_volume(voxel)
+    index = voxels[raised] - gt.origin_voxel
+    inside = np.all((index >= 0) & (index < np.array(gt.shape)), axis=1)
+    assert inside.mean() > 0.9 and (np.abs(gt.sdf[tuple(index[inside].T)]) <= 1.5 * voxel).mean() > 0.95, \
+        "and they are the room's walls"
 
 
 def test_the_pipeline_runs_the_layout_without_a_network_and_can_leave_it_off():
@@ -879,3 +893,33 @@ def test_the_floor_under_space_low_cameras_only_looked_across_gets_no_surface():
     layout.path = np.stack([np.full(20, 0.55), np.arange(0.05, 2.0, VOXEL)], axis=1)
     driven = room_side(0.6)
     assert driven[10:].all() and driven[4:7].all() and not driven[:3].any() and not driven[8:10].any()
+
+
+def test_a_wall_seen_only_low_is_drawn_up_to_the_top_of_the_room_where_nothing_stands_in_front():
+    """A wall on x = 0.1 m seen only up to 0.8 m (a ground robot's camera), over 0.5 <= y < 1.5 m;
+    the room in front of it seen free below 0.9 m. Above what was seen the wall goes on, drawn on
+    both sides up to the top of the room, in the columns where it was seen; not where a shelf seen
+    in front of it (0.5 <= y < 0.8 m, 1.2-1.4 m up) stands, nor in columns where nothing of it was
+    seen (something may stand there, hiding it), nor with the rule off."""
+    chunk = _box_chunk()
+    chunk.free[3:, 5:15, :9] = True
+    chunk.observed[2:4, 5:8, 12:14] = True  # the shelf
+    chunk.tsdf[2:4, 5:8, 12:14] = -0.05
+    ys, zs = np.meshgrid(np.arange(0.55, 1.5, VOXEL), np.arange(0.0, 0.85, VOXEL), indexing="ij")
+    seen = np.stack([np.full(ys.size, 0.1), ys.ravel(), zs.ravel()], axis=1)
+    wall = Plane("wall", np.array([1.0, 0.0, 0.0]), 0.1, 1.0, label=1, inliers=seen)
+    layout = Layout([wall], np.zeros(3), np.full(3, 2.0))
+
+    def room_side(**config):
+        tsdf = room_prediction(layout, chunk, LayoutConfig(reach=1.0, min_walls=0, **config), 21)[0]
+        assert torch.isfinite(tsdf[0]).all() and bool((tsdf[0] < 0).all()), "the solid side everywhere"
+        return torch.isfinite(tsdf[1]) & (tsdf[1] > 0)
+
+    drawn = room_side()
+    assert drawn[5:15, :9].all(), "where the room was seen in front of it"
+    assert drawn[8:15, 9:].all(), "above what was seen, up to the top of the room"
+    assert not drawn[5:8, 12:14].any(), "not behind the shelf seen in front of it"
+    assert drawn[5:8, 9:12].all() and drawn[5:8, 15:].all(), "above and below the shelf, the wall goes on"
+    assert not drawn[:5].any() and not drawn[15:].any(), "not in columns where nothing of it was seen"
+    off = room_side(walls_up=False)
+    assert off[5:15, :9].all() and not off[:, 9:].any()
