@@ -49,8 +49,9 @@ observed, in the gravity-aligned map frame (z up):
    looking across a bed does not see its top, and the floor under it is no surface), or the
    floor lies where a camera was (``PATH_FOOTPRINT``). A wall also goes on, both sides, above the
    highest part of it seen in each of its columns, up to the ceiling (or ``min_room_height``), where
-   walking from it into the room finds nothing the map knows (``walls_up``): a low camera sees only
-   the lower part of a wall, and the wall does not stop there.
+   walking from it into the room finds nothing the map knows, nor walking from it out of the room
+   (``walls_up``): a low camera sees only the lower part of a wall, and the wall does not stop there;
+   a plane the cameras saw behind ends there (the top of cupboard fronts, a doorway).
    Elsewhere, with ``solid_side``, only the voxels the surface passes through and those behind
    it, all with a negative distance: occupied, with no surface of their own. Labels: floor /
    wall / ceiling by kind where the taxonomy has them (also where a window or a door covers most
@@ -138,9 +139,10 @@ class LayoutConfig:
         True, "a bounding wall is drawn (both sides) above the highest part of it the cameras saw in each column of "
         "it, up to the ceiling (or min_room_height), where the map knows nothing in front of it within reach: walls "
         "are planes from the floor to the ceiling, and a low camera (a ground robot's) sees only their lower part; "
-        "a column where nothing of the wall was seen (a wardrobe stands in front of it) is not raised, and where "
-        "something known stands in front (a shelf seen on the wall) the rule does not apply; off: only the solid side "
-        "is marked above what was seen")
+        "a column where nothing of the wall was seen (a wardrobe stands in front of it) is not raised, nor where "
+        "something known stands in front (a shelf seen on the wall) or the cameras saw behind it (the plane ends "
+        "there: the top of a row of cupboard fronts, a doorway); off: only the solid side is marked above what was "
+        "seen")
     solid_side: bool = param(
         True, "where the cameras did not see the room in front of its surface (an object stands there, or no camera "
         "looked), still mark the surface's solid side occupied (the wall behind a cupboard, the floor under a bed): "
@@ -1053,7 +1055,11 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
             for k, plane in enumerate(bounding):
                 rows = np.flatnonzero(rise & (nearest[index] == k))
                 if plane.kind == "wall" and len(rows):
-                    keep[rows] = _above_seen_column(plane, flat[index[rows]], voxel)
+                    rows = rows[_above_seen_column(plane, flat[index[rows]], voxel)]
+                    # nor where the cameras saw behind it: the plane ends there (the top of a row of
+                    # cupboard fronts taken for a wall, a doorway, an opening into the next room)
+                    behind, _ = _in_front(flat[index[rows]], -normals[rows], chunk, config.reach)
+                    keep[rows[behind == IN_FRONT_NOTHING]] = True
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a

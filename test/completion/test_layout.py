@@ -896,30 +896,33 @@ def test_the_floor_under_space_low_cameras_only_looked_across_gets_no_surface():
 
 
 def test_a_wall_seen_only_low_is_drawn_up_to_the_top_of_the_room_where_nothing_stands_in_front():
-    """A wall on x = 0.1 m seen only up to 0.8 m (a ground robot's camera), over 0.5 <= y < 1.5 m;
+    """A wall on x = 0.5 m seen only up to 0.8 m (a ground robot's camera), over 0.5 <= y < 1.5 m;
     the room in front of it seen free below 0.9 m. Above what was seen the wall goes on, drawn on
     both sides up to the top of the room, in the columns where it was seen; not where a shelf seen
-    in front of it (0.5 <= y < 0.8 m, 1.2-1.4 m up) stands, nor in columns where nothing of it was
-    seen (something may stand there, hiding it), nor with the rule off."""
+    in front of it (0.5 <= y < 0.8 m, 1.2-1.4 m up) stands, nor where the cameras saw through it
+    (an opening over 1.2 <= y < 1.5 m from 1.0 m up: the wall ends there), nor in columns where
+    nothing of it was seen (something may stand there, hiding it), nor with the rule off."""
     chunk = _box_chunk()
-    chunk.free[3:, 5:15, :9] = True
-    chunk.observed[2:4, 5:8, 12:14] = True  # the shelf
-    chunk.tsdf[2:4, 5:8, 12:14] = -0.05
+    chunk.free[7:, 5:15, :9] = True
+    chunk.observed[6:8, 5:8, 12:14] = True  # the shelf
+    chunk.tsdf[6:8, 5:8, 12:14] = -0.05
+    chunk.free[:3, 12:15, 10:] = True  # seen beyond the wall, through the opening
     ys, zs = np.meshgrid(np.arange(0.55, 1.5, VOXEL), np.arange(0.0, 0.85, VOXEL), indexing="ij")
-    seen = np.stack([np.full(ys.size, 0.1), ys.ravel(), zs.ravel()], axis=1)
-    wall = Plane("wall", np.array([1.0, 0.0, 0.0]), 0.1, 1.0, label=1, inliers=seen)
+    seen = np.stack([np.full(ys.size, 0.5), ys.ravel(), zs.ravel()], axis=1)
+    wall = Plane("wall", np.array([1.0, 0.0, 0.0]), 0.5, 1.0, label=1, inliers=seen)
     layout = Layout([wall], np.zeros(3), np.full(3, 2.0))
 
     def room_side(**config):
         tsdf = room_prediction(layout, chunk, LayoutConfig(reach=1.0, min_walls=0, **config), 21)[0]
-        assert torch.isfinite(tsdf[0]).all() and bool((tsdf[0] < 0).all()), "the solid side everywhere"
-        return torch.isfinite(tsdf[1]) & (tsdf[1] > 0)
+        assert torch.isfinite(tsdf[4]).all() and bool((tsdf[4] < 0).all()), "the solid side everywhere"
+        return torch.isfinite(tsdf[5]) & (tsdf[5] > 0)
 
     drawn = room_side()
     assert drawn[5:15, :9].all(), "where the room was seen in front of it"
-    assert drawn[8:15, 9:].all(), "above what was seen, up to the top of the room"
+    assert drawn[8:12, 9:].all() and drawn[12:15, 9].all(), "above what was seen, up to the top of the room"
     assert not drawn[5:8, 12:14].any(), "not behind the shelf seen in front of it"
     assert drawn[5:8, 9:12].all() and drawn[5:8, 15:].all(), "above and below the shelf, the wall goes on"
+    assert not drawn[12:15, 10:].any(), "not where the cameras saw through it"
     assert not drawn[:5].any() and not drawn[15:].any(), "not in columns where nothing of it was seen"
     off = room_side(walls_up=False)
     assert off[5:15, :9].all() and not off[:, 9:].any()
