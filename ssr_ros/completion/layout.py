@@ -824,8 +824,8 @@ IN_FRONT_NOTHING, IN_FRONT_FREE, IN_FRONT_OBJECT = 0, 1, 2
 
 
 def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(found, distance)``, both (P,): walking from each point along its normal into the room, the
-    first voxel the map knows (observed or seen free) within ``reach``, int8: ``IN_FRONT_FREE`` when
+    """``(found, distance)``, both (P,): walking from each point along its normal into the room (or
+    along any direction ``normals`` give), the first voxel the map knows (observed or seen free) within ``reach``, int8: ``IN_FRONT_FREE`` when
     it is free space (the cameras saw the room in front of the point, but not the point itself),
     ``IN_FRONT_OBJECT`` when it is observed surface or solid (an object stands in front of the point),
     ``IN_FRONT_NOTHING`` when the map knows nothing there (no camera looked); and how far from the
@@ -1052,14 +1052,17 @@ def room_prediction(layout: Layout, chunk: DenseChunk, config: LayoutConfig, num
         if config.walls_up:
             # a wall seen in its column goes on up to the ceiling where nothing known stands in front of it
             rise = ~keep & (in_front == IN_FRONT_NOTHING)
+            above = np.zeros(len(index), bool)
             for k, plane in enumerate(bounding):
                 rows = np.flatnonzero(rise & (nearest[index] == k))
                 if plane.kind == "wall" and len(rows):
-                    rows = rows[_above_seen_column(plane, flat[index[rows]], voxel)]
-                    # nor where the cameras saw behind it: the plane ends there (the top of a row of
-                    # cupboard fronts taken for a wall, a doorway, an opening into the next room)
-                    behind, _ = _in_front(flat[index[rows]], -normals[rows], chunk, config.reach)
-                    keep[rows[behind == IN_FRONT_NOTHING]] = True
+                    above[rows] = _above_seen_column(plane, flat[index[rows]], voxel)
+            rows = np.flatnonzero(above)
+            if len(rows):
+                # nor where the cameras saw behind it: the plane ends there (the top of a row of
+                # cupboard fronts taken for a wall, a doorway, an opening into the next room)
+                behind, _ = _in_front(flat[index[rows]], -normals[rows], chunk, config.reach)
+                keep[rows[behind == IN_FRONT_NOTHING]] = True
         if config.solid_side:
             # unseen in front: only the voxels the surface passes through (as the map's occupancy
             # rule and a face-touching plane count them) and those behind it, all written with a
