@@ -825,11 +825,12 @@ IN_FRONT_NOTHING, IN_FRONT_FREE, IN_FRONT_OBJECT = 0, 1, 2
 
 def _in_front(points: np.ndarray, normals: np.ndarray, chunk: DenseChunk, reach: float) -> tuple[np.ndarray, np.ndarray]:
     """``(found, distance)``, both (P,): walking from each point along its normal into the room (or
-    along any direction ``normals`` give), the first voxel the map knows (observed or seen free) within ``reach``, int8: ``IN_FRONT_FREE`` when
-    it is free space (the cameras saw the room in front of the point, but not the point itself),
-    ``IN_FRONT_OBJECT`` when it is observed surface or solid (an object stands in front of the point),
-    ``IN_FRONT_NOTHING`` when the map knows nothing there (no camera looked); and how far from the
-    point that voxel lies, metres (float32, inf for nothing)."""
+    along any direction ``normals`` give), the first voxel the map knows (observed or seen free)
+    within ``reach``, int8: ``IN_FRONT_FREE`` when it is free space (the cameras saw the room in
+    front of the point, but not the point itself), ``IN_FRONT_OBJECT`` when it is observed surface
+    or solid (an object stands in front of the point), ``IN_FRONT_NOTHING`` when the map knows
+    nothing there (no camera looked); and how far from the point that voxel lies, metres (float32,
+    inf for nothing)."""
     voxel = chunk.voxel_size
     known = chunk.known().cpu().numpy()
     seen_free = chunk.seen_free(0.5 * voxel).cpu().numpy()

@@ -764,7 +764,8 @@ def test_the_room_goes_on_beyond_what_was_seen_by_the_margin_solid_only(generate
     scene, pipeline, fused = generated_room
     ids = {"floor": 2, "wall": 1}
     voxel = fused.voxel_size
-    seen = complete_layout(fused.copy(), LayoutConfig(margin=0.0, min_room_height=0.0, walls_up=False), pipeline.camera_path, ids)
+    seen = complete_layout(fused.copy(), LayoutConfig(margin=0.0, min_room_height=0.0, walls_up=False),
+                           pipeline.camera_path, ids)
     layout = seen.layout
     assert layout.hi[2] < 2.3 - 4 * voxel, "the cameras saw the room's walls only up to below 2.3 m"
 
