@@ -3,9 +3,9 @@
 Run on a CUDA machine (``scripts/train_gpu.sh`` runs it first): fuses a generated room on the
 CPU and on the GPU (torch kernels on both) and compares every voxel layer and the seen-free
 layer; renders one chunk on both devices and compares depth and features; then times the
-completion network (the packaged preset) on 32^3 and 64^3 chunks in float32 and float16, again
-with cuDNN's autotuner on (``torch.backends.cudnn.benchmark``), and with ``--compile`` the 64^3
-chunk through ``torch.compile`` too (minutes of compiling).
+completion network (the packaged preset) on 32^3 and 64^3 chunks in float32 and float16, and
+with ``--compile`` the 64^3 chunk through the compiled network in CUDA graphs too (about a
+minute of compiling).
 Prints a JSON document; exits non-zero when a comparison fails.
 """
 
@@ -150,11 +150,11 @@ def latency_variants(repeats: int = 30) -> dict:
 
 
 def compiled_variants(repeats: int = 30, device: str = "cuda", size: int = 64) -> dict:
-    """Milliseconds per forward pass of one ``size``^3 chunk through the network compiled by
-    ``torch.compile`` (inductor fuses the GroupNorm, activation and residual kernels; on a GPU
-    mode 'reduce-overhead' replays CUDA graphs), in float32 and under float16 autocast, with the
-    compile time and the largest TSDF difference to the eager float32 pass: whether compiling
-    reaches the 5 ms target that graphs alone miss. A variant that fails is reported, not fatal."""
+    """Milliseconds per forward pass of one ``size``^3 chunk through the product's compiled path
+    (``completion.compile``: the network compiled by ``torch.compile`` and replayed in CUDA
+    graphs, :func:`ssr_ros.completion.graphs.network_forward`), in float32 and under float16
+    autocast, with the compile time (the first call) and the largest TSDF difference to the eager
+    float32 pass. A variant that fails is reported, not fatal."""
     from ssr_ros.completion.graphs import network_forward
     from ssr_ros.completion.network import SSRUNet, preset_config
 
@@ -167,17 +167,13 @@ def compiled_variants(repeats: int = 30, device: str = "cuda", size: int = 64) -
         reference = model(geometry, color, 0.2).tsdf.float()
     result = {}
     for precision in ("fp32", "fp16"):
-        name = f"b1_chunk{size}_{precision}_compiled"
+        name = f"b1_chunk{size}_{precision}_compiled_graphs"
         try:
-            torch._dynamo.reset()
-            compiled = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default",
-                                     dynamic=False)
-            # the product's eager wrapper (no_grad, float16 autocast on a GPU) around the compiled module
-            forward = network_forward(compiled, device, precision, cuda_graphs=False)
+            forward = network_forward(model, device, precision, cuda_graphs=device.type == "cuda", compiled=True)
             start = time.perf_counter()
-            out = forward(geometry, color, 0.2).tsdf.float().clone()
+            out = forward(geometry, color, 0.2).tsdf
             _synchronize(device)
-            result[f"{name}_compile_s"] = round(time.perf_counter() - start, 1)
+            result[f"{name}_first_call_s"] = round(time.perf_counter() - start, 1)
             result[f"{name}_ms"] = _milliseconds(forward, geometry, color, repeats)
             result[f"{name}_tsdf_max_abs_diff_m"] = float((out - reference).abs().max())
         except Exception as error:
@@ -191,10 +187,6 @@ def main() -> int:
         return 2
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
               "map": compare_maps(), "renderer": compare_renderer(), "latency": completion_latency(), "latency_variants": latency_variants()}
-    # the same timings with cuDNN choosing each convolution's algorithm by trying them (fresh models,
-    # so every graph is captured after the autotuner's warm-up); the compiled runs below keep it on
-    torch.backends.cudnn.benchmark = True
-    report["cudnn_benchmark"] = {"latency": completion_latency(), "latency_variants": latency_variants()}
     if "--compile" in sys.argv[1:]:  # one to a few minutes of compiling
         report["compiled"] = compiled_variants()
     print(json.dumps(report, indent=1))

@@ -8,6 +8,13 @@ it launches all of them at once. A graph is kept per (batch shape, truncation, p
 its inputs are copied into the graph's own tensors and its outputs are copied out, so callers
 see an ordinary function. With graphs off the forward pass runs as usual.
 
+Graphs remove the launches, not the work of a few hundred small kernels, each reading and
+writing its activations: compiling the network (``torch.compile``, inductor) fuses the
+normalisations, activations and residual sums into the convolutions' neighbours, and its
+kernels are captured in the graphs as the eager ones are. On one H200 a 64^3 chunk takes 2.6 ms
+compiled against 6.8 ms with graphs alone (``benchmarks/RESULTS.md``), at about 35 s of compiling
+per chunk batch shape, once per process: ``completion.compile``, off by default.
+
 On the CPU (2 threads of this project's reference machine, ``benchmarks/RESULTS.md``) three
 things decide the speed of the same arithmetic: the 3D convolutions run about twice as fast on
 channels-last tensors (oneDNN's blocked kernels); a batch of a single chunk takes PyTorch's
@@ -102,29 +109,41 @@ class GraphedForward:
         )
 
 
-_graphed: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, GraphedForward]]" = weakref.WeakKeyDictionary()
+_graphed: "weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, GraphedForward]]" = weakref.WeakKeyDictionary()
+_compiled: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def compiled_module(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` through ``torch.compile`` (inductor, one static graph per input shape), kept with
+    the model. Compiling happens at the first call of each input shape: about 35 s for the
+    packaged network on a GPU machine with 16 cores."""
+    if model not in _compiled:
+        _compiled[model] = torch.compile(model, dynamic=False)
+    return _compiled[model]
 
 
 def network_forward(model: torch.nn.Module, device: torch.device, precision: str = "fp32",
-                    cuda_graphs: bool = True) -> Forward:
+                    cuda_graphs: bool = True, compiled: bool = False) -> Forward:
     """The function that runs ``model`` on ``device``: CUDA graphs (kept with the model) where
     ``device`` is a GPU and ``cuda_graphs`` is on, else the eager forward pass; float16 autocast
-    on a GPU when ``precision`` is 'fp16'. Outputs are float32 either way."""
+    on a GPU when ``precision`` is 'fp16'; on a GPU with ``compiled`` the network compiled by
+    :func:`compiled_module` (inside the graphs when they are on; the CPU ignores it: compiling
+    gains nothing measurable there). Outputs are float32 either way."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}; expected one of {PRECISIONS}")
     device = torch.device(device)
-    if device.type == "cuda" and cuda_graphs:
-        per_model = _graphed.setdefault(model, {})
-        if precision not in per_model:
-            per_model[precision] = GraphedForward(model, precision)
-        return per_model[precision]
-
     if device.type == "cpu":
         return _cpu_forward(model)
+    runner = compiled_module(model) if compiled else model
+    if device.type == "cuda" and cuda_graphs:
+        per_model = _graphed.setdefault(model, {})
+        if (precision, compiled) not in per_model:
+            per_model[(precision, compiled)] = GraphedForward(runner, precision)
+        return per_model[(precision, compiled)]
 
     def eager(geometry: torch.Tensor, color: torch.Tensor | None, truncation: float) -> CompletionOutput:
         with torch.no_grad(), _autocast(device, precision):
-            out = model(geometry, color, truncation)
+            out = runner(geometry, color, truncation)
         if precision == "fp16" and device.type == "cuda":
             return CompletionOutput(out.tsdf.float(), None if out.color is None else out.color.float(),
                                     out.semantic_logits.float())

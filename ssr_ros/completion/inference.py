@@ -70,6 +70,9 @@ class CompletionConfig:
                            "float32", choices=["fp32", "fp16"])
     cuda_graphs: bool = param(True, "on a GPU, replay the network as CUDA graphs (one per chunk batch shape): the "
                               "small network is launch-bound without them")
+    compile: bool = param(False, "on a GPU, compile the network with torch.compile (inductor) inside its CUDA graphs: "
+                          "a 64^3 chunk 2.6 ms instead of 6.8 ms on an H200, after about 35 s of compiling for each "
+                          "chunk batch shape the first time it runs; the CPU ignores it")
     symmetries: int = param(
         0, "average the network over this many of each chunk's symmetries about the vertical axis: 1 = the "
         "chunk as it is; 2, 4 = and its mirror images in x and y; 8 = and their quarter turns (the network "
@@ -167,13 +170,14 @@ def predict_chunks(
     precision: str = "fp32",
     cuda_graphs: bool = True,
     symmetries: int = 1,
+    compiled: bool = False,
 ) -> RegionPrediction:
     """Run ``model`` (an :class:`~ssr_ros.completion.network.SSRUNet`) on cubic chunks at ``origins``.
 
     Chunks go through the network ``batch_size`` at a time; overlapping chunks are blended
     with :func:`blend_weights` (``overlap`` voxels of ramp); class probabilities as
     :func:`nearby_observed_classes` with ``label_sigma``. The network runs through
-    :func:`~ssr_ros.completion.graphs.network_forward` (``precision``, ``cuda_graphs``: GPU only),
+    :func:`~ssr_ros.completion.graphs.network_forward` (``precision``, ``cuda_graphs``, ``compiled``: GPU only),
     averaged over ``symmetries`` of each chunk's symmetries about the vertical axis
     (:mod:`ssr_ros.completion.symmetry`; 1 = the chunk as it is).
     Returns predictions on the bounding box of the chunks, on the map's device; voxels that no
@@ -190,7 +194,7 @@ def predict_chunks(
         raise InvalidInput(f"chunk_size {chunk_size} must be a multiple of {config.size_multiple} for this network")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    forward = network_forward(model, device, precision, cuda_graphs)
+    forward = network_forward(model, device, precision, cuda_graphs, compiled)
     origin_table = torch.tensor([[int(v) for v in o] for o in origins], dtype=torch.int64)
     lo = origin_table.amin(0)
     shape = tuple(int(v) for v in (origin_table.amax(0) - lo + chunk_size))
@@ -336,12 +340,13 @@ def predict_region(
     precision: str = "fp32",
     cuda_graphs: bool = True,
     symmetries: int = 1,
+    compiled: bool = False,
 ) -> RegionPrediction:
     """Tile [min_voxel, max_voxel) (global voxels, max exclusive) with overlapping chunks, run
     :func:`predict_chunks` and return exactly that box."""
     origins = chunk_origins(min_voxel, max_voxel, chunk_size, overlap)
     prediction = predict_chunks(model, chunk_map, origins, chunk_size, overlap, batch_size, device, label_sigma,
-                                precision, cuda_graphs, symmetries)
+                                precision, cuda_graphs, symmetries, compiled)
     return crop(prediction, min_voxel, max_voxel)
 
 
@@ -425,7 +430,7 @@ def complete_chunks(
     config = (config or CompletionConfig()).validate()
     prediction = predict_chunks(model, chunk_map, origins, config.chunk_size, config.overlap, config.batch_size,
                                 label_sigma=config.label_sigma, precision=config.precision,
-                                cuda_graphs=config.cuda_graphs,
+                                cuda_graphs=config.cuda_graphs, compiled=config.compile,
                                 symmetries=inference_symmetries(config, model_calibration(model)))
     return _gate_and_write(model, chunk_map, prediction, config)
 
@@ -443,6 +448,6 @@ def complete_region(
     config = (config or CompletionConfig()).validate()
     prediction = predict_region(model, chunk_map, min_voxel, max_voxel, config.chunk_size, config.overlap,
                                 config.batch_size, label_sigma=config.label_sigma, precision=config.precision,
-                                cuda_graphs=config.cuda_graphs,
+                                cuda_graphs=config.cuda_graphs, compiled=config.compile,
                                 symmetries=inference_symmetries(config, model_calibration(model)))
     return _gate_and_write(model, chunk_map, prediction, config)

@@ -71,6 +71,19 @@ def _one_chunk(out, index):
     return type(out)(out.tsdf[index:index + 1], out.color[index:index + 1], out.semantic_logits[index:index + 1])
 
 
+def test_on_the_cpu_compiling_is_ignored():
+    import ssr_ros.completion.graphs as graphs
+
+    model = _model()
+    geometry, color = _inputs(2, 8)
+    with torch.no_grad():
+        expected = model(geometry, color, 0.15)
+    out = network_forward(model, torch.device("cpu"), "fp32", cuda_graphs=True, compiled=True)(geometry, color, 0.15)
+    assert _max_diff(out, expected) < 1e-5
+    assert model not in graphs._compiled  # nothing was compiled (minutes on a CPU, for no gain)
+    assert CompletionConfig().compile is False
+
+
 def test_unknown_precision_is_refused_by_the_function_and_the_config():
     with pytest.raises(ValueError, match="precision"):
         network_forward(_model(), torch.device("cpu"), "int8")
@@ -127,3 +140,29 @@ def test_blended_region_on_the_gpu_matches_the_cpu():
     # cuDNN convolutions may run in TF32: agreement to a small fraction of the truncation (0.15 m)
     assert float((on_cpu.tsdf[covered] - on_gpu.tsdf.cpu()[covered]).abs().max()) < 1e-3
     assert float((on_cpu.semantics_probs - on_gpu.semantics_probs.cpu()).abs().max()) < 1e-3
+
+
+@cuda
+def test_the_compiled_network_in_graphs_matches_the_eager_pass():
+    model = _model("cuda")
+    for precision, tolerance in (("fp32", 1e-3), ("fp16", 0.01 * 0.15 * 10)):
+        forward = network_forward(model, torch.device("cuda"), precision, cuda_graphs=True, compiled=True)
+        assert forward is not network_forward(model, torch.device("cuda"), precision, cuda_graphs=True)
+        for seed in (1, 2):  # the same graph replayed on new inputs
+            geometry, color = _inputs(2, 16, "cuda", seed=seed)
+            with torch.no_grad():
+                expected = model(geometry, color, 0.15)
+            out = forward(geometry, color, 0.15)
+            assert out.tsdf.dtype == torch.float32
+            assert float((out.tsdf - expected.tsdf).abs().max()) < tolerance
+
+
+@cuda
+def test_a_blended_region_through_the_compiled_network_matches_the_cpu():
+    fake = FakeMap()
+    origins = [(0, 0, 0), (12, 0, 0), (24, 8, 0)]
+    on_cpu = predict_chunks(_model(), fake, origins, 16, 4, 2)
+    on_gpu = predict_chunks(_model("cuda"), fake, origins, 16, 4, 2, device="cuda", cuda_graphs=True, compiled=True)
+    covered = torch.isfinite(on_cpu.tsdf)
+    assert torch.equal(covered, torch.isfinite(on_gpu.tsdf.cpu()))
+    assert float((on_cpu.tsdf[covered] - on_gpu.tsdf.cpu()[covered]).abs().max()) < 1e-3
