@@ -1,7 +1,7 @@
 """Monocular mode: speed of the depth + semantics predictor, depth accuracy, and the RGB-only map.
 
     python benchmarks/bench_mono.py speed  [--weights W] [--frames 60]
-    python benchmarks/bench_mono.py depth  [--weights W] [--finetuned W7 --finetuned-folder 7scenes]
+    python benchmarks/bench_mono.py depth  [--weights W] [--finetuned W7 --finetuned-folder 7scenes] [--config YAML --name VARIANT]
     python benchmarks/bench_mono.py fscore [--weights W] [--seed 2000] --frames 90 [--config YAML --name VARIANT]
     python benchmarks/bench_mono.py rooms  [--weights W]
 
@@ -21,7 +21,7 @@ the semantic head's pixel accuracy and mIoU against the exact class ids.
 ``fscore``: one held-out generated room (``ssr synth``, 320x240), reconstructed from RGB-D and
 from RGB only (``--input-mode rgb``) with the same frames, no completion, mesh scored with
 ``--gt`` (F-score at 5 cm); ``--config`` gives both runs a parameter yaml (e.g. ``mono.*``
-settings) and ``--name`` names the variant's result file.
+settings) and ``--name`` names the variant's result file (``depth`` takes the yaml's ``mono`` section too).
 
 ``rooms``: per generated room, the depth AbsRel at 160x120 (the network's working size: no
 resize) and at 320x240 (color shrunk to 160x120 and depth enlarged back), and the AbsRel left
@@ -214,16 +214,24 @@ def held_out_frames(folder: str, fraction: float = 0.8, max_depth: float = 6.0):
         yield frame.rgb, depth, frame.intrinsics, None
 
 
+def mono_overrides(path: str) -> dict:
+    """The ``mono`` section of a parameter yaml (empty: none)."""
+    import yaml
+
+    return (yaml.safe_load(Path(path).read_text()) or {}).get("mono", {}) if path else {}
+
+
 def depth(args) -> dict:
     torch.set_num_threads(args.threads)
-    result = {"machine": machine(), "weights": args.weights}
-    predictor = MonoPredictor(MonoConfig(weights=args.weights, device="cpu"), num_classes=21)
+    overrides = mono_overrides(args.config)
+    result = {"machine": machine(), "weights": args.weights, "mono": overrides}
+    predictor = MonoPredictor(MonoConfig(**{"weights": args.weights, "device": "cpu", **overrides}), num_classes=21)
     result["generated_2000_2004"] = frame_metrics(predictor, generated_frames(range(2000, 2005), 20))
     for name, folder in REAL.items():
         if resolve_data_path(folder).exists():
             result[f"{name}_last_20pct"] = frame_metrics(predictor, held_out_frames(folder))
     for path, name in zip(args.finetuned or [], args.finetuned_folder or []):
-        tuned = MonoPredictor(MonoConfig(weights=path, device="cpu"), num_classes=21)
+        tuned = MonoPredictor(MonoConfig(**{**overrides, "weights": path, "device": "cpu"}), num_classes=21)
         result[f"{name}_last_20pct_finetuned"] = frame_metrics(tuned, held_out_frames(REAL[name])) | {"weights": path}
     return result
 
@@ -265,7 +273,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=2000)
     parser.add_argument("--work", default=str(REPO / "out" / "bench_mono"))
-    parser.add_argument("--config", default="", help="fscore: parameter yaml for both runs (e.g. mono.* settings)")
+    parser.add_argument("--config", default="", help="fscore: parameter yaml for both runs (e.g. mono.* settings); "
+                        "depth: its mono section")
     parser.add_argument("--name", default="", help="fscore: suffix of the result file (a variant's name)")
     parser.add_argument("--finetuned", nargs="*", help="fine-tuned weights, one per --finetuned-folder")
     parser.add_argument("--finetuned-folder", nargs="*", choices=sorted(REAL))

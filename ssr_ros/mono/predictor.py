@@ -47,6 +47,9 @@ class MonoConfig:
         0.05, "relative uncertainty at which a pixel fuses with half weight", low=0.001, high=10.0)
     min_depth: float = param(0.2, "predicted depth below this is not fused, metres", low=0.0, high=100.0)
     max_depth: float = param(5.0, "predicted depth beyond this is not fused, metres", low=0.01, high=1000.0)
+    flip_average: bool = param(
+        True, "predict each key frame and its mirror image (one batch of two) and average the two (log depth, "
+        "uncertainty and class scores; the network was trained on mirrored images too)")
     semantics: bool = param(True, "feed the predicted class (its probability as the vote's confidence) to the semantic fusion "
                             "(unless the frame already has 2D semantics)")
     key_frame_rotation_deg: float = param(15.0, "a frame is predicted and fused when the camera turned this much "
@@ -139,8 +142,13 @@ class MonoPredictor:
         x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
         if (H, W) != (net.input_height, net.input_width):
             x = F.interpolate(x, size=(net.input_height, net.input_width), mode="bilinear", antialias=True, align_corners=False)
-        output = self.model(x)
+        flip = self.config.flip_average
+        output = self.model(torch.cat([x, x.flip(-1)]) if flip else x)
         maps = torch.stack([output.log_depth, output.log_scale], dim=1)
+        logits = output.logits
+        if flip:  # the mirror image's prediction mirrored back, averaged with the frame's own
+            maps = 0.5 * (maps[:1] + maps[1:].flip(-1))
+            logits = 0.5 * (logits[:1] + logits[1:].flip(-1))
         if (H, W) != tuple(maps.shape[-2:]):
             maps = F.interpolate(maps, size=(H, W), mode="bilinear", align_corners=False)
         depth = torch.exp(maps[0, 0]) * depth_scale(intrinsics, net.focal_ratio)
@@ -149,7 +157,7 @@ class MonoPredictor:
         kept, weight = confidence_weights(depth, sigma, cfg)
         labels = confidence = None
         if cfg.semantics if semantics is None else semantics:
-            best = torch.softmax(output.logits[0], dim=0).max(dim=0)
+            best = torch.softmax(logits[0], dim=0).max(dim=0)
             votes = torch.stack([best.indices.float(), best.values])[None]
             if (H, W) != tuple(votes.shape[-2:]):
                 votes = F.interpolate(votes, size=(H, W), mode="nearest")

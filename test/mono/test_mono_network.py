@@ -116,6 +116,23 @@ def test_the_predictor_scales_depth_with_the_focal_length_and_drops_unsure_pixel
         predictor(rgb[..., 0], K)
 
 
+def test_flip_averaging_predicts_a_mirrored_frame_as_the_mirror_of_the_frame(tmp_path):
+    rgb = (np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)
+    K = CameraIntrinsics(0.96 * 64, 0.96 * 64, 31.5, 23.5, 64, 48)
+    loose = {"max_relative_uncertainty": 10.0, "min_depth": 0.0, "max_depth": 1000.0}
+    for flip in (True, False):
+        predictor = _predictor(tmp_path, flip_average=flip, **loose)
+        a, b = predictor(rgb, K), predictor(np.ascontiguousarray(rgb[:, ::-1]), K)
+        difference = np.abs(b.depth_unfiltered - a.depth_unfiltered[:, ::-1]).max()
+        if flip:  # the average of a frame's and its mirror's predictions is the same for both, mirrored
+            assert difference < 1e-4 * a.depth_unfiltered.max()
+            np.testing.assert_allclose(b.sigma, a.sigma[:, ::-1], rtol=1e-4)
+            # labels go back to the camera's size by nearest sampling, which is not mirror-symmetric at cell edges
+            assert np.mean(b.labels == a.labels[:, ::-1]) > 0.9
+        else:  # one pass of an untrained network is not mirror-symmetric
+            assert difference > 1e-3 * a.depth_unfiltered.max()
+
+
 def test_weights_for_another_taxonomy_are_refused(tmp_path):
     from ssr_ros.errors import ConfigError
 
