@@ -215,10 +215,10 @@ def held_out_frames(folder: str, fraction: float = 0.8, max_depth: float = 6.0):
 
 
 def mono_overrides(path: str) -> dict:
-    """The ``mono`` section of a parameter yaml (empty: none)."""
-    import yaml
+    """The ``mono.*`` parameters of a parameter yaml (the node's or a plain mapping; empty: none)."""
+    from ssr_ros.config import read_parameter_file
 
-    return (yaml.safe_load(Path(path).read_text()) or {}).get("mono", {}) if path else {}
+    return read_parameter_file(path).get("mono", {}) if path else {}
 
 
 def depth(args) -> dict:
