@@ -24,7 +24,7 @@ observed, in the gravity-aligned map frame (z up):
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
-   of its observed voxels are labelled wall. The floor and ceiling obey the same free-space and
+   of its observed voxels are labelled wall (a door, window or picture on it counts as wall). The floor and ceiling obey the same free-space and
    label rules: a table top with free space seen under it is not the floor.
 4. **The room** is the convex region in front of every bounding plane, clipped to the extent of
    what the cameras saw (observed surface, seen-free space, the camera positions), widened by
@@ -120,7 +120,8 @@ class LayoutConfig:
         "surface: nobody saw what stands on it); off: only the floorless rule")
     min_label_share: float = param(
         0.3, "where the map has semantics, a plane bounds the room only if at least this fraction of its observed "
-        "voxels carry its class (floor, wall, ceiling)", low=0.0, high=1.0)
+        "voxels carry its class (floor, wall, ceiling; for a wall, doors, windows and pictures seen on it count as "
+        "wall: they hang on one, a cupboard front does not)", low=0.0, high=1.0)
     camera_front_fraction: float = param(
         0.95, "fraction of camera positions that must lie in front of a wall for it to bound the room", low=0.5, high=1.0)
     reach: float = param(
@@ -229,7 +230,10 @@ class Plane:
 WALL_PATCH_CLASSES = ("window", "picture")
 """Classes besides the door written as rectangles over a bounding wall where seen on it
 (``layout.wall_patches``)."""
-LAYOUT_CLASSES = ("floor", "wall", "ceiling", "door") + WALL_PATCH_CLASSES
+WALL_MOUNTED_CLASSES = ("door",) + WALL_PATCH_CLASSES
+"""Classes that lie on a wall: seen on a wall plane, they count as wall in its label share
+(``layout.min_label_share``)."""
+LAYOUT_CLASSES = ("floor", "wall", "ceiling") + WALL_MOUNTED_CLASSES
 """Classes the layout writes, by name; :func:`find_layout` takes their taxonomy ids."""
 
 
@@ -663,8 +667,10 @@ def _assumed_floor(height: float, points: np.ndarray, free_points: np.ndarray, c
     return floor
 
 
-def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, default_label: int) -> None:
-    """Set the plane's inliers, and its label and color from them."""
+def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, default_label: int,
+              mounted: tuple[int, ...] = ()) -> None:
+    """Set the plane's inliers, and its label and color from them. ``mounted``: ids of the classes that
+    hang on a wall (doors, windows, pictures); on a wall they count as its own class in its label share."""
     near = _on_plane(plane, samples["points"], samples["normals"], config, voxel)
     plane.inliers = samples["points"][near]
     if near.any():
@@ -676,7 +682,8 @@ def _describe(plane: Plane, samples: dict, voxel: float, config: LayoutConfig, d
             if default_label == UNKNOWN_ID:  # no class for its kind (ScanNet-20's ceiling): what was seen
                 plane.label = int(counts.argmax())
                 return
-            plane.label_share = float(counts[default_label] / labels.size) if default_label < counts.size else 0.0
+            own = [default_label] + (list(mounted) if plane.kind == "wall" else [])
+            plane.label_share = float(sum(counts[c] for c in own if c < counts.size) / labels.size)
     # a wall is written as wall where the window or door seen on it outnumbers the wall seen
     # around them: what nobody saw of it is more likely wall than more window
     plane.label = default_label
@@ -733,8 +740,10 @@ def find_layout(samples: dict[str, np.ndarray], voxel: float, config: LayoutConf
         if ceiling is not None:
             planes.append(ceiling)
     planes += walls
+    # a window, door or picture seen on a wall is evidence of the wall (a cupboard front is not)
+    mounted = tuple(class_ids[name] for name in WALL_MOUNTED_CLASSES if class_ids.get(name, UNKNOWN_ID) != UNKNOWN_ID)
     for plane in planes:
-        _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID))
+        _describe(plane, samples, voxel, config, class_ids.get(plane.kind, UNKNOWN_ID), mounted)
         if plane.assumed:  # what is known of it: it lies under the cameras
             footprints = np.c_[cameras[:, :2], np.full(len(cameras), plane.offset)].astype(np.float32)
             plane.inliers = np.concatenate([plane.inliers, footprints])

@@ -278,6 +278,23 @@ def test_a_wall_mostly_seen_as_a_window_is_written_as_wall():
     assert plane.label == 1
 
 
+@pytest.mark.parametrize("other, bounds", [("window", True), ("door", True), ("picture", True), ("cabinet", False)])
+def test_what_hangs_on_a_wall_counts_as_wall_in_its_label_share(other, bounds):
+    """A wall seen as 75 % window (curtains drawn back, a large window) and 25 % wall still bounds the
+    room: a window, door or picture hangs on a wall. A plane seen 75 % as a cupboard front does not."""
+    ys, zs = np.meshgrid(np.arange(0.0, 2.0, VOXEL), np.arange(0.0, 1.0, VOXEL), indexing="ij")
+    wall = np.stack([np.zeros(ys.size), ys.ravel(), zs.ravel()], axis=1)
+    samples = _samples(wall, [1, 0, 0])
+    ids = {"wall": 1, "floor": 2, "window": 9, "door": 8, "picture": 11, "cabinet": 3}
+    samples["labels"] = np.where(np.arange(len(wall)) / len(wall) < 0.75, ids[other], 1)
+    class_ids = {name: ids[name] for name in ("wall", "floor", "window", "door", "picture")}
+    layout = find_layout(samples, VOXEL, LayoutConfig(min_plane_area=0.3), np.array([[2.0, 1.0, 1.5]]), class_ids)
+    (found,) = layout.walls
+    assert found.bounding is bounds
+    assert found.label_share == pytest.approx(1.0 if bounds else 0.25, abs=0.01)
+    assert found.label == 1
+
+
 def test_a_door_seen_on_a_wall_stands_on_the_floor_and_reaches_door_height():
     """A wall at x = 0 with a door 3 cm in front of it, seen only between 0.8 and 1.5 m high over
     y 1.0-1.85 m: the door found covers those columns from the floor up to ``door_height``, at the
