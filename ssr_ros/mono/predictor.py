@@ -64,6 +64,10 @@ class MonoConfig:
     stereo_min_zncc: float = param(0.8, "a sweep match replaces the prediction when its window correlation "
                                    "(ZNCC) reaches this", low=-1.0, high=1.0)
     stereo_max_width: int = param(160, "the sweep runs on images shrunk to at most this width, pixels", low=16, high=8192)
+    stereo_scale_min_fraction: float = param(
+        0.02, "where at least this fraction of a key frame's pixels found a clear sweep match, the others are "
+        "rescaled by the median ratio of the matched depth to the network's (the network's scale drifts from frame "
+        "to frame; at most 4/3 either way); 0: off", low=0.0, high=1.0)
     consistency_views: int = param(3, "earlier key frames each key frame's depth is checked against (multi-view "
                                    "consistency: a pixel fuses fully only where enough of them agree); 0: no check",
                                    low=0, high=64)

@@ -8,7 +8,9 @@ own, its ``label_probs`` the predicted class probabilities. A depth image that c
 frame (a recording's) is never fused: it only scores the prediction (:attr:`depth_scores`).
 With ``stereo`` on, each key frame's depth is refined against the last ``stereo_sources`` key
 frames by a plane sweep (:mod:`ssr_ros.mono.stereo`) before its confidence weights are
-computed. With
+computed; where enough pixels matched, the ones that did not are rescaled by the matches' median
+ratio to the network's depth (``stereo_scale_min_fraction``: the network's scale drifts from frame
+to frame). With
 ``consistency_views`` > 0 a key frame's pixels then keep their full weight only where at least
 ``consistency_min_views`` of the last ``consistency_views`` key frames predicted the same surface
 (:mod:`ssr_ros.mono.consistency`); the others fuse with ``consistency_failed_weight`` times
@@ -20,6 +22,7 @@ None as well and is counted as ``empty_key_frames``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from typing import Any
@@ -35,7 +38,7 @@ from ssr_ros.mono.consistency import DepthView, agreeing_views
 from ssr_ros.mono.keyframes import KeyFrameConfig, KeyFrameSelector
 from ssr_ros.mono.losses import depth_metrics
 from ssr_ros.mono.predictor import MonoConfig, MonoPrediction, MonoPredictor, confidence_weights
-from ssr_ros.mono.stereo import StereoView, gray_image, plane_sweep, sweep_size
+from ssr_ros.mono.stereo import StereoView, gray_image, match_scale, plane_sweep, sweep_size
 
 
 def color_frame(rgb: np.ndarray, intrinsics, T_world_cam: np.ndarray, **fields: Any) -> Frame:
@@ -59,6 +62,8 @@ class MonoDepthStage:
         self._previous: list[StereoView] = []
         self.stereo_frames = 0
         self.stereo_pixel_fraction_sum = 0.0
+        self.stereo_scaled_frames = 0
+        self.stereo_scale_change_sum = 0.0
         self._depth_views: list[DepthView] = []
         self.consistency_frames = 0
         self.empty_key_frames = 0
@@ -118,6 +123,10 @@ class MonoDepthStage:
         depth, sigma = maps[0, 0], maps[0, 1]
         refined, new_sigma = plane_sweep(view, previous, depth, sigma, planes=cfg.stereo_planes, min_zncc=cfg.stereo_min_zncc)
         changed = float((new_sigma < sigma).float().mean())
+        matched = refined != depth
+        scale = match_scale(depth, refined, matched, cfg.stereo_scale_min_fraction)
+        if scale is not None:
+            refined = torch.where(matched, refined, depth * scale)
         if factor > 1:
             back = F.interpolate(torch.stack([refined, new_sigma])[None], size=(H, W), mode="nearest")[0]
             refined, new_sigma = back[0], back[1]
@@ -125,6 +134,9 @@ class MonoDepthStage:
         with self._lock:
             self.stereo_frames += 1
             self.stereo_pixel_fraction_sum += changed
+            if scale is not None:
+                self.stereo_scaled_frames += 1
+                self.stereo_scale_change_sum += abs(math.log(scale))
         return MonoPrediction(kept.numpy().astype(np.float32), weight.numpy().astype(np.float32),
                               new_sigma.numpy().astype(np.float32), prediction.labels, prediction.label_confidence,
                               refined.numpy().astype(np.float32))
@@ -179,6 +191,8 @@ class MonoDepthStage:
                 "fused_pixel_fraction": self.fused_fraction_sum / key,
                 "stereo_frames": self.stereo_frames,
                 "stereo_pixel_fraction": self.stereo_pixel_fraction_sum / max(self.stereo_frames, 1),
+                "stereo_scaled_frames": self.stereo_scaled_frames,
+                "stereo_scale_change_mean": math.exp(self.stereo_scale_change_sum / max(self.stereo_scaled_frames, 1)) - 1.0,
                 "empty_key_frames": self.empty_key_frames,
                 "consistency_frames": self.consistency_frames,
                 "consistent_pixel_fraction": self.consistent_fraction_sum / max(self.consistency_frames, 1),

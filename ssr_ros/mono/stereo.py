@@ -9,7 +9,10 @@ are sampled at each hypothesis's reprojection and compared by zero-mean normalis
 cross-correlation (ZNCC) over a small window, averaged over the frames that see the point. Where the best hypothesis is clearly good
 (ZNCC >= ``min_zncc``, enough texture, not at the edge of the sweep) it replaces the prediction
 and its uncertainty shrinks to the sweep's resolution; elsewhere (texture-less walls,
-occlusions, no parallax) the network's depth stands.
+occlusions, no parallax) the network's depth stands there, with one correction: the network's
+depth of a single image is right in shape more than in scale, and its scale drifts from frame to
+frame (10 % and more within one room), so where enough pixels matched, the median ratio of their
+swept depth to the network's (:func:`match_scale`) rescales the pixels that did not match.
 """
 
 from __future__ import annotations
@@ -117,3 +120,20 @@ def plane_sweep(reference: StereoView, source: StereoView | list[StereoView], de
     refined = torch.where(good, depth * torch.exp(s * span), depth)
     new_sigma = torch.where(good, torch.minimum(sigma, span * step), sigma)
     return refined, new_sigma
+
+
+MAX_SCALE_CHANGE = 4.0 / 3.0
+"""The most :func:`match_scale` rescales a key frame's depth, either way."""
+MIN_SCALE_MATCHES = 50
+"""Matched pixels :func:`match_scale` needs at least, whatever the image size."""
+
+
+def match_scale(depth: torch.Tensor, refined: torch.Tensor, matched: torch.Tensor, min_fraction: float) -> float | None:
+    """The median ratio ``refined / depth`` over the ``matched`` pixels (those the sweep moved onto a
+    clear match), limited to ``MAX_SCALE_CHANGE`` either way; None where fewer than ``min_fraction`` of
+    the pixels (and fewer than ``MIN_SCALE_MATCHES``) matched, or ``min_fraction`` is 0."""
+    count = int(matched.sum())
+    if min_fraction <= 0 or count < max(MIN_SCALE_MATCHES, min_fraction * matched.numel()):
+        return None
+    ratio = float(torch.median(refined[matched] / depth[matched]))
+    return min(max(ratio, 1.0 / MAX_SCALE_CHANGE), MAX_SCALE_CHANGE)
