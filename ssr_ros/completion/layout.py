@@ -24,8 +24,9 @@ observed, in the gravity-aligned map frame (z up):
    A wall *bounds the room* when (nearly) every camera position lies in front of it, almost no
    seen-free space lies behind it, it is the outermost of the parallel walls facing the same
    way (a cupboard front stands in front of the wall), and, where the map has semantics, enough
-   of its observed voxels are labelled wall (a door, window or picture on it counts as wall). The floor and ceiling obey the same free-space and
-   label rules: a table top with free space seen under it is not the floor.
+   of its observed voxels are labelled wall (a door, window or picture on it counts as wall). The
+   floor and ceiling obey the same free-space and label rules: a table top with free space seen
+   under it is not the floor.
 4. **The room** is the convex region in front of every bounding plane, clipped to the extent of
    what the cameras saw (observed surface, seen-free space, the camera positions), widened by
    ``margin`` in the horizontal directions (the floor and the walls go on beyond what a short

@@ -130,8 +130,8 @@ MIN_SCALE_MATCHES = 50
 
 def match_scale(depth: torch.Tensor, refined: torch.Tensor, matched: torch.Tensor, min_fraction: float) -> float | None:
     """The median ratio ``refined / depth`` over the ``matched`` pixels (those the sweep moved onto a
-    clear match), limited to ``MAX_SCALE_CHANGE`` either way; None where fewer than ``min_fraction`` of
-    the pixels (and fewer than ``MIN_SCALE_MATCHES``) matched, or ``min_fraction`` is 0."""
+    clear match), limited to ``MAX_SCALE_CHANGE`` either way; None where ``min_fraction`` is 0 or fewer
+    pixels matched than ``min_fraction`` of them or than ``MIN_SCALE_MATCHES``."""
     count = int(matched.sum())
     if min_fraction <= 0 or count < max(MIN_SCALE_MATCHES, min_fraction * matched.numel()):
         return None
